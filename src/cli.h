@@ -1,0 +1,19 @@
+/*
+ * cli.h - the subcommands. Each takes argv with argv[0] = the command name, parses its
+ * options and settings (config.h), wires the modules together and returns the process exit
+ * status: 0 success, 1 failure (a one-line reason on stderr), 2 bad usage.
+ */
+#ifndef WL_CLI_H
+#define WL_CLI_H
+
+int cli_serve(int argc, char **argv);
+int cli_list(int argc, char **argv);
+int cli_last(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_key(int argc, char **argv);
+
+/* Shared by the commands: applies the logging settings. */
+struct wl_config;
+void cli_setup_logging(const struct wl_config *cfg);
+
+#endif

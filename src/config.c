@@ -1,0 +1,453 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum setting_type { T_STR, T_INT, T_BOOL, T_LIST, T_LEVEL };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t off, size;
+    long min, max;
+    const char *def; /* NULL: computed (storage) */
+    unsigned scope;
+    const char *arg;
+    const char *help;
+};
+
+#define STR(field) offsetof(struct wl_config, field), sizeof(((struct wl_config *)0)->field)
+#define NUM(field) offsetof(struct wl_config, field), 0
+
+static const struct setting settings[] = {
+    {"config", T_STR, STR(config_file), 0, 0, "", CFG_ALL, "FILE",
+     "read settings from this file"},
+    {"storage", T_STR, STR(storage), 0, 0, NULL, CFG_ALL, "DIR", "the store's directory"},
+    {"log-level", T_LEVEL, STR(log_level), 0, 0, "info", CFG_ALL, "LEVEL",
+     "error, warn, info or debug"},
+    {"syslog", T_BOOL, NUM(syslog), 0, 1, "false", CFG_ALL, NULL,
+     "log to syslog instead of stderr"},
+    {"mqtt-host", T_STR, STR(mqtt_host), 0, 0, "localhost", CFG_SERVE, "HOST",
+     "MQTT broker host"},
+    {"mqtt-port", T_INT, NUM(mqtt_port), 1, 65535, "1883", CFG_SERVE, "PORT",
+     "MQTT broker port"},
+    {"mqtt-user", T_STR, STR(mqtt_user), 0, 0, "", CFG_SERVE, "USER",
+     "MQTT user name (empty: anonymous)"},
+    {"mqtt-password-file", T_STR, STR(mqtt_password_file), 0, 0, "", CFG_SERVE, "FILE",
+     "file whose first line is the MQTT password"},
+    {"mqtt-cafile", T_STR, STR(mqtt_cafile), 0, 0, "", CFG_SERVE, "FILE",
+     "CA certificate(s) for the broker; enables TLS"},
+    {"mqtt-certfile", T_STR, STR(mqtt_certfile), 0, 0, "", CFG_SERVE, "FILE",
+     "client certificate (with --mqtt-keyfile)"},
+    {"mqtt-keyfile", T_STR, STR(mqtt_keyfile), 0, 0, "", CFG_SERVE, "FILE",
+     "client certificate's private key"},
+    {"mqtt-client-id", T_STR, STR(mqtt_client_id), 0, 0, "", CFG_SERVE, "ID",
+     "MQTT client id (default: wherelog-<id of the store>, stable across restarts)"},
+    {"topic", T_LIST, NUM(ntopics), 0, 0, "owntracks/#", CFG_SERVE, "FILTER",
+     "topic filter to subscribe to (repeatable)"},
+    {"qos", T_INT, NUM(qos), 1, 2, "1", CFG_SERVE, "1|2", "subscription QoS"},
+    {"mqtt-keepalive", T_INT, NUM(mqtt_keepalive), 5, 3600, "60", CFG_SERVE, "SECONDS",
+     "MQTT keepalive interval"},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+_Static_assert(NSETTINGS <= sizeof(((struct wl_config *)0)->source) /
+                                sizeof(enum cfg_source), "source array too small");
+
+static const char *const source_names[] = {"default", "file", "environment", "flag"};
+
+void cfg_default_storage(char *buf, size_t size)
+{
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+
+    if (geteuid() == 0)
+        snprintf(buf, size, "/var/lib/wherelog");
+    else if (xdg && xdg[0] == '/')
+        snprintf(buf, size, "%s/wherelog", xdg);
+    else if (home && home[0] == '/')
+        snprintf(buf, size, "%s/.local/share/wherelog", home);
+    else
+        snprintf(buf, size, "./wherelog-store");
+}
+
+static void env_name(const struct setting *s, char *buf, size_t size)
+{
+    size_t o = (size_t)snprintf(buf, size, "WHERELOG_");
+    for (const char *p = s->name; *p && o + 1 < size; p++)
+        buf[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    buf[o] = '\0';
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                               "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sets one setting; on error writes the reason into err. */
+static int set_value(struct wl_config *cfg, size_t idx, const char *value, enum cfg_source src,
+                     char *err, size_t errsize)
+{
+    const struct setting *s = &settings[idx];
+    char *base = (char *)cfg;
+
+    switch (s->type) {
+    case T_STR:
+        if (snprintf(base + s->off, s->size, "%s", value) >= (int)s->size) {
+            snprintf(err, errsize, "value longer than %zu bytes", s->size - 1);
+            return -EINVAL;
+        }
+        break;
+    case T_LEVEL: {
+        enum wl_log_level level;
+        if (wl_log_parse_level(value, &level) != 0) {
+            snprintf(err, errsize, "'%s' is not error, warn, info or debug", value);
+            return -EINVAL;
+        }
+        snprintf(base + s->off, s->size, "%s", value);
+        break;
+    }
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < s->min || v > s->max) {
+            snprintf(err, errsize, "'%s' is not a number within %ld..%ld", value, s->min, s->max);
+            return -EINVAL;
+        }
+        *(long *)(base + s->off) = v;
+        break;
+    }
+    case T_BOOL:
+        if (!parse_bool(value, (bool *)(base + s->off))) {
+            snprintf(err, errsize, "'%s' is not true or false", value);
+            return -EINVAL;
+        }
+        break;
+    case T_LIST:
+        /* A list from a stronger source replaces the weaker one instead of extending it. */
+        if (cfg->source[idx] < src)
+            cfg->ntopics = 0;
+        if (cfg->ntopics >= CFG_TOPICS_MAX) {
+            snprintf(err, errsize, "at most %d topics", CFG_TOPICS_MAX);
+            return -EINVAL;
+        }
+        if (value[0] == '\0' || strlen(value) >= CFG_STR) {
+            snprintf(err, errsize, "topic filter must be 1..%d bytes", CFG_STR - 1);
+            return -EINVAL;
+        }
+        snprintf(cfg->topics[cfg->ntopics++], CFG_STR, "%s", value);
+        break;
+    }
+    cfg->source[idx] = src;
+    return 0;
+}
+
+static int find_setting(const char *name, size_t len, unsigned scope)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if ((settings[i].scope & scope) && strlen(settings[i].name) == len &&
+            strncmp(settings[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int load_file(struct wl_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[PATH_MAX + 64], err[160];
+    int lineno = 0, rc = 0;
+
+    if (!f) {
+        fprintf(stderr, "wherelog: cannot read configuration %s: %s\n", path, strerror(errno));
+        return -errno;
+    }
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "wherelog: %s:%d: line too long\n", path, lineno);
+            rc = -EINVAL;
+            break;
+        }
+        char *hash = strchr(line, '#');
+        char *p = line;
+        /* '#' starts a comment unless it is inside a quoted value */
+        char *q = strchr(line, '"');
+        if (hash && (!q || hash < q))
+            *hash = '\0';
+        p = trim(p);
+        if (*p == '\0')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            fprintf(stderr, "wherelog: %s:%d: expected 'name = value'\n", path, lineno);
+            rc = -EINVAL;
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(p), *value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        int idx = find_setting(name, strlen(name), CFG_ALL | CFG_SERVE);
+        if (idx < 0 || strcmp(name, "config") == 0) {
+            fprintf(stderr, "wherelog: %s:%d: unknown setting '%s'\n", path, lineno, name);
+            rc = -EINVAL;
+            break;
+        }
+        if (set_value(cfg, (size_t)idx, value, CFG_FILE, err, sizeof(err)) != 0) {
+            fprintf(stderr, "wherelog: %s:%d: %s: %s\n", path, lineno, name, err);
+            rc = -EINVAL;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int load_env(struct wl_config *cfg)
+{
+    char name[64], err[160];
+
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        env_name(&settings[i], name, sizeof(name));
+        const char *v = getenv(name);
+        if (!v || i == 0) /* WHERELOG_CONFIG was handled before the file */
+            continue;
+        if (settings[i].type == T_LIST) {
+            /* Lists in the environment are separated by white space. */
+            char buf[CFG_TOPICS_MAX * CFG_STR], *save = NULL;
+            snprintf(buf, sizeof(buf), "%s", v);
+            for (char *t = strtok_r(buf, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
+                if (set_value(cfg, i, t, CFG_ENV, err, sizeof(err)) != 0)
+                    goto bad;
+            }
+            continue;
+        }
+        if (set_value(cfg, i, v, CFG_ENV, err, sizeof(err)) != 0)
+            goto bad;
+        continue;
+    bad:
+        fprintf(stderr, "wherelog: %s: %s\n", name, err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void load_defaults(struct wl_config *cfg)
+{
+    char err[160];
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (settings[i].def && settings[i].def[0])
+            set_value(cfg, i, settings[i].def, CFG_DEFAULT, err, sizeof(err));
+    }
+    cfg_default_storage(cfg->storage, sizeof(cfg->storage));
+}
+
+static const struct cli_option *find_cmd_option(const struct cli_command *cmd, const char *name,
+                                                size_t len)
+{
+    for (size_t i = 0; i < cmd->noptions; i++)
+        if (strlen(cmd->options[i].name) == len &&
+            strncmp(cmd->options[i].name, name, len) == 0)
+            return &cmd->options[i];
+    return NULL;
+}
+
+int cfg_load(struct wl_config *cfg, const struct cli_command *cmd, int argc, char **argv,
+             const char **args, size_t *nargs)
+{
+    const char *config = getenv("WHERELOG_CONFIG");
+    char err[160];
+
+    load_defaults(cfg);
+    *nargs = 0;
+    /* The file comes before the environment and flags, so find it first. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+    }
+    if (config && config[0]) {
+        snprintf(cfg->config_file, sizeof(cfg->config_file), "%s", config);
+        cfg->source[0] = getenv("WHERELOG_CONFIG") == config ? CFG_ENV : CFG_FLAG;
+        if (load_file(cfg, config) != 0)
+            return -EINVAL;
+    }
+    if (load_env(cfg) != 0)
+        return -EINVAL;
+
+    bool positional_only = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (positional_only || a[0] != '-' || a[1] == '\0') {
+            if (*nargs >= cmd->max_args) {
+                fprintf(stderr, "wherelog %s: unexpected argument '%s' (see --help)\n",
+                        cmd->name, a);
+                return -EINVAL;
+            }
+            args[(*nargs)++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            positional_only = true;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            char storage[PATH_MAX];
+            cfg_default_storage(storage, sizeof(storage));
+            cfg_print_help(cmd, storage);
+            return 1;
+        }
+        if (a[1] != '-') {
+            fprintf(stderr, "wherelog %s: unknown option '%s' (see --help)\n", cmd->name, a);
+            return -EINVAL;
+        }
+        const char *name = a + 2, *eq = strchr(name, '='), *value = eq ? eq + 1 : NULL;
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct cli_option *o = find_cmd_option(cmd, name, len);
+        int idx = o ? -1 : find_setting(name, len, cmd->scope);
+        bool wants_value = o ? o->arg != NULL : idx >= 0 && settings[idx].type != T_BOOL;
+
+        if (!o && idx < 0) {
+            fprintf(stderr, "wherelog %s: unknown option '--%.*s' (see --help)\n", cmd->name,
+                    (int)len, name);
+            return -EINVAL;
+        }
+        if (wants_value && !value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wherelog %s: --%.*s needs a value\n", cmd->name, (int)len, name);
+                return -EINVAL;
+            }
+            value = argv[++i];
+        }
+        if (o) {
+            if (o->arg)
+                *o->value = value;
+            else if (value) {
+                fprintf(stderr, "wherelog %s: --%s takes no value\n", cmd->name, o->name);
+                return -EINVAL;
+            } else
+                *o->flag = true;
+            continue;
+        }
+        if (idx == 0)
+            continue; /* --config was read above */
+        if (set_value(cfg, (size_t)idx, value ? value : "true", CFG_FLAG, err, sizeof(err))) {
+            fprintf(stderr, "wherelog %s: --%s: %s\n", cmd->name, settings[idx].name, err);
+            return -EINVAL;
+        }
+    }
+    if (*nargs < cmd->min_args) {
+        fprintf(stderr, "wherelog %s: missing arguments; usage: wherelog %s\n", cmd->name,
+                cmd->usage);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void cfg_print_help(const struct cli_command *cmd, const char *default_storage)
+{
+    char env[64], lhs[64];
+
+    printf("usage: wherelog %s\n%s\n", cmd->usage, cmd->summary);
+    if (cmd->noptions) {
+        printf("\noptions:\n");
+        for (size_t i = 0; i < cmd->noptions; i++) {
+            const struct cli_option *o = &cmd->options[i];
+            snprintf(lhs, sizeof(lhs), "--%s%s%s", o->name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+            printf("  %-26s %s\n", lhs, o->help);
+        }
+    }
+    printf("\nsettings (flag, WHERELOG_* environment variable, or key in the --config file;\n"
+           "precedence: built-in default < config file < environment < flag):\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        if (!(s->scope & cmd->scope))
+            continue;
+        env_name(s, env, sizeof(env));
+        snprintf(lhs, sizeof(lhs), "--%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
+        const char *def = s->def ? s->def : default_storage;
+        printf("  %-26s %s", lhs, s->help);
+        if (def[0])
+            printf(" (default: %s)", def);
+        printf(" [%s]\n", env);
+    }
+    printf("  %-26s %s\n", "--help", "show this help");
+}
+
+void cfg_print_effective(const struct wl_config *cfg, unsigned scope)
+{
+    const char *base = (const char *)cfg;
+
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char value[PATH_MAX + 32];
+        if (!(s->scope & scope))
+            continue;
+        switch (s->type) {
+        case T_STR:
+        case T_LEVEL: snprintf(value, sizeof(value), "%s", base + s->off); break;
+        case T_INT: snprintf(value, sizeof(value), "%ld", *(const long *)(base + s->off)); break;
+        case T_BOOL:
+            snprintf(value, sizeof(value), "%s", *(const bool *)(base + s->off) ? "true" : "false");
+            break;
+        case T_LIST:
+            for (int t = 0; t < cfg->ntopics; t++)
+                printf("%-20s = %-40s # %s\n", s->name, cfg->topics[t],
+                       source_names[cfg->source[i]]);
+            continue;
+        }
+        printf("%-20s = %-40s # %s\n", s->name, value, source_names[cfg->source[i]]);
+    }
+}
+
+int cfg_read_secret_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    int rc = 0;
+    if (!fgets(buf, (int)size, f))
+        buf[0] = '\0';
+    else if (!strchr(buf, '\n') && !feof(f))
+        rc = -E2BIG;
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return rc;
+}

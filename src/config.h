@@ -1,0 +1,93 @@
+/*
+ * config.h - settings and the command line.
+ *
+ * Every setting has one name used everywhere: the flag --NAME, the key NAME in the
+ * configuration file, and the environment variable WHERELOG_NAME (upper case, '-' as '_').
+ * Precedence, lowest first: built-in defaults < configuration file (--config FILE or
+ * WHERELOG_CONFIG) < environment < command-line flags. `wherelog serve --check` prints the
+ * effective value of each setting and where it came from.
+ *
+ * The configuration file holds lines "name = value"; '#' starts a comment; values may be
+ * wrapped in double quotes; a list setting (topic) may repeat. An unknown name is an error.
+ *
+ * A struct wl_config is built once at start-up and read-only afterwards.
+ */
+#ifndef WL_CONFIG_H
+#define WL_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CFG_TOPICS_MAX 16
+#define CFG_STR 256 /* host names, user names, client ids, topic filters, origins */
+
+enum cfg_source { CFG_DEFAULT, CFG_FILE, CFG_ENV, CFG_FLAG };
+
+/* Which commands a setting applies to. */
+enum cfg_scope { CFG_ALL = 1, CFG_SERVE = 2 };
+
+struct wl_config {
+    char config_file[PATH_MAX];
+    char storage[PATH_MAX];
+    char log_level[16];
+    bool syslog;
+
+    char mqtt_host[CFG_STR];
+    long mqtt_port;
+    char mqtt_user[CFG_STR];
+    char mqtt_password_file[PATH_MAX];
+    char mqtt_cafile[PATH_MAX];
+    char mqtt_certfile[PATH_MAX];
+    char mqtt_keyfile[PATH_MAX];
+    char mqtt_client_id[CFG_STR];
+    char topics[CFG_TOPICS_MAX][CFG_STR];
+    int ntopics;
+    long qos;
+    long mqtt_keepalive;
+
+    enum cfg_source source[32]; /* per setting, indexed like the settings table */
+};
+
+/* An option of one command (not a setting): --user U, --format F, --dry-run... */
+struct cli_option {
+    const char *name;
+    const char *arg;  /* "USER", "FILE"...; NULL for a flag */
+    const char *help;
+    const char **value; /* where the argument goes (options with arg) */
+    bool *flag;         /* set to true (flags) */
+};
+
+struct cli_command {
+    const char *name;
+    const char *usage;   /* "export --user U --device D [options]" */
+    const char *summary; /* one line */
+    unsigned scope;      /* which settings it takes (enum cfg_scope bits) */
+    const struct cli_option *options;
+    size_t noptions;
+    size_t min_args, max_args; /* positional arguments */
+};
+
+/*
+ * Fills cfg from defaults, the configuration file, the environment and argv (argv[0] is
+ * the command name), storing command options through cmd->options and positional
+ * arguments in args (at most cmd->max_args). Returns 0; 1 if --help was given (help is
+ * printed); or -EINVAL after printing a one-line reason to stderr.
+ */
+int cfg_load(struct wl_config *cfg, const struct cli_command *cmd, int argc, char **argv,
+             const char **args, size_t *nargs);
+
+/* Prints the command's help, with each setting's default and environment variable. */
+void cfg_print_help(const struct cli_command *cmd, const char *default_storage);
+
+/* Prints every setting the command takes with its value and source ("serve --check"). */
+void cfg_print_effective(const struct wl_config *cfg, unsigned scope);
+
+/* The default storage directory: /var/lib/wherelog for root, else
+ * $XDG_DATA_HOME/wherelog or ~/.local/share/wherelog. */
+void cfg_default_storage(char *buf, size_t size);
+
+/* Reads the first line of a small file (a password), without its line end. 0 or -errno. */
+int cfg_read_secret_file(const char *path, char *buf, size_t size);
+
+#endif

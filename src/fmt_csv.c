@@ -1,0 +1,113 @@
+/* CSV (RFC 4180): a header line, then one row per point; CRLF line ends. */
+#include <errno.h>
+#include <string.h>
+
+#include "fmt_internal.h"
+#include "wtime.h"
+
+/* Columns when the caller names none: what people plot or put in a spreadsheet. */
+static const char *const default_columns[] = {
+    "tst", "isotst", "lat", "lon", "alt", "acc", "vac", "vel", "cog",
+    "batt", "bs", "conn", "tid", "t", "m", "tag", "poi", "inregions"};
+
+static short key_index_of(const char *name)
+{
+    for (size_t i = 0; i < pk_dictionary_size(); i++)
+        if (strcmp(pk_dictionary_key(i), name) == 0)
+            return (short)i;
+    return -1;
+}
+
+void fmt_csv_begin(struct fmt_writer *w)
+{
+    struct sink *s = w->sink;
+
+    if (w->opt.nfields) {
+        w->cols = w->opt.fields;
+        w->ncols = w->opt.nfields;
+    } else {
+        w->cols = default_columns;
+        w->ncols = sizeof(default_columns) / sizeof(default_columns[0]);
+    }
+    for (size_t i = 0; i < w->ncols; i++) {
+        w->col_key[i] = key_index_of(w->cols[i]);
+        if (i)
+            sink_putc(s, ',');
+        sink_csv_field(s, w->cols[i], strlen(w->cols[i]));
+    }
+    sink_put(s, "\r\n", 2);
+}
+
+static void write_cell(struct fmt_writer *w, const struct pk_value *v, int64_t tst)
+{
+    struct sink *s = w->sink;
+
+    switch (v->type) {
+    case PK_NULL: break;
+    case PK_FALSE: sink_puts(s, "false"); break;
+    case PK_TRUE: sink_puts(s, "true"); break;
+    case PK_STRING: sink_csv_field(s, v->str, v->len); break;
+    case PK_INT:
+    case PK_DECIMAL:
+    case PK_NUMTEXT: pk_write_number(s, v); break;
+    case PK_ARRAY:
+    case PK_OBJECT:
+        /* Nested values are written as their JSON text, quoted as CSV needs. */
+        if (!w->scratch.buf && sink_init_mem(&w->scratch, 256) != 0) {
+            s->err = s->err ? s->err : -ENOMEM;
+            return;
+        }
+        w->scratch.len = 0;
+        pk_write_value_json(&w->scratch, v, tst);
+        sink_csv_field(s, w->scratch.buf, w->scratch.len);
+        break;
+    }
+}
+
+int fmt_csv_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
+{
+    struct sink *s = w->sink;
+    struct pk_value vals[FMT_MAX_FIELDS];
+    bool have[FMT_MAX_FIELDS] = {false};
+    struct pk_reader r;
+    struct pk_value v;
+    const char *key;
+    size_t keylen;
+    int rc = pk_open(&r, data, len, tst, "location");
+
+    while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+        rc = 0;
+        for (size_t i = 0; i < w->ncols; i++) {
+            bool match = r.key_index >= 0 ? w->col_key[i] == r.key_index
+                                          : w->col_key[i] < 0 && strlen(w->cols[i]) == keylen &&
+                                                memcmp(w->cols[i], key, keylen) == 0;
+            if (match) {
+                vals[i] = v;
+                have[i] = true;
+            }
+        }
+    }
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < w->ncols; i++) {
+        if (i)
+            sink_putc(s, ',');
+        if (have[i]) {
+            write_cell(w, &vals[i], tst);
+        } else if (strcmp(w->cols[i], "isotst") == 0 || strcmp(w->cols[i], "disptst") == 0) {
+            char buf[21];
+            if (w->cols[i][0] == 'i')
+                wtime_iso(tst, buf);
+            else
+                wtime_disp(tst, buf);
+            sink_puts(s, buf);
+        }
+    }
+    sink_put(s, "\r\n", 2);
+    return 0;
+}
+
+void fmt_csv_end(struct fmt_writer *w)
+{
+    (void)w;
+}

@@ -1,0 +1,117 @@
+/* JSON: the stored payloads, each with the tst-derived "isotst" and "disptst". */
+#include <string.h>
+
+#include "fmt_internal.h"
+#include "wtime.h"
+
+void fmt_json_begin(struct fmt_writer *w)
+{
+    sink_puts(w->sink, w->opt.recorder_envelope ? "{\"data\":[" : "[");
+}
+
+static void write_computed(struct sink *s, int64_t tst, bool iso, bool comma)
+{
+    char buf[21];
+    if (comma)
+        sink_putc(s, ',');
+    if (iso) {
+        wtime_iso(tst, buf);
+        sink_puts(s, "\"isotst\":\"");
+    } else {
+        wtime_disp(tst, buf);
+        sink_puts(s, "\"disptst\":\"");
+    }
+    sink_puts(s, buf);
+    sink_putc(s, '"');
+}
+
+/* Only the requested members, in the requested order. */
+static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
+{
+    struct sink *s = w->sink;
+    bool any = false;
+
+    for (size_t i = 0; i < w->opt.nfields; i++) {
+        const char *f = w->opt.fields[i];
+        struct pk_value v;
+        if (strcmp(f, "isotst") == 0 || strcmp(f, "disptst") == 0) {
+            write_computed(s, tst, f[0] == 'i', any);
+            any = true;
+            continue;
+        }
+        int rc = pk_find(data, len, tst, "location", f, &v);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            continue;
+        if (any)
+            sink_putc(s, ',');
+        sink_json_string(s, f, strlen(f));
+        sink_putc(s, ':');
+        pk_write_value_json(s, &v, tst);
+        any = true;
+    }
+    return 0;
+}
+
+static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
+{
+    struct sink *s = w->sink;
+    struct pk_reader r;
+    struct pk_value v;
+    const char *key;
+    size_t keylen;
+    bool has_iso = false, has_disp = false;
+    int n = 0, rc = pk_open(&r, data, len, tst, "location");
+
+    while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+        rc = 0;
+        has_iso |= r.key_index == PK_KEY_ISOTST;
+        has_disp |= r.key_index == PK_KEY_DISPTST;
+        if (n++)
+            sink_putc(s, ',');
+        sink_json_string(s, key, keylen);
+        sink_putc(s, ':');
+        pk_write_value_json(s, &v, tst);
+    }
+    if (rc < 0)
+        return rc;
+    /* Payloads imported from elsewhere may already carry these; never write a key twice. */
+    if (!has_iso)
+        write_computed(s, tst, true, n > 0);
+    if (!has_disp)
+        write_computed(s, tst, false, true);
+    return 0;
+}
+
+int fmt_json_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
+{
+    struct sink *s = w->sink;
+    size_t mark = s->len;
+    int rc;
+
+    sink_puts(s, w->count ? ",\n{" : "\n{");
+    rc = w->opt.nfields ? write_fields(w, tst, data, len) : write_all(w, tst, data, len);
+    if (rc) {
+        if (s->fd < 0 || mark <= s->len)
+            s->len = mark; /* drop the partial object (possible unless the sink flushed) */
+        return rc;
+    }
+    sink_putc(s, '}');
+    return 0;
+}
+
+void fmt_json_end(struct fmt_writer *w)
+{
+    struct sink *s = w->sink;
+    if (!w->opt.recorder_envelope) {
+        sink_puts(s, w->count ? "\n]\n" : "]\n");
+        return;
+    }
+    sink_puts(s, w->count ? "\n],\"count\":" : "],\"count\":");
+    sink_put_u64(s, w->count);
+    sink_puts(s, ",\"status\":200,\"version\":");
+    const char *v = w->opt.version ? w->opt.version : "";
+    sink_json_string(s, v, strlen(v));
+    sink_puts(s, "}\n");
+}

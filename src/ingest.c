@@ -1,0 +1,242 @@
+#include "ingest.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pack.h"
+
+struct ingest {
+    struct writer *writer;
+    struct ot_keyring keys;
+    struct ingest_counters counters;
+    pthread_mutex_t log_lock; /* guards the rate limiter */
+    int64_t log_window;       /* minute the counts below belong to */
+    unsigned log_lines, log_suppressed;
+};
+
+int ingest_new(struct writer *writer, struct ot_keyring keys, struct ingest **out)
+{
+    struct ingest *in = calloc(1, sizeof(*in));
+    if (!in)
+        return -ENOMEM;
+    in->writer = writer;
+    in->keys = keys;
+    pthread_mutex_init(&in->log_lock, NULL);
+    *out = in;
+    return 0;
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (!in)
+        return;
+    pthread_mutex_destroy(&in->log_lock);
+    free(in);
+}
+
+const struct ingest_counters *ingest_counters(const struct ingest *in)
+{
+    return &in->counters;
+}
+
+int ingest_batch_init(struct ingest_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+    return sink_init_mem(&b->bytes, 4096);
+}
+
+void ingest_batch_free(struct ingest_batch *b)
+{
+    free(b->items);
+    sink_free(&b->bytes);
+    memset(b, 0, sizeof(*b));
+}
+
+void ingest_batch_reset(struct ingest_batch *b)
+{
+    b->n = 0;
+    b->bytes.len = 0;
+    b->bytes.err = 0;
+    b->payload_bytes = 0;
+}
+
+static size_t put_str(struct sink *s, const char *str)
+{
+    size_t off = s->len;
+    sink_put(s, str, strlen(str) + 1);
+    return off;
+}
+
+int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char *topic,
+               int64_t received)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct ingest_item *items = realloc(b->items, cap * sizeof(*items));
+        if (!items)
+            return -ENOMEM;
+        b->items = items;
+        b->cap = cap;
+    }
+    struct ingest_item *it = &b->items[b->n];
+    size_t mark = b->bytes.len;
+    it->kind = msg->kind;
+    it->tst = msg->tst;
+    it->received = received;
+    it->user = put_str(&b->bytes, msg->user);
+    it->device = put_str(&b->bytes, msg->device);
+    it->topic = topic ? put_str(&b->bytes, topic) : SIZE_MAX;
+    it->data = b->bytes.len;
+    struct pk_encode_ctx ctx = {.type = ot_kind_name(msg->kind), .tst = msg->tst,
+                                .tst_member = msg->tst_member};
+    int rc = pk_encode(&b->bytes, msg->root, &ctx);
+    if (rc || b->bytes.err) {
+        b->bytes.len = mark;
+        b->bytes.err = 0;
+        return rc ? rc : -ENOMEM;
+    }
+    it->data_len = b->bytes.len - it->data;
+    b->n++;
+    return 0;
+}
+
+/* Logs a rejection unless this minute's allowance is spent. */
+static void log_rejection(struct ingest *in, const char *where, const char *reason)
+{
+    int64_t minute = time(NULL) / 60;
+    unsigned suppressed = 0;
+    bool log;
+
+    pthread_mutex_lock(&in->log_lock);
+    if (minute != in->log_window) {
+        suppressed = in->log_suppressed;
+        in->log_window = minute;
+        in->log_lines = 0;
+        in->log_suppressed = 0;
+    }
+    log = in->log_lines < INGEST_LOG_BURST;
+    if (log)
+        in->log_lines++;
+    else
+        in->log_suppressed++;
+    pthread_mutex_unlock(&in->log_lock);
+
+    if (suppressed)
+        wl_log(WL_LOG_WARN, "ingest", "%u more rejected messages were not logged", suppressed);
+    if (log)
+        wl_log(WL_LOG_WARN, "ingest", "rejected message on %s: %s", where, reason);
+}
+
+static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum ot_outcome o,
+                               struct ot_message *msg, const char *where, const char *topic,
+                               int64_t now)
+{
+    atomic_fetch_add(&in->counters.received, 1);
+    if (o == OT_ACCEPT) {
+        int rc = ingest_add(b, msg, topic, now);
+        ot_message_clear(msg);
+        if (rc == 0)
+            return OT_ACCEPT;
+        snprintf(msg->reason, sizeof(msg->reason), "cannot encode: %s",
+                 rc == -ENOMEM ? "out of memory" : "malformed");
+        o = OT_REJECT;
+    }
+    if (o == OT_REJECT) {
+        atomic_fetch_add(&in->counters.rejected, 1);
+        log_rejection(in, where, msg->reason);
+    } else {
+        atomic_fetch_add(&in->counters.ignored, 1);
+        wl_log(WL_LOG_DEBUG, "ingest", "ignored message on %s: %s", where, msg->reason);
+    }
+    return o;
+}
+
+enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
+                            size_t topic_len, const void *payload, size_t len, int64_t now)
+{
+    struct ot_message msg;
+    char where[WL_LOG_QUOTE_SIZE];
+    enum ot_outcome o = ot_parse_mqtt(&in->keys, topic, topic_len, payload, len, now, &msg);
+
+    wl_log_quote(where, sizeof(where), topic, topic_len);
+    b->payload_bytes += len;
+    /* The topic is kept (for the API's "topic" member) only when it is a clean C string. */
+    char topic_copy[STORE_TOPIC_MAX + 1];
+    const char *kept = NULL;
+    if (o == OT_ACCEPT && topic_len <= STORE_TOPIC_MAX && !memchr(topic, '\0', topic_len)) {
+        memcpy(topic_copy, topic, topic_len);
+        topic_copy[topic_len] = '\0';
+        kept = topic_copy;
+    }
+    return account(in, b, o, &msg, where, kept, now);
+}
+
+enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
+                            const char *device, const void *payload, size_t len, int64_t now,
+                            char *reason, size_t reason_size)
+{
+    struct ot_message msg;
+    char where[2 * WL_LOG_QUOTE_SIZE + 8], qu[WL_LOG_QUOTE_SIZE], qd[WL_LOG_QUOTE_SIZE];
+    enum ot_outcome o = ot_parse_http(&in->keys, user, device, payload, len, now, &msg);
+
+    snprintf(where, sizeof(where), "http %s/%s", wl_log_quote(qu, sizeof(qu), user, strlen(user)),
+             wl_log_quote(qd, sizeof(qd), device, strlen(device)));
+    b->payload_bytes += len;
+    o = account(in, b, o, &msg, where, NULL, now);
+    if (reason && reason_size)
+        snprintf(reason, reason_size, "%s", o == OT_ACCEPT ? "" : msg.reason);
+    return o;
+}
+
+int ingest_commit(struct ingest *in, struct ingest_batch *b, enum store_result *results)
+{
+    struct store_record *recs;
+    enum store_result *res = results;
+    int rc;
+
+    if (b->n == 0)
+        return 0;
+    if (b->bytes.err)
+        return b->bytes.err;
+    recs = malloc(b->n * sizeof(*recs));
+    if (!res)
+        res = malloc(b->n * sizeof(*res));
+    if (!recs || !res) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ingest_item *it = &b->items[i];
+        const char *base = b->bytes.buf;
+        recs[i] = (struct store_record){
+            .kind = it->kind, .user = base + it->user, .device = base + it->device,
+            .tst = it->tst, .data = base + it->data, .len = it->data_len,
+            .topic = it->topic == SIZE_MAX ? NULL : base + it->topic, .received = it->received};
+    }
+    rc = writer_submit(in->writer, recs, b->n, res);
+    if (rc == 0) {
+        for (size_t i = 0; i < b->n; i++) {
+            if (res[i] == STORE_STORED) {
+                atomic_fetch_add(&in->counters.stored, 1);
+                atomic_fetch_add(&in->counters.stored_by_kind[recs[i].kind], 1);
+            } else {
+                atomic_fetch_add(&in->counters.duplicate, 1);
+                wl_log(WL_LOG_DEBUG, "ingest", "duplicate %s for %s/%s tst %lld ignored",
+                       ot_kind_name(recs[i].kind), recs[i].user, recs[i].device,
+                       (long long)recs[i].tst);
+            }
+        }
+    }
+out:
+    free(recs);
+    if (res != results)
+        free(res);
+    ingest_batch_reset(b);
+    return rc;
+}

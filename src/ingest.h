@@ -1,0 +1,85 @@
+/*
+ * ingest.h - from a raw message to a stored one, for every door (MQTT, HTTP, import):
+ * parse and validate (owntracks), encode (pack), collect into a batch, commit through the
+ * writer (group commit), and log each outcome once, with its reason.
+ *
+ * A batch belongs to one thread. The ingest context is shared by all threads.
+ */
+#ifndef WL_INGEST_H
+#define WL_INGEST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "owntracks.h"
+#include "sink.h"
+#include "store.h"
+#include "writer.h"
+
+/* Counters for metrics and tests; updated atomically from any thread. */
+struct ingest_counters {
+    atomic_ulong received;
+    atomic_ulong stored;
+    atomic_ulong duplicate;
+    atomic_ulong ignored;
+    atomic_ulong rejected;
+    atomic_ulong stored_by_kind[OT_KIND_COUNT];
+};
+
+struct ingest;
+
+/* Rejections are logged at most this many times per minute (a broken phone must not flood
+ * the log); the counters always count them. */
+#define INGEST_LOG_BURST 30
+
+int ingest_new(struct writer *writer, struct ot_keyring keys, struct ingest **out);
+void ingest_free(struct ingest *in);
+const struct ingest_counters *ingest_counters(const struct ingest *in);
+
+/* Messages accepted but not yet committed. Records point into `bytes`, by offset until
+ * commit so the buffer may grow. */
+struct ingest_item {
+    enum ot_kind kind;
+    int64_t tst;
+    int64_t received;
+    size_t user, device, topic, data; /* offsets into bytes; topic SIZE_MAX if none */
+    size_t data_len;
+};
+
+struct ingest_batch {
+    struct ingest_item *items;
+    size_t n, cap;
+    struct sink bytes;
+    size_t payload_bytes; /* raw payload bytes taken in, to bound a batch */
+};
+
+int ingest_batch_init(struct ingest_batch *b);
+void ingest_batch_free(struct ingest_batch *b);
+void ingest_batch_reset(struct ingest_batch *b);
+
+/*
+ * Parses one MQTT message and, if acceptable, appends it to the batch. Logs rejections
+ * (warn) and ignores (debug). Returns the outcome; *reason (optional) borrows msg text that
+ * lives until the next call on this batch.
+ */
+enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
+                            size_t topic_len, const void *payload, size_t len, int64_t now);
+/* The same for a message that came over HTTP for user/device (already authenticated). If
+ * reason is not NULL it receives a copy of the rejection reason. */
+enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
+                            const char *device, const void *payload, size_t len, int64_t now,
+                            char *reason, size_t reason_size);
+/* Appends an already validated message (importers). */
+int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char *topic,
+               int64_t received);
+
+/*
+ * Commits the batch through the writer and resets it. Returns 0 or the store error, in
+ * which case nothing of the batch was stored and the caller must not acknowledge it.
+ * If results is not NULL it receives one result per item (b->n entries, taken before the
+ * reset).
+ */
+int ingest_commit(struct ingest *in, struct ingest_batch *b, enum store_result *results);
+
+#endif

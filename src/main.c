@@ -1,0 +1,55 @@
+/* wherelog: a self-hosted location-history recorder for OwnTracks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "version.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"serve", cli_serve, "receive and store locations (MQTT)"},
+    {"list", cli_list, "list users, or a user's devices"},
+    {"last", cli_last, "last position of each device, as JSON"},
+    {"export", cli_export, "a device's track as JSON, GeoJSON, GPX or CSV"},
+    {"key", cli_key, "manage OwnTracks encryption secrets"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: wherelog COMMAND [options]   (wherelog COMMAND --help for details)\n\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  --version  print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("wherelog %s (%s)\n", WHERELOG_VERSION, WHERELOG_GIT);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (argc > 2) {
+            char *help[] = {argv[2], "--help", NULL};
+            for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(argv[2], commands[i].name) == 0)
+                    return commands[i].run(2, help);
+        }
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "wherelog: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,324 @@
+#include "mqtt.h"
+
+#include <errno.h>
+#include <mosquitto.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+
+/* A burst is what one poll wake-up reads before committing: big enough that one fsync
+ * carries many messages when a backlog drains, small enough to bound memory and latency. */
+#define MQTT_BATCH_MAX 4096
+#define MQTT_BATCH_BYTES (4u << 20)
+#define MQTT_BACKOFF_MAX 60
+#define MQTT_STOP_FLUSH_MS 2000
+
+struct mqtt {
+    struct mosquitto *mosq;
+    struct mqtt_options opt;
+    struct ingest *ingest;
+    struct ingest_batch batch;
+    atomic_int state;
+    atomic_ulong reconnects;
+    bool started;    /* first connect issued: later ones are reconnects */
+    bool dropping;   /* a commit failed: the connection goes, its acks must never be sent */
+    int backoff;     /* seconds before the next attempt after a failure */
+    time_t next_attempt;
+};
+
+void mqtt_library_init(void)
+{
+    mosquitto_lib_init();
+}
+
+void mqtt_library_cleanup(void)
+{
+    mosquitto_lib_cleanup();
+}
+
+enum mqtt_state mqtt_get_state(struct mqtt *m)
+{
+    return (enum mqtt_state)atomic_load(&m->state);
+}
+
+unsigned long mqtt_reconnects(struct mqtt *m)
+{
+    return atomic_load(&m->reconnects);
+}
+
+static const char *mosq_error(int rc)
+{
+    return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+}
+
+static void schedule_retry(struct mqtt *m)
+{
+    m->next_attempt = time(NULL) + m->backoff;
+    m->backoff = m->backoff * 2 > MQTT_BACKOFF_MAX ? MQTT_BACKOFF_MAX : m->backoff * 2;
+}
+
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
+{
+    struct mqtt *m = arg;
+
+    if (rc != 0) {
+        wl_log(WL_LOG_ERROR, "mqtt", "broker %s:%d refused the connection: %s", m->opt.host,
+               m->opt.port, mosquitto_connack_string(rc));
+        return; /* the library drops the connection; the loop retries with back-off */
+    }
+    atomic_store(&m->state, MQTT_CONNECTED);
+    m->backoff = 1;
+    wl_log(WL_LOG_INFO, "mqtt", "connected to %s:%d as %s (session %s)", m->opt.host,
+           m->opt.port, m->opt.client_id, (flags & 1) ? "resumed" : "new");
+    /* Re-subscribing with a resumed session is harmless and covers a changed topic list. */
+    rc = mosquitto_subscribe_multiple(mosq, NULL, m->opt.ntopics, (char *const *)m->opt.topics,
+                                      m->opt.qos, 0, NULL);
+    if (rc != MOSQ_ERR_SUCCESS)
+        wl_log(WL_LOG_ERROR, "mqtt", "subscribe failed: %s", mosq_error(rc));
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int count,
+                         const int *granted)
+{
+    struct mqtt *m = arg;
+    (void)mosq;
+    (void)mid;
+    for (int i = 0; i < count && i < m->opt.ntopics; i++) {
+        if (granted[i] > 2)
+            wl_log(WL_LOG_ERROR, "mqtt", "broker refused the subscription to %s (ACL?)",
+                   m->opt.topics[i]);
+        else if (granted[i] < m->opt.qos)
+            wl_log(WL_LOG_WARN, "mqtt", "subscribed to %s with QoS %d only: messages may be "
+                   "lost while wherelog is down", m->opt.topics[i], granted[i]);
+        else
+            wl_log(WL_LOG_INFO, "mqtt", "subscribed to %s (QoS %d)", m->opt.topics[i],
+                   granted[i]);
+    }
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
+{
+    struct mqtt *m = arg;
+    (void)mosq;
+    /* A failed connection attempt is reported by connection_lost(), which knows why. */
+    if (atomic_load(&m->state) != MQTT_CONNECTED)
+        return;
+    if (rc != 0)
+        wl_log(WL_LOG_WARN, "mqtt", "connection to %s:%d lost", m->opt.host, m->opt.port);
+    atomic_store(&m->state, MQTT_DISCONNECTED);
+}
+
+static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg)
+{
+    struct mqtt *m = arg;
+    (void)mosq;
+    ingest_mqtt(m->ingest, &m->batch, msg->topic, strlen(msg->topic), msg->payload,
+                msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, time(NULL));
+}
+
+int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt **out)
+{
+    struct mqtt *m = calloc(1, sizeof(*m));
+    int rc = -ENOMEM;
+
+    if (!m)
+        return -ENOMEM;
+    m->opt = *opt;
+    m->ingest = ingest;
+    m->backoff = 1;
+    if (ingest_batch_init(&m->batch))
+        goto fail;
+    /* clean_session = false: the broker keeps our subscription and queues messages for us
+     * while we are away, under this stable id. */
+    m->mosq = mosquitto_new(opt->client_id, false, m);
+    if (!m->mosq) {
+        rc = errno == EINVAL ? -EINVAL : -ENOMEM;
+        wl_log(WL_LOG_ERROR, "mqtt", "cannot create client %s", opt->client_id);
+        goto fail;
+    }
+    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_threaded_set(m->mosq, true); /* we drive the socket: acks wait for commit */
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_message_callback_set(m->mosq, on_message);
+    mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
+    if (opt->user && (rc = mosquitto_username_pw_set(m->mosq, opt->user, opt->password))) {
+        wl_log(WL_LOG_ERROR, "mqtt", "username: %s", mosq_error(rc));
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (opt->cafile || opt->certfile) {
+        rc = mosquitto_tls_set(m->mosq, opt->cafile, NULL, opt->certfile, opt->keyfile, NULL);
+        if (rc) {
+            wl_log(WL_LOG_ERROR, "mqtt", "TLS settings: %s", mosq_error(rc));
+            rc = -EINVAL;
+            goto fail;
+        }
+    }
+    *out = m;
+    return 0;
+fail:
+    mqtt_free(m);
+    return rc;
+}
+
+void mqtt_free(struct mqtt *m)
+{
+    if (!m)
+        return;
+    if (m->mosq)
+        mosquitto_destroy(m->mosq);
+    ingest_batch_free(&m->batch);
+    free(m);
+}
+
+static void try_connect(struct mqtt *m)
+{
+    int rc = m->started ? mosquitto_reconnect_async(m->mosq)
+                        : mosquitto_connect_async(m->mosq, m->opt.host, m->opt.port,
+                                                  m->opt.keepalive);
+    if (m->started)
+        atomic_fetch_add(&m->reconnects, 1);
+    m->started = true;
+    m->dropping = false;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        wl_log(WL_LOG_WARN, "mqtt", "cannot connect to %s:%d: %s (retrying in %d s)",
+               m->opt.host, m->opt.port, mosq_error(rc), m->backoff);
+        schedule_retry(m);
+        return;
+    }
+    atomic_store(&m->state, MQTT_CONNECTING);
+}
+
+/* The socket went away (or a step failed): the library has closed it; retry later. */
+static void connection_lost(struct mqtt *m, int rc)
+{
+    if (atomic_load(&m->state) == MQTT_CONNECTING)
+        wl_log(WL_LOG_WARN, "mqtt", "cannot connect to %s:%d: %s (retrying in %d s)",
+               m->opt.host, m->opt.port, mosq_error(rc), m->backoff);
+    atomic_store(&m->state, MQTT_DISCONNECTED);
+    if (mosquitto_socket(m->mosq) >= 0)
+        mosquitto_disconnect(m->mosq); /* not reached normally: the library closed it */
+    schedule_retry(m);
+}
+
+static bool readable(int sock)
+{
+    struct pollfd p = {.fd = sock, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+/*
+ * Reads what the socket has (up to a batch), commits it, and returns 0 when the acks may
+ * now be written; otherwise the connection must go without writing them.
+ */
+static int read_burst(struct mqtt *m, int sock)
+{
+    int rc = MOSQ_ERR_SUCCESS;
+
+    do {
+        rc = mosquitto_loop_read(m->mosq, 1);
+    } while (rc == MOSQ_ERR_SUCCESS && m->batch.n < MQTT_BATCH_MAX &&
+             m->batch.payload_bytes < MQTT_BATCH_BYTES && mosquitto_socket(m->mosq) >= 0 &&
+             readable(sock));
+
+    /* Whatever was read is good data: store it even if the connection just died (the
+     * broker will redeliver it, and the store keeps one copy). */
+    int crc = ingest_commit(m->ingest, &m->batch, NULL);
+    if (crc != 0) {
+        wl_log(WL_LOG_ERROR, "mqtt", "cannot store received messages (%s); dropping the "
+               "connection without acknowledging them, the broker keeps them",
+               crc == -ENOSPC ? "disk full" : "store error");
+        if (mosquitto_socket(m->mosq) >= 0) {
+            m->dropping = true;
+            shutdown(mosquitto_socket(m->mosq), SHUT_RDWR);
+        }
+        return -EIO;
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        connection_lost(m, rc);
+        return -EPIPE;
+    }
+    return 0;
+}
+
+static void disconnect_cleanly(struct mqtt *m)
+{
+    int sock = mosquitto_socket(m->mosq);
+
+    if (sock < 0 || atomic_load(&m->state) != MQTT_CONNECTED || m->dropping)
+        return;
+    mosquitto_disconnect(m->mosq);
+    /* Flush what is queued (the last acks and DISCONNECT), for a bounded time. */
+    for (int waited = 0; mosquitto_want_write(m->mosq) && waited < MQTT_STOP_FLUSH_MS;
+         waited += 50) {
+        struct pollfd p = {.fd = sock, .events = POLLOUT};
+        if (poll(&p, 1, 50) > 0 && mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+            break;
+    }
+    atomic_store(&m->state, MQTT_DISCONNECTED);
+    wl_log(WL_LOG_INFO, "mqtt", "disconnected from %s:%d", m->opt.host, m->opt.port);
+}
+
+int mqtt_run(struct mqtt *m, int stop_fd)
+{
+    for (;;) {
+        time_t now = time(NULL);
+        int sock = mosquitto_socket(m->mosq);
+        int timeout = 1000;
+
+        if (sock < 0 && now >= m->next_attempt) {
+            try_connect(m);
+            sock = mosquitto_socket(m->mosq);
+        }
+        if (sock < 0 && m->next_attempt > now)
+            timeout = (int)(m->next_attempt - now) * 1000;
+
+        struct pollfd pfd[2] = {{.fd = stop_fd, .events = POLLIN}, {.fd = sock}};
+        if (sock >= 0)
+            pfd[1].events = POLLIN | (mosquitto_want_write(m->mosq) && !m->dropping ? POLLOUT : 0);
+        if (poll(pfd, sock >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR) {
+            wl_log(WL_LOG_ERROR, "mqtt", "poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[0].revents)
+            break;
+        if (sock < 0)
+            continue;
+
+        bool tls_connecting = (m->opt.cafile || m->opt.certfile) &&
+                              atomic_load(&m->state) == MQTT_CONNECTING;
+        if ((pfd[1].revents & (POLLIN | POLLERR | POLLHUP)) ||
+            (tls_connecting && (pfd[1].revents & POLLOUT))) {
+            if (read_burst(m, sock) != 0)
+                continue;
+        }
+        if (m->dropping) {
+            if (mosquitto_socket(m->mosq) < 0) {
+                atomic_store(&m->state, MQTT_DISCONNECTED);
+                schedule_retry(m);
+            }
+            continue;
+        }
+        if (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq)) {
+            int rc = mosquitto_loop_write(m->mosq, 1);
+            if (rc != MOSQ_ERR_SUCCESS) {
+                connection_lost(m, rc);
+                continue;
+            }
+        }
+        if (mosquitto_socket(m->mosq) >= 0) {
+            int rc = mosquitto_loop_misc(m->mosq);
+            if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
+                connection_lost(m, rc);
+        }
+    }
+    disconnect_cleanly(m);
+    return 0;
+}

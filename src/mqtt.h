@@ -1,0 +1,68 @@
+/*
+ * mqtt.h - the MQTT door: subscribes to the OwnTracks topics and feeds every message to
+ * ingest. The only module that includes mosquitto.h.
+ *
+ * Acknowledge after commit. libmosquitto 2.0 queues the PUBACK (QoS 1) or PUBREC (QoS 2)
+ * *before* it calls on_message, and writes it to the socket at once unless the client is
+ * marked threaded and the application drives the socket itself (packet__queue in the
+ * library's packet_mosq.c). So this module marks the client threaded, polls the socket
+ * itself, and for each burst: mosquitto_loop_read() (messages are parsed and batched),
+ * ingest_commit() (one group commit, fsync'ed), and only then mosquitto_loop_write(),
+ * which sends the acks. If the commit fails the connection is dropped with the acks still
+ * unsent, so the broker keeps the messages and redelivers them after the reconnect.
+ *
+ * QoS 1 (the default) has no loss window. With QoS 2 the library holds a message between
+ * PUBREC and PUBREL before delivering it; a crash in that round trip loses it, because the
+ * broker considers it received once PUBREC arrived. The session is persistent (clean
+ * session off) under a stable client id, so messages published while wherelog is down are
+ * delivered when it returns; retained messages are stored like any other and deduplicated.
+ * MQTT 3.1.1 is used: libmosquitto 2.0.11's MQTT 5 client never restores its receive
+ * quota for QoS 1 and would disconnect after 20 messages.
+ */
+#ifndef WL_MQTT_H
+#define WL_MQTT_H
+
+#include <stdbool.h>
+
+#include "ingest.h"
+
+#define MQTT_MAX_TOPICS 16
+
+struct mqtt_options {
+    const char *host;
+    int port;
+    const char *user;     /* NULL: anonymous */
+    const char *password; /* with user */
+    const char *cafile;   /* set: TLS */
+    const char *certfile; /* client certificate, with keyfile */
+    const char *keyfile;
+    const char *client_id;
+    const char *const *topics;
+    int ntopics;
+    int qos; /* 1 or 2 */
+    int keepalive;
+};
+
+enum mqtt_state { MQTT_DISCONNECTED, MQTT_CONNECTING, MQTT_CONNECTED };
+
+struct mqtt;
+
+/* Prepares a client (does not connect). Returns 0, -EINVAL (bad options, logged) or
+ * -ENOMEM. Call mosquitto's library init once per process first (mqtt_library_init). */
+int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt **out);
+void mqtt_free(struct mqtt *m);
+
+/*
+ * Runs the client until stop_fd becomes readable: connects (and reconnects with back-off
+ * from 1 s to 60 s), subscribes, ingests. On stop it disconnects cleanly; every message
+ * whose batch was committed has been acknowledged. Returns 0.
+ */
+int mqtt_run(struct mqtt *m, int stop_fd);
+
+enum mqtt_state mqtt_get_state(struct mqtt *m);
+unsigned long mqtt_reconnects(struct mqtt *m);
+
+void mqtt_library_init(void);
+void mqtt_library_cleanup(void);
+
+#endif

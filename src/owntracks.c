@@ -1,0 +1,605 @@
+#include "owntracks.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wtime.h"
+
+static const char *const kind_names[OT_KIND_COUNT] = {
+    [OT_LOCATION] = "location", [OT_TRANSITION] = "transition", [OT_WAYPOINT] = "waypoint",
+    [OT_WAYPOINTS] = "waypoints", [OT_CARD] = "card",     [OT_LWT] = "lwt",
+    [OT_STATUS] = "status",     [OT_STEPS] = "steps",       [OT_BEACON] = "beacon",
+    [OT_CMD] = "cmd",           [OT_CONFIGURATION] = "configuration",
+};
+
+/* Subtopics the apps publish on (protocol §2.2); anything else is not a device message. */
+static const char *const subtopics[] = {"event", "info", "waypoint", "waypoints", "cmd",
+                                        "step",  "beacon", "dump",   "status",    "request"};
+
+const char *ot_kind_name(enum ot_kind kind)
+{
+    return kind < OT_KIND_COUNT ? kind_names[kind] : "unknown";
+}
+
+int ot_kind_from_name(const char *name)
+{
+    for (int k = 0; k < OT_KIND_COUNT; k++)
+        if (strcmp(kind_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+static enum ot_outcome verdict(struct ot_message *msg, enum ot_outcome o, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum ot_outcome verdict(struct ot_message *msg, enum ot_outcome o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg->reason, sizeof(msg->reason), fmt, ap);
+    va_end(ap);
+    if (msg->root) {
+        json_object_put(msg->root);
+        msg->root = NULL;
+    }
+    return o;
+}
+
+void ot_message_clear(struct ot_message *msg)
+{
+    if (msg->root)
+        json_object_put(msg->root);
+    msg->root = NULL;
+}
+
+bool ot_utf8_valid(const void *buf, size_t len)
+{
+    const unsigned char *s = buf, *end = s + len;
+
+    while (s < end) {
+        unsigned char c = *s;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false; /* continuation byte, overlong lead C0/C1, or F5..FF */
+        }
+        if ((size_t)(end - s) <= n)
+            return false;
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+int ot_normalize_name(const char *name, size_t len, char *out, const char **why)
+{
+    if (len == 0) {
+        *why = "empty name";
+        return -EINVAL;
+    }
+    if (len > OT_NAME_MAX) {
+        *why = "name longer than 64 bytes";
+        return -EINVAL;
+    }
+    if (!ot_utf8_valid(name, len)) {
+        *why = "name is not valid UTF-8";
+        return -EINVAL;
+    }
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) {
+        *why = "name is '.' or '..'";
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f) {
+            *why = "control character in name";
+            return -EINVAL;
+        }
+        if (c == '\\' || c == '/' || c == '+' || c == '#') {
+            *why = "name contains '\\', '/', '+' or '#'";
+            return -EINVAL;
+        }
+        /* ASCII only, as OwnTracks Recorder does: the same device whatever the case. */
+        out[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/*
+ * json-c validates the syntax; what it cannot tell us is checked on the raw text:
+ * duplicate keys (json-c keeps the last one silently), "\u0000" (json-c truncates keys at
+ * it) and lone surrogate escapes. Every ':' outside a string introduces one object member,
+ * so the text has duplicates exactly when it holds more members than the parsed tree.
+ */
+static int scan_text(const char *s, size_t len, size_t *members, const char **why)
+{
+    bool in_string = false;
+    bool want_low = false; /* the previous escape was a high surrogate */
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!in_string) {
+            if (c == '"')
+                in_string = true;
+            else if (c == ':')
+                n++;
+            continue;
+        }
+        if (c == '"') {
+            if (want_low)
+                goto lone;
+            in_string = false;
+        } else if (c == '\\') {
+            if (i + 1 >= len)
+                break;
+            char e = s[++i];
+            if (e != 'u') {
+                if (want_low)
+                    goto lone;
+                continue;
+            }
+            unsigned cu = 0;
+            if (i + 4 >= len)
+                break;
+            for (int k = 0; k < 4; k++) {
+                char h = s[++i];
+                cu = cu * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+            }
+            if (cu == 0) {
+                *why = "NUL (\\u0000) in a string";
+                return -EINVAL;
+            }
+            if (cu >= 0xDC00 && cu <= 0xDFFF) {
+                if (!want_low)
+                    goto lone;
+                want_low = false;
+            } else if (want_low) {
+                goto lone;
+            } else if (cu >= 0xD800 && cu <= 0xDBFF) {
+                want_low = true;
+            }
+        } else if (want_low) {
+            goto lone;
+        }
+    }
+    *members = n;
+    return 0;
+lone:
+    *why = "lone UTF-16 surrogate escape";
+    return -EINVAL;
+}
+
+static size_t tree_members(struct json_object *v)
+{
+    size_t n = 0;
+    if (json_object_is_type(v, json_type_object)) {
+        n = (size_t)json_object_object_length(v);
+        json_object_object_foreach(v, key, val)
+        {
+            (void)key;
+            n += tree_members(val);
+        }
+    } else if (json_object_is_type(v, json_type_array)) {
+        size_t len = json_object_array_length(v);
+        for (size_t i = 0; i < len; i++)
+            n += tree_members(json_object_array_get_idx(v, i));
+    }
+    return n;
+}
+
+static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_message *msg)
+{
+    const char *text = payload;
+    const char *why = NULL;
+    size_t members;
+
+    if (len > OT_PAYLOAD_MAX)
+        return verdict(msg, OT_REJECT, "payload of %zu bytes exceeds the 1 MiB limit", len);
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        return verdict(msg, OT_REJECT, "payload starts with a byte order mark");
+    if (!ot_utf8_valid(text, len))
+        return verdict(msg, OT_REJECT, "payload is not valid UTF-8");
+
+    struct json_tokener *tok = json_tokener_new_ex(OT_JSON_DEPTH);
+    if (!tok)
+        return verdict(msg, OT_REJECT, "out of memory parsing JSON");
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    msg->root = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+
+    if (!msg->root) {
+        if (err == json_tokener_continue)
+            return verdict(msg, OT_REJECT, "truncated JSON");
+        if (err == json_tokener_error_depth)
+            return verdict(msg, OT_REJECT, "JSON nested deeper than %d", OT_JSON_DEPTH);
+        return verdict(msg, OT_REJECT, "not JSON: %s at byte %zu", json_tokener_error_desc(err),
+                       end);
+    }
+    for (size_t i = end; i < len; i++) {
+        char c = text[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return verdict(msg, OT_REJECT, "trailing data after the JSON value at byte %zu", i);
+    }
+    if (scan_text(text, end, &members, &why) != 0)
+        return verdict(msg, OT_REJECT, "%s", why);
+    if (members != tree_members(msg->root))
+        return verdict(msg, OT_REJECT, "duplicate key in JSON object");
+    if (!json_object_is_type(msg->root, json_type_object))
+        return verdict(msg, OT_REJECT, "top-level JSON value is not an object");
+    return OT_ACCEPT;
+}
+
+/* ---------------------------------------------------------------- fields */
+
+static bool is_number(struct json_object *v)
+{
+    return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+/* A coordinate: required or optional, a finite JSON number within ±limit. */
+static enum ot_outcome check_coord(struct ot_message *msg, const char *key, double limit,
+                                   bool required)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(msg->root, key, &v)) {
+        if (required)
+            return verdict(msg, OT_REJECT, "%s missing", key);
+        return OT_ACCEPT;
+    }
+    if (!is_number(v))
+        return verdict(msg, OT_REJECT, "%s is not a number", key);
+    double d = json_object_get_double(v);
+    if (!isfinite(d) || d < -limit || d > limit)
+        return verdict(msg, OT_REJECT, "%s %s out of range", key, json_object_to_json_string(v));
+    return OT_ACCEPT;
+}
+
+/*
+ * tst: a JSON number (truncated to whole seconds) or, for legacy payloads, a string of ASCII
+ * digits; within [WTIME_MIN, WTIME_MAX], which also catches milliseconds and overflow.
+ * Returns 0 with the value, -ENOENT when absent, -EINVAL with a reason otherwise.
+ */
+static int read_tst(struct json_object *root, int64_t *out, char *why, size_t why_size)
+{
+    struct json_object *v;
+    int64_t tst = 0;
+
+    if (!json_object_object_get_ex(root, "tst", &v))
+        return -ENOENT;
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        size_t n = (size_t)json_object_get_string_len(v);
+        if (n == 0 || n > 12 || strspn(s, "0123456789") != n) {
+            snprintf(why, why_size, "tst is a non-numeric string");
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++)
+            tst = tst * 10 + (s[i] - '0');
+    } else if (json_object_is_type(v, json_type_int)) {
+        tst = json_object_get_int64(v);
+    } else if (json_object_is_type(v, json_type_double)) {
+        double d = json_object_get_double(v);
+        tst = isfinite(d) && d >= WTIME_MIN && d < WTIME_MAX + 1.0 ? (int64_t)d : 0;
+    } else {
+        snprintf(why, why_size, "tst is not a number");
+        return -EINVAL;
+    }
+    if (tst < WTIME_MIN || tst > WTIME_MAX) {
+        snprintf(why, why_size, "tst %.40s out of range", json_object_to_json_string(v));
+        return -EINVAL;
+    }
+    *out = tst;
+    return 0;
+}
+
+static enum ot_outcome check_tst(struct ot_message *msg, bool required)
+{
+    char why[OT_REASON_MAX];
+    int rc = read_tst(msg->root, &msg->tst, why, sizeof(why));
+
+    if (rc == -ENOENT)
+        return required ? verdict(msg, OT_REJECT, "tst missing") : OT_ACCEPT;
+    if (rc)
+        return verdict(msg, OT_REJECT, "%s", why);
+    msg->tst_member = true;
+    return OT_ACCEPT;
+}
+
+static enum ot_outcome check_radius(struct ot_message *msg)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(msg->root, "rad", &v))
+        return OT_ACCEPT;
+    if (!is_number(v) || !isfinite(json_object_get_double(v)) || json_object_get_double(v) < 0)
+        return verdict(msg, OT_REJECT, "rad is not a non-negative number");
+    return OT_ACCEPT;
+}
+
+#define CHECK(expr)                                                                            \
+    do {                                                                                       \
+        enum ot_outcome o_ = (expr);                                                           \
+        if (o_ != OT_ACCEPT)                                                                   \
+            return o_;                                                                         \
+    } while (0)
+
+static enum ot_outcome check_kind(struct ot_message *msg)
+{
+    struct json_object *v;
+
+    switch (msg->kind) {
+    case OT_LOCATION:
+        CHECK(check_coord(msg, "lat", 90, true));
+        CHECK(check_coord(msg, "lon", 180, true));
+        return check_tst(msg, true);
+    case OT_TRANSITION:
+        if (!json_object_object_get_ex(msg->root, "event", &v) ||
+            !json_object_is_type(v, json_type_string) ||
+            (strcmp(json_object_get_string(v), "enter") != 0 &&
+             strcmp(json_object_get_string(v), "leave") != 0))
+            return verdict(msg, OT_REJECT, "transition event is not \"enter\" or \"leave\"");
+        CHECK(check_coord(msg, "lat", 90, false));
+        CHECK(check_coord(msg, "lon", 180, false));
+        return check_tst(msg, true);
+    case OT_WAYPOINT:
+        if (!json_object_object_get_ex(msg->root, "desc", &v) ||
+            !json_object_is_type(v, json_type_string))
+            return verdict(msg, OT_REJECT, "waypoint desc missing or not a string");
+        CHECK(check_coord(msg, "lat", 90, false));
+        CHECK(check_coord(msg, "lon", 180, false));
+        CHECK(check_radius(msg));
+        return check_tst(msg, true);
+    case OT_WAYPOINTS:
+        if (!json_object_object_get_ex(msg->root, "waypoints", &v) ||
+            !json_object_is_type(v, json_type_array))
+            return verdict(msg, OT_REJECT, "waypoints is not an array");
+        return OT_ACCEPT;
+    case OT_LWT:
+        return check_tst(msg, false);
+    default:
+        /* card, cmd, steps, status, configuration, beacon: stored as they are. A usable
+         * tst dates them; without one they are dated by their arrival. */
+        {
+            char why[OT_REASON_MAX];
+            msg->tst_member = read_tst(msg->root, &msg->tst, why, sizeof(why)) == 0;
+        }
+        return OT_ACCEPT;
+    }
+}
+
+/* ---------------------------------------------------------------- encryption */
+
+int ot_encrypt(const unsigned char *secret, size_t secret_len, const void *plain, size_t len,
+               char **b64_out)
+{
+    unsigned char key[crypto_secretbox_KEYBYTES] = {0};
+    size_t blob_len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len;
+    unsigned char *blob = malloc(blob_len);
+    size_t b64_len = sodium_base64_encoded_len(blob_len, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = malloc(b64_len);
+    int rc = -ENOMEM;
+
+    if (!blob || !b64)
+        goto out;
+    memcpy(key, secret, secret_len < sizeof(key) ? secret_len : sizeof(key));
+    randombytes_buf(blob, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(blob + crypto_secretbox_NONCEBYTES, plain, len, blob, key);
+    sodium_bin2base64(b64, b64_len, blob, blob_len, sodium_base64_VARIANT_ORIGINAL);
+    *b64_out = b64;
+    b64 = NULL;
+    rc = 0;
+out:
+    sodium_memzero(key, sizeof(key));
+    free(blob);
+    free(b64);
+    return rc;
+}
+
+static enum ot_outcome classify(const struct ot_keyring *keys, const void *payload, size_t len,
+                                int64_t now, bool nested, struct ot_message *msg);
+
+static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now,
+                               struct ot_message *msg)
+{
+    struct json_object *data;
+    unsigned char secret[OT_SECRET_MAX];
+    unsigned char key[crypto_secretbox_KEYBYTES] = {0};
+    unsigned char *blob = NULL, *plain = NULL;
+    size_t blob_len;
+    enum ot_outcome o;
+
+    if (!json_object_object_get_ex(msg->root, "data", &data))
+        return verdict(msg, OT_REJECT, "encrypted message without data");
+    if (!json_object_is_type(data, json_type_string))
+        return verdict(msg, OT_REJECT, "encrypted data is not a string");
+
+    const char *b64 = json_object_get_string(data);
+    size_t b64_len = (size_t)json_object_get_string_len(data);
+    if (b64_len % 4 != 0)
+        return verdict(msg, OT_REJECT, "encrypted data is not base64");
+    blob = malloc(b64_len / 4 * 3 + 1);
+    if (!blob)
+        return verdict(msg, OT_REJECT, "out of memory decrypting");
+    if (sodium_base642bin(blob, b64_len / 4 * 3 + 1, b64, b64_len, NULL, &blob_len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        o = verdict(msg, OT_REJECT, "encrypted data is not base64");
+        goto out;
+    }
+    if (blob_len < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+        o = verdict(msg, OT_REJECT, "encrypted data shorter than nonce and MAC (%zu bytes)",
+                    blob_len);
+        goto out;
+    }
+    int n = keys && keys->lookup ? keys->lookup(keys->arg, msg->user, msg->device, secret) : 0;
+    if (n <= 0) {
+        o = verdict(msg, OT_REJECT, "no encryption key configured for %s/%s", msg->user,
+                    msg->device);
+        goto out;
+    }
+    memcpy(key, secret, (size_t)n);
+    size_t plain_len = blob_len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+    plain = malloc(plain_len + 1);
+    if (!plain) {
+        o = verdict(msg, OT_REJECT, "out of memory decrypting");
+        goto out;
+    }
+    if (crypto_secretbox_open_easy(plain, blob + crypto_secretbox_NONCEBYTES,
+                                   blob_len - crypto_secretbox_NONCEBYTES, blob, key) != 0) {
+        o = verdict(msg, OT_REJECT, "decryption failed (wrong key or forged message)");
+        goto out;
+    }
+    json_object_put(msg->root);
+    msg->root = NULL;
+    o = classify(keys, plain, plain_len, now, true, msg);
+    if (o == OT_ACCEPT) {
+        msg->decrypted = true;
+        json_object_object_add(msg->root, "_decrypted", json_object_new_boolean(1));
+    }
+out:
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(key, sizeof(key));
+    if (plain)
+        sodium_memzero(plain, blob_len - crypto_secretbox_NONCEBYTES -
+                                  crypto_secretbox_MACBYTES);
+    free(plain);
+    free(blob);
+    return o;
+}
+
+static enum ot_outcome classify(const struct ot_keyring *keys, const void *payload, size_t len,
+                                int64_t now, bool nested, struct ot_message *msg)
+{
+    struct json_object *type;
+
+    if (len == 0)
+        return verdict(msg, OT_IGNORE, "zero-length payload");
+    CHECK(parse_json(payload, len, msg));
+
+    if (!json_object_object_get_ex(msg->root, "_type", &type))
+        return verdict(msg, OT_REJECT, "_type missing");
+    if (!json_object_is_type(type, json_type_string))
+        return verdict(msg, OT_REJECT, "_type is not a string");
+
+    const char *name = json_object_get_string(type);
+    if (strcmp(name, "encrypted") == 0) {
+        if (nested)
+            return verdict(msg, OT_REJECT, "encrypted message inside an encrypted message");
+        return decrypt(keys, now, msg);
+    }
+    if (strcmp(name, "request") == 0)
+        return verdict(msg, OT_IGNORE, "request (tours) is not implemented");
+    int kind = ot_kind_from_name(name);
+    if (kind < 0) {
+        char q[48];
+        size_t n = (size_t)json_object_get_string_len(type);
+        snprintf(q, sizeof(q), "%.*s", (int)(n > 40 ? 40 : n), name);
+        return verdict(msg, OT_IGNORE, "unknown _type \"%s\"", q);
+    }
+    msg->kind = (enum ot_kind)kind;
+    msg->tst = now;
+    msg->tst_member = false;
+    return check_kind(msg);
+}
+
+static void message_init(struct ot_message *msg)
+{
+    memset(msg, 0, sizeof(*msg));
+}
+
+enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic,
+                              size_t topic_len, const void *payload, size_t len, int64_t now,
+                              struct ot_message *msg)
+{
+    const char *levels[4], *why;
+    size_t lens[4], nlevels = 0;
+    const char *p = topic, *end = topic + topic_len;
+
+    message_init(msg);
+    if (p < end && *p == '/')
+        p++;
+    /* Split into ROOT, USER, DEVICE and the rest (the subtopic, kept whole). */
+    while (nlevels < 4) {
+        const char *slash = nlevels < 3 ? memchr(p, '/', (size_t)(end - p)) : NULL;
+        const char *stop = slash ? slash : end;
+        levels[nlevels] = p;
+        lens[nlevels++] = (size_t)(stop - p);
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    if (nlevels < 3)
+        return verdict(msg, OT_REJECT, "topic has fewer than 3 levels");
+    if (memchr(topic, '+', topic_len) || memchr(topic, '#', topic_len))
+        return verdict(msg, OT_REJECT, "wildcard character in topic");
+    for (size_t i = 0; i < nlevels; i++)
+        if (lens[i] == 0)
+            return verdict(msg, OT_REJECT, "empty topic level");
+    if (nlevels == 4) {
+        /* Deeper levels inside the subtopic must not be empty either. */
+        const char *sub = levels[3];
+        size_t sl = lens[3];
+        if (sub[sl - 1] == '/' || memmem(sub, sl, "//", 2))
+            return verdict(msg, OT_REJECT, "empty topic level");
+    }
+    if (ot_normalize_name(levels[1], lens[1], msg->user, &why) != 0)
+        return verdict(msg, OT_REJECT, "user: %s", why);
+    if (ot_normalize_name(levels[2], lens[2], msg->device, &why) != 0)
+        return verdict(msg, OT_REJECT, "device: %s", why);
+    if (nlevels == 4) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(subtopics) / sizeof(subtopics[0]) && !known; i++)
+            known = strlen(subtopics[i]) == lens[3] &&
+                    memcmp(subtopics[i], levels[3], lens[3]) == 0;
+        if (!known)
+            return verdict(msg, OT_IGNORE, "unknown subtopic");
+    }
+    return classify(keys, payload, len, now, false, msg);
+}
+
+enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user,
+                              const char *device, const void *payload, size_t len, int64_t now,
+                              struct ot_message *msg)
+{
+    const char *why;
+
+    message_init(msg);
+    if (ot_normalize_name(user, strlen(user), msg->user, &why) != 0)
+        return verdict(msg, OT_REJECT, "user: %s", why);
+    if (ot_normalize_name(device, strlen(device), msg->device, &why) != 0)
+        return verdict(msg, OT_REJECT, "device: %s", why);
+    enum ot_outcome o = classify(keys, payload, len, now, false, msg);
+    if (o == OT_ACCEPT)
+        json_object_object_add(msg->root, "_http", json_object_new_boolean(1));
+    return o;
+}

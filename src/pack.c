@@ -1,0 +1,767 @@
+#include "pack.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wl.h"
+
+/* Value tags. Small values live in the tag byte itself. */
+enum {
+    PK_TAG_UINT_SMALL = 0x00,  /* 0x00..0x3F: the integers 0..63 */
+    PK_TAG_NEG_SMALL = 0x40,   /* 0x40..0x5F: the integers -1..-32 */
+    PK_TAG_DEC_POS = 0x60,     /* 0x60..0x7F: positive decimal, scale = tag & 31, varint */
+    PK_TAG_DEC_NEG = 0x80,     /* 0x80..0x9F: negative decimal, scale = tag & 31, varint */
+    PK_TAG_STR_SHORT = 0xA0,   /* 0xA0..0xCF: string of 0..47 bytes */
+    PK_TAG_NULL = 0xD0,
+    PK_TAG_FALSE = 0xD1,
+    PK_TAG_TRUE = 0xD2,
+    PK_TAG_UINT = 0xD3,        /* varint */
+    PK_TAG_NEG = 0xD4,         /* varint(-(v + 1)) */
+    PK_TAG_DEC = 0xD5,         /* sign byte, varint mantissa, zigzag varint exponent */
+    PK_TAG_NUMTEXT = 0xD6,     /* varint len, ASCII */
+    PK_TAG_STR = 0xD7,         /* varint len, bytes */
+    PK_TAG_ARRAY = 0xD8,       /* varint byte length, varint count, values */
+    PK_TAG_OBJECT = 0xD9,      /* varint byte length, varint count, members */
+    PK_TAG_TST = 0xDA,         /* the record's tst */
+    PK_TAG_TYPE = 0xDB,        /* the record's _type name */
+    PK_TAG_TST_REL = 0xDC,     /* zigzag varint, relative to the record's tst */
+};
+#define PK_STR_SHORT_MAX 47
+#define PK_KEY_INLINE 0xFF
+#define PK_MAX_DEPTH 64 /* owntracks limits input to 32; decoding stays bounded regardless */
+
+/*
+ * The key dictionary. Append-only: a stored byte refers to an index forever. The first keys
+ * are the ones nearly every message carries.
+ */
+static const struct {
+    const char *name;
+    unsigned char len;
+} dict[] = {
+#define K(s) {s, sizeof(s) - 1}
+    K("_type"),     K("tst"),        K("lat"),       K("lon"),      K("acc"),
+    K("alt"),       K("vac"),        K("vel"),       K("cog"),      K("batt"),
+    K("bs"),        K("tid"),        K("t"),         K("m"),        K("conn"),
+    K("p"),         K("created_at"), K("_id"),       K("inregions"), K("inrids"),
+    K("SSID"),      K("BSSID"),      K("topic"),     K("rad"),      K("poi"),
+    K("image"),     K("imagename"),  K("tag"),       K("motionactivities"), K("_http"),
+    K("_decrypted"), K("tzname"),    K("desc"),      K("event"),    K("wtst"),
+    K("rid"),       K("uuid"),       K("major"),     K("minor"),    K("name"),
+    K("face"),      K("waypoints"),  K("_creator"),  K("action"),   K("steps"),
+    K("from"),      K("to"),         K("rssi"),      K("prox"),     K("iOS"),
+    K("android"),   K("username"),   K("device"),    K("ghash"),    K("addr"),
+    K("cc"),        K("locality"),   K("isorcv"),    K("isotst"),   K("disptst"),
+    K("request"),   K("tour"),       K("odometer"),  K("ubatt"),    K("uext"),
+    K("ign"),       K("motion"),
+#undef K
+};
+
+/* Dictionary indexes in strcmp order of their names, for binary search when encoding.
+ * tests/unit/test_pack.c checks that this is sorted and covers every index exactly once. */
+static const unsigned char dict_sorted[] = {
+    21, 20, 42, 30, 29, 17, 0,  4,  43, 54, 5,  50, 9,  10, 55, 8,  14, 16, 32, 52, 59, 33,
+    40, 45, 53, 49, 65, 25, 26, 18, 19, 57, 58, 2,  56, 3,  13, 37, 38, 66, 28, 39, 62, 15,
+    24, 48, 23, 60, 35, 47, 44, 12, 27, 11, 46, 22, 61, 1,  31, 63, 64, 51, 36, 6,  7,  41,
+    34,
+};
+
+_Static_assert(sizeof(dict) / sizeof(dict[0]) == sizeof(dict_sorted), "dictionary tables");
+_Static_assert(sizeof(dict_sorted) < PK_KEY_INLINE, "dictionary index must fit a byte");
+
+size_t pk_dictionary_size(void)
+{
+    return WL_ARRAY_LEN(dict);
+}
+
+const char *pk_dictionary_key(size_t index)
+{
+    return index < WL_ARRAY_LEN(dict) ? dict[index].name : NULL;
+}
+
+/* Public for the test that checks dict_sorted; not in the header. */
+const unsigned char *pk_dictionary_sorted(void);
+const unsigned char *pk_dictionary_sorted(void)
+{
+    return dict_sorted;
+}
+
+static int dict_lookup(const char *key, size_t len)
+{
+    size_t lo = 0, hi = sizeof(dict_sorted);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        unsigned idx = dict_sorted[mid];
+        size_t dl = dict[idx].len;
+        int c = memcmp(key, dict[idx].name, len < dl ? len : dl);
+        if (c == 0)
+            c = len < dl ? -1 : len > dl ? 1 : 0;
+        if (c == 0)
+            return (int)idx;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+static void put_varint(struct sink *s, uint64_t v)
+{
+    unsigned char b[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        b[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (unsigned char)v;
+    sink_put(s, b, n);
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static void put_byte(struct sink *s, unsigned char b)
+{
+    sink_putc(s, (char)b);
+}
+
+static void put_int(struct sink *s, bool neg, uint64_t mag)
+{
+    if (!neg) {
+        if (mag < 64) {
+            put_byte(s, (unsigned char)(PK_TAG_UINT_SMALL + mag));
+        } else {
+            put_byte(s, PK_TAG_UINT);
+            put_varint(s, mag);
+        }
+    } else if (mag >= 1 && mag <= 32) {
+        put_byte(s, (unsigned char)(PK_TAG_NEG_SMALL + mag - 1));
+    } else {
+        put_byte(s, PK_TAG_NEG);
+        put_varint(s, mag - 1);
+    }
+}
+
+static void put_string(struct sink *s, const char *p, size_t n)
+{
+    if (n <= PK_STR_SHORT_MAX) {
+        put_byte(s, (unsigned char)(PK_TAG_STR_SHORT + n));
+    } else {
+        put_byte(s, PK_TAG_STR);
+        put_varint(s, n);
+    }
+    sink_put(s, p, n);
+}
+
+/*
+ * Encodes JSON number text (strict RFC 8259 syntax, as json-c accepted it) exactly: the
+ * significant digits become an integer mantissa and the position of the decimal point an
+ * exponent. Text whose digits do not fit 64 bits is kept verbatim.
+ */
+static void put_number_text(struct sink *s, const char *text)
+{
+    const char *p = text;
+    bool neg = false;
+    uint64_t mag = 0;
+    int64_t exp = 0;
+    int sig = 0; /* significant digits taken into mag */
+
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    for (int frac = 0; frac < 2; frac++) {
+        while (*p >= '0' && *p <= '9') {
+            if (mag == 0 && *p == '0') {
+                /* leading zero: only moves the decimal point in the fraction */
+            } else if (sig < 19) {
+                mag = mag * 10 + (uint64_t)(*p - '0');
+                sig++;
+            } else {
+                goto verbatim;
+            }
+            if (frac)
+                exp--;
+            p++;
+        }
+        if (frac == 0 && *p == '.')
+            p++;
+        else
+            break;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        bool eneg = *p == '-';
+        if (*p == '-' || *p == '+')
+            p++;
+        int64_t e = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (e > 100000)
+                goto verbatim;
+            e = e * 10 + (*p++ - '0');
+        }
+        exp += eneg ? -e : e;
+    }
+    if (*p != '\0')
+        goto verbatim;
+
+    if (exp <= 0 && exp >= -31) {
+        put_byte(s, (unsigned char)((neg ? PK_TAG_DEC_NEG : PK_TAG_DEC_POS) + (int)-exp));
+        put_varint(s, mag);
+    } else {
+        put_byte(s, PK_TAG_DEC);
+        put_byte(s, neg);
+        put_varint(s, mag);
+        put_varint(s, zigzag(exp));
+    }
+    return;
+verbatim:
+    put_byte(s, PK_TAG_NUMTEXT);
+    put_varint(s, strlen(text));
+    sink_puts(s, text);
+}
+
+static int encode_value(struct sink *s, struct json_object *v, int depth);
+
+static void put_key(struct sink *s, const char *key)
+{
+    size_t len = strlen(key);
+    int idx = dict_lookup(key, len);
+    if (idx >= 0) {
+        put_byte(s, (unsigned char)idx);
+    } else {
+        put_byte(s, PK_KEY_INLINE);
+        put_varint(s, len);
+        sink_put(s, key, len);
+    }
+}
+
+/* Containers carry their byte length so a reader can skip them without decoding. The body
+ * is encoded into a scratch sink first; containers are rare (inregions, nested status). */
+static int encode_container(struct sink *s, struct json_object *v, int depth)
+{
+    struct sink body;
+    bool is_array = json_object_is_type(v, json_type_array);
+    size_t count;
+    int rc = 0;
+
+    if (depth > PK_MAX_DEPTH)
+        return -EINVAL;
+    if (sink_init_mem(&body, 256))
+        return -ENOMEM;
+    if (is_array) {
+        count = json_object_array_length(v);
+        for (size_t i = 0; i < count && rc == 0; i++)
+            rc = encode_value(&body, json_object_array_get_idx(v, i), depth + 1);
+    } else {
+        count = (size_t)json_object_object_length(v);
+        json_object_object_foreach(v, key, val)
+        {
+            put_key(&body, key);
+            rc = encode_value(&body, val, depth + 1);
+            if (rc)
+                break;
+        }
+    }
+    if (rc == 0 && body.err)
+        rc = body.err;
+    if (rc == 0) {
+        put_byte(s, is_array ? PK_TAG_ARRAY : PK_TAG_OBJECT);
+        put_varint(s, varint_size(count) + body.len);
+        put_varint(s, count);
+        sink_put(s, body.buf, body.len);
+    }
+    sink_free(&body);
+    return rc;
+}
+
+static int encode_value(struct sink *s, struct json_object *v, int depth)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        put_byte(s, PK_TAG_NULL);
+        return 0;
+    case json_type_boolean:
+        put_byte(s, json_object_get_boolean(v) ? PK_TAG_TRUE : PK_TAG_FALSE);
+        return 0;
+    case json_type_int: {
+        /* json-c keeps integers above INT64_MAX as uint64; ask for the right one. */
+        int64_t i = json_object_get_int64(v);
+        if (i == INT64_MAX) {
+            uint64_t u = json_object_get_uint64(v);
+            put_int(s, false, u);
+        } else if (i < 0) {
+            put_int(s, true, (uint64_t)0 - (uint64_t)i);
+        } else {
+            put_int(s, false, (uint64_t)i);
+        }
+        return 0;
+    }
+    case json_type_double: {
+        /* json-c keeps the parsed text of every double; encode from it, not from the
+         * binary value, so no digit is invented or lost. */
+        const char *text = json_object_get_userdata(v);
+        char tmp[32];
+        if (!text) {
+            double d = json_object_get_double(v);
+            if (!isfinite(d)) {
+                put_byte(s, PK_TAG_NULL); /* JSON has no such number */
+                return 0;
+            }
+            snprintf(tmp, sizeof(tmp), "%.17g", d);
+            text = tmp;
+        }
+        put_number_text(s, text);
+        return 0;
+    }
+    case json_type_string:
+        put_string(s, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        return 0;
+    case json_type_array:
+    case json_type_object:
+        return encode_container(s, v, depth);
+    }
+    return -EINVAL;
+}
+
+int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_ctx *ctx)
+{
+    if (!json_object_is_type(obj, json_type_object))
+        return -EINVAL;
+
+    put_varint(out, (uint64_t)json_object_object_length(obj));
+    json_object_object_foreach(obj, key, val)
+    {
+        put_key(out, key);
+        if (ctx->tst_member && strcmp(key, "tst") == 0) {
+            put_byte(out, PK_TAG_TST);
+        } else if (ctx->type && strcmp(key, "_type") == 0 &&
+                   json_object_is_type(val, json_type_string) &&
+                   strcmp(json_object_get_string(val), ctx->type) == 0) {
+            put_byte(out, PK_TAG_TYPE);
+        } else if (strcmp(key, "created_at") == 0 && json_object_is_type(val, json_type_int) &&
+                   ctx->tst > 0 && json_object_get_int64(val) != INT64_MAX &&
+                   json_object_get_int64(val) != INT64_MIN) {
+            put_byte(out, PK_TAG_TST_REL);
+            put_varint(out, zigzag(json_object_get_int64(val) - ctx->tst));
+        } else {
+            int rc = encode_value(out, val, 1);
+            if (rc)
+                return rc;
+        }
+    }
+    return out->err;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+static bool get_varint(struct pk_reader *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return false;
+        unsigned char b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool get_bytes(struct pk_reader *r, uint64_t n, const char **out)
+{
+    if (n > (uint64_t)(r->end - r->p))
+        return false;
+    *out = (const char *)r->p;
+    r->p += n;
+    return true;
+}
+
+int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, const char *type)
+{
+    uint64_t count;
+    *r = (struct pk_reader){.p = data, .end = (const uint8_t *)data + len, .top = true,
+                            .tst = tst, .type = type};
+    if (!get_varint(r, &count) || count > len)
+        return WL_ECORRUPT;
+    r->remaining = (size_t)count;
+    return 0;
+}
+
+void pk_open_value(struct pk_reader *r, const struct pk_value *c)
+{
+    *r = (struct pk_reader){.p = c->body, .end = c->body + c->body_len,
+                            .remaining = c->count, .is_array = c->type == PK_ARRAY};
+}
+
+static int read_value(struct pk_reader *r, struct pk_value *v)
+{
+    uint64_t u, e;
+    const char *str;
+
+    if (r->p >= r->end)
+        return WL_ECORRUPT;
+    unsigned char tag = *r->p++;
+    *v = (struct pk_value){0};
+
+    if (tag < PK_TAG_NEG_SMALL) {
+        v->type = PK_INT;
+        v->mag = tag;
+    } else if (tag < PK_TAG_DEC_POS) {
+        v->type = PK_INT;
+        v->neg = true;
+        v->mag = (uint64_t)(tag - PK_TAG_NEG_SMALL) + 1;
+    } else if (tag < PK_TAG_STR_SHORT) {
+        v->type = PK_DECIMAL;
+        v->neg = tag >= PK_TAG_DEC_NEG;
+        v->exp = -(int32_t)(tag & 31);
+        if (!get_varint(r, &v->mag))
+            return WL_ECORRUPT;
+    } else if (tag <= PK_TAG_STR_SHORT + PK_STR_SHORT_MAX) {
+        v->type = PK_STRING;
+        v->len = tag - PK_TAG_STR_SHORT;
+        if (!get_bytes(r, v->len, &v->str))
+            return WL_ECORRUPT;
+    } else {
+        switch (tag) {
+        case PK_TAG_NULL: v->type = PK_NULL; break;
+        case PK_TAG_FALSE: v->type = PK_FALSE; break;
+        case PK_TAG_TRUE: v->type = PK_TRUE; break;
+        case PK_TAG_UINT:
+            v->type = PK_INT;
+            if (!get_varint(r, &v->mag))
+                return WL_ECORRUPT;
+            break;
+        case PK_TAG_NEG:
+            v->type = PK_INT;
+            v->neg = true;
+            if (!get_varint(r, &u) || u == UINT64_MAX)
+                return WL_ECORRUPT;
+            v->mag = u + 1;
+            break;
+        case PK_TAG_DEC:
+            v->type = PK_DECIMAL;
+            if (r->p >= r->end)
+                return WL_ECORRUPT;
+            v->neg = *r->p++ != 0;
+            if (!get_varint(r, &v->mag) || !get_varint(r, &e))
+                return WL_ECORRUPT;
+            int64_t ex = unzigzag(e);
+            if (ex < INT32_MIN || ex > INT32_MAX)
+                return WL_ECORRUPT;
+            v->exp = (int32_t)ex;
+            break;
+        case PK_TAG_NUMTEXT:
+        case PK_TAG_STR:
+            v->type = tag == PK_TAG_STR ? PK_STRING : PK_NUMTEXT;
+            if (!get_varint(r, &u) || !get_bytes(r, u, &str))
+                return WL_ECORRUPT;
+            v->str = str;
+            v->len = (size_t)u;
+            break;
+        case PK_TAG_ARRAY:
+        case PK_TAG_OBJECT: {
+            v->type = tag == PK_TAG_ARRAY ? PK_ARRAY : PK_OBJECT;
+            const uint8_t *start;
+            if (!get_varint(r, &u) || u > (uint64_t)(r->end - r->p))
+                return WL_ECORRUPT;
+            start = r->p;
+            struct pk_reader inner = {.p = start, .end = start + u};
+            uint64_t count;
+            if (!get_varint(&inner, &count) || count > u)
+                return WL_ECORRUPT;
+            v->count = (size_t)count;
+            v->body = inner.p;
+            v->body_len = (size_t)(inner.end - inner.p);
+            r->p = start + u;
+            break;
+        }
+        case PK_TAG_TST:
+            if (!r->top)
+                return WL_ECORRUPT;
+            v->type = PK_INT;
+            v->neg = r->tst < 0;
+            v->mag = (uint64_t)(r->tst < 0 ? -r->tst : r->tst);
+            break;
+        case PK_TAG_TYPE:
+            if (!r->top || !r->type)
+                return WL_ECORRUPT;
+            v->type = PK_STRING;
+            v->str = r->type;
+            v->len = strlen(r->type);
+            break;
+        case PK_TAG_TST_REL: {
+            if (!r->top || !get_varint(r, &u))
+                return WL_ECORRUPT;
+            int64_t val = r->tst + unzigzag(u);
+            v->type = PK_INT;
+            v->neg = val < 0;
+            v->mag = val < 0 ? (uint64_t)0 - (uint64_t)val : (uint64_t)val;
+            break;
+        }
+        default:
+            return WL_ECORRUPT;
+        }
+    }
+    return 0;
+}
+
+int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_value *v)
+{
+    if (r->remaining == 0)
+        return 0;
+    r->remaining--;
+    r->key_index = -1;
+    if (r->is_array) {
+        if (key) {
+            *key = NULL;
+            *keylen = 0;
+        }
+    } else {
+        if (r->p >= r->end)
+            return WL_ECORRUPT;
+        unsigned char k = *r->p++;
+        const char *name;
+        size_t len;
+        r->key_index = k < WL_ARRAY_LEN(dict) ? k : -1;
+        if (k == PK_KEY_INLINE) {
+            uint64_t n;
+            if (!get_varint(r, &n) || !get_bytes(r, n, &name))
+                return WL_ECORRUPT;
+            len = (size_t)n;
+        } else if (k < WL_ARRAY_LEN(dict)) {
+            name = dict[k].name;
+            len = dict[k].len;
+        } else {
+            return WL_ECORRUPT;
+        }
+        if (key) {
+            *key = name;
+            *keylen = len;
+        }
+    }
+    int rc = read_value(r, v);
+    return rc ? rc : 1;
+}
+
+int pk_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
+            struct pk_value *v)
+{
+    struct pk_reader r;
+    const char *key;
+    size_t keylen, nlen = strlen(name);
+    int rc = pk_open(&r, data, len, tst, type);
+
+    if (rc)
+        return rc;
+    while ((rc = pk_next(&r, &key, &keylen, v)) == 1) {
+        if (keylen == nlen && memcmp(key, name, nlen) == 0)
+            return 1;
+    }
+    return rc;
+}
+
+bool pk_to_double(const struct pk_value *v, double *out)
+{
+    switch (v->type) {
+    case PK_INT:
+        *out = v->neg ? -(double)v->mag : (double)v->mag;
+        return true;
+    case PK_DECIMAL: {
+        /* Exact for the scales phones send: the mantissa is below 2^53 and 10^scale is
+         * exact for scale <= 22, so one correctly rounded division. */
+        double m = (double)v->mag;
+        double d = v->exp >= 0 ? m * pow(10, v->exp) : m / pow(10, -v->exp);
+        *out = v->neg ? -d : d;
+        return true;
+    }
+    case PK_NUMTEXT: {
+        char tmp[64];
+        if (v->len >= sizeof(tmp))
+            return false;
+        memcpy(tmp, v->str, v->len);
+        tmp[v->len] = '\0';
+        *out = strtod(tmp, NULL);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+bool pk_to_int(const struct pk_value *v, int64_t *out)
+{
+    uint64_t mag = v->mag;
+    if (v->type == PK_DECIMAL) {
+        int32_t e = v->exp;
+        for (; e < 0; e++) {
+            if (mag % 10)
+                return false;
+            mag /= 10;
+        }
+        for (; e > 0; e--) {
+            if (mag > UINT64_MAX / 10)
+                return false;
+            mag *= 10;
+        }
+    } else if (v->type != PK_INT) {
+        return false;
+    }
+    if (mag > (uint64_t)INT64_MAX + v->neg)
+        return false;
+    *out = v->neg ? (int64_t)((uint64_t)0 - mag) : (int64_t)mag;
+    return true;
+}
+
+void pk_write_number(struct sink *s, const struct pk_value *v)
+{
+    char digits[20];
+    size_t n = sizeof(digits);
+    uint64_t m = v->mag;
+
+    if (v->type == PK_NUMTEXT) {
+        sink_put(s, v->str, v->len);
+        return;
+    }
+    if (v->neg)
+        sink_putc(s, '-');
+    if (v->type == PK_INT) {
+        sink_put_u64(s, m);
+        return;
+    }
+    do {
+        digits[--n] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    size_t nd = sizeof(digits) - n;
+    const char *d = digits + n;
+
+    if (v->exp >= 0) {
+        sink_put(s, d, nd);
+        if (v->exp == 0)
+            return;
+        if (nd + (size_t)v->exp <= 21 && !(nd == 1 && d[0] == '0')) {
+            for (int32_t i = 0; i < v->exp; i++) /* 15e2 -> 1500, short enough to spell out */
+                sink_putc(s, '0');
+        } else {
+            sink_putc(s, 'e');
+            sink_put_i64(s, v->exp);
+        }
+        return;
+    }
+    size_t scale = (size_t)-(int64_t)v->exp;
+    if (scale > 40) {
+        sink_put(s, d, nd);
+        sink_putc(s, 'e');
+        sink_put_i64(s, v->exp);
+    } else if (nd > scale) {
+        sink_put(s, d, nd - scale);
+        sink_putc(s, '.');
+        sink_put(s, d + nd - scale, scale);
+    } else {
+        sink_put(s, "0.", 2);
+        for (size_t i = nd; i < scale; i++)
+            sink_putc(s, '0');
+        sink_put(s, d, nd);
+    }
+}
+
+static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst,
+                                int depth);
+
+static int write_value_json(struct sink *s, const struct pk_value *v, int64_t tst, int depth)
+{
+    switch (v->type) {
+    case PK_NULL: sink_put(s, "null", 4); break;
+    case PK_FALSE: sink_put(s, "false", 5); break;
+    case PK_TRUE: sink_put(s, "true", 4); break;
+    case PK_INT:
+    case PK_DECIMAL:
+    case PK_NUMTEXT: pk_write_number(s, v); break;
+    case PK_STRING: sink_json_string(s, v->str, v->len); break;
+    case PK_ARRAY:
+    case PK_OBJECT: return write_container_json(s, v, tst, depth + 1);
+    }
+    return 0;
+}
+
+static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst,
+                                int depth)
+{
+    struct pk_reader r;
+    struct pk_value v;
+    const char *key;
+    size_t keylen;
+    int rc, first = 1;
+
+    if (depth > PK_MAX_DEPTH)
+        return WL_ECORRUPT;
+    pk_open_value(&r, c);
+    r.tst = tst;
+    sink_putc(s, c->type == PK_ARRAY ? '[' : '{');
+    while ((rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+        if (!first)
+            sink_putc(s, ',');
+        first = 0;
+        if (key) {
+            sink_json_string(s, key, keylen);
+            sink_putc(s, ':');
+        }
+        rc = write_value_json(s, &v, tst, depth);
+        if (rc)
+            return rc;
+    }
+    sink_putc(s, c->type == PK_ARRAY ? ']' : '}');
+    return rc;
+}
+
+void pk_write_value_json(struct sink *s, const struct pk_value *v, int64_t tst)
+{
+    write_value_json(s, v, tst, 0);
+}
+
+int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
+                          const char *type)
+{
+    struct pk_reader r;
+    struct pk_value v;
+    const char *key;
+    size_t keylen;
+    int n = 0;
+    int rc = pk_open(&r, data, len, tst, type);
+
+    while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+        if (n++)
+            sink_putc(s, ',');
+        sink_json_string(s, key, keylen);
+        sink_putc(s, ':');
+        rc = write_value_json(s, &v, tst, 0);
+    }
+    return rc < 0 ? rc : n;
+}

@@ -1,0 +1,139 @@
+/*
+ * pack.h - the compact binary form in which every stored OwnTracks message is kept.
+ *
+ * A phone's JSON object is re-encoded member by member, so nothing is lost (unknown fields
+ * and nested values survive) while the common parts shrink:
+ *   - well-known keys ("lat", "batt", "tid", ...) become one byte (a fixed, append-only
+ *     dictionary: indexes never change meaning once released);
+ *   - numbers keep their decimal digits exactly as sent (48.856826 is the integer 48856826
+ *     and a scale of 6), which is smaller than text, needs no float rounding, and prints
+ *     back with integer arithmetic only;
+ *   - the top-level "_type" and "tst" are implied by the record (kind and key), and
+ *     "created_at" is stored relative to tst.
+ * JSON formatting is normalised (no whitespace, exponents expanded where short, "\u00e9"
+ * escapes become UTF-8); values are not changed.
+ *
+ * Layout (all varints are unsigned LEB128):
+ *   message := count member*count          (the top-level object)
+ *   member  := key value
+ *   key     := byte < 0xFF (dictionary index) | 0xFF varint(len) bytes
+ *   value   := tag byte, see PK_TAG_* in pack.c
+ *
+ * Thread rules: all functions are reentrant; nothing here allocates except pk_encode, which
+ * appends to a caller-owned memory sink.
+ */
+#ifndef WL_PACK_H
+#define WL_PACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sink.h"
+
+struct json_object;
+
+enum pk_type {
+    PK_NULL,
+    PK_FALSE,
+    PK_TRUE,
+    PK_INT,     /* neg, mag: value = neg ? -mag : mag */
+    PK_DECIMAL, /* neg, mag, exp: value = (neg ? -1 : 1) * mag * 10^exp */
+    PK_NUMTEXT, /* str/len: a JSON number too long for the forms above, verbatim */
+    PK_STRING,  /* str/len: UTF-8, not NUL-terminated */
+    PK_ARRAY,   /* count elements at body/body_len */
+    PK_OBJECT,  /* count members at body/body_len */
+};
+
+/* A decoded value. Pointers borrow from the packed bytes and live as long as they do. */
+struct pk_value {
+    enum pk_type type;
+    bool neg;
+    uint64_t mag;
+    int32_t exp;
+    const char *str;
+    size_t len;
+    const uint8_t *body;
+    size_t body_len;
+    size_t count;
+};
+
+/* Dictionary indexes of the keys formatters look for (see the dictionary in pack.c). */
+enum pk_key {
+    PK_KEY_TYPE = 0,
+    PK_KEY_TST = 1,
+    PK_KEY_LAT = 2,
+    PK_KEY_LON = 3,
+    PK_KEY_ACC = 4,
+    PK_KEY_ALT = 5,
+    PK_KEY_VAC = 6,
+    PK_KEY_VEL = 7,
+    PK_KEY_COG = 8,
+    PK_KEY_BATT = 9,
+    PK_KEY_TID = 11,
+    PK_KEY_IMAGE = 25,
+    PK_KEY_NAME = 39,
+    PK_KEY_FACE = 40,
+    PK_KEY_ISOTST = 58,
+    PK_KEY_DISPTST = 59,
+};
+
+/* Iterates the members of an object (or the elements of an array) in stored order. */
+struct pk_reader {
+    int key_index; /* after pk_next: enum pk_key / dictionary index of the key, or -1 */
+    const uint8_t *p;
+    const uint8_t *end;
+    size_t remaining;
+    bool is_array;
+    bool top;         /* top-level object: placeholders for tst and _type resolve */
+    int64_t tst;      /* the record's timestamp, for the tst and created_at forms */
+    const char *type; /* the record's _type name */
+};
+
+/* What pk_encode needs to know about the message beyond its JSON. */
+struct pk_encode_ctx {
+    const char *type; /* _type name; a top-level "_type" equal to it is implied */
+    int64_t tst;      /* the record's timestamp */
+    bool tst_member;  /* the top-level "tst" member is the record's tst (normalised to it) */
+};
+
+/*
+ * Appends the packed form of the JSON object `obj` to `out` (a memory sink).
+ * Returns 0, -EINVAL if obj is not an object, or out->err on allocation failure.
+ */
+int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_ctx *ctx);
+
+/* Starts reading a packed top-level message. Returns 0 or WL_ECORRUPT. */
+int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, const char *type);
+/* Starts reading the inside of a PK_ARRAY or PK_OBJECT value. */
+void pk_open_value(struct pk_reader *r, const struct pk_value *container);
+
+/*
+ * Next member (objects: key and keylen are set) or element (arrays: key is NULL).
+ * Returns 1 when a value was read, 0 at the end, WL_ECORRUPT on malformed bytes.
+ */
+int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_value *v);
+
+/* Finds a top-level member by name (a fresh scan from the start). 1 found, 0 not, <0 error. */
+int pk_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
+            struct pk_value *v);
+
+/* Numeric value of PK_INT or PK_DECIMAL (or PK_NUMTEXT) as a double; false otherwise. */
+bool pk_to_double(const struct pk_value *v, double *out);
+/* Integer value if the number is integral and fits int64; false otherwise. */
+bool pk_to_int(const struct pk_value *v, int64_t *out);
+
+/* Writes a number value as JSON number text (also used for GPX, CSV and XML output). */
+void pk_write_number(struct sink *s, const struct pk_value *v);
+/* Writes any value as JSON. */
+void pk_write_value_json(struct sink *s, const struct pk_value *v, int64_t tst);
+/* Writes the members of a top-level message as JSON, without the enclosing braces.
+ * Returns the number of members written, or WL_ECORRUPT. */
+int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
+                          const char *type);
+
+/* Number of keys in the dictionary, and the key at an index (for tests). */
+size_t pk_dictionary_size(void);
+const char *pk_dictionary_key(size_t index);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * query.h - the read side that the CLI and the HTTP API share: last positions and track
+ * exports, from the store through the format writers into a sink.
+ *
+ * Thread rules: a struct q_track belongs to one thread at a time; between two calls to
+ * q_track_fill() it holds no read transaction, so a slow consumer (an HTTP client) costs
+ * nothing but the struct itself.
+ */
+#ifndef WL_QUERY_H
+#define WL_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmt.h"
+#include "sink.h"
+#include "store.h"
+
+struct q_last_filter {
+    const char *user;   /* NULL: all users */
+    const char *device; /* NULL: all devices (of user) */
+    const char *const *fields; /* projection in this order; NULL: everything */
+    size_t nfields;
+};
+
+/*
+ * Writes a JSON array with the last position of each matching device, in OwnTracks
+ * Recorder's /api/0/last shape: the location's members, then "topic", "username",
+ * "device", "isotst", "disptst", and the card's "name" and "face" (and "tid" when the
+ * location has none). Devices without a location are left out. "[]" when nothing matches.
+ * Returns 0 or a store error (output may then be partial).
+ */
+int q_last_json(struct store *s, const struct q_last_filter *f, struct sink *out);
+
+struct q_track;
+
+/*
+ * Prepares the export of one device's points with from <= tst <= to, newest `limit` only
+ * if limit > 0 (still written oldest first). The format's header is written into `out`
+ * at once. Returns 0, -ENOENT (no such device: the caller decides whether that is an empty
+ * document or an error), -ENOMEM or a store error.
+ */
+int q_track_open(struct store *s, const char *user, const char *device, int64_t from,
+                 int64_t to, uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
+                 struct sink *out, struct q_track **qt);
+/*
+ * Writes points until out holds at least `want` bytes or the track ends (then the
+ * format's trailer too). Returns 1 if there is more, 0 when done, <0 on a store error.
+ */
+int q_track_fill(struct q_track *qt, size_t want);
+/* Points written so far and records that could not be decoded. */
+uint64_t q_track_count(const struct q_track *qt);
+uint64_t q_track_skipped(const struct q_track *qt);
+void q_track_close(struct q_track *qt);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * sink.h - a byte buffer that output is written into, shared by every writer of text
+ * (JSON, GPX, CSV, ...), so the same formatting code feeds a file, stdout or an HTTP response.
+ *
+ * Two kinds:
+ *   fd sink:     a fixed buffer flushed to a file descriptor whenever it fills;
+ *   memory sink: a growable buffer the owner drains (the HTTP layer copies it out in the
+ *                pieces libmicrohttpd asks for, then calls sink_consume()).
+ *
+ * Errors are sticky: the first failed write or allocation is kept in `err` and later writes
+ * do nothing, so a formatter can write a whole record and check once. A sink belongs to one
+ * thread at a time.
+ */
+#ifndef WL_SINK_H
+#define WL_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct sink {
+    char *buf;
+    size_t len;
+    size_t cap;
+    int fd;  /* -1 for a memory sink */
+    int err; /* 0, or the first negative errno */
+};
+
+/* fd sink with a buffer of `cap` bytes (caller keeps ownership of fd). 0 or -ENOMEM. */
+int sink_init_fd(struct sink *s, int fd, size_t cap);
+/* Memory sink; `cap` is the initial size, it grows as needed. 0 or -ENOMEM. */
+int sink_init_mem(struct sink *s, size_t cap);
+/* Releases the buffer (does not flush, does not close the fd). */
+void sink_free(struct sink *s);
+/* Writes buffered bytes to the fd (no-op for memory sinks). Returns s->err. */
+int sink_flush(struct sink *s);
+/* Memory sink: drops the first n buffered bytes after the owner has copied them out. */
+void sink_consume(struct sink *s, size_t n);
+
+/* Slow path of sink_put: flushes or grows, then copies. */
+void sink_put_slow(struct sink *s, const void *p, size_t n);
+
+static inline void sink_put(struct sink *s, const void *p, size_t n)
+{
+    if (s->len + n <= s->cap) {
+        memcpy(s->buf + s->len, p, n);
+        s->len += n;
+    } else {
+        sink_put_slow(s, p, n);
+    }
+}
+
+static inline void sink_putc(struct sink *s, char c)
+{
+    if (s->len < s->cap)
+        s->buf[s->len++] = c;
+    else
+        sink_put_slow(s, &c, 1);
+}
+
+static inline void sink_puts(struct sink *s, const char *str)
+{
+    sink_put(s, str, strlen(str));
+}
+
+void sink_printf(struct sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sink_put_u64(struct sink *s, uint64_t v);
+void sink_put_i64(struct sink *s, int64_t v);
+
+/* Escapers. Input is UTF-8 that was validated where it entered (owntracks, importers). */
+/* A JSON string literal with quotes; control characters as \u00XX, '/' left alone. */
+void sink_json_string(struct sink *s, const char *p, size_t n);
+/* XML character data or attribute value: & < > " ' escaped; characters XML 1.0 forbids
+ * (C0 controls other than tab, CR, LF) become U+FFFD so the document stays well-formed. */
+void sink_xml_text(struct sink *s, const char *p, size_t n);
+/* One CSV field, RFC 4180: quoted (quotes doubled) only when it holds , " CR or LF. */
+void sink_csv_field(struct sink *s, const char *p, size_t n);
+
+#endif

@@ -1,0 +1,1017 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wl.h"
+
+#define MIN_MAP (64u << 20)  /* first map of a new store: small enough for any board */
+#define DEVICE_KEY_MAX (2 * OT_NAME_MAX + 1)
+#define POINT_KEY 8          /* u32 id | u32 tst */
+#define EVENT_KEY 13         /* u32 id | u8 kind | u32 tst | u32 discriminator */
+#define DEVREC_FIXED 22      /* five u32 fields and a u16 topic length */
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, devices, devids, points, events, keys;
+    /*
+     * Read and write transactions hold this shared; growing the map takes it exclusively,
+     * because LMDB requires that no transaction of this process is open while the map
+     * size changes. Writer-preferring, so a resize is never starved by readers.
+     */
+    pthread_rwlock_t resize_lock;
+    atomic_uint map_resizes;
+    bool read_only;
+    char dir[PATH_MAX];
+    char client_id[40];
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Translates an LMDB code at the module edge and logs what it was. */
+static int lmdb_error(const char *what, int rc)
+{
+    switch (rc) {
+    case 0: return 0;
+    case MDB_NOTFOUND: return -ENOENT;
+    case MDB_MAP_FULL: return WL_EMAPFULL;
+    case ENOSPC: wl_log(WL_LOG_ERROR, "store", "%s: disk full", what); return -ENOSPC;
+    case ENOMEM: return -ENOMEM;
+    default:
+        wl_log(WL_LOG_ERROR, "store", "%s: %s", what, mdb_strerror(rc));
+        return WL_ESTORE;
+    }
+}
+
+static size_t device_key(uint8_t *key, const char *user, const char *device)
+{
+    size_t ul = strlen(user), dl = strlen(device);
+    memcpy(key, user, ul);
+    key[ul] = 0;
+    memcpy(key + ul + 1, device, dl);
+    return ul + 1 + dl;
+}
+
+/* Device record: id, points, first, last, last seen (u32 each), u16 topic length, topic. */
+struct devrec {
+    uint32_t id, points, first, last, seen;
+    char topic[STORE_TOPIC_MAX + 1];
+};
+
+static int devrec_decode(const MDB_val *v, struct devrec *r)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < DEVREC_FIXED)
+        return WL_ECORRUPT;
+    r->id = get_le32(p);
+    r->points = get_le32(p + 4);
+    r->first = get_le32(p + 8);
+    r->last = get_le32(p + 12);
+    r->seen = get_le32(p + 16);
+    size_t tl = (size_t)p[20] | (size_t)p[21] << 8;
+    if (tl > STORE_TOPIC_MAX || DEVREC_FIXED + tl > v->mv_size)
+        return WL_ECORRUPT;
+    memcpy(r->topic, p + DEVREC_FIXED, tl);
+    r->topic[tl] = '\0';
+    return 0;
+}
+
+static size_t devrec_encode(const struct devrec *r, uint8_t *p)
+{
+    size_t tl = strlen(r->topic);
+    put_le32(p, r->id);
+    put_le32(p + 4, r->points);
+    put_le32(p + 8, r->first);
+    put_le32(p + 12, r->last);
+    put_le32(p + 16, r->seen);
+    p[20] = (uint8_t)tl;
+    p[21] = (uint8_t)(tl >> 8);
+    memcpy(p + DEVREC_FIXED, r->topic, tl);
+    return DEVREC_FIXED + tl;
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+/* Adopts a map size grown by another process (MDB_MAP_RESIZED). */
+static void adopt_map_size(struct store *s)
+{
+    pthread_rwlock_wrlock(&s->resize_lock);
+    mdb_env_set_mapsize(s->env, 0);
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
+static int txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
+{
+    for (;;) {
+        pthread_rwlock_rdlock(&s->resize_lock);
+        int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+        if (rc == 0)
+            return 0;
+        pthread_rwlock_unlock(&s->resize_lock);
+        if (rc != MDB_MAP_RESIZED)
+            return lmdb_error("begin transaction", rc);
+        adopt_map_size(s);
+    }
+}
+
+static void txn_abort(struct store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
+static int txn_commit(struct store *s, MDB_txn *txn)
+{
+    int rc = mdb_txn_commit(txn);
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc;
+}
+
+/* Doubles the map; on a 32-bit board where that much address space is not free, tries
+ * smaller steps. Runs with no transaction of this process open. */
+static int grow_map(struct store *s)
+{
+    MDB_envinfo info;
+    int rc = ENOMEM;
+
+    pthread_rwlock_wrlock(&s->resize_lock);
+    mdb_env_info(s->env, &info);
+    size_t cur = info.me_mapsize;
+    size_t steps[] = {cur, cur / 2, cur / 4, 16u << 20};
+    for (size_t i = 0; i < WL_ARRAY_LEN(steps) && rc != 0; i++) {
+        if (cur > SIZE_MAX - steps[i])
+            continue;
+        rc = mdb_env_set_mapsize(s->env, cur + steps[i]);
+        if (rc == 0)
+            wl_log(WL_LOG_INFO, "store", "map grown from %zu to %zu MiB", cur >> 20,
+                   (cur + steps[i]) >> 20);
+    }
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (rc != 0) {
+        wl_log(WL_LOG_ERROR, "store", "cannot grow the map beyond %zu MiB: %s", cur >> 20,
+               mdb_strerror(rc));
+        return WL_EMAPFULL;
+    }
+    atomic_fetch_add(&s->map_resizes, 1);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- open / close */
+
+static int open_dbs(struct store *s, MDB_txn *txn, bool create)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {{"meta", &s->meta},     {"devices", &s->devices}, {"devids", &s->devids},
+               {"points", &s->points}, {"events", &s->events},   {"keys", &s->keys}};
+    for (size_t i = 0; i < WL_ARRAY_LEN(dbs); i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbs[i].dbi);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int meta_get_u32(struct store *s, MDB_txn *txn, const char *name, uint32_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != 4)
+        return MDB_CORRUPTED;
+    *out = get_le32(v.mv_data);
+    return 0;
+}
+
+static int meta_put_u32(struct store *s, MDB_txn *txn, const char *name, uint32_t val)
+{
+    uint8_t b[4];
+    put_le32(b, val);
+    MDB_val k = {strlen(name), (void *)name}, v = {4, b};
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+/* First open of an empty environment: schema version, device counter, client id. */
+static int init_store(struct store *s, MDB_txn *txn)
+{
+    uint8_t rnd[8];
+    char id[40];
+    int rc;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        return EIO;
+    snprintf(id, sizeof(id), "wherelog-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    MDB_val k = {9, "client_id"}, v = {strlen(id), id};
+    if ((rc = meta_put_u32(s, txn, "schema", STORE_SCHEMA_VERSION)) ||
+        (rc = meta_put_u32(s, txn, "next_device", 1)) ||
+        (rc = mdb_put(txn, s->meta, &k, &v, 0)))
+        return rc;
+    return 0;
+}
+
+static int check_schema(struct store *s, MDB_txn *txn)
+{
+    uint32_t version;
+    MDB_val k = {9, "client_id"}, v;
+    int rc = meta_get_u32(s, txn, "schema", &version);
+
+    if (rc) {
+        wl_log(WL_LOG_ERROR, "store", "%s: no schema version recorded; not a wherelog store?",
+               s->dir);
+        return WL_ESCHEMA;
+    }
+    if (version != STORE_SCHEMA_VERSION) {
+        wl_log(WL_LOG_ERROR, "store",
+               "%s: store schema version %u, this wherelog reads version %u only", s->dir,
+               version, STORE_SCHEMA_VERSION);
+        return WL_ESCHEMA;
+    }
+    if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size < sizeof(s->client_id)) {
+        memcpy(s->client_id, v.mv_data, v.mv_size);
+        s->client_id[v.mv_size] = '\0';
+    }
+    return 0;
+}
+
+/* Is the unnamed database empty (a fresh environment), or does it hold someone else's data? */
+static bool env_is_empty(MDB_txn *txn)
+{
+    MDB_stat st;
+    MDB_dbi main_db;
+    return mdb_dbi_open(txn, NULL, 0, &main_db) == 0 && mdb_stat(txn, main_db, &st) == 0 &&
+           st.ms_entries == 0;
+}
+
+int store_open(const char *dir, const struct store_options *opt, struct store **out)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    struct stat st;
+    char path[PATH_MAX];
+    MDB_txn *txn = NULL;
+    pthread_rwlockattr_t attr;
+    int rc;
+    bool ro = opt && opt->read_only;
+
+    if (!s)
+        return -ENOMEM;
+    if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir) ||
+        snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path)) {
+        free(s);
+        return -ENAMETOOLONG;
+    }
+    s->read_only = ro;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->resize_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+
+    if (stat(path, &st) != 0) {
+        if (ro) {
+            rc = -ENOENT;
+            goto fail;
+        }
+        st.st_size = 0;
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            rc = -errno;
+            wl_log(WL_LOG_ERROR, "store", "cannot create %s: %s", dir, strerror(errno));
+            goto fail;
+        }
+    }
+    size_t map = opt && opt->initial_map ? opt->initial_map : MIN_MAP;
+    if ((uint64_t)st.st_size * 2 > map && (uint64_t)st.st_size * 2 < SIZE_MAX)
+        map = (size_t)st.st_size * 2;
+
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 8)) ||
+        (rc = mdb_env_set_mapsize(s->env, map))) {
+        rc = lmdb_error("create environment", rc);
+        goto fail;
+    }
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | (ro ? MDB_RDONLY : 0), 0600);
+    if (rc) {
+        if (rc == ENOENT) {
+            rc = -ENOENT;
+        } else {
+            wl_log(WL_LOG_ERROR, "store", "cannot open store in %s: %s", dir, mdb_strerror(rc));
+            rc = rc == EACCES ? -EACCES : WL_ESTORE;
+        }
+        goto fail;
+    }
+    int dead = 0;
+    mdb_reader_check(s->env, &dead); /* slots left by processes that were killed */
+
+    if ((rc = mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn))) {
+        rc = lmdb_error("begin transaction", rc);
+        goto fail;
+    }
+    rc = open_dbs(s, txn, false);
+    if (rc == MDB_NOTFOUND && !ro) {
+        if (!env_is_empty(txn)) {
+            wl_log(WL_LOG_ERROR, "store", "%s holds an LMDB database that is not a wherelog "
+                   "store; refusing to touch it", dir);
+            rc = WL_ESCHEMA;
+            goto fail;
+        }
+        if ((rc = open_dbs(s, txn, true)) || (rc = init_store(s, txn))) {
+            rc = lmdb_error("initialise store", rc);
+            goto fail;
+        }
+        wl_log(WL_LOG_INFO, "store", "created a new store in %s", dir);
+    } else if (rc == MDB_NOTFOUND) {
+        wl_log(WL_LOG_ERROR, "store", "%s is not a wherelog store", dir);
+        rc = WL_ESCHEMA;
+        goto fail;
+    } else if (rc) {
+        rc = lmdb_error("open databases", rc);
+        goto fail;
+    }
+    if ((rc = check_schema(s, txn)))
+        goto fail;
+    rc = mdb_txn_commit(txn); /* also makes the database handles visible to every txn */
+    txn = NULL;
+    if (rc) {
+        rc = lmdb_error("open store", rc);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (s->env)
+        mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize_lock);
+    free(s);
+    return rc;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize_lock);
+    free(s);
+}
+
+const char *store_client_id(struct store *s)
+{
+    return s->client_id;
+}
+
+const char *store_dir(struct store *s)
+{
+    return s->dir;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+/* Devices touched by one batch: looked up once, written back once at the end. */
+struct dev_slot {
+    const char *user, *device;
+    struct devrec rec;
+    bool dirty;
+};
+
+static int find_device(struct store *s, MDB_txn *txn, struct dev_slot *slots, size_t *nslots,
+                       const char *user, const char *device, struct dev_slot **out)
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    MDB_val k, v;
+    int rc;
+
+    for (size_t i = 0; i < *nslots; i++) {
+        if (strcmp(slots[i].user, user) == 0 && strcmp(slots[i].device, device) == 0) {
+            *out = &slots[i];
+            return 0;
+        }
+    }
+    struct dev_slot *slot = &slots[(*nslots)++];
+    *slot = (struct dev_slot){.user = user, .device = device};
+    k = (MDB_val){device_key(key, user, device), key};
+    rc = mdb_get(txn, s->devices, &k, &v);
+    if (rc == 0) {
+        if (devrec_decode(&v, &slot->rec))
+            return MDB_CORRUPTED;
+    } else if (rc == MDB_NOTFOUND) {
+        uint32_t id;
+        uint8_t idkey[4];
+        if ((rc = meta_get_u32(s, txn, "next_device", &id)) ||
+            (rc = meta_put_u32(s, txn, "next_device", id + 1)))
+            return rc;
+        put_be32(idkey, id);
+        MDB_val ik = {4, idkey};
+        if ((rc = mdb_put(txn, s->devids, &ik, &k, MDB_NOOVERWRITE)))
+            return rc;
+        slot->rec.id = id;
+        slot->dirty = true;
+    } else {
+        return rc;
+    }
+    *out = slot;
+    return 0;
+}
+
+static uint32_t fnv1a(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+enum event_keying { KEEP_LATEST, KEEP_BY_TST, KEEP_HISTORY };
+
+static enum event_keying event_keying(enum ot_kind kind)
+{
+    switch (kind) {
+    case OT_TRANSITION:
+    case OT_LWT:
+    case OT_STEPS:
+    case OT_BEACON: return KEEP_HISTORY;
+    case OT_WAYPOINT: return KEEP_BY_TST;
+    default: return KEEP_LATEST;
+    }
+}
+
+static int put_point(struct store *s, MDB_txn *txn, struct dev_slot *dev,
+                     const struct store_record *r, enum store_result *res)
+{
+    uint8_t key[POINT_KEY];
+    put_be32(key, dev->rec.id);
+    put_be32(key + 4, (uint32_t)r->tst);
+    MDB_val k = {POINT_KEY, key}, v = {r->len + 1, NULL};
+
+    int rc = mdb_put(txn, s->points, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+    if (rc == MDB_KEYEXIST) {
+        *res = STORE_DUPLICATE;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    uint8_t *dst = v.mv_data;
+    dst[0] = 0; /* flags */
+    memcpy(dst + 1, r->data, r->len);
+    *res = STORE_STORED;
+
+    struct devrec *d = &dev->rec;
+    d->points++;
+    if (d->first == 0 || (uint32_t)r->tst < d->first)
+        d->first = (uint32_t)r->tst;
+    if ((uint32_t)r->tst >= d->last) {
+        d->last = (uint32_t)r->tst;
+        if (r->topic)
+            snprintf(d->topic, sizeof(d->topic), "%s", r->topic);
+    }
+    dev->dirty = true;
+    return 0;
+}
+
+static void event_key(uint8_t *key, uint32_t id, enum ot_kind kind, uint32_t tst, uint32_t disc)
+{
+    put_be32(key, id);
+    key[4] = (uint8_t)kind;
+    put_be32(key + 5, tst);
+    put_be32(key + 9, disc);
+}
+
+static int put_event(struct store *s, MDB_txn *txn, struct dev_slot *dev,
+                     const struct store_record *r, enum store_result *res)
+{
+    uint8_t key[EVENT_KEY];
+    enum event_keying keying = event_keying(r->kind);
+    uint32_t tst = keying == KEEP_LATEST ? 0 : (uint32_t)r->tst;
+    uint32_t disc = keying == KEEP_HISTORY ? fnv1a(r->data, r->len) : 0;
+    MDB_val k = {EVENT_KEY, key}, v;
+    int rc;
+
+    event_key(key, dev->rec.id, r->kind, tst, disc);
+    if (keying != KEEP_HISTORY) {
+        rc = mdb_get(txn, s->events, &k, &v);
+        if (rc == 0 && v.mv_size == r->len && memcmp(v.mv_data, r->data, r->len) == 0) {
+            *res = STORE_DUPLICATE;
+            return 0;
+        }
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    v = (MDB_val){r->len, (void *)r->data};
+    rc = mdb_put(txn, s->events, &k, &v, keying == KEEP_HISTORY ? MDB_NOOVERWRITE : 0);
+    if (rc == MDB_KEYEXIST) {
+        *res = STORE_DUPLICATE;
+        return 0;
+    }
+    *res = STORE_STORED;
+    return rc;
+}
+
+static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs,
+                         size_t n, enum store_result *results, struct dev_slot *slots)
+{
+    size_t nslots = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct store_record *r = &recs[i];
+        struct dev_slot *dev;
+        if ((rc = find_device(s, txn, slots, &nslots, r->user, r->device, &dev)))
+            break;
+        rc = r->kind == OT_LOCATION ? put_point(s, txn, dev, r, &results[i])
+                                    : put_event(s, txn, dev, r, &results[i]);
+        if (rc == 0 && (uint32_t)r->received > dev->rec.seen) {
+            dev->rec.seen = (uint32_t)r->received;
+            dev->dirty = true;
+        }
+    }
+    for (size_t i = 0; i < nslots && rc == 0; i++) {
+        uint8_t key[DEVICE_KEY_MAX], val[DEVREC_FIXED + STORE_TOPIC_MAX];
+        if (!slots[i].dirty)
+            continue;
+        MDB_val k = {device_key(key, slots[i].user, slots[i].device), key};
+        MDB_val v = {devrec_encode(&slots[i].rec, val), val};
+        rc = mdb_put(txn, s->devices, &k, &v, 0);
+    }
+    return rc;
+}
+
+int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
+                      enum store_result *results)
+{
+    struct dev_slot *slots;
+    MDB_txn *txn;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (s->read_only)
+        return -EROFS;
+    slots = malloc(n * sizeof(*slots));
+    if (!slots)
+        return -ENOMEM;
+    for (;;) {
+        if ((rc = txn_begin(s, 0, &txn)))
+            break;
+        rc = write_records(s, txn, recs, n, results, slots);
+        if (rc == 0) {
+            rc = txn_commit(s, txn);
+        } else {
+            txn_abort(s, txn);
+        }
+        if (rc == MDB_MAP_FULL) {
+            if ((rc = grow_map(s)) == 0)
+                continue; /* the whole batch again, in a bigger map */
+            break;
+        }
+        rc = lmdb_error("write batch", rc);
+        break;
+    }
+    free(slots);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static int device_from_record(const MDB_val *k, const MDB_val *v, struct store_device *d)
+{
+    struct devrec r;
+    const char *key = k->mv_data;
+    size_t ul = strnlen(key, k->mv_size);
+
+    if (ul >= k->mv_size || ul > OT_NAME_MAX || k->mv_size - ul - 1 > OT_NAME_MAX ||
+        devrec_decode(v, &r))
+        return WL_ECORRUPT;
+    memcpy(d->user, key, ul);
+    d->user[ul] = '\0';
+    memcpy(d->device, key + ul + 1, k->mv_size - ul - 1);
+    d->device[k->mv_size - ul - 1] = '\0';
+    d->id = r.id;
+    d->points = r.points;
+    d->first_tst = r.first;
+    d->last_tst = r.last;
+    d->last_seen = r.seen;
+    memcpy(d->topic, r.topic, sizeof(d->topic));
+    return 0;
+}
+
+int store_list_devices(struct store *s, const char *user,
+                       int (*cb)(void *arg, const struct store_device *d), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t ul = user ? strlen(user) + 1 : 0; /* prefix: the user name and its NUL */
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->devices, &cur))) {
+        txn_abort(s, txn);
+        return lmdb_error("open cursor", rc);
+    }
+    k = (MDB_val){ul, (void *)user};
+    int stop = 0;
+    rc = mdb_cursor_get(cur, &k, &v, user ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0) {
+        struct store_device d;
+        if (user && (k.mv_size < ul || memcmp(k.mv_data, user, ul) != 0))
+            break;
+        if ((stop = device_from_record(&k, &v, &d)) || (stop = cb(arg, &d)))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    txn_abort(s, txn);
+    if (stop)
+        return stop;
+    return rc == MDB_NOTFOUND ? 0 : lmdb_error("list devices", rc);
+}
+
+struct user_walk {
+    char last[OT_NAME_MAX + 1];
+    int (*cb)(void *arg, const char *user);
+    void *arg;
+};
+
+static int user_of_device(void *arg, const struct store_device *d)
+{
+    struct user_walk *w = arg;
+    if (strcmp(w->last, d->user) == 0)
+        return 0;
+    memcpy(w->last, d->user, sizeof(w->last));
+    return w->cb(w->arg, d->user);
+}
+
+int store_list_users(struct store *s, int (*cb)(void *arg, const char *user), void *arg)
+{
+    struct user_walk w = {.cb = cb, .arg = arg};
+    return store_list_devices(s, NULL, user_of_device, &w);
+}
+
+int store_get_device(struct store *s, const char *user, const char *device,
+                     struct store_device *out)
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    MDB_txn *txn;
+    MDB_val k = {device_key(key, user, device), key}, v;
+    int rc;
+
+    if (strlen(user) > OT_NAME_MAX || strlen(device) > OT_NAME_MAX)
+        return -ENOENT;
+    if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    rc = mdb_get(txn, s->devices, &k, &v);
+    rc = rc == 0 ? device_from_record(&k, &v, out) : rc == MDB_NOTFOUND ? -ENOENT
+                                                                       : lmdb_error("get", rc);
+    txn_abort(s, txn);
+    return rc;
+}
+
+struct store_iter {
+    struct store *s;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_dbi dbi;
+    size_t klen;
+    uint8_t lo[EVENT_KEY], hi[EVENT_KEY], last[EVENT_KEY];
+    bool reverse, with_hidden, points, started, done;
+    enum ot_kind kind;
+    unsigned in_chunk;
+};
+
+static int iter_new(struct store *s, MDB_dbi dbi, size_t klen, unsigned flags,
+                    struct store_iter **out)
+{
+    struct store_iter *it = calloc(1, sizeof(*it));
+    if (!it)
+        return -ENOMEM;
+    it->s = s;
+    it->dbi = dbi;
+    it->klen = klen;
+    it->reverse = flags & STORE_ITER_REVERSE;
+    it->with_hidden = flags & STORE_ITER_WITH_HIDDEN;
+    *out = it;
+    return 0;
+}
+
+static uint32_t clamp_tst(int64_t t)
+{
+    return t < 0 ? 0 : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, unsigned flags,
+                      struct store_iter **out)
+{
+    int rc = iter_new(s, s->points, POINT_KEY, flags, out);
+    if (rc)
+        return rc;
+    struct store_iter *it = *out;
+    it->points = true;
+    it->kind = OT_LOCATION;
+    put_be32(it->lo, id);
+    put_be32(it->lo + 4, clamp_tst(from));
+    put_be32(it->hi, id);
+    put_be32(it->hi + 4, clamp_tst(to));
+    it->done = from > to;
+    return 0;
+}
+
+int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from,
+                      int64_t to, unsigned flags, struct store_iter **out)
+{
+    int rc = iter_new(s, s->events, EVENT_KEY, flags, out);
+    if (rc)
+        return rc;
+    struct store_iter *it = *out;
+    if (event_keying(kind) == KEEP_LATEST) {
+        from = 0;
+        to = 0;
+    }
+    it->kind = kind;
+    event_key(it->lo, id, kind, clamp_tst(from), 0);
+    event_key(it->hi, id, kind, clamp_tst(to), UINT32_MAX);
+    it->done = from > to;
+    return 0;
+}
+
+/* Ends the current read transaction; the next call resumes after it->last. */
+static void iter_release(struct store_iter *it)
+{
+    if (!it->txn)
+        return;
+    mdb_cursor_close(it->cur);
+    txn_abort(it->s, it->txn);
+    it->txn = NULL;
+    it->cur = NULL;
+    it->in_chunk = 0;
+}
+
+/* Positions the cursor on the first candidate: the range start, or just past it->last. */
+static int iter_position(struct store_iter *it, MDB_val *k, MDB_val *v)
+{
+    int rc;
+    if (!it->started) {
+        *k = (MDB_val){it->klen, it->reverse ? it->hi : it->lo};
+        rc = mdb_cursor_get(it->cur, k, v, MDB_SET_RANGE);
+        if (!it->reverse)
+            return rc;
+        if (rc == MDB_NOTFOUND)
+            return mdb_cursor_get(it->cur, k, v, MDB_LAST);
+        if (rc == 0 && memcmp(k->mv_data, it->hi, it->klen) > 0)
+            return mdb_cursor_get(it->cur, k, v, MDB_PREV);
+        return rc;
+    }
+    *k = (MDB_val){it->klen, it->last};
+    rc = mdb_cursor_get(it->cur, k, v, MDB_SET_RANGE);
+    if (it->reverse) {
+        if (rc == MDB_NOTFOUND)
+            return mdb_cursor_get(it->cur, k, v, MDB_LAST);
+        return rc ? rc : mdb_cursor_get(it->cur, k, v, MDB_PREV);
+    }
+    if (rc == 0 && k->mv_size == it->klen && memcmp(k->mv_data, it->last, it->klen) == 0)
+        return mdb_cursor_get(it->cur, k, v, MDB_NEXT);
+    return rc;
+}
+
+int store_iter_next(struct store_iter *it, struct store_item *item)
+{
+    MDB_val k, v;
+    int rc;
+
+    if (it->done)
+        return 0;
+    if (it->txn && it->in_chunk >= STORE_ITER_CHUNK)
+        iter_release(it);
+    if (!it->txn) {
+        if ((rc = txn_begin(it->s, MDB_RDONLY, &it->txn)))
+            return rc;
+        if ((rc = mdb_cursor_open(it->txn, it->dbi, &it->cur))) {
+            txn_abort(it->s, it->txn);
+            it->txn = NULL;
+            return lmdb_error("open cursor", rc);
+        }
+        rc = iter_position(it, &k, &v);
+    } else {
+        rc = mdb_cursor_get(it->cur, &k, &v, it->reverse ? MDB_PREV : MDB_NEXT);
+    }
+    for (;; rc = mdb_cursor_get(it->cur, &k, &v, it->reverse ? MDB_PREV : MDB_NEXT)) {
+        if (rc == MDB_NOTFOUND)
+            break;
+        if (rc)
+            return lmdb_error("read", rc);
+        if (k.mv_size != it->klen || memcmp(k.mv_data, it->lo, it->klen) < 0 ||
+            memcmp(k.mv_data, it->hi, it->klen) > 0)
+            break;
+        it->started = true;
+        memcpy(it->last, k.mv_data, it->klen);
+        const uint8_t *key = k.mv_data;
+        if (it->points) {
+            if (v.mv_size < 2)
+                return WL_ECORRUPT;
+            const uint8_t *val = v.mv_data;
+            if ((val[0] & STORE_POINT_HIDDEN) && !it->with_hidden)
+                continue;
+            *item = (struct store_item){.tst = get_be32(key + 4), .kind = OT_LOCATION,
+                                        .flags = val[0], .data = val + 1,
+                                        .len = v.mv_size - 1};
+        } else {
+            *item = (struct store_item){.tst = get_be32(key + 5), .kind = it->kind,
+                                        .data = v.mv_data, .len = v.mv_size};
+        }
+        it->in_chunk++;
+        return 1;
+    }
+    it->done = true;
+    iter_release(it);
+    return 0;
+}
+
+void store_iter_pause(struct store_iter *it)
+{
+    iter_release(it);
+}
+
+void store_iter_close(struct store_iter *it)
+{
+    if (!it)
+        return;
+    iter_release(it);
+    free(it);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static int key_op(struct store *s, const char *user, const char *device, MDB_val *secret,
+                  bool del)
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    MDB_txn *txn;
+    int rc;
+
+    if (s->read_only)
+        return -EROFS;
+    MDB_val k = {device_key(key, user, device), key};
+    for (;;) {
+        if ((rc = txn_begin(s, 0, &txn)))
+            return rc;
+        rc = del ? mdb_del(txn, s->keys, &k, NULL) : mdb_put(txn, s->keys, &k, secret, 0);
+        rc = rc ? (txn_abort(s, txn), rc) : txn_commit(s, txn);
+        if (rc != MDB_MAP_FULL || grow_map(s) != 0)
+            break;
+    }
+    return rc == MDB_NOTFOUND ? -ENOENT : lmdb_error("update key", rc);
+}
+
+int store_key_set(struct store *s, const char *user, const char *device,
+                  const unsigned char *secret, size_t len)
+{
+    if (len == 0 || len > OT_SECRET_MAX)
+        return -EINVAL;
+    MDB_val v = {len, (void *)secret};
+    return key_op(s, user, device, &v, false);
+}
+
+int store_key_delete(struct store *s, const char *user, const char *device)
+{
+    return key_op(s, user, device, NULL, true);
+}
+
+int store_key_get(struct store *s, const char *user, const char *device,
+                  unsigned char secret[OT_SECRET_MAX])
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    MDB_txn *txn;
+    MDB_val k = {device_key(key, user, device), key}, v;
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+    if (rc)
+        return rc;
+    rc = mdb_get(txn, s->keys, &k, &v);
+    if (rc == 0 && v.mv_size >= 1 && v.mv_size <= OT_SECRET_MAX) {
+        memcpy(secret, v.mv_data, v.mv_size);
+        rc = (int)v.mv_size;
+    } else {
+        rc = rc == MDB_NOTFOUND ? 0 : rc ? lmdb_error("read key", rc) : WL_ECORRUPT;
+    }
+    txn_abort(s, txn);
+    return rc;
+}
+
+int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const char *device),
+                   void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->keys, &cur))) {
+        txn_abort(s, txn);
+        return lmdb_error("open cursor", rc);
+    }
+    int stop = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
+        size_t ul = strnlen(k.mv_data, k.mv_size);
+        if (ul > OT_NAME_MAX || ul >= k.mv_size || k.mv_size - ul - 1 > OT_NAME_MAX) {
+            rc = WL_ECORRUPT;
+            break;
+        }
+        memcpy(user, k.mv_data, ul);
+        user[ul] = '\0';
+        memcpy(device, (char *)k.mv_data + ul + 1, k.mv_size - ul - 1);
+        device[k.mv_size - ul - 1] = '\0';
+        if ((stop = cb(arg, user, device)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    txn_abort(s, txn);
+    if (stop)
+        return stop;
+    return rc == MDB_NOTFOUND ? 0 : rc == WL_ECORRUPT ? rc : lmdb_error("list keys", rc);
+}
+
+static int keyring_lookup(void *arg, const char *user, const char *device,
+                          unsigned char secret[OT_SECRET_MAX])
+{
+    return store_key_get(arg, user, device, secret);
+}
+
+struct ot_keyring store_keyring(struct store *s)
+{
+    return (struct ot_keyring){.lookup = keyring_lookup, .arg = s};
+}
+
+/* ---------------------------------------------------------------- facts */
+
+int store_stats(struct store *s, struct store_stats *out)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_txn *txn;
+    struct stat fst;
+    char path[PATH_MAX + 16];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
+    if (stat(path, &fst) == 0)
+        out->file_bytes = (uint64_t)fst.st_size;
+    if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    out->map_bytes = info.me_mapsize;
+    out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    if (mdb_stat(txn, s->points, &st) == 0)
+        out->points = st.ms_entries;
+    if (mdb_stat(txn, s->events, &st) == 0)
+        out->events = st.ms_entries;
+    if (mdb_stat(txn, s->devices, &st) == 0)
+        out->devices = (uint32_t)st.ms_entries;
+    txn_abort(s, txn);
+    out->map_resizes = atomic_load(&s->map_resizes);
+    return 0;
+}

@@ -1,0 +1,198 @@
+/*
+ * store.h - wherelog's LMDB store. The only module that includes lmdb.h.
+ *
+ * Layout: one LMDB environment in the storage directory (data.mdb, lock.mdb, mode 0600),
+ * holding these named databases. Integers in keys are big-endian so that byte order is
+ * numeric order; values use little-endian fixed fields.
+ *
+ *   meta     "schema" -> u32 version (STORE_SCHEMA_VERSION); "next_device" -> u32;
+ *            "client_id" -> a random id made when the store is created (the MQTT client id)
+ *   devices  "user" NUL "device" -> device record (id, point count, first/last tst,
+ *            last seen, topic). Listing users and devices reads only this table.
+ *   devids   u32 device id -> "user" NUL "device"
+ *   points   u32 device id | u32 tst -> u8 flags | packed location (pack.h)
+ *            Exactly one point per (device, tst): the first one stored wins and later
+ *            copies (QoS 1 redelivery, retained replays, re-imports) are duplicates.
+ *            A (device, time range) query is one ordered cursor scan of this table.
+ *   events   u32 device id | u8 kind | u32 tst | u32 discriminator -> packed message
+ *            Histories (transition, lwt, steps, beacon) keep one entry per distinct
+ *            message (discriminator = hash of its bytes, so replays collapse); waypoints are
+ *            keyed by their tst (their identity; an edit replaces); card, waypoints, status,
+ *            cmd and configuration keep only the latest (tst = discriminator = 0).
+ *   keys     "user" NUL "device" -> encryption secret (1..32 bytes, protocol §8)
+ *
+ * The last position of a device is the newest visible point in `points`, so a late or
+ * replayed point can never move it backwards.
+ *
+ * Durability promise: store_write_batch() returns 0 only after LMDB has committed the
+ * transaction and fsync'ed it (LMDB's default, fully synchronous mode). Everything it
+ * reported STORE_STORED or STORE_DUPLICATE is then on disk and survives a crash of the
+ * process or the machine. The ingest path acknowledges a message to its sender only after
+ * that (see writer.h, mqtt.c), so the worst-case loss window is zero messages that were
+ * acknowledged; unacknowledged ones are redelivered by the broker or the phone.
+ *
+ * Map size: the store starts with a map of twice its file size (at least 64 MiB, or
+ * STORE_OPTIONS.initial_map) and doubles it whenever a write finds it full, so it runs on
+ * 32-bit boards and never fails with MDB_MAP_FULL while the disk and address space last.
+ *
+ * Thread rules: a struct store is shared by all threads. Writes are serialised by the
+ * caller (writer.h: one writer at a time). Readers open short read transactions; an
+ * iterator re-opens its transaction every STORE_ITER_CHUNK records so a slow client never
+ * pins an old snapshot (which would stop LMDB reusing pages) or delays a map resize.
+ * A thread must not open a second read (iterator, list, lookup) or submit a write while it
+ * holds one open: the resize lock is not recursive. Callbacks of store_list_*() run inside
+ * the listing's transaction and must not call the store.
+ * Other processes (the CLI) may read and write the same store at the same time.
+ */
+#ifndef WL_STORE_H
+#define WL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "owntracks.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_ITER_CHUNK 4096
+#define STORE_TOPIC_MAX 256 /* original topic kept for the API; longer ones are cut */
+
+struct store;
+
+struct store_options {
+    size_t initial_map; /* 0: default (2 x file size, at least 64 MiB) */
+    bool read_only;     /* open an existing store for reading only */
+};
+
+/*
+ * Opens (creating if needed, unless read_only) the store in `dir`.
+ * Errors: -ENOENT (read_only and no store there), WL_ESCHEMA (unknown schema version; a
+ * message says which), WL_ESTORE (LMDB failure, logged), -ENOMEM.
+ */
+int store_open(const char *dir, const struct store_options *opt, struct store **out);
+void store_close(struct store *s);
+
+/* ------------------------------------------------------------------ writing */
+
+/* One message to store. All pointers are borrowed for the duration of the call. */
+struct store_record {
+    enum ot_kind kind;
+    const char *user;   /* validated and lowercased (owntracks.h) */
+    const char *device;
+    int64_t tst;        /* the message time, WTIME_MIN..WTIME_MAX */
+    const void *data;   /* packed message (pack.h) */
+    size_t len;
+    const char *topic;  /* original topic, or NULL (HTTP, import) */
+    int64_t received;   /* arrival time, for "last seen" */
+};
+
+enum store_result {
+    STORE_STORED,    /* new data written */
+    STORE_DUPLICATE, /* already there: nothing changed */
+};
+
+/*
+ * Writes all records in one transaction and commits it (see the durability promise).
+ * results[i] tells what happened to recs[i]. Grows the map when it is full and retries.
+ * Returns 0, -ENOSPC (disk full), WL_EMAPFULL (address space exhausted) or WL_ESTORE; on
+ * error nothing of the batch is stored.
+ */
+int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
+                      enum store_result *results);
+
+/* ------------------------------------------------------------------ reading */
+
+struct store_device {
+    char user[OT_NAME_MAX + 1];
+    char device[OT_NAME_MAX + 1];
+    uint32_t id;
+    uint32_t points;   /* stored location points, hidden ones included */
+    int64_t first_tst; /* oldest point (0 if none) */
+    int64_t last_tst;  /* newest point (0 if none) */
+    int64_t last_seen; /* last message of any kind received */
+    char topic[STORE_TOPIC_MAX + 1]; /* last topic seen ("" if none) */
+};
+
+/* Calls cb for each user name in order. cb returns 0 to go on; any other value stops the
+ * walk and is returned. Returns 0 or a store error. */
+int store_list_users(struct store *s, int (*cb)(void *arg, const char *user), void *arg);
+/* Calls cb for each device of `user` (all users if NULL), in name order. */
+int store_list_devices(struct store *s, const char *user,
+                       int (*cb)(void *arg, const struct store_device *d), void *arg);
+/* Looks a device up by name. -ENOENT if unknown. */
+int store_get_device(struct store *s, const char *user, const char *device,
+                     struct store_device *out);
+
+/* A stored message as a reader sees it. data is borrowed, see the iterator rules. */
+struct store_item {
+    int64_t tst;
+    enum ot_kind kind;
+    uint8_t flags; /* STORE_POINT_HIDDEN */
+    const uint8_t *data;
+    size_t len;
+};
+
+#define STORE_POINT_HIDDEN 0x01
+
+enum store_iter_flags {
+    STORE_ITER_REVERSE = 1,     /* newest first */
+    STORE_ITER_WITH_HIDDEN = 2, /* include hidden points */
+};
+
+struct store_iter;
+
+/*
+ * Iterates the location points of device `id` with from <= tst <= to, in time order.
+ * Errors: -ENOMEM, WL_ESTORE.
+ */
+int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, unsigned flags,
+                      struct store_iter **out);
+/* Iterates the stored events of one kind for device `id` with from <= tst <= to. For
+ * latest-only kinds there is at most one, whatever the range. */
+int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from,
+                      int64_t to, unsigned flags, struct store_iter **out);
+/*
+ * Next item: 1 and *item set, 0 at the end, <0 on error. item->data stays valid until the
+ * next call to store_iter_next() or store_iter_close().
+ */
+int store_iter_next(struct store_iter *it, struct store_item *item);
+/* Ends the iterator's read transaction (data from it becomes invalid); the next call to
+ * store_iter_next() resumes after the last item returned. Call it before waiting on
+ * anything slow (a network client). */
+void store_iter_pause(struct store_iter *it);
+void store_iter_close(struct store_iter *it);
+
+/* ------------------------------------------------------------------ keys */
+
+/* Sets, reads and removes the encryption secret of a user/device (1..32 bytes). */
+int store_key_set(struct store *s, const char *user, const char *device,
+                  const unsigned char *secret, size_t len);
+/* Returns the secret length (copied into secret), 0 if none, or an error. */
+int store_key_get(struct store *s, const char *user, const char *device,
+                  unsigned char secret[OT_SECRET_MAX]);
+int store_key_delete(struct store *s, const char *user, const char *device);
+/* Lists the user/device pairs that have a key (never the secrets). */
+int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const char *device),
+                   void *arg);
+/* Keyring for owntracks.h backed by this store. */
+struct ot_keyring store_keyring(struct store *s);
+
+/* ------------------------------------------------------------------ facts */
+
+struct store_stats {
+    uint64_t file_bytes;  /* data.mdb size on disk */
+    uint64_t map_bytes;   /* current map size */
+    uint64_t used_bytes;  /* pages in use by the last committed transaction */
+    uint64_t points;      /* location points in the store */
+    uint64_t events;      /* other messages */
+    uint32_t devices;
+    unsigned map_resizes; /* how often this process grew the map */
+};
+int store_stats(struct store *s, struct store_stats *out);
+
+/* A stable id, made once per store: the default MQTT client id is built from it. */
+const char *store_client_id(struct store *s);
+/* The storage directory. */
+const char *store_dir(struct store *s);
+
+#endif

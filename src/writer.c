@@ -1,0 +1,170 @@
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A producer's batch, on the producer's stack while it waits. */
+struct pending {
+    const struct store_record *recs;
+    enum store_result *results;
+    size_t n;
+    int rc;
+    bool done;
+    struct pending *next;
+};
+
+struct writer {
+    struct store *store;
+    writer_committed_fn committed;
+    void *committed_arg;
+
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t wake;  /* a commit finished */
+    struct pending *queue, **queue_tail;
+    bool committing;
+    /* Scratch arrays for a combined commit, reused to spare allocations; only the
+     * committer touches them, and there is one committer at a time. */
+    struct store_record *recs;
+    enum store_result *results;
+    size_t cap;
+    struct writer_stats stats;
+};
+
+int writer_new(struct store *store, struct writer **out)
+{
+    struct writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->store = store;
+    w->queue_tail = &w->queue;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    *out = w;
+    return 0;
+}
+
+void writer_set_committed_hook(struct writer *w, writer_committed_fn fn, void *arg)
+{
+    w->committed = fn;
+    w->committed_arg = arg;
+}
+
+void writer_free(struct writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w->recs);
+    free(w->results);
+    free(w);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Makes the scratch arrays hold n records. Called by the committer with the lock held. */
+static int reserve(struct writer *w, size_t n)
+{
+    if (n <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : 64;
+    while (cap < n)
+        cap *= 2;
+    struct store_record *r = realloc(w->recs, cap * sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    w->recs = r;
+    enum store_result *res = realloc(w->results, cap * sizeof(*res));
+    if (!res)
+        return -ENOMEM;
+    w->results = res;
+    w->cap = cap;
+    return 0;
+}
+
+/* Commits everything queued. Entered and left with the lock held. */
+static void commit_queue(struct writer *w)
+{
+    struct pending *batch = w->queue;
+    size_t n = 0;
+    int rc;
+
+    w->queue = NULL;
+    w->queue_tail = &w->queue;
+    w->committing = true;
+    for (struct pending *p = batch; p; p = p->next)
+        n += p->n;
+    rc = reserve(w, n);
+    if (rc == 0) {
+        size_t off = 0;
+        for (struct pending *p = batch; p; p = p->next) {
+            memcpy(w->recs + off, p->recs, p->n * sizeof(*p->recs));
+            off += p->n;
+        }
+        pthread_mutex_unlock(&w->lock);
+        uint64_t start = now_ns();
+        rc = store_write_batch(w->store, w->recs, n, w->results);
+        uint64_t took = now_ns() - start;
+        if (rc == 0 && w->committed)
+            w->committed(w->committed_arg, w->recs, w->results, n);
+        pthread_mutex_lock(&w->lock);
+        w->stats.commits++;
+        w->stats.commit_ns_total += took;
+        if (took > w->stats.commit_ns_max)
+            w->stats.commit_ns_max = took;
+        if (rc == 0) {
+            w->stats.records += n;
+            if (n > w->stats.max_batch)
+                w->stats.max_batch = n;
+        } else {
+            w->stats.failures++;
+        }
+    }
+    size_t off = 0;
+    for (struct pending *p = batch, *next; p; p = next) {
+        next = p->next;
+        if (rc == 0)
+            memcpy(p->results, w->results + off, p->n * sizeof(*p->results));
+        off += p->n;
+        p->rc = rc;
+        p->done = true; /* after this the producer may return and free p */
+    }
+    w->committing = false;
+    pthread_cond_broadcast(&w->wake);
+}
+
+int writer_submit(struct writer *w, const struct store_record *recs, size_t n,
+                  enum store_result *results)
+{
+    struct pending me = {.recs = recs, .results = results, .n = n};
+
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&w->lock);
+    *w->queue_tail = &me;
+    w->queue_tail = &me.next;
+    while (!me.done) {
+        if (!w->committing)
+            commit_queue(w);
+        else
+            pthread_cond_wait(&w->wake, &w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return me.rc;
+}
+
+void writer_get_stats(struct writer *w, struct writer_stats *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->lock);
+}

@@ -1,0 +1,44 @@
+/*
+ * wtime.h - the times users type and the times we print. All times are UTC epoch seconds.
+ */
+#ifndef WL_WTIME_H
+#define WL_WTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Timestamps we accept from phones and users: 1970-01-01T00:00:01Z .. 2099-12-31T23:59:59Z.
+ * The upper bound also keeps every tst within the 32-bit unsigned store key. */
+#define WTIME_MIN 1
+#define WTIME_MAX 4102444799LL
+
+/*
+ * A parsed time and the length of the unit it named: "2024-12-01" is the whole day (span
+ * 86400), "2024-12-01T10:15" a minute, epoch seconds one second. A range end given as a date
+ * therefore covers that day: end = t + span - 1.
+ */
+struct wtime {
+    int64_t t;
+    int64_t span;
+};
+
+/*
+ * Parses, in full (no trailing junk):
+ *   epoch seconds ("1733061600");
+ *   YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM, YYYY-MM-DDTHH:MM:SS[.fff]
+ *   ('T' or 't' or ' ' between date and time), each optionally followed by 'Z'/'z' or an
+ *   offset +HH:MM, -HH:MM, +HHMM, +HH. Without a zone the time is UTC.
+ * Returns 0, or -EINVAL for anything else (out-of-range fields, Feb 30, overflow).
+ */
+int wtime_parse(const char *s, struct wtime *out);
+
+/* Writes "YYYY-MM-DDTHH:MM:SSZ" (20 chars + NUL) into buf. */
+void wtime_iso(int64_t t, char buf[21]);
+/* Writes "YYYY-MM-DD HH:MM:SS" (19 chars + NUL), the Recorder's disptst. */
+void wtime_disp(int64_t t, char buf[20]);
+
+/* Civil date helpers (proleptic Gregorian, UTC). */
+int64_t wtime_from_civil(int64_t year, unsigned month, unsigned day);
+void wtime_to_civil(int64_t days, int64_t *year, unsigned *month, unsigned *day);
+
+#endif
