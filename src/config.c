@@ -198,13 +198,17 @@ static int load_file(struct wl_config *cfg, const char *path)
             rc = -EINVAL;
             break;
         }
-        char *hash = strchr(line, '#');
-        char *p = line;
         /* '#' starts a comment unless it is inside a quoted value */
-        char *q = strchr(line, '"');
-        if (hash && (!q || hash < q))
-            *hash = '\0';
-        p = trim(p);
+        bool quoted = false;
+        for (char *c = line; *c; c++) {
+            if (*c == '"')
+                quoted = !quoted;
+            else if (*c == '#' && !quoted) {
+                *c = '\0';
+                break;
+            }
+        }
+        char *p = trim(line);
         if (*p == '\0')
             continue;
         char *eq = strchr(p, '=');

@@ -137,8 +137,9 @@ int ot_normalize_name(const char *name, size_t len, char *out, const char **why)
 /*
  * json-c validates the syntax; what it cannot tell us is checked on the raw text:
  * duplicate keys (json-c keeps the last one silently), "\u0000" (json-c truncates keys at
- * it) and lone surrogate escapes. Every ':' outside a string introduces one object member,
- * so the text has duplicates exactly when it holds more members than the parsed tree.
+ * it), lone surrogate escapes, and leading zeros in fractional numbers ("048.5", which
+ * json-c's strict mode lets through). Every ':' outside a string introduces one object
+ * member, so the text has duplicates exactly when it holds more members than the tree.
  */
 static int scan_text(const char *s, size_t len, size_t *members, const char **why)
 {
@@ -149,10 +150,20 @@ static int scan_text(const char *s, size_t len, size_t *members, const char **wh
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (!in_string) {
-            if (c == '"')
+            if (c == '"') {
                 in_string = true;
-            else if (c == ':')
+            } else if (c == ':') {
                 n++;
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                /* a number: check its integer part, then skip the rest of it */
+                size_t d = c == '-' ? i + 1 : i;
+                if (d + 1 < len && s[d] == '0' && s[d + 1] >= '0' && s[d + 1] <= '9') {
+                    *why = "number with a leading zero";
+                    return -EINVAL;
+                }
+                while (i + 1 < len && strchr("0123456789.eE+-", s[i + 1]) && s[i + 1] != '\0')
+                    i++;
+            }
             continue;
         }
         if (c == '"') {
@@ -569,7 +580,7 @@ enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic,
         /* Deeper levels inside the subtopic must not be empty either. */
         const char *sub = levels[3];
         size_t sl = lens[3];
-        if (sub[sl - 1] == '/' || memmem(sub, sl, "//", 2))
+        if (sub[0] == '/' || sub[sl - 1] == '/' || memmem(sub, sl, "//", 2))
             return verdict(msg, OT_REJECT, "empty topic level");
     }
     if (ot_normalize_name(levels[1], lens[1], msg->user, &why) != 0)

@@ -29,6 +29,8 @@ enum {
     PK_TAG_TST = 0xDA,         /* the record's tst */
     PK_TAG_TYPE = 0xDB,        /* the record's _type name */
     PK_TAG_TST_REL = 0xDC,     /* zigzag varint, relative to the record's tst */
+    PK_TAG_EMPTY_ARRAY = 0xDD, /* [] (inregions and inrids are often empty) */
+    PK_TAG_EMPTY_OBJECT = 0xDE,
 };
 #define PK_STR_SHORT_MAX 47
 #define PK_KEY_INLINE 0xFF
@@ -270,6 +272,10 @@ static int encode_container(struct sink *s, struct json_object *v, int depth)
 
     if (depth > PK_MAX_DEPTH)
         return -EINVAL;
+    if ((is_array ? json_object_array_length(v) : (size_t)json_object_object_length(v)) == 0) {
+        put_byte(s, is_array ? PK_TAG_EMPTY_ARRAY : PK_TAG_EMPTY_OBJECT);
+        return 0;
+    }
     if (sink_init_mem(&body, 256))
         return -ENOMEM;
     if (is_array) {
@@ -502,6 +508,11 @@ static int read_value(struct pk_reader *r, struct pk_value *v)
             r->p = start + u;
             break;
         }
+        case PK_TAG_EMPTY_ARRAY:
+        case PK_TAG_EMPTY_OBJECT:
+            v->type = tag == PK_TAG_EMPTY_ARRAY ? PK_ARRAY : PK_OBJECT;
+            v->body = r->p; /* count 0: never read */
+            break;
         case PK_TAG_TST:
             if (!r->top)
                 return WL_ECORRUPT;

@@ -1,0 +1,32 @@
+/* helpers.h - shared by the unit tests: fixture lines and temporary stores. */
+#ifndef WL_TEST_HELPERS_H
+#define WL_TEST_HELPERS_H
+
+#include <stddef.h>
+
+struct fixture {
+    char *topic;
+    size_t topic_len;
+    unsigned char *payload;
+    size_t len;
+    char expect[16]; /* stored, ignored, rejected */
+    char *note;
+    int line;
+};
+
+/* Loads ../shared/fixtures/owntracks/NAME (located through $WHERELOG_FIXTURES).
+ * Aborts the test on failure. Free with fixtures_free. */
+struct fixture *fixtures_load(const char *name, size_t *n);
+void fixtures_free(struct fixture *f, size_t n);
+/* Path of a file under the fixtures directory (static buffer per call site is not used:
+ * the caller gives the buffer). */
+void fixture_path(char *buf, size_t size, const char *name);
+
+/* A fresh empty directory under $TMPDIR; removed (recursively) by tmpdir_remove. */
+void tmpdir_make(char *buf, size_t size);
+void tmpdir_remove(const char *dir);
+
+/* The fixture key store: secret "mysecreTpass01" for jjolie/iphone only. */
+int fixture_key_lookup(void *arg, const char *user, const char *device, unsigned char *secret);
+
+#endif

@@ -1,0 +1,231 @@
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fmt.h"
+#include "helpers.h"
+#include "pack.h"
+
+struct point {
+    int64_t tst;
+    struct sink packed;
+};
+
+static struct point make_point(int64_t tst, const char *members)
+{
+    char doc[1024];
+    struct point p = {.tst = tst};
+    snprintf(doc, sizeof(doc), "{\"_type\":\"location\",%s,\"tst\":%lld}", members, (long long)tst);
+    struct json_object *o = json_tokener_parse(doc);
+    cr_assert_not_null(o, "%s", doc);
+    struct pk_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
+    sink_init_mem(&p.packed, 64);
+    cr_assert_eq(pk_encode(&p.packed, o, &ctx), 0);
+    json_object_put(o);
+    return p;
+}
+
+/* Renders points with a format into a NUL-terminated string (caller frees). */
+static char *render(enum fmt_kind kind, const struct fmt_options *opt, struct point *pts,
+                    size_t n)
+{
+    struct sink out;
+    struct fmt_writer w;
+    sink_init_mem(&out, 256);
+    fmt_begin(&w, kind, &out, opt);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(fmt_point(&w, pts[i].tst, pts[i].packed.buf, pts[i].packed.len), 0);
+    fmt_end(&w);
+    sink_putc(&out, '\0');
+    cr_assert_eq(out.err, 0);
+    char *s = strdup(out.buf);
+    sink_free(&out);
+    return s;
+}
+
+/* Runs xmllint on the document; with a schema if xsd is not NULL. Returns its exit status. */
+static int xmllint(const char *doc, const char *xsd)
+{
+    char path[300], cmd[1024];
+    tmpdir_make(path, sizeof(path) - 16);
+    char dirname[300];
+    snprintf(dirname, sizeof(dirname), "%s", path);
+    strcat(path, "/doc.xml");
+    FILE *f = fopen(path, "w");
+    fputs(doc, f);
+    fclose(f);
+    const char *tool = getenv("XMLLINT") ? getenv("XMLLINT") : "xmllint";
+    if (xsd)
+        snprintf(cmd, sizeof(cmd), "%s --noout --schema '%s' '%s' 2>&1", tool, xsd, path);
+    else
+        snprintf(cmd, sizeof(cmd), "%s --noout '%s' 2>&1", tool, path);
+    int rc = system(cmd);
+    tmpdir_remove(dirname);
+    return rc;
+}
+
+static struct point track[6];
+
+static void make_track(void)
+{
+    track[0] = make_point(1733061600, "\"lat\":48.856826,\"lon\":2.292713,\"alt\":36,"
+                                      "\"tid\":\"J<&>\\\"'\",\"acc\":5,\"batt\":87");
+    track[1] = make_point(1733061660, "\"lat\":-33.8688,\"lon\":180,\"alt\":-430");
+    track[2] = make_point(1733061720, "\"lat\":0,\"lon\":-180.0,\"vel\":-1,\"image\":\"AAAA\"");
+    /* two hours later: a new GPX segment */
+    track[3] = make_point(1733068920, "\"lat\":4.8856826e1,\"lon\":2.292713E0,"
+                                      "\"tag\":\"a,b \\\"c\\\"\\nd\",\"inregions\":[\"Home\",\"x\"]");
+    track[4] = make_point(1733068980, "\"lat\":90,\"lon\":179.999999,\"ctl\":\"\\u0001\"");
+    track[5] = make_point(1733069040, "\"lat\":1e-40,\"lon\":1.5");
+}
+
+static void free_track(void)
+{
+    for (size_t i = 0; i < 6; i++)
+        sink_free(&track[i].packed);
+}
+
+TestSuite(fmt, .init = make_track, .fini = free_track);
+
+Test(fmt, gpx_validates_against_the_schema_and_splits_segments)
+{
+    const char *xsd = getenv("WHERELOG_GPX_XSD");
+    cr_assert_not_null(xsd);
+    cr_assert_neq(xmllint("<gpx version=\"1.1\"/>", xsd), 0, "the check itself can fail");
+    struct fmt_options opt = {.user = "jane<&>", .device = "ph\"one"};
+    char *gpx = render(FMT_GPX, &opt, track, 6);
+    cr_expect_eq(xmllint(gpx, xsd), 0, "GPX must validate:\n%s", gpx);
+    size_t segs = 0;
+    for (const char *p = gpx; (p = strstr(p, "<trkseg>")); p++)
+        segs++;
+    cr_expect_eq(segs, 2, "a 2-hour gap starts a new segment");
+    cr_expect_not_null(strstr(gpx, "lon=\"-180\""), "180 is written as -180 (GPX range)");
+    cr_expect_not_null(strstr(gpx, "<ele>-430</ele>"));
+    cr_expect_not_null(strstr(gpx, "lat=\"48.856826\" lon=\"2.292713\""), "exponent expanded");
+    cr_expect_not_null(strstr(gpx, "<time>2024-12-01T14:00:00Z</time>"));
+    cr_expect_null(strstr(gpx, "e-"), "no exponent in xsd:decimal");
+    free(gpx);
+
+    char *empty = render(FMT_GPX, &opt, NULL, 0);
+    cr_expect_eq(xmllint(empty, xsd), 0, "an empty track is a valid GPX too:\n%s", empty);
+    free(empty);
+}
+
+Test(fmt, geojson_is_longitude_first_and_parses_back)
+{
+    char *doc = render(FMT_GEOJSON, NULL, track, 6);
+    struct json_object *o = json_tokener_parse(doc), *features, *f0, *coords, *props, *v;
+    cr_assert_not_null(o, "%s", doc);
+    cr_assert(json_object_object_get_ex(o, "features", &features));
+    cr_assert_eq(json_object_array_length(features), 6);
+    f0 = json_object_array_get_idx(features, 0);
+    cr_assert(json_object_object_get_ex(json_object_object_get(f0, "geometry"), "coordinates",
+                                        &coords));
+    cr_expect_float_eq(json_object_get_double(json_object_array_get_idx(coords, 0)), 2.292713,
+                       1e-9);
+    cr_expect_float_eq(json_object_get_double(json_object_array_get_idx(coords, 1)), 48.856826,
+                       1e-9);
+    cr_expect_eq(json_object_get_int(json_object_array_get_idx(coords, 2)), 36, "altitude");
+    cr_assert(json_object_object_get_ex(f0, "properties", &props));
+    cr_expect(json_object_object_get_ex(props, "tid", &v));
+    cr_expect_str_eq(json_object_get_string(v), "J<&>\"'");
+    cr_expect(json_object_object_get_ex(props, "isotst", &v));
+    cr_expect_not(json_object_object_get_ex(props, "lat", &v), "geometry is not repeated");
+    props = json_object_object_get(json_object_array_get_idx(features, 2), "properties");
+    cr_expect_not(json_object_object_get_ex(props, "image", &v), "blobs stay out");
+    json_object_put(o);
+    free(doc);
+}
+
+Test(fmt, json_keeps_payloads_and_adds_times)
+{
+    char *doc = render(FMT_JSON, NULL, track, 6);
+    struct json_object *o = json_tokener_parse(doc), *p, *v;
+    cr_assert_not_null(o, "%s", doc);
+    cr_assert_eq(json_object_array_length(o), 6);
+    p = json_object_array_get_idx(o, 3);
+    cr_expect(json_object_object_get_ex(p, "inregions", &v) &&
+              json_object_array_length(v) == 2);
+    cr_expect(json_object_object_get_ex(p, "isotst", &v));
+    cr_expect_str_eq(json_object_get_string(v), "2024-12-01T16:02:00Z");
+    cr_expect(json_object_object_get_ex(p, "disptst", &v));
+    cr_expect_str_eq(json_object_get_string(v), "2024-12-01 16:02:00");
+    cr_expect(json_object_object_get_ex(json_object_array_get_idx(o, 4), "ctl", &v));
+    cr_expect_str_eq(json_object_get_string(v), "\x01", "control characters survive escaping");
+    json_object_put(o);
+    free(doc);
+
+    const char *fields[] = {"tst", "isotst", "lat", "nosuch"};
+    struct fmt_options opt = {.recorder_envelope = true, .version = "1.0", .fields = fields,
+                              .nfields = 4};
+    doc = render(FMT_JSON, &opt, track, 2);
+    o = json_tokener_parse(doc);
+    cr_assert_not_null(o, "%s", doc);
+    cr_expect(json_object_object_get_ex(o, "count", &v) && json_object_get_int(v) == 2);
+    cr_expect(json_object_object_get_ex(o, "status", &v) && json_object_get_int(v) == 200);
+    p = json_object_array_get_idx(json_object_object_get(o, "data"), 0);
+    cr_expect_eq(json_object_object_length(p), 3, "only the fields asked for: %s",
+                 json_object_to_json_string(p));
+    json_object_put(o);
+    free(doc);
+
+    doc = render(FMT_JSON, &opt, NULL, 0);
+    o = json_tokener_parse(doc);
+    cr_assert_not_null(o, "%s", doc);
+    cr_expect(json_object_object_get_ex(o, "count", &v) && json_object_get_int(v) == 0,
+              "count is there even when empty (unlike the Recorder)");
+    json_object_put(o);
+    free(doc);
+}
+
+Test(fmt, csv_quotes_per_rfc4180)
+{
+    char *doc = render(FMT_CSV, NULL, track, 6);
+    cr_expect_eq(strncmp(doc, "tst,isotst,lat,lon,alt,acc,", 27), 0, "header line: %s", doc);
+    cr_expect_not_null(strstr(doc, "\"J<&>\"\"'\""), "quotes doubled inside a quoted field");
+    cr_expect_not_null(strstr(doc, "\"a,b \"\"c\"\"\nd\""), "comma, quote and newline quoted");
+    cr_expect_not_null(strstr(doc, "\"[\"\"Home\"\",\"\"x\"\"]\""), "arrays as quoted JSON");
+    size_t rows = 0;
+    for (const char *p = doc; (p = strstr(p, "\r\n")); p += 2)
+        rows++;
+    cr_expect_eq(rows, 7, "header and six rows end in CRLF");
+    free(doc);
+}
+
+Test(fmt, xml_is_well_formed_whatever_the_keys)
+{
+    struct point odd[2] = {
+        make_point(1, "\"lat\":1,\"lon\":2,\"1bad\":1,\"a b\":2,\"xmlns\":3,\"ok\":\"<&>\""),
+        make_point(2, "\"lat\":1,\"lon\":2,\"o\":{\"k\":[1,\"<\"]}")};
+    char *doc = render(FMT_XML, NULL, odd, 2);
+    cr_expect_eq(xmllint(doc, NULL), 0, "%s", doc);
+    cr_expect_not_null(strstr(doc, "<ok>&lt;&amp;&gt;</ok>"));
+    cr_expect_null(strstr(doc, "1bad"));
+    free(doc);
+    sink_free(&odd[0].packed);
+    sink_free(&odd[1].packed);
+}
+
+Test(fmt, linestring_lists_positions)
+{
+    char *doc = render(FMT_LINESTRING, NULL, track, 2);
+    struct json_object *o = json_tokener_parse(doc), *g, *c;
+    cr_assert_not_null(o, "%s", doc);
+    cr_assert(json_object_object_get_ex(o, "geometry", &g));
+    cr_assert(json_object_object_get_ex(g, "coordinates", &c));
+    cr_expect_eq(json_object_array_length(c), 2);
+    json_object_put(o);
+    free(doc);
+}
+
+Test(fmt, parses_format_names)
+{
+    enum fmt_kind k;
+    cr_expect_eq(fmt_parse("gpx", &k), 0);
+    cr_expect_eq(k, FMT_GPX);
+    cr_expect_neq(fmt_parse("GPX", &k), 0, "names are case-sensitive, as in the Recorder");
+    cr_expect_str_eq(fmt_content_type(FMT_GPX), "application/gpx+xml; charset=utf-8");
+}
