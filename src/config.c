@@ -56,6 +56,8 @@ static const struct setting settings[] = {
     {"qos", T_INT, NUM(qos), 1, 2, "1", CFG_SERVE, "1|2", "subscription QoS"},
     {"mqtt-keepalive", T_INT, NUM(mqtt_keepalive), 5, 3600, "60", CFG_SERVE, "SECONDS",
      "MQTT keepalive interval"},
+    {"log-rejections", T_INT, NUM(log_rejections), 0, 1000000, "30", CFG_SERVE, "N",
+     "log at most N rejected messages per minute, 0 for all (all are counted)"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

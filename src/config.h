@@ -45,6 +45,7 @@ struct wl_config {
     int ntopics;
     long qos;
     long mqtt_keepalive;
+    long log_rejections;
 
     enum cfg_source source[32]; /* per setting, indexed like the settings table */
 };

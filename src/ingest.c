@@ -16,17 +16,20 @@ struct ingest {
     struct ot_keyring keys;
     struct ingest_counters counters;
     pthread_mutex_t log_lock; /* guards the rate limiter */
+    unsigned log_limit;       /* rejection lines per minute, 0: unlimited */
     int64_t log_window;       /* minute the counts below belong to */
     unsigned log_lines, log_suppressed;
 };
 
-int ingest_new(struct writer *writer, struct ot_keyring keys, struct ingest **out)
+int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
+               struct ingest **out)
 {
     struct ingest *in = calloc(1, sizeof(*in));
     if (!in)
         return -ENOMEM;
     in->writer = writer;
     in->keys = keys;
+    in->log_limit = log_per_minute;
     pthread_mutex_init(&in->log_lock, NULL);
     *out = in;
     return 0;
@@ -120,7 +123,7 @@ static void log_rejection(struct ingest *in, const char *where, const char *reas
         in->log_lines = 0;
         in->log_suppressed = 0;
     }
-    log = in->log_lines < INGEST_LOG_BURST;
+    log = in->log_limit == 0 || in->log_lines < in->log_limit;
     if (log)
         in->log_lines++;
     else
@@ -225,6 +228,9 @@ int ingest_commit(struct ingest *in, struct ingest_batch *b, enum store_result *
             if (res[i] == STORE_STORED) {
                 atomic_fetch_add(&in->counters.stored, 1);
                 atomic_fetch_add(&in->counters.stored_by_kind[recs[i].kind], 1);
+                wl_log(WL_LOG_DEBUG, "ingest", "stored %s for %s/%s tst %lld",
+                       ot_kind_name(recs[i].kind), recs[i].user, recs[i].device,
+                       (long long)recs[i].tst);
             } else {
                 atomic_fetch_add(&in->counters.duplicate, 1);
                 wl_log(WL_LOG_DEBUG, "ingest", "duplicate %s for %s/%s tst %lld ignored",

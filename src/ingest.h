@@ -29,11 +29,12 @@ struct ingest_counters {
 
 struct ingest;
 
-/* Rejections are logged at most this many times per minute (a broken phone must not flood
- * the log); the counters always count them. */
-#define INGEST_LOG_BURST 30
-
-int ingest_new(struct writer *writer, struct ot_keyring keys, struct ingest **out);
+/*
+ * log_per_minute: rejections are logged at most this many times per minute (a broken phone
+ * must not flood the log), 0 for no limit; the counters always count them.
+ */
+int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
+               struct ingest **out);
 void ingest_free(struct ingest *in);
 const struct ingest_counters *ingest_counters(const struct ingest *in);
 

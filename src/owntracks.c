@@ -137,8 +137,8 @@ int ot_normalize_name(const char *name, size_t len, char *out, const char **why)
 /*
  * json-c validates the syntax; what it cannot tell us is checked on the raw text:
  * duplicate keys (json-c keeps the last one silently), "\u0000" (json-c truncates keys at
- * it), lone surrogate escapes, and leading zeros in fractional numbers ("048.5", which
- * json-c's strict mode lets through). Every ':' outside a string introduces one object
+ * it), lone surrogate escapes, and what json-c's strict mode lets through: NaN,
+ * Infinity and leading zeros in fractional numbers ("048.5"). Every ':' outside a string introduces one object
  * member, so the text has duplicates exactly when it holds more members than the tree.
  */
 static int scan_text(const char *s, size_t len, size_t *members, const char **why)
@@ -154,6 +154,11 @@ static int scan_text(const char *s, size_t len, size_t *members, const char **wh
                 in_string = true;
             } else if (c == ':') {
                 n++;
+            } else if (c == 'N' || c == 'I') {
+                /* json-c accepts these even in strict mode; valid JSON has no other bare
+                 * word starting with them */
+                *why = "NaN or Infinity is not JSON";
+                return -EINVAL;
             } else if (c == '-' || (c >= '0' && c <= '9')) {
                 /* a number: check its integer part, then skip the rest of it */
                 size_t d = c == '-' ? i + 1 : i;

@@ -122,7 +122,7 @@ int cli_serve(int argc, char **argv)
                 wl_strerror(rc));
         goto out;
     }
-    if (writer_new(store, &writer) || ingest_new(writer, store_keyring(store), &ingest))
+    if (writer_new(store, &writer) || ingest_new(writer, store_keyring(store), (unsigned)cfg->log_rejections, &ingest))
         goto out;
 
     const char *topics[CFG_TOPICS_MAX];

@@ -32,7 +32,7 @@ static void setup(void)
     cr_assert_eq(store_open(dir, NULL, &st), 0);
     cr_assert_eq(writer_new(st, &wr), 0);
     writer_set_committed_hook(wr, count_hook, NULL);
-    cr_assert_eq(ingest_new(wr, (struct ot_keyring){0}, &in), 0);
+    cr_assert_eq(ingest_new(wr, (struct ot_keyring){0}, 0, &in), 0);
     hook_records = 0;
 }
 

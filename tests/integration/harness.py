@@ -1,0 +1,217 @@
+"""Integration-test harness: a real mosquitto on a free loopback port, a real
+`wherelog serve` on a temporary store, and helpers to publish and to run the CLI.
+
+Environment (set by tests/meson.build): WHERELOG_BIN, WL_PUB, WHERELOG_FIXTURES.
+"""
+import base64
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+WHERELOG = os.environ["WHERELOG_BIN"]
+WL_PUB = os.environ["WL_PUB"]
+FIXTURES = os.environ["WHERELOG_FIXTURES"]
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+SENTINEL_USER = "zz-sentinel"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Workdir:
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="wherelog-it-")
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def remove(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Broker:
+    """mosquitto on 127.0.0.1:<free port>, anonymous, queueing generously for offline
+    persistent sessions (its default of 1000 queued messages would drop points)."""
+
+    def __init__(self, workdir, extra_conf=""):
+        self.port = free_port()
+        self.conf = workdir.file("mosquitto-%d.conf" % self.port)
+        self.logfile = workdir.file("mosquitto-%d.log" % self.port)
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    "max_queued_messages 1000000\n%s\n" % (self.port, extra_conf))
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.logfile, "a")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+        def accepting():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(accepting, 10, "mosquitto to listen")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+class Server:
+    """`wherelog serve` on a store, logging at debug level into a file."""
+
+    def __init__(self, workdir, storage, broker_port, extra_args=()):
+        self.workdir = workdir
+        self.storage = storage
+        self.broker_port = broker_port
+        self.extra_args = list(extra_args)
+        self.logfile = workdir.file("serve.log")
+        self.proc = None
+        self.offset = 0
+
+    def start(self, wait_subscribed=True):
+        self.log = open(self.logfile, "a")
+        self.offset = os.path.getsize(self.logfile)
+        args = [WHERELOG, "serve", "--storage", self.storage, "--mqtt-host", "127.0.0.1",
+                "--mqtt-port", str(self.broker_port), "--log-level", "debug",
+                "--log-rejections", "0"] + self.extra_args
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait_subscribed:
+            wait_for(lambda: "subscribed to" in self.new_log() or self.proc.poll() is not None,
+                     20, "wherelog to subscribe")
+            if self.proc.poll() is not None:
+                raise AssertionError("wherelog exited:\n" + self.log_text())
+        return self
+
+    def log_text(self):
+        with open(self.logfile, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def new_log(self):
+        """Log written since the last start."""
+        with open(self.logfile, "rb") as f:
+            f.seek(self.offset)
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout)
+        self.proc = None
+        return rc
+
+
+def cli(storage, *args, check=True, stdin=None):
+    r = subprocess.run([WHERELOG] + list(args) + ["--storage", storage], input=stdin,
+                       capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError("wherelog %s failed (%d): %s" % (" ".join(args), r.returncode,
+                                                              r.stderr))
+    return r
+
+
+def publish(port, lines=None, generate=None, qos=1, retain=False, extra=()):
+    """Publishes fixture-format lines (dicts) or generated locations; returns wl-pub's
+    report once the broker has acknowledged everything."""
+    args = [WL_PUB, "--port", str(port), "--qos", str(qos)] + list(extra)
+    if retain:
+        args.append("--retain")
+    if generate:
+        args += ["--generate", str(generate)]
+    data = "".join(json.dumps(l) + "\n" for l in lines) if lines is not None else ""
+    r = subprocess.run(args, input=data.encode(), capture_output=True, timeout=600)
+    if r.returncode != 0:
+        raise AssertionError("wl-pub failed: " + r.stderr.decode())
+    return json.loads(r.stdout)
+
+
+def location(user, device, tst, **fields):
+    payload = {"_type": "location", "lat": 48.85, "lon": 2.29, "tst": tst}
+    payload.update(fields)
+    return {"topic": "owntracks/%s/%s" % (user, device), "payload": json.dumps(payload)}
+
+
+def sync(port, storage, timeout=60):
+    """Publishes a sentinel point after everything else and waits until wherelog has stored
+    it: the broker delivers in order, so everything before it is stored too."""
+    tst = int(time.time() * 1000) % 4000000000 or 1
+    tst = max(tst, 1000000000)
+    publish(port, [location(SENTINEL_USER, "sync", tst)])
+
+    def done():
+        r = cli(storage, "last", "--user", SENTINEL_USER, check=False)
+        return r.returncode == 0 and ('"tst":%d' % tst) in r.stdout
+    wait_for(done, timeout, "wherelog to catch up")
+
+
+def export(storage, user, device, fmt="json", *extra):
+    r = cli(storage, "export", "--user", user, "--device", device, "--format", fmt, *extra)
+    return json.loads(r.stdout) if fmt in ("json", "geojson") else r.stdout
+
+
+def load_fixtures(name):
+    rows = []
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        for n, line in enumerate(f, 1):
+            row = json.loads(line)
+            row["line"] = n
+            if "payload_b64" in row:
+                row["raw"] = base64.b64decode(row["payload_b64"])
+            else:
+                row["raw"] = row["payload"].encode("utf-8", "surrogatepass")
+            rows.append(row)
+    return rows
+
+
+def topic_owner(topic):
+    t = topic[1:] if topic.startswith("/") else topic
+    levels = t.split("/")
+    return levels[1].lower(), levels[2].lower()
+
+
+_sodium = None
+
+
+def decrypt(secret, data):
+    """OwnTracks secretbox decryption (protocol §8) through the system's libsodium."""
+    global _sodium
+    if _sodium is None:
+        _sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+        _sodium.sodium_init()
+    blob = base64.b64decode(data)
+    key = secret.encode()[:32].ljust(32, b"\0")
+    out = ctypes.create_string_buffer(len(blob) - 40)
+    box = blob[24:]
+    rc = _sodium.crypto_secretbox_open_easy(out, box, ctypes.c_ulonglong(len(box)), blob[:24],
+                                            key)
+    if rc != 0:
+        return None
+    return out.raw

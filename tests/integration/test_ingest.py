@@ -1,0 +1,119 @@
+"""Every fixture line published over a real broker to a real `wherelog serve`; what the
+CLI shows afterwards must match each line's expected outcome."""
+import json
+import unittest
+
+import harness as h
+
+SECRET = "mysecreTpass01"  # the fixture corpus assumes this key for jjolie/iphone
+
+
+class FixturesOverMqtt(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = h.Workdir()
+        cls.storage = cls.dir.file("store")
+        cls.broker = h.Broker(cls.dir).start()
+        h.cli(cls.storage, "key", "set", "jjolie", "iphone", stdin=SECRET + "\n")
+        # '#': the corpus also uses other roots ("otr/...", "/owntracks/...").
+        cls.server = h.Server(cls.dir, cls.storage, cls.broker.port,
+                              ["--topic", "#"]).start()
+        cls.rows = h.load_fixtures("valid.jsonl") + h.load_fixtures("invalid.jsonl")
+        report = h.publish(cls.broker.port, [{"topic": r["topic"], **(
+            {"payload_b64": r["payload_b64"]} if "payload_b64" in r else
+            {"payload": r["payload"]})} for r in cls.rows])
+        cls.refused = {x["line"] for x in report["refused"]}
+        h.sync(cls.broker.port, cls.storage)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.broker.stop()
+        cls.dir.remove()
+
+    def expected_points(self):
+        """(user, device, tst) -> the first stored location payload for it."""
+        points = {}
+        for row in self.rows:
+            if row["expect"] != "stored":
+                continue
+            payload = json.loads(row["raw"])
+            if payload["_type"] == "encrypted":
+                payload = json.loads(h.decrypt(SECRET, payload["data"]))
+            if payload["_type"] != "location":
+                continue
+            user, device = h.topic_owner(row["topic"])
+            key = (user, device, int(float(payload["tst"])))
+            points.setdefault(key, payload)
+        return points
+
+    def test_lines_the_client_cannot_publish_are_hostile_ones(self):
+        for i in self.refused:
+            row = self.rows[i - 1]
+            self.assertEqual(row["expect"], "rejected", "line %d refused by the client library "
+                             "but expected %s" % (i, row["expect"]))
+
+    def test_every_good_point_is_stored_exactly_once_with_all_its_fields(self):
+        expected = self.expected_points()
+        devices = {(u, d) for (u, d, _) in expected}
+        stored = 0
+        for user, device in devices:
+            got = h.export(self.storage, user, device)
+            want = sorted(t for (u, d, t) in expected if (u, d) == (user, device))
+            self.assertEqual([p["tst"] for p in got], want, "%s/%s" % (user, device))
+            for point in got:
+                original = expected[(user, device, point["tst"])]
+                for key, value in original.items():
+                    if key == "tst":
+                        continue
+                    self.assertIn(key, point, "%s/%s %d keeps %s" % (user, device,
+                                                                    point["tst"], key))
+                    if isinstance(value, float):
+                        self.assertAlmostEqual(point[key], value, places=9)
+                    else:
+                        self.assertEqual(point[key], value)
+            stored += len(got)
+        self.assertEqual(stored, len(expected))
+
+    def test_last_position_is_the_newest_point(self):
+        expected = self.expected_points()
+        last = json.loads(h.cli(self.storage, "last").stdout)
+        by_device = {(o["username"], o["device"]): o for o in last}
+        for (user, device) in {(u, d) for (u, d, _) in expected}:
+            newest = max(t for (u, d, t) in expected if (u, d) == (user, device))
+            self.assertEqual(by_device[(user, device)]["tst"], newest)
+            self.assertIn("isotst", by_device[(user, device)])
+
+    def test_each_rejection_is_logged_once_with_its_reason(self):
+        log = self.server.log_text()
+        delivered_rejections = [r for i, r in enumerate(self.rows, 1)
+                                if r["expect"] == "rejected" and i not in self.refused]
+        lines = [l for l in log.splitlines() if "rejected message on" in l]
+        self.assertEqual(len(lines), len(delivered_rejections), "\n".join(lines))
+        for line in lines:
+            reason = line.split(": ", 2)[-1]
+            self.assertTrue(reason.strip(), line)
+        for expect in ("lat 91 out of range", "NaN or Infinity is not JSON", "duplicate key", "not valid UTF-8",
+                       "no encryption key configured for nokey/phone", "decryption failed",
+                       "exceeds the 1 MiB limit", "nested deeper than 32"):
+            self.assertIn(expect, log)
+
+    def test_other_message_types_are_kept(self):
+        log = self.server.log_text()
+        for kind in ("transition", "waypoint", "waypoints", "card", "lwt", "status", "steps",
+                     "cmd", "configuration", "beacon"):
+            self.assertRegex(log, r"stored %s for " % kind)
+
+    def test_server_survived(self):
+        self.assertIsNone(self.server.proc.poll())
+
+    def test_list_shows_users_and_devices(self):
+        users = h.cli(self.storage, "list").stdout.split()
+        for u in ("jjolie", "john", "ana", "jane", "demo", "qtripp", "old"):
+            self.assertIn(u, users)
+        devices = h.cli(self.storage, "list", "--user", "jjolie").stdout.split()
+        self.assertEqual(sorted(devices), ["ipad", "iphone"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
