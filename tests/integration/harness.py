@@ -126,12 +126,24 @@ class Server:
             self.proc.send_signal(sig)
         rc = self.proc.wait(timeout)
         self.proc = None
+        check_sanitizers("wherelog serve", self.new_log())
         return rc
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def check_sanitizers(what, output):
+    """Under -Db_sanitize the suite fails on any sanitizer report, wherever it appears."""
+    for mark in SANITIZER_MARKS:
+        if mark in output:
+            raise AssertionError("%s: sanitizer report:\n%s" % (what, output[-4000:]))
 
 
 def cli(storage, *args, check=True, stdin=None):
     r = subprocess.run([WHERELOG] + list(args) + ["--storage", storage], input=stdin,
                        capture_output=True, text=True, timeout=120)
+    check_sanitizers("wherelog " + " ".join(args), r.stderr)
     if check and r.returncode != 0:
         raise AssertionError("wherelog %s failed (%d): %s" % (" ".join(args), r.returncode,
                                                               r.stderr))

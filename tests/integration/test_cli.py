@@ -11,8 +11,10 @@ import harness as h
 def run(*args, env=None):
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([h.WHERELOG] + list(args), capture_output=True, text=True, env=e,
-                          timeout=60)
+    r = subprocess.run([h.WHERELOG] + list(args), capture_output=True, text=True, env=e,
+                       timeout=60)
+    h.check_sanitizers("wherelog " + " ".join(args), r.stderr)
+    return r
 
 
 class Cli(unittest.TestCase):
