@@ -18,7 +18,7 @@
 
 #define MIN_MAP (64u << 20)  /* first map of a new store: small enough for any board */
 #define DEVICE_KEY_MAX (2 * OT_NAME_MAX + 1)
-#define POINT_KEY 8          /* u32 id | u32 tst */
+#define POINT_KEY 8          /* u32 id | u32 tst of the chunk's first point */
 #define EVENT_KEY 13         /* u32 id | u8 kind | u32 tst | u32 discriminator */
 #define DEVREC_FIXED 22      /* five u32 fields and a u16 topic length */
 
@@ -32,6 +32,7 @@ struct store {
      */
     pthread_rwlock_t resize_lock;
     atomic_uint map_resizes;
+    size_t chunk_max; /* bytes of points per chunk: one LMDB page */
     bool read_only;
     char dir[PATH_MAX];
     char client_id[40];
@@ -338,6 +339,10 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
     }
     int dead = 0;
     mdb_reader_check(s->env, &dead); /* slots left by processes that were killed */
+    MDB_stat est;
+    mdb_env_stat(s->env, &est);
+    /* An overflow page carries its page size less a header (16 bytes on 64-bit). */
+    s->chunk_max = est.ms_psize - 16;
 
     if ((rc = mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn))) {
         rc = lmdb_error("begin transaction", rc);
@@ -474,26 +479,302 @@ static enum event_keying event_keying(enum ot_kind kind)
     }
 }
 
-static int put_point(struct store *s, MDB_txn *txn, struct dev_slot *dev,
-                     const struct store_record *r, enum store_result *res)
+/* ---------------------------------------------------------------- point chunks */
+
+/*
+ * A device's points are stored in chunks of consecutive points, each under the key
+ * (device id, tst of its first point), holding at most chunk_max bytes: one LMDB page, so
+ * that a full chunk fills one overflow page with almost nothing wasted. Inserting points
+ * one by one into a single B-tree of interleaved devices leaves pages half full; chunks do
+ * not, and they let an export decode points without a B-tree step per point.
+ *
+ *   chunk := u8 format (1) | u32le last tst | u16le count | point*count
+ *   point := varint(tst - previous tst, the first relative to the key)
+ *            | varint(len << 1 | hidden) | packed message (len bytes)
+ *
+ * Points in a chunk are in time order and unique by tst; a chunk covers the times from its
+ * key up to the next chunk's key.
+ */
+#define CHUNK_FORMAT 1
+#define CHUNK_HEADER 7
+
+struct chunk_pt {
+    uint32_t tst;
+    bool hidden;
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Scratch memory for rewriting chunks, reused across one batch. */
+struct scratch {
+    uint8_t *copy;  /* the chunk being rewritten, copied out of the map */
+    size_t copy_cap;
+    struct chunk_pt *pts;
+    size_t pts_cap;
+};
+
+static size_t uvarint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_uvarint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static bool get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t point_size(uint32_t delta, size_t len)
+{
+    return uvarint_len(delta) + uvarint_len((uint64_t)len << 1) + len;
+}
+
+static uint8_t *put_chunk_point(uint8_t *p, uint32_t delta, const struct chunk_pt *pt)
+{
+    p = put_uvarint(p, delta);
+    p = put_uvarint(p, (uint64_t)pt->len << 1 | pt->hidden);
+    memcpy(p, pt->data, pt->len);
+    return p + pt->len;
+}
+
+/* Reads the next point of a chunk at *p (tst is the previous point's, updated). */
+static bool next_chunk_point(const uint8_t **p, const uint8_t *end, uint32_t *tst,
+                             struct chunk_pt *pt)
+{
+    uint64_t delta, lh;
+    if (!get_uvarint(p, end, &delta) || !get_uvarint(p, end, &lh) ||
+        delta > UINT32_MAX - *tst || (lh >> 1) > (uint64_t)(end - *p))
+        return false;
+    *tst += (uint32_t)delta;
+    pt->tst = *tst;
+    pt->hidden = lh & 1;
+    pt->len = (size_t)(lh >> 1);
+    pt->data = *p;
+    *p += pt->len;
+    return true;
+}
+
+static bool chunk_header(const MDB_val *v, uint32_t *last, unsigned *count)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < CHUNK_HEADER || p[0] != CHUNK_FORMAT)
+        return false;
+    *last = get_le32(p + 1);
+    *count = (unsigned)(p[5] | p[6] << 8);
+    return *count > 0;
+}
+
+static void put_chunk_header(uint8_t *p, uint32_t last, size_t count)
+{
+    p[0] = CHUNK_FORMAT;
+    put_le32(p + 1, last);
+    p[5] = (uint8_t)count;
+    p[6] = (uint8_t)(count >> 8);
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return p;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(p, c * elem);
+    if (n)
+        *cap = c;
+    return n;
+}
+
+/* Decodes a chunk (copied into sc->copy) into sc->pts. Returns the count or -1. */
+static long decode_chunk(struct scratch *sc, size_t size, uint32_t key_tst, size_t extra)
+{
+    uint32_t last;
+    unsigned count;
+    MDB_val v = {size, sc->copy};
+    if (!chunk_header(&v, &last, &count))
+        return -1;
+    struct chunk_pt *pts = grow(sc->pts, &sc->pts_cap, count + extra, sizeof(*pts));
+    if (!pts)
+        return -1;
+    sc->pts = pts;
+    const uint8_t *p = sc->copy + CHUNK_HEADER, *end = sc->copy + size;
+    uint32_t tst = key_tst;
+    for (unsigned i = 0; i < count; i++)
+        if (!next_chunk_point(&p, end, &tst, &pts[i]) || (i && pts[i].tst <= pts[i - 1].tst))
+            return -1;
+    return p == end ? (long)count : -1;
+}
+
+static size_t chunk_size(const struct chunk_pt *pts, size_t n)
+{
+    size_t size = CHUNK_HEADER;
+    for (size_t i = 0; i < n; i++)
+        size += point_size(i ? pts[i].tst - pts[i - 1].tst : 0, pts[i].len);
+    return size;
+}
+
+/* Writes pts[0..n) as one chunk under (id, pts[0].tst). */
+static int put_chunk(struct store *s, MDB_txn *txn, uint32_t id, const struct chunk_pt *pts,
+                     size_t n)
 {
     uint8_t key[POINT_KEY];
-    put_be32(key, dev->rec.id);
-    put_be32(key + 4, (uint32_t)r->tst);
-    MDB_val k = {POINT_KEY, key}, v = {r->len + 1, NULL};
+    put_be32(key, id);
+    put_be32(key + 4, pts[0].tst);
+    MDB_val k = {POINT_KEY, key}, v = {chunk_size(pts, n), NULL};
+    int rc = mdb_put(txn, s->points, &k, &v, MDB_RESERVE);
+    if (rc)
+        return rc;
+    uint8_t *p = v.mv_data;
+    put_chunk_header(p, pts[n - 1].tst, n);
+    p += CHUNK_HEADER;
+    for (size_t i = 0; i < n; i++)
+        p = put_chunk_point(p, i ? pts[i].tst - pts[i - 1].tst : 0, &pts[i]);
+    return 0;
+}
 
-    int rc = mdb_put(txn, s->points, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
-    if (rc == MDB_KEYEXIST) {
+/* Writes a run of points as as few chunks as fit, each at most chunk_max bytes (a point
+ * larger than that gets a chunk of its own, on overflow pages). */
+static int put_chunks(struct store *s, MDB_txn *txn, uint32_t id, const struct chunk_pt *pts,
+                      size_t n)
+{
+    size_t start = 0;
+    while (start < n) {
+        size_t end = start + 1, size = CHUNK_HEADER + point_size(0, pts[start].len);
+        while (end < n) {
+            size_t add = point_size(pts[end].tst - pts[end - 1].tst, pts[end].len);
+            if (size + add > s->chunk_max)
+                break;
+            size += add;
+            end++;
+        }
+        int rc = put_chunk(s, txn, id, pts + start, end - start);
+        if (rc)
+            return rc;
+        start = end;
+    }
+    return 0;
+}
+
+static bool same_device(const MDB_val *k, uint32_t id)
+{
+    return k->mv_size == POINT_KEY && get_be32(k->mv_data) == id;
+}
+
+static int put_point(struct store *s, MDB_txn *txn, MDB_cursor *cur, struct scratch *sc,
+                     struct dev_slot *dev, const struct store_record *r, enum store_result *res)
+{
+    const uint32_t id = dev->rec.id, t = (uint32_t)r->tst;
+    const struct chunk_pt me = {.tst = t, .data = r->data, .len = r->len};
+    uint8_t key[POINT_KEY];
+    MDB_val k = {POINT_KEY, key}, v, ck, cv;
+    uint32_t last;
+    unsigned count;
+    bool have_next, have_chunk;
+    int rc;
+
+    put_be32(key, id);
+    put_be32(key + 4, t);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    have_next = rc == 0 && same_device(&k, id);
+    if (have_next && get_be32((uint8_t *)k.mv_data + 4) == t) {
+        *res = STORE_DUPLICATE; /* the first point of a chunk */
+        return 0;
+    }
+    /* The chunk whose range holds t: the device's chunk before the key found. */
+    rc = mdb_cursor_get(cur, &ck, &cv, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    have_chunk = rc == 0 && same_device(&ck, id);
+    if (!have_chunk && have_next) {
+        ck = k; /* older than all the device's points: it joins the first chunk */
+        cv = v;
+        have_chunk = true;
+    }
+    *res = STORE_STORED;
+    if (!have_chunk)
+        return put_chunk(s, txn, id, &me, 1);
+    if (!chunk_header(&cv, &last, &count))
+        return MDB_CORRUPTED;
+    uint32_t ck_tst = get_be32((uint8_t *)ck.mv_data + 4);
+
+    /* Copy the chunk out of the map: writing may move or reuse its pages. */
+    uint8_t *copy = grow(sc->copy, &sc->copy_cap, cv.mv_size + point_size(UINT32_MAX, r->len),
+                         1);
+    if (!copy)
+        return ENOMEM;
+    sc->copy = copy;
+    memcpy(copy, cv.mv_data, cv.mv_size);
+    size_t size = cv.mv_size;
+
+    if (t > last) {
+        /* Appending, the common case. */
+        size_t add = point_size(t - last, r->len);
+        if (size + add > s->chunk_max)
+            return put_chunk(s, txn, id, &me, 1); /* this chunk is full: start the next */
+        put_chunk_point(copy + size, t - last, &me);
+        size += add;
+        put_chunk_header(copy, t, count + 1);
+        uint8_t ckey[POINT_KEY];
+        memcpy(ckey, ck.mv_data, POINT_KEY);
+        MDB_val k2 = {POINT_KEY, ckey}, v2 = {size, copy};
+        return mdb_put(txn, s->points, &k2, &v2, 0);
+    }
+
+    /* A late point inside (or before) the chunk: decode, insert in order, re-chunk. */
+    long n = decode_chunk(sc, size, ck_tst, 1);
+    if (n < 0)
+        return MDB_CORRUPTED;
+    size_t lo = 0, hi = (size_t)n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (sc->pts[mid].tst < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < (size_t)n && sc->pts[lo].tst == t) {
         *res = STORE_DUPLICATE;
         return 0;
     }
-    if (rc)
-        return rc;
-    uint8_t *dst = v.mv_data;
-    dst[0] = 0; /* flags */
-    memcpy(dst + 1, r->data, r->len);
-    *res = STORE_STORED;
+    memmove(sc->pts + lo + 1, sc->pts + lo, ((size_t)n - lo) * sizeof(*sc->pts));
+    sc->pts[lo] = me;
+    if (lo == 0) { /* the chunk's first point changes, and with it its key */
+        uint8_t okey[POINT_KEY];
+        memcpy(okey, ck.mv_data, POINT_KEY);
+        MDB_val ok = {POINT_KEY, okey};
+        if ((rc = mdb_del(txn, s->points, &ok, NULL)))
+            return rc;
+    }
+    return put_chunks(s, txn, id, sc->pts, (size_t)n + 1);
+}
 
+static void count_point(struct dev_slot *dev, const struct store_record *r)
+{
     struct devrec *d = &dev->rec;
     d->points++;
     if (d->first == 0 || (uint32_t)r->tst < d->first)
@@ -504,7 +785,6 @@ static int put_point(struct store *s, MDB_txn *txn, struct dev_slot *dev,
             snprintf(d->topic, sizeof(d->topic), "%s", r->topic);
     }
     dev->dirty = true;
-    return 0;
 }
 
 static void event_key(uint8_t *key, uint32_t id, enum ot_kind kind, uint32_t tst, uint32_t disc)
@@ -546,18 +826,25 @@ static int put_event(struct store *s, MDB_txn *txn, struct dev_slot *dev,
 }
 
 static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs,
-                         size_t n, enum store_result *results, struct dev_slot *slots)
+                         size_t n, enum store_result *results, struct dev_slot *slots,
+                         struct scratch *sc)
 {
     size_t nslots = 0;
-    int rc = 0;
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(txn, s->points, &cur);
 
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct store_record *r = &recs[i];
         struct dev_slot *dev;
         if ((rc = find_device(s, txn, slots, &nslots, r->user, r->device, &dev)))
             break;
-        rc = r->kind == OT_LOCATION ? put_point(s, txn, dev, r, &results[i])
-                                    : put_event(s, txn, dev, r, &results[i]);
+        if (r->kind == OT_LOCATION) {
+            rc = put_point(s, txn, cur, sc, dev, r, &results[i]);
+            if (rc == 0 && results[i] == STORE_STORED)
+                count_point(dev, r);
+        } else {
+            rc = put_event(s, txn, dev, r, &results[i]);
+        }
         if (rc == 0 && (uint32_t)r->received > dev->rec.seen) {
             dev->rec.seen = (uint32_t)r->received;
             dev->dirty = true;
@@ -571,6 +858,8 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
         MDB_val v = {devrec_encode(&slots[i].rec, val), val};
         rc = mdb_put(txn, s->devices, &k, &v, 0);
     }
+    if (cur)
+        mdb_cursor_close(cur);
     return rc;
 }
 
@@ -578,6 +867,7 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
                       enum store_result *results)
 {
     struct dev_slot *slots;
+    struct scratch sc = {0};
     MDB_txn *txn;
     int rc;
 
@@ -591,7 +881,7 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
     for (;;) {
         if ((rc = txn_begin(s, 0, &txn)))
             break;
-        rc = write_records(s, txn, recs, n, results, slots);
+        rc = write_records(s, txn, recs, n, results, slots, &sc);
         if (rc == 0) {
             rc = txn_commit(s, txn);
         } else {
@@ -605,6 +895,8 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
         rc = lmdb_error("write batch", rc);
         break;
     }
+    free(sc.copy);
+    free(sc.pts);
     free(slots);
     return rc;
 }
@@ -710,23 +1002,31 @@ struct store_iter {
     struct store *s;
     MDB_txn *txn;
     MDB_cursor *cur;
-    MDB_dbi dbi;
-    size_t klen;
-    uint8_t lo[EVENT_KEY], hi[EVENT_KEY], last[EVENT_KEY];
-    bool reverse, with_hidden, points, started, done;
+    bool reverse, with_hidden, done;
+    unsigned in_txn; /* items returned under the current read transaction */
     enum ot_kind kind;
-    unsigned in_chunk;
+
+    /* Events: a plain key range; resumes after `last`. */
+    bool started;
+    uint8_t lo[EVENT_KEY], hi[EVENT_KEY], last[EVENT_KEY];
+
+    /* Points: the bounds still to cover (they shrink as items are returned, so resuming is
+     * just positioning again) and the chunk being read. */
+    bool points, loaded;
+    uint32_t id, from, to;
+    const uint8_t *p, *end; /* forward: next point in the chunk */
+    uint32_t tst;
+    struct chunk_pt *pts;   /* reverse: the chunk decoded */
+    size_t pts_cap;
+    long idx;
 };
 
-static int iter_new(struct store *s, MDB_dbi dbi, size_t klen, unsigned flags,
-                    struct store_iter **out)
+static int iter_new(struct store *s, unsigned flags, struct store_iter **out)
 {
     struct store_iter *it = calloc(1, sizeof(*it));
     if (!it)
         return -ENOMEM;
     it->s = s;
-    it->dbi = dbi;
-    it->klen = klen;
     it->reverse = flags & STORE_ITER_REVERSE;
     it->with_hidden = flags & STORE_ITER_WITH_HIDDEN;
     *out = it;
@@ -741,16 +1041,15 @@ static uint32_t clamp_tst(int64_t t)
 int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, unsigned flags,
                       struct store_iter **out)
 {
-    int rc = iter_new(s, s->points, POINT_KEY, flags, out);
+    int rc = iter_new(s, flags, out);
     if (rc)
         return rc;
     struct store_iter *it = *out;
     it->points = true;
     it->kind = OT_LOCATION;
-    put_be32(it->lo, id);
-    put_be32(it->lo + 4, clamp_tst(from));
-    put_be32(it->hi, id);
-    put_be32(it->hi + 4, clamp_tst(to));
+    it->id = id;
+    it->from = clamp_tst(from);
+    it->to = clamp_tst(to);
     it->done = from > to;
     return 0;
 }
@@ -758,7 +1057,7 @@ int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, un
 int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from,
                       int64_t to, unsigned flags, struct store_iter **out)
 {
-    int rc = iter_new(s, s->events, EVENT_KEY, flags, out);
+    int rc = iter_new(s, flags, out);
     if (rc)
         return rc;
     struct store_iter *it = *out;
@@ -773,7 +1072,7 @@ int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t f
     return 0;
 }
 
-/* Ends the current read transaction; the next call resumes after it->last. */
+/* Ends the current read transaction; the next call resumes where this one stopped. */
 static void iter_release(struct store_iter *it)
 {
     if (!it->txn)
@@ -782,87 +1081,187 @@ static void iter_release(struct store_iter *it)
     txn_abort(it->s, it->txn);
     it->txn = NULL;
     it->cur = NULL;
-    it->in_chunk = 0;
+    it->in_txn = 0;
+    it->loaded = false;
 }
 
-/* Positions the cursor on the first candidate: the range start, or just past it->last. */
-static int iter_position(struct store_iter *it, MDB_val *k, MDB_val *v)
+static int iter_begin(struct store_iter *it)
 {
-    int rc;
-    if (!it->started) {
-        *k = (MDB_val){it->klen, it->reverse ? it->hi : it->lo};
-        rc = mdb_cursor_get(it->cur, k, v, MDB_SET_RANGE);
-        if (!it->reverse)
-            return rc;
-        if (rc == MDB_NOTFOUND)
-            return mdb_cursor_get(it->cur, k, v, MDB_LAST);
-        if (rc == 0 && memcmp(k->mv_data, it->hi, it->klen) > 0)
-            return mdb_cursor_get(it->cur, k, v, MDB_PREV);
+    int rc = txn_begin(it->s, MDB_RDONLY, &it->txn);
+    if (rc)
         return rc;
+    if ((rc = mdb_cursor_open(it->txn, it->points ? it->s->points : it->s->events, &it->cur))) {
+        txn_abort(it->s, it->txn);
+        it->txn = NULL;
+        return lmdb_error("open cursor", rc);
     }
-    *k = (MDB_val){it->klen, it->last};
-    rc = mdb_cursor_get(it->cur, k, v, MDB_SET_RANGE);
-    if (it->reverse) {
-        if (rc == MDB_NOTFOUND)
-            return mdb_cursor_get(it->cur, k, v, MDB_LAST);
-        return rc ? rc : mdb_cursor_get(it->cur, k, v, MDB_PREV);
-    }
-    if (rc == 0 && k->mv_size == it->klen && memcmp(k->mv_data, it->last, it->klen) == 0)
-        return mdb_cursor_get(it->cur, k, v, MDB_NEXT);
-    return rc;
+    return 0;
 }
 
-int store_iter_next(struct store_iter *it, struct store_item *item)
+static void iter_end(struct store_iter *it)
+{
+    it->done = true;
+    iter_release(it);
+}
+
+/* ---- points */
+
+static int load_chunk(struct store_iter *it, const MDB_val *k, const MDB_val *v)
+{
+    uint32_t last;
+    unsigned count;
+    if (!chunk_header(v, &last, &count))
+        return WL_ECORRUPT;
+    it->p = (const uint8_t *)v->mv_data + CHUNK_HEADER;
+    it->end = (const uint8_t *)v->mv_data + v->mv_size;
+    it->tst = get_be32((const uint8_t *)k->mv_data + 4);
+    it->loaded = true;
+    if (!it->reverse)
+        return 0;
+    struct chunk_pt *pts = grow(it->pts, &it->pts_cap, count, sizeof(*pts));
+    if (!pts)
+        return -ENOMEM;
+    it->pts = pts;
+    for (unsigned i = 0; i < count; i++)
+        if (!next_chunk_point(&it->p, it->end, &it->tst, &pts[i]))
+            return WL_ECORRUPT;
+    it->idx = (long)count - 1;
+    return 0;
+}
+
+/* Finds the chunk holding the first time still to cover (from, or to when reverse). */
+static int position_points(struct store_iter *it)
+{
+    uint8_t key[POINT_KEY];
+    uint32_t target = it->reverse ? it->to : it->from;
+    MDB_val k = {POINT_KEY, key}, v;
+
+    put_be32(key, it->id);
+    put_be32(key + 4, target);
+    int rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE);
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_error("read", rc);
+    if (rc == 0 && same_device(&k, it->id) && get_be32((uint8_t *)k.mv_data + 4) == target)
+        return load_chunk(it, &k, &v);
+    bool next_is_ours = rc == 0 && same_device(&k, it->id);
+    rc = mdb_cursor_get(it->cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_error("read", rc);
+    if (rc == 0 && same_device(&k, it->id))
+        return load_chunk(it, &k, &v);
+    if (it->reverse || !next_is_ours)
+        return 1; /* nothing of this device on that side */
+    k = (MDB_val){POINT_KEY, key};
+    if ((rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE)))
+        return lmdb_error("read", rc);
+    return load_chunk(it, &k, &v);
+}
+
+static int next_point(struct store_iter *it, struct store_item *item)
 {
     MDB_val k, v;
     int rc;
 
-    if (it->done)
-        return 0;
-    if (it->txn && it->in_chunk >= STORE_ITER_CHUNK)
-        iter_release(it);
-    if (!it->txn) {
-        if ((rc = txn_begin(it->s, MDB_RDONLY, &it->txn)))
-            return rc;
-        if ((rc = mdb_cursor_open(it->txn, it->dbi, &it->cur))) {
-            txn_abort(it->s, it->txn);
-            it->txn = NULL;
-            return lmdb_error("open cursor", rc);
+    if (!it->loaded && (rc = position_points(it)) != 0)
+        return rc > 0 ? 0 : rc;
+    for (;;) {
+        struct chunk_pt pt;
+        bool have;
+        if (it->reverse) {
+            have = it->idx >= 0;
+            if (have)
+                pt = it->pts[it->idx--];
+        } else {
+            have = it->p < it->end;
+            if (have && !next_chunk_point(&it->p, it->end, &it->tst, &pt))
+                return WL_ECORRUPT;
         }
-        rc = iter_position(it, &k, &v);
+        if (!have) {
+            rc = mdb_cursor_get(it->cur, &k, &v, it->reverse ? MDB_PREV : MDB_NEXT);
+            if (rc == MDB_NOTFOUND || (rc == 0 && !same_device(&k, it->id)))
+                return 0;
+            if (rc)
+                return lmdb_error("read", rc);
+            if (!it->reverse && get_be32((uint8_t *)k.mv_data + 4) > it->to)
+                return 0;
+            if ((rc = load_chunk(it, &k, &v)))
+                return rc;
+            continue;
+        }
+        if (it->reverse ? pt.tst > it->to : pt.tst < it->from)
+            continue;
+        if (it->reverse ? pt.tst < it->from : pt.tst > it->to)
+            return 0;
+        /* What is left to cover, should the transaction end here. */
+        if (it->reverse) {
+            if (pt.tst == 0)
+                it->done = true;
+            else
+                it->to = pt.tst - 1;
+        } else {
+            it->from = pt.tst + 1;
+        }
+        if (pt.hidden && !it->with_hidden)
+            continue;
+        *item = (struct store_item){.tst = pt.tst, .kind = OT_LOCATION,
+                                    .flags = pt.hidden ? STORE_POINT_HIDDEN : 0,
+                                    .data = pt.data, .len = pt.len};
+        return 1;
+    }
+}
+
+/* ---- events */
+
+static int next_event(struct store_iter *it, struct store_item *item)
+{
+    MDB_val k, v;
+    int rc;
+
+    if (!it->loaded) {
+        k = (MDB_val){EVENT_KEY, it->started ? it->last : (it->reverse ? it->hi : it->lo)};
+        rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE);
+        it->loaded = true;
+        if (it->reverse) {
+            if (rc == MDB_NOTFOUND)
+                rc = mdb_cursor_get(it->cur, &k, &v, MDB_LAST);
+            else if (rc == 0 && (it->started || memcmp(k.mv_data, it->hi, EVENT_KEY) > 0))
+                rc = mdb_cursor_get(it->cur, &k, &v, MDB_PREV);
+        } else if (rc == 0 && it->started && memcmp(k.mv_data, it->last, EVENT_KEY) == 0) {
+            rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
+        }
     } else {
         rc = mdb_cursor_get(it->cur, &k, &v, it->reverse ? MDB_PREV : MDB_NEXT);
     }
-    for (;; rc = mdb_cursor_get(it->cur, &k, &v, it->reverse ? MDB_PREV : MDB_NEXT)) {
-        if (rc == MDB_NOTFOUND)
-            break;
-        if (rc)
-            return lmdb_error("read", rc);
-        if (k.mv_size != it->klen || memcmp(k.mv_data, it->lo, it->klen) < 0 ||
-            memcmp(k.mv_data, it->hi, it->klen) > 0)
-            break;
-        it->started = true;
-        memcpy(it->last, k.mv_data, it->klen);
-        const uint8_t *key = k.mv_data;
-        if (it->points) {
-            if (v.mv_size < 2)
-                return WL_ECORRUPT;
-            const uint8_t *val = v.mv_data;
-            if ((val[0] & STORE_POINT_HIDDEN) && !it->with_hidden)
-                continue;
-            *item = (struct store_item){.tst = get_be32(key + 4), .kind = OT_LOCATION,
-                                        .flags = val[0], .data = val + 1,
-                                        .len = v.mv_size - 1};
-        } else {
-            *item = (struct store_item){.tst = get_be32(key + 5), .kind = it->kind,
-                                        .data = v.mv_data, .len = v.mv_size};
-        }
-        it->in_chunk++;
-        return 1;
-    }
-    it->done = true;
-    iter_release(it);
-    return 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return lmdb_error("read", rc);
+    if (k.mv_size != EVENT_KEY || memcmp(k.mv_data, it->lo, EVENT_KEY) < 0 ||
+        memcmp(k.mv_data, it->hi, EVENT_KEY) > 0)
+        return 0;
+    it->started = true;
+    memcpy(it->last, k.mv_data, EVENT_KEY);
+    *item = (struct store_item){.tst = get_be32((uint8_t *)k.mv_data + 5), .kind = it->kind,
+                                .data = v.mv_data, .len = v.mv_size};
+    return 1;
+}
+
+int store_iter_next(struct store_iter *it, struct store_item *item)
+{
+    int rc;
+
+    if (it->done)
+        return 0;
+    if (it->txn && it->in_txn >= STORE_ITER_CHUNK)
+        iter_release(it);
+    if (!it->txn && (rc = iter_begin(it)))
+        return rc;
+    rc = it->points ? next_point(it, item) : next_event(it, item);
+    if (rc == 1)
+        it->in_txn++;
+    else
+        iter_end(it);
+    return rc;
 }
 
 void store_iter_pause(struct store_iter *it)
@@ -875,6 +1274,7 @@ void store_iter_close(struct store_iter *it)
     if (!it)
         return;
     iter_release(it);
+    free(it->pts);
     free(it);
 }
 
@@ -1006,7 +1406,18 @@ int store_stats(struct store *s, struct store_stats *out)
     out->map_bytes = info.me_mapsize;
     out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     if (mdb_stat(txn, s->points, &st) == 0)
-        out->points = st.ms_entries;
+        out->chunks = st.ms_entries;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    if (mdb_cursor_open(txn, s->devices, &cur) == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            struct devrec r;
+            if (devrec_decode(&v, &r) == 0)
+                out->points += r.points;
+        }
+        mdb_cursor_close(cur);
+    }
     if (mdb_stat(txn, s->events, &st) == 0)
         out->events = st.ms_entries;
     if (mdb_stat(txn, s->devices, &st) == 0)

@@ -184,6 +184,7 @@ struct store_stats {
     uint64_t map_bytes;   /* current map size */
     uint64_t used_bytes;  /* pages in use by the last committed transaction */
     uint64_t points;      /* location points in the store */
+    uint64_t chunks;      /* point chunks they are kept in */
     uint64_t events;      /* other messages */
     uint32_t devices;
     unsigned map_resizes; /* how often this process grew the map */

@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 #include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -205,6 +206,108 @@ Test(store, iterates_across_transaction_chunks_and_pauses)
     }
     store_iter_close(it);
     cr_expect_eq(count, n);
+}
+
+/* A location whose payload carries `pad` bytes of padding, to make chunk boundaries move. */
+static struct store_record padded(int64_t tst, size_t pad, struct sink *buf)
+{
+    char *doc = malloc(pad + 128);
+    int n = snprintf(doc, pad + 128, "{\"_type\":\"location\",\"lat\":1,\"lon\":2,\"tst\":%lld,"
+                     "\"pad\":\"", (long long)tst);
+    memset(doc + n, 'x', pad);
+    strcpy(doc + n + pad, "\"}");
+    struct json_object *o = json_tokener_parse(doc);
+    struct pk_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
+    sink_init_mem(buf, 64);
+    cr_assert_eq(pk_encode(buf, o, &ctx), 0);
+    json_object_put(o);
+    free(doc);
+    return (struct store_record){.kind = OT_LOCATION, .user = "jane", .device = "phone",
+                                 .tst = tst, .data = buf->buf, .len = buf->len, .received = 1};
+}
+
+Test(store, keeps_points_sorted_and_unique_whatever_the_arrival_order)
+{
+    enum { N = 6000 };
+    static int64_t order[2 * N];
+    static bool want[N];
+    srand(42);
+    for (int i = 0; i < N; i++)
+        order[i] = i;
+    for (int i = 0; i < N; i++) /* each time twice: redeliveries */
+        order[N + i] = rand() % N;
+    for (int i = 2 * N - 1; i > 0; i--) { /* shuffle */
+        int j = rand() % (i + 1);
+        int64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    size_t stored = 0;
+    for (int i = 0; i < 2 * N; i++) {
+        int64_t tst = 100000 + order[i] * 7;
+        /* mostly small points, some that fill much of a chunk, a few bigger than one */
+        size_t pad = order[i] % 97 == 0 ? 9000 : order[i] % 13 == 0 ? 1500 : order[i] % 5;
+        struct sink buf;
+        enum store_result res;
+        struct store_record r = padded(tst, pad, &buf);
+        cr_assert_eq(store_write_batch(st, &r, 1, &res), 0);
+        if (res == STORE_STORED) {
+            cr_assert_not(want[order[i]], "tst %lld stored twice", (long long)tst);
+            want[order[i]] = true;
+            stored++;
+        }
+        sink_free(&buf);
+        put_one("jane", "tablet", tst, 0); /* another device interleaved */
+    }
+    cr_expect_eq(stored, N);
+
+    struct store_iter *it;
+    struct store_item item;
+    int64_t expect = 100000;
+    size_t n = 0;
+    cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX, 0, &it), 0);
+    while (store_iter_next(it, &item) == 1) {
+        cr_assert_eq(item.tst, expect, "point %zu", n);
+        struct pk_value v;
+        cr_assert_eq(pk_find(item.data, item.len, item.tst, "location", "pad", &v), 1);
+        expect += 7;
+        n++;
+    }
+    store_iter_close(it);
+    cr_expect_eq(n, N);
+
+    /* Ranges that start and end inside chunks, both directions. */
+    for (int64_t from = 100000; from < 100000 + 7 * N; from += 1337) {
+        int64_t to = from + 2500;
+        size_t fwd = 0, rev = 0;
+        int64_t prev = -1;
+        cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), from, to, 0, &it), 0);
+        while (store_iter_next(it, &item) == 1) {
+            cr_assert(item.tst >= from && item.tst <= to && item.tst > prev);
+            prev = item.tst;
+            fwd++;
+        }
+        store_iter_close(it);
+        prev = INT64_MAX;
+        cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), from, to,
+                                       STORE_ITER_REVERSE, &it), 0);
+        while (store_iter_next(it, &item) == 1) {
+            cr_assert(item.tst >= from && item.tst <= to && item.tst < prev);
+            prev = item.tst;
+            rev++;
+        }
+        store_iter_close(it);
+        size_t expected = 0;
+        for (int64_t t = from; t <= to; t++)
+            expected += t >= 100000 && (t - 100000) % 7 == 0 && (t - 100000) / 7 < N;
+        cr_expect_eq(fwd, expected, "range %lld..%lld forward", (long long)from, (long long)to);
+        cr_expect_eq(rev, expected, "range %lld..%lld backward", (long long)from, (long long)to);
+    }
+    struct store_stats stats;
+    cr_assert_eq(store_stats(st, &stats), 0);
+    cr_expect_eq(stats.points, 2 * N);
+    cr_expect_lt(stats.chunks, stats.points / 4, "points share chunks (%llu chunks)",
+                 (unsigned long long)stats.chunks);
 }
 
 Test(store, grows_the_map_instead_of_failing_when_full)
