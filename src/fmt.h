@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "sink.h"
+#include "wtime.h"
 
 enum fmt_kind {
     FMT_JSON,       /* array of the stored payloads, each with isotst and disptst */
@@ -60,7 +61,9 @@ struct fmt_writer {
     const char *const *cols;
     size_t ncols;
     short col_key[FMT_MAX_FIELDS]; /* dictionary index of each column's key, or -1 */
+    signed char col_of_key[256];   /* the column of a dictionary key, or -1 */
     struct sink scratch;
+    struct wtime_day_cache days;
 };
 
 void fmt_begin(struct fmt_writer *w, enum fmt_kind kind, struct sink *sink,

@@ -29,8 +29,11 @@ void fmt_csv_begin(struct fmt_writer *w)
         w->cols = default_columns;
         w->ncols = sizeof(default_columns) / sizeof(default_columns[0]);
     }
+    memset(w->col_of_key, -1, sizeof(w->col_of_key));
     for (size_t i = 0; i < w->ncols; i++) {
         w->col_key[i] = key_index_of(w->cols[i]);
+        if (w->col_key[i] >= 0 && w->col_of_key[w->col_key[i]] < 0)
+            w->col_of_key[w->col_key[i]] = (signed char)i;
         if (i)
             sink_putc(s, ',');
         sink_csv_field(s, w->cols[i], strlen(w->cols[i]));
@@ -77,11 +80,17 @@ int fmt_csv_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
 
     while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
         rc = 0;
+        if (r.key_index >= 0) {
+            int col = w->col_of_key[r.key_index];
+            if (col >= 0) {
+                vals[col] = v;
+                have[col] = true;
+            }
+            continue;
+        }
         for (size_t i = 0; i < w->ncols; i++) {
-            bool match = r.key_index >= 0 ? w->col_key[i] == r.key_index
-                                          : w->col_key[i] < 0 && strlen(w->cols[i]) == keylen &&
-                                                memcmp(w->cols[i], key, keylen) == 0;
-            if (match) {
+            if (w->col_key[i] < 0 && strlen(w->cols[i]) == keylen &&
+                memcmp(w->cols[i], key, keylen) == 0) {
                 vals[i] = v;
                 have[i] = true;
             }
@@ -89,6 +98,14 @@ int fmt_csv_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
     }
     if (rc < 0)
         return rc;
+    /* A column named twice shows the value twice. */
+    for (size_t i = 0; i < w->ncols; i++) {
+        int first = w->col_key[i] >= 0 ? w->col_of_key[w->col_key[i]] : (int)i;
+        if (first != (int)i && have[first]) {
+            vals[i] = vals[first];
+            have[i] = true;
+        }
+    }
     for (size_t i = 0; i < w->ncols; i++) {
         if (i)
             sink_putc(s, ',');
@@ -97,9 +114,9 @@ int fmt_csv_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
         } else if (strcmp(w->cols[i], "isotst") == 0 || strcmp(w->cols[i], "disptst") == 0) {
             char buf[21];
             if (w->cols[i][0] == 'i')
-                wtime_iso(tst, buf);
+                wtime_iso_cached(&w->days, tst, buf);
             else
-                wtime_disp(tst, buf);
+                wtime_disp_cached(&w->days, tst, buf);
             sink_puts(s, buf);
         }
     }

@@ -51,7 +51,7 @@ int fmt_geojson_point(struct fmt_writer *w, int64_t tst, const void *data, size_
         pk_write_value_json(s, &v, tst);
         sink_putc(s, ',');
     }
-    wtime_iso(tst, iso);
+    wtime_iso_cached(&w->days, tst, iso);
     sink_puts(s, "\"isotst\":\"");
     sink_put(s, iso, 20);
     sink_puts(s, "\"}}");

@@ -47,9 +47,10 @@ int fmt_gpx_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
     sink_puts(s, "<trkpt lat=\"");
     fmt_write_decimal(s, &fix.lat);
     sink_puts(s, "\" lon=\"");
-    /* GPX's longitude type is [-180, 180): 180 and -180 are the same meridian. */
-    double lon;
-    if (pk_to_double(&fix.lon, &lon) && lon >= 180.0)
+    /* GPX's longitude type is [-180, 180): 180 and -180 are the same meridian. Stored
+     * longitudes are within [-180, 180], so only exactly 180 needs rewriting. */
+    int64_t whole;
+    if (!fix.lon.neg && pk_to_int(&fix.lon, &whole) && whole == 180)
         sink_puts(s, "-180");
     else
         fmt_write_decimal(s, &fix.lon);
@@ -59,7 +60,7 @@ int fmt_gpx_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
         fmt_write_decimal(s, &fix.alt);
         sink_puts(s, "</ele>");
     }
-    wtime_iso(tst, iso);
+    wtime_iso_cached(&w->days, tst, iso);
     sink_puts(s, "<time>");
     sink_put(s, iso, 20);
     sink_puts(s, "</time></trkpt>\n");

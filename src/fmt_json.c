@@ -9,16 +9,17 @@ void fmt_json_begin(struct fmt_writer *w)
     sink_puts(w->sink, w->opt.recorder_envelope ? "{\"data\":[" : "[");
 }
 
-static void write_computed(struct sink *s, int64_t tst, bool iso, bool comma)
+static void write_computed(struct fmt_writer *w, int64_t tst, bool iso, bool comma)
 {
+    struct sink *s = w->sink;
     char buf[21];
     if (comma)
         sink_putc(s, ',');
     if (iso) {
-        wtime_iso(tst, buf);
+        wtime_iso_cached(&w->days, tst, buf);
         sink_puts(s, "\"isotst\":\"");
     } else {
-        wtime_disp(tst, buf);
+        wtime_disp_cached(&w->days, tst, buf);
         sink_puts(s, "\"disptst\":\"");
     }
     sink_puts(s, buf);
@@ -35,7 +36,7 @@ static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, siz
         const char *f = w->opt.fields[i];
         struct pk_value v;
         if (strcmp(f, "isotst") == 0 || strcmp(f, "disptst") == 0) {
-            write_computed(s, tst, f[0] == 'i', any);
+            write_computed(w, tst, f[0] == 'i', any);
             any = true;
             continue;
         }
@@ -70,17 +71,23 @@ static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t
         has_disp |= r.key_index == PK_KEY_DISPTST;
         if (n++)
             sink_putc(s, ',');
-        sink_json_string(s, key, keylen);
-        sink_putc(s, ':');
+        if (r.key_index >= 0) { /* dictionary keys never need escaping */
+            sink_putc(s, '"');
+            sink_put(s, key, keylen);
+            sink_put(s, "\":", 2);
+        } else {
+            sink_json_string(s, key, keylen);
+            sink_putc(s, ':');
+        }
         pk_write_value_json(s, &v, tst);
     }
     if (rc < 0)
         return rc;
     /* Payloads imported from elsewhere may already carry these; never write a key twice. */
     if (!has_iso)
-        write_computed(s, tst, true, n > 0);
+        write_computed(w, tst, true, n > 0);
     if (!has_disp)
-        write_computed(s, tst, false, true);
+        write_computed(w, tst, false, true);
     return 0;
 }
 

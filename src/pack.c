@@ -386,6 +386,10 @@ int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_
 
 static bool get_varint(struct pk_reader *r, uint64_t *out)
 {
+    if (r->p < r->end && *r->p < 0x80) { /* one byte: the common case */
+        *out = *r->p++;
+        return true;
+    }
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
         if (r->p >= r->end)
@@ -434,7 +438,9 @@ static int read_value(struct pk_reader *r, struct pk_value *v)
     if (r->p >= r->end)
         return WL_ECORRUPT;
     unsigned char tag = *r->p++;
-    *v = (struct pk_value){0};
+    /* Only what each type defines is set; the rest is left as it was (hot path). */
+    v->neg = false;
+    v->exp = 0;
 
     if (tag < PK_TAG_NEG_SMALL) {
         v->type = PK_INT;

@@ -189,3 +189,39 @@ void wtime_disp(int64_t t, char buf[20])
 {
     format(t, buf, ' ', false);
 }
+
+static void format_cached(struct wtime_day_cache *c, int64_t t, char *buf, char sep, bool zulu)
+{
+    int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    if (!c->valid || c->day != day) {
+        char tmp[21];
+        wtime_iso(day * 86400, tmp);
+        memcpy(c->date, tmp, 10);
+        c->day = day;
+        c->valid = true;
+    }
+    int64_t secs = t - day * 86400;
+    memcpy(buf, c->date, 10);
+    buf[10] = sep;
+    put2(buf + 11, (unsigned)(secs / 3600));
+    buf[13] = ':';
+    put2(buf + 14, (unsigned)(secs / 60 % 60));
+    buf[16] = ':';
+    put2(buf + 17, (unsigned)(secs % 60));
+    if (zulu) {
+        buf[19] = 'Z';
+        buf[20] = '\0';
+    } else {
+        buf[19] = '\0';
+    }
+}
+
+void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[21])
+{
+    format_cached(c, t, buf, 'T', true);
+}
+
+void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[20])
+{
+    format_cached(c, t, buf, ' ', false);
+}

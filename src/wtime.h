@@ -34,6 +34,16 @@ int wtime_parse(const char *s, struct wtime *out);
 
 /* Writes "YYYY-MM-DDTHH:MM:SSZ" (20 chars + NUL) into buf. */
 void wtime_iso(int64_t t, char buf[21]);
+/* wtime_iso for runs of times (a track): remembers the last day, so that consecutive times
+ * within a day cost no calendar arithmetic. Zero-initialise the cache before first use. */
+struct wtime_day_cache {
+    int64_t day;
+    bool valid;
+    char date[11];
+};
+void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[21]);
+void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[20]);
+
 /* Writes "YYYY-MM-DD HH:MM:SS" (19 chars + NUL), the Recorder's disptst. */
 void wtime_disp(int64_t t, char buf[20]);
 

@@ -188,6 +188,12 @@ Test(fmt, csv_quotes_per_rfc4180)
     cr_expect_not_null(strstr(doc, "\"J<&>\"\"'\""), "quotes doubled inside a quoted field");
     cr_expect_not_null(strstr(doc, "\"a,b \"\"c\"\"\nd\""), "comma, quote and newline quoted");
     cr_expect_not_null(strstr(doc, "\"[\"\"Home\"\",\"\"x\"\"]\""), "arrays as quoted JSON");
+    const char *cols[] = {"tid", "lat", "tid", "nosuch", "inregions"};
+    struct fmt_options opt = {.fields = cols, .nfields = 5};
+    char *picked = render(FMT_CSV, &opt, track, 1);
+    cr_expect_str_eq(picked, "tid,lat,tid,nosuch,inregions\r\n\"J<&>\"\"'\",48.856826,"
+                     "\"J<&>\"\"'\",,\r\n", "chosen columns, one named twice: %s", picked);
+    free(picked);
     size_t rows = 0;
     for (const char *p = doc; (p = strstr(p, "\r\n")); p += 2)
         rows++;

@@ -73,3 +73,21 @@ Test(wtime, formats_iso_and_display_times)
         cr_assert_eq(wtime_from_civil(y, m, dd), d);
     }
 }
+
+Test(wtime, cached_formatting_matches_across_days)
+{
+    struct wtime_day_cache c = {0};
+    char a[21], b[21];
+    for (int64_t t = 1733011200 - 5000; t < 1733011200 + 3 * 86400; t += 977) {
+        wtime_iso(t, a);
+        wtime_iso_cached(&c, t, b);
+        cr_assert_str_eq(b, a);
+        wtime_disp(t, a);
+        wtime_disp_cached(&c, t, b);
+        cr_assert_str_eq(b, a);
+    }
+    /* going backwards in time too */
+    wtime_iso_cached(&c, 86400 * 3, b);
+    wtime_iso_cached(&c, 5, b);
+    cr_expect_str_eq(b, "1970-01-01T00:00:05Z");
+}
