@@ -517,7 +517,9 @@ static int read_value(struct pk_reader *r, struct pk_value *v)
         case PK_TAG_EMPTY_ARRAY:
         case PK_TAG_EMPTY_OBJECT:
             v->type = tag == PK_TAG_EMPTY_ARRAY ? PK_ARRAY : PK_OBJECT;
-            v->body = r->p; /* count 0: never read */
+            v->body = r->p; /* never read: count 0 */
+            v->body_len = 0;
+            v->count = 0;
             break;
         case PK_TAG_TST:
             if (!r->top)
