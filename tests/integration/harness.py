@@ -3,6 +3,7 @@
 
 Environment (set by tests/meson.build): WHERELOG_BIN, WL_PUB, WHERELOG_FIXTURES.
 """
+import atexit
 import base64
 import ctypes
 import ctypes.util
@@ -20,6 +21,16 @@ WL_PUB = os.environ["WL_PUB"]
 FIXTURES = os.environ["WHERELOG_FIXTURES"]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 SENTINEL_USER = "zz-sentinel"
+
+# Every process started here, so that a failing test never leaves a broker or a server behind.
+_children = []
+
+
+@atexit.register
+def _kill_children():
+    for p in _children:
+        if p.poll() is None:
+            p.kill()
 
 
 def free_port():
@@ -66,6 +77,7 @@ class Broker:
         self.log = open(self.logfile, "a")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf], stdout=self.log,
                                      stderr=subprocess.STDOUT)
+        _children.append(self.proc)
 
         def accepting():
             try:
@@ -102,6 +114,7 @@ class Server:
                 "--mqtt-port", str(self.broker_port), "--log-level", "debug",
                 "--log-rejections", "0"] + self.extra_args
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        _children.append(self.proc)
         if wait_subscribed:
             wait_for(lambda: "subscribed to" in self.new_log() or self.proc.poll() is not None,
                      20, "wherelog to subscribe")
