@@ -35,8 +35,7 @@ static int usage_status(int rc)
 }
 
 /* Opens the store for a reading command, with a message a person can act on. */
-static int open_store(const char *cmd, const struct wl_config *cfg, bool write,
-                      struct store **s)
+static int open_store(const char *cmd, const struct wl_config *cfg, bool write, struct store **s)
 {
     struct store_options opt = {.read_only = !write};
     int rc = store_open(cfg->storage, &opt, s);
@@ -79,9 +78,14 @@ int cli_list(int argc, char **argv)
     const char *user = NULL;
     const struct cli_option opts[] = {
         {"user", "USER", "list this user's devices instead of the users", &user, NULL}};
-    const struct cli_command cmd = {"list", "list [--user USER]",
+    const struct cli_command cmd = {"list",
+                                    "list [--user USER]",
                                     "Lists the users in the store, or the devices of one user.",
-                                    CFG_ALL, opts, 1, 0, 0};
+                                    CFG_ALL,
+                                    opts,
+                                    1,
+                                    0,
+                                    0};
     struct wl_config cfg;
     struct store *s;
     size_t nargs;
@@ -119,8 +123,13 @@ int cli_last(int argc, char **argv)
         {"user", "USER", "only this user's devices", &user, NULL},
         {"device", "DEVICE", "only devices with this name", &device, NULL}};
     const struct cli_command cmd = {
-        "last", "last [--user USER] [--device DEVICE]",
-        "Prints the last known position of each device as a JSON array.", CFG_ALL, opts, 2, 0,
+        "last",
+        "last [--user USER] [--device DEVICE]",
+        "Prints the last known position of each device as a JSON array.",
+        CFG_ALL,
+        opts,
+        2,
+        0,
         0};
     struct wl_config cfg;
     struct store *s;
@@ -160,8 +169,10 @@ static int time_arg(const char *what, const char *text, bool end, int64_t *out)
 {
     struct wtime t;
     if (wtime_parse(text, &t) != 0) {
-        fprintf(stderr, "wherelog export: --%s: '%s' is not a time (use YYYY-MM-DD, "
-                "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or epoch seconds)\n", what, text);
+        fprintf(stderr,
+                "wherelog export: --%s: '%s' is not a time (use YYYY-MM-DD, "
+                "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or epoch seconds)\n",
+                what, text);
         return -EINVAL;
     }
     /* A range end names the last unit it covers: --to 2024-12-01 includes that day. */
@@ -177,17 +188,22 @@ int cli_export(int argc, char **argv)
         {"user", "USER", "whose track (required)", &user, NULL},
         {"device", "DEVICE", "which device (required)", &device, NULL},
         {"from", "TIME", "first moment, inclusive (default: the beginning)", &from, NULL},
-        {"to", "TIME", "last moment, inclusive; a date means the whole day (default: the end)",
-         &to, NULL},
+        {"to", "TIME", "last moment, inclusive; a date means the whole day (default: the end)", &to,
+         NULL},
         {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &format, NULL},
         {"output", "FILE", "write to FILE instead of standard output", &output, NULL}};
     const struct cli_command cmd = {
-        "export", "export --user USER --device DEVICE [--from TIME] [--to TIME] "
-                  "[--format json|geojson|gpx|csv] [--output FILE]",
+        "export",
+        "export --user USER --device DEVICE [--from TIME] [--to TIME] "
+        "[--format json|geojson|gpx|csv] [--output FILE]",
         "Writes a device's track in time order. TIME is YYYY-MM-DD, "
         "YYYY-MM-DDTHH:MM[:SS] with optional Z or\n+HH:MM (UTC when no zone is given), or "
         "epoch seconds.",
-        CFG_ALL, opts, WL_ARRAY_LEN(opts), 0, 0};
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
     struct wl_config cfg;
     struct store *s = NULL;
     struct sink out = {0};
@@ -291,14 +307,19 @@ static int read_secret(const char *file, char *buf, size_t size)
 int cli_key(int argc, char **argv)
 {
     const char *secret_file = NULL;
-    const struct cli_option opts[] = {
-        {"secret-file", "FILE", "set: read the secret from FILE instead of standard input",
-         &secret_file, NULL}};
+    const struct cli_option opts[] = {{"secret-file", "FILE",
+                                       "set: read the secret from FILE instead of standard input",
+                                       &secret_file, NULL}};
     const struct cli_command cmd = {
-        "key", "key set USER DEVICE | key list | key delete USER DEVICE",
+        "key",
+        "key set USER DEVICE | key list | key delete USER DEVICE",
         "Manages the OwnTracks encryption secrets (the app's 'encryption key') per device.\n"
         "'set' reads the secret from standard input; secrets are never printed.",
-        CFG_ALL, opts, 1, 1, 3};
+        CFG_ALL,
+        opts,
+        1,
+        1,
+        3};
     struct wl_config cfg;
     struct store *s;
     const char *args[3];
@@ -315,8 +336,8 @@ int cli_key(int argc, char **argv)
         fprintf(stderr, "wherelog key: usage: wherelog %s\n", cmd.usage);
         return 2;
     }
-    if (!list && (name_arg("key", "user", args[1], uname) ||
-                  name_arg("key", "device", args[2], dname)))
+    if (!list &&
+        (name_arg("key", "user", args[1], uname) || name_arg("key", "device", args[2], dname)))
         return 2;
     char secret[256] = "";
     if (set) {
@@ -325,8 +346,10 @@ int cli_key(int argc, char **argv)
             return 1;
         }
         if (strlen(secret) > OT_SECRET_MAX)
-            fprintf(stderr, "wherelog key: note: OwnTracks uses only the first %d bytes of the "
-                    "secret\n", OT_SECRET_MAX);
+            fprintf(stderr,
+                    "wherelog key: note: OwnTracks uses only the first %d bytes of the "
+                    "secret\n",
+                    OT_SECRET_MAX);
     }
     if (open_store("key", &cfg, !list, &s))
         return 1;

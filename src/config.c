@@ -28,17 +28,14 @@ struct setting {
 #define NUM(field) offsetof(struct wl_config, field), 0
 
 static const struct setting settings[] = {
-    {"config", T_STR, STR(config_file), 0, 0, "", CFG_ALL, "FILE",
-     "read settings from this file"},
+    {"config", T_STR, STR(config_file), 0, 0, "", CFG_ALL, "FILE", "read settings from this file"},
     {"storage", T_STR, STR(storage), 0, 0, NULL, CFG_ALL, "DIR", "the store's directory"},
     {"log-level", T_LEVEL, STR(log_level), 0, 0, "info", CFG_ALL, "LEVEL",
      "error, warn, info or debug"},
     {"syslog", T_BOOL, NUM(syslog), 0, 1, "false", CFG_ALL, NULL,
      "log to syslog instead of stderr"},
-    {"mqtt-host", T_STR, STR(mqtt_host), 0, 0, "localhost", CFG_SERVE, "HOST",
-     "MQTT broker host"},
-    {"mqtt-port", T_INT, NUM(mqtt_port), 1, 65535, "1883", CFG_SERVE, "PORT",
-     "MQTT broker port"},
+    {"mqtt-host", T_STR, STR(mqtt_host), 0, 0, "localhost", CFG_SERVE, "HOST", "MQTT broker host"},
+    {"mqtt-port", T_INT, NUM(mqtt_port), 1, 65535, "1883", CFG_SERVE, "PORT", "MQTT broker port"},
     {"mqtt-user", T_STR, STR(mqtt_user), 0, 0, "", CFG_SERVE, "USER",
      "MQTT user name (empty: anonymous)"},
     {"mqtt-password-file", T_STR, STR(mqtt_password_file), 0, 0, "", CFG_SERVE, "FILE",
@@ -61,8 +58,8 @@ static const struct setting settings[] = {
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
-_Static_assert(NSETTINGS <= sizeof(((struct wl_config *)0)->source) /
-                                sizeof(enum cfg_source), "source array too small");
+_Static_assert(NSETTINGS <= sizeof(((struct wl_config *)0)->source) / sizeof(enum cfg_source),
+               "source array too small");
 
 static const char *const source_names[] = {"default", "file", "environment", "flag"};
 
@@ -91,7 +88,7 @@ static void env_name(const struct setting *s, char *buf, size_t size)
 static bool parse_bool(const char *v, bool *out)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
-                                                                               "off", "0"};
+                                                                                "off", "0"};
     for (size_t i = 0; i < 4; i++) {
         if (strcasecmp(v, yes[i]) == 0) {
             *out = true;
@@ -285,8 +282,7 @@ static const struct cli_option *find_cmd_option(const struct cli_command *cmd, c
                                                 size_t len)
 {
     for (size_t i = 0; i < cmd->noptions; i++)
-        if (strlen(cmd->options[i].name) == len &&
-            strncmp(cmd->options[i].name, name, len) == 0)
+        if (strlen(cmd->options[i].name) == len && strncmp(cmd->options[i].name, name, len) == 0)
             return &cmd->options[i];
     return NULL;
 }
@@ -322,8 +318,8 @@ int cfg_load(struct wl_config *cfg, const struct cli_command *cmd, int argc, cha
         const char *a = argv[i];
         if (positional_only || a[0] != '-' || a[1] == '\0') {
             if (*nargs >= cmd->max_args) {
-                fprintf(stderr, "wherelog %s: unexpected argument '%s' (see --help)\n",
-                        cmd->name, a);
+                fprintf(stderr, "wherelog %s: unexpected argument '%s' (see --help)\n", cmd->name,
+                        a);
                 return -EINVAL;
             }
             args[(*nargs)++] = a;

@@ -20,7 +20,7 @@
 #include <stddef.h>
 
 #define CFG_TOPICS_MAX 16
-#define CFG_STR 256 /* host names, user names, client ids, topic filters, origins */
+#define CFG_STR        256 /* host names, user names, client ids, topic filters, origins */
 
 enum cfg_source { CFG_DEFAULT, CFG_FILE, CFG_ENV, CFG_FLAG };
 
@@ -53,7 +53,7 @@ struct wl_config {
 /* An option of one command (not a setting): --user U, --format F, --dry-run... */
 struct cli_option {
     const char *name;
-    const char *arg;  /* "USER", "FILE"...; NULL for a flag */
+    const char *arg; /* "USER", "FILE"...; NULL for a flag */
     const char *help;
     const char **value; /* where the argument goes (options with arg) */
     bool *flag;         /* set to true (flags) */

@@ -13,12 +13,12 @@ static const struct {
     int (*point)(struct fmt_writer *, int64_t, const void *, size_t);
     void (*end)(struct fmt_writer *);
 } formats[] = {
-    [FMT_JSON] = {"json", "application/json; charset=utf-8", "json", fmt_json_begin,
-                  fmt_json_point, fmt_json_end},
-    [FMT_GEOJSON] = {"geojson", "application/geo+json; charset=utf-8", "geojson",
-                     fmt_geojson_begin, fmt_geojson_point, fmt_geojson_end},
-    [FMT_GPX] = {"gpx", "application/gpx+xml; charset=utf-8", "gpx", fmt_gpx_begin,
-                 fmt_gpx_point, fmt_gpx_end},
+    [FMT_JSON] = {"json", "application/json; charset=utf-8", "json", fmt_json_begin, fmt_json_point,
+                  fmt_json_end},
+    [FMT_GEOJSON] = {"geojson", "application/geo+json; charset=utf-8", "geojson", fmt_geojson_begin,
+                     fmt_geojson_point, fmt_geojson_end},
+    [FMT_GPX] = {"gpx", "application/gpx+xml; charset=utf-8", "gpx", fmt_gpx_begin, fmt_gpx_point,
+                 fmt_gpx_end},
     [FMT_CSV] = {"csv", "text/csv; charset=utf-8; header=present", "csv", fmt_csv_begin,
                  fmt_csv_point, fmt_csv_end},
     [FMT_LINESTRING] = {"linestring", "application/geo+json; charset=utf-8", "geojson",
@@ -97,8 +97,14 @@ int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix)
     while (rc == 0 && (rc = pk_next(&r, NULL, NULL, &v)) == 1) {
         rc = 0;
         switch (r.key_index) {
-        case PK_KEY_LAT: fix->lat = v; found |= 1; break;
-        case PK_KEY_LON: fix->lon = v; found |= 2; break;
+        case PK_KEY_LAT:
+            fix->lat = v;
+            found |= 1;
+            break;
+        case PK_KEY_LON:
+            fix->lon = v;
+            found |= 2;
+            break;
         case PK_KEY_ALT:
             fix->alt = v;
             fix->has_alt = v.type == PK_INT || v.type == PK_DECIMAL;
@@ -108,8 +114,8 @@ int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix)
     }
     if (rc < 0)
         return rc;
-    if (found != 3 || (fix->lat.type != PK_INT && fix->lat.type != PK_DECIMAL &&
-                       fix->lat.type != PK_NUMTEXT))
+    if (found != 3 ||
+        (fix->lat.type != PK_INT && fix->lat.type != PK_DECIMAL && fix->lat.type != PK_NUMTEXT))
         return WL_ECORRUPT;
     return 0;
 }

@@ -35,7 +35,7 @@ const char *fmt_extension(enum fmt_kind kind);
 /* A GPX track is split into a new segment where points are further apart than this:
  * a phone that reports nothing for half an hour was not recording a continuous path. */
 #define FMT_GPX_SEGMENT_GAP 1800
-#define FMT_MAX_FIELDS 32
+#define FMT_MAX_FIELDS      32
 
 struct fmt_options {
     const char *user;

@@ -6,9 +6,9 @@
 #include "wtime.h"
 
 /* Columns when the caller names none: what people plot or put in a spreadsheet. */
-static const char *const default_columns[] = {
-    "tst", "isotst", "lat", "lon", "alt", "acc", "vac", "vel", "cog",
-    "batt", "bs", "conn", "tid", "t", "m", "tag", "poi", "inregions"};
+static const char *const default_columns[] = {"tst", "isotst", "lat", "lon",  "alt", "acc",
+                                              "vac", "vel",    "cog", "batt", "bs",  "conn",
+                                              "tid", "t",      "m",   "tag",  "poi", "inregions"};
 
 static short key_index_of(const char *name)
 {

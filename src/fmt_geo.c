@@ -35,16 +35,16 @@ int fmt_geojson_point(struct fmt_writer *w, int64_t tst, const void *data, size_
 
     if (rc)
         return rc;
-    sink_puts(s, w->count ? ",\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":"
-                          : "\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":");
+    sink_puts(s, w->count
+                     ? ",\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":"
+                     : "\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":");
     write_position(s, &fix, true);
     sink_puts(s, "},\"properties\":{");
     /* Every member but the geometry, the type and big blobs; then the ISO time. */
     pk_open(&r, data, len, tst, "location");
     while ((rc = pk_next(&r, &key, &keylen, &v)) == 1) {
-        if (r.key_index == PK_KEY_LAT || r.key_index == PK_KEY_LON ||
-            r.key_index == PK_KEY_TYPE || r.key_index == PK_KEY_ISOTST ||
-            fmt_is_blob_key(r.key_index))
+        if (r.key_index == PK_KEY_LAT || r.key_index == PK_KEY_LON || r.key_index == PK_KEY_TYPE ||
+            r.key_index == PK_KEY_ISOTST || fmt_is_blob_key(r.key_index))
             continue;
         sink_json_string(s, key, keylen);
         sink_putc(s, ':');

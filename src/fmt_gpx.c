@@ -17,13 +17,12 @@ static void write_name(struct fmt_writer *w)
 
 void fmt_gpx_begin(struct fmt_writer *w)
 {
-    sink_puts(w->sink,
-              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-              "<gpx version=\"1.1\" creator=\"wherelog\" "
-              "xmlns=\"http://www.topografix.com/GPX/1/1\" "
-              "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-              "xsi:schemaLocation=\"http://www.topografix.com/GPX/1/1 "
-              "http://www.topografix.com/GPX/1/1/gpx.xsd\">\n<metadata>");
+    sink_puts(w->sink, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                       "<gpx version=\"1.1\" creator=\"wherelog\" "
+                       "xmlns=\"http://www.topografix.com/GPX/1/1\" "
+                       "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+                       "xsi:schemaLocation=\"http://www.topografix.com/GPX/1/1 "
+                       "http://www.topografix.com/GPX/1/1/gpx.xsd\">\n<metadata>");
     write_name(w);
     sink_puts(w->sink, "</metadata>\n");
 }

@@ -19,9 +19,9 @@ void fmt_write_decimal(struct sink *s, const struct pk_value *v);
 /* True for members that are not worth repeating in every GeoJSON/CSV row (big blobs). */
 bool fmt_is_blob_key(int key_index);
 
-#define FMT_DECL(name)                                                                         \
-    void fmt_##name##_begin(struct fmt_writer *w);                                             \
-    int fmt_##name##_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len);   \
+#define FMT_DECL(name)                                                                             \
+    void fmt_##name##_begin(struct fmt_writer *w);                                                 \
+    int fmt_##name##_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len);       \
     void fmt_##name##_end(struct fmt_writer *w)
 
 FMT_DECL(json);

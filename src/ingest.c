@@ -96,8 +96,8 @@ int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char 
     it->device = put_str(&b->bytes, msg->device);
     it->topic = topic ? put_str(&b->bytes, topic) : SIZE_MAX;
     it->data = b->bytes.len;
-    struct pk_encode_ctx ctx = {.type = ot_kind_name(msg->kind), .tst = msg->tst,
-                                .tst_member = msg->tst_member};
+    struct pk_encode_ctx ctx = {
+        .type = ot_kind_name(msg->kind), .tst = msg->tst, .tst_member = msg->tst_member};
     int rc = pk_encode(&b->bytes, msg->root, &ctx);
     if (rc || b->bytes.err) {
         b->bytes.len = mark;
@@ -217,10 +217,14 @@ int ingest_commit(struct ingest *in, struct ingest_batch *b, enum store_result *
     for (size_t i = 0; i < b->n; i++) {
         const struct ingest_item *it = &b->items[i];
         const char *base = b->bytes.buf;
-        recs[i] = (struct store_record){
-            .kind = it->kind, .user = base + it->user, .device = base + it->device,
-            .tst = it->tst, .data = base + it->data, .len = it->data_len,
-            .topic = it->topic == SIZE_MAX ? NULL : base + it->topic, .received = it->received};
+        recs[i] = (struct store_record){.kind = it->kind,
+                                        .user = base + it->user,
+                                        .device = base + it->device,
+                                        .tst = it->tst,
+                                        .data = base + it->data,
+                                        .len = it->data_len,
+                                        .topic = it->topic == SIZE_MAX ? NULL : base + it->topic,
+                                        .received = it->received};
     }
     rc = writer_submit(in->writer, recs, b->n, res);
     if (rc == 0) {

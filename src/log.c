@@ -77,8 +77,7 @@ void wl_log(enum wl_log_level level, const char *module, const char *fmt, ...)
         clock_gettime(CLOCK_REALTIME, &now);
         gmtime_r(&now.tv_sec, &tm);
         off += strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-        off += (size_t)snprintf(line + off, sizeof(line) - off, ".%03ldZ ",
-                                now.tv_nsec / 1000000);
+        off += (size_t)snprintf(line + off, sizeof(line) - off, ".%03ldZ ", now.tv_nsec / 1000000);
     }
     int n = snprintf(line + off, sizeof(line) - off, "%s %s: ", level_names[level], module);
     if (n > 0)

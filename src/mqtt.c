@@ -14,9 +14,9 @@
 
 /* A burst is what one poll wake-up reads before committing: big enough that one fsync
  * carries many messages when a backlog drains, small enough to bound memory and latency. */
-#define MQTT_BATCH_MAX 4096
-#define MQTT_BATCH_BYTES (4u << 20)
-#define MQTT_BACKOFF_MAX 60
+#define MQTT_BATCH_MAX     4096
+#define MQTT_BATCH_BYTES   (4u << 20)
+#define MQTT_BACKOFF_MAX   60
 #define MQTT_STOP_FLUSH_MS 2000
 
 struct mqtt {
@@ -26,9 +26,9 @@ struct mqtt {
     struct ingest_batch batch;
     atomic_int state;
     atomic_ulong reconnects;
-    bool started;    /* first connect issued: later ones are reconnects */
-    bool dropping;   /* a commit failed: the connection goes, its acks must never be sent */
-    int backoff;     /* seconds before the next attempt after a failure */
+    bool started;  /* first connect issued: later ones are reconnects */
+    bool dropping; /* a commit failed: the connection goes, its acks must never be sent */
+    int backoff;   /* seconds before the next attempt after a failure */
     time_t next_attempt;
 };
 
@@ -74,8 +74,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
     }
     atomic_store(&m->state, MQTT_CONNECTED);
     m->backoff = 1;
-    wl_log(WL_LOG_INFO, "mqtt", "connected to %s:%d as %s (session %s)", m->opt.host,
-           m->opt.port, m->opt.client_id, (flags & 1) ? "resumed" : "new");
+    wl_log(WL_LOG_INFO, "mqtt", "connected to %s:%d as %s (session %s)", m->opt.host, m->opt.port,
+           m->opt.client_id, (flags & 1) ? "resumed" : "new");
     /* Re-subscribing with a resumed session is harmless and covers a changed topic list. */
     rc = mosquitto_subscribe_multiple(mosq, NULL, m->opt.ntopics, (char *const *)m->opt.topics,
                                       m->opt.qos, 0, NULL);
@@ -83,8 +83,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
         wl_log(WL_LOG_ERROR, "mqtt", "subscribe failed: %s", mosq_error(rc));
 }
 
-static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int count,
-                         const int *granted)
+static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int count, const int *granted)
 {
     struct mqtt *m = arg;
     (void)mosq;
@@ -94,11 +93,12 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int count,
             wl_log(WL_LOG_ERROR, "mqtt", "broker refused the subscription to %s (ACL?)",
                    m->opt.topics[i]);
         else if (granted[i] < m->opt.qos)
-            wl_log(WL_LOG_WARN, "mqtt", "subscribed to %s with QoS %d only: messages may be "
-                   "lost while wherelog is down", m->opt.topics[i], granted[i]);
+            wl_log(WL_LOG_WARN, "mqtt",
+                   "subscribed to %s with QoS %d only: messages may be "
+                   "lost while wherelog is down",
+                   m->opt.topics[i], granted[i]);
         else
-            wl_log(WL_LOG_INFO, "mqtt", "subscribed to %s (QoS %d)", m->opt.topics[i],
-                   granted[i]);
+            wl_log(WL_LOG_INFO, "mqtt", "subscribed to %s (QoS %d)", m->opt.topics[i], granted[i]);
     }
 }
 
@@ -180,16 +180,16 @@ void mqtt_free(struct mqtt *m)
 
 static void try_connect(struct mqtt *m)
 {
-    int rc = m->started ? mosquitto_reconnect_async(m->mosq)
-                        : mosquitto_connect_async(m->mosq, m->opt.host, m->opt.port,
-                                                  m->opt.keepalive);
+    int rc = m->started
+                 ? mosquitto_reconnect_async(m->mosq)
+                 : mosquitto_connect_async(m->mosq, m->opt.host, m->opt.port, m->opt.keepalive);
     if (m->started)
         atomic_fetch_add(&m->reconnects, 1);
     m->started = true;
     m->dropping = false;
     if (rc != MOSQ_ERR_SUCCESS) {
-        wl_log(WL_LOG_WARN, "mqtt", "cannot connect to %s:%d: %s (retrying in %d s)",
-               m->opt.host, m->opt.port, mosq_error(rc), m->backoff);
+        wl_log(WL_LOG_WARN, "mqtt", "cannot connect to %s:%d: %s (retrying in %d s)", m->opt.host,
+               m->opt.port, mosq_error(rc), m->backoff);
         schedule_retry(m);
         return;
     }
@@ -200,8 +200,8 @@ static void try_connect(struct mqtt *m)
 static void connection_lost(struct mqtt *m, int rc)
 {
     if (atomic_load(&m->state) == MQTT_CONNECTING)
-        wl_log(WL_LOG_WARN, "mqtt", "cannot connect to %s:%d: %s (retrying in %d s)",
-               m->opt.host, m->opt.port, mosq_error(rc), m->backoff);
+        wl_log(WL_LOG_WARN, "mqtt", "cannot connect to %s:%d: %s (retrying in %d s)", m->opt.host,
+               m->opt.port, mosq_error(rc), m->backoff);
     atomic_store(&m->state, MQTT_DISCONNECTED);
     if (mosquitto_socket(m->mosq) >= 0)
         mosquitto_disconnect(m->mosq); /* not reached normally: the library closed it */
@@ -232,7 +232,8 @@ static int read_burst(struct mqtt *m, int sock)
      * broker will redeliver it, and the store keeps one copy). */
     int crc = ingest_commit(m->ingest, &m->batch, NULL);
     if (crc != 0) {
-        wl_log(WL_LOG_ERROR, "mqtt", "cannot store received messages (%s); dropping the "
+        wl_log(WL_LOG_ERROR, "mqtt",
+               "cannot store received messages (%s); dropping the "
                "connection without acknowledging them, the broker keeps them",
                crc == -ENOSPC ? "disk full" : "store error");
         if (mosquitto_socket(m->mosq) >= 0) {
@@ -292,8 +293,8 @@ int mqtt_run(struct mqtt *m, int stop_fd)
         if (sock < 0)
             continue;
 
-        bool tls_connecting = (m->opt.cafile || m->opt.certfile) &&
-                              atomic_load(&m->state) == MQTT_CONNECTING;
+        bool tls_connecting =
+            (m->opt.cafile || m->opt.certfile) && atomic_load(&m->state) == MQTT_CONNECTING;
         if ((pfd[1].revents & (POLLIN | POLLERR | POLLHUP)) ||
             (tls_connecting && (pfd[1].revents & POLLOUT))) {
             if (read_burst(m, sock) != 0)

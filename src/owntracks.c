@@ -12,15 +12,22 @@
 #include "wtime.h"
 
 static const char *const kind_names[OT_KIND_COUNT] = {
-    [OT_LOCATION] = "location", [OT_TRANSITION] = "transition", [OT_WAYPOINT] = "waypoint",
-    [OT_WAYPOINTS] = "waypoints", [OT_CARD] = "card",     [OT_LWT] = "lwt",
-    [OT_STATUS] = "status",     [OT_STEPS] = "steps",       [OT_BEACON] = "beacon",
-    [OT_CMD] = "cmd",           [OT_CONFIGURATION] = "configuration",
+    [OT_LOCATION] = "location",
+    [OT_TRANSITION] = "transition",
+    [OT_WAYPOINT] = "waypoint",
+    [OT_WAYPOINTS] = "waypoints",
+    [OT_CARD] = "card",
+    [OT_LWT] = "lwt",
+    [OT_STATUS] = "status",
+    [OT_STEPS] = "steps",
+    [OT_BEACON] = "beacon",
+    [OT_CMD] = "cmd",
+    [OT_CONFIGURATION] = "configuration",
 };
 
 /* Subtopics the apps publish on (protocol §2.2); anything else is not a device message. */
-static const char *const subtopics[] = {"event", "info", "waypoint", "waypoints", "cmd",
-                                        "step",  "beacon", "dump",   "status",    "request"};
+static const char *const subtopics[] = {"event", "info",   "waypoint", "waypoints", "cmd",
+                                        "step",  "beacon", "dump",     "status",    "request"};
 
 const char *ot_kind_name(enum ot_kind kind)
 {
@@ -138,8 +145,8 @@ int ot_normalize_name(const char *name, size_t len, char *out, const char **why)
  * json-c validates the syntax; what it cannot tell us is checked on the raw text:
  * duplicate keys (json-c keeps the last one silently), "\u0000" (json-c truncates keys at
  * it), lone surrogate escapes, and what json-c's strict mode lets through: NaN,
- * Infinity and leading zeros in fractional numbers ("048.5"). Every ':' outside a string introduces one object
- * member, so the text has duplicates exactly when it holds more members than the tree.
+ * Infinity and leading zeros in fractional numbers ("048.5"). Every ':' outside a string introduces
+ * one object member, so the text has duplicates exactly when it holds more members than the tree.
  */
 static int scan_text(const char *s, size_t len, size_t *members, const char **why)
 {
@@ -363,11 +370,11 @@ static enum ot_outcome check_radius(struct ot_message *msg)
     return OT_ACCEPT;
 }
 
-#define CHECK(expr)                                                                            \
-    do {                                                                                       \
-        enum ot_outcome o_ = (expr);                                                           \
-        if (o_ != OT_ACCEPT)                                                                   \
-            return o_;                                                                         \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        enum ot_outcome o_ = (expr);                                                               \
+        if (o_ != OT_ACCEPT)                                                                       \
+            return o_;                                                                             \
     } while (0)
 
 static enum ot_outcome check_kind(struct ot_message *msg)
@@ -401,8 +408,7 @@ static enum ot_outcome check_kind(struct ot_message *msg)
             !json_object_is_type(v, json_type_array))
             return verdict(msg, OT_REJECT, "waypoints is not an array");
         return OT_ACCEPT;
-    case OT_LWT:
-        return check_tst(msg, false);
+    case OT_LWT: return check_tst(msg, false);
     default:
         /* card, cmd, steps, status, configuration, beacon: stored as they are. A usable
          * tst dates them; without one they are dated by their arrival. */
@@ -445,8 +451,7 @@ out:
 static enum ot_outcome classify(const struct ot_keyring *keys, const void *payload, size_t len,
                                 int64_t now, bool nested, struct ot_message *msg);
 
-static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now,
-                               struct ot_message *msg)
+static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now, struct ot_message *msg)
 {
     struct json_object *data;
     unsigned char secret[OT_SECRET_MAX];
@@ -506,8 +511,7 @@ out:
     sodium_memzero(secret, sizeof(secret));
     sodium_memzero(key, sizeof(key));
     if (plain)
-        sodium_memzero(plain, blob_len - crypto_secretbox_NONCEBYTES -
-                                  crypto_secretbox_MACBYTES);
+        sodium_memzero(plain, blob_len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES);
     free(plain);
     free(blob);
     return o;
@@ -553,9 +557,8 @@ static void message_init(struct ot_message *msg)
     memset(msg, 0, sizeof(*msg));
 }
 
-enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic,
-                              size_t topic_len, const void *payload, size_t len, int64_t now,
-                              struct ot_message *msg)
+enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic, size_t topic_len,
+                              const void *payload, size_t len, int64_t now, struct ot_message *msg)
 {
     const char *levels[4], *why;
     size_t lens[4], nlevels = 0;
@@ -595,17 +598,16 @@ enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic,
     if (nlevels == 4) {
         bool known = false;
         for (size_t i = 0; i < sizeof(subtopics) / sizeof(subtopics[0]) && !known; i++)
-            known = strlen(subtopics[i]) == lens[3] &&
-                    memcmp(subtopics[i], levels[3], lens[3]) == 0;
+            known =
+                strlen(subtopics[i]) == lens[3] && memcmp(subtopics[i], levels[3], lens[3]) == 0;
         if (!known)
             return verdict(msg, OT_IGNORE, "unknown subtopic");
     }
     return classify(keys, payload, len, now, false, msg);
 }
 
-enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user,
-                              const char *device, const void *payload, size_t len, int64_t now,
-                              struct ot_message *msg)
+enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user, const char *device,
+                              const void *payload, size_t len, int64_t now, struct ot_message *msg)
 {
     const char *why;
 

@@ -21,10 +21,10 @@ struct json_object;
 /* Limits, from the policy. Names are bytes of UTF-8; 64 is far beyond any real user or
  * device name and keeps keys and log lines small. 1 MiB is enough for a card with a large
  * face or a POI image, and bounds what one message can cost us. */
-#define OT_NAME_MAX 64
+#define OT_NAME_MAX    64
 #define OT_PAYLOAD_MAX (1024 * 1024)
-#define OT_JSON_DEPTH 32
-#define OT_REASON_MAX 160
+#define OT_JSON_DEPTH  32
+#define OT_REASON_MAX  160
 /* Encryption: the passphrase bytes (at most 32) are the key, zero padded (protocol §8). */
 #define OT_SECRET_MAX 32
 
@@ -70,28 +70,26 @@ struct ot_message {
     enum ot_kind kind;
     char user[OT_NAME_MAX + 1];   /* lowercased */
     char device[OT_NAME_MAX + 1]; /* lowercased */
-    int64_t tst;      /* the message's tst, or the receive time for types without one */
-    bool tst_member;  /* tst was taken from the payload's "tst" member */
+    int64_t tst;                  /* the message's tst, or the receive time for types without one */
+    bool tst_member;              /* tst was taken from the payload's "tst" member */
     bool decrypted;
-    struct json_object *root;    /* the payload (decrypted if it was); owned */
-    char reason[OT_REASON_MAX];  /* why it was rejected or ignored; "" when accepted */
+    struct json_object *root;   /* the payload (decrypted if it was); owned */
+    char reason[OT_REASON_MAX]; /* why it was rejected or ignored; "" when accepted */
 };
 
 /*
  * Parses an MQTT message. `topic` need not be NUL-terminated; `now` is the receive time.
  * On OT_ACCEPT, msg->root is set and must be released with ot_message_clear().
  */
-enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic,
-                              size_t topic_len, const void *payload, size_t len, int64_t now,
-                              struct ot_message *msg);
+enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic, size_t topic_len,
+                              const void *payload, size_t len, int64_t now, struct ot_message *msg);
 
 /*
  * Parses a message that arrived without a topic (HTTP mode): user and device come from the
  * transport (authenticated user, X-Limit-D). Same ownership rules as ot_parse_mqtt.
  */
-enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user,
-                              const char *device, const void *payload, size_t len, int64_t now,
-                              struct ot_message *msg);
+enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user, const char *device,
+                              const void *payload, size_t len, int64_t now, struct ot_message *msg);
 
 /*
  * Validates and lowercases one user or device name (1..OT_NAME_MAX bytes of UTF-8, no

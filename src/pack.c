@@ -11,11 +11,11 @@
 
 /* Value tags. Small values live in the tag byte itself. */
 enum {
-    PK_TAG_UINT_SMALL = 0x00,  /* 0x00..0x3F: the integers 0..63 */
-    PK_TAG_NEG_SMALL = 0x40,   /* 0x40..0x5F: the integers -1..-32 */
-    PK_TAG_DEC_POS = 0x60,     /* 0x60..0x7F: positive decimal, scale = tag & 31, varint */
-    PK_TAG_DEC_NEG = 0x80,     /* 0x80..0x9F: negative decimal, scale = tag & 31, varint */
-    PK_TAG_STR_SHORT = 0xA0,   /* 0xA0..0xCF: string of 0..47 bytes */
+    PK_TAG_UINT_SMALL = 0x00, /* 0x00..0x3F: the integers 0..63 */
+    PK_TAG_NEG_SMALL = 0x40,  /* 0x40..0x5F: the integers -1..-32 */
+    PK_TAG_DEC_POS = 0x60,    /* 0x60..0x7F: positive decimal, scale = tag & 31, varint */
+    PK_TAG_DEC_NEG = 0x80,    /* 0x80..0x9F: negative decimal, scale = tag & 31, varint */
+    PK_TAG_STR_SHORT = 0xA0,  /* 0xA0..0xCF: string of 0..47 bytes */
     PK_TAG_NULL = 0xD0,
     PK_TAG_FALSE = 0xD1,
     PK_TAG_TRUE = 0xD2,
@@ -33,8 +33,8 @@ enum {
     PK_TAG_EMPTY_OBJECT = 0xDE,
 };
 #define PK_STR_SHORT_MAX 47
-#define PK_KEY_INLINE 0xFF
-#define PK_MAX_DEPTH 64 /* owntracks limits input to 32; decoding stays bounded regardless */
+#define PK_KEY_INLINE    0xFF
+#define PK_MAX_DEPTH     64 /* owntracks limits input to 32; decoding stays bounded regardless */
 
 /*
  * The key dictionary. Append-only: a stored byte refers to an index forever. The first keys
@@ -44,31 +44,86 @@ static const struct {
     const char *name;
     unsigned char len;
 } dict[] = {
-#define K(s) {s, sizeof(s) - 1}
-    K("_type"),     K("tst"),        K("lat"),       K("lon"),      K("acc"),
-    K("alt"),       K("vac"),        K("vel"),       K("cog"),      K("batt"),
-    K("bs"),        K("tid"),        K("t"),         K("m"),        K("conn"),
-    K("p"),         K("created_at"), K("_id"),       K("inregions"), K("inrids"),
-    K("SSID"),      K("BSSID"),      K("topic"),     K("rad"),      K("poi"),
-    K("image"),     K("imagename"),  K("tag"),       K("motionactivities"), K("_http"),
-    K("_decrypted"), K("tzname"),    K("desc"),      K("event"),    K("wtst"),
-    K("rid"),       K("uuid"),       K("major"),     K("minor"),    K("name"),
-    K("face"),      K("waypoints"),  K("_creator"),  K("action"),   K("steps"),
-    K("from"),      K("to"),         K("rssi"),      K("prox"),     K("iOS"),
-    K("android"),   K("username"),   K("device"),    K("ghash"),    K("addr"),
-    K("cc"),        K("locality"),   K("isorcv"),    K("isotst"),   K("disptst"),
-    K("request"),   K("tour"),       K("odometer"),  K("ubatt"),    K("uext"),
-    K("ign"),       K("motion"),
+#define K(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    K("_type"),
+    K("tst"),
+    K("lat"),
+    K("lon"),
+    K("acc"),
+    K("alt"),
+    K("vac"),
+    K("vel"),
+    K("cog"),
+    K("batt"),
+    K("bs"),
+    K("tid"),
+    K("t"),
+    K("m"),
+    K("conn"),
+    K("p"),
+    K("created_at"),
+    K("_id"),
+    K("inregions"),
+    K("inrids"),
+    K("SSID"),
+    K("BSSID"),
+    K("topic"),
+    K("rad"),
+    K("poi"),
+    K("image"),
+    K("imagename"),
+    K("tag"),
+    K("motionactivities"),
+    K("_http"),
+    K("_decrypted"),
+    K("tzname"),
+    K("desc"),
+    K("event"),
+    K("wtst"),
+    K("rid"),
+    K("uuid"),
+    K("major"),
+    K("minor"),
+    K("name"),
+    K("face"),
+    K("waypoints"),
+    K("_creator"),
+    K("action"),
+    K("steps"),
+    K("from"),
+    K("to"),
+    K("rssi"),
+    K("prox"),
+    K("iOS"),
+    K("android"),
+    K("username"),
+    K("device"),
+    K("ghash"),
+    K("addr"),
+    K("cc"),
+    K("locality"),
+    K("isorcv"),
+    K("isotst"),
+    K("disptst"),
+    K("request"),
+    K("tour"),
+    K("odometer"),
+    K("ubatt"),
+    K("uext"),
+    K("ign"),
+    K("motion"),
 #undef K
 };
 
 /* Dictionary indexes in strcmp order of their names, for binary search when encoding.
  * tests/unit/test_pack.c checks that this is sorted and covers every index exactly once. */
 static const unsigned char dict_sorted[] = {
-    21, 20, 42, 30, 29, 17, 0,  4,  43, 54, 5,  50, 9,  10, 55, 8,  14, 16, 32, 52, 59, 33,
-    40, 45, 53, 49, 65, 25, 26, 18, 19, 57, 58, 2,  56, 3,  13, 37, 38, 66, 28, 39, 62, 15,
-    24, 48, 23, 60, 35, 47, 44, 12, 27, 11, 46, 22, 61, 1,  31, 63, 64, 51, 36, 6,  7,  41,
-    34,
+    21, 20, 42, 30, 29, 17, 0,  4,  43, 54, 5,  50, 9,  10, 55, 8,  14, 16, 32, 52, 59, 33, 40,
+    45, 53, 49, 65, 25, 26, 18, 19, 57, 58, 2,  56, 3,  13, 37, 38, 66, 28, 39, 62, 15, 24, 48,
+    23, 60, 35, 47, 44, 12, 27, 11, 46, 22, 61, 1,  31, 63, 64, 51, 36, 6,  7,  41, 34,
 };
 
 _Static_assert(sizeof(dict) / sizeof(dict[0]) == sizeof(dict_sorted), "dictionary tables");
@@ -307,9 +362,7 @@ static int encode_container(struct sink *s, struct json_object *v, int depth)
 static int encode_value(struct sink *s, struct json_object *v, int depth)
 {
     switch (json_object_get_type(v)) {
-    case json_type_null:
-        put_byte(s, PK_TAG_NULL);
-        return 0;
+    case json_type_null: put_byte(s, PK_TAG_NULL); return 0;
     case json_type_boolean:
         put_byte(s, json_object_get_boolean(v) ? PK_TAG_TRUE : PK_TAG_FALSE);
         return 0;
@@ -347,8 +400,7 @@ static int encode_value(struct sink *s, struct json_object *v, int depth)
         put_string(s, json_object_get_string(v), (size_t)json_object_get_string_len(v));
         return 0;
     case json_type_array:
-    case json_type_object:
-        return encode_container(s, v, depth);
+    case json_type_object: return encode_container(s, v, depth);
     }
     return -EINVAL;
 }
@@ -416,8 +468,8 @@ static bool get_bytes(struct pk_reader *r, uint64_t n, const char **out)
 int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, const char *type)
 {
     uint64_t count;
-    *r = (struct pk_reader){.p = data, .end = (const uint8_t *)data + len, .top = true,
-                            .tst = tst, .type = type};
+    *r = (struct pk_reader){
+        .p = data, .end = (const uint8_t *)data + len, .top = true, .tst = tst, .type = type};
     if (!get_varint(r, &count) || count > len)
         return WL_ECORRUPT;
     r->remaining = (size_t)count;
@@ -426,8 +478,10 @@ int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, cons
 
 void pk_open_value(struct pk_reader *r, const struct pk_value *c)
 {
-    *r = (struct pk_reader){.p = c->body, .end = c->body + c->body_len,
-                            .remaining = c->count, .is_array = c->type == PK_ARRAY};
+    *r = (struct pk_reader){.p = c->body,
+                            .end = c->body + c->body_len,
+                            .remaining = c->count,
+                            .is_array = c->type == PK_ARRAY};
 }
 
 static int read_value(struct pk_reader *r, struct pk_value *v)
@@ -544,8 +598,7 @@ static int read_value(struct pk_reader *r, struct pk_value *v)
             v->mag = val < 0 ? (uint64_t)0 - (uint64_t)val : (uint64_t)val;
             break;
         }
-        default:
-            return WL_ECORRUPT;
+        default: return WL_ECORRUPT;
         }
     }
     return 0;
@@ -609,9 +662,7 @@ int pk_find(const void *data, size_t len, int64_t tst, const char *type, const c
 bool pk_to_double(const struct pk_value *v, double *out)
 {
     switch (v->type) {
-    case PK_INT:
-        *out = v->neg ? -(double)v->mag : (double)v->mag;
-        return true;
+    case PK_INT: *out = v->neg ? -(double)v->mag : (double)v->mag; return true;
     case PK_DECIMAL: {
         /* Exact for the scales phones send: the mantissa is below 2^53 and 10^scale is
          * exact for scale <= 22, so one correctly rounded division. */
@@ -629,8 +680,7 @@ bool pk_to_double(const struct pk_value *v, double *out)
         *out = strtod(tmp, NULL);
         return true;
     }
-    default:
-        return false;
+    default: return false;
     }
 }
 
@@ -694,7 +744,7 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
         }
         return;
     }
-    size_t scale = (size_t)-(int64_t)v->exp;
+    size_t scale = (size_t) - (int64_t)v->exp;
     if (scale > 40) {
         sink_put(s, d, nd);
         sink_putc(s, 'e');
@@ -711,8 +761,7 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
     }
 }
 
-static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst,
-                                int depth);
+static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst, int depth);
 
 static int write_value_json(struct sink *s, const struct pk_value *v, int64_t tst, int depth)
 {
@@ -730,8 +779,7 @@ static int write_value_json(struct sink *s, const struct pk_value *v, int64_t ts
     return 0;
 }
 
-static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst,
-                                int depth)
+static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst, int depth)
 {
     struct pk_reader r;
     struct pk_value v;

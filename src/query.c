@@ -109,8 +109,8 @@ static int write_named(struct sink *out, const struct last_ctx *c, const char *n
         return 1;
     }
     int rc = pk_find(c->loc->data, c->loc->len, c->loc->tst, "location", name, &v);
-    if (rc == 0 && c->card->data && (strcmp(name, "name") == 0 || strcmp(name, "face") == 0 ||
-                                     strcmp(name, "tid") == 0))
+    if (rc == 0 && c->card->data &&
+        (strcmp(name, "name") == 0 || strcmp(name, "face") == 0 || strcmp(name, "tid") == 0))
         rc = pk_find(c->card->data, c->card->len, c->card->tst, "card", name, &v);
     if (rc <= 0)
         return rc;
@@ -147,8 +147,8 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
     rc = pk_open(&r, c->loc->data, c->loc->len, c->loc->tst, "location");
     while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
         rc = 0;
-        if (transport_member(key, keylen) ||
-            r.key_index == PK_KEY_ISOTST || r.key_index == PK_KEY_DISPTST)
+        if (transport_member(key, keylen) || r.key_index == PK_KEY_ISOTST ||
+            r.key_index == PK_KEY_DISPTST)
             continue;
         has_tid |= r.key_index == PK_KEY_TID;
         if (n++)
@@ -246,8 +246,8 @@ static int limit_start(struct store *s, uint32_t id, int64_t from, int64_t to, u
     return rc < 0 ? rc : 0;
 }
 
-int q_track_open(struct store *s, const char *user, const char *device, int64_t from,
-                 int64_t to, uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
+int q_track_open(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
+                 uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
                  struct sink *out, struct q_track **qt)
 {
     struct store_device d;

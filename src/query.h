@@ -17,8 +17,8 @@
 #include "store.h"
 
 struct q_last_filter {
-    const char *user;   /* NULL: all users */
-    const char *device; /* NULL: all devices (of user) */
+    const char *user;          /* NULL: all users */
+    const char *device;        /* NULL: all devices (of user) */
     const char *const *fields; /* projection in this order; NULL: everything */
     size_t nfields;
 };
@@ -40,8 +40,8 @@ struct q_track;
  * at once. Returns 0, -ENOENT (no such device: the caller decides whether that is an empty
  * document or an error), -ENOMEM or a store error.
  */
-int q_track_open(struct store *s, const char *user, const char *device, int64_t from,
-                 int64_t to, uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
+int q_track_open(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
+                 uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
                  struct sink *out, struct q_track **qt);
 /*
  * Writes points until out holds at least `want` bytes or the track ends (then the

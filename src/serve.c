@@ -61,10 +61,15 @@ int cli_serve(int argc, char **argv)
     const struct cli_option opts[] = {
         {"check", NULL, "print the effective settings, check them, and exit", NULL, &check}};
     const struct cli_command cmd = {
-        "serve", "serve [settings]",
+        "serve",
+        "serve [settings]",
         "Subscribes to the OwnTracks topics on an MQTT broker and stores every message,\n"
         "until SIGINT or SIGTERM.",
-        CFG_ALL | CFG_SERVE, opts, 1, 0, 0};
+        CFG_ALL | CFG_SERVE,
+        opts,
+        1,
+        0,
+        0};
     struct wl_config *cfg = calloc(1, sizeof(*cfg));
     struct store *store = NULL;
     struct writer *writer = NULL;
@@ -122,7 +127,8 @@ int cli_serve(int argc, char **argv)
                 wl_strerror(rc));
         goto out;
     }
-    if (writer_new(store, &writer) || ingest_new(writer, store_keyring(store), (unsigned)cfg->log_rejections, &ingest))
+    if (writer_new(store, &writer) ||
+        ingest_new(writer, store_keyring(store), (unsigned)cfg->log_rejections, &ingest))
         goto out;
 
     const char *topics[CFG_TOPICS_MAX];
@@ -150,8 +156,8 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "wherelog serve: cannot start: %s\n", strerror(errno));
         goto out;
     }
-    wl_log(WL_LOG_INFO, "serve", "storing into %s; MQTT %s:%ld, %d topic filter(s)",
-           cfg->storage, cfg->mqtt_host, cfg->mqtt_port, cfg->ntopics);
+    wl_log(WL_LOG_INFO, "serve", "storing into %s; MQTT %s:%ld, %d topic filter(s)", cfg->storage,
+           cfg->mqtt_host, cfg->mqtt_port, cfg->ntopics);
 
     for (;;) {
         struct signalfd_siginfo si;

@@ -16,11 +16,11 @@
 #include "log.h"
 #include "wl.h"
 
-#define MIN_MAP (64u << 20)  /* first map of a new store: small enough for any board */
+#define MIN_MAP        (64u << 20) /* first map of a new store: small enough for any board */
 #define DEVICE_KEY_MAX (2 * OT_NAME_MAX + 1)
-#define POINT_KEY 8          /* u32 id | u32 tst of the chunk's first point */
-#define EVENT_KEY 13         /* u32 id | u8 kind | u32 tst | u32 discriminator */
-#define DEVREC_FIXED 22      /* five u32 fields and a u16 topic length */
+#define POINT_KEY      8  /* u32 id | u32 tst of the chunk's first point */
+#define EVENT_KEY      13 /* u32 id | u8 kind | u32 tst | u32 discriminator */
+#define DEVREC_FIXED   22 /* five u32 fields and a u16 topic length */
 
 struct store {
     MDB_env *env;
@@ -75,9 +75,7 @@ static int lmdb_error(const char *what, int rc)
     case MDB_MAP_FULL: return WL_EMAPFULL;
     case ENOSPC: wl_log(WL_LOG_ERROR, "store", "%s: disk full", what); return -ENOSPC;
     case ENOMEM: return -ENOMEM;
-    default:
-        wl_log(WL_LOG_ERROR, "store", "%s: %s", what, mdb_strerror(rc));
-        return WL_ESTORE;
+    default: wl_log(WL_LOG_ERROR, "store", "%s: %s", what, mdb_strerror(rc)); return WL_ESTORE;
     }
 }
 
@@ -240,12 +238,11 @@ static int init_store(struct store *s, MDB_txn *txn)
 
     if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
         return EIO;
-    snprintf(id, sizeof(id), "wherelog-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-             rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    snprintf(id, sizeof(id), "wherelog-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     MDB_val k = {9, "client_id"}, v = {strlen(id), id};
     if ((rc = meta_put_u32(s, txn, "schema", STORE_SCHEMA_VERSION)) ||
-        (rc = meta_put_u32(s, txn, "next_device", 1)) ||
-        (rc = mdb_put(txn, s->meta, &k, &v, 0)))
+        (rc = meta_put_u32(s, txn, "next_device", 1)) || (rc = mdb_put(txn, s->meta, &k, &v, 0)))
         return rc;
     return 0;
 }
@@ -263,8 +260,8 @@ static int check_schema(struct store *s, MDB_txn *txn)
     }
     if (version != STORE_SCHEMA_VERSION) {
         wl_log(WL_LOG_ERROR, "store",
-               "%s: store schema version %u, this wherelog reads version %u only", s->dir,
-               version, STORE_SCHEMA_VERSION);
+               "%s: store schema version %u, this wherelog reads version %u only", s->dir, version,
+               STORE_SCHEMA_VERSION);
         return WL_ESCHEMA;
     }
     if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size < sizeof(s->client_id)) {
@@ -351,8 +348,10 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
     rc = open_dbs(s, txn, false);
     if (rc == MDB_NOTFOUND && !ro) {
         if (!env_is_empty(txn)) {
-            wl_log(WL_LOG_ERROR, "store", "%s holds an LMDB database that is not a wherelog "
-                   "store; refusing to touch it", dir);
+            wl_log(WL_LOG_ERROR, "store",
+                   "%s holds an LMDB database that is not a wherelog "
+                   "store; refusing to touch it",
+                   dir);
             rc = WL_ESCHEMA;
             goto fail;
         }
@@ -507,7 +506,7 @@ struct chunk_pt {
 
 /* Scratch memory for rewriting chunks, reused across one batch. */
 struct scratch {
-    uint8_t *copy;  /* the chunk being rewritten, copied out of the map */
+    uint8_t *copy; /* the chunk being rewritten, copied out of the map */
     size_t copy_cap;
     struct chunk_pt *pts;
     size_t pts_cap;
@@ -565,8 +564,8 @@ static bool next_chunk_point(const uint8_t **p, const uint8_t *end, uint32_t *ts
                              struct chunk_pt *pt)
 {
     uint64_t delta, lh;
-    if (!get_uvarint(p, end, &delta) || !get_uvarint(p, end, &lh) ||
-        delta > UINT32_MAX - *tst || (lh >> 1) > (uint64_t)(end - *p))
+    if (!get_uvarint(p, end, &delta) || !get_uvarint(p, end, &lh) || delta > UINT32_MAX - *tst ||
+        (lh >> 1) > (uint64_t)(end - *p))
         return false;
     *tst += (uint32_t)delta;
     pt->tst = *tst;
@@ -723,8 +722,7 @@ static int put_point(struct store *s, MDB_txn *txn, MDB_cursor *cur, struct scra
     uint32_t ck_tst = get_be32((uint8_t *)ck.mv_data + 4);
 
     /* Copy the chunk out of the map: writing may move or reuse its pages. */
-    uint8_t *copy = grow(sc->copy, &sc->copy_cap, cv.mv_size + point_size(UINT32_MAX, r->len),
-                         1);
+    uint8_t *copy = grow(sc->copy, &sc->copy_cap, cv.mv_size + point_size(UINT32_MAX, r->len), 1);
     if (!copy)
         return ENOMEM;
     sc->copy = copy;
@@ -825,9 +823,8 @@ static int put_event(struct store *s, MDB_txn *txn, struct dev_slot *dev,
     return rc;
 }
 
-static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs,
-                         size_t n, enum store_result *results, struct dev_slot *slots,
-                         struct scratch *sc)
+static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs, size_t n,
+                         enum store_result *results, struct dev_slot *slots, struct scratch *sc)
 {
     size_t nslots = 0;
     MDB_cursor *cur = NULL;
@@ -992,8 +989,9 @@ int store_get_device(struct store *s, const char *user, const char *device,
     if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
         return rc;
     rc = mdb_get(txn, s->devices, &k, &v);
-    rc = rc == 0 ? device_from_record(&k, &v, out) : rc == MDB_NOTFOUND ? -ENOENT
-                                                                       : lmdb_error("get", rc);
+    rc = rc == 0              ? device_from_record(&k, &v, out)
+         : rc == MDB_NOTFOUND ? -ENOENT
+                              : lmdb_error("get", rc);
     txn_abort(s, txn);
     return rc;
 }
@@ -1016,7 +1014,7 @@ struct store_iter {
     uint32_t id, from, to;
     const uint8_t *p, *end; /* forward: next point in the chunk */
     uint32_t tst;
-    struct chunk_pt *pts;   /* reverse: the chunk decoded */
+    struct chunk_pt *pts; /* reverse: the chunk decoded */
     size_t pts_cap;
     long idx;
 };
@@ -1054,8 +1052,8 @@ int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, un
     return 0;
 }
 
-int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from,
-                      int64_t to, unsigned flags, struct store_iter **out)
+int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from, int64_t to,
+                      unsigned flags, struct store_iter **out)
 {
     int rc = iter_new(s, flags, out);
     if (rc)
@@ -1203,9 +1201,11 @@ static int next_point(struct store_iter *it, struct store_item *item)
         }
         if (pt.hidden && !it->with_hidden)
             continue;
-        *item = (struct store_item){.tst = pt.tst, .kind = OT_LOCATION,
+        *item = (struct store_item){.tst = pt.tst,
+                                    .kind = OT_LOCATION,
                                     .flags = pt.hidden ? STORE_POINT_HIDDEN : 0,
-                                    .data = pt.data, .len = pt.len};
+                                    .data = pt.data,
+                                    .len = pt.len};
         return 1;
     }
 }
@@ -1241,8 +1241,10 @@ static int next_event(struct store_iter *it, struct store_item *item)
         return 0;
     it->started = true;
     memcpy(it->last, k.mv_data, EVENT_KEY);
-    *item = (struct store_item){.tst = get_be32((uint8_t *)k.mv_data + 5), .kind = it->kind,
-                                .data = v.mv_data, .len = v.mv_size};
+    *item = (struct store_item){.tst = get_be32((uint8_t *)k.mv_data + 5),
+                                .kind = it->kind,
+                                .data = v.mv_data,
+                                .len = v.mv_size};
     return 1;
 }
 
@@ -1280,8 +1282,7 @@ void store_iter_close(struct store_iter *it)
 
 /* ---------------------------------------------------------------- keys */
 
-static int key_op(struct store *s, const char *user, const char *device, MDB_val *secret,
-                  bool del)
+static int key_op(struct store *s, const char *user, const char *device, MDB_val *secret, bool del)
 {
     uint8_t key[DEVICE_KEY_MAX];
     MDB_txn *txn;

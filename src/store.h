@@ -54,8 +54,8 @@
 #include "owntracks.h"
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_ITER_CHUNK 4096
-#define STORE_TOPIC_MAX 256 /* original topic kept for the API; longer ones are cut */
+#define STORE_ITER_CHUNK     4096
+#define STORE_TOPIC_MAX      256 /* original topic kept for the API; longer ones are cut */
 
 struct store;
 
@@ -77,13 +77,13 @@ void store_close(struct store *s);
 /* One message to store. All pointers are borrowed for the duration of the call. */
 struct store_record {
     enum ot_kind kind;
-    const char *user;   /* validated and lowercased (owntracks.h) */
+    const char *user; /* validated and lowercased (owntracks.h) */
     const char *device;
-    int64_t tst;        /* the message time, WTIME_MIN..WTIME_MAX */
-    const void *data;   /* packed message (pack.h) */
+    int64_t tst;      /* the message time, WTIME_MIN..WTIME_MAX */
+    const void *data; /* packed message (pack.h) */
     size_t len;
-    const char *topic;  /* original topic, or NULL (HTTP, import) */
-    int64_t received;   /* arrival time, for "last seen" */
+    const char *topic; /* original topic, or NULL (HTTP, import) */
+    int64_t received;  /* arrival time, for "last seen" */
 };
 
 enum store_result {
@@ -106,10 +106,10 @@ struct store_device {
     char user[OT_NAME_MAX + 1];
     char device[OT_NAME_MAX + 1];
     uint32_t id;
-    uint32_t points;   /* stored location points, hidden ones included */
-    int64_t first_tst; /* oldest point (0 if none) */
-    int64_t last_tst;  /* newest point (0 if none) */
-    int64_t last_seen; /* last message of any kind received */
+    uint32_t points;                 /* stored location points, hidden ones included */
+    int64_t first_tst;               /* oldest point (0 if none) */
+    int64_t last_tst;                /* newest point (0 if none) */
+    int64_t last_seen;               /* last message of any kind received */
     char topic[STORE_TOPIC_MAX + 1]; /* last topic seen ("" if none) */
 };
 
@@ -149,8 +149,8 @@ int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, un
                       struct store_iter **out);
 /* Iterates the stored events of one kind for device `id` with from <= tst <= to. For
  * latest-only kinds there is at most one, whatever the range. */
-int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from,
-                      int64_t to, unsigned flags, struct store_iter **out);
+int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from, int64_t to,
+                      unsigned flags, struct store_iter **out);
 /*
  * Next item: 1 and *item set, 0 at the end, <0 on error. item->data stays valid until the
  * next call to store_iter_next() or store_iter_close().
@@ -180,12 +180,12 @@ struct ot_keyring store_keyring(struct store *s);
 /* ------------------------------------------------------------------ facts */
 
 struct store_stats {
-    uint64_t file_bytes;  /* data.mdb size on disk */
-    uint64_t map_bytes;   /* current map size */
-    uint64_t used_bytes;  /* pages in use by the last committed transaction */
-    uint64_t points;      /* location points in the store */
-    uint64_t chunks;      /* point chunks they are kept in */
-    uint64_t events;      /* other messages */
+    uint64_t file_bytes; /* data.mdb size on disk */
+    uint64_t map_bytes;  /* current map size */
+    uint64_t used_bytes; /* pages in use by the last committed transaction */
+    uint64_t points;     /* location points in the store */
+    uint64_t chunks;     /* point chunks they are kept in */
+    uint64_t events;     /* other messages */
     uint32_t devices;
     unsigned map_resizes; /* how often this process grew the map */
 };

@@ -101,15 +101,18 @@ static int generate(const struct opts *o, long i, char *topic, size_t tsize, cha
                     "{\"_type\":\"location\",\"acc\":%d,\"alt\":%d,\"batt\":%d,\"bs\":1,"
                     "\"conn\":\"%c\",\"created_at\":%ld,\"lat\":%.6f,\"lon\":%.6f,\"m\":1,"
                     "\"t\":\"u\",\"tid\":\"p%d\",\"tst\":%ld,\"vac\":%d,\"vel\":%d}",
-                    5 + rand() % 30, 30 + rand() % 100, 20 + rand() % 80,
-                    rand() % 2 ? 'w' : 'm', tst + rand() % 5, lat[dev], lon[dev], dev, tst,
-                    2 + rand() % 10, rand() % 60);
+                    5 + rand() % 30, 30 + rand() % 100, 20 + rand() % 80, rand() % 2 ? 'w' : 'm',
+                    tst + rand() % 5, lat[dev], lon[dev], dev, tst, 2 + rand() % 10, rand() % 60);
 }
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.host = "127.0.0.1", .qos = 1, .inflight = 100, .devices = 8,
-                     .start = 1704067200, .seed = 1};
+    struct opts o = {.host = "127.0.0.1",
+                     .qos = 1,
+                     .inflight = 100,
+                     .devices = 8,
+                     .start = 1704067200,
+                     .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -120,15 +123,24 @@ int main(int argc, char **argv)
         if (!v)
             usage();
         i++;
-        if (strcmp(a, "--host") == 0) o.host = v;
-        else if (strcmp(a, "--port") == 0) o.port = atoi(v);
-        else if (strcmp(a, "--qos") == 0) o.qos = atoi(v);
-        else if (strcmp(a, "--inflight") == 0) o.inflight = atoi(v);
-        else if (strcmp(a, "--generate") == 0) o.generate = atol(v);
-        else if (strcmp(a, "--devices") == 0) o.devices = atoi(v);
-        else if (strcmp(a, "--start") == 0) o.start = atol(v);
-        else if (strcmp(a, "--seed") == 0) o.seed = (unsigned)atol(v);
-        else usage();
+        if (strcmp(a, "--host") == 0)
+            o.host = v;
+        else if (strcmp(a, "--port") == 0)
+            o.port = atoi(v);
+        else if (strcmp(a, "--qos") == 0)
+            o.qos = atoi(v);
+        else if (strcmp(a, "--inflight") == 0)
+            o.inflight = atoi(v);
+        else if (strcmp(a, "--generate") == 0)
+            o.generate = atol(v);
+        else if (strcmp(a, "--devices") == 0)
+            o.devices = atoi(v);
+        else if (strcmp(a, "--start") == 0)
+            o.start = atol(v);
+        else if (strcmp(a, "--seed") == 0)
+            o.seed = (unsigned)atol(v);
+        else
+            usage();
     }
     if (!o.port || o.devices < 2)
         usage();

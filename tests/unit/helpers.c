@@ -56,7 +56,8 @@ struct fixture *fixtures_load(const char *name, size_t *n)
         cr_assert(json_object_object_get_ex(o, "expect", &e));
         snprintf(fx->expect, sizeof(fx->expect), "%s", json_object_get_string(e));
         fx->note = json_object_object_get_ex(o, "note", &note)
-                       ? strdup(json_object_get_string(note)) : strdup("");
+                       ? strdup(json_object_get_string(note))
+                       : strdup("");
         fx->line = (int)count;
         json_object_put(o);
     }

@@ -10,8 +10,8 @@
 static char dir[256], conf[300];
 static const char *user;
 static const struct cli_option opts[] = {{"user", "USER", "who", &user, NULL}};
-static const struct cli_command serve = {"serve", "serve", "test", CFG_ALL | CFG_SERVE, opts, 1,
-                                         0, 2};
+static const struct cli_command serve = {"serve", "serve", "test", CFG_ALL | CFG_SERVE,
+                                         opts,    1,       0,      2};
 
 static void setup(void)
 {

@@ -29,8 +29,7 @@ static struct point make_point(int64_t tst, const char *members)
 }
 
 /* Renders points with a format into a NUL-terminated string (caller frees). */
-static char *render(enum fmt_kind kind, const struct fmt_options *opt, struct point *pts,
-                    size_t n)
+static char *render(enum fmt_kind kind, const struct fmt_options *opt, struct point *pts, size_t n)
 {
     struct sink out;
     struct fmt_writer w;
@@ -76,8 +75,9 @@ static void make_track(void)
     track[1] = make_point(1733061660, "\"lat\":-33.8688,\"lon\":180,\"alt\":-430");
     track[2] = make_point(1733061720, "\"lat\":0,\"lon\":-180.0,\"vel\":-1,\"image\":\"AAAA\"");
     /* two hours later: a new GPX segment */
-    track[3] = make_point(1733068920, "\"lat\":4.8856826e1,\"lon\":2.292713E0,"
-                                      "\"tag\":\"a,b \\\"c\\\"\\nd\",\"inregions\":[\"Home\",\"x\"]");
+    track[3] =
+        make_point(1733068920, "\"lat\":4.8856826e1,\"lon\":2.292713E0,"
+                               "\"tag\":\"a,b \\\"c\\\"\\nd\",\"inregions\":[\"Home\",\"x\"]");
     track[4] = make_point(1733068980, "\"lat\":90,\"lon\":179.999999,\"ctl\":\"\\u0001\"");
     track[5] = make_point(1733069040, "\"lat\":1e-40,\"lon\":1.5");
 }
@@ -122,8 +122,8 @@ Test(fmt, geojson_is_longitude_first_and_parses_back)
     cr_assert(json_object_object_get_ex(o, "features", &features));
     cr_assert_eq(json_object_array_length(features), 6);
     f0 = json_object_array_get_idx(features, 0);
-    cr_assert(json_object_object_get_ex(json_object_object_get(f0, "geometry"), "coordinates",
-                                        &coords));
+    cr_assert(
+        json_object_object_get_ex(json_object_object_get(f0, "geometry"), "coordinates", &coords));
     cr_expect_float_eq(json_object_get_double(json_object_array_get_idx(coords, 0)), 2.292713,
                        1e-9);
     cr_expect_float_eq(json_object_get_double(json_object_array_get_idx(coords, 1)), 48.856826,
@@ -147,8 +147,7 @@ Test(fmt, json_keeps_payloads_and_adds_times)
     cr_assert_not_null(o, "%s", doc);
     cr_assert_eq(json_object_array_length(o), 6);
     p = json_object_array_get_idx(o, 3);
-    cr_expect(json_object_object_get_ex(p, "inregions", &v) &&
-              json_object_array_length(v) == 2);
+    cr_expect(json_object_object_get_ex(p, "inregions", &v) && json_object_array_length(v) == 2);
     cr_expect(json_object_object_get_ex(p, "isotst", &v));
     cr_expect_str_eq(json_object_get_string(v), "2024-12-01T16:02:00Z");
     cr_expect(json_object_object_get_ex(p, "disptst", &v));
@@ -159,8 +158,8 @@ Test(fmt, json_keeps_payloads_and_adds_times)
     free(doc);
 
     const char *fields[] = {"tst", "isotst", "lat", "nosuch"};
-    struct fmt_options opt = {.recorder_envelope = true, .version = "1.0", .fields = fields,
-                              .nfields = 4};
+    struct fmt_options opt = {
+        .recorder_envelope = true, .version = "1.0", .fields = fields, .nfields = 4};
     doc = render(FMT_JSON, &opt, track, 2);
     o = json_tokener_parse(doc);
     cr_assert_not_null(o, "%s", doc);
@@ -191,8 +190,10 @@ Test(fmt, csv_quotes_per_rfc4180)
     const char *cols[] = {"tid", "lat", "tid", "nosuch", "inregions"};
     struct fmt_options opt = {.fields = cols, .nfields = 5};
     char *picked = render(FMT_CSV, &opt, track, 1);
-    cr_expect_str_eq(picked, "tid,lat,tid,nosuch,inregions\r\n\"J<&>\"\"'\",48.856826,"
-                     "\"J<&>\"\"'\",,\r\n", "chosen columns, one named twice: %s", picked);
+    cr_expect_str_eq(picked,
+                     "tid,lat,tid,nosuch,inregions\r\n\"J<&>\"\"'\",48.856826,"
+                     "\"J<&>\"\"'\",,\r\n",
+                     "chosen columns, one named twice: %s", picked);
     free(picked);
     size_t rows = 0;
     for (const char *p = doc; (p = strstr(p, "\r\n")); p += 2)

@@ -24,14 +24,13 @@ static void check_file(const char *name)
         struct ot_message msg;
         enum ot_outcome o =
             ot_parse_mqtt(&keys, fx[i].topic, fx[i].topic_len, fx[i].payload, fx[i].len, NOW, &msg);
-        cr_expect_str_eq(outcome_name(o), fx[i].expect, "%s:%d (%s): got %s (%s)", name,
-                         fx[i].line, fx[i].note, outcome_name(o), msg.reason);
+        cr_expect_str_eq(outcome_name(o), fx[i].expect, "%s:%d (%s): got %s (%s)", name, fx[i].line,
+                         fx[i].note, outcome_name(o), msg.reason);
         if (o == OT_ACCEPT) {
             cr_expect_not_null(msg.root, "%s:%d: accepted message has its JSON", name, fx[i].line);
             cr_expect_str_empty(msg.reason);
         } else {
-            cr_expect_null(msg.root, "%s:%d: nothing kept for a refused message", name,
-                           fx[i].line);
+            cr_expect_null(msg.root, "%s:%d: nothing kept for a refused message", name, fx[i].line);
             cr_expect_str_not_empty(msg.reason, "%s:%d: a refusal says why", name, fx[i].line);
         }
         ot_message_clear(&msg);
@@ -57,8 +56,11 @@ static enum ot_outcome parse(const char *topic, const char *payload, struct ot_m
 Test(owntracks, takes_user_and_device_from_the_topic_lowercased)
 {
     struct ot_message m;
-    cr_assert_eq(parse("/OwnTracks/Jane/iPhone", "{\"_type\":\"location\",\"lat\":1,\"lon\":2,"
-                       "\"tst\":1733061600}", &m), OT_ACCEPT, "%s", m.reason);
+    cr_assert_eq(parse("/OwnTracks/Jane/iPhone",
+                       "{\"_type\":\"location\",\"lat\":1,\"lon\":2,"
+                       "\"tst\":1733061600}",
+                       &m),
+                 OT_ACCEPT, "%s", m.reason);
     cr_expect_str_eq(m.user, "jane");
     cr_expect_str_eq(m.device, "iphone");
     cr_expect_eq(m.kind, OT_LOCATION);
@@ -72,7 +74,9 @@ Test(owntracks, never_takes_ownership_from_the_payload)
     struct ot_message m;
     cr_assert_eq(parse("owntracks/jjolie/iphone",
                        "{\"_type\":\"location\",\"lat\":1,\"lon\":2,\"tst\":1733061600,"
-                       "\"topic\":\"owntracks/admin/x\",\"username\":\"admin\"}", &m), OT_ACCEPT);
+                       "\"topic\":\"owntracks/admin/x\",\"username\":\"admin\"}",
+                       &m),
+                 OT_ACCEPT);
     cr_expect_str_eq(m.user, "jjolie");
     ot_message_clear(&m);
 }
@@ -80,8 +84,8 @@ Test(owntracks, never_takes_ownership_from_the_payload)
 Test(owntracks, refuses_bad_topics_with_reasons)
 {
     struct ot_message m;
-    const char *bad[] = {"owntracks/jjolie", "owntracks//x", "owntracks/a/b/", "a/+/b",
-                         "owntracks/../x", "owntracks/a\\b/c", "owntracks/a/b//event"};
+    const char *bad[] = {"owntracks/jjolie", "owntracks//x",     "owntracks/a/b/",      "a/+/b",
+                         "owntracks/../x",   "owntracks/a\\b/c", "owntracks/a/b//event"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_eq(parse(bad[i], "{\"_type\":\"lwt\"}", &m), OT_REJECT, "topic %s", bad[i]);
         cr_expect_str_not_empty(m.reason);
@@ -121,12 +125,18 @@ Test(owntracks, validates_utf8_strictly)
 Test(owntracks, normalises_legacy_string_tst_and_float_tst)
 {
     struct ot_message m;
-    cr_assert_eq(parse("owntracks/a/b", "{\"_type\":\"location\",\"lat\":1,\"lon\":2,"
-                       "\"tst\":\"1733061600\"}", &m), OT_ACCEPT);
+    cr_assert_eq(parse("owntracks/a/b",
+                       "{\"_type\":\"location\",\"lat\":1,\"lon\":2,"
+                       "\"tst\":\"1733061600\"}",
+                       &m),
+                 OT_ACCEPT);
     cr_expect_eq(m.tst, 1733061600);
     ot_message_clear(&m);
-    cr_assert_eq(parse("owntracks/a/b", "{\"_type\":\"location\",\"lat\":1,\"lon\":2,"
-                       "\"tst\":1733061600.9}", &m), OT_ACCEPT);
+    cr_assert_eq(parse("owntracks/a/b",
+                       "{\"_type\":\"location\",\"lat\":1,\"lon\":2,"
+                       "\"tst\":1733061600.9}",
+                       &m),
+                 OT_ACCEPT);
     cr_expect_eq(m.tst, 1733061600, "fractional tst is truncated");
     ot_message_clear(&m);
 }
@@ -139,8 +149,8 @@ Test(owntracks, dates_messages_without_tst_by_arrival)
     cr_expect_eq(m.tst, NOW);
     cr_expect_not(m.tst_member);
     ot_message_clear(&m);
-    cr_assert_eq(parse("owntracks/a/b/step", "{\"_type\":\"steps\",\"tst\":\"x\"}", &m),
-                 OT_ACCEPT, "a bad optional tst does not drop a steps message");
+    cr_assert_eq(parse("owntracks/a/b/step", "{\"_type\":\"steps\",\"tst\":\"x\"}", &m), OT_ACCEPT,
+                 "a bad optional tst does not drop a steps message");
     cr_expect_eq(m.tst, NOW);
     ot_message_clear(&m);
 }
@@ -170,8 +180,8 @@ Test(owntracks, encrypts_what_it_can_decrypt)
     const char *plain = "{\"_type\":\"lwt\",\"tst\":1733040000}";
     char *b64, payload[512];
     cr_assert_eq(sodium_init() < 0, 0);
-    cr_assert_eq(ot_encrypt((const unsigned char *)"mysecreTpass01", 14, plain, strlen(plain),
-                            &b64), 0);
+    cr_assert_eq(
+        ot_encrypt((const unsigned char *)"mysecreTpass01", 14, plain, strlen(plain), &b64), 0);
     snprintf(payload, sizeof(payload), "{\"_type\":\"encrypted\",\"data\":\"%s\"}", b64);
     free(b64);
     cr_assert_eq(parse("owntracks/jjolie/iphone", payload, &m), OT_ACCEPT, "%s", m.reason);
@@ -208,7 +218,8 @@ Test(owntracks, finds_duplicates_and_surrogates_in_nested_objects)
     cr_expect_eq(parse("owntracks/a/b", "{\"_type\":\"lwt\",\"x\":\"\\ud83d\\ude00\"}", &m),
                  OT_ACCEPT, "a proper surrogate pair is fine");
     ot_message_clear(&m);
-    cr_expect_eq(parse("owntracks/a/b", "{\"_type\":\"lwt\",\"k\":\"a:b\",\"x\\\"\":\"\\\\u0000\"}",
-                       &m), OT_ACCEPT, "':' and escapes inside strings are not members or NULs");
+    cr_expect_eq(
+        parse("owntracks/a/b", "{\"_type\":\"lwt\",\"k\":\"a:b\",\"x\\\"\":\"\\\\u0000\"}", &m),
+        OT_ACCEPT, "':' and escapes inside strings are not members or NULs");
     ot_message_clear(&m);
 }

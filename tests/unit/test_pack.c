@@ -73,8 +73,8 @@ Test(pack, keeps_every_member_of_every_fixture_in_order)
             struct json_object_iterator a = json_object_iter_begin(m.root),
                                         ae = json_object_iter_end(m.root),
                                         b = json_object_iter_begin(back);
-            for (; !json_object_iter_equal(&a, &ae); json_object_iter_next(&a),
-                                                     json_object_iter_next(&b)) {
+            for (; !json_object_iter_equal(&a, &ae);
+                 json_object_iter_next(&a), json_object_iter_next(&b)) {
                 const char *key = json_object_iter_peek_name(&a);
                 cr_expect_str_eq(json_object_iter_peek_name(&b), key, "%s:%d: member order",
                                  files[f], fx[i].line);
@@ -138,8 +138,8 @@ Test(pack, keeps_numbers_as_their_decimal_digits)
 
 Test(pack, keeps_strings_and_nesting)
 {
-    const char *doc = "{\"s\":\"caf\\u00e9 \\\"q\\\" \\n\",\"e\":\"\",\"l\":\"" \
-                      "0123456789012345678901234567890123456789012345678901234567890\"," \
+    const char *doc = "{\"s\":\"caf\\u00e9 \\\"q\\\" \\n\",\"e\":\"\",\"l\":\""
+                      "0123456789012345678901234567890123456789012345678901234567890\","
                       "\"a\":[1,[2,{\"k\":null}],true,false],\"o\":{}}";
     struct json_object *o = json_tokener_parse(doc);
     char *text = roundtrip(o, NULL, 0, false, NULL);

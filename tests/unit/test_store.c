@@ -29,8 +29,8 @@ static void teardown(void)
 }
 
 /* A packed location at tst with the given latitude. Caller frees *buf. */
-static struct store_record location(const char *user, const char *device, int64_t tst,
-                                    double lat, struct sink *buf)
+static struct store_record location(const char *user, const char *device, int64_t tst, double lat,
+                                    struct sink *buf)
 {
     char doc[256];
     snprintf(doc, sizeof(doc), "{\"_type\":\"location\",\"lat\":%.6f,\"lon\":2.5,\"tst\":%lld}",
@@ -40,8 +40,13 @@ static struct store_record location(const char *user, const char *device, int64_
     cr_assert_eq(sink_init_mem(buf, 64), 0);
     cr_assert_eq(pk_encode(buf, o, &ctx), 0);
     json_object_put(o);
-    return (struct store_record){.kind = OT_LOCATION, .user = user, .device = device, .tst = tst,
-                                 .data = buf->buf, .len = buf->len, .received = tst + 1,
+    return (struct store_record){.kind = OT_LOCATION,
+                                 .user = user,
+                                 .device = device,
+                                 .tst = tst,
+                                 .data = buf->buf,
+                                 .len = buf->len,
+                                 .received = tst + 1,
                                  .topic = "owntracks/u/d"};
 }
 
@@ -120,8 +125,9 @@ Test(store, scans_a_time_range_in_order_with_inclusive_bounds)
     cr_expect_eq(seen[2], 400);
 
     n = 0;
-    cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX,
-                                   STORE_ITER_REVERSE, &it), 0);
+    cr_assert_eq(
+        store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX, STORE_ITER_REVERSE, &it),
+        0);
     while (store_iter_next(it, &item) == 1) {
         seen[n++] = item.tst;
         cr_expect_eq(lat_of(&item), (double)item.tst / 10, "payload belongs to its key");
@@ -197,8 +203,9 @@ Test(store, iterates_across_transaction_chunks_and_pauses)
     /* Backwards, with pauses, too. */
     count = 0;
     expect = 1000 + (int64_t)n - 1;
-    cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX,
-                                   STORE_ITER_REVERSE, &it), 0);
+    cr_assert_eq(
+        store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX, STORE_ITER_REVERSE, &it),
+        0);
     while (store_iter_next(it, &item) == 1) {
         cr_assert_eq(item.tst, expect--);
         if (++count % 777 == 0)
@@ -212,8 +219,10 @@ Test(store, iterates_across_transaction_chunks_and_pauses)
 static struct store_record padded(int64_t tst, size_t pad, struct sink *buf)
 {
     char *doc = malloc(pad + 128);
-    int n = snprintf(doc, pad + 128, "{\"_type\":\"location\",\"lat\":1,\"lon\":2,\"tst\":%lld,"
-                     "\"pad\":\"", (long long)tst);
+    int n = snprintf(doc, pad + 128,
+                     "{\"_type\":\"location\",\"lat\":1,\"lon\":2,\"tst\":%lld,"
+                     "\"pad\":\"",
+                     (long long)tst);
     memset(doc + n, 'x', pad);
     strcpy(doc + n + pad, "\"}");
     struct json_object *o = json_tokener_parse(doc);
@@ -222,8 +231,13 @@ static struct store_record padded(int64_t tst, size_t pad, struct sink *buf)
     cr_assert_eq(pk_encode(buf, o, &ctx), 0);
     json_object_put(o);
     free(doc);
-    return (struct store_record){.kind = OT_LOCATION, .user = "jane", .device = "phone",
-                                 .tst = tst, .data = buf->buf, .len = buf->len, .received = 1};
+    return (struct store_record){.kind = OT_LOCATION,
+                                 .user = "jane",
+                                 .device = "phone",
+                                 .tst = tst,
+                                 .data = buf->buf,
+                                 .len = buf->len,
+                                 .received = 1};
 }
 
 Test(store, keeps_points_sorted_and_unique_whatever_the_arrival_order)
@@ -289,8 +303,9 @@ Test(store, keeps_points_sorted_and_unique_whatever_the_arrival_order)
         }
         store_iter_close(it);
         prev = INT64_MAX;
-        cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), from, to,
-                                       STORE_ITER_REVERSE, &it), 0);
+        cr_assert_eq(
+            store_iter_points(st, device_id("jane", "phone"), from, to, STORE_ITER_REVERSE, &it),
+            0);
         while (store_iter_next(it, &item) == 1) {
             cr_assert(item.tst >= from && item.tst <= to && item.tst < prev);
             prev = item.tst;
@@ -386,8 +401,13 @@ static enum store_result put_event(enum ot_kind kind, int64_t tst, const char *d
     enum store_result res;
     sink_init_mem(&buf, 64);
     cr_assert_eq(pk_encode(&buf, o, &ctx), 0);
-    struct store_record r = {.kind = kind, .user = "jane", .device = "phone", .tst = tst,
-                             .data = buf.buf, .len = buf.len, .received = tst};
+    struct store_record r = {.kind = kind,
+                             .user = "jane",
+                             .device = "phone",
+                             .tst = tst,
+                             .data = buf.buf,
+                             .len = buf.len,
+                             .received = tst};
     cr_assert_eq(store_write_batch(st, &r, 1, &res), 0);
     sink_free(&buf);
     json_object_put(o);
@@ -399,8 +419,7 @@ static size_t count_events(enum ot_kind kind)
     struct store_iter *it;
     struct store_item item;
     size_t n = 0;
-    cr_assert_eq(store_iter_events(st, device_id("jane", "phone"), kind, 0, WTIME_MAX, 0, &it),
-                 0);
+    cr_assert_eq(store_iter_events(st, device_id("jane", "phone"), kind, 0, WTIME_MAX, 0, &it), 0);
     while (store_iter_next(it, &item) == 1) {
         cr_expect_eq(item.kind, kind);
         n++;
@@ -412,11 +431,12 @@ static size_t count_events(enum ot_kind kind)
 Test(store, keeps_events_by_their_nature)
 {
     /* histories: one entry per distinct message */
-    cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"enter\",\"desc\":\"A\"}"), STORE_STORED);
+    cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"enter\",\"desc\":\"A\"}"),
+                 STORE_STORED);
     cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"enter\",\"desc\":\"A\"}"),
                  STORE_DUPLICATE);
-    cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"leave\",\"desc\":\"B\"}"), STORE_STORED,
-                 "another event in the same second is kept");
+    cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"leave\",\"desc\":\"B\"}"),
+                 STORE_STORED, "another event in the same second is kept");
     cr_expect_eq(count_events(OT_TRANSITION), 2);
     /* latest only */
     cr_expect_eq(put_event(OT_CARD, 1, "{\"name\":\"Jane\"}"), STORE_STORED);

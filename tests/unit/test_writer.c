@@ -16,8 +16,8 @@ static struct ingest *in;
 
 static size_t hook_records;
 
-static void count_hook(void *arg, const struct store_record *recs,
-                       const enum store_result *results, size_t n)
+static void count_hook(void *arg, const struct store_record *recs, const enum store_result *results,
+                       size_t n)
 {
     (void)arg;
     (void)recs;
@@ -46,7 +46,7 @@ static void teardown(void)
 
 TestSuite(writer, .init = setup, .fini = teardown);
 
-#define THREADS 8
+#define THREADS    8
 #define PER_THREAD 2000
 
 static void *producer(void *arg)
