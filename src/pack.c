@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "varint.h"
 #include "wl.h"
 
 /* Value tags. Small values live in the tag byte itself. */
@@ -170,24 +171,8 @@ static int dict_lookup(const char *key, size_t len)
 
 static void put_varint(struct sink *s, uint64_t v)
 {
-    unsigned char b[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        b[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    b[n++] = (unsigned char)v;
-    sink_put(s, b, n);
-}
-
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    uint8_t b[10];
+    sink_put(s, b, (size_t)(varint_put(b, v) - b));
 }
 
 static uint64_t zigzag(int64_t v)
@@ -351,7 +336,7 @@ static int encode_container(struct sink *s, struct json_object *v, int depth)
         rc = body.err;
     if (rc == 0) {
         put_byte(s, is_array ? PK_TAG_ARRAY : PK_TAG_OBJECT);
-        put_varint(s, varint_size(count) + body.len);
+        put_varint(s, varint_len(count) + body.len);
         put_varint(s, count);
         sink_put(s, body.buf, body.len);
     }
@@ -438,22 +423,7 @@ int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_
 
 static bool get_varint(struct pk_reader *r, uint64_t *out)
 {
-    if (r->p < r->end && *r->p < 0x80) { /* one byte: the common case */
-        *out = *r->p++;
-        return true;
-    }
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end)
-            return false;
-        unsigned char b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
+    return varint_get(&r->p, r->end, out);
 }
 
 static bool get_bytes(struct pk_reader *r, uint64_t n, const char **out)

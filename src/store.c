@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "varint.h"
 #include "wl.h"
 
 #define MIN_MAP        (64u << 20) /* first map of a new store: small enough for any board */
@@ -512,49 +513,15 @@ struct scratch {
     size_t pts_cap;
 };
 
-static size_t uvarint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_uvarint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-static bool get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
 static size_t point_size(uint32_t delta, size_t len)
 {
-    return uvarint_len(delta) + uvarint_len((uint64_t)len << 1) + len;
+    return varint_len(delta) + varint_len((uint64_t)len << 1) + len;
 }
 
 static uint8_t *put_chunk_point(uint8_t *p, uint32_t delta, const struct chunk_pt *pt)
 {
-    p = put_uvarint(p, delta);
-    p = put_uvarint(p, (uint64_t)pt->len << 1 | pt->hidden);
+    p = varint_put(p, delta);
+    p = varint_put(p, (uint64_t)pt->len << 1 | pt->hidden);
     memcpy(p, pt->data, pt->len);
     return p + pt->len;
 }
@@ -564,7 +531,7 @@ static bool next_chunk_point(const uint8_t **p, const uint8_t *end, uint32_t *ts
                              struct chunk_pt *pt)
 {
     uint64_t delta, lh;
-    if (!get_uvarint(p, end, &delta) || !get_uvarint(p, end, &lh) || delta > UINT32_MAX - *tst ||
+    if (!varint_get(p, end, &delta) || !varint_get(p, end, &lh) || delta > UINT32_MAX - *tst ||
         (lh >> 1) > (uint64_t)(end - *p))
         return false;
     *tst += (uint32_t)delta;

@@ -150,14 +150,13 @@ static void put2(char *p, unsigned v)
     p[1] = (char)('0' + v % 10);
 }
 
-static void format(int64_t t, char *buf, char sep, bool zulu)
+/* Writes "YYYY-MM-DD" for a day number (days since 1970-01-01). */
+static void put_date(char *buf, int64_t day)
 {
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t secs = t - days * 86400;
     int64_t y;
     unsigned m, d;
 
-    wtime_to_civil(days, &y, &m, &d);
+    wtime_to_civil(day, &y, &m, &d);
     if (y < 0 || y > 9999)
         y = 0; /* outside what this format can say; callers validate their ranges */
     put2(buf, (unsigned)(y / 100));
@@ -166,6 +165,25 @@ static void format(int64_t t, char *buf, char sep, bool zulu)
     put2(buf + 5, m);
     buf[7] = '-';
     put2(buf + 8, d);
+}
+
+/* Formats t as date, sep, "HH:MM:SS", then "Z" if zulu; the date comes from the cache when
+ * it holds t's day. */
+static void format(struct wtime_day_cache *c, int64_t t, char *buf, char sep, bool zulu)
+{
+    int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    int64_t secs = t - day * 86400;
+
+    if (!c) {
+        put_date(buf, day);
+    } else {
+        if (!c->valid || c->day != day) {
+            put_date(c->date, day);
+            c->day = day;
+            c->valid = true;
+        }
+        memcpy(buf, c->date, 10);
+    }
     buf[10] = sep;
     put2(buf + 11, (unsigned)(secs / 3600));
     buf[13] = ':';
@@ -182,46 +200,20 @@ static void format(int64_t t, char *buf, char sep, bool zulu)
 
 void wtime_iso(int64_t t, char buf[21])
 {
-    format(t, buf, 'T', true);
+    format(NULL, t, buf, 'T', true);
 }
 
 void wtime_disp(int64_t t, char buf[20])
 {
-    format(t, buf, ' ', false);
-}
-
-static void format_cached(struct wtime_day_cache *c, int64_t t, char *buf, char sep, bool zulu)
-{
-    int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    if (!c->valid || c->day != day) {
-        char tmp[21];
-        wtime_iso(day * 86400, tmp);
-        memcpy(c->date, tmp, 10);
-        c->day = day;
-        c->valid = true;
-    }
-    int64_t secs = t - day * 86400;
-    memcpy(buf, c->date, 10);
-    buf[10] = sep;
-    put2(buf + 11, (unsigned)(secs / 3600));
-    buf[13] = ':';
-    put2(buf + 14, (unsigned)(secs / 60 % 60));
-    buf[16] = ':';
-    put2(buf + 17, (unsigned)(secs % 60));
-    if (zulu) {
-        buf[19] = 'Z';
-        buf[20] = '\0';
-    } else {
-        buf[19] = '\0';
-    }
+    format(NULL, t, buf, ' ', false);
 }
 
 void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[21])
 {
-    format_cached(c, t, buf, 'T', true);
+    format(c, t, buf, 'T', true);
 }
 
 void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[20])
 {
-    format_cached(c, t, buf, ' ', false);
+    format(c, t, buf, ' ', false);
 }

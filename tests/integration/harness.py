@@ -153,6 +153,24 @@ def check_sanitizers(what, output):
             raise AssertionError("%s: sanitizer report:\n%s" % (what, output[-4000:]))
 
 
+class Stack:
+    """A work directory, a broker and a wherelog server on a fresh store: what most tests
+    start from. stop() tears it all down."""
+
+    def __init__(self, server_args=(), broker_conf="", start_server=True):
+        self.dir = Workdir()
+        self.storage = self.dir.file("store")
+        self.broker = Broker(self.dir, broker_conf).start()
+        self.server = Server(self.dir, self.storage, self.broker.port, server_args)
+        if start_server:
+            self.server.start()
+
+    def stop(self):
+        self.server.stop()
+        self.broker.stop()
+        self.dir.remove()
+
+
 def cli(storage, *args, check=True, stdin=None):
     r = subprocess.run([WHERELOG] + list(args) + ["--storage", storage], input=stdin,
                        capture_output=True, text=True, timeout=120)

@@ -20,10 +20,8 @@ def run(*args, env=None):
 class Cli(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = h.Workdir()
-        cls.storage = cls.dir.file("store")
-        cls.broker = h.Broker(cls.dir).start()
-        cls.server = h.Server(cls.dir, cls.storage, cls.broker.port).start()
+        cls.stack = h.Stack()
+        cls.dir, cls.storage, cls.broker = cls.stack.dir, cls.stack.storage, cls.stack.broker
         points = [h.location("jane", "phone", 1733011200 + i * 3600, lat=48 + i / 100, alt=30 + i,
                              tid="JD") for i in range(48)]
         h.publish(cls.broker.port, points)
@@ -31,9 +29,7 @@ class Cli(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
-        cls.broker.stop()
-        cls.dir.remove()
+        cls.stack.stop()
 
     def test_help_everywhere(self):
         for cmd in ("serve", "list", "last", "export", "key"):

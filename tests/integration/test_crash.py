@@ -13,17 +13,13 @@ TOTAL = 30000
 
 class KillNine(unittest.TestCase):
     def setUp(self):
-        self.dir = h.Workdir()
-        self.storage = self.dir.file("store")
         # Many messages in flight at once, so a kill lands between receive and commit.
-        self.broker = h.Broker(self.dir, "max_inflight_messages 1000").start()
-        self.server = h.Server(self.dir, self.storage, self.broker.port,
-                               ["--log-level", "info"]).start()
+        self.stack = h.Stack(["--log-level", "info"], "max_inflight_messages 1000")
+        self.storage, self.broker, self.server = (self.stack.storage, self.stack.broker,
+                                                  self.stack.server)
 
     def tearDown(self):
-        self.server.stop()
-        self.broker.stop()
-        self.dir.remove()
+        self.stack.stop()
 
     def stored(self):
         total = 0

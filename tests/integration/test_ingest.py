@@ -11,13 +11,12 @@ SECRET = "mysecreTpass01"  # the fixture corpus assumes this key for jjolie/ipho
 class FixturesOverMqtt(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = h.Workdir()
-        cls.storage = cls.dir.file("store")
-        cls.broker = h.Broker(cls.dir).start()
-        h.cli(cls.storage, "key", "set", "jjolie", "iphone", stdin=SECRET + "\n")
         # '#': the corpus also uses other roots ("otr/...", "/owntracks/...").
-        cls.server = h.Server(cls.dir, cls.storage, cls.broker.port,
-                              ["--topic", "#"]).start()
+        cls.stack = h.Stack(["--topic", "#"], start_server=False)
+        cls.storage, cls.broker, cls.server = (cls.stack.storage, cls.stack.broker,
+                                               cls.stack.server)
+        h.cli(cls.storage, "key", "set", "jjolie", "iphone", stdin=SECRET + "\n")
+        cls.server.start()
         cls.rows = h.load_fixtures("valid.jsonl") + h.load_fixtures("invalid.jsonl")
         report = h.publish(cls.broker.port, [{"topic": r["topic"], **(
             {"payload_b64": r["payload_b64"]} if "payload_b64" in r else
@@ -27,9 +26,7 @@ class FixturesOverMqtt(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
-        cls.broker.stop()
-        cls.dir.remove()
+        cls.stack.stop()
 
     def expected_points(self):
         """(user, device, tst) -> the first stored location payload for it."""

@@ -9,15 +9,12 @@ import harness as h
 
 class Restart(unittest.TestCase):
     def setUp(self):
-        self.dir = h.Workdir()
-        self.storage = self.dir.file("store")
-        self.broker = h.Broker(self.dir).start()
-        self.server = h.Server(self.dir, self.storage, self.broker.port).start()
+        self.stack = h.Stack()
+        self.storage, self.broker, self.server = (self.stack.storage, self.stack.broker,
+                                                  self.stack.server)
 
     def tearDown(self):
-        self.server.stop()
-        self.broker.stop()
-        self.dir.remove()
+        self.stack.stop()
 
     def count(self, user, device):
         r = h.cli(self.storage, "export", "--user", user, "--device", device, check=False)
