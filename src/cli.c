@@ -251,7 +251,7 @@ int cli_export(int argc, char **argv)
         fprintf(stderr, "wherelog export: no device %s/%s in the store\n", uname, dname);
         goto out;
     }
-    while (rc == 0 && (rc = q_track_fill(t, SIZE_MAX)) == 1)
+    while (rc == 0 && (rc = q_track_fill(t, &out, SIZE_MAX)) == 1)
         rc = 0;
     if (rc == 0)
         rc = sink_flush(&out);

@@ -45,9 +45,21 @@ struct wl_config {
     int ntopics;
     long qos;
     long mqtt_keepalive;
+    bool mqtt;
     long log_rejections;
 
-    enum cfg_source source[32]; /* per setting, indexed like the settings table */
+    char http_host[CFG_STR];
+    long http_port;
+    char docroot[PATH_MAX];
+    char leaflet_dir[PATH_MAX];
+    char http_cors[CFG_STR];
+    long http_max_body;
+    long http_connections;
+    long http_per_ip;
+    long http_timeout;
+    long http_threads;
+
+    enum cfg_source source[48]; /* per setting, indexed like the settings table */
 };
 
 /* An option of one command (not a setting): --user U, --format F, --dry-run... */

@@ -17,6 +17,8 @@ struct ingest {
     struct ingest_counters counters;
     pthread_mutex_t log_lock; /* guards the rate limiter */
     unsigned log_limit;       /* rejection lines per minute, 0: unlimited */
+    int64_t last_when;        /* last message received (guarded by log_lock too) */
+    char last_topic[STORE_TOPIC_MAX + 1];
     int64_t log_window;       /* minute the counts below belong to */
     unsigned log_lines, log_suppressed;
 };
@@ -136,11 +138,29 @@ static void log_rejection(struct ingest *in, const char *where, const char *reas
         wl_log(WL_LOG_WARN, "ingest", "rejected message on %s: %s", where, reason);
 }
 
+bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size)
+{
+    pthread_mutex_lock(&in->log_lock);
+    *when = in->last_when;
+    snprintf(topic, size, "%s", in->last_topic);
+    pthread_mutex_unlock(&in->log_lock);
+    return *when != 0;
+}
+
+static void note_received(struct ingest *in, const char *where, int64_t now)
+{
+    pthread_mutex_lock(&in->log_lock);
+    in->last_when = now;
+    snprintf(in->last_topic, sizeof(in->last_topic), "%s", where);
+    pthread_mutex_unlock(&in->log_lock);
+}
+
 static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum ot_outcome o,
                                struct ot_message *msg, const char *where, const char *topic,
                                int64_t now)
 {
     atomic_fetch_add(&in->counters.received, 1);
+    note_received(in, where, now);
     if (o == OT_ACCEPT) {
         int rc = ingest_add(b, msg, topic, now);
         ot_message_clear(msg);

@@ -9,6 +9,7 @@
 #define WL_INGEST_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,10 @@ struct ingest;
  * log_per_minute: rejections are logged at most this many times per minute (a broken phone
  * must not flood the log), 0 for no limit; the counters always count them.
  */
+/* When the last message arrived and on which topic (for /api/0/monitor). Returns false if
+ * none has yet. */
+bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size);
+
 int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
                struct ingest **out);
 void ingest_free(struct ingest *in);

@@ -22,6 +22,7 @@
 struct mqtt {
     struct mosquitto *mosq;
     struct mqtt_options opt;
+    const char *topics[MQTT_MAX_TOPICS]; /* the filters (the strings are the caller's) */
     struct ingest *ingest;
     struct ingest_batch batch;
     atomic_int state;
@@ -130,6 +131,12 @@ int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt 
     if (!m)
         return -ENOMEM;
     m->opt = *opt;
+    if (opt->ntopics < 1 || opt->ntopics > MQTT_MAX_TOPICS) {
+        free(m);
+        return -EINVAL;
+    }
+    memcpy(m->topics, opt->topics, (size_t)opt->ntopics * sizeof(*opt->topics));
+    m->opt.topics = m->topics;
     m->ingest = ingest;
     m->backoff = 1;
     if (ingest_batch_init(&m->batch))

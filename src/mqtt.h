@@ -47,8 +47,9 @@ enum mqtt_state { MQTT_DISCONNECTED, MQTT_CONNECTING, MQTT_CONNECTED };
 
 struct mqtt;
 
-/* Prepares a client (does not connect). Returns 0, -EINVAL (bad options, logged) or
- * -ENOMEM. Call mosquitto's library init once per process first (mqtt_library_init). */
+/* Prepares a client (does not connect). The option strings must outlive the client; the
+ * topics array itself is copied. Returns 0, -EINVAL (bad options, logged) or -ENOMEM. Call
+ * mqtt_library_init() once per process first. */
 int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt **out);
 void mqtt_free(struct mqtt *m);
 

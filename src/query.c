@@ -80,7 +80,7 @@ struct last_ctx {
     const struct store_device *dev;
     const struct store_item *loc;
     const struct card *card;
-    bool has_tid;
+    bool no_blobs; /* live events leave out image and face */
 };
 
 /* Writes member `name` of the assembled object; returns 1 written, 0 absent, <0 error. */
@@ -109,7 +109,7 @@ static int write_named(struct sink *out, const struct last_ctx *c, const char *n
         return 1;
     }
     int rc = pk_find(c->loc->data, c->loc->len, c->loc->tst, "location", name, &v);
-    if (rc == 0 && c->card->data &&
+    if (rc == 0 && c->card && c->card->data &&
         (strcmp(name, "name") == 0 || strcmp(name, "face") == 0 || strcmp(name, "tid") == 0))
         rc = pk_find(c->card->data, c->card->len, c->card->tst, "card", name, &v);
     if (rc <= 0)
@@ -148,7 +148,8 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
     while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
         rc = 0;
         if (transport_member(key, keylen) || r.key_index == PK_KEY_ISOTST ||
-            r.key_index == PK_KEY_DISPTST)
+            r.key_index == PK_KEY_DISPTST ||
+            (c->no_blobs && (r.key_index == PK_KEY_IMAGE || r.key_index == PK_KEY_FACE)))
             continue;
         has_tid |= r.key_index == PK_KEY_TID;
         if (n++)
@@ -162,11 +163,11 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
     for (size_t i = 0; i < WL_ARRAY_LEN(computed); i++)
         n += write_named(out, c, computed[i], n > 0);
     /* The card names the device on maps; its tid only if the location has none. */
-    if (c->card->data) {
+    if (c->card && c->card->data) {
         const char *card_fields[] = {"name", "face", "tid"};
         for (size_t i = 0; i < 3; i++) {
-            if (i == 2 && has_tid)
-                break;
+            if ((i == 2 && has_tid) || (i == 1 && c->no_blobs))
+                continue;
             rc = pk_find(c->card->data, c->card->len, c->card->tst, "card", card_fields[i], &v);
             if (rc < 0)
                 return rc;
@@ -182,38 +183,230 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
     return 0;
 }
 
-int q_last_json(struct store *s, const struct q_last_filter *f, struct sink *out)
+/* Reads the newest visible point of a device and its card, and calls fn with them. */
+static int with_last(struct store *s, const struct store_device *d,
+                     int (*fn)(void *arg, const struct store_device *d,
+                               const struct store_item *loc, const struct card *card),
+                     void *arg)
+{
+    struct card card;
+    struct store_iter *it;
+    struct store_item loc;
+    int rc = read_card(s, d->id, &card);
+
+    if (rc)
+        return rc;
+    rc = store_iter_points(s, d->id, 0, WTIME_MAX, STORE_ITER_REVERSE, &it);
+    if (rc == 0) {
+        rc = store_iter_next(it, &loc);
+        rc = rc == 1 ? fn(arg, d, &loc, &card) : rc;
+        store_iter_close(it);
+    }
+    free(card.data);
+    return rc;
+}
+
+struct each_ctx {
+    const struct q_last_filter *f;
+    struct sink buf;
+    int (*cb)(void *arg, const char *json, size_t len);
+    void *arg;
+};
+
+static int emit_last(void *arg, const struct store_device *d, const struct store_item *loc,
+                     const struct card *card)
+{
+    struct each_ctx *e = arg;
+    struct last_ctx c = {.dev = d, .loc = loc, .card = card};
+    e->buf.len = 0;
+    int rc = write_last_object(&e->buf, &c, e->f);
+    if (rc == 0 && e->buf.err)
+        rc = e->buf.err;
+    return rc ? rc : e->cb(e->arg, e->buf.buf, e->buf.len);
+}
+
+int q_last_each(struct store *s, const struct q_last_filter *f,
+                int (*cb)(void *arg, const char *json, size_t len), void *arg)
 {
     struct device_list list = {.only = f->device};
+    struct each_ctx e = {.f = f, .cb = cb, .arg = arg};
     int rc = store_list_devices(s, f->user, collect_device, &list);
-    size_t written = 0;
+
+    if (rc == 0 && (rc = sink_init_mem(&e.buf, 1024)) == 0) {
+        for (size_t i = 0; i < list.n && rc == 0; i++) {
+            if (!list.v[i].points ||
+                (f->visible && !f->visible(f->visible_arg, f->viewer, list.v[i].user)))
+                continue;
+            rc = with_last(s, &list.v[i], emit_last, &e);
+        }
+        sink_free(&e.buf);
+    }
+    free(list.v);
+    return rc;
+}
+
+struct array_ctx {
+    struct sink *out;
+    size_t n;
+};
+
+static int append_element(void *arg, const char *json, size_t len)
+{
+    struct array_ctx *a = arg;
+    sink_puts(a->out, a->n++ ? ",\n" : "\n");
+    sink_put(a->out, json, len);
+    return a->out->err;
+}
+
+int q_last_json(struct store *s, const struct q_last_filter *f, struct sink *out)
+{
+    struct array_ctx a = {.out = out};
+    sink_putc(out, '[');
+    int rc = q_last_each(s, f, append_element, &a);
+    sink_puts(out, a.n ? "\n]\n" : "]\n");
+    return rc < 0 ? rc : 0;
+}
+
+int q_event_json(const char *user, const char *device, const char *topic, int64_t tst,
+                 const void *data, size_t len, struct sink *out)
+{
+    struct store_device d = {0};
+    struct store_item loc = {.tst = tst, .kind = OT_LOCATION, .data = data, .len = len};
+    struct q_last_filter f = {0};
+
+    snprintf(d.user, sizeof(d.user), "%s", user);
+    snprintf(d.device, sizeof(d.device), "%s", device);
+    snprintf(d.topic, sizeof(d.topic), "%s", topic ? topic : "");
+    struct last_ctx c = {.dev = &d, .loc = &loc, .no_blobs = true};
+    return write_last_object(out, &c, &f);
+}
+
+/* ---------------------------------------------------------------- HTTP-mode friends */
+
+struct friends_ctx {
+    struct sink *out;
+    size_t n;
+};
+
+/* A tid for a device: its location's, its card's, or (as the apps do) the last two
+ * characters of its name. */
+static void friend_tid(const struct store_device *d, const struct store_item *loc,
+                       const struct card *card, struct sink *out)
+{
+    struct pk_value v;
+    if (pk_find(loc->data, loc->len, loc->tst, "location", "tid", &v) == 1 &&
+        v.type == PK_STRING && v.len) {
+        sink_json_string(out, v.str, v.len);
+        return;
+    }
+    if (card->data && pk_find(card->data, card->len, card->tst, "card", "tid", &v) == 1 &&
+        v.type == PK_STRING && v.len) {
+        sink_json_string(out, v.str, v.len);
+        return;
+    }
+    size_t n = strlen(d->device);
+    sink_json_string(out, d->device + (n > 2 ? n - 2 : 0), n > 2 ? 2 : n);
+}
+
+static int emit_friend(void *arg, const struct store_device *d, const struct store_item *loc,
+                       const struct card *card)
+{
+    static const char *const keep[] = {"lat", "lon", "vel", "alt", "cog", "acc", "vac"};
+    struct friends_ctx *fc = arg;
+    struct sink *out = fc->out;
+    struct pk_value name, face, v;
+
+    if (card->data &&
+        pk_find(card->data, card->len, card->tst, "card", "name", &name) == 1 &&
+        pk_find(card->data, card->len, card->tst, "card", "face", &face) == 1 &&
+        name.type == PK_STRING && face.type == PK_STRING) {
+        sink_puts(out, fc->n++ ? ",\n{\"_type\":\"card\",\"tid\":" : "\n{\"_type\":\"card\",\"tid\":");
+        friend_tid(d, loc, card, out);
+        sink_puts(out, ",\"name\":");
+        sink_json_string(out, name.str, name.len);
+        sink_puts(out, ",\"face\":");
+        sink_json_string(out, face.str, face.len);
+        sink_putc(out, '}');
+    }
+    sink_puts(out, fc->n++ ? ",\n{\"_type\":\"location\",\"tid\":"
+                           : "\n{\"_type\":\"location\",\"tid\":");
+    friend_tid(d, loc, card, out);
+    for (size_t i = 0; i < WL_ARRAY_LEN(keep); i++) {
+        if (pk_find(loc->data, loc->len, loc->tst, "location", keep[i], &v) == 1 &&
+            (v.type == PK_INT || v.type == PK_DECIMAL)) {
+            sink_puts(out, ",\"");
+            sink_puts(out, keep[i]);
+            sink_puts(out, "\":");
+            pk_write_number(out, &v);
+        }
+    }
+    sink_puts(out, ",\"tst\":");
+    sink_put_i64(out, loc->tst);
+    sink_puts(out, ",\"topic\":");
+    if (d->topic[0]) {
+        sink_json_string(out, d->topic, strlen(d->topic));
+    } else {
+        char topic[2 * OT_NAME_MAX + 16];
+        int n = snprintf(topic, sizeof(topic), "owntracks/%s/%s", d->user, d->device);
+        sink_json_string(out, topic, (size_t)n);
+    }
+    sink_putc(out, '}');
+    return out->err;
+}
+
+int q_friends_json(struct store *s, const char *user, const char *device, q_visible_fn visible,
+                   void *visible_arg, struct sink *out)
+{
+    struct device_list list = {0};
+    struct friends_ctx fc = {.out = out};
+    int rc = store_list_devices(s, NULL, collect_device, &list);
 
     sink_putc(out, '[');
     for (size_t i = 0; i < list.n && rc == 0; i++) {
-        struct store_device *d = &list.v[i];
-        struct card card;
-        struct store_iter *it;
-        struct store_item loc;
-
-        if (d->points == 0)
+        const struct store_device *d = &list.v[i];
+        if (!d->points || (strcmp(d->user, user) == 0 && strcmp(d->device, device) == 0))
             continue;
-        if ((rc = read_card(s, d->id, &card)))
-            break;
-        rc = store_iter_points(s, d->id, 0, WTIME_MAX, STORE_ITER_REVERSE, &it);
-        if (rc == 0) {
-            rc = store_iter_next(it, &loc);
-            if (rc == 1) {
-                struct last_ctx c = {.dev = d, .loc = &loc, .card = &card};
-                sink_puts(out, written++ ? ",\n" : "\n");
-                rc = write_last_object(out, &c, f);
-            }
-            store_iter_close(it);
-        }
-        free(card.data);
+        if (visible && !visible(visible_arg, user, d->user))
+            continue;
+        rc = with_last(s, d, emit_friend, &fc);
     }
-    sink_puts(out, written ? "\n]\n" : "]\n");
+    sink_puts(out, fc.n ? "\n]" : "]");
     free(list.v);
     return rc < 0 ? rc : 0;
+}
+
+/* ---------------------------------------------------------------- months */
+
+int q_months_json(struct store *s, const char *user, const char *device, struct sink *out)
+{
+    struct store_device d;
+    struct store_iter *it;
+    struct store_item item;
+    int64_t last_month = -1;
+    size_t n = 0;
+    int rc = store_get_device(s, user, device, &d);
+
+    sink_putc(out, '[');
+    if (rc == 0)
+        rc = store_iter_points(s, d.id, 0, WTIME_MAX, STORE_ITER_WITH_HIDDEN, &it);
+    if (rc == 0) {
+        while ((rc = store_iter_next(it, &item)) == 1) {
+            int64_t y;
+            unsigned m, day;
+            wtime_to_civil(item.tst / 86400, &y, &m, &day);
+            int64_t month = y * 12 + m - 1;
+            if (month == last_month)
+                continue;
+            char buf[16];
+            int len = snprintf(buf, sizeof(buf), "%04lld-%02u", (long long)y, m);
+            sink_puts(out, n++ ? "," : "");
+            sink_json_string(out, buf, (size_t)len);
+            last_month = month;
+        }
+        store_iter_close(it);
+    }
+    sink_putc(out, ']');
+    return rc == -ENOENT ? 0 : rc;
 }
 
 /* ---------------------------------------------------------------- tracks */
@@ -275,11 +468,13 @@ int q_track_open(struct store *s, const char *user, const char *device, int64_t 
     return 0;
 }
 
-int q_track_fill(struct q_track *t, size_t want)
+int q_track_fill(struct q_track *t, struct sink *out, size_t want)
 {
     struct store_item item;
     int rc;
 
+    t->out = out;
+    t->fmt.sink = out;
     if (t->done)
         return 0;
     while (t->out->len < want) {

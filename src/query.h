@@ -9,6 +9,7 @@
 #ifndef WL_QUERY_H
 #define WL_QUERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,11 +17,17 @@
 #include "sink.h"
 #include "store.h"
 
+/* Decides whether `viewer` may see `user`'s data (the access-control seam; NULL: yes). */
+typedef bool (*q_visible_fn)(void *arg, const char *viewer, const char *user);
+
 struct q_last_filter {
     const char *user;          /* NULL: all users */
     const char *device;        /* NULL: all devices (of user) */
     const char *const *fields; /* projection in this order; NULL: everything */
     size_t nfields;
+    q_visible_fn visible;      /* NULL: all visible */
+    void *visible_arg;
+    const char *viewer;
 };
 
 /*
@@ -31,6 +38,28 @@ struct q_last_filter {
  * Returns 0 or a store error (output may then be partial).
  */
 int q_last_json(struct store *s, const struct q_last_filter *f, struct sink *out);
+
+/* The same objects one by one: cb gets each as JSON text (valid until it returns). cb returns
+ * 0 to go on. Returns 0, cb's non-zero value, or a store error. */
+int q_last_each(struct store *s, const struct q_last_filter *f,
+                int (*cb)(void *arg, const char *json, size_t len), void *arg);
+
+/* One live event: the /api/0/last object of a location just stored, without big blobs
+ * (image, face) and without card data. */
+int q_event_json(const char *user, const char *device, const char *topic, int64_t tst,
+                 const void *data, size_t len, struct sink *out);
+
+/*
+ * The reply an OwnTracks app expects from HTTP mode (protocol §7): a JSON array with, for
+ * each other device the viewer may see, its card ({"_type":"card",...}) when it has a name or
+ * a face, then its last location reduced to what the apps read, always with a "tid". "[]"
+ * when there is nobody to show.
+ */
+int q_friends_json(struct store *s, const char *user, const char *device, q_visible_fn visible,
+                   void *visible_arg, struct sink *out);
+
+/* The months (YYYY-MM) in which a device has points, oldest first, as a JSON array. */
+int q_months_json(struct store *s, const char *user, const char *device, struct sink *out);
 
 struct q_track;
 
@@ -44,10 +73,12 @@ int q_track_open(struct store *s, const char *user, const char *device, int64_t 
                  uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
                  struct sink *out, struct q_track **qt);
 /*
- * Writes points until out holds at least `want` bytes or the track ends (then the
- * format's trailer too). Returns 1 if there is more, 0 when done, <0 on a store error.
+ * Writes points into `out` until it holds at least `want` bytes or the track ends (then the
+ * format's trailer too). `out` may be another sink than the one given to q_track_open (the
+ * HTTP server moves the buffer into its stream). Returns 1 if there is more, 0 when done,
+ * <0 on a store error.
  */
-int q_track_fill(struct q_track *qt, size_t want);
+int q_track_fill(struct q_track *qt, struct sink *out, size_t want);
 /* Points written so far and records that could not be decoded. */
 uint64_t q_track_count(const struct q_track *qt);
 uint64_t q_track_skipped(const struct q_track *qt);

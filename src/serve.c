@@ -1,5 +1,5 @@
-/* wherelog serve: wires store, writer, ingest and the MQTT door together and runs them
- * until SIGINT or SIGTERM. */
+/* wherelog serve: wires store, writer, ingest, the MQTT door, the HTTP server and the live
+ * hub together and runs them until SIGINT or SIGTERM. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,12 +10,16 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "cli.h"
 #include "config.h"
+#include "http.h"
 #include "ingest.h"
+#include "live.h"
 #include "log.h"
 #include "mqtt.h"
 #include "store.h"
+#include "version.h"
 #include "wl.h"
 #include "writer.h"
 
@@ -23,6 +27,7 @@ struct mqtt_thread {
     struct mqtt *mqtt;
     int stop_fd;
     pthread_t thread;
+    bool running;
 };
 
 static void *run_mqtt(void *arg)
@@ -55,6 +60,100 @@ static int check_settings(const struct wl_config *cfg)
     return problems;
 }
 
+/* Everything serve runs, in start order; torn down in reverse. */
+struct server {
+    struct store *store;
+    struct writer *writer;
+    struct ingest *ingest;
+    struct live *live;
+    struct api *api;
+    struct http *http;
+    struct mqtt_thread mq;
+    bool mosq_ready;
+    char password[512];
+};
+
+static int start_http(struct server *sv, const struct wl_config *cfg)
+{
+    struct api_options ao = {.version = WHERELOG_VERSION, .git = WHERELOG_GIT};
+    struct http_options ho = {
+        .host = cfg->http_host,
+        .port = (unsigned)cfg->http_port,
+        .docroot = cfg->docroot,
+        .leaflet_dir = cfg->leaflet_dir,
+        .cors_origin = cfg->http_cors[0] ? cfg->http_cors : NULL,
+        .max_body = (size_t)cfg->http_max_body,
+        .connections = (unsigned)cfg->http_connections,
+        .per_ip = (unsigned)cfg->http_per_ip,
+        .timeout = (unsigned)cfg->http_timeout,
+        .threads = (unsigned)cfg->http_threads,
+    };
+    int rc = api_new(sv->store, sv->ingest, &ao, &sv->api);
+    if (rc == 0)
+        rc = http_start(&ho, sv->api, sv->live, &sv->http);
+    if (rc)
+        fprintf(stderr, "wherelog serve: cannot start the HTTP server on %s:%ld (see the log)\n",
+                cfg->http_host, cfg->http_port);
+    return rc;
+}
+
+static int start_mqtt(struct server *sv, const struct wl_config *cfg)
+{
+    const char *topics[CFG_TOPICS_MAX];
+    for (int i = 0; i < cfg->ntopics; i++)
+        topics[i] = cfg->topics[i];
+    struct mqtt_options mo = {
+        .host = cfg->mqtt_host,
+        .port = (int)cfg->mqtt_port,
+        .user = cfg->mqtt_user[0] ? cfg->mqtt_user : NULL,
+        .password = sv->password[0] ? sv->password : NULL,
+        .cafile = cfg->mqtt_cafile[0] ? cfg->mqtt_cafile : NULL,
+        .certfile = cfg->mqtt_certfile[0] ? cfg->mqtt_certfile : NULL,
+        .keyfile = cfg->mqtt_keyfile[0] ? cfg->mqtt_keyfile : NULL,
+        .client_id = cfg->mqtt_client_id[0] ? cfg->mqtt_client_id : store_client_id(sv->store),
+        .topics = topics,
+        .ntopics = cfg->ntopics,
+        .qos = (int)cfg->qos,
+        .keepalive = (int)cfg->mqtt_keepalive,
+    };
+    mqtt_library_init();
+    sv->mosq_ready = true;
+    int rc = mqtt_new(&mo, sv->ingest, &sv->mq.mqtt);
+    if (rc)
+        return rc;
+    sv->mq.stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (sv->mq.stop_fd < 0 || pthread_create(&sv->mq.thread, NULL, run_mqtt, &sv->mq) != 0) {
+        fprintf(stderr, "wherelog serve: cannot start: %s\n", strerror(errno));
+        return -errno;
+    }
+    sv->mq.running = true;
+    return 0;
+}
+
+/* Inputs first (so nothing new arrives), then the readers, then the store. */
+static void stop_server(struct server *sv)
+{
+    if (sv->mq.running) {
+        uint64_t one = 1;
+        if (write(sv->mq.stop_fd, &one, sizeof(one)) != sizeof(one))
+            wl_log(WL_LOG_ERROR, "serve", "cannot signal the MQTT thread");
+        pthread_join(sv->mq.thread, NULL);
+    }
+    if (sv->mq.stop_fd >= 0)
+        close(sv->mq.stop_fd);
+    mqtt_free(sv->mq.mqtt);
+    if (sv->mosq_ready)
+        mqtt_library_cleanup();
+    live_shutdown(sv->live); /* ends live streams, which the HTTP server waits for */
+    http_stop(sv->http);
+    api_free(sv->api);
+    live_free(sv->live);
+    ingest_free(sv->ingest);
+    writer_free(sv->writer);
+    store_close(sv->store);
+    memset(sv->password, 0, sizeof(sv->password));
+}
+
 int cli_serve(int argc, char **argv)
 {
     bool check = false;
@@ -63,19 +162,15 @@ int cli_serve(int argc, char **argv)
     const struct cli_command cmd = {
         "serve",
         "serve [settings]",
-        "Subscribes to the OwnTracks topics on an MQTT broker and stores every message,\n"
-        "until SIGINT or SIGTERM.",
+        "Subscribes to the OwnTracks topics on an MQTT broker and stores every message, and\n"
+        "serves the HTTP API, HTTP-mode ingest and the web map, until SIGINT or SIGTERM.",
         CFG_ALL | CFG_SERVE,
         opts,
         1,
         0,
         0};
     struct wl_config *cfg = calloc(1, sizeof(*cfg));
-    struct store *store = NULL;
-    struct writer *writer = NULL;
-    struct ingest *ingest = NULL;
-    struct mqtt_thread mq = {.stop_fd = -1};
-    char password[512] = "";
+    struct server sv = {.mq = {.stop_fd = -1}};
     size_t nargs;
     sigset_t sigs;
     int sfd = -1, status = 1, rc;
@@ -102,7 +197,7 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     if (cfg->mqtt_password_file[0] &&
-        (rc = cfg_read_secret_file(cfg->mqtt_password_file, password, sizeof(password)))) {
+        (rc = cfg_read_secret_file(cfg->mqtt_password_file, sv.password, sizeof(sv.password)))) {
         fprintf(stderr, "wherelog serve: cannot read %s: %s\n", cfg->mqtt_password_file,
                 strerror(-rc));
         goto out;
@@ -122,42 +217,26 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
 
-    if ((rc = store_open(cfg->storage, NULL, &store))) {
+    if ((rc = store_open(cfg->storage, NULL, &sv.store))) {
         fprintf(stderr, "wherelog serve: cannot open the store in %s: %s\n", cfg->storage,
                 wl_strerror(rc));
         goto out;
     }
-    if (writer_new(store, &writer) ||
-        ingest_new(writer, store_keyring(store), (unsigned)cfg->log_rejections, &ingest))
+    if (writer_new(sv.store, &sv.writer) ||
+        ingest_new(sv.writer, store_keyring(sv.store), (unsigned)cfg->log_rejections,
+                   &sv.ingest) ||
+        live_new(sv.store, &sv.live))
         goto out;
-
-    const char *topics[CFG_TOPICS_MAX];
-    for (int i = 0; i < cfg->ntopics; i++)
-        topics[i] = cfg->topics[i];
-    struct mqtt_options mo = {
-        .host = cfg->mqtt_host,
-        .port = (int)cfg->mqtt_port,
-        .user = cfg->mqtt_user[0] ? cfg->mqtt_user : NULL,
-        .password = password[0] ? password : NULL,
-        .cafile = cfg->mqtt_cafile[0] ? cfg->mqtt_cafile : NULL,
-        .certfile = cfg->mqtt_certfile[0] ? cfg->mqtt_certfile : NULL,
-        .keyfile = cfg->mqtt_keyfile[0] ? cfg->mqtt_keyfile : NULL,
-        .client_id = cfg->mqtt_client_id[0] ? cfg->mqtt_client_id : store_client_id(store),
-        .topics = topics,
-        .ntopics = cfg->ntopics,
-        .qos = (int)cfg->qos,
-        .keepalive = (int)cfg->mqtt_keepalive,
-    };
-    mqtt_library_init();
-    if (mqtt_new(&mo, ingest, &mq.mqtt))
+    writer_set_committed_hook(sv.writer, live_committed, sv.live);
+    if ((cfg->http_port && start_http(&sv, cfg)) || (cfg->mqtt && start_mqtt(&sv, cfg)))
         goto out;
-    mq.stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (mq.stop_fd < 0 || pthread_create(&mq.thread, NULL, run_mqtt, &mq) != 0) {
-        fprintf(stderr, "wherelog serve: cannot start: %s\n", strerror(errno));
-        goto out;
-    }
-    wl_log(WL_LOG_INFO, "serve", "storing into %s; MQTT %s:%ld, %d topic filter(s)", cfg->storage,
-           cfg->mqtt_host, cfg->mqtt_port, cfg->ntopics);
+    wl_log(WL_LOG_INFO, "serve", "storing into %s; MQTT %s:%ld%s; HTTP %s", cfg->storage,
+           cfg->mqtt_host, cfg->mqtt_port, cfg->mqtt ? "" : " (off)",
+           cfg->http_port ? "on" : "off");
+    if (cfg->http_port)
+        wl_log(WL_LOG_INFO, "serve", "map: http://%s%s%s:%ld/",
+               strchr(cfg->http_host, ':') ? "[" : "", cfg->http_host,
+               strchr(cfg->http_host, ':') ? "]" : "", cfg->http_port);
 
     for (;;) {
         struct signalfd_siginfo si;
@@ -169,24 +248,11 @@ int cli_serve(int argc, char **argv)
         wl_log(WL_LOG_INFO, "serve", "SIGHUP: nothing to reload yet");
     }
     wl_log(WL_LOG_INFO, "serve", "stopping");
-    uint64_t one = 1;
-    if (write(mq.stop_fd, &one, sizeof(one)) != sizeof(one))
-        wl_log(WL_LOG_ERROR, "serve", "cannot signal the MQTT thread");
-    pthread_join(mq.thread, NULL);
-    mq.thread = 0;
     status = 0;
 out:
-    if (mq.stop_fd >= 0)
-        close(mq.stop_fd);
-    mqtt_free(mq.mqtt);
-    if (mq.mqtt || status == 0)
-        mqtt_library_cleanup();
-    ingest_free(ingest);
-    writer_free(writer);
-    store_close(store);
+    stop_server(&sv);
     if (sfd >= 0)
         close(sfd);
-    memset(password, 0, sizeof(password));
     if (status == 0)
         wl_log(WL_LOG_INFO, "serve", "stopped; store closed");
     free(cfg);

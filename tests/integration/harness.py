@@ -7,6 +7,7 @@ import atexit
 import base64
 import ctypes
 import ctypes.util
+import http.client
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ WL_PUB = os.environ["WL_PUB"]
 FIXTURES = os.environ["WHERELOG_FIXTURES"]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 SENTINEL_USER = "zz-sentinel"
+WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web")
 
 # Every process started here, so that a failing test never leaves a broker or a server behind.
 _children = []
@@ -102,6 +104,7 @@ class Server:
         self.workdir = workdir
         self.storage = storage
         self.broker_port = broker_port
+        self.http_port = free_port()
         self.extra_args = list(extra_args)
         self.logfile = workdir.file("serve.log")
         self.proc = None
@@ -111,7 +114,8 @@ class Server:
         self.log = open(self.logfile, "a")
         self.offset = os.path.getsize(self.logfile)
         args = [WHERELOG, "serve", "--storage", self.storage, "--mqtt-host", "127.0.0.1",
-                "--mqtt-port", str(self.broker_port), "--log-level", "debug",
+                "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port),
+                "--docroot", WEB_DIR, "--log-level", "debug",
                 "--log-rejections", "0"] + self.extra_args
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         _children.append(self.proc)
@@ -169,6 +173,34 @@ class Stack:
         self.server.stop()
         self.broker.stop()
         self.dir.remove()
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8")
+
+
+def request(port, path, method="GET", body=None, headers=None, timeout=30):
+    """One HTTP request to the server; never raises on an HTTP error status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
 
 
 def cli(storage, *args, check=True, stdin=None):

@@ -1,0 +1,519 @@
+#include "api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fmt.h"
+#include "log.h"
+#include "owntracks.h"
+#include "wl.h"
+#include "wtime.h"
+
+/* Without `from`, /api/0/locations answers for the last six hours, as the Recorder does. */
+#define API_DEFAULT_WINDOW (6 * 3600)
+#define API_STREAM_CHUNK (64u << 10)
+
+struct api {
+    struct store *store;
+    struct ingest *ingest;
+    struct api_options opt;
+};
+
+int api_new(struct store *store, struct ingest *ingest, const struct api_options *opt,
+            struct api **out)
+{
+    struct api *api = calloc(1, sizeof(*api));
+    if (!api)
+        return -ENOMEM;
+    api->store = store;
+    api->ingest = ingest;
+    api->opt = *opt;
+    *out = api;
+    return 0;
+}
+
+void api_free(struct api *api)
+{
+    free(api);
+}
+
+static const char *const json_type = "application/json; charset=utf-8";
+
+void api_error(struct api_response *resp, unsigned status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    resp->status = status;
+    resp->content_type = json_type;
+    resp->body.len = 0;
+    sink_puts(&resp->body, "{\"error\":");
+    sink_json_string(&resp->body, msg, strlen(msg));
+    sink_printf(&resp->body, ",\"status\":%u}\n", status);
+}
+
+static void ok_json(struct api_response *resp)
+{
+    resp->status = 200;
+    resp->content_type = json_type;
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+/* A parameter as UTF-8 text; false (with a 400 already in resp) if it is not. */
+static bool text_param(const struct api_request *req, struct api_response *resp,
+                       const char *name, const char **out)
+{
+    const char *v = req->param(req->ctx, name);
+    *out = v;
+    if (v && !ot_utf8_valid(v, strlen(v))) {
+        api_error(resp, 400, "bad parameter %s: not valid UTF-8", name);
+        return false;
+    }
+    return true;
+}
+
+/* user or device: validated and lowercased into out (OT_NAME_MAX + 1 bytes). */
+static bool name_param(const struct api_request *req, struct api_response *resp,
+                       const char *name, bool required, char *out, bool *present)
+{
+    const char *v, *why;
+    if (!text_param(req, resp, name, &v))
+        return false;
+    *present = v && v[0];
+    if (!*present) {
+        if (required)
+            api_error(resp, 400, "missing parameter %s", name);
+        return !required;
+    }
+    if (ot_normalize_name(v, strlen(v), out, &why) != 0) {
+        api_error(resp, 400, "bad parameter %s: %s", name, why);
+        return false;
+    }
+    return true;
+}
+
+static bool time_param(const struct api_request *req, struct api_response *resp,
+                       const char *name, bool end, int64_t *out)
+{
+    const char *v;
+    struct wtime t;
+    if (!text_param(req, resp, name, &v))
+        return false;
+    if (!v || !v[0])
+        return true; /* keep the default */
+    if (wtime_parse(v, &t) != 0) {
+        api_error(resp, 400, "bad parameter %s: not a time (YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM] "
+                             "or epoch seconds)", name);
+        return false;
+    }
+    *out = end ? t.t + t.span - 1 : t.t; /* a date as `to` covers that whole day */
+    return true;
+}
+
+/* "a,b,c" into fields (pointing into buf). */
+static bool fields_param(const struct api_request *req, struct api_response *resp, char *buf,
+                         size_t size, const char **fields, size_t *n)
+{
+    const char *v;
+    *n = 0;
+    if (!text_param(req, resp, "fields", &v))
+        return false;
+    if (!v || !v[0])
+        return true;
+    if (strlen(v) >= size) {
+        api_error(resp, 400, "bad parameter fields: too long");
+        return false;
+    }
+    strcpy(buf, v);
+    for (char *save = NULL, *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        if (*n == FMT_MAX_FIELDS) {
+            api_error(resp, 400, "bad parameter fields: at most %d fields", FMT_MAX_FIELDS);
+            return false;
+        }
+        fields[(*n)++] = f;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static void get_version(struct api *api, struct api_response *resp)
+{
+    ok_json(resp);
+    sink_puts(&resp->body, "{\"version\":");
+    sink_json_string(&resp->body, api->opt.version, strlen(api->opt.version));
+    sink_puts(&resp->body, ",\"git\":");
+    sink_json_string(&resp->body, api->opt.git, strlen(api->opt.git));
+    sink_puts(&resp->body, "}\n");
+}
+
+struct list_ctx {
+    struct api *api;
+    const char *viewer;
+    struct sink *out;
+    size_t n;
+};
+
+static int list_user(void *arg, const char *user)
+{
+    struct list_ctx *l = arg;
+    if (l->api->opt.visible && !l->api->opt.visible(l->api->opt.visible_arg, l->viewer, user))
+        return 0;
+    sink_puts(l->out, l->n++ ? "," : "");
+    sink_json_string(l->out, user, strlen(user));
+    return 0;
+}
+
+static int list_device(void *arg, const struct store_device *d)
+{
+    struct list_ctx *l = arg;
+    sink_puts(l->out, l->n++ ? "," : "");
+    sink_json_string(l->out, d->device, strlen(d->device));
+    return 0;
+}
+
+static bool may_see(struct api *api, const struct api_request *req, const char *user)
+{
+    return !api->opt.visible || api->opt.visible(api->opt.visible_arg, req->user, user);
+}
+
+static void get_list(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
+    bool have_user, have_device;
+    struct list_ctx l = {.api = api, .viewer = req->user, .out = &resp->body};
+    int rc = 0;
+
+    if (!name_param(req, resp, "user", false, user, &have_user) ||
+        !name_param(req, resp, "device", false, device, &have_device))
+        return;
+    ok_json(resp);
+    sink_puts(&resp->body, "{\"results\":");
+    if (have_user && !may_see(api, req, user)) {
+        sink_puts(&resp->body, "[]"); /* as if absent: do not confirm who exists */
+    } else if (have_user && have_device) {
+        /* The Recorder lists its month files here (with server paths); we list the months. */
+        rc = q_months_json(api->store, user, device, &resp->body);
+    } else {
+        sink_putc(&resp->body, '[');
+        rc = have_user ? store_list_devices(api->store, user, list_device, &l)
+                       : store_list_users(api->store, list_user, &l);
+        sink_putc(&resp->body, ']');
+    }
+    sink_puts(&resp->body, "}\n");
+    if (rc)
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+}
+
+static void get_last(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1], fbuf[1024];
+    const char *fields[FMT_MAX_FIELDS];
+    bool have_user, have_device;
+    size_t nfields;
+
+    if (!name_param(req, resp, "user", false, user, &have_user) ||
+        !name_param(req, resp, "device", false, device, &have_device) ||
+        !fields_param(req, resp, fbuf, sizeof(fbuf), fields, &nfields))
+        return;
+    ok_json(resp);
+    if (have_user && !may_see(api, req, user)) {
+        sink_puts(&resp->body, "[]\n");
+        return;
+    }
+    struct q_last_filter f = {.user = have_user ? user : NULL,
+                              .device = have_device ? device : NULL,
+                              .fields = nfields ? fields : NULL,
+                              .nfields = nfields,
+                              .visible = api->opt.visible,
+                              .visible_arg = api->opt.visible_arg,
+                              .viewer = req->user};
+    int rc = q_last_json(api->store, &f, &resp->body);
+    if (rc)
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+}
+
+/* Filename for a download: ASCII letters, digits, '.', '_' and '-' only. */
+static void safe_name(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 1 < size; in++) {
+        char c = *in;
+        out[o++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                           c == '.' || c == '_' || c == '-'
+                       ? c
+                       : '_';
+    }
+    out[o] = '\0';
+}
+
+/* Content-Disposition: USER-DEVICE-FROM-TO.EXT, the dates being those of the data asked for
+ * (the range clamped to the device's first and last points). */
+static void set_download(struct api *api, struct api_response *resp, const char *user,
+                         const char *device, int64_t from, int64_t to, enum fmt_kind kind)
+{
+    char u[OT_NAME_MAX + 1], d[OT_NAME_MAX + 1], f[21], t[21];
+    struct store_device dev;
+    if (store_get_device(api->store, user, device, &dev) == 0 && dev.points) {
+        from = from > dev.first_tst ? from : dev.first_tst;
+        to = to < dev.last_tst ? to : dev.last_tst;
+    }
+    if (to < from)
+        to = from;
+    safe_name(u, sizeof(u), user);
+    safe_name(d, sizeof(d), device);
+    wtime_iso(from, f);
+    wtime_iso(to, t);
+    f[10] = t[10] = '\0'; /* dates: jane-phone-2024-12-01-2024-12-07.gpx */
+    snprintf(resp->disposition, sizeof(resp->disposition), "attachment; filename=\"%s-%s-%s-%s.%s\"",
+             u, d, f, t, fmt_extension(kind));
+}
+
+/* A streamed track; it outlives the request handler, so the fields live here. */
+struct track_stream {
+    struct q_track *track;
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
+    char fbuf[1024];
+    const char *fields[FMT_MAX_FIELDS];
+};
+
+static int track_fill(void *state, struct sink *out, size_t want)
+{
+    struct track_stream *ts = state;
+    return q_track_fill(ts->track, out, want);
+}
+
+static void track_release(void *state)
+{
+    struct track_stream *ts = state;
+    q_track_close(ts->track);
+    free(ts);
+}
+
+static void get_locations(struct api *api, const struct api_request *req,
+                          struct api_response *resp)
+{
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
+    const char *format, *limit_text, *download;
+    bool have_user, have_device;
+    size_t nfields;
+    int64_t now = time(NULL), from = now - API_DEFAULT_WINDOW, to = WTIME_MAX;
+    uint64_t limit = 0;
+    enum fmt_kind kind = FMT_JSON;
+    struct track_stream *ts = calloc(1, sizeof(*ts));
+
+    if (!ts) {
+        api_error(resp, 500, "out of memory");
+        return;
+    }
+    if (!name_param(req, resp, "user", true, user, &have_user) ||
+        !name_param(req, resp, "device", true, device, &have_device) ||
+        !time_param(req, resp, "from", false, &from) || !time_param(req, resp, "to", true, &to) ||
+        !fields_param(req, resp, ts->fbuf, sizeof(ts->fbuf), ts->fields, &nfields) ||
+        !text_param(req, resp, "format", &format) || !text_param(req, resp, "limit", &limit_text) ||
+        !text_param(req, resp, "download", &download))
+        goto fail;
+    if (from > to) {
+        api_error(resp, 416, "impossible date/time range: from is after to");
+        goto fail;
+    }
+    if (format && format[0] && (fmt_parse(format, &kind) != 0)) {
+        api_error(resp, 400, "bad parameter format: use json, geojson, gpx, csv, linestring "
+                             "or xml");
+        goto fail;
+    }
+    if (limit_text && limit_text[0]) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(limit_text, &end, 10);
+        if (*end || errno || limit_text[0] == '-' || limit_text[0] == '+') {
+            api_error(resp, 400, "bad parameter limit: not a whole number");
+            goto fail;
+        }
+        limit = v;
+    }
+    if (!may_see(api, req, user)) {
+        api_error(resp, 403, "not allowed to read %s's locations", user);
+        goto fail;
+    }
+
+    memcpy(ts->user, user, sizeof(ts->user));
+    memcpy(ts->device, device, sizeof(ts->device));
+    struct fmt_options fo = {.user = ts->user, .device = ts->device, .recorder_envelope = true,
+                             .version = api->opt.version, .fields = nfields ? ts->fields : NULL,
+                             .nfields = nfields};
+    resp->status = 200;
+    resp->content_type = fmt_content_type(kind);
+    if (kind == FMT_GPX || (download && (strcmp(download, "1") == 0 ||
+                                         strcmp(download, "true") == 0)))
+        set_download(api, resp, user, device, from, to, kind);
+
+    int rc = q_track_open(api->store, user, device, from, to, limit, kind, &fo, &resp->body,
+                          &ts->track);
+    if (rc == -ENOENT) { /* an unknown device has an empty track, not an error */
+        struct fmt_writer w;
+        fmt_begin(&w, kind, &resp->body, &fo);
+        fmt_end(&w);
+        goto fail;
+    }
+    if (rc) {
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+        goto fail;
+    }
+    resp->fill = track_fill;
+    resp->release = track_release;
+    resp->state = ts;
+    return;
+fail:
+    free(ts);
+}
+
+static void get_monitor(struct api *api, struct api_response *resp)
+{
+    int64_t when;
+    char topic[STORE_TOPIC_MAX + 1];
+    resp->status = 200;
+    resp->content_type = "text/plain; charset=utf-8";
+    if (ingest_last_received(api->ingest, &when, topic, sizeof(topic)))
+        sink_printf(&resp->body, "%lld %s\n", (long long)when, topic);
+    else
+        sink_puts(&resp->body, "not available\n");
+}
+
+/* ---------------------------------------------------------------- HTTP mode */
+
+/* The caller's identity: the authenticated user wins; X-Limit-U may only repeat it. */
+static bool pub_identity(const struct api_request *req, struct api_response *resp, char *user,
+                         char *device)
+{
+    const char *u = req->header(req->ctx, "X-Limit-U"), *d = req->header(req->ctx, "X-Limit-D");
+    const char *why;
+
+    if (!u || !u[0])
+        u = req->query(req->ctx, "u");
+    if (!d || !d[0])
+        d = req->query(req->ctx, "d");
+    if (req->user) {
+        if (u && u[0] && (ot_normalize_name(u, strlen(u), user, &why) != 0 ||
+                          strcmp(user, req->user) != 0)) {
+            api_error(resp, 403, "X-Limit-U does not match the authenticated user");
+            return false;
+        }
+        u = req->user;
+    }
+    /* OwnTracks Recorder's defaults, for apps that send neither. */
+    if (!u || !u[0])
+        u = "owntracks";
+    if (!d || !d[0])
+        d = "phone";
+    if (ot_normalize_name(u, strlen(u), user, &why) != 0) {
+        api_error(resp, 400, "bad user: %s", why);
+        return false;
+    }
+    if (ot_normalize_name(d, strlen(d), device, &why) != 0) {
+        api_error(resp, 400, "bad device: %s", why);
+        return false;
+    }
+    return true;
+}
+
+/* Encrypts the reply when the device has a key, as the apps expect (protocol §7). */
+static void encrypt_reply(struct api *api, const char *user, const char *device,
+                          struct api_response *resp)
+{
+    unsigned char secret[OT_SECRET_MAX];
+    char *b64;
+    int n = store_key_get(api->store, user, device, secret);
+
+    if (n <= 0)
+        return;
+    if (ot_encrypt(secret, (size_t)n, resp->body.buf, resp->body.len, &b64) == 0) {
+        resp->body.len = 0;
+        sink_puts(&resp->body, "{\"_type\":\"encrypted\",\"data\":\"");
+        sink_puts(&resp->body, b64);
+        sink_puts(&resp->body, "\"}");
+        free(b64);
+    }
+}
+
+static void post_pub(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1], reason[OT_REASON_MAX];
+    struct ingest_batch batch;
+
+    if (!pub_identity(req, resp, user, device))
+        return;
+    if (ingest_batch_init(&batch)) {
+        api_error(resp, 500, "out of memory");
+        return;
+    }
+    enum ot_outcome o = ingest_http(api->ingest, &batch, user, device, req->body, req->body_len,
+                                    time(NULL), reason, sizeof(reason));
+    if (o == OT_REJECT) {
+        api_error(resp, 400, "message rejected: %s", reason);
+    } else if (o == OT_ACCEPT && ingest_commit(api->ingest, &batch, NULL) != 0) {
+        /* Not stored: the app keeps the message and posts it again. */
+        api_error(resp, 503, "cannot store the message now; try again later");
+        resp->retry_after = 60;
+    } else {
+        ok_json(resp);
+        int rc = q_friends_json(api->store, user, device, api->opt.visible,
+                                api->opt.visible_arg, &resp->body);
+        if (rc) {
+            resp->body.len = 0;
+            sink_putc(&resp->body, '['); /* stored all the same; the friends can wait */
+            sink_putc(&resp->body, ']');
+        }
+        encrypt_reply(api, user, device, resp);
+        sink_putc(&resp->body, '\n');
+    }
+    ingest_batch_free(&batch);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+void api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct {
+        const char *path;
+        int route;
+    } routes[] = {{"/api/0/version", 1}, {"/api/0/list", 2},    {"/api/0/last", 3},
+                  {"/api/0/locations", 4}, {"/api/0/monitor", 5}, {"/pub", 6}};
+    int route = 0;
+
+    for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
+        if (strcmp(req->path, routes[i].path) == 0)
+            route = routes[i].route;
+    if (route == 0) {
+        api_error(resp, 404, "no such endpoint: %s", req->path);
+        return;
+    }
+    if (route == 6) {
+        if (req->method != API_POST) {
+            resp->allow = "POST, OPTIONS";
+            api_error(resp, 405, "use POST for /pub");
+            return;
+        }
+        post_pub(api, req, resp);
+        return;
+    }
+    if (req->method != API_GET && req->method != API_HEAD && req->method != API_POST) {
+        resp->allow = "GET, HEAD, POST, OPTIONS";
+        api_error(resp, 405, "method not allowed on %s", req->path);
+        return;
+    }
+    switch (route) {
+    case 1: get_version(api, resp); break;
+    case 2: get_list(api, req, resp); break;
+    case 3: get_last(api, req, resp); break;
+    case 4: get_locations(api, req, resp); break;
+    case 5: get_monitor(api, resp); break;
+    }
+}

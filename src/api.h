@@ -1,0 +1,75 @@
+/*
+ * api.h - the HTTP API's logic: OwnTracks Recorder's /api/0 routes and HTTP-mode ingest
+ * (POST /pub), as described in api/openapi.yaml. A request in, a response out: this module
+ * knows neither libmicrohttpd (http.c) nor LMDB (store.c).
+ *
+ * Every error is JSON {"error": "...", "status": N} with the matching status; an empty store
+ * answers with empty results, never an error.
+ *
+ * Thread rules: api_handle() is called from the HTTP server's threads, concurrently.
+ */
+#ifndef WL_API_H
+#define WL_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ingest.h"
+#include "query.h"
+#include "sink.h"
+#include "store.h"
+
+enum api_method { API_GET, API_HEAD, API_POST, API_PUT, API_DELETE, API_OPTIONS, API_OTHER };
+
+struct api_request {
+    enum api_method method;
+    const char *path;
+    /* A parameter the way OwnTracks Recorder reads it: header X-Limit-<name> first, then the
+     * query string, then a form-encoded body. NULL if absent. */
+    const char *(*param)(void *ctx, const char *name);
+    /* The query string only (HTTP mode's u and d). */
+    const char *(*query)(void *ctx, const char *name);
+    const char *(*header)(void *ctx, const char *name);
+    void *ctx;
+    const void *body;
+    size_t body_len;
+    const char *client; /* the peer's address, for logs */
+    const char *user;   /* the authenticated user, or NULL when authentication is off */
+};
+
+struct api_response {
+    unsigned status;
+    const char *content_type;
+    char disposition[512]; /* Content-Disposition, or "" */
+    const char *allow;     /* Allow, for 405 */
+    unsigned retry_after;  /* Retry-After seconds, or 0 */
+    /* The body, a memory sink the caller set up. With `fill` set, it is only the beginning,
+     * and fill(state, body, want) writes more until it returns 0 (<0: error, stop). */
+    struct sink body;
+    int (*fill)(void *state, struct sink *out, size_t want);
+    void (*release)(void *state);
+    void *state;
+};
+
+struct api_options {
+    const char *version;
+    const char *git;
+    /* Access control (see query.h); NULL: everybody sees everything. */
+    q_visible_fn visible;
+    void *visible_arg;
+};
+
+struct api;
+
+int api_new(struct store *store, struct ingest *ingest, const struct api_options *opt,
+            struct api **out);
+void api_free(struct api *api);
+
+/* Handles one request. resp->body must be an initialised memory sink. */
+void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+
+/* Fills resp with a JSON error (also used by the HTTP server for its own errors). */
+void api_error(struct api_response *resp, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,723 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wl.h"
+
+#define HEADER_MEMORY (32u << 10) /* per connection: request line and headers must fit */
+#define STREAM_BLOCK (32u << 10)  /* bytes handed to libmicrohttpd per read of a stream */
+#define PATH_LOG_MAX 200
+
+struct http {
+    struct MHD_Daemon *daemon;
+    struct api *api;
+    struct live *live;
+    struct http_options opt;
+    char docroot[PATH_MAX];     /* realpath()ed */
+    char leaflet_dir[PATH_MAX]; /* realpath()ed, "" if missing */
+};
+
+/* What one request accumulates while libmicrohttpd reads it. */
+struct request {
+    struct http *h;
+    struct MHD_Connection *c;
+    struct sink body;
+    bool started;     /* the first call of the access handler has been */
+    bool nul_in_uri;  /* "%00" in the raw request target: refused */
+    bool too_big;
+    char method[8];
+    char path[PATH_LOG_MAX];
+    unsigned status;
+    struct timespec start;
+    /* form-encoded body, decoded on first use */
+    bool form_parsed;
+    char **form; /* key, value, key, value... pointing into form_buf */
+    size_t nform;
+    char *form_buf;
+};
+
+static enum api_method method_of(const char *m)
+{
+    static const struct {
+        const char *name;
+        enum api_method method;
+    } names[] = {{"GET", API_GET},       {"HEAD", API_HEAD},       {"POST", API_POST},
+                 {"PUT", API_PUT},       {"DELETE", API_DELETE}, {"OPTIONS", API_OPTIONS}};
+    for (size_t i = 0; i < WL_ARRAY_LEN(names); i++)
+        if (strcmp(m, names[i].name) == 0)
+            return names[i].method;
+    return API_OTHER;
+}
+
+static const char *client_address(struct MHD_Connection *c, char *buf, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(buf, size, "?");
+    if (!ci || !ci->client_addr)
+        return buf;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)size);
+    return buf;
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f'
+                                                ? (c | 0x20) - 'a' + 10
+                                                : -1;
+}
+
+/* Decodes application/x-www-form-urlencoded text in place ('+' is a space; a '%' not followed
+ * by two hex digits stays as it is, as browsers do). */
+static void form_decode(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '+') {
+            *o++ = ' ';
+        } else if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+            *o++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+}
+
+static void parse_form(struct request *r)
+{
+    const char *type = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Content-Type");
+    r->form_parsed = true;
+    if (!type || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0 || !r->body.len)
+        return;
+    r->form_buf = malloc(r->body.len + 1);
+    size_t pairs = 1;
+    for (size_t i = 0; i < r->body.len; i++)
+        pairs += r->body.buf[i] == '&';
+    r->form = calloc(2 * pairs, sizeof(char *));
+    if (!r->form_buf || !r->form)
+        return;
+    memcpy(r->form_buf, r->body.buf, r->body.len);
+    r->form_buf[r->body.len] = '\0';
+    for (char *save = NULL, *kv = strtok_r(r->form_buf, "&", &save); kv;
+         kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq)
+            *eq = '\0';
+        form_decode(kv);
+        if (eq)
+            form_decode(eq + 1);
+        r->form[2 * r->nform] = kv;
+        r->form[2 * r->nform + 1] = eq ? eq + 1 : (char *)"";
+        r->nform++;
+    }
+}
+
+static const char *req_header(void *ctx, const char *name)
+{
+    struct request *r = ctx;
+    return MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, name);
+}
+
+static const char *req_query(void *ctx, const char *name)
+{
+    struct request *r = ctx;
+    return MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *req_param(void *ctx, const char *name)
+{
+    struct request *r = ctx;
+    char header[64];
+    const char *v;
+
+    snprintf(header, sizeof(header), "X-Limit-%s", name);
+    if ((v = req_header(ctx, header)) || (v = req_query(ctx, name)))
+        return v;
+    if (!r->form_parsed)
+        parse_form(r);
+    for (size_t i = 0; i < r->nform; i++)
+        if (strcmp(r->form[2 * i], name) == 0)
+            return r->form[2 * i + 1];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- responses */
+
+static void common_headers(struct request *r, struct MHD_Response *mr, bool api)
+{
+    MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    if (!api)
+        return;
+    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    if (r->h->opt.cors_origin) {
+        MHD_add_response_header(mr, "Access-Control-Allow-Origin", r->h->opt.cors_origin);
+        if (strcmp(r->h->opt.cors_origin, "*") != 0)
+            MHD_add_response_header(mr, "Vary", "Origin");
+    }
+}
+
+static enum MHD_Result queue(struct request *r, unsigned status, struct MHD_Response *mr)
+{
+    if (!mr)
+        return MHD_NO;
+    r->status = status;
+    enum MHD_Result ret = MHD_queue_response(r->c, status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+/* A streamed body: the API's fill() is asked for more whenever the buffer runs dry. */
+struct stream {
+    struct sink buf;
+    int (*fill)(void *, struct sink *, size_t);
+    void (*release)(void *);
+    void *state;
+    bool done;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct stream *st = cls;
+    (void)pos;
+    if (st->buf.len == 0 && !st->done) {
+        int rc = st->fill(st->state, &st->buf, max);
+        if (rc < 0) {
+            wl_log(WL_LOG_ERROR, "http", "response stream failed: %s", wl_strerror(rc));
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        st->done = rc == 0;
+    }
+    if (st->buf.len == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = st->buf.len < max ? st->buf.len : max;
+    memcpy(out, st->buf.buf, n);
+    sink_consume(&st->buf, n);
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *st = cls;
+    st->release(st->state);
+    sink_free(&st->buf);
+    free(st);
+}
+
+static enum MHD_Result respond_api(struct request *r, struct api_response *resp)
+{
+    struct MHD_Response *mr;
+    char retry[16];
+
+    if (resp->fill) {
+        struct stream *st = calloc(1, sizeof(*st));
+        if (!st) {
+            resp->release(resp->state);
+            return MHD_NO;
+        }
+        st->buf = resp->body; /* the stream owns the buffer from here */
+        resp->body = (struct sink){0};
+        st->fill = resp->fill;
+        st->release = resp->release;
+        st->state = resp->state;
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, st,
+                                               stream_free);
+        if (!mr) {
+            stream_free(st);
+            return MHD_NO;
+        }
+    } else {
+        mr = MHD_create_response_from_buffer(resp->body.len, resp->body.buf,
+                                             MHD_RESPMEM_MUST_COPY);
+        if (!mr)
+            return MHD_NO;
+    }
+    MHD_add_response_header(mr, "Content-Type", resp->content_type);
+    if (resp->disposition[0])
+        MHD_add_response_header(mr, "Content-Disposition", resp->disposition);
+    if (resp->allow)
+        MHD_add_response_header(mr, "Allow", resp->allow);
+    if (resp->retry_after) {
+        snprintf(retry, sizeof(retry), "%u", resp->retry_after);
+        MHD_add_response_header(mr, "Retry-After", retry);
+    }
+    common_headers(r, mr, true);
+    return queue(r, resp->status, mr);
+}
+
+static enum MHD_Result respond_error(struct request *r, unsigned status, const char *allow,
+                                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result respond_error(struct request *r, unsigned status, const char *allow,
+                                     const char *fmt, ...)
+{
+    struct api_response resp = {.allow = allow};
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (sink_init_mem(&resp.body, 256))
+        return MHD_NO;
+    api_error(&resp, status, "%s", msg);
+    enum MHD_Result ret = respond_api(r, &resp);
+    sink_free(&resp.body);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- static files */
+
+static const char *mime_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},   {".css", "text/css; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
+        {".json", "application/json; charset=utf-8"}, {".webmanifest", "application/manifest+json"},
+        {".svg", "image/svg+xml"},                {".png", "image/png"},
+        {".jpg", "image/jpeg"},                   {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},    {".map", "application/json"},
+        {".gpx", "application/gpx+xml"},          {".woff2", "font/woff2"},
+        {".yaml", "application/yaml; charset=utf-8"}};
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < WL_ARRAY_LEN(types); i++)
+        if (strcasecmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* A request path must be plain: no "." or ".." segment, no backslash, no control byte. (The
+ * path is already percent-decoded, so "%2e%2e" arrives here as "..".) */
+static bool plain_path(const char *p)
+{
+    for (const char *seg = p; *seg;) {
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return false;
+        seg += len + (end != NULL);
+    }
+    for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+        if (*c < 0x20 || *c == 0x7f || *c == '\\')
+            return false;
+    return true;
+}
+
+static void http_date(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Serves root/rel if it is a regular file inside root (symbolic links included: the file's
+ * real path must stay under the root's). */
+static enum MHD_Result serve_file(struct request *r, const char *root, const char *rel)
+{
+    char want[PATH_MAX], real[PATH_MAX], etag[64], modified[64];
+    struct stat st;
+    size_t rootlen = strlen(root);
+
+    if (!root[0] || !plain_path(rel))
+        return respond_error(r, 404, NULL, "not found");
+    int n = snprintf(want, sizeof(want), "%s/%s%s", root, rel,
+                     rel[0] == '\0' || rel[strlen(rel) - 1] == '/' ? "index.html" : "");
+    if (n < 0 || (size_t)n >= sizeof(want) || !realpath(want, real) ||
+        strncmp(real, root, rootlen) != 0 || (real[rootlen] != '/' && real[rootlen] != '\0'))
+        return respond_error(r, 404, NULL, "not found");
+    int fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return respond_error(r, 404, NULL, "not found");
+    }
+    snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+                 (unsigned long long)st.st_mtim.tv_nsec);
+    http_date(st.st_mtime, modified, sizeof(modified));
+    const char *inm = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-None-Match");
+    const char *ims = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-Modified-Since");
+    struct MHD_Response *mr;
+    unsigned status;
+    if ((inm && strstr(inm, etag)) || (!inm && ims && strcmp(ims, modified) == 0)) {
+        close(fd);
+        mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        status = MHD_HTTP_NOT_MODIFIED;
+    } else {
+        mr = MHD_create_response_from_fd((uint64_t)st.st_size, fd); /* sendfile, closes fd */
+        status = MHD_HTTP_OK;
+        if (mr)
+            MHD_add_response_header(mr, "Content-Type", mime_type(real));
+        else
+            close(fd);
+    }
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, "ETag", etag);
+    MHD_add_response_header(mr, "Last-Modified", modified);
+    MHD_add_response_header(mr, "Cache-Control", "no-cache"); /* revalidate: cheap with ETag */
+    common_headers(r, mr, false);
+    return queue(r, status, mr);
+}
+
+/* ---------------------------------------------------------------- Server-Sent Events */
+
+struct sse_conn {
+    struct MHD_Connection *c;
+    struct live_sse *client;
+};
+
+static void sse_suspend(void *arg)
+{
+    MHD_suspend_connection(((struct sse_conn *)arg)->c);
+}
+
+static void sse_resume(void *arg)
+{
+    MHD_resume_connection(((struct sse_conn *)arg)->c);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sse_conn *s = cls;
+    (void)pos;
+    ssize_t n = live_sse_read(s->client, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void sse_free(void *cls)
+{
+    struct sse_conn *s = cls;
+    live_sse_close(s->client);
+    free(s);
+}
+
+static enum MHD_Result serve_sse(struct request *r)
+{
+    struct sse_conn *s = calloc(1, sizeof(*s));
+    if (!s)
+        return MHD_NO;
+    s->c = r->c;
+    s->client = live_sse_open(r->h->live, req_header(r, "Last-Event-ID"), sse_suspend,
+                              sse_resume, s);
+    if (!s->client) {
+        free(s);
+        return MHD_NO;
+    }
+    struct MHD_Response *mr =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+    if (!mr) {
+        sse_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(mr, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(mr, "X-Accel-Buffering", "no"); /* nginx: do not buffer */
+    common_headers(r, mr, true);
+    return queue(r, MHD_HTTP_OK, mr);
+}
+
+/* ---------------------------------------------------------------- WebSocket */
+
+static void ws_done(void *arg)
+{
+    MHD_upgrade_action(arg, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static void ws_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra,
+                        size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct http *h = cls;
+    (void)c;
+    (void)con_cls;
+    if (live_ws_adopt(h->live, sock, extra, extra_len, ws_done, urh) != 0)
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* Does a comma-separated header value contain this token (case-blind)? */
+static bool has_token(const char *value, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = value; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (strncasecmp(p, token, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+            return true;
+        p = strchr(p, ',');
+    }
+    return false;
+}
+
+static enum MHD_Result serve_websocket(struct request *r)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* RFC 6455 */
+    const char *upgrade = req_header(r, "Upgrade"), *conn = req_header(r, "Connection");
+    const char *version = req_header(r, "Sec-WebSocket-Version");
+    const char *key = req_header(r, "Sec-WebSocket-Key");
+    unsigned char digest[20];
+    char accept[64], buf[128];
+
+    if (!upgrade || strcasecmp(upgrade, "websocket") != 0 || !has_token(conn, "upgrade") || !key ||
+        strlen(key) != 24)
+        return respond_error(r, 400, NULL, "a WebSocket handshake is expected here");
+    if (!version || strcmp(version, "13") != 0) {
+        struct MHD_Response *mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (mr)
+            MHD_add_response_header(mr, "Sec-WebSocket-Version", "13");
+        return queue(r, 426, mr);
+    }
+    snprintf(buf, sizeof(buf), "%s%s", key, guid);
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA1, buf, strlen(buf), digest) != 0)
+        return MHD_NO;
+    sodium_bin2base64(accept, sizeof(accept), digest, sizeof(digest),
+                      sodium_base64_VARIANT_ORIGINAL);
+    struct MHD_Response *mr = MHD_create_response_for_upgrade(ws_upgraded, r->h);
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, "Upgrade", "websocket");
+    MHD_add_response_header(mr, "Connection", "Upgrade");
+    MHD_add_response_header(mr, "Sec-WebSocket-Accept", accept);
+    return queue(r, MHD_HTTP_SWITCHING_PROTOCOLS, mr);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static enum MHD_Result preflight(struct request *r)
+{
+    struct MHD_Response *mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, "Allow", "GET, HEAD, POST, DELETE, OPTIONS");
+    if (r->h->opt.cors_origin) {
+        MHD_add_response_header(mr, "Access-Control-Allow-Methods",
+                                "GET, HEAD, POST, DELETE, OPTIONS");
+        MHD_add_response_header(mr, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, Last-Event-ID, X-Limit-U, "
+                                "X-Limit-D, X-Limit-User, X-Limit-Device, X-Limit-From, "
+                                "X-Limit-To, X-Limit-Fields");
+        MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
+    }
+    common_headers(r, mr, true);
+    return queue(r, MHD_HTTP_NO_CONTENT, mr);
+}
+
+static enum MHD_Result dispatch(struct request *r, const char *url, enum api_method method)
+{
+    struct http *h = r->h;
+    char client[INET6_ADDRSTRLEN];
+    bool is_api = strncmp(url, "/api/", 5) == 0 || strcmp(url, "/pub") == 0;
+
+    if (method == API_OPTIONS)
+        return preflight(r);
+    if (strcmp(url, "/api/0/stream") == 0 || strcmp(url, "/ws/last") == 0) {
+        if (method != API_GET)
+            return respond_error(r, 405, "GET, OPTIONS", "use GET for %s", url);
+        return url[1] == 'a' ? serve_sse(r) : serve_websocket(r);
+    }
+    if (is_api) {
+        struct api_request req = {.method = method, .path = url, .param = req_param,
+                                  .query = req_query, .header = req_header, .ctx = r,
+                                  .body = r->body.buf, .body_len = r->body.len,
+                                  .client = client_address(r->c, client, sizeof(client))};
+        struct api_response resp = {0};
+        if (sink_init_mem(&resp.body, 4096))
+            return MHD_NO;
+        api_handle(h->api, &req, &resp);
+        enum MHD_Result ret = respond_api(r, &resp);
+        sink_free(&resp.body);
+        return ret;
+    }
+    if (method != API_GET && method != API_HEAD)
+        return respond_error(r, 405, "GET, HEAD, OPTIONS", "static files are read-only");
+    if (strncmp(url, "/vendor/leaflet/", 16) == 0)
+        return serve_file(r, h->leaflet_dir, url + 16);
+    return serve_file(r, h->docroot, url + 1);
+}
+
+/*
+ * Called by libmicrohttpd with the request target as received, before it is decoded: the
+ * only place an encoded NUL ("%00") can be seen, since the decoded path is a C string. Its
+ * return value becomes the request's state.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct request *r = calloc(1, sizeof(*r));
+    (void)cls;
+    if (!r)
+        return NULL;
+    r->c = c;
+    for (const char *p = uri; (p = strchr(p, '%')); p++)
+        if (p[1] == '0' && p[2] == '0')
+            r->nul_in_uri = true;
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct http *h = cls;
+    struct request *r = *con_cls;
+    (void)version;
+
+    if (!r)
+        return MHD_NO; /* out of memory in on_uri */
+    if (!r->started) { /* headers are in: set up, and refuse an announced oversized body */
+        r->started = true;
+        if (sink_init_mem(&r->body, 1024))
+            return MHD_NO;
+        r->h = h;
+        r->c = c;
+        snprintf(r->method, sizeof(r->method), "%s", method);
+        wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
+        if (r->nul_in_uri)
+            return respond_error(r, 400, NULL, "NUL (%%00) in the request");
+        /* An announced oversized body is refused before it is sent (no 100 Continue). */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > h->opt.max_body) {
+            r->too_big = true;
+            return respond_error(r, 413, NULL, "request body larger than %zu bytes",
+                                 h->opt.max_body);
+        }
+        return MHD_YES;
+    }
+    if (r->status) /* answered already (say, an oversized body): discard what still comes */
+        return (*upload_size = 0, MHD_YES);
+    if (*upload_size) {
+        if (!r->too_big && r->body.len + *upload_size > h->opt.max_body) {
+            r->too_big = true;
+            sink_free(&r->body);
+            sink_init_mem(&r->body, 64);
+        }
+        if (!r->too_big)
+            sink_put(&r->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return respond_error(r, 413, NULL, "request body larger than %zu bytes", h->opt.max_body);
+    if (r->body.err)
+        return MHD_NO;
+    return dispatch(r, url, method_of(method));
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+    struct request *r = *con_cls;
+    (void)cls;
+    (void)why;
+    if (!r)
+        return;
+    if (wl_log_enabled(WL_LOG_DEBUG)) {
+        struct timespec end;
+        char client[INET6_ADDRSTRLEN];
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
+                    (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
+        wl_log(WL_LOG_DEBUG, "http", "%s %s %u %.1fms client=%s", r->method, r->path, r->status,
+               ms, client_address(c, client, sizeof(client)));
+    }
+    sink_free(&r->body);
+    free(r->form);
+    free(r->form_buf);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    wl_log(WL_LOG_WARN, "http", "%s", msg);
+}
+
+int http_start(const struct http_options *opt, struct api *api, struct live *live,
+               struct http **out)
+{
+    struct http *h = calloc(1, sizeof(*h));
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM},
+                    *ai = NULL;
+    char port[8];
+    int rc;
+
+    if (!h)
+        return -ENOMEM;
+    h->api = api;
+    h->live = live;
+    h->opt = *opt;
+    if (!realpath(opt->docroot, h->docroot)) {
+        wl_log(WL_LOG_WARN, "http", "docroot %s: %s; static files will not be served",
+               opt->docroot, strerror(errno));
+        h->docroot[0] = '\0';
+    }
+    if (opt->leaflet_dir && !realpath(opt->leaflet_dir, h->leaflet_dir)) {
+        wl_log(WL_LOG_WARN, "http", "Leaflet directory %s: %s (install libjs-leaflet)",
+               opt->leaflet_dir, strerror(errno));
+        h->leaflet_dir[0] = '\0';
+    }
+    snprintf(port, sizeof(port), "%u", opt->port);
+    if ((rc = getaddrinfo(opt->host, port, &hints, &ai)) != 0) {
+        wl_log(WL_LOG_ERROR, "http", "cannot use address %s: %s", opt->host, gai_strerror(rc));
+        free(h);
+        return -EINVAL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, opt->threads, MHD_OPTION_CONNECTION_LIMIT, opt->connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        opt->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->daemon) {
+        wl_log(WL_LOG_ERROR, "http", "cannot listen on %s:%u", opt->host, opt->port);
+        free(h);
+        return -EADDRINUSE;
+    }
+    wl_log(WL_LOG_INFO, "http", "listening on http://%s%s%s:%u/", strchr(opt->host, ':') ? "[" : "",
+           opt->host, strchr(opt->host, ':') ? "]" : "", opt->port);
+    *out = h;
+    return 0;
+}
+
+void http_stop(struct http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

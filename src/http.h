@@ -1,0 +1,47 @@
+/*
+ * http.h - the HTTP server (libmicrohttpd; the only module that includes microhttpd.h):
+ * listening, limits, routing, static files, streamed responses, Server-Sent Events and the
+ * WebSocket upgrade. What a route means is api.c's and live.c's business.
+ *
+ *   /api/0/stream          Server-Sent Events (live.h)
+ *   /ws/last               WebSocket (live.h)
+ *   /api/..., /pub         the API (api.h)
+ *   /vendor/leaflet/...    Leaflet, from the system's libjs-leaflet (leaflet_dir)
+ *   anything else          static files from docroot
+ *
+ * Limits: request bodies above max_body get 413; headers beyond the per-connection memory
+ * limit are refused by libmicrohttpd; idle connections close after `timeout` seconds; at most
+ * `connections` in all and `per_ip` per client address, so slow or greedy clients cannot
+ * exhaust the server.
+ */
+#ifndef WL_HTTP_H
+#define WL_HTTP_H
+
+#include <stddef.h>
+
+#include "api.h"
+#include "live.h"
+
+struct http_options {
+    const char *host;        /* address to listen on */
+    unsigned port;
+    const char *docroot;     /* static files */
+    const char *leaflet_dir; /* served under /vendor/leaflet/ */
+    const char *cors_origin; /* Access-Control-Allow-Origin for the API, or NULL */
+    size_t max_body;
+    unsigned connections;
+    unsigned per_ip;
+    unsigned timeout;
+    unsigned threads;
+};
+
+struct http;
+
+/* Starts listening. Returns 0, -EADDRINUSE, -EINVAL (bad address), or another error; the
+ * reason is logged. */
+int http_start(const struct http_options *opt, struct api *api, struct live *live,
+               struct http **out);
+/* Stops the server (call live_shutdown() first, so live streams end). */
+void http_stop(struct http *h);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * live.h - newly stored locations pushed to every connected client, as Server-Sent Events
+ * (GET /api/0/stream) and over WebSocket (GET /ws/last, as OwnTracks Recorder does).
+ *
+ * The writer's committed hook (live_committed) turns each stored location into one JSON event
+ * (the /api/0/last object shape, without big blobs) and appends it to a ring of the last
+ * LIVE_RING events. Each client reads the ring at its own pace; one that falls a whole ring
+ * behind skips to the present and is told so ("reset": reload /api/0/last), so a slow client
+ * costs a cursor, never memory. When nobody listens, no event is built at all.
+ *
+ * SSE clients are driven by the HTTP server's threads (live_sse_read). WebSocket clients are
+ * handed over after the HTTP upgrade (live_ws_adopt) and served by this module's own thread
+ * with wslay doing the framing.
+ *
+ * Thread rules: every function may be called from any thread.
+ */
+#ifndef WL_LIVE_H
+#define WL_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "store.h"
+#include "writer.h"
+
+/* Enough to ride out a burst of a few seconds for a client on a slow link; each event is a
+ * few hundred bytes. */
+#define LIVE_RING 1024
+/* Idle streams get a comment this often, so proxies keep them and dead peers are noticed. */
+#define LIVE_KEEPALIVE_S 20
+/* A WebSocket client with this much unsent is too slow and is closed. */
+#define LIVE_WS_MAX_QUEUED (1u << 20)
+
+struct live;
+struct live_sse;
+
+/* Creates the hub and starts its WebSocket thread. The store must outlive it. */
+int live_new(struct store *store, struct live **out);
+/* Closes every client (SSE streams end, WebSockets are closed) and stops the thread. Call
+ * before stopping the HTTP server. */
+void live_shutdown(struct live *lv);
+void live_free(struct live *lv);
+
+/* writer_committed_fn: builds events for the stored locations (arg is the struct live). */
+void live_committed(void *arg, const struct store_record *recs,
+                    const enum store_result *results, size_t n);
+
+/* Clients connected now (SSE and WebSocket). */
+unsigned live_clients(struct live *lv);
+
+/*
+ * Opens an SSE stream. `suspend` is called (under the hub's lock) when the client has nothing
+ * to read and must sleep; `resume` is called later (outside it) to wake it; both get `arg`.
+ * last_event_id (the Last-Event-ID header, or NULL) continues a stream without a gap when
+ * the events are still in the ring. Returns NULL when out of memory.
+ */
+struct live_sse *live_sse_open(struct live *lv, const char *last_event_id,
+                               void (*suspend)(void *arg), void (*resume)(void *arg),
+                               void *arg);
+/*
+ * Copies the next bytes of the stream into buf. Returns how many; 0 after calling suspend
+ * (nothing to send yet); -1 when the stream is over (shutdown).
+ */
+ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max);
+void live_sse_close(struct live_sse *c);
+
+/*
+ * Takes over an upgraded WebSocket connection: fd (made non-blocking here), the bytes the
+ * HTTP server already read past the request, and `done(done_arg)` to call once the
+ * connection is finished with (the HTTP server closes it). Returns 0 or -ENOMEM (then the
+ * caller closes it).
+ */
+int live_ws_adopt(struct live *lv, int fd, const char *extra, size_t extra_len,
+                  void (*done)(void *arg), void *done_arg);
+
+#endif

@@ -1,0 +1,67 @@
+"""Checks real responses against api/openapi.yaml: the schema of the operation's documented
+status and content type must validate the body."""
+import json
+import os
+
+import jsonschema
+import yaml
+
+with open(os.environ["WHERELOG_OPENAPI"]) as f:
+    SPEC = yaml.safe_load(f)
+
+_resolver = jsonschema.RefResolver(base_uri="", referrer=SPEC)
+
+
+def _resolve(obj):
+    while isinstance(obj, dict) and "$ref" in obj:
+        obj = _resolver.resolve(obj["$ref"])[1]
+    return obj
+
+
+def operation(path, method):
+    item = SPEC["paths"].get(path)
+    assert item is not None, "path %s is not in api/openapi.yaml" % path
+    op = item.get(method.lower()) or (item.get("get") if method in ("POST", "HEAD") and
+                                       path.startswith("/api/0/") else None)
+    assert op is not None, "%s %s is not in api/openapi.yaml" % (method, path)
+    return op
+
+
+def check(path, method, response, drop_required=False):
+    """Validates a harness.Response; returns the parsed JSON body (or None)."""
+    op = operation(path, method)
+    status = str(response.status)
+    doc = _resolve(op["responses"].get(status))
+    assert doc is not None, "%s %s: status %s is not documented" % (method, path, status)
+    ctype = (response.header("content-type") or "").split(";")[0].strip()
+    content = doc.get("content")
+    if not content:
+        return None
+    assert ctype in content, "%s %s %s: content type %s not documented (%s)" % (
+        method, path, status, ctype, list(content))
+    schema = content[ctype].get("schema")
+    if schema is None or ctype not in ("application/json", "application/geo+json"):
+        return None
+    body = json.loads(response.body)
+    schema = dict(schema)
+    if drop_required:
+        schema = _without_required(_deref_all(schema))
+    jsonschema.Draft202012Validator(schema, resolver=_resolver).validate(body)
+    return body
+
+
+def _deref_all(node):
+    node = _resolve(node)
+    if isinstance(node, dict):
+        return {k: _deref_all(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_deref_all(v) for v in node]
+    return node
+
+
+def _without_required(node):
+    if isinstance(node, dict):
+        return {k: _without_required(v) for k, v in node.items() if k != "required"}
+    if isinstance(node, list):
+        return [_without_required(v) for v in node]
+    return node

@@ -1,0 +1,179 @@
+"""The HTTP server itself: static files (and attempts to escape the document root), caching
+validators, MIME types, CORS, and what hostile or broken clients get."""
+import os
+import socket
+import time
+import unittest
+
+import harness as h
+
+
+def raw(port, data, read=True, timeout=5):
+    """Sends raw bytes, returns what comes back (until the server closes or times out)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if not read:
+            return b""
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        s.close()
+
+
+class StaticFiles(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = h.Workdir()
+        root = cls.dir.file("www")
+        os.makedirs(os.path.join(root, "sub"))
+        with open(os.path.join(root, "index.html"), "w") as f:
+            f.write("<!doctype html><title>map</title>")
+        with open(os.path.join(root, "app.js"), "w") as f:
+            f.write("console.log(1)")
+        with open(os.path.join(root, "sub", "style.css"), "w") as f:
+            f.write("body{}")
+        with open(cls.dir.file("secret.txt"), "w") as f:
+            f.write("outside the docroot")
+        os.symlink(cls.dir.file("secret.txt"), os.path.join(root, "escape.txt"))
+        os.symlink("/etc", os.path.join(root, "etc"))
+        cls.stack = h.Stack(["--docroot", root, "--http-cors", "https://map.example"])
+        cls.port = cls.stack.server.http_port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+        cls.dir.remove()
+
+    def test_serves_files_with_their_types(self):
+        for path, ctype, body in (("/", "text/html; charset=utf-8", b"<!doctype html>"),
+                                  ("/index.html", "text/html; charset=utf-8", b"<!doctype"),
+                                  ("/app.js", "text/javascript; charset=utf-8", b"console"),
+                                  ("/sub/style.css", "text/css; charset=utf-8", b"body")):
+            r = h.request(self.port, path)
+            self.assertEqual(r.status, 200, path)
+            self.assertEqual(r.header("content-type"), ctype, path)
+            self.assertTrue(r.body.startswith(body), path)
+            self.assertEqual(r.header("x-content-type-options"), "nosniff")
+
+    def test_never_leaves_the_document_root(self):
+        attempts = [b"/../secret.txt", b"/%2e%2e/secret.txt", b"/%2E%2E%2Fsecret.txt",
+                    b"/sub/../../secret.txt", b"/escape.txt", b"/etc/passwd",
+                    b"/index.html%00.png", b"/..%5csecret.txt", b"/sub/%2e%2e/%2e%2e/secret.txt",
+                    b"//etc/passwd", b"/./index.html"]
+        for path in attempts:
+            out = raw(self.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close"
+                                                  b"\r\n\r\n")
+            status = out.split(b"\r\n", 1)[0]
+            self.assertNotIn(b"outside the docroot", out, path)
+            self.assertNotIn(b"root:", out, path)
+            self.assertTrue(status.endswith(b"404 Not Found") or b" 400 " in status, (path, status))
+
+    def test_validators_give_304(self):
+        r = h.request(self.port, "/app.js")
+        etag, modified = r.header("etag"), r.header("last-modified")
+        self.assertTrue(etag and modified)
+        self.assertEqual(h.request(self.port, "/app.js", headers={"If-None-Match": etag}).status,
+                         304)
+        self.assertEqual(h.request(self.port, "/app.js",
+                                   headers={"If-Modified-Since": modified}).status, 304)
+        self.assertEqual(h.request(self.port, "/app.js",
+                                   headers={"If-None-Match": '"other"'}).status, 200)
+
+    def test_cors(self):
+        r = h.request(self.port, "/api/0/version")
+        self.assertEqual(r.header("access-control-allow-origin"), "https://map.example")
+        r = h.request(self.port, "/api/0/last", method="OPTIONS",
+                      headers={"Origin": "https://map.example",
+                               "Access-Control-Request-Method": "GET"})
+        self.assertEqual(r.status, 204)
+        self.assertIn("GET", r.header("access-control-allow-methods"))
+        self.assertIn("X-Limit-User", r.header("access-control-allow-headers"))
+
+    def test_static_files_are_read_only(self):
+        r = h.request(self.port, "/index.html", method="POST", body=b"x")
+        self.assertEqual(r.status, 405)
+
+
+class HostileClients(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = h.Stack(["--http-timeout", "2", "--http-per-ip", "6",
+                             "--http-max-body", "4096"])
+        cls.port = cls.stack.server.http_port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def alive(self):
+        r = h.request(self.port, "/api/0/version")
+        self.assertEqual(r.status, 200, "the server keeps serving")
+
+    def test_oversized_body(self):
+        r = h.request(self.port, "/pub", method="POST", body=b"x" * 5000)
+        self.assertEqual(r.status, 413)
+        self.assertIn("4096", r.json()["error"])
+        out = raw(self.port, b"POST /pub HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                             b"Connection: close\r\n\r\n" +
+                  b"".join(b"400\r\n" + b"y" * 1024 + b"\r\n" for _ in range(8)) + b"0\r\n\r\n")
+        self.assertIn(b" 413 ", out.split(b"\r\n", 1)[0])
+        self.alive()
+
+    def test_oversized_headers(self):
+        out = raw(self.port, b"GET /api/0/version HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                  b"a" * 100000 + b"\r\nConnection: close\r\n\r\n")
+        status = out.split(b"\r\n", 1)[0]
+        self.assertTrue(status == b"" or b" 431 " in status or b" 413 " in status or
+                        b" 400 " in status, status)
+        self.alive()
+
+    def test_garbage_requests(self):
+        for junk in (b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                     b"GET /api/0/last?user=%% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     b"GET /api/0/last?user=%C0%AF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+            raw(self.port, junk)
+        out = raw(self.port, b"GET /api/0/last?user=%C0%AF HTTP/1.1\r\nHost: x\r\nConnection: close"
+                             b"\r\n\r\n")
+        self.assertIn(b" 400 ", out.split(b"\r\n", 1)[0], "invalid UTF-8 in a parameter")
+        self.alive()
+
+    def test_slow_clients_are_cut_off(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.sendall(b"GET /api/0/version HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        s.settimeout(10)
+        start = time.monotonic()
+        self.assertEqual(s.recv(100), b"", "the server closes an idle half request")
+        self.assertLess(time.monotonic() - start, 8)
+        s.close()
+        self.alive()
+
+    def test_connections_per_address_are_limited(self):
+        held = [socket.create_connection(("127.0.0.1", self.port)) for _ in range(6)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", self.port))
+            extra.settimeout(5)
+            extra.sendall(b"GET /api/0/version HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                got = extra.recv(100)
+            except (ConnectionResetError, socket.timeout):
+                got = b""
+            self.assertFalse(got.startswith(b"HTTP/1.1 200"), "the 7th connection is refused")
+            extra.close()
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.2)
+        self.alive()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,136 @@
+"""HTTP mode: every fixture line POSTed to /pub as the OwnTracks apps do, with its expected
+outcome; the reply an app gets (friends' cards and locations, encrypted when it has a key)."""
+import base64
+import json
+import unittest
+
+import harness as h
+
+SECRET = "mysecreTpass01"
+SUBTOPICS = {"", "event", "info", "waypoint", "waypoints", "cmd", "step", "beacon", "dump",
+             "status", "request"}
+
+
+def topic_is_the_subject(topic):
+    """Lines testing the topic itself have no HTTP equivalent (fixtures README)."""
+    t = topic[1:] if topic.startswith("/") else topic
+    levels = t.split("/")
+    if len(levels) < 3 or any(lv == "" for lv in levels) or "+" in topic or "#" in topic:
+        return True
+    for name in levels[1:3]:
+        if name in (".", "..") or "\\" in name or len(name.encode()) > 64 or \
+                any(ord(c) < 0x20 or ord(c) == 0x7f for c in name):
+            return True
+    return "/".join(levels[3:]) not in SUBTOPICS
+
+
+def too_large(port, user, device, size):
+    """Announces a body over the limit and reads the answer without sending it: the server
+    answers at once and closes, so a client that insists on sending gets a broken pipe."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("POST /pub HTTP/1.1\r\nHost: x\r\nX-Limit-U: %s\r\nX-Limit-D: %s\r\n"
+               "Content-Length: %d\r\n\r\n" % (user, device, size)).encode())
+    out = s.recv(4096)
+    s.close()
+    return out
+
+
+class HttpMode(unittest.TestCase):
+    def setUp(self):
+        self.stack = h.Stack(start_server=False)
+        h.cli(self.stack.storage, "key", "set", "jjolie", "iphone", stdin=SECRET + "\n")
+        self.stack.server.start()
+        self.port = self.stack.server.http_port
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def post(self, user, device, payload, headers=None):
+        hdrs = {"Content-Type": "application/json", "X-Limit-U": user, "X-Limit-D": device}
+        hdrs.update(headers or {})
+        return h.request(self.port, "/pub", method="POST", body=payload, headers=hdrs)
+
+    def test_every_fixture_line(self):
+        expected = {}
+        for name in ("valid.jsonl", "invalid.jsonl"):
+            for row in h.load_fixtures(name):
+                if topic_is_the_subject(row["topic"]):
+                    continue
+                user, device = h.topic_owner(row["topic"])
+                if len(row["raw"]) > 1 << 20:
+                    out = too_large(self.port, user, device, len(row["raw"]))
+                    self.assertIn(b" 413 ", out.split(b"\r\n")[0], row["note"])
+                    continue
+                r = self.post(user, device, row["raw"])
+                want = {"stored": 200, "ignored": 200, "rejected": 400}[row["expect"]]
+                self.assertEqual(r.status, want, "%s:%d %s: %s" % (name, row["line"],
+                                                                    row["note"], r.body[:200]))
+                if r.status == 400:
+                    self.assertTrue(r.json()["error"].startswith("message rejected: "))
+                if row["expect"] != "stored":
+                    continue
+                payload = json.loads(row["raw"])
+                if payload["_type"] == "encrypted":
+                    payload = json.loads(h.decrypt(SECRET, payload["data"]))
+                if payload["_type"] == "location":
+                    expected.setdefault((user, device), set()).add(int(float(payload["tst"])))
+        for (user, device), tsts in expected.items():
+            r = h.request(self.port, "/api/0/locations?user=%s&device=%s&from=0" % (user, device))
+            got = r.json()["data"]
+            self.assertEqual(sorted(p["tst"] for p in got), sorted(tsts), (user, device))
+            self.assertTrue(all(p["_http"] is True for p in got), "marked as HTTP")
+
+    def test_reply_lists_friends_with_cards(self):
+        p = lambda tst: json.dumps({"_type": "location", "lat": 52.5, "lon": 13.4, "tst": tst,
+                                    "vel": 3})
+        self.assertEqual(self.post("ann", "phone", p(1733000000)).json(), [],
+                         "nobody else yet (a device does not see itself)")
+        self.post("ben", "phone", p(1733000100))
+        self.post("ben", "phone", json.dumps({"_type": "card", "name": "Ben", "face": "QUJD"}))
+        reply = self.post("ann", "phone", p(1733000200)).json()
+        by_type = {}
+        for obj in reply:
+            by_type.setdefault((obj["_type"], obj["tid"]), obj)
+        card = by_type[("card", "ne")]  # ben's phone: tid from the device name's end
+        self.assertEqual((card["name"], card["face"]), ("Ben", "QUJD"))
+        loc = by_type[("location", "ne")]
+        self.assertEqual((loc["lat"], loc["lon"], loc["tst"], loc["vel"]), (52.5, 13.4,
+                                                                            1733000100, 3))
+        self.assertEqual(loc["topic"], "owntracks/ben/phone")
+
+    def test_encrypted_reply_for_a_device_with_a_key(self):
+        body = json.dumps({"_type": "location", "lat": 1, "lon": 2, "tst": 1733000300})
+        r = self.post("jjolie", "iphone", body)
+        reply = r.json()
+        self.assertEqual(reply["_type"], "encrypted")
+        plain = h.decrypt(SECRET, reply["data"])
+        self.assertIsInstance(json.loads(plain), list)
+
+    def test_identity_defaults_and_errors(self):
+        body = json.dumps({"_type": "location", "lat": 1, "lon": 2, "tst": 1733000400})
+        r = h.request(self.port, "/pub", method="POST", body=body)
+        self.assertEqual(r.status, 200)
+        r = h.request(self.port, "/api/0/locations?user=owntracks&device=phone&from=0")
+        self.assertEqual(r.json()["count"], 1, "the Recorder's default owntracks/phone")
+        r = h.request(self.port, "/pub?u=Carol&d=Watch", method="POST", body=body)
+        self.assertEqual(r.status, 200)
+        r = h.request(self.port, "/api/0/locations?user=carol&device=watch&from=0")
+        self.assertEqual(r.json()["count"], 1, "u and d query parameters, lowercased")
+        r = self.post("bad/name", "phone", body)
+        self.assertEqual(r.status, 400)
+        r = h.request(self.port, "/pub", method="POST", body=b"",
+                      headers={"X-Limit-U": "dan", "X-Limit-D": "phone"})
+        self.assertEqual(r.status, 200, "an empty body is ignored")
+        self.assertIsInstance(r.json(), list)
+        self.assertEqual(h.request(self.port, "/api/0/list?user=dan").json()["results"], [])
+        # a form-like body never chooses the user (an OwnTracks Recorder bug)
+        r = h.request(self.port, "/pub", method="POST", body=b"u=evil&d=x",
+                      headers={"Content-Type": "application/x-www-form-urlencoded",
+                               "X-Limit-U": "dan", "X-Limit-D": "phone"})
+        self.assertEqual(r.status, 400)
+        self.assertEqual(h.request(self.port, "/api/0/list?user=evil").json()["results"], [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
