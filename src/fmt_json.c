@@ -57,36 +57,15 @@ static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, siz
 
 static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
-    struct sink *s = w->sink;
-    struct pk_reader r;
-    struct pk_value v;
-    const char *key;
-    size_t keylen;
-    bool has_iso = false, has_disp = false;
-    int n = 0, rc = pk_open(&r, data, len, tst, "location");
+    uint64_t seen;
+    int n = pk_write_members_json(w->sink, data, len, tst, "location", &seen);
 
-    while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
-        rc = 0;
-        has_iso |= r.key_index == PK_KEY_ISOTST;
-        has_disp |= r.key_index == PK_KEY_DISPTST;
-        if (n++)
-            sink_putc(s, ',');
-        if (r.key_index >= 0) { /* dictionary keys never need escaping */
-            sink_putc(s, '"');
-            sink_put(s, key, keylen);
-            sink_put(s, "\":", 2);
-        } else {
-            sink_json_string(s, key, keylen);
-            sink_putc(s, ':');
-        }
-        pk_write_value_json(s, &v, tst);
-    }
-    if (rc < 0)
-        return rc;
+    if (n < 0)
+        return n;
     /* Payloads imported from elsewhere may already carry these; never write a key twice. */
-    if (!has_iso)
+    if (!(seen & (uint64_t)1 << PK_KEY_ISOTST))
         write_computed(w, tst, true, n > 0);
-    if (!has_disp)
+    if (!(seen & (uint64_t)1 << PK_KEY_DISPTST))
         write_computed(w, tst, false, true);
     return 0;
 }

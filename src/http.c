@@ -22,7 +22,7 @@
 #include "wl.h"
 
 #define HEADER_MEMORY (32u << 10) /* per connection: request line and headers must fit */
-#define STREAM_BLOCK (32u << 10)  /* bytes handed to libmicrohttpd per read of a stream */
+#define STREAM_BLOCK (32u << 10) /* bytes handed to libmicrohttpd per read of a stream */
 #define PATH_LOG_MAX 200
 
 struct http {

@@ -130,6 +130,47 @@ static const unsigned char dict_sorted[] = {
 _Static_assert(sizeof(dict) / sizeof(dict[0]) == sizeof(dict_sorted), "dictionary tables");
 _Static_assert(sizeof(dict_sorted) < PK_KEY_INLINE, "dictionary index must fit a byte");
 
+/* The dictionary's keys as JSON object keys with their colon ("\"lat\":"), so that writers
+ * emit a known key in one copy. Built from the same names by the same macro. */
+static const struct {
+    char text[SINK_SMALL]; /* padded: written with sink_put_small */
+    unsigned char len;
+} dict_json[] = {
+#define K(s) {"\"" s "\":", sizeof(s) + 2}
+    K("_type"),      K("tst"),        K("lat"),       K("lon"),      K("acc"),
+    K("alt"),        K("vac"),        K("vel"),       K("cog"),      K("batt"),
+    K("bs"),         K("tid"),        K("t"),         K("m"),        K("conn"),
+    K("p"),          K("created_at"), K("_id"),       K("inregions"), K("inrids"),
+    K("SSID"),       K("BSSID"),      K("topic"),     K("rad"),      K("poi"),
+    K("image"),      K("imagename"),  K("tag"),       K("motionactivities"), K("_http"),
+    K("_decrypted"), K("tzname"),     K("desc"),      K("event"),    K("wtst"),
+    K("rid"),        K("uuid"),       K("major"),     K("minor"),    K("name"),
+    K("face"),       K("waypoints"),  K("_creator"),  K("action"),   K("steps"),
+    K("from"),       K("to"),         K("rssi"),      K("prox"),     K("iOS"),
+    K("android"),    K("username"),   K("device"),    K("ghash"),    K("addr"),
+    K("cc"),         K("locality"),   K("isorcv"),    K("isotst"),   K("disptst"),
+    K("request"),    K("tour"),       K("odometer"),  K("ubatt"),    K("uext"),
+    K("ign"),        K("motion"),
+#undef K
+};
+_Static_assert(sizeof(dict_json) / sizeof(dict_json[0]) == sizeof(dict) / sizeof(dict[0]),
+               "dictionary tables");
+
+static inline void write_json_key(struct sink *s, int key_index, const char *key, size_t len)
+{
+    if (key_index >= 0 && (size_t)key_index < WL_ARRAY_LEN(dict_json)) {
+        sink_put_small(s, dict_json[key_index].text, dict_json[key_index].len);
+    } else {
+        sink_json_string(s, key, len);
+        sink_putc(s, ':');
+    }
+}
+
+void pk_write_json_key(struct sink *s, int key_index, const char *key, size_t len)
+{
+    write_json_key(s, key_index, key, len);
+}
+
 size_t pk_dictionary_size(void)
 {
     return WL_ARRAY_LEN(dict);
@@ -454,7 +495,8 @@ void pk_open_value(struct pk_reader *r, const struct pk_value *c)
                             .is_array = c->type == PK_ARRAY};
 }
 
-static int read_value(struct pk_reader *r, struct pk_value *v)
+static inline __attribute__((always_inline)) int read_value(struct pk_reader *r,
+                                                             struct pk_value *v)
 {
     uint64_t u, e;
     const char *str;
@@ -574,7 +616,9 @@ static int read_value(struct pk_reader *r, struct pk_value *v)
     return 0;
 }
 
-int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_value *v)
+/* pk_next's body, inlined into the JSON writer's loop (the export hot path). */
+static inline __attribute__((always_inline)) int next_member(struct pk_reader *r, const char **key,
+                                                             size_t *keylen, struct pk_value *v)
 {
     if (r->remaining == 0)
         return 0;
@@ -610,6 +654,11 @@ int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_val
     }
     int rc = read_value(r, v);
     return rc ? rc : 1;
+}
+
+int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_value *v)
+{
+    return next_member(r, key, keylen, v);
 }
 
 int pk_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
@@ -678,56 +727,86 @@ bool pk_to_int(const struct pk_value *v, int64_t *out)
     return true;
 }
 
+/* Digits of m, two at a time, ending at `end`; returns where they start. */
+static char *format_digits(char *end, uint64_t m)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
+    while (m >= 100) {
+        unsigned d = (unsigned)(m % 100) * 2;
+        m /= 100;
+        *--end = pairs[d + 1];
+        *--end = pairs[d];
+    }
+    if (m >= 10) {
+        *--end = pairs[m * 2 + 1];
+        *--end = pairs[m * 2];
+    } else {
+        *--end = (char)('0' + m);
+    }
+    return end;
+}
+
 void pk_write_number(struct sink *s, const struct pk_value *v)
 {
-    char digits[20];
-    size_t n = sizeof(digits);
-    uint64_t m = v->mag;
+    /* The common forms are built whole in a buffer and copied once: a sign, at most 20
+     * digits, a point and up to 31 leading zeros. The buffer has SINK_SMALL bytes of slack
+     * after the text, for sink_put_small. */
+    char buf[64 + SINK_SMALL];
+    char *end = buf + 64, *d;
+    size_t nd;
 
     if (v->type == PK_NUMTEXT) {
         sink_put(s, v->str, v->len);
         return;
     }
+    d = format_digits(end, v->mag);
+    nd = (size_t)(end - d);
+    if (v->type == PK_INT || v->exp == 0) {
+        if (v->neg)
+            *--d = '-';
+        sink_put_small(s, d, (size_t)(end - d));
+        return;
+    }
+    if (v->exp < 0 && v->exp >= -31) {
+        size_t scale = (size_t)-v->exp;
+        char *out = buf; /* the digits sit at the end of buf, out of the way */
+        if (v->neg)
+            *out++ = '-';
+        if (nd > scale) {
+            memmove(out, d, nd - scale);
+            out += nd - scale;
+            *out++ = '.';
+            memmove(out, d + nd - scale, scale);
+            out += scale;
+        } else {
+            char tmp[20];
+            memcpy(tmp, d, nd);
+            *out++ = '0';
+            *out++ = '.';
+            for (size_t i = nd; i < scale; i++)
+                *out++ = '0';
+            memcpy(out, tmp, nd);
+            out += nd;
+        }
+        if (out - buf <= SINK_SMALL)
+            sink_put_small(s, buf, (size_t)(out - buf));
+        else
+            sink_put(s, buf, (size_t)(out - buf));
+        return;
+    }
+    /* Rare: positive exponents and very small numbers. */
     if (v->neg)
         sink_putc(s, '-');
-    if (v->type == PK_INT) {
-        sink_put_u64(s, m);
-        return;
-    }
-    do {
-        digits[--n] = (char)('0' + m % 10);
-        m /= 10;
-    } while (m);
-    size_t nd = sizeof(digits) - n;
-    const char *d = digits + n;
-
-    if (v->exp >= 0) {
-        sink_put(s, d, nd);
-        if (v->exp == 0)
-            return;
-        if (nd + (size_t)v->exp <= 21 && !(nd == 1 && d[0] == '0')) {
-            for (int32_t i = 0; i < v->exp; i++) /* 15e2 -> 1500, short enough to spell out */
-                sink_putc(s, '0');
-        } else {
-            sink_putc(s, 'e');
-            sink_put_i64(s, v->exp);
-        }
-        return;
-    }
-    size_t scale = (size_t) - (int64_t)v->exp;
-    if (scale > 40) {
-        sink_put(s, d, nd);
+    sink_put(s, d, nd);
+    if (v->exp > 0 && nd + (size_t)v->exp <= 21 && !(nd == 1 && d[0] == '0')) {
+        for (int32_t i = 0; i < v->exp; i++) /* 15e2 -> 1500, short enough to spell out */
+            sink_putc(s, '0');
+    } else {
         sink_putc(s, 'e');
         sink_put_i64(s, v->exp);
-    } else if (nd > scale) {
-        sink_put(s, d, nd - scale);
-        sink_putc(s, '.');
-        sink_put(s, d + nd - scale, scale);
-    } else {
-        sink_put(s, "0.", 2);
-        for (size_t i = nd; i < scale; i++)
-            sink_putc(s, '0');
-        sink_put(s, d, nd);
     }
 }
 
@@ -784,7 +863,7 @@ void pk_write_value_json(struct sink *s, const struct pk_value *v, int64_t tst)
 }
 
 int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
-                          const char *type)
+                          const char *type, uint64_t *seen)
 {
     struct pk_reader r;
     struct pk_value v;
@@ -793,11 +872,14 @@ int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t 
     int n = 0;
     int rc = pk_open(&r, data, len, tst, type);
 
-    while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+    if (seen)
+        *seen = 0;
+    while (rc == 0 && (rc = next_member(&r, &key, &keylen, &v)) == 1) {
         if (n++)
             sink_putc(s, ',');
-        sink_json_string(s, key, keylen);
-        sink_putc(s, ':');
+        write_json_key(s, r.key_index, key, keylen);
+        if (seen && r.key_index >= 0 && r.key_index < 64)
+            *seen |= (uint64_t)1 << r.key_index;
         rc = write_value_json(s, &v, tst, 0);
     }
     return rc < 0 ? rc : n;

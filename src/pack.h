@@ -125,12 +125,16 @@ bool pk_to_int(const struct pk_value *v, int64_t *out);
 
 /* Writes a number value as JSON number text (also used for GPX, CSV and XML output). */
 void pk_write_number(struct sink *s, const struct pk_value *v);
+/* Writes `"key":` for a member (key_index from pk_reader; -1 for keys outside the
+ * dictionary, which are escaped). */
+void pk_write_json_key(struct sink *s, int key_index, const char *key, size_t len);
 /* Writes any value as JSON. */
 void pk_write_value_json(struct sink *s, const struct pk_value *v, int64_t tst);
-/* Writes the members of a top-level message as JSON, without the enclosing braces.
+/* Writes the members of a top-level message as JSON, without the enclosing braces. If seen
+ * is not NULL it gets a bit (1 << index) for each dictionary key below 64 that occurred.
  * Returns the number of members written, or WL_ECORRUPT. */
 int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
-                          const char *type);
+                          const char *type, uint64_t *seen);
 
 /* Number of keys in the dictionary, and the key at an index (for tests). */
 size_t pk_dictionary_size(void);

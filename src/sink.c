@@ -140,7 +140,13 @@ void sink_put_u64(struct sink *s, uint64_t v)
     } else {
         tmp[--i] = (char)('0' + v);
     }
-    sink_put(s, tmp + i, sizeof(tmp) - i);
+    size_t n = sizeof(tmp) - i;
+    if (s->len + n <= s->cap) { /* straight into the buffer, no second call */
+        memcpy(s->buf + s->len, tmp + i, n);
+        s->len += n;
+    } else {
+        sink_put_slow(s, tmp + i, n);
+    }
 }
 
 void sink_put_i64(struct sink *s, int64_t v)

@@ -126,6 +126,15 @@ class Server:
                 raise AssertionError("wherelog exited:\n" + self.log_text())
         return self
 
+    def wait_http(self, timeout=20):
+        """Until the HTTP server answers."""
+        def up():
+            try:
+                return request(self.http_port, "/api/0/version", timeout=2).status == 200
+            except OSError:
+                return False
+        wait_for(up, timeout, "the HTTP server")
+
     def log_text(self):
         with open(self.logfile, encoding="utf-8", errors="replace") as f:
             return f.read()

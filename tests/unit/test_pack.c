@@ -44,7 +44,7 @@ static char *roundtrip(struct json_object *root, const char *type, int64_t tst, 
     if (packed_len)
         *packed_len = packed.len;
     sink_putc(&json, '{');
-    cr_assert_geq(pk_write_members_json(&json, packed.buf, packed.len, tst, type), 0);
+    cr_assert_geq(pk_write_members_json(&json, packed.buf, packed.len, tst, type, NULL), 0);
     sink_putc(&json, '}');
     sink_putc(&json, '\0');
     char *text = strdup(json.buf);
@@ -198,12 +198,12 @@ Test(pack, refuses_damaged_bytes_without_reading_past_them)
         unsigned char *copy = malloc(cut ? cut : 1);
         memcpy(copy, packed.buf, cut);
         out.len = 0;
-        int rc = pk_write_members_json(&out, copy, cut, 0, "location");
+        int rc = pk_write_members_json(&out, copy, cut, 0, "location", NULL);
         cr_expect(rc < 0 || cut == packed.len, "truncated at %zu: %d", cut, rc);
         free(copy);
     }
     unsigned char bad[] = {1, 0, 0xEE};
-    cr_expect_eq(pk_write_members_json(&out, bad, sizeof(bad), 0, "location"), WL_ECORRUPT);
+    cr_expect_eq(pk_write_members_json(&out, bad, sizeof(bad), 0, "location", NULL), WL_ECORRUPT);
     sink_free(&packed);
     sink_free(&out);
     json_object_put(o);
