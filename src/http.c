@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,12 +25,16 @@
 #define HEADER_MEMORY (32u << 10) /* per connection: request line and headers must fit */
 #define STREAM_BLOCK (32u << 10) /* bytes handed to libmicrohttpd per read of a stream */
 #define PATH_LOG_MAX 200
+/* HTTP threads run this much nicer than the rest: on a small board, serving a year-long
+ * export must not slow down storing what phones send. (Linux sets nice values per thread.) */
+#define HTTP_NICE 5
 
 struct http {
     struct MHD_Daemon *daemon;
     struct api *api;
     struct live *live;
     struct http_options opt;
+    int nice;                   /* the priority HTTP threads take */
     char docroot[PATH_MAX];     /* realpath()ed */
     char leaflet_dir[PATH_MAX]; /* realpath()ed, "" if missing */
 };
@@ -589,6 +594,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_NO; /* out of memory in on_uri */
     if (!r->started) { /* headers are in: set up, and refuse an announced oversized body */
         r->started = true;
+        setpriority(PRIO_PROCESS, (id_t)gettid(), h->nice); /* cheap; no per-thread state */
         if (sink_init_mem(&r->body, 1024))
             return MHD_NO;
         r->h = h;
@@ -674,6 +680,10 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
     h->api = api;
     h->live = live;
     h->opt = *opt;
+    errno = 0;
+    h->nice = getpriority(PRIO_PROCESS, 0) + HTTP_NICE;
+    if (h->nice > 19)
+        h->nice = 19;
     if (!realpath(opt->docroot, h->docroot)) {
         wl_log(WL_LOG_WARN, "http", "docroot %s: %s; static files will not be served",
                opt->docroot, strerror(errno));
