@@ -15,7 +15,7 @@
 
 /* Without `from`, /api/0/locations answers for the last six hours, as the Recorder does. */
 #define API_DEFAULT_WINDOW (6 * 3600)
-#define API_STREAM_CHUNK (64u << 10)
+#define API_STREAM_CHUNK   (64u << 10)
 
 struct api {
     struct store *store;
@@ -67,8 +67,8 @@ static void ok_json(struct api_response *resp)
 /* ---------------------------------------------------------------- parameters */
 
 /* A parameter as UTF-8 text; false (with a 400 already in resp) if it is not. */
-static bool text_param(const struct api_request *req, struct api_response *resp,
-                       const char *name, const char **out)
+static bool text_param(const struct api_request *req, struct api_response *resp, const char *name,
+                       const char **out)
 {
     const char *v = req->param(req->ctx, name);
     *out = v;
@@ -80,8 +80,8 @@ static bool text_param(const struct api_request *req, struct api_response *resp,
 }
 
 /* user or device: validated and lowercased into out (OT_NAME_MAX + 1 bytes). */
-static bool name_param(const struct api_request *req, struct api_response *resp,
-                       const char *name, bool required, char *out, bool *present)
+static bool name_param(const struct api_request *req, struct api_response *resp, const char *name,
+                       bool required, char *out, bool *present)
 {
     const char *v, *why;
     if (!text_param(req, resp, name, &v))
@@ -99,8 +99,8 @@ static bool name_param(const struct api_request *req, struct api_response *resp,
     return true;
 }
 
-static bool time_param(const struct api_request *req, struct api_response *resp,
-                       const char *name, bool end, int64_t *out)
+static bool time_param(const struct api_request *req, struct api_response *resp, const char *name,
+                       bool end, int64_t *out)
 {
     const char *v;
     struct wtime t;
@@ -109,8 +109,10 @@ static bool time_param(const struct api_request *req, struct api_response *resp,
     if (!v || !v[0])
         return true; /* keep the default */
     if (wtime_parse(v, &t) != 0) {
-        api_error(resp, 400, "bad parameter %s: not a time (YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM] "
-                             "or epoch seconds)", name);
+        api_error(resp, 400,
+                  "bad parameter %s: not a time (YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM] "
+                  "or epoch seconds)",
+                  name);
         return false;
     }
     *out = end ? t.t + t.span - 1 : t.t; /* a date as `to` covers that whole day */
@@ -272,8 +274,8 @@ static void set_download(struct api *api, struct api_response *resp, const char 
     wtime_iso(from, f);
     wtime_iso(to, t);
     f[10] = t[10] = '\0'; /* dates: jane-phone-2024-12-01-2024-12-07.gpx */
-    snprintf(resp->disposition, sizeof(resp->disposition), "attachment; filename=\"%s-%s-%s-%s.%s\"",
-             u, d, f, t, fmt_extension(kind));
+    snprintf(resp->disposition, sizeof(resp->disposition),
+             "attachment; filename=\"%s-%s-%s-%s.%s\"", u, d, f, t, fmt_extension(kind));
 }
 
 /* A streamed track; it outlives the request handler, so the fields live here. */
@@ -297,11 +299,10 @@ static void track_release(void *state)
     free(ts);
 }
 
-static void get_locations(struct api *api, const struct api_request *req,
-                          struct api_response *resp)
+static void get_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
-    const char *format, *limit_text, *download;
+    const char *format, *limit_text, *download, *max_text;
     bool have_user, have_device;
     size_t nfields;
     int64_t now = time(NULL), from = now - API_DEFAULT_WINDOW, to = WTIME_MAX;
@@ -318,15 +319,17 @@ static void get_locations(struct api *api, const struct api_request *req,
         !time_param(req, resp, "from", false, &from) || !time_param(req, resp, "to", true, &to) ||
         !fields_param(req, resp, ts->fbuf, sizeof(ts->fbuf), ts->fields, &nfields) ||
         !text_param(req, resp, "format", &format) || !text_param(req, resp, "limit", &limit_text) ||
-        !text_param(req, resp, "download", &download))
+        !text_param(req, resp, "download", &download) ||
+        !text_param(req, resp, "max_points", &max_text))
         goto fail;
     if (from > to) {
         api_error(resp, 416, "impossible date/time range: from is after to");
         goto fail;
     }
     if (format && format[0] && (fmt_parse(format, &kind) != 0)) {
-        api_error(resp, 400, "bad parameter format: use json, geojson, gpx, csv, linestring "
-                             "or xml");
+        api_error(resp, 400,
+                  "bad parameter format: use json, geojson, gpx, csv, linestring "
+                  "or xml");
         goto fail;
     }
     if (limit_text && limit_text[0]) {
@@ -339,6 +342,17 @@ static void get_locations(struct api *api, const struct api_request *req,
         }
         limit = v;
     }
+    uint32_t max_points = 0;
+    if (max_text && max_text[0]) {
+        char *end;
+        unsigned long v = strtoul(max_text, &end, 10);
+        if (*end || max_text[0] == '-' || max_text[0] == '+' || v < Q_THIN_MIN || v > Q_THIN_MAX) {
+            api_error(resp, 400, "bad parameter max_points: a number from %d to %d", Q_THIN_MIN,
+                      Q_THIN_MAX);
+            goto fail;
+        }
+        max_points = (uint32_t)v;
+    }
     if (!may_see(api, req, user)) {
         api_error(resp, 403, "not allowed to read %s's locations", user);
         goto fail;
@@ -346,17 +360,20 @@ static void get_locations(struct api *api, const struct api_request *req,
 
     memcpy(ts->user, user, sizeof(ts->user));
     memcpy(ts->device, device, sizeof(ts->device));
-    struct fmt_options fo = {.user = ts->user, .device = ts->device, .recorder_envelope = true,
-                             .version = api->opt.version, .fields = nfields ? ts->fields : NULL,
+    struct fmt_options fo = {.user = ts->user,
+                             .device = ts->device,
+                             .recorder_envelope = true,
+                             .version = api->opt.version,
+                             .fields = nfields ? ts->fields : NULL,
                              .nfields = nfields};
     resp->status = 200;
     resp->content_type = fmt_content_type(kind);
-    if (kind == FMT_GPX || (download && (strcmp(download, "1") == 0 ||
-                                         strcmp(download, "true") == 0)))
+    if (kind == FMT_GPX ||
+        (download && (strcmp(download, "1") == 0 || strcmp(download, "true") == 0)))
         set_download(api, resp, user, device, from, to, kind);
 
-    int rc = q_track_open(api->store, user, device, from, to, limit, kind, &fo, &resp->body,
-                          &ts->track);
+    struct q_range range = {.from = from, .to = to, .limit = limit, .max_points = max_points};
+    int rc = q_track_open(api->store, user, device, &range, kind, &fo, &resp->body, &ts->track);
     if (rc == -ENOENT) { /* an unknown device has an empty track, not an error */
         struct fmt_writer w;
         fmt_begin(&w, kind, &resp->body, &fo);
@@ -373,6 +390,31 @@ static void get_locations(struct api *api, const struct api_request *req,
     return;
 fail:
     free(ts);
+}
+
+/* Our addition: what the web map needs from the server's settings. */
+static void get_config(struct api *api, struct api_response *resp)
+{
+    const struct api_options *o = &api->opt;
+    struct sink *b = &resp->body;
+    ok_json(resp);
+    sink_puts(b, "{\"version\":");
+    sink_json_string(b, o->version, strlen(o->version));
+    sink_puts(b, ",\"tiles\":{\"url\":");
+    sink_json_string(b, o->tile_url ? o->tile_url : "", o->tile_url ? strlen(o->tile_url) : 0);
+    sink_puts(b, ",\"attribution\":");
+    sink_json_string(b, o->tile_attribution ? o->tile_attribution : "",
+                     o->tile_attribution ? strlen(o->tile_attribution) : 0);
+    sink_printf(b, ",\"maxZoom\":%d}", o->tile_max_zoom ? o->tile_max_zoom : 19);
+    sink_puts(b, ",\"mqtt\":");
+    if (o->mqtt_host) {
+        sink_puts(b, "{\"host\":");
+        sink_json_string(b, o->mqtt_host, strlen(o->mqtt_host));
+        sink_printf(b, ",\"port\":%d}", o->mqtt_port);
+    } else {
+        sink_puts(b, "null");
+    }
+    sink_puts(b, ",\"http\":{\"pub\":\"/pub\"}}\n");
 }
 
 static void get_monitor(struct api *api, struct api_response *resp)
@@ -401,8 +443,8 @@ static bool pub_identity(const struct api_request *req, struct api_response *res
     if (!d || !d[0])
         d = req->query(req->ctx, "d");
     if (req->user) {
-        if (u && u[0] && (ot_normalize_name(u, strlen(u), user, &why) != 0 ||
-                          strcmp(user, req->user) != 0)) {
+        if (u && u[0] &&
+            (ot_normalize_name(u, strlen(u), user, &why) != 0 || strcmp(user, req->user) != 0)) {
             api_error(resp, 403, "X-Limit-U does not match the authenticated user");
             return false;
         }
@@ -464,8 +506,8 @@ static void post_pub(struct api *api, const struct api_request *req, struct api_
         resp->retry_after = 60;
     } else {
         ok_json(resp);
-        int rc = q_friends_json(api->store, user, device, api->opt.visible,
-                                api->opt.visible_arg, &resp->body);
+        int rc = q_friends_json(api->store, user, device, api->opt.visible, api->opt.visible_arg,
+                                &resp->body);
         if (rc) {
             resp->body.len = 0;
             sink_putc(&resp->body, '['); /* stored all the same; the friends can wait */
@@ -484,8 +526,9 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
     static const struct {
         const char *path;
         int route;
-    } routes[] = {{"/api/0/version", 1}, {"/api/0/list", 2},    {"/api/0/last", 3},
-                  {"/api/0/locations", 4}, {"/api/0/monitor", 5}, {"/pub", 6}};
+    } routes[] = {{"/api/0/version", 1},   {"/api/0/list", 2},    {"/api/0/last", 3},
+                  {"/api/0/locations", 4}, {"/api/0/monitor", 5}, {"/pub", 6},
+                  {"/api/0/config", 7}};
     int route = 0;
 
     for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
@@ -515,5 +558,6 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
     case 3: get_last(api, req, resp); break;
     case 4: get_locations(api, req, resp); break;
     case 5: get_monitor(api, resp); break;
+    case 7: get_config(api, resp); break;
     }
 }

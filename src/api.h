@@ -54,6 +54,12 @@ struct api_response {
 struct api_options {
     const char *version;
     const char *git;
+    /* What the web map needs to know (GET /api/0/config). */
+    const char *tile_url;
+    const char *tile_attribution;
+    int tile_max_zoom;
+    const char *mqtt_host; /* NULL when MQTT is off */
+    int mqtt_port;
     /* Access control (see query.h); NULL: everybody sees everything. */
     q_visible_fn visible;
     void *visible_arg;

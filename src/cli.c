@@ -246,7 +246,8 @@ int cli_export(int argc, char **argv)
     }
     if (sink_init_fd(&out, fd, OUT_BUFFER))
         goto out;
-    rc = q_track_open(s, uname, dname, tfrom, tto, 0, kind, NULL, &out, &t);
+    struct q_range range = {.from = tfrom, .to = tto};
+    rc = q_track_open(s, uname, dname, &range, kind, NULL, &out, &t);
     if (rc == -ENOENT) {
         fprintf(stderr, "wherelog export: no device %s/%s in the store\n", uname, dname);
         goto out;

@@ -75,8 +75,14 @@ static const struct setting settings[] = {
      "HTTP connections per client address at most (0: no limit)"},
     {"http-timeout", T_INT, NUM(http_timeout), 1, 3600, "30", CFG_SERVE, "SECONDS",
      "close HTTP connections idle this long"},
-    {"http-threads", T_INT, NUM(http_threads), 1, 64, "2", CFG_SERVE, "N",
-     "HTTP server threads"},
+    {"http-threads", T_INT, NUM(http_threads), 1, 64, "2", CFG_SERVE, "N", "HTTP server threads"},
+    {"tile-url", T_STR, STR(tile_url), 0, 0, "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+     CFG_SERVE, "URL", "map tiles for the web map ({z}/{x}/{y} template)"},
+    {"tile-attribution", T_STR, STR(tile_attribution), 0, 0,
+     "&copy; <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors",
+     CFG_SERVE, "HTML", "attribution shown with the tiles"},
+    {"tile-max-zoom", T_INT, NUM(tile_max_zoom), 1, 24, "19", CFG_SERVE, "N",
+     "highest zoom the tile server offers"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

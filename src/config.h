@@ -58,6 +58,9 @@ struct wl_config {
     long http_per_ip;
     long http_timeout;
     long http_threads;
+    char tile_url[CFG_STR];
+    char tile_attribution[CFG_STR];
+    long tile_max_zoom;
 
     enum cfg_source source[48]; /* per setting, indexed like the settings table */
 };

@@ -23,8 +23,8 @@
 #include "wl.h"
 
 #define HEADER_MEMORY (32u << 10) /* per connection: request line and headers must fit */
-#define STREAM_BLOCK (32u << 10) /* bytes handed to libmicrohttpd per read of a stream */
-#define PATH_LOG_MAX 200
+#define STREAM_BLOCK  (32u << 10) /* bytes handed to libmicrohttpd per read of a stream */
+#define PATH_LOG_MAX  200
 /* HTTP threads run this much nicer than the rest: on a small board, serving a year-long
  * export must not slow down storing what phones send. (Linux sets nice values per thread.) */
 #define HTTP_NICE 5
@@ -44,8 +44,8 @@ struct request {
     struct http *h;
     struct MHD_Connection *c;
     struct sink body;
-    bool started;     /* the first call of the access handler has been */
-    bool nul_in_uri;  /* "%00" in the raw request target: refused */
+    bool started;    /* the first call of the access handler has been */
+    bool nul_in_uri; /* "%00" in the raw request target: refused */
     bool too_big;
     char method[8];
     char path[PATH_LOG_MAX];
@@ -63,8 +63,8 @@ static enum api_method method_of(const char *m)
     static const struct {
         const char *name;
         enum api_method method;
-    } names[] = {{"GET", API_GET},       {"HEAD", API_HEAD},       {"POST", API_POST},
-                 {"PUT", API_PUT},       {"DELETE", API_DELETE}, {"OPTIONS", API_OPTIONS}};
+    } names[] = {{"GET", API_GET}, {"HEAD", API_HEAD},     {"POST", API_POST},
+                 {"PUT", API_PUT}, {"DELETE", API_DELETE}, {"OPTIONS", API_OPTIONS}};
     for (size_t i = 0; i < WL_ARRAY_LEN(names); i++)
         if (strcmp(m, names[i].name) == 0)
             return names[i].method;
@@ -90,9 +90,9 @@ static const char *client_address(struct MHD_Connection *c, char *buf, size_t si
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f'
-                                                ? (c | 0x20) - 'a' + 10
-                                                : -1;
+    return c >= '0' && c <= '9'                     ? c - '0'
+           : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+                                                    : -1;
 }
 
 /* Decodes application/x-www-form-urlencoded text in place ('+' is a space; a '%' not followed
@@ -256,8 +256,7 @@ static enum MHD_Result respond_api(struct request *r, struct api_response *resp)
             return MHD_NO;
         }
     } else {
-        mr = MHD_create_response_from_buffer(resp->body.len, resp->body.buf,
-                                             MHD_RESPMEM_MUST_COPY);
+        mr = MHD_create_response_from_buffer(resp->body.len, resp->body.buf, MHD_RESPMEM_MUST_COPY);
         if (!mr)
             return MHD_NO;
     }
@@ -300,15 +299,21 @@ static const char *mime_type(const char *path)
 {
     static const struct {
         const char *ext, *type;
-    } types[] = {
-        {".html", "text/html; charset=utf-8"},   {".css", "text/css; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
-        {".json", "application/json; charset=utf-8"}, {".webmanifest", "application/manifest+json"},
-        {".svg", "image/svg+xml"},                {".png", "image/png"},
-        {".jpg", "image/jpeg"},                   {".ico", "image/x-icon"},
-        {".txt", "text/plain; charset=utf-8"},    {".map", "application/json"},
-        {".gpx", "application/gpx+xml"},          {".woff2", "font/woff2"},
-        {".yaml", "application/yaml; charset=utf-8"}};
+    } types[] = {{".html", "text/html; charset=utf-8"},
+                 {".css", "text/css; charset=utf-8"},
+                 {".js", "text/javascript; charset=utf-8"},
+                 {".mjs", "text/javascript; charset=utf-8"},
+                 {".json", "application/json; charset=utf-8"},
+                 {".webmanifest", "application/manifest+json"},
+                 {".svg", "image/svg+xml"},
+                 {".png", "image/png"},
+                 {".jpg", "image/jpeg"},
+                 {".ico", "image/x-icon"},
+                 {".txt", "text/plain; charset=utf-8"},
+                 {".map", "application/json"},
+                 {".gpx", "application/gpx+xml"},
+                 {".woff2", "font/woff2"},
+                 {".yaml", "application/yaml; charset=utf-8"}};
     const char *dot = strrchr(path, '.');
     for (size_t i = 0; dot && i < WL_ARRAY_LEN(types); i++)
         if (strcasecmp(dot, types[i].ext) == 0)
@@ -428,8 +433,8 @@ static enum MHD_Result serve_sse(struct request *r)
     if (!s)
         return MHD_NO;
     s->c = r->c;
-    s->client = live_sse_open(r->h->live, req_header(r, "Last-Event-ID"), sse_suspend,
-                              sse_resume, s);
+    s->client =
+        live_sse_open(r->h->live, req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
     if (!s->client) {
         free(s);
         return MHD_NO;
@@ -544,9 +549,14 @@ static enum MHD_Result dispatch(struct request *r, const char *url, enum api_met
         return url[1] == 'a' ? serve_sse(r) : serve_websocket(r);
     }
     if (is_api) {
-        struct api_request req = {.method = method, .path = url, .param = req_param,
-                                  .query = req_query, .header = req_header, .ctx = r,
-                                  .body = r->body.buf, .body_len = r->body.len,
+        struct api_request req = {.method = method,
+                                  .path = url,
+                                  .param = req_param,
+                                  .query = req_query,
+                                  .header = req_header,
+                                  .ctx = r,
+                                  .body = r->body.buf,
+                                  .body_len = r->body.len,
                                   .client = client_address(r->c, client, sizeof(client))};
         struct api_response resp = {0};
         if (sink_init_mem(&resp.body, 4096))
@@ -646,8 +656,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         clock_gettime(CLOCK_MONOTONIC, &end);
         double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
                     (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
-        wl_log(WL_LOG_DEBUG, "http", "%s %s %u %.1fms client=%s", r->method, r->path, r->status,
-               ms, client_address(c, client, sizeof(client)));
+        wl_log(WL_LOG_DEBUG, "http", "%s %s %u %.1fms client=%s", r->method, r->path, r->status, ms,
+               client_address(c, client, sizeof(client)));
     }
     sink_free(&r->body);
     free(r->form);
@@ -669,8 +679,7 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
                struct http **out)
 {
     struct http *h = calloc(1, sizeof(*h));
-    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                             .ai_socktype = SOCK_STREAM},
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM},
                     *ai = NULL;
     char port[8];
     int rc;
@@ -685,8 +694,8 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
     if (h->nice > 19)
         h->nice = 19;
     if (!realpath(opt->docroot, h->docroot)) {
-        wl_log(WL_LOG_WARN, "http", "docroot %s: %s; static files will not be served",
-               opt->docroot, strerror(errno));
+        wl_log(WL_LOG_WARN, "http", "docroot %s: %s; static files will not be served", opt->docroot,
+               strerror(errno));
         h->docroot[0] = '\0';
     }
     if (opt->leaflet_dir && !realpath(opt->leaflet_dir, h->leaflet_dir)) {
@@ -710,8 +719,8 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         opt->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         wl_log(WL_LOG_ERROR, "http", "cannot listen on %s:%u", opt->host, opt->port);

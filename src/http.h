@@ -23,7 +23,7 @@
 #include "live.h"
 
 struct http_options {
-    const char *host;        /* address to listen on */
+    const char *host; /* address to listen on */
     unsigned port;
     const char *docroot;     /* static files */
     const char *leaflet_dir; /* served under /vendor/leaflet/ */

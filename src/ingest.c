@@ -19,7 +19,7 @@ struct ingest {
     unsigned log_limit;       /* rejection lines per minute, 0: unlimited */
     int64_t last_when;        /* last message received (guarded by log_lock too) */
     char last_topic[STORE_TOPIC_MAX + 1];
-    int64_t log_window;       /* minute the counts below belong to */
+    int64_t log_window; /* minute the counts below belong to */
     unsigned log_lines, log_suppressed;
 };
 

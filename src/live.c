@@ -29,11 +29,11 @@ struct event {
 
 struct live_sse {
     struct live *lv;
-    uint64_t next;     /* sequence number of the next event to send */
-    char *pending;     /* an SSE frame only partly sent */
+    uint64_t next; /* sequence number of the next event to send */
+    char *pending; /* an SSE frame only partly sent */
     size_t pending_len, pending_off;
-    bool started;      /* the retry hint went out */
-    bool waiting;      /* suspended: resume() when there is something to send */
+    bool started; /* the retry hint went out */
+    bool waiting; /* suspended: resume() when there is something to send */
     time_t last_sent;
     void (*suspend)(void *);
     void (*resume)(void *);
@@ -115,8 +115,8 @@ static void wake_sse(struct live *lv, time_t idle)
 
 /* ---------------------------------------------------------------- events */
 
-void live_committed(void *arg, const struct store_record *recs,
-                    const enum store_result *results, size_t n)
+void live_committed(void *arg, const struct store_record *recs, const enum store_result *results,
+                    size_t n)
 {
     struct live *lv = arg;
     struct sink buf;
@@ -131,8 +131,7 @@ void live_committed(void *arg, const struct store_record *recs,
         if (r->kind != OT_LOCATION || results[i] != STORE_STORED)
             continue;
         buf.len = 0;
-        if (q_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf) ||
-            buf.err)
+        if (q_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf) || buf.err)
             continue;
         char *json = malloc(buf.len);
         if (!json)
@@ -275,8 +274,7 @@ ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max)
 
 /* ---------------------------------------------------------------- WebSocket */
 
-static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                       void *user)
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
     struct ws_client *w = user;
     (void)flags;

@@ -43,8 +43,8 @@ void live_shutdown(struct live *lv);
 void live_free(struct live *lv);
 
 /* writer_committed_fn: builds events for the stored locations (arg is the struct live). */
-void live_committed(void *arg, const struct store_record *recs,
-                    const enum store_result *results, size_t n);
+void live_committed(void *arg, const struct store_record *recs, const enum store_result *results,
+                    size_t n);
 
 /* Clients connected now (SSE and WebSocket). */
 unsigned live_clients(struct live *lv);
@@ -56,8 +56,7 @@ unsigned live_clients(struct live *lv);
  * the events are still in the ring. Returns NULL when out of memory.
  */
 struct live_sse *live_sse_open(struct live *lv, const char *last_event_id,
-                               void (*suspend)(void *arg), void (*resume)(void *arg),
-                               void *arg);
+                               void (*suspend)(void *arg), void (*resume)(void *arg), void *arg);
 /*
  * Copies the next bytes of the stream into buf. Returns how many; 0 after calling suspend
  * (nothing to send yet); -1 when the stream is over (shutdown).

@@ -136,21 +136,77 @@ static const struct {
     char text[SINK_SMALL]; /* padded: written with sink_put_small */
     unsigned char len;
 } dict_json[] = {
-#define K(s) {"\"" s "\":", sizeof(s) + 2}
-    K("_type"),      K("tst"),        K("lat"),       K("lon"),      K("acc"),
-    K("alt"),        K("vac"),        K("vel"),       K("cog"),      K("batt"),
-    K("bs"),         K("tid"),        K("t"),         K("m"),        K("conn"),
-    K("p"),          K("created_at"), K("_id"),       K("inregions"), K("inrids"),
-    K("SSID"),       K("BSSID"),      K("topic"),     K("rad"),      K("poi"),
-    K("image"),      K("imagename"),  K("tag"),       K("motionactivities"), K("_http"),
-    K("_decrypted"), K("tzname"),     K("desc"),      K("event"),    K("wtst"),
-    K("rid"),        K("uuid"),       K("major"),     K("minor"),    K("name"),
-    K("face"),       K("waypoints"),  K("_creator"),  K("action"),   K("steps"),
-    K("from"),       K("to"),         K("rssi"),      K("prox"),     K("iOS"),
-    K("android"),    K("username"),   K("device"),    K("ghash"),    K("addr"),
-    K("cc"),         K("locality"),   K("isorcv"),    K("isotst"),   K("disptst"),
-    K("request"),    K("tour"),       K("odometer"),  K("ubatt"),    K("uext"),
-    K("ign"),        K("motion"),
+#define K(s)                                                                                       \
+    {                                                                                              \
+        "\"" s "\":", sizeof(s) + 2                                                                \
+    }
+    K("_type"),
+    K("tst"),
+    K("lat"),
+    K("lon"),
+    K("acc"),
+    K("alt"),
+    K("vac"),
+    K("vel"),
+    K("cog"),
+    K("batt"),
+    K("bs"),
+    K("tid"),
+    K("t"),
+    K("m"),
+    K("conn"),
+    K("p"),
+    K("created_at"),
+    K("_id"),
+    K("inregions"),
+    K("inrids"),
+    K("SSID"),
+    K("BSSID"),
+    K("topic"),
+    K("rad"),
+    K("poi"),
+    K("image"),
+    K("imagename"),
+    K("tag"),
+    K("motionactivities"),
+    K("_http"),
+    K("_decrypted"),
+    K("tzname"),
+    K("desc"),
+    K("event"),
+    K("wtst"),
+    K("rid"),
+    K("uuid"),
+    K("major"),
+    K("minor"),
+    K("name"),
+    K("face"),
+    K("waypoints"),
+    K("_creator"),
+    K("action"),
+    K("steps"),
+    K("from"),
+    K("to"),
+    K("rssi"),
+    K("prox"),
+    K("iOS"),
+    K("android"),
+    K("username"),
+    K("device"),
+    K("ghash"),
+    K("addr"),
+    K("cc"),
+    K("locality"),
+    K("isorcv"),
+    K("isotst"),
+    K("disptst"),
+    K("request"),
+    K("tour"),
+    K("odometer"),
+    K("ubatt"),
+    K("uext"),
+    K("ign"),
+    K("motion"),
 #undef K
 };
 _Static_assert(sizeof(dict_json) / sizeof(dict_json[0]) == sizeof(dict) / sizeof(dict[0]),
@@ -495,8 +551,7 @@ void pk_open_value(struct pk_reader *r, const struct pk_value *c)
                             .is_array = c->type == PK_ARRAY};
 }
 
-static inline __attribute__((always_inline)) int read_value(struct pk_reader *r,
-                                                             struct pk_value *v)
+static inline __attribute__((always_inline)) int read_value(struct pk_reader *r, struct pk_value *v)
 {
     uint64_t u, e;
     const char *str;

@@ -1,10 +1,12 @@
 #include "query.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt_internal.h"
 #include "log.h"
 #include "pack.h"
 #include "wl.h"
@@ -294,8 +296,8 @@ static void friend_tid(const struct store_device *d, const struct store_item *lo
                        const struct card *card, struct sink *out)
 {
     struct pk_value v;
-    if (pk_find(loc->data, loc->len, loc->tst, "location", "tid", &v) == 1 &&
-        v.type == PK_STRING && v.len) {
+    if (pk_find(loc->data, loc->len, loc->tst, "location", "tid", &v) == 1 && v.type == PK_STRING &&
+        v.len) {
         sink_json_string(out, v.str, v.len);
         return;
     }
@@ -316,11 +318,11 @@ static int emit_friend(void *arg, const struct store_device *d, const struct sto
     struct sink *out = fc->out;
     struct pk_value name, face, v;
 
-    if (card->data &&
-        pk_find(card->data, card->len, card->tst, "card", "name", &name) == 1 &&
+    if (card->data && pk_find(card->data, card->len, card->tst, "card", "name", &name) == 1 &&
         pk_find(card->data, card->len, card->tst, "card", "face", &face) == 1 &&
         name.type == PK_STRING && face.type == PK_STRING) {
-        sink_puts(out, fc->n++ ? ",\n{\"_type\":\"card\",\"tid\":" : "\n{\"_type\":\"card\",\"tid\":");
+        sink_puts(out,
+                  fc->n++ ? ",\n{\"_type\":\"card\",\"tid\":" : "\n{\"_type\":\"card\",\"tid\":");
         friend_tid(d, loc, card, out);
         sink_puts(out, ",\"name\":");
         sink_json_string(out, name.str, name.len);
@@ -417,6 +419,8 @@ struct q_track {
     struct sink *out;
     uint64_t skipped;
     bool done;
+    uint32_t *keep; /* thinning: the tsts to write, ascending (NULL: all) */
+    size_t nkeep, next_keep;
     char where[2 * OT_NAME_MAX + 2];
 };
 
@@ -439,22 +443,162 @@ static int limit_start(struct store *s, uint32_t id, int64_t from, int64_t to, u
     return rc < 0 ? rc : 0;
 }
 
-int q_track_open(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
-                 uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
-                 struct sink *out, struct q_track **qt)
+/* ---------------------------------------------------------------- thinning */
+
+/* A position on a plane: longitude scaled by the cosine of the latitude, so that a degree
+ * east is about as long as a degree north (enough for choosing points to draw). */
+static bool point_xy(const struct store_item *it, double *x, double *y)
+{
+    struct fmt_fix fix;
+    double lat, lon;
+    if (fmt_read_fix(it->tst, it->data, it->len, &fix) != 0 || !pk_to_double(&fix.lat, &lat) ||
+        !pk_to_double(&fix.lon, &lon))
+        return false;
+    *x = lon * cos(lat * (M_PI / 180));
+    *y = lat;
+    return true;
+}
+
+/* Index where bucket b (0..nb-1) of the middle points starts, for n points in all. */
+static uint64_t bucket_start(uint64_t b, uint64_t nb, uint64_t n)
+{
+    return 1 + (uint64_t)((double)b * (double)(n - 2) / (double)nb);
+}
+
+/*
+ * Largest-Triangle-Three-Buckets in three passes, memory O(max): count the points, average
+ * each bucket, then in each bucket keep the point whose triangle with the last kept point
+ * and the next bucket's average is largest.
+ */
+static int thin(struct store *s, uint32_t id, int64_t from, int64_t to, uint32_t max,
+                uint32_t **keep, size_t *nkeep)
+{
+    struct store_iter *it = NULL;
+    struct store_item item;
+    uint64_t n = 0, k;
+    double(*avg)[2] = NULL;
+    uint32_t *sel = NULL;
+    size_t nsel = 0;
+    int rc;
+
+    *keep = NULL;
+    *nkeep = 0;
+    if ((rc = store_iter_points(s, id, from, to, 0, &it)))
+        return rc;
+    while ((rc = store_iter_next(it, &item)) == 1)
+        n++;
+    store_iter_close(it);
+    it = NULL;
+    if (rc < 0 || n <= max)
+        return rc; /* nothing to thin */
+
+    uint64_t nb = max - 2; /* buckets between the first and the last point */
+    avg = calloc(nb + 1, sizeof(*avg));
+    sel = malloc(max * sizeof(*sel));
+    if (!avg || !sel) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* Pass 2: the average position of each bucket (the last "bucket" is the last point). */
+    uint64_t b = 0, in_b = 0;
+    if ((rc = store_iter_points(s, id, from, to, 0, &it)))
+        goto out;
+    for (k = 0; (rc = store_iter_next(it, &item)) == 1; k++) {
+        double x, y;
+        if (k == 0 || !point_xy(&item, &x, &y))
+            continue;
+        while (b < nb && k >= bucket_start(b + 1, nb, n)) {
+            if (in_b) {
+                avg[b][0] /= (double)in_b;
+                avg[b][1] /= (double)in_b;
+            }
+            b++;
+            in_b = 0;
+        }
+        avg[b][0] += x;
+        avg[b][1] += y;
+        in_b++;
+    }
+    if (in_b) {
+        avg[b][0] /= (double)in_b;
+        avg[b][1] /= (double)in_b;
+    }
+    store_iter_close(it);
+    it = NULL;
+    if (rc < 0)
+        goto out;
+
+    /* Pass 3: choose. */
+    double px = 0, py = 0, best = -1;
+    uint32_t best_tst = 0;
+    double best_x = 0, best_y = 0;
+    b = 0;
+    if ((rc = store_iter_points(s, id, from, to, 0, &it)))
+        goto out;
+    for (k = 0; (rc = store_iter_next(it, &item)) == 1; k++) {
+        double x = 0, y = 0;
+        bool ok = point_xy(&item, &x, &y);
+        if (k == 0 || k == n - 1) {
+            if (k == n - 1 && best >= 0)
+                sel[nsel++] = best_tst;
+            sel[nsel++] = (uint32_t)item.tst;
+            px = x;
+            py = y;
+            continue;
+        }
+        if (k >= bucket_start(b + 1, nb, n)) { /* bucket b is done */
+            if (best >= 0) {
+                sel[nsel++] = best_tst;
+                px = best_x;
+                py = best_y;
+            }
+            b++;
+            best = -1;
+        }
+        if (!ok)
+            continue;
+        double area = fabs((px - avg[b + 1][0]) * (y - py) - (px - x) * (avg[b + 1][1] - py));
+        if (area > best) {
+            best = area;
+            best_tst = (uint32_t)item.tst;
+            best_x = x;
+            best_y = y;
+        }
+    }
+    if (rc == 0) {
+        *keep = sel;
+        *nkeep = nsel;
+        sel = NULL;
+    }
+out:
+    store_iter_close(it);
+    free(avg);
+    free(sel);
+    return rc < 0 ? rc : 0;
+}
+
+int q_track_open(struct store *s, const char *user, const char *device, const struct q_range *range,
+                 enum fmt_kind kind, const struct fmt_options *opt, struct sink *out,
+                 struct q_track **qt)
 {
     struct store_device d;
-    int rc = store_get_device(s, user, device, &d);
+    int64_t from = range->from, to = range->to;
     struct q_track *t;
+    int rc;
 
-    if (rc)
+    if (range->max_points && (range->max_points < Q_THIN_MIN || range->max_points > Q_THIN_MAX))
+        return -EINVAL;
+    if ((rc = store_get_device(s, user, device, &d)))
         return rc;
-    if (limit > 0 && (rc = limit_start(s, d.id, from, to, limit, &from)))
+    if (range->limit > 0 && (rc = limit_start(s, d.id, from, to, range->limit, &from)))
         return rc;
     t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    if ((rc = store_iter_points(s, d.id, from, to, 0, &t->it))) {
+    if ((range->max_points &&
+         (rc = thin(s, d.id, from, to, range->max_points, &t->keep, &t->nkeep))) ||
+        (rc = store_iter_points(s, d.id, from, to, 0, &t->it))) {
+        free(t->keep);
         free(t);
         return rc;
     }
@@ -486,6 +630,12 @@ int q_track_fill(struct q_track *t, struct sink *out, size_t want)
             t->done = true;
             return 0;
         }
+        if (t->keep) { /* thinned: only the chosen points (both lists ascend) */
+            while (t->next_keep < t->nkeep && t->keep[t->next_keep] < item.tst)
+                t->next_keep++;
+            if (t->next_keep == t->nkeep || t->keep[t->next_keep] != item.tst)
+                continue;
+        }
         if (fmt_point(&t->fmt, item.tst, item.data, item.len) != 0) {
             if (t->skipped++ == 0)
                 wl_log(WL_LOG_ERROR, "query", "%s: point at tst %lld does not decode; skipped",
@@ -513,5 +663,6 @@ void q_track_close(struct q_track *t)
     if (!t)
         return;
     store_iter_close(t->it);
+    free(t->keep);
     free(t);
 }

@@ -25,7 +25,7 @@ struct q_last_filter {
     const char *device;        /* NULL: all devices (of user) */
     const char *const *fields; /* projection in this order; NULL: everything */
     size_t nfields;
-    q_visible_fn visible;      /* NULL: all visible */
+    q_visible_fn visible; /* NULL: all visible */
     void *visible_arg;
     const char *viewer;
 };
@@ -63,15 +63,30 @@ int q_months_json(struct store *s, const char *user, const char *device, struct 
 
 struct q_track;
 
+/* Which points of a track. */
+struct q_range {
+    int64_t from, to;    /* from <= tst <= to */
+    uint64_t limit;      /* only the newest `limit` (0: all); still written oldest first */
+    uint32_t max_points; /* thin to at most this many, keeping the track's shape (0: all) */
+};
+
+/* Thinning works in Q_THIN_MIN..Q_THIN_MAX points: fewer draws no shape, more is no
+ * longer thinning (and bounds the memory it takes, 4 bytes a point). */
+#define Q_THIN_MIN 16
+#define Q_THIN_MAX 200000
+
 /*
- * Prepares the export of one device's points with from <= tst <= to, newest `limit` only
- * if limit > 0 (still written oldest first). The format's header is written into `out`
- * at once. Returns 0, -ENOENT (no such device: the caller decides whether that is an empty
- * document or an error), -ENOMEM or a store error.
+ * Prepares the export of one device's points in a range. With max_points, the track is
+ * first thinned (Largest-Triangle-Three-Buckets over the positions: the first and last
+ * points and, in each of max_points - 2 equal runs of points, the one that best keeps the
+ * shape) in passes over the store, in memory bounded by max_points whatever the range.
+ * The format's header is written into `out` at once. Returns 0, -ENOENT (no such device:
+ * the caller decides whether that is an empty document or an error), -EINVAL (max_points out
+ * of range), -ENOMEM or a store error.
  */
-int q_track_open(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
-                 uint64_t limit, enum fmt_kind kind, const struct fmt_options *opt,
-                 struct sink *out, struct q_track **qt);
+int q_track_open(struct store *s, const char *user, const char *device, const struct q_range *range,
+                 enum fmt_kind kind, const struct fmt_options *opt, struct sink *out,
+                 struct q_track **qt);
 /*
  * Writes points into `out` until it holds at least `want` bytes or the track ends (then the
  * format's trailer too). `out` may be another sink than the one given to q_track_open (the

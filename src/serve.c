@@ -75,7 +75,13 @@ struct server {
 
 static int start_http(struct server *sv, const struct wl_config *cfg)
 {
-    struct api_options ao = {.version = WHERELOG_VERSION, .git = WHERELOG_GIT};
+    struct api_options ao = {.version = WHERELOG_VERSION,
+                             .git = WHERELOG_GIT,
+                             .tile_url = cfg->tile_url,
+                             .tile_attribution = cfg->tile_attribution,
+                             .tile_max_zoom = (int)cfg->tile_max_zoom,
+                             .mqtt_host = cfg->mqtt ? cfg->mqtt_host : NULL,
+                             .mqtt_port = (int)cfg->mqtt_port};
     struct http_options ho = {
         .host = cfg->http_host,
         .port = (unsigned)cfg->http_port,
@@ -223,8 +229,7 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     if (writer_new(sv.store, &sv.writer) ||
-        ingest_new(sv.writer, store_keyring(sv.store), (unsigned)cfg->log_rejections,
-                   &sv.ingest) ||
+        ingest_new(sv.writer, store_keyring(sv.store), (unsigned)cfg->log_rejections, &sv.ingest) ||
         live_new(sv.store, &sv.live))
         goto out;
     writer_set_committed_hook(sv.writer, live_committed, sv.live);

@@ -164,6 +164,27 @@ class Api(unittest.TestCase):
         r, _ = self.locations("geojson", download="1")
         self.assertIn(".geojson", r.header("content-disposition"))
 
+    def test_thinning_with_max_points(self):
+        r, body = self.locations(max_points="20")
+        self.assertLessEqual(body["count"], 20)
+        self.assertGreaterEqual(body["count"], 18)
+        tsts = [p["tst"] for p in body["data"]]
+        self.assertEqual(tsts, sorted(tsts))
+        self.assertEqual((tsts[0], tsts[-1]), (DAY, DAY + 71 * 3600), "both ends kept")
+        r, geo = self.locations("geojson", max_points="16")
+        self.assertLessEqual(len(geo["features"]), 16)
+        for bad in ("3", "x", "-20", "999999999"):
+            r, body = self.locations(max_points=bad)
+            self.assertEqual(r.status, 400)
+            self.assertIn("max_points", body["error"])
+
+    def test_config_for_the_map(self):
+        r, body = self.get("/api/0/config")
+        self.assertEqual(body["tiles"]["maxZoom"], 19)
+        self.assertIn("{z}", body["tiles"]["url"])
+        self.assertEqual(body["mqtt"]["host"], "127.0.0.1")
+        self.assertEqual(body["http"]["pub"], "/pub")
+
     def test_unknown_device_is_an_empty_track(self):
         r, body = self.locations(device="nope")
         self.assertEqual((r.status, body["data"]), (200, []))

@@ -40,16 +40,20 @@ int main(int argc, char **argv)
                      "{\"_type\":\"location\",\"acc\":%d,\"alt\":%d,\"batt\":%d,\"bs\":1,"
                      "\"conn\":\"w\",\"created_at\":%ld,\"lat\":%.6f,\"lon\":%.6f,\"m\":1,"
                      "\"t\":\"u\",\"tid\":\"p1\",\"tst\":%ld,\"vac\":4,\"vel\":%d}",
-                     5 + rand() % 20, 30 + rand() % 50, 20 + rand() % 80, tst + 2, lat, lon,
-                     tst, rand() % 40);
+                     5 + rand() % 20, 30 + rand() % 50, 20 + rand() % 80, tst + 2, lat, lon, tst,
+                     rand() % 40);
             struct json_object *o = json_tokener_parse(doc);
             struct pk_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
             sink_init_mem(&bufs[i], 128);
             pk_encode(&bufs[i], o, &ctx);
             json_object_put(o);
-            recs[i] = (struct store_record){.kind = OT_LOCATION, .user = argv[2],
-                                            .device = argv[3], .tst = tst, .data = bufs[i].buf,
-                                            .len = bufs[i].len, .received = tst};
+            recs[i] = (struct store_record){.kind = OT_LOCATION,
+                                            .user = argv[2],
+                                            .device = argv[3],
+                                            .tst = tst,
+                                            .data = bufs[i].buf,
+                                            .len = bufs[i].len,
+                                            .received = tst};
         }
         if (store_write_batch(s, recs, (size_t)n, res) != 0)
             return 1;

@@ -1,0 +1,157 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "pack.h"
+#include "query.h"
+#include "store.h"
+#include "wtime.h"
+
+static char dir[256];
+static struct store *st;
+
+static void setup(void)
+{
+    tmpdir_make(dir, sizeof(dir));
+    cr_assert_eq(store_open(dir, NULL, &st), 0);
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    tmpdir_remove(dir);
+}
+
+TestSuite(query, .init = setup, .fini = teardown);
+
+/* Writes points p[0..n) (lat, lon) one second apart from t0. */
+static void write_track(const double (*p)[2], size_t n, int64_t t0)
+{
+    struct store_record *recs = calloc(n, sizeof(*recs));
+    struct sink *bufs = calloc(n, sizeof(*bufs));
+    enum store_result *res = calloc(n, sizeof(*res));
+    for (size_t i = 0; i < n; i++) {
+        char doc[160];
+        snprintf(doc, sizeof(doc),
+                 "{\"_type\":\"location\",\"lat\":%.6f,\"lon\":%.6f,\"tst\":%lld}", p[i][0],
+                 p[i][1], (long long)(t0 + (int64_t)i));
+        struct json_object *o = json_tokener_parse(doc);
+        struct pk_encode_ctx ctx = {.type = "location", .tst = t0 + (int64_t)i, .tst_member = true};
+        sink_init_mem(&bufs[i], 64);
+        cr_assert_eq(pk_encode(&bufs[i], o, &ctx), 0);
+        json_object_put(o);
+        recs[i] = (struct store_record){.kind = OT_LOCATION,
+                                        .user = "jane",
+                                        .device = "phone",
+                                        .tst = t0 + (int64_t)i,
+                                        .data = bufs[i].buf,
+                                        .len = bufs[i].len,
+                                        .received = 1};
+    }
+    cr_assert_eq(store_write_batch(st, recs, n, res), 0);
+    for (size_t i = 0; i < n; i++)
+        sink_free(&bufs[i]);
+    free(recs);
+    free(bufs);
+    free(res);
+}
+
+/* Runs a track export as JSON and parses it. */
+static struct json_object *export_json(const struct q_range *range)
+{
+    struct sink out;
+    struct q_track *t;
+    sink_init_mem(&out, 4096);
+    cr_assert_eq(q_track_open(st, "jane", "phone", range, FMT_JSON, NULL, &out, &t), 0);
+    int rc;
+    while ((rc = q_track_fill(t, &out, SIZE_MAX)) == 1)
+        ;
+    cr_assert_eq(rc, 0);
+    q_track_close(t);
+    sink_putc(&out, '\0');
+    struct json_object *o = json_tokener_parse(out.buf);
+    cr_assert_not_null(o);
+    sink_free(&out);
+    return o;
+}
+
+Test(query, thinning_keeps_the_ends_and_the_corners)
+{
+    enum { N = 10000 };
+    static double p[N][2];
+    /* east for 4000 points, a sharp corner, then north; a spike in the middle of the first
+     * leg (a detour worth keeping). */
+    for (int i = 0; i < N; i++) {
+        if (i < 4000) {
+            p[i][0] = 48.0;
+            p[i][1] = 2.0 + i * 1e-5;
+        } else {
+            p[i][0] = 48.0 + (i - 4000) * 1e-5;
+            p[i][1] = 2.04;
+        }
+    }
+    p[2000][0] = 48.01; /* the spike */
+    write_track(p, N, 1000000);
+
+    struct q_range all = {.from = 0, .to = WTIME_MAX};
+    struct json_object *full = export_json(&all);
+    cr_expect_eq(json_object_array_length(full), N);
+    json_object_put(full);
+
+    struct q_range thin = {.from = 0, .to = WTIME_MAX, .max_points = 100};
+    struct json_object *o = export_json(&thin);
+    size_t n = json_object_array_length(o);
+    cr_expect_leq(n, 100);
+    cr_expect_geq(n, 90);
+    int64_t prev = -1;
+    bool corner = false, spike = false;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *pt = json_object_array_get_idx(o, i), *v;
+        json_object_object_get_ex(pt, "tst", &v);
+        int64_t tst = json_object_get_int64(v);
+        cr_assert_gt(tst, prev, "in time order");
+        prev = tst;
+        if (i == 0)
+            cr_expect_eq(tst, 1000000, "the first point is kept");
+        if (i == n - 1)
+            cr_expect_eq(tst, 1000000 + N - 1, "the last point is kept");
+        corner |= tst >= 1000000 + 3995 && tst <= 1000000 + 4005;
+        spike |= tst == 1000000 + 2000;
+    }
+    cr_expect(corner, "a point at the corner is kept");
+    cr_expect(spike, "the detour is kept");
+    json_object_put(o);
+
+    struct q_range few = {.from = 0, .to = WTIME_MAX, .max_points = 50000};
+    o = export_json(&few);
+    cr_expect_eq(json_object_array_length(o), N, "no thinning when there are fewer points");
+    json_object_put(o);
+
+    struct sink out;
+    struct q_track *t;
+    struct q_range bad = {.from = 0, .to = WTIME_MAX, .max_points = 3};
+    sink_init_mem(&out, 64);
+    cr_expect_eq(q_track_open(st, "jane", "phone", &bad, FMT_JSON, NULL, &out, &t), -EINVAL);
+    sink_free(&out);
+}
+
+Test(query, limit_takes_the_newest_in_order)
+{
+    static double p[100][2];
+    for (int i = 0; i < 100; i++) {
+        p[i][0] = 1;
+        p[i][1] = 2;
+    }
+    write_track(p, 100, 5000);
+    struct q_range r = {.from = 0, .to = 5089, .limit = 3};
+    struct json_object *o = export_json(&r);
+    cr_assert_eq(json_object_array_length(o), 3);
+    struct json_object *v;
+    json_object_object_get_ex(json_object_array_get_idx(o, 0), "tst", &v);
+    cr_expect_eq(json_object_get_int64(v), 5087);
+    json_object_put(o);
+}
