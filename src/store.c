@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pack.h"
 #include "varint.h"
 #include "wl.h"
 
@@ -67,9 +69,15 @@ static uint32_t get_le32(const uint8_t *p)
     return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Translates an LMDB code at the module edge and logs what it was. */
+/*
+ * Translates an LMDB code (or a positive errno from LMDB) at the module edge and logs what
+ * it was. Our own codes (0, negative errno values, WL_E*) pass through unchanged: LMDB's lie
+ * below -30000, ours above.
+ */
 static int lmdb_error(const char *what, int rc)
 {
+    if (rc <= 0 && rc > -30000)
+        return rc;
     switch (rc) {
     case 0: return 0;
     case MDB_NOTFOUND: return -ENOENT;
@@ -827,41 +835,66 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
     return rc;
 }
 
-int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
-                      enum store_result *results)
+/*
+ * Runs fn(s, txn, arg) in a write transaction and commits it; when the map is full, grows it
+ * and runs fn again from the start (so fn must only depend on arg and the store). fn returns
+ * 0 to commit, STORE_ABORT to abort quietly (a dry run), or an LMDB or project error.
+ */
+#define STORE_ABORT (-20000)
+static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *),
+                          void *arg, const char *what)
 {
-    struct dev_slot *slots;
-    struct scratch sc = {0};
     MDB_txn *txn;
     int rc;
 
-    if (n == 0)
-        return 0;
     if (s->read_only)
         return -EROFS;
-    slots = malloc(n * sizeof(*slots));
-    if (!slots)
-        return -ENOMEM;
     for (;;) {
         if ((rc = txn_begin(s, 0, &txn)))
-            break;
-        rc = write_records(s, txn, recs, n, results, slots, &sc);
+            return rc;
+        rc = fn(s, txn, arg);
         if (rc == 0) {
             rc = txn_commit(s, txn);
         } else {
             txn_abort(s, txn);
+            if (rc == STORE_ABORT)
+                return 0;
         }
-        if (rc == MDB_MAP_FULL) {
-            if ((rc = grow_map(s)) == 0)
-                continue; /* the whole batch again, in a bigger map */
-            break;
-        }
-        rc = lmdb_error("write batch", rc);
-        break;
+        if (rc == MDB_MAP_FULL && (rc = grow_map(s)) == 0)
+            continue;
+        return lmdb_error(what, rc);
     }
-    free(sc.copy);
-    free(sc.pts);
-    free(slots);
+}
+
+struct batch_job {
+    const struct store_record *recs;
+    size_t n;
+    enum store_result *results;
+    struct dev_slot *slots;
+    struct scratch sc;
+};
+
+static int batch_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct batch_job *j = arg;
+    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc);
+}
+
+int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
+                      enum store_result *results)
+{
+    struct batch_job j = {.recs = recs, .n = n, .results = results};
+    int rc;
+
+    if (n == 0)
+        return 0;
+    j.slots = malloc(n * sizeof(*j.slots));
+    if (!j.slots)
+        return -ENOMEM;
+    rc = with_write_txn(s, batch_fn, &j, "write batch");
+    free(j.sc.copy);
+    free(j.sc.pts);
+    free(j.slots);
     return rc;
 }
 
@@ -1247,26 +1280,526 @@ void store_iter_close(struct store_iter *it)
     free(it);
 }
 
-/* ---------------------------------------------------------------- keys */
+/* ---------------------------------------------------------------- changing history */
 
-static int key_op(struct store *s, const char *user, const char *device, MDB_val *secret, bool del)
+/* Chunks rewritten per transaction when deleting or pruning: small, so that a write
+ * transaction never holds the writer's lock for long and ingest goes on in between. */
+#define STORE_EDIT_CHUNKS 32
+
+/* Reads a device record by name inside a transaction. */
+static int get_devrec(struct store *s, MDB_txn *txn, const char *user, const char *device,
+                      struct devrec *r)
 {
     uint8_t key[DEVICE_KEY_MAX];
+    MDB_val k = {device_key(key, user, device), key}, v;
+    int rc = mdb_get(txn, s->devices, &k, &v);
+    return rc ? rc : devrec_decode(&v, r) ? MDB_CORRUPTED : 0;
+}
+
+static int put_devrec(struct store *s, MDB_txn *txn, const char *user, const char *device,
+                      const struct devrec *r)
+{
+    uint8_t key[DEVICE_KEY_MAX], val[DEVREC_FIXED + STORE_TOPIC_MAX];
+    MDB_val k = {device_key(key, user, device), key}, v = {devrec_encode(r, val), val};
+    return mdb_put(txn, s->devices, &k, &v, 0);
+}
+
+/*
+ * Positions cur on the chunk of device id whose range holds t, or else on the device's
+ * first chunk after t. Returns 0, MDB_NOTFOUND (no such chunk) or an LMDB error.
+ */
+static int seek_chunk(MDB_cursor *cur, uint32_t id, uint32_t t, MDB_val *k, MDB_val *v)
+{
+    uint8_t key[POINT_KEY];
+    uint32_t last;
+    unsigned count;
+
+    put_be32(key, id);
+    put_be32(key + 4, t);
+    *k = (MDB_val){POINT_KEY, key};
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == 0 && same_device(k, id) && get_be32((uint8_t *)k->mv_data + 4) == t)
+        return 0;
+    bool next_is_ours = rc == 0 && same_device(k, id);
+    rc = mdb_cursor_get(cur, k, v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == 0 && same_device(k, id)) {
+        if (!chunk_header(v, &last, &count))
+            return MDB_CORRUPTED;
+        if (last >= t)
+            return 0;
+    }
+    if (!next_is_ours)
+        return MDB_NOTFOUND;
+    *k = (MDB_val){POINT_KEY, key};
+    return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+}
+
+/* Copies the chunk at (k, v) into the scratch and decodes it. Returns the count or -1. */
+static long load_for_edit(struct scratch *sc, const MDB_val *k, const MDB_val *v)
+{
+    uint8_t *copy = grow(sc->copy, &sc->copy_cap, v->mv_size, 1);
+    if (!copy)
+        return -1;
+    sc->copy = copy;
+    memcpy(copy, v->mv_data, v->mv_size);
+    return decode_chunk(sc, v->mv_size, get_be32((const uint8_t *)k->mv_data + 4), 0);
+}
+
+/* After points were removed: the device's first and last tst, from its first and last chunk. */
+static int refresh_bounds(struct store *s, MDB_txn *txn, uint32_t id, struct devrec *r)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint32_t last;
+    unsigned count;
+    uint8_t key[POINT_KEY];
+    int rc = mdb_cursor_open(txn, s->points, &cur);
+
+    if (rc)
+        return rc;
+    r->first = r->last = 0;
+    put_be32(key, id);
+    put_be32(key + 4, 0);
+    k = (MDB_val){POINT_KEY, key};
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && same_device(&k, id)) {
+        r->first = get_be32((uint8_t *)k.mv_data + 4);
+        put_be32(key, id + 1);
+        k = (MDB_val){POINT_KEY, key};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+        if (rc == 0 && chunk_header(&v, &last, &count))
+            r->last = last;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+struct delete_job {
+    const char *user, *device;
+    uint32_t from, to; /* what is left to do; `from` advances */
+    bool dry_run;
+    bool done;
+    uint64_t removed;
+    struct scratch sc;
+};
+
+/* Removes the points of up to STORE_EDIT_CHUNKS chunks of the job's range. */
+static int delete_some(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct delete_job *j = arg;
+    struct devrec r;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint64_t removed = 0;
+    uint32_t from = j->from;
+    int rc = get_devrec(s, txn, j->user, j->device, &r);
+
+    if (rc)
+        return rc == MDB_NOTFOUND ? (j->done = true, 0) : rc;
+    if ((rc = mdb_cursor_open(txn, s->points, &cur)))
+        return rc;
+    for (int n = 0; n < STORE_EDIT_CHUNKS && !j->done; n++) {
+        if ((rc = seek_chunk(cur, r.id, from, &k, &v)) == MDB_NOTFOUND ||
+            (rc == 0 && get_be32((uint8_t *)k.mv_data + 4) > j->to)) {
+            j->done = true;
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        uint8_t okey[POINT_KEY];
+        memcpy(okey, k.mv_data, POINT_KEY);
+        long count = load_for_edit(&j->sc, &k, &v);
+        if (count < 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        size_t keep = 0;
+        for (long i = 0; i < count; i++)
+            if (j->sc.pts[i].tst < j->from || j->sc.pts[i].tst > j->to)
+                j->sc.pts[keep++] = j->sc.pts[i];
+        uint32_t last = j->sc.pts[count - 1].tst;
+        if (keep < (size_t)count && !j->dry_run) {
+            MDB_val ok = {POINT_KEY, okey};
+            if ((rc = mdb_del(txn, s->points, &ok, NULL)) ||
+                (keep && (rc = put_chunks(s, txn, r.id, j->sc.pts, keep))))
+                break;
+        }
+        removed += (size_t)count - keep;
+        if (last >= j->to)
+            j->done = true;
+        else
+            from = last + 1;
+    }
+    mdb_cursor_close(cur);
+    if (rc)
+        return rc;
+    if (removed && !j->dry_run) {
+        r.points = removed > r.points ? 0 : r.points - (uint32_t)removed;
+        if ((rc = refresh_bounds(s, txn, r.id, &r)) || (rc = put_devrec(s, txn, j->user,
+                                                                        j->device, &r)))
+            return rc;
+    }
+    /* Only now, as the transaction will commit: a retry after growing the map redoes it. */
+    j->removed += removed;
+    j->from = from;
+    return j->dry_run ? STORE_ABORT : 0;
+}
+
+int store_delete_points(struct store *s, const char *user, const char *device, int64_t from,
+                        int64_t to, bool dry_run, uint64_t *removed)
+{
+    struct delete_job j = {.user = user, .device = device, .from = clamp_tst(from),
+                           .to = clamp_tst(to), .dry_run = dry_run};
+    int rc = 0;
+
+    *removed = 0;
+    if (from > to)
+        return 0;
+    while (!j.done && rc == 0)
+        rc = with_write_txn(s, delete_some, &j, "delete points");
+    free(j.sc.copy);
+    free(j.sc.pts);
+    *removed = j.removed;
+    return rc;
+}
+
+/* Deletes (or counts) up to `max` entries of a database whose keys start with the device
+ * id. Sets *done when none is left. */
+static int delete_prefixed(MDB_txn *txn, MDB_dbi dbi, uint32_t id, bool dry_run, size_t max,
+                           uint64_t *count, bool *done)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t key[4];
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+
+    if (rc)
+        return rc;
+    put_be32(key, id);
+    k = (MDB_val){4, key};
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    *done = true;
+    for (size_t n = 0; rc == 0 && k.mv_size >= 4 && get_be32(k.mv_data) == id; n++) {
+        if (!dry_run && n == max) {
+            *done = false;
+            break;
+        }
+        (*count)++;
+        rc = dry_run ? 0 : mdb_cursor_del(cur, 0);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &v, dry_run ? MDB_NEXT : MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == EINVAL ? 0 : rc;
+}
+
+struct device_job {
+    const char *user, *device;
+    bool dry_run;
+    bool done;
+    struct store_removed out;
+};
+
+static int delete_device_some(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct device_job *j = arg;
+    struct devrec r;
+    uint64_t chunks = 0, events = 0;
+    bool points_done = false, events_done = false;
+    int rc = get_devrec(s, txn, j->user, j->device, &r);
+
+    if (rc == MDB_NOTFOUND) {
+        j->done = true;
+        return j->dry_run ? STORE_ABORT : 0;
+    }
+    if (rc || (rc = delete_prefixed(txn, s->points, r.id, j->dry_run, STORE_EDIT_CHUNKS, &chunks,
+                                    &points_done)) ||
+        (rc = delete_prefixed(txn, s->events, r.id, j->dry_run, 4 * STORE_EDIT_CHUNKS, &events,
+                              &events_done)))
+        return rc;
+    j->out.events += events;
+    if (j->dry_run || (points_done && events_done)) {
+        j->out.points = r.points;
+        j->out.device = true;
+        j->done = true;
+        if (!j->dry_run) {
+            uint8_t key[DEVICE_KEY_MAX], idkey[4];
+            MDB_val k = {device_key(key, j->user, j->device), key}, ik = {4, idkey};
+            put_be32(idkey, r.id);
+            if ((rc = mdb_del(txn, s->devices, &k, NULL)) ||
+                (rc = mdb_del(txn, s->devids, &ik, NULL)))
+                return rc;
+        }
+    }
+    return j->dry_run ? STORE_ABORT : 0;
+}
+
+int store_delete_device(struct store *s, const char *user, const char *device, bool dry_run,
+                        struct store_removed *out)
+{
+    struct device_job j = {.user = user, .device = device, .dry_run = dry_run};
+    int rc = 0;
+    while (!j.done && rc == 0)
+        rc = with_write_txn(s, delete_device_some, &j, "delete device");
+    *out = j.out;
+    return rc;
+}
+
+struct hide_job {
+    const char *user, *device;
+    uint32_t tst;
+    bool hidden;
+    bool found;
+    struct scratch sc;
+};
+
+static int hide_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct hide_job *j = arg;
+    struct devrec r;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = get_devrec(s, txn, j->user, j->device, &r);
+
+    j->found = false;
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->points, &cur)))
+        return rc;
+    rc = seek_chunk(cur, r.id, j->tst, &k, &v);
+    long count = rc ? 0 : load_for_edit(&j->sc, &k, &v);
+    mdb_cursor_close(cur);
+    if (rc)
+        return rc;
+    if (count < 0)
+        return MDB_CORRUPTED;
+    for (long i = 0; i < count; i++) {
+        if (j->sc.pts[i].tst == j->tst) {
+            j->found = true;
+            j->sc.pts[i].hidden = j->hidden;
+            return put_chunk(s, txn, r.id, j->sc.pts, (size_t)count); /* same key, same size */
+        }
+    }
+    return MDB_NOTFOUND;
+}
+
+int store_set_hidden(struct store *s, const char *user, const char *device, int64_t tst,
+                     bool hidden)
+{
+    struct hide_job j = {.user = user, .device = device, .tst = clamp_tst(tst),
+                         .hidden = hidden};
+    int rc = with_write_txn(s, hide_fn, &j, "hide point");
+    free(j.sc.copy);
+    free(j.sc.pts);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- copies and checks */
+
+int store_copy(struct store *s, const char *path, enum store_copy_mode mode)
+{
+    int rc;
+    /* A copy is one long read transaction; taking the resize lock shared lets ingest go on
+     * (LMDB copies a snapshot) while the map cannot be resized under it. */
+    pthread_rwlock_rdlock(&s->resize_lock);
+    if (mode == STORE_COPY_FILE) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            rc = -errno;
+        } else {
+            rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+            if (rc == 0 && fsync(fd) != 0)
+                rc = errno;
+            if (close(fd) != 0 && rc == 0)
+                rc = errno;
+            if (rc)
+                unlink(path);
+            rc = lmdb_error("copy", rc);
+        }
+    } else {
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            rc = -errno;
+        } else {
+            rc = mdb_env_copy2(s->env, path, MDB_CP_COMPACT);
+            rc = lmdb_error("copy", rc);
+        }
+    }
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc;
+}
+
+struct checker {
+    void (*report)(void *arg, const char *problem);
+    void *arg;
+    unsigned problems;
+};
+
+static void problem(struct checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct checker *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->problems++;
+    if (c->report)
+        c->report(c->arg, msg);
+}
+
+/* Every chunk of a device decodes, its points ascend and decode, and the record agrees. */
+static int check_device(struct store *s, MDB_txn *txn, const struct store_device *d,
+                        struct checker *c, struct scratch *sc, uint64_t *points)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t key[POINT_KEY];
+    uint64_t n = 0;
+    uint32_t first = 0, last = 0, prev = 0;
+    int rc = mdb_cursor_open(txn, s->points, &cur);
+
+    if (rc)
+        return rc;
+    put_be32(key, d->id);
+    put_be32(key + 4, 0);
+    k = (MDB_val){POINT_KEY, key};
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && same_device(&k, d->id);
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t ktst = get_be32((uint8_t *)k.mv_data + 4), hlast;
+        unsigned hcount;
+        long count = load_for_edit(sc, &k, &v);
+        if (count < 0 || !chunk_header(&v, &hlast, &hcount)) {
+            problem(c, "%s/%s: the chunk at %u does not decode", d->user, d->device, ktst);
+            continue;
+        }
+        if (sc->pts[0].tst != ktst || sc->pts[count - 1].tst != hlast)
+            problem(c, "%s/%s: the chunk at %u has a wrong key or header", d->user, d->device,
+                    ktst);
+        if (n && ktst <= prev)
+            problem(c, "%s/%s: chunks overlap at %u", d->user, d->device, ktst);
+        for (long i = 0; i < count; i++) {
+            struct pk_reader r;
+            struct pk_value pv;
+            int prc = pk_open(&r, sc->pts[i].data, sc->pts[i].len, sc->pts[i].tst, "location");
+            while (prc == 0 && (prc = pk_next(&r, NULL, NULL, &pv)) == 1)
+                prc = 0;
+            if (prc < 0)
+                problem(c, "%s/%s: the point at %u does not decode", d->user, d->device,
+                        sc->pts[i].tst);
+        }
+        if (!n)
+            first = ktst;
+        last = prev = sc->pts[count - 1].tst;
+        n += (uint64_t)count;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (n != d->points)
+        problem(c, "%s/%s: the record counts %u points, the history holds %llu", d->user,
+                d->device, d->points, (unsigned long long)n);
+    if (n && (first != d->first_tst || last != d->last_tst))
+        problem(c, "%s/%s: the record says %lld..%lld, the history %u..%u", d->user, d->device,
+                (long long)d->first_tst, (long long)d->last_tst, first, last);
+    *points += n;
+    return 0;
+}
+
+int store_check(struct store *s, void (*report)(void *arg, const char *problem), void *arg,
+                struct store_check_counts *counts)
+{
+    struct checker c = {.report = report, .arg = arg};
+    struct scratch sc = {0};
     MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
     int rc;
 
-    if (s->read_only)
-        return -EROFS;
-    MDB_val k = {device_key(key, user, device), key};
-    for (;;) {
-        if ((rc = txn_begin(s, 0, &txn)))
-            return rc;
-        rc = del ? mdb_del(txn, s->keys, &k, NULL) : mdb_put(txn, s->keys, &k, secret, 0);
-        rc = rc ? (txn_abort(s, txn), rc) : txn_commit(s, txn);
-        if (rc != MDB_MAP_FULL || grow_map(s) != 0)
+    memset(counts, 0, sizeof(*counts));
+    if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    /* One snapshot for the whole check: a long read, but the check must see one state. */
+    if ((rc = mdb_cursor_open(txn, s->devices, &cur)))
+        goto out;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct store_device d;
+        if (device_from_record(&k, &v, &d)) {
+            problem(&c, "a device record does not decode");
+            continue;
+        }
+        counts->devices++;
+        uint8_t idkey[4];
+        MDB_val ik = {4, idkey}, iv;
+        put_be32(idkey, d.id);
+        if (mdb_get(txn, s->devids, &ik, &iv) != 0 || iv.mv_size != k.mv_size ||
+            memcmp(iv.mv_data, k.mv_data, k.mv_size) != 0)
+            problem(&c, "%s/%s: device id %u is not mapped back to it", d.user, d.device, d.id);
+        if ((rc = check_device(s, txn, &d, &c, &sc, &counts->points)))
             break;
     }
-    return rc == MDB_NOTFOUND ? -ENOENT : lmdb_error("update key", rc);
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        goto out;
+    if ((rc = mdb_cursor_open(txn, s->events, &cur)))
+        goto out;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *key = k.mv_data;
+        struct pk_reader r;
+        struct pk_value pv;
+        counts->events++;
+        if (k.mv_size != EVENT_KEY || key[4] >= OT_KIND_COUNT) {
+            problem(&c, "an event key is malformed");
+            continue;
+        }
+        uint8_t idkey[4];
+        MDB_val ik = {4, idkey}, iv;
+        memcpy(idkey, key, 4);
+        if (mdb_get(txn, s->devids, &ik, &iv) != 0)
+            problem(&c, "an event belongs to unknown device %u", get_be32(key));
+        int prc = pk_open(&r, v.mv_data, v.mv_size, get_be32(key + 5), ot_kind_name(key[4]));
+        while (prc == 0 && (prc = pk_next(&r, NULL, NULL, &pv)) == 1)
+            prc = 0;
+        if (prc < 0)
+            problem(&c, "a %s event of device %u does not decode", ot_kind_name(key[4]),
+                    get_be32(key));
+    }
+    mdb_cursor_close(cur);
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+out:
+    txn_abort(s, txn);
+    free(sc.copy);
+    free(sc.pts);
+    counts->problems = c.problems;
+    return lmdb_error("check", rc);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+struct key_job {
+    MDB_val key;
+    MDB_val *secret; /* NULL: delete */
+};
+
+static int key_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct key_job *j = arg;
+    return j->secret ? mdb_put(txn, s->keys, &j->key, j->secret, 0)
+                     : mdb_del(txn, s->keys, &j->key, NULL);
+}
+
+static int key_op(struct store *s, const char *user, const char *device, MDB_val *secret)
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    struct key_job j = {.key = {device_key(key, user, device), key}, .secret = secret};
+    return with_write_txn(s, key_fn, &j, "update key"); /* MDB_NOTFOUND becomes -ENOENT */
 }
 
 int store_key_set(struct store *s, const char *user, const char *device,
@@ -1275,12 +1808,12 @@ int store_key_set(struct store *s, const char *user, const char *device,
     if (len == 0 || len > OT_SECRET_MAX)
         return -EINVAL;
     MDB_val v = {len, (void *)secret};
-    return key_op(s, user, device, &v, false);
+    return key_op(s, user, device, &v);
 }
 
 int store_key_delete(struct store *s, const char *user, const char *device)
 {
-    return key_op(s, user, device, NULL, true);
+    return key_op(s, user, device, NULL);
 }
 
 int store_key_get(struct store *s, const char *user, const char *device,
@@ -1338,7 +1871,7 @@ int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const
     txn_abort(s, txn);
     if (stop)
         return stop;
-    return rc == MDB_NOTFOUND ? 0 : rc == WL_ECORRUPT ? rc : lmdb_error("list keys", rc);
+    return rc == MDB_NOTFOUND ? 0 : lmdb_error("list keys", rc);
 }
 
 static int keyring_lookup(void *arg, const char *user, const char *device,

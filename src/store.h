@@ -162,6 +162,53 @@ int store_iter_next(struct store_iter *it, struct store_item *item);
 void store_iter_pause(struct store_iter *it);
 void store_iter_close(struct store_iter *it);
 
+/* ------------------------------------------------------------------ changing history */
+
+/* What a removal found (and, unless it was a dry run, removed). */
+struct store_removed {
+    uint64_t points;
+    uint64_t events;
+    bool device; /* the device's record itself */
+};
+
+/*
+ * Removes the points of a device with from <= tst <= to (hidden ones too); with dry_run only
+ * counts them. Works in small transactions (a few dozen chunks each), so that ingest never
+ * waits long behind it; each is durable when it returns (see the durability promise).
+ * *removed gets the count. Errors: store errors; an unknown device removes nothing.
+ */
+int store_delete_points(struct store *s, const char *user, const char *device, int64_t from,
+                        int64_t to, bool dry_run, uint64_t *removed);
+/* Removes a device entirely: its points (so its last position), its events (cards,
+ * waypoints, transitions...), and its record. Keeps its encryption key (configuration, not
+ * data: see store_key_delete). In small transactions, like store_delete_points. */
+int store_delete_device(struct store *s, const char *user, const char *device, bool dry_run,
+                        struct store_removed *out);
+/* Hides a point from exports, the last position and the map, or shows it again; it stays in
+ * the store. -ENOENT if the device has no point at tst. */
+int store_set_hidden(struct store *s, const char *user, const char *device, int64_t tst,
+                     bool hidden);
+
+enum store_copy_mode {
+    STORE_COPY_FILE, /* one file: data.mdb of a store (a backup) */
+    STORE_COPY_DIR,  /* a new store directory */
+};
+/* A consistent, compacted copy of the store while it is in use (LMDB copies one snapshot;
+ * writers go on). The file or directory must not exist yet (a directory may be empty). */
+int store_copy(struct store *s, const char *path, enum store_copy_mode mode);
+
+struct store_check_counts {
+    uint32_t devices;
+    uint64_t points;
+    uint64_t events;
+    unsigned problems;
+};
+/* Reads everything in one snapshot and reports each problem found (a record that does not
+ * decode, counts that disagree with the history, a broken index) through report(); changes
+ * nothing. Returns 0 (see counts->problems) or a store error. */
+int store_check(struct store *s, void (*report)(void *arg, const char *problem), void *arg,
+                struct store_check_counts *counts);
+
 /* ------------------------------------------------------------------ keys */
 
 /* Sets, reads and removes the encryption secret of a user/device (1..32 bytes). */

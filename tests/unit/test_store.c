@@ -534,3 +534,110 @@ Test(store, gives_each_store_a_stable_client_id)
     cr_assert_eq(store_open(dir, NULL, &st), 0);
     cr_expect_str_eq(store_client_id(st), id);
 }
+
+static size_t visible_points(const char *user, const char *device, int64_t from, int64_t to,
+                             unsigned flags)
+{
+    struct store_iter *it;
+    struct store_item item;
+    size_t n = 0;
+    cr_assert_eq(store_iter_points(st, device_id(user, device), from, to, flags, &it), 0);
+    while (store_iter_next(it, &item) == 1)
+        n++;
+    store_iter_close(it);
+    return n;
+}
+
+Test(store, deletes_a_range_across_chunks)
+{
+    write_many("jane", "phone", 1000, 20000); /* many chunks */
+    put_one("jane", "tablet", 5000, 1);
+    uint64_t removed;
+    cr_assert_eq(store_delete_points(st, "jane", "phone", 5000, 14999, true, &removed), 0);
+    cr_expect_eq(removed, 10000, "a dry run counts");
+    cr_expect_eq(visible_points("jane", "phone", 0, WTIME_MAX, 0), 20000, "and changes nothing");
+    cr_assert_eq(store_delete_points(st, "jane", "phone", 5000, 14999, false, &removed), 0);
+    cr_expect_eq(removed, 10000);
+    cr_expect_eq(visible_points("jane", "phone", 0, WTIME_MAX, 0), 10000);
+    cr_expect_eq(visible_points("jane", "phone", 4999, 15000, 0), 2, "the edges stay");
+    struct store_device d;
+    cr_assert_eq(store_get_device(st, "jane", "phone", &d), 0);
+    cr_expect_eq(d.points, 10000);
+    cr_expect_eq(d.first_tst, 1000);
+    cr_expect_eq(d.last_tst, 20999);
+    cr_assert_eq(store_delete_points(st, "jane", "phone", 15000, WTIME_MAX, false, &removed), 0);
+    cr_assert_eq(store_get_device(st, "jane", "phone", &d), 0);
+    cr_expect_eq(d.last_tst, 4999, "the last position moves back when the newest go");
+    cr_expect_eq(visible_points("jane", "tablet", 0, WTIME_MAX, 0), 1, "other devices untouched");
+    struct store_check_counts cc;
+    cr_assert_eq(store_check(st, NULL, NULL, &cc), 0);
+    cr_expect_eq(cc.problems, 0);
+    cr_expect_eq(cc.points, 4000 + 1);
+}
+
+Test(store, deletes_a_device_with_its_events)
+{
+    write_many("jane", "phone", 1000, 3000);
+    put_event(OT_CARD, 1, "{\"name\":\"Jane\"}");
+    put_event(OT_TRANSITION, 5, "{\"event\":\"enter\"}");
+    struct store_removed r;
+    cr_assert_eq(store_delete_device(st, "jane", "phone", true, &r), 0);
+    cr_expect_eq(r.points, 3000);
+    cr_expect_eq(r.events, 2);
+    cr_expect_eq(count_events(OT_CARD), 1, "a dry run keeps everything");
+    cr_assert_eq(store_delete_device(st, "jane", "phone", false, &r), 0);
+    struct store_device d;
+    cr_expect_eq(store_get_device(st, "jane", "phone", &d), -ENOENT);
+    struct store_stats stats;
+    cr_assert_eq(store_stats(st, &stats), 0);
+    cr_expect_eq(stats.points, 0);
+    cr_expect_eq(stats.chunks, 0);
+    cr_expect_eq(stats.events, 0);
+    cr_expect_eq(store_delete_device(st, "jane", "phone", false, &r), 0, "twice is harmless");
+    put_one("jane", "phone", 42, 1); /* the name can be used again */
+    cr_expect_eq(visible_points("jane", "phone", 0, WTIME_MAX, 0), 1);
+}
+
+Test(store, hides_and_shows_points)
+{
+    write_many("jane", "phone", 1000, 500);
+    cr_assert_eq(store_set_hidden(st, "jane", "phone", 1499, true), 0);
+    cr_assert_eq(store_set_hidden(st, "jane", "phone", 1200, true), 0);
+    cr_expect_eq(store_set_hidden(st, "jane", "phone", 99, true), -ENOENT);
+    cr_expect_eq(visible_points("jane", "phone", 0, WTIME_MAX, 0), 498);
+    cr_expect_eq(visible_points("jane", "phone", 0, WTIME_MAX, STORE_ITER_WITH_HIDDEN), 500);
+    struct store_iter *it;
+    struct store_item item;
+    cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX,
+                                   STORE_ITER_REVERSE, &it), 0);
+    cr_assert_eq(store_iter_next(it, &item), 1);
+    cr_expect_eq(item.tst, 1498, "a hidden newest point is not the last position");
+    store_iter_close(it);
+    cr_assert_eq(store_set_hidden(st, "jane", "phone", 1499, false), 0);
+    cr_expect_eq(visible_points("jane", "phone", 0, WTIME_MAX, 0), 499);
+}
+
+static void count_problem(void *arg, const char *what)
+{
+    (*(int *)arg)++;
+    (void)what;
+}
+
+Test(store, copies_and_checks)
+{
+    write_many("jane", "phone", 1000, 5000);
+    char file[300], dirc[300];
+    snprintf(file, sizeof(file), "%s/backup.mdb", dir);
+    snprintf(dirc, sizeof(dirc), "%s/compacted", dir);
+    cr_assert_eq(store_copy(st, file, STORE_COPY_FILE), 0);
+    cr_expect_eq(store_copy(st, file, STORE_COPY_FILE), -EEXIST, "never overwrites");
+    cr_assert_eq(store_copy(st, dirc, STORE_COPY_DIR), 0);
+    struct store *copy;
+    cr_assert_eq(store_open(dirc, NULL, &copy), 0);
+    int problems = 0;
+    struct store_check_counts cc;
+    cr_assert_eq(store_check(copy, count_problem, &problems, &cc), 0);
+    cr_expect_eq(problems, 0);
+    cr_expect_eq(cc.points, 5000);
+    store_close(copy);
+}
