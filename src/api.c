@@ -392,6 +392,76 @@ fail:
     free(ts);
 }
 
+/* DELETE /api/0/locations: removes points (or, without from and to, whole devices). */
+static void delete_locations(struct api *api, const struct api_request *req,
+                             struct api_response *resp)
+{
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
+    bool have_user, have_device;
+    int64_t from = WTIME_MIN, to = WTIME_MAX;
+    const char *f, *t;
+
+    if (!name_param(req, resp, "user", true, user, &have_user) ||
+        !name_param(req, resp, "device", true, device, &have_device) ||
+        !text_param(req, resp, "from", &f) || !text_param(req, resp, "to", &t) ||
+        !time_param(req, resp, "from", false, &from) || !time_param(req, resp, "to", true, &to))
+        return;
+    if (!req->user || !api->opt.may_delete ||
+        !api->opt.may_delete(api->opt.visible_arg, req->user, user)) {
+        api_error(resp, 403,
+                  req->user ? "%s may not delete %s's data"
+                            : "deleting needs an authenticated user%s%s",
+                  req->user ? req->user : "", req->user ? user : "");
+        return;
+    }
+    if (from > to) {
+        api_error(resp, 416, "impossible date/time range: from is after to");
+        return;
+    }
+    struct store_removed r = {0};
+    int rc;
+    if ((!f || !f[0]) && (!t || !t[0])) {
+        rc = store_delete_device(api->store, user, device, false, &r);
+    } else {
+        rc = store_delete_points(api->store, user, device, from, to, false, &r.points);
+    }
+    if (rc) {
+        api_error(resp, 500, "cannot delete: %s", wl_strerror(rc));
+        return;
+    }
+    wl_log(WL_LOG_INFO, "api", "%s deleted %llu points and %llu other messages of %s/%s", req->user,
+           (unsigned long long)r.points, (unsigned long long)r.events, user, device);
+    if (api->opt.changed && (r.points || r.events))
+        api->opt.changed(api->opt.changed_arg);
+    ok_json(resp);
+    sink_printf(&resp->body, "{\"deleted\":{\"points\":%llu,\"events\":%llu,\"device\":%s}}\n",
+                (unsigned long long)r.points, (unsigned long long)r.events,
+                r.device ? "true" : "false");
+}
+
+/* GET /api/0/stats: what `wherelog stats --json` prints, for the devices the viewer sees. */
+static void get_stats(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
+    bool have_user, have_device;
+    int64_t from = WTIME_MIN, to = WTIME_MAX;
+
+    if (!name_param(req, resp, "user", false, user, &have_user) ||
+        !name_param(req, resp, "device", false, device, &have_device) ||
+        !time_param(req, resp, "from", false, &from) || !time_param(req, resp, "to", true, &to))
+        return;
+    if (from > to) {
+        api_error(resp, 416, "impossible date/time range: from is after to");
+        return;
+    }
+    ok_json(resp);
+    int rc = q_stats_json(api->store, have_user ? user : NULL, have_device ? device : NULL, from,
+                          to, Q_STATS_MAX_ACC, api->opt.visible, api->opt.visible_arg, req->user,
+                          &resp->body);
+    if (rc)
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+}
+
 /* Our addition: what the web map needs from the server's settings. */
 static void get_config(struct api *api, struct api_response *resp)
 {
@@ -528,7 +598,7 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
         int route;
     } routes[] = {{"/api/0/version", 1},   {"/api/0/list", 2},    {"/api/0/last", 3},
                   {"/api/0/locations", 4}, {"/api/0/monitor", 5}, {"/pub", 6},
-                  {"/api/0/config", 7}};
+                  {"/api/0/config", 7},    {"/api/0/stats", 8}};
     int route = 0;
 
     for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
@@ -547,8 +617,12 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
         post_pub(api, req, resp);
         return;
     }
+    if (route == 4 && req->method == API_DELETE) {
+        delete_locations(api, req, resp);
+        return;
+    }
     if (req->method != API_GET && req->method != API_HEAD && req->method != API_POST) {
-        resp->allow = "GET, HEAD, POST, OPTIONS";
+        resp->allow = route == 4 ? "GET, HEAD, POST, DELETE, OPTIONS" : "GET, HEAD, POST, OPTIONS";
         api_error(resp, 405, "method not allowed on %s", req->path);
         return;
     }
@@ -559,5 +633,6 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
     case 4: get_locations(api, req, resp); break;
     case 5: get_monitor(api, resp); break;
     case 7: get_config(api, resp); break;
+    case 8: get_stats(api, req, resp); break;
     }
 }

@@ -63,6 +63,11 @@ struct api_options {
     /* Access control (see query.h); NULL: everybody sees everything. */
     q_visible_fn visible;
     void *visible_arg;
+    /* May `viewer` delete `user`'s data? NULL: nobody may (deleting needs authentication). */
+    q_visible_fn may_delete;
+    /* Called after data was deleted (the live hub tells clients to reload). */
+    void (*changed)(void *arg);
+    void *changed_arg;
 };
 
 struct api;

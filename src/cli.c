@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cli_internal.h"
 #include "config.h"
 #include "fmt.h"
 #include "log.h"
@@ -29,13 +30,12 @@ void cli_setup_logging(const struct wl_config *cfg)
         wl_log_use_syslog("wherelog");
 }
 
-static int usage_status(int rc)
+int cli_usage_status(int rc)
 {
     return rc > 0 ? 0 : 2; /* --help printed: success; bad usage: 2 */
 }
 
-/* Opens the store for a reading command, with a message a person can act on. */
-static int open_store(const char *cmd, const struct wl_config *cfg, bool write, struct store **s)
+int cli_open_store(const char *cmd, const struct wl_config *cfg, bool write, struct store **s)
 {
     struct store_options opt = {.read_only = !write};
     int rc = store_open(cfg->storage, &opt, s);
@@ -48,8 +48,7 @@ static int open_store(const char *cmd, const struct wl_config *cfg, bool write, 
     return rc;
 }
 
-/* Lowercases and validates a user or device given on the command line. */
-static int name_arg(const char *cmd, const char *what, const char *in, char *out)
+int cli_name_arg(const char *cmd, const char *what, const char *in, char *out)
 {
     const char *why;
     if (ot_normalize_name(in, strlen(in), out, &why) != 0) {
@@ -93,11 +92,11 @@ int cli_list(int argc, char **argv)
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
-        return usage_status(rc);
+        return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (user && name_arg("list", "user", user, name))
+    if (user && cli_name_arg("list", "user", user, name))
         return 2;
-    if (open_store("list", &cfg, false, &s))
+    if (cli_open_store("list", &cfg, false, &s))
         return 1;
     int found = 0;
     rc = user ? store_list_devices(s, name, print_device, &found)
@@ -139,12 +138,12 @@ int cli_last(int argc, char **argv)
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
-        return usage_status(rc);
+        return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if ((user && name_arg("last", "user", user, uname)) ||
-        (device && name_arg("last", "device", device, dname)))
+    if ((user && cli_name_arg("last", "user", user, uname)) ||
+        (device && cli_name_arg("last", "device", device, dname)))
         return 2;
-    if (open_store("last", &cfg, false, &s))
+    if (cli_open_store("last", &cfg, false, &s))
         return 1;
     if (sink_init_fd(&out, STDOUT_FILENO, OUT_BUFFER)) {
         store_close(s);
@@ -165,14 +164,14 @@ int cli_last(int argc, char **argv)
 
 /* ---------------------------------------------------------------- export */
 
-static int time_arg(const char *what, const char *text, bool end, int64_t *out)
+int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, int64_t *out)
 {
     struct wtime t;
     if (wtime_parse(text, &t) != 0) {
         fprintf(stderr,
-                "wherelog export: --%s: '%s' is not a time (use YYYY-MM-DD, "
+                "wherelog %s: --%s: '%s' is not a time (use YYYY-MM-DD, "
                 "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or epoch seconds)\n",
-                what, text);
+                cmd, what, text);
         return -EINVAL;
     }
     /* A range end names the last unit it covers: --to 2024-12-01 includes that day. */
@@ -216,26 +215,28 @@ int cli_export(int argc, char **argv)
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
-        return usage_status(rc);
+        return cli_usage_status(rc);
     cli_setup_logging(&cfg);
     if (!user || !device) {
         fprintf(stderr, "wherelog export: --user and --device are required\n");
         return 2;
     }
-    if (name_arg("export", "user", user, uname) || name_arg("export", "device", device, dname))
+    if (cli_name_arg("export", "user", user, uname) ||
+        cli_name_arg("export", "device", device, dname))
         return 2;
     if (fmt_parse(format, &kind) != 0 || kind == FMT_LINESTRING || kind == FMT_XML) {
         fprintf(stderr, "wherelog export: --format: '%s' is not json, geojson, gpx or csv\n",
                 format);
         return 2;
     }
-    if ((from && time_arg("from", from, false, &tfrom)) || (to && time_arg("to", to, true, &tto)))
+    if ((from && cli_time_arg("export", "from", from, false, &tfrom)) ||
+        (to && cli_time_arg("export", "to", to, true, &tto)))
         return 2;
     if (tfrom > tto) {
         fprintf(stderr, "wherelog export: --from is after --to\n");
         return 2;
     }
-    if (open_store("export", &cfg, false, &s))
+    if (cli_open_store("export", &cfg, false, &s))
         return 1;
     if (output) {
         fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -329,7 +330,7 @@ int cli_key(int argc, char **argv)
     int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
 
     if (rc)
-        return usage_status(rc);
+        return cli_usage_status(rc);
     cli_setup_logging(&cfg);
     bool list = strcmp(args[0], "list") == 0;
     bool set = strcmp(args[0], "set") == 0, del = strcmp(args[0], "delete") == 0;
@@ -337,8 +338,8 @@ int cli_key(int argc, char **argv)
         fprintf(stderr, "wherelog key: usage: wherelog %s\n", cmd.usage);
         return 2;
     }
-    if (!list &&
-        (name_arg("key", "user", args[1], uname) || name_arg("key", "device", args[2], dname)))
+    if (!list && (cli_name_arg("key", "user", args[1], uname) ||
+                  cli_name_arg("key", "device", args[2], dname)))
         return 2;
     char secret[256] = "";
     if (set) {
@@ -352,7 +353,7 @@ int cli_key(int argc, char **argv)
                     "secret\n",
                     OT_SECRET_MAX);
     }
-    if (open_store("key", &cfg, !list, &s))
+    if (cli_open_store("key", &cfg, !list, &s))
         return 1;
     if (list) {
         rc = store_key_list(s, print_key, NULL);

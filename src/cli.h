@@ -11,6 +11,14 @@ int cli_list(int argc, char **argv);
 int cli_last(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_key(int argc, char **argv);
+int cli_import(int argc, char **argv);
+int cli_delete(int argc, char **argv);
+int cli_hide(int argc, char **argv);
+int cli_unhide(int argc, char **argv);
+int cli_backup(int argc, char **argv);
+int cli_compact(int argc, char **argv);
+int cli_check(int argc, char **argv);
+int cli_stats(int argc, char **argv);
 
 /* Shared by the commands: applies the logging settings. */
 struct wl_config;

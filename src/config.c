@@ -48,7 +48,7 @@ static const struct setting settings[] = {
      "client certificate's private key"},
     {"mqtt-client-id", T_STR, STR(mqtt_client_id), 0, 0, "", CFG_SERVE, "ID",
      "MQTT client id (default: wherelog-<id of the store>, stable across restarts)"},
-    {"topic", T_LIST, NUM(ntopics), 0, 0, "owntracks/#", CFG_SERVE, "FILTER",
+    {"topic", T_LIST, NUM(topics), 0, 0, "owntracks/#", CFG_SERVE, "FILTER",
      "topic filter to subscribe to (repeatable)"},
     {"qos", T_INT, NUM(qos), 1, 2, "1", CFG_SERVE, "1|2", "subscription QoS"},
     {"mqtt-keepalive", T_INT, NUM(mqtt_keepalive), 5, 3600, "60", CFG_SERVE, "SECONDS",
@@ -83,6 +83,12 @@ static const struct setting settings[] = {
      CFG_SERVE, "HTML", "attribution shown with the tiles"},
     {"tile-max-zoom", T_INT, NUM(tile_max_zoom), 1, 24, "19", CFG_SERVE, "N",
      "highest zoom the tile server offers"},
+    {"retain-days", T_INT, NUM(retain_days), 0, 100000, "0", CFG_SERVE, "DAYS",
+     "remove points older than this many days (0: keep them forever)"},
+    {"retain-user", T_LIST, NUM(retain_user), 0, 0, "", CFG_SERVE, "USER=DAYS",
+     "retention for one user, overriding --retain-days (repeatable)"},
+    {"retain-interval", T_INT, NUM(retain_interval), 1, 86400, "3600", CFG_SERVE, "SECONDS",
+     "how often old points are looked for"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -170,20 +176,22 @@ static int set_value(struct wl_config *cfg, size_t idx, const char *value, enum 
             return -EINVAL;
         }
         break;
-    case T_LIST:
+    case T_LIST: {
+        struct cfg_list *l = (struct cfg_list *)(base + s->off);
         /* A list from a stronger source replaces the weaker one instead of extending it. */
         if (cfg->source[idx] < src)
-            cfg->ntopics = 0;
-        if (cfg->ntopics >= CFG_TOPICS_MAX) {
-            snprintf(err, errsize, "at most %d topics", CFG_TOPICS_MAX);
+            l->n = 0;
+        if (l->n >= CFG_LIST_MAX) {
+            snprintf(err, errsize, "at most %d values", CFG_LIST_MAX);
             return -EINVAL;
         }
         if (value[0] == '\0' || strlen(value) >= CFG_STR) {
-            snprintf(err, errsize, "topic filter must be 1..%d bytes", CFG_STR - 1);
+            snprintf(err, errsize, "a value must be 1..%d bytes", CFG_STR - 1);
             return -EINVAL;
         }
-        snprintf(cfg->topics[cfg->ntopics++], CFG_STR, "%s", value);
+        snprintf(l->v[l->n++], CFG_STR, "%s", value);
         break;
+    }
     }
     cfg->source[idx] = src;
     return 0;
@@ -277,7 +285,7 @@ static int load_env(struct wl_config *cfg)
             continue;
         if (settings[i].type == T_LIST) {
             /* Lists in the environment are separated by white space. */
-            char buf[CFG_TOPICS_MAX * CFG_STR], *save = NULL;
+            char buf[CFG_LIST_MAX * CFG_STR], *save = NULL;
             snprintf(buf, sizeof(buf), "%s", v);
             for (char *t = strtok_r(buf, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
                 if (set_value(cfg, i, t, CFG_ENV, err, sizeof(err)) != 0)
@@ -457,11 +465,12 @@ void cfg_print_effective(const struct wl_config *cfg, unsigned scope)
         case T_BOOL:
             snprintf(value, sizeof(value), "%s", *(const bool *)(base + s->off) ? "true" : "false");
             break;
-        case T_LIST:
-            for (int t = 0; t < cfg->ntopics; t++)
-                printf("%-20s = %-40s # %s\n", s->name, cfg->topics[t],
-                       source_names[cfg->source[i]]);
+        case T_LIST: {
+            const struct cfg_list *l = (const struct cfg_list *)(base + s->off);
+            for (int t = 0; t < l->n; t++)
+                printf("%-20s = %-40s # %s\n", s->name, l->v[t], source_names[cfg->source[i]]);
             continue;
+        }
         }
         printf("%-20s = %-40s # %s\n", s->name, value, source_names[cfg->source[i]]);
     }

@@ -19,13 +19,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CFG_TOPICS_MAX 16
-#define CFG_STR        256 /* host names, user names, client ids, topic filters, origins */
+#define CFG_LIST_MAX 16  /* values of a repeatable setting */
+#define CFG_STR      256 /* host names, user names, client ids, topic filters, origins */
 
 enum cfg_source { CFG_DEFAULT, CFG_FILE, CFG_ENV, CFG_FLAG };
 
 /* Which commands a setting applies to. */
 enum cfg_scope { CFG_ALL = 1, CFG_SERVE = 2 };
+
+/* A repeatable setting (topic, retain-user). */
+struct cfg_list {
+    char v[CFG_LIST_MAX][CFG_STR];
+    int n;
+};
 
 struct wl_config {
     char config_file[PATH_MAX];
@@ -41,8 +47,7 @@ struct wl_config {
     char mqtt_certfile[PATH_MAX];
     char mqtt_keyfile[PATH_MAX];
     char mqtt_client_id[CFG_STR];
-    char topics[CFG_TOPICS_MAX][CFG_STR];
-    int ntopics;
+    struct cfg_list topics;
     long qos;
     long mqtt_keepalive;
     bool mqtt;
@@ -61,6 +66,9 @@ struct wl_config {
     char tile_url[CFG_STR];
     char tile_attribution[CFG_STR];
     long tile_max_zoom;
+    long retain_days;
+    struct cfg_list retain_user;
+    long retain_interval;
 
     enum cfg_source source[48]; /* per setting, indexed like the settings table */
 };

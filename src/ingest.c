@@ -206,7 +206,8 @@ enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const cha
 {
     struct ot_message msg;
     char where[2 * WL_LOG_QUOTE_SIZE + 8], qu[WL_LOG_QUOTE_SIZE], qd[WL_LOG_QUOTE_SIZE];
-    enum ot_outcome o = ot_parse_http(&in->keys, user, device, payload, len, now, &msg);
+    enum ot_outcome o =
+        ot_parse_named(&in->keys, user, device, payload, len, now, OT_VIA_HTTP, &msg);
 
     snprintf(where, sizeof(where), "http %s/%s", wl_log_quote(qu, sizeof(qu), user, strlen(user)),
              wl_log_quote(qd, sizeof(qd), device, strlen(device)));

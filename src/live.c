@@ -32,8 +32,9 @@ struct live_sse {
     uint64_t next; /* sequence number of the next event to send */
     char *pending; /* an SSE frame only partly sent */
     size_t pending_len, pending_off;
-    bool started; /* the retry hint went out */
-    bool waiting; /* suspended: resume() when there is something to send */
+    bool started;    /* the retry hint went out */
+    uint64_t resets; /* resets this client was told about */
+    bool waiting;    /* suspended: resume() when there is something to send */
     time_t last_sent;
     void (*suspend)(void *);
     void (*resume)(void *);
@@ -46,6 +47,7 @@ struct ws_client {
     int fd;
     wslay_event_context_ptr ctx;
     uint64_t next;
+    uint64_t resets;
     char *extra; /* bytes the HTTP server read past the upgrade request */
     size_t extra_len, extra_off;
     time_t last_ping;
@@ -58,7 +60,8 @@ struct live {
     struct store *store;
     pthread_mutex_t lock; /* guards everything below but `ws`, which only the thread uses */
     struct event ring[LIVE_RING];
-    uint64_t seq; /* the next event's number; events live in ring[seq % LIVE_RING] */
+    uint64_t seq;    /* the next event's number; events live in ring[seq % LIVE_RING] */
+    uint64_t resets; /* live_reset() calls so far */
     struct live_sse *sse;
     struct ws_client *adopt; /* handed over, not yet taken by the thread */
     bool stopping;
@@ -154,6 +157,20 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
     wake_thread(lv);
 }
 
+void live_reset(struct live *lv)
+{
+    pthread_mutex_lock(&lv->lock);
+    lv->resets++;
+    pthread_mutex_unlock(&lv->lock);
+    wake_sse(lv, 0);
+    wake_thread(lv);
+}
+
+void live_changed(void *arg)
+{
+    live_reset(arg);
+}
+
 /* ---------------------------------------------------------------- SSE */
 
 struct live_sse *live_sse_open(struct live *lv, const char *last_event_id,
@@ -169,6 +186,7 @@ struct live_sse *live_sse_open(struct live *lv, const char *last_event_id,
     c->last_sent = time(NULL);
     pthread_mutex_lock(&lv->lock);
     c->next = lv->seq;
+    c->resets = lv->resets;
     if (last_event_id) { /* a reconnecting browser: continue after what it has */
         char *end;
         unsigned long long id = strtoull(last_event_id, &end, 10);
@@ -210,6 +228,9 @@ static bool next_frame(struct live_sse *c)
     if (!c->started) {
         hl = snprintf(head, sizeof(head), "retry: 3000\n\n");
         c->started = true;
+    } else if (c->resets < lv->resets) {
+        hl = snprintf(head, sizeof(head), "event: reset\ndata: {}\n\n");
+        c->resets = lv->resets;
     } else if (lv->seq - c->next > LIVE_RING) {
         hl = snprintf(head, sizeof(head), "event: reset\ndata: {}\n\n");
         c->next = lv->seq; /* too far behind: skip to now, the client reloads */
@@ -376,6 +397,7 @@ int live_ws_adopt(struct live *lv, int fd, const char *extra, size_t extra_len,
     atomic_fetch_add(&lv->clients, 1);
     pthread_mutex_lock(&lv->lock);
     w->next = lv->seq;
+    w->resets = lv->resets;
     w->next_client = lv->adopt;
     lv->adopt = w;
     pthread_mutex_unlock(&lv->lock);
@@ -387,6 +409,11 @@ int live_ws_adopt(struct live *lv, int fd, const char *extra, size_t extra_len,
 static void ws_catch_up(struct live *lv, struct ws_client *w)
 {
     pthread_mutex_lock(&lv->lock);
+    if (w->resets < lv->resets) {
+        static const char reset[] = "{\"_type\":\"reset\"}";
+        queue_text(w, reset, sizeof(reset) - 1);
+        w->resets = lv->resets;
+    }
     if (lv->seq - w->next > LIVE_RING)
         w->next = lv->seq - LIVE_RING; /* fell behind: the oldest still kept */
     for (; w->next < lv->seq; w->next++) {

@@ -46,6 +46,12 @@ void live_free(struct live *lv);
 void live_committed(void *arg, const struct store_record *recs, const enum store_result *results,
                     size_t n);
 
+/* Tells every client that stored data changed beyond new points (a deletion): SSE clients
+ * get an event "reset", WebSocket clients {"_type":"reset"}; both reload /api/0/last. */
+void live_reset(struct live *lv);
+/* The same, as an api_options.changed callback (arg is the struct live). */
+void live_changed(void *arg);
+
 /* Clients connected now (SSE and WebSocket). */
 unsigned live_clients(struct live *lv);
 

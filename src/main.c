@@ -14,6 +14,14 @@ static const struct {
     {"list", cli_list, "list users, or a user's devices"},
     {"last", cli_last, "last position of each device, as JSON"},
     {"export", cli_export, "a device's track as JSON, GeoJSON, GPX or CSV"},
+    {"import", cli_import, "import a Recorder store, GPX, GeoJSON or Google history"},
+    {"delete", cli_delete, "remove points or whole devices"},
+    {"hide", cli_hide, "hide a bad point (without deleting it)"},
+    {"unhide", cli_unhide, "show a hidden point again"},
+    {"stats", cli_stats, "points, distances and days per device; store size"},
+    {"backup", cli_backup, "a consistent copy of the store, while it runs"},
+    {"compact", cli_compact, "a compacted copy of the store"},
+    {"check", cli_check, "verify the store"},
     {"key", cli_key, "manage OwnTracks encryption secrets"},
 };
 

@@ -606,8 +606,9 @@ enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic, 
     return classify(keys, payload, len, now, false, msg);
 }
 
-enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user, const char *device,
-                              const void *payload, size_t len, int64_t now, struct ot_message *msg)
+enum ot_outcome ot_parse_named(const struct ot_keyring *keys, const char *user, const char *device,
+                               const void *payload, size_t len, int64_t now, unsigned flags,
+                               struct ot_message *msg)
 {
     const char *why;
 
@@ -617,7 +618,7 @@ enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user, c
     if (ot_normalize_name(device, strlen(device), msg->device, &why) != 0)
         return verdict(msg, OT_REJECT, "device: %s", why);
     enum ot_outcome o = classify(keys, payload, len, now, false, msg);
-    if (o == OT_ACCEPT)
+    if (o == OT_ACCEPT && (flags & OT_VIA_HTTP))
         json_object_object_add(msg->root, "_http", json_object_new_boolean(1));
     return o;
 }

@@ -85,11 +85,13 @@ enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic, 
                               const void *payload, size_t len, int64_t now, struct ot_message *msg);
 
 /*
- * Parses a message that arrived without a topic (HTTP mode): user and device come from the
- * transport (authenticated user, X-Limit-D). Same ownership rules as ot_parse_mqtt.
+ * Parses a message that arrived without a topic: HTTP mode (user and device from the
+ * transport: authenticated user, X-Limit-D; flags OT_VIA_HTTP) or an import (user and device
+ * from the source; flags 0). Same ownership rules as ot_parse_mqtt.
  */
-enum ot_outcome ot_parse_http(const struct ot_keyring *keys, const char *user, const char *device,
-                              const void *payload, size_t len, int64_t now, struct ot_message *msg);
+enum ot_outcome ot_parse_named(const struct ot_keyring *keys, const char *user, const char *device,
+                               const void *payload, size_t len, int64_t now, unsigned flags,
+                               struct ot_message *msg);
 
 /*
  * Validates and lowercases one user or device name (1..OT_NAME_MAX bytes of UTF-8, no

@@ -411,6 +411,118 @@ int q_months_json(struct store *s, const char *user, const char *device, struct 
     return rc == -ENOENT ? 0 : rc;
 }
 
+/* ---------------------------------------------------------------- statistics */
+
+static double haversine(double lat1, double lon1, double lat2, double lon2)
+{
+    const double r = 6371008.8; /* mean Earth radius, metres */
+    double p1 = lat1 * M_PI / 180, p2 = lat2 * M_PI / 180;
+    double dp = p2 - p1, dl = (lon2 - lon1) * M_PI / 180;
+    double a = sin(dp / 2) * sin(dp / 2) + cos(p1) * cos(p2) * sin(dl / 2) * sin(dl / 2);
+    return 2 * r * atan2(sqrt(a), sqrt(1 - a));
+}
+
+struct device_stats {
+    uint64_t points;
+    int64_t first, last;
+    double metres;
+    uint64_t days;
+};
+
+static int device_stats(struct store *s, const struct store_device *d, int64_t from, int64_t to,
+                        int max_acc, struct device_stats *st)
+{
+    struct store_iter *it;
+    struct store_item item;
+    int64_t last_day = -1;
+    double plat = 0, plon = 0;
+    bool have_prev = false;
+    int rc = store_iter_points(s, d->id, from, to, 0, &it);
+
+    memset(st, 0, sizeof(*st));
+    if (rc)
+        return rc;
+    while ((rc = store_iter_next(it, &item)) == 1) {
+        struct fmt_fix fix;
+        struct pk_value acc;
+        double lat, lon, a;
+        if (!st->points)
+            st->first = item.tst;
+        st->last = item.tst;
+        st->points++;
+        int64_t day = item.tst / 86400;
+        if (day != last_day) {
+            st->days++;
+            last_day = day;
+        }
+        if (fmt_read_fix(item.tst, item.data, item.len, &fix) != 0 ||
+            !pk_to_double(&fix.lat, &lat) || !pk_to_double(&fix.lon, &lon))
+            continue;
+        if (pk_find(item.data, item.len, item.tst, "location", "acc", &acc) == 1 &&
+            pk_to_double(&acc, &a) && a > max_acc)
+            continue;
+        if (have_prev)
+            st->metres += haversine(plat, plon, lat, lon);
+        plat = lat;
+        plon = lon;
+        have_prev = true;
+    }
+    store_iter_close(it);
+    return rc < 0 ? rc : 0;
+}
+
+int q_stats_json(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
+                 int max_acc, q_visible_fn visible, void *visible_arg, const char *viewer,
+                 struct sink *out)
+{
+    struct device_list list = {.only = device};
+    struct store_stats ss;
+    uint64_t total = 0;
+    char a[21], b[21];
+    int rc = store_list_devices(s, user, collect_device, &list);
+
+    sink_puts(out, "{\"devices\":[");
+    for (size_t i = 0, n = 0; i < list.n && rc == 0; i++) {
+        const struct store_device *d = &list.v[i];
+        struct device_stats st;
+        if (visible && !visible(visible_arg, viewer, d->user))
+            continue;
+        if ((rc = device_stats(s, d, from, to, max_acc, &st)))
+            break;
+        total += st.points;
+        sink_puts(out, n++ ? ",\n{\"user\":" : "\n{\"user\":");
+        sink_json_string(out, d->user, strlen(d->user));
+        sink_puts(out, ",\"device\":");
+        sink_json_string(out, d->device, strlen(d->device));
+        sink_printf(out, ",\"points\":%llu", (unsigned long long)st.points);
+        if (st.points) {
+            wtime_iso(st.first, a);
+            wtime_iso(st.last, b);
+            sink_printf(out,
+                        ",\"first\":%lld,\"last\":%lld,\"first_iso\":\"%s\","
+                        "\"last_iso\":\"%s\"",
+                        (long long)st.first, (long long)st.last, a, b);
+        }
+        sink_printf(out, ",\"distance_m\":%.0f,\"days\":%llu}", st.metres,
+                    (unsigned long long)st.days);
+    }
+    free(list.v);
+    if (rc)
+        return rc;
+    if ((rc = store_stats(s, &ss)))
+        return rc;
+    sink_printf(out,
+                "\n],\"points\":%llu,\"store\":{\"file_bytes\":%llu,\"points\":%llu,"
+                "\"bytes_per_point\":%.1f,\"map_bytes\":%llu,\"used_bytes\":%llu,"
+                "\"map_use\":%.3f}}\n",
+                (unsigned long long)total, (unsigned long long)ss.file_bytes,
+                (unsigned long long)ss.points,
+                ss.points ? (double)ss.file_bytes / (double)ss.points : 0.0,
+                (unsigned long long)ss.map_bytes, (unsigned long long)ss.used_bytes,
+                ss.map_bytes ? (double)ss.used_bytes / (double)ss.map_bytes : 0.0);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- tracks */
 
 struct q_track {

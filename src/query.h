@@ -61,6 +61,21 @@ int q_friends_json(struct store *s, const char *user, const char *device, q_visi
 /* The months (YYYY-MM) in which a device has points, oldest first, as a JSON array. */
 int q_months_json(struct store *s, const char *user, const char *device, struct sink *out);
 
+/* Points with a worse accuracy (acc, metres) than this do not count towards distances: a
+ * fix 500 m off would add a kilometre of travel that never happened. */
+#define Q_STATS_MAX_ACC 100
+
+/*
+ * Statistics as JSON: per device (of `user`, or all; only `device` if given) the points in
+ * [from, to], first and last time, distance travelled in metres (haversine between
+ * consecutive points, leaving out those with acc > max_acc), and days (UTC) with data; and
+ * for the store: its size on disk, bytes per point, map size and use. Reads every point in
+ * the range. Returns 0 or a store error.
+ */
+int q_stats_json(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
+                 int max_acc, q_visible_fn visible, void *visible_arg, const char *viewer,
+                 struct sink *out);
+
 struct q_track;
 
 /* Which points of a track. */

@@ -18,6 +18,7 @@
 #include "live.h"
 #include "log.h"
 #include "mqtt.h"
+#include "prune.h"
 #include "store.h"
 #include "version.h"
 #include "wl.h"
@@ -49,6 +50,13 @@ static int check_settings(const struct wl_config *cfg)
             problems++;
         }
     }
+    for (int i = 0; i < cfg->retain_user.n; i++) {
+        struct prune_rule r;
+        if (prune_parse_rule(cfg->retain_user.v[i], &r) != 0) {
+            printf("problem: retain-user '%s' is not USER=DAYS\n", cfg->retain_user.v[i]);
+            problems++;
+        }
+    }
     if (!!cfg->mqtt_certfile[0] != !!cfg->mqtt_keyfile[0]) {
         printf("problem: --mqtt-certfile and --mqtt-keyfile go together\n");
         problems++;
@@ -68,6 +76,7 @@ struct server {
     struct live *live;
     struct api *api;
     struct http *http;
+    struct prune *prune;
     struct mqtt_thread mq;
     bool mosq_ready;
     char password[512];
@@ -81,7 +90,9 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
                              .tile_attribution = cfg->tile_attribution,
                              .tile_max_zoom = (int)cfg->tile_max_zoom,
                              .mqtt_host = cfg->mqtt ? cfg->mqtt_host : NULL,
-                             .mqtt_port = (int)cfg->mqtt_port};
+                             .mqtt_port = (int)cfg->mqtt_port,
+                             .changed = live_changed,
+                             .changed_arg = sv->live};
     struct http_options ho = {
         .host = cfg->http_host,
         .port = (unsigned)cfg->http_port,
@@ -105,9 +116,9 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
 
 static int start_mqtt(struct server *sv, const struct wl_config *cfg)
 {
-    const char *topics[CFG_TOPICS_MAX];
-    for (int i = 0; i < cfg->ntopics; i++)
-        topics[i] = cfg->topics[i];
+    const char *topics[CFG_LIST_MAX];
+    for (int i = 0; i < cfg->topics.n; i++)
+        topics[i] = cfg->topics.v[i];
     struct mqtt_options mo = {
         .host = cfg->mqtt_host,
         .port = (int)cfg->mqtt_port,
@@ -118,7 +129,7 @@ static int start_mqtt(struct server *sv, const struct wl_config *cfg)
         .keyfile = cfg->mqtt_keyfile[0] ? cfg->mqtt_keyfile : NULL,
         .client_id = cfg->mqtt_client_id[0] ? cfg->mqtt_client_id : store_client_id(sv->store),
         .topics = topics,
-        .ntopics = cfg->ntopics,
+        .ntopics = cfg->topics.n,
         .qos = (int)cfg->qos,
         .keepalive = (int)cfg->mqtt_keepalive,
     };
@@ -136,6 +147,19 @@ static int start_mqtt(struct server *sv, const struct wl_config *cfg)
     return 0;
 }
 
+static int start_prune(struct server *sv, const struct wl_config *cfg)
+{
+    struct prune_options po = {.days = cfg->retain_days,
+                               .interval = (unsigned)cfg->retain_interval};
+    for (int i = 0; i < cfg->retain_user.n && i < PRUNE_RULES_MAX; i++)
+        prune_parse_rule(cfg->retain_user.v[i], &po.rules[po.nrules++]); /* checked before */
+    if (!prune_enabled(&po))
+        return 0;
+    wl_log(WL_LOG_INFO, "serve", "retention: %ld days (0: forever), %zu per-user rule(s)", po.days,
+           po.nrules);
+    return prune_start(sv->store, &po, &sv->prune);
+}
+
 /* Inputs first (so nothing new arrives), then the readers, then the store. */
 static void stop_server(struct server *sv)
 {
@@ -147,6 +171,7 @@ static void stop_server(struct server *sv)
     }
     if (sv->mq.stop_fd >= 0)
         close(sv->mq.stop_fd);
+    prune_stop(sv->prune);
     mqtt_free(sv->mq.mqtt);
     if (sv->mosq_ready)
         mqtt_library_cleanup();
@@ -233,7 +258,8 @@ int cli_serve(int argc, char **argv)
         live_new(sv.store, &sv.live))
         goto out;
     writer_set_committed_hook(sv.writer, live_committed, sv.live);
-    if ((cfg->http_port && start_http(&sv, cfg)) || (cfg->mqtt && start_mqtt(&sv, cfg)))
+    if ((cfg->http_port && start_http(&sv, cfg)) || (cfg->mqtt && start_mqtt(&sv, cfg)) ||
+        start_prune(&sv, cfg))
         goto out;
     wl_log(WL_LOG_INFO, "serve", "storing into %s; MQTT %s:%ld%s; HTTP %s", cfg->storage,
            cfg->mqtt_host, cfg->mqtt_port, cfg->mqtt ? "" : " (off)",

@@ -841,8 +841,8 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
  * 0 to commit, STORE_ABORT to abort quietly (a dry run), or an LMDB or project error.
  */
 #define STORE_ABORT (-20000)
-static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *),
-                          void *arg, const char *what)
+static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *), void *arg,
+                          const char *what)
 {
     MDB_txn *txn;
     int rc;
@@ -1441,8 +1441,8 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
         return rc;
     if (removed && !j->dry_run) {
         r.points = removed > r.points ? 0 : r.points - (uint32_t)removed;
-        if ((rc = refresh_bounds(s, txn, r.id, &r)) || (rc = put_devrec(s, txn, j->user,
-                                                                        j->device, &r)))
+        if ((rc = refresh_bounds(s, txn, r.id, &r)) ||
+            (rc = put_devrec(s, txn, j->user, j->device, &r)))
             return rc;
     }
     /* Only now, as the transaction will commit: a retry after growing the map redoes it. */
@@ -1454,8 +1454,11 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
 int store_delete_points(struct store *s, const char *user, const char *device, int64_t from,
                         int64_t to, bool dry_run, uint64_t *removed)
 {
-    struct delete_job j = {.user = user, .device = device, .from = clamp_tst(from),
-                           .to = clamp_tst(to), .dry_run = dry_run};
+    struct delete_job j = {.user = user,
+                           .device = device,
+                           .from = clamp_tst(from),
+                           .to = clamp_tst(to),
+                           .dry_run = dry_run};
     int rc = 0;
 
     *removed = 0;
@@ -1518,8 +1521,9 @@ static int delete_device_some(struct store *s, MDB_txn *txn, void *arg)
         j->done = true;
         return j->dry_run ? STORE_ABORT : 0;
     }
-    if (rc || (rc = delete_prefixed(txn, s->points, r.id, j->dry_run, STORE_EDIT_CHUNKS, &chunks,
-                                    &points_done)) ||
+    if (rc ||
+        (rc = delete_prefixed(txn, s->points, r.id, j->dry_run, STORE_EDIT_CHUNKS, &chunks,
+                              &points_done)) ||
         (rc = delete_prefixed(txn, s->events, r.id, j->dry_run, 4 * STORE_EDIT_CHUNKS, &events,
                               &events_done)))
         return rc;
@@ -1592,8 +1596,7 @@ static int hide_fn(struct store *s, MDB_txn *txn, void *arg)
 int store_set_hidden(struct store *s, const char *user, const char *device, int64_t tst,
                      bool hidden)
 {
-    struct hide_job j = {.user = user, .device = device, .tst = clamp_tst(tst),
-                         .hidden = hidden};
+    struct hide_job j = {.user = user, .device = device, .tst = clamp_tst(tst), .hidden = hidden};
     int rc = with_write_txn(s, hide_fn, &j, "hide point");
     free(j.sc.copy);
     free(j.sc.pts);
@@ -1702,8 +1705,8 @@ static int check_device(struct store *s, MDB_txn *txn, const struct store_device
     if (rc && rc != MDB_NOTFOUND)
         return rc;
     if (n != d->points)
-        problem(c, "%s/%s: the record counts %u points, the history holds %llu", d->user,
-                d->device, d->points, (unsigned long long)n);
+        problem(c, "%s/%s: the record counts %u points, the history holds %llu", d->user, d->device,
+                d->points, (unsigned long long)n);
     if (n && (first != d->first_tst || last != d->last_tst))
         problem(c, "%s/%s: the record says %lld..%lld, the history %u..%u", d->user, d->device,
                 (long long)d->first_tst, (long long)d->last_tst, first, last);

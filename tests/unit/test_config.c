@@ -54,8 +54,8 @@ Test(config, defaults_then_file_then_environment_then_flags)
     cr_expect_str_eq(cfg.mqtt_host, "localhost");
     cr_expect_eq(cfg.mqtt_port, 1883);
     cr_expect_eq(cfg.qos, 1);
-    cr_expect_eq(cfg.ntopics, 1);
-    cr_expect_str_eq(cfg.topics[0], "owntracks/#");
+    cr_expect_eq(cfg.topics.n, 1);
+    cr_expect_str_eq(cfg.topics.v[0], "owntracks/#");
 
     write_conf("# comment\nmqtt-host = file.example\nmqtt-port = 1884\n"
                "topic = a/#\ntopic = \"b/#\"  # quoted\n");
@@ -63,8 +63,8 @@ Test(config, defaults_then_file_then_environment_then_flags)
     cr_assert_eq(load(&cfg, 1, argv0), 0);
     cr_expect_str_eq(cfg.mqtt_host, "file.example");
     cr_expect_eq(cfg.mqtt_port, 1884);
-    cr_expect_eq(cfg.ntopics, 2);
-    cr_expect_str_eq(cfg.topics[1], "b/#");
+    cr_expect_eq(cfg.topics.n, 2);
+    cr_expect_str_eq(cfg.topics.v[1], "b/#");
 
     setenv("WHERELOG_MQTT_HOST", "env.example", 1);
     cr_assert_eq(load(&cfg, 1, argv0), 0);
@@ -74,8 +74,8 @@ Test(config, defaults_then_file_then_environment_then_flags)
     char *argv1[] = {"serve", "--mqtt-host", "flag.example", "--topic=c/#", "--user", "jane"};
     cr_assert_eq(load(&cfg, 6, argv1), 0);
     cr_expect_str_eq(cfg.mqtt_host, "flag.example");
-    cr_expect_eq(cfg.ntopics, 1, "a list given by flag replaces the file's list");
-    cr_expect_str_eq(cfg.topics[0], "c/#");
+    cr_expect_eq(cfg.topics.n, 1, "a list given by flag replaces the file's list");
+    cr_expect_str_eq(cfg.topics.v[0], "c/#");
     cr_expect_str_eq(user, "jane");
     cr_expect_eq(cfg.source[4], CFG_FLAG);
 }

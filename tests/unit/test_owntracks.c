@@ -193,12 +193,13 @@ Test(owntracks, marks_http_messages)
 {
     struct ot_message m;
     const char *p = "{\"_type\":\"location\",\"lat\":1,\"lon\":2,\"tst\":1733061600}";
-    cr_assert_eq(ot_parse_http(&keys, "Jane", "Phone", p, strlen(p), NOW, &m), OT_ACCEPT);
+    cr_assert_eq(ot_parse_named(&keys, "Jane", "Phone", p, strlen(p), NOW, OT_VIA_HTTP, &m),
+                 OT_ACCEPT);
     cr_expect_str_eq(m.user, "jane");
     struct json_object *v;
     cr_expect(json_object_object_get_ex(m.root, "_http", &v) && json_object_get_boolean(v));
     ot_message_clear(&m);
-    cr_expect_eq(ot_parse_http(&keys, "a/b", "c", p, strlen(p), NOW, &m), OT_REJECT);
+    cr_expect_eq(ot_parse_named(&keys, "a/b", "c", p, strlen(p), NOW, OT_VIA_HTTP, &m), OT_REJECT);
 }
 
 Test(owntracks, accepts_json_with_surrounding_whitespace_only)

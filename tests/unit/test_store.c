@@ -608,8 +608,9 @@ Test(store, hides_and_shows_points)
     cr_expect_eq(visible_points("jane", "phone", 0, WTIME_MAX, STORE_ITER_WITH_HIDDEN), 500);
     struct store_iter *it;
     struct store_item item;
-    cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX,
-                                   STORE_ITER_REVERSE, &it), 0);
+    cr_assert_eq(
+        store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX, STORE_ITER_REVERSE, &it),
+        0);
     cr_assert_eq(store_iter_next(it, &item), 1);
     cr_expect_eq(item.tst, 1498, "a hidden newest point is not the last position");
     store_iter_close(it);

@@ -1,0 +1,547 @@
+#include "import_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "owntracks.h"
+#include "wl.h"
+#include "wtime.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int imp_new(struct store *store, const struct imp_options *opt, struct imp **out)
+{
+    struct imp *imp = calloc(1, sizeof(*imp));
+    int rc = -ENOMEM;
+
+    if (!imp)
+        return -ENOMEM;
+    imp->store = store;
+    imp->keys = store_keyring(store);
+    imp->progress = opt && opt->progress;
+    imp->start = imp->last_draw = now_s();
+    if ((rc = writer_new(store, &imp->writer)) ||
+        (rc = ingest_new(imp->writer, imp->keys, 0, &imp->ingest)) ||
+        (rc = ingest_batch_init(&imp->batch))) {
+        imp_free(imp);
+        return rc;
+    }
+    *out = imp;
+    return 0;
+}
+
+void imp_free(struct imp *imp)
+{
+    if (!imp)
+        return;
+    ingest_batch_free(&imp->batch);
+    ingest_free(imp->ingest);
+    writer_free(imp->writer);
+    free(imp->item_device);
+    free(imp->results);
+    free(imp->devs);
+    free(imp);
+}
+
+uint64_t imp_problems(const struct imp *imp)
+{
+    uint64_t n = imp->errors;
+    for (size_t i = 0; i < imp->ndevs; i++)
+        n += imp->devs[i].rejected + imp->devs[i].unreadable;
+    return n;
+}
+
+size_t imp_device(struct imp *imp, const char *user, const char *device)
+{
+    for (size_t i = 0; i < imp->ndevs; i++)
+        if (strcmp(imp->devs[i].user, user) == 0 && strcmp(imp->devs[i].device, device) == 0)
+            return i;
+    if (imp->ndevs == imp->devcap) {
+        size_t cap = imp->devcap ? imp->devcap * 2 : 16;
+        struct imp_device *d = realloc(imp->devs, cap * sizeof(*d));
+        if (!d)
+            return SIZE_MAX;
+        imp->devs = d;
+        imp->devcap = cap;
+    }
+    struct imp_device *d = &imp->devs[imp->ndevs];
+    memset(d, 0, sizeof(*d));
+    snprintf(d->user, sizeof(d->user), "%s", user);
+    snprintf(d->device, sizeof(d->device), "%s", device);
+    return imp->ndevs++;
+}
+
+static void tally_reason(struct imp *imp, const char *reason)
+{
+    for (size_t i = 0; i < imp->nreasons; i++) {
+        if (strcmp(imp->reasons[i].text, reason) == 0) {
+            imp->reasons[i].count++;
+            return;
+        }
+    }
+    if (imp->nreasons == IMP_REASONS) {
+        imp->other_reasons++;
+        return;
+    }
+    snprintf(imp->reasons[imp->nreasons].text, OT_REASON_MAX, "%s", reason);
+    imp->reasons[imp->nreasons++].count = 1;
+}
+
+void imp_ignored(struct imp *imp, size_t dev)
+{
+    imp->devs[dev].read++;
+    imp->devs[dev].ignored++;
+    imp->records++;
+}
+
+void imp_unreadable(struct imp *imp, size_t dev, const char *reason)
+{
+    imp->devs[dev].read++;
+    imp->devs[dev].unreadable++;
+    imp->records++;
+    tally_reason(imp, reason);
+}
+
+void imp_error(struct imp *imp, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    imp->errors++;
+    if (imp->progress)
+        fputc('\n', stderr); /* leave the progress line */
+    wl_log(WL_LOG_ERROR, "import", "%s", msg);
+}
+
+int imp_flush(struct imp *imp)
+{
+    size_t n = imp->batch.n;
+    if (n == 0)
+        return 0;
+    enum store_result *res = realloc(imp->results, n * sizeof(*res));
+    if (!res)
+        return -ENOMEM;
+    imp->results = res;
+    int rc = ingest_commit(imp->ingest, &imp->batch, res);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct imp_device *d = &imp->devs[imp->item_device[i]];
+        if (res[i] == STORE_STORED)
+            d->stored++;
+        else
+            d->duplicate++;
+    }
+    return 0;
+}
+
+int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now)
+{
+    struct imp_device *d = &imp->devs[dev];
+    struct ot_message msg;
+    enum ot_outcome o = ot_parse_named(&imp->keys, d->user, d->device, payload, len, now, 0, &msg);
+
+    d->read++;
+    imp->records++;
+    if (o == OT_IGNORE) {
+        d->ignored++;
+        return 0;
+    }
+    if (o == OT_REJECT) {
+        d->rejected++;
+        tally_reason(imp, msg.reason);
+        return 0;
+    }
+    if (imp->batch.n == imp->item_cap) {
+        size_t cap = imp->item_cap ? imp->item_cap * 2 : 1024;
+        size_t *items = realloc(imp->item_device, cap * sizeof(*items));
+        if (!items) {
+            ot_message_clear(&msg);
+            return -ENOMEM;
+        }
+        imp->item_device = items;
+        imp->item_cap = cap;
+    }
+    imp->item_device[imp->batch.n] = dev;
+    d->stored_by_kind[msg.kind]++;
+    int rc = ingest_add(&imp->batch, &msg, d->topic[0] ? d->topic : NULL, now);
+    ot_message_clear(&msg);
+    if (rc)
+        return rc;
+    imp->batch.payload_bytes += len;
+    if (imp->batch.n >= IMP_BATCH || imp->batch.payload_bytes >= IMP_BATCH_BYTES)
+        return imp_flush(imp);
+    return 0;
+}
+
+void imp_progress(struct imp *imp)
+{
+    double now = now_s();
+    if (!imp->progress || now - imp->last_draw < 0.2)
+        return;
+    imp->last_draw = now;
+    double rate = (double)imp->records / (now - imp->start);
+    fprintf(stderr, "\r  %llu records  %.0f/s", (unsigned long long)imp->records, rate);
+    if (imp->bytes_total) {
+        double done = (double)imp->bytes_done / (double)imp->bytes_total;
+        double left = done > 0 ? (now - imp->start) * (1 - done) / done : 0;
+        fprintf(stderr, "  %3.0f%%  ETA %d:%02d", done * 100, (int)left / 60, (int)left % 60);
+    }
+    fputs("   ", stderr);
+    fflush(stderr);
+}
+
+void imp_e7(struct sink *s, int64_t e7)
+{
+    uint64_t mag = e7 < 0 ? (uint64_t)0 - (uint64_t)e7 : (uint64_t)e7;
+    char frac[8];
+    if (e7 < 0)
+        sink_putc(s, '-');
+    sink_put_u64(s, mag / 10000000);
+    snprintf(frac, sizeof(frac), "%07llu", (unsigned long long)(mag % 10000000));
+    sink_putc(s, '.');
+    sink_put(s, frac, 7);
+}
+
+/* ---------------------------------------------------------------- summary */
+
+static const char *device_label(const struct imp_device *d, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s", d->user, d->device);
+    return buf;
+}
+
+void imp_summary_text(struct imp *imp, FILE *f)
+{
+    char label[2 * OT_NAME_MAX + 2];
+    double secs = now_s() - imp->start;
+
+    if (imp->progress)
+        fputc('\n', stderr);
+    fprintf(f, "%-28s %10s %10s %10s %9s %9s %10s\n", "user/device", "read", "stored", "duplicate",
+            "ignored", "rejected", "unreadable");
+    for (size_t i = 0; i < imp->ndevs; i++) {
+        const struct imp_device *d = &imp->devs[i];
+        fprintf(f, "%-28s %10llu %10llu %10llu %9llu %9llu %10llu\n",
+                device_label(d, label, sizeof(label)), (unsigned long long)d->read,
+                (unsigned long long)d->stored, (unsigned long long)d->duplicate,
+                (unsigned long long)d->ignored, (unsigned long long)d->rejected,
+                (unsigned long long)d->unreadable);
+    }
+    if (imp->nreasons) {
+        fprintf(f, "not stored, by reason:\n");
+        for (size_t i = 0; i < imp->nreasons; i++)
+            fprintf(f, "%10llu  %s\n", (unsigned long long)imp->reasons[i].count,
+                    imp->reasons[i].text);
+        if (imp->other_reasons)
+            fprintf(f, "%10llu  (other reasons)\n", (unsigned long long)imp->other_reasons);
+    }
+    if (imp->errors)
+        fprintf(f, "%llu source(s) could not be read to the end (see above)\n",
+                (unsigned long long)imp->errors);
+    fprintf(f, "%llu records in %.1f s (%.0f/s)\n", (unsigned long long)imp->records, secs,
+            secs > 0 ? (double)imp->records / secs : 0);
+}
+
+void imp_summary_json(struct imp *imp, FILE *f)
+{
+    struct json_object *o = json_object_new_object(), *devs = json_object_new_array(),
+                       *reasons = json_object_new_object();
+    for (size_t i = 0; i < imp->ndevs; i++) {
+        const struct imp_device *d = &imp->devs[i];
+        struct json_object *j = json_object_new_object(), *kinds = json_object_new_object();
+        json_object_object_add(j, "user", json_object_new_string(d->user));
+        json_object_object_add(j, "device", json_object_new_string(d->device));
+        json_object_object_add(j, "read", json_object_new_int64((int64_t)d->read));
+        json_object_object_add(j, "stored", json_object_new_int64((int64_t)d->stored));
+        json_object_object_add(j, "duplicate", json_object_new_int64((int64_t)d->duplicate));
+        json_object_object_add(j, "ignored", json_object_new_int64((int64_t)d->ignored));
+        json_object_object_add(j, "rejected", json_object_new_int64((int64_t)d->rejected));
+        json_object_object_add(j, "unreadable", json_object_new_int64((int64_t)d->unreadable));
+        for (int k = 0; k < OT_KIND_COUNT; k++)
+            if (d->stored_by_kind[k])
+                json_object_object_add(kinds, ot_kind_name(k),
+                                       json_object_new_int64((int64_t)d->stored_by_kind[k]));
+        json_object_object_add(j, "accepted_by_type", kinds);
+        json_object_array_add(devs, j);
+    }
+    for (size_t i = 0; i < imp->nreasons; i++)
+        json_object_object_add(reasons, imp->reasons[i].text,
+                               json_object_new_int64((int64_t)imp->reasons[i].count));
+    if (imp->other_reasons)
+        json_object_object_add(reasons, "(other reasons)",
+                               json_object_new_int64((int64_t)imp->other_reasons));
+    json_object_object_add(o, "devices", devs);
+    json_object_object_add(o, "reasons", reasons);
+    json_object_object_add(o, "errors", json_object_new_int64((int64_t)imp->errors));
+    json_object_object_add(o, "files", json_object_new_int64((int64_t)imp->files));
+    json_object_object_add(o, "records", json_object_new_int64((int64_t)imp->records));
+    json_object_object_add(o, "seconds", json_object_new_double(now_s() - imp->start));
+    fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+    json_object_put(o);
+}
+
+/* ---------------------------------------------------------------- OwnTracks Recorder */
+
+int imp_parse_rec_line(const char *line, size_t len, struct imp_rec_line *out)
+{
+    const char *tab1 = memchr(line, '\t', len);
+    if (!tab1)
+        return -EINVAL;
+    const char *rest = tab1 + 1;
+    const char *tab2 = memchr(rest, '\t', len - (size_t)(rest - line));
+    if (!tab2)
+        return -EINVAL;
+    /* Column 1 is exactly YYYY-MM-DDTHH:MM:SSZ. */
+    char stamp[21];
+    struct wtime t;
+    if (tab1 - line != 20)
+        return -EINVAL;
+    memcpy(stamp, line, 20);
+    stamp[20] = '\0';
+    if (stamp[19] != 'Z' || wtime_parse(stamp, &t) != 0 || t.span != 1)
+        return -EINVAL;
+    out->time = t.t;
+    /* Column 2 is left-justified and space-padded to 18 characters. */
+    size_t rl = (size_t)(tab2 - rest);
+    while (rl && rest[rl - 1] == ' ')
+        rl--;
+    out->reltopic = rest;
+    out->reltopic_len = rl;
+    out->payload = tab2 + 1;
+    out->payload_len = len - (size_t)(out->payload - line);
+    while (out->payload_len && (out->payload[out->payload_len - 1] == '\n' ||
+                                out->payload[out->payload_len - 1] == '\r'))
+        out->payload_len--;
+    return 0;
+}
+
+static bool rec_file_name(const char *name)
+{
+    /* YYYY-MM.rec, as ot-recorder names its month files */
+    return strlen(name) == 11 && strspn(name, "0123456789") == 4 && name[4] == '-' &&
+           strspn(name + 5, "0123456789") == 2 && strcmp(name + 7, ".rec") == 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted entries of a directory (skipping dot files); caller frees with free_names. */
+static char **list_dir(const char *path, size_t *n)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char **v = NULL;
+    size_t cap = 0;
+
+    *n = 0;
+    if (!d)
+        return NULL;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, cap * sizeof(*v));
+            if (!nv)
+                break;
+            v = nv;
+        }
+        if (!(v[*n] = strdup(e->d_name)))
+            break;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n)
+        qsort(v, *n, sizeof(*v), compare_names);
+    return v;
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Reads a small whole file (a last/, cards/ or waypoints/ JSON file). Caller frees. */
+static char *read_small(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    if (!f)
+        return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size <= OT_PAYLOAD_MAX &&
+        (buf = malloc((size_t)st.st_size + 1))) {
+        *len = fread(buf, 1, (size_t)st.st_size, f);
+        buf[*len] = '\0';
+        while (*len && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
+            buf[--*len] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+static int import_rec_file(struct imp *imp, size_t dev, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+
+    if (!f) {
+        imp_error(imp, "cannot read %s: %s", path, strerror(errno));
+        return 0;
+    }
+    imp->files++;
+    /* Lines of any length: a POI image can make one far longer than the Recorder's 32 KiB. */
+    while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
+        struct imp_rec_line rl;
+        imp->bytes_done += (uint64_t)len;
+        if (imp_parse_rec_line(line, (size_t)len, &rl) != 0) {
+            imp_unreadable(imp, dev, "malformed .rec line (not TIMESTAMP<TAB>TOPIC<TAB>JSON)");
+            continue;
+        }
+        if (rl.payload_len == 0 || rl.payload[0] != '{') {
+            imp_unreadable(imp, dev, "payload is not JSON (kept by the Recorder as text)");
+            continue;
+        }
+        rc = imp_feed(imp, dev, rl.payload, rl.payload_len, rl.time);
+        imp_progress(imp);
+    }
+    if (ferror(f) && rc == 0)
+        imp_error(imp, "error reading %s: %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* The original topic spelling, from last/U/D/U-D.json (the directory names were rewritten). */
+static void recover_topic(struct imp *imp, size_t dev, const char *dir, const char *u,
+                          const char *d)
+{
+    char path[4096];
+    size_t len;
+    snprintf(path, sizeof(path), "%s/last/%s/%s/%s-%s.json", dir, u, d, u, d);
+    char *text = read_small(path, &len);
+    struct json_object *o = text ? json_tokener_parse(text) : NULL, *t;
+    if (o && json_object_object_get_ex(o, "topic", &t) && json_object_is_type(t, json_type_string))
+        snprintf(imp->devs[dev].topic, sizeof(imp->devs[dev].topic), "%s",
+                 json_object_get_string(t));
+    json_object_put(o);
+    free(text);
+}
+
+/* cards/U/D/U-D.json and waypoints/U/D/ (one file per waypoint, and the .otrw list). */
+static int import_side_files(struct imp *imp, size_t dev, const char *dir, const char *u,
+                             const char *d)
+{
+    char path[4096];
+    size_t len, n;
+    int rc = 0;
+    int64_t now = time(NULL);
+
+    snprintf(path, sizeof(path), "%s/cards/%s/%s/%s-%s.json", dir, u, d, u, d);
+    char *text = read_small(path, &len);
+    if (text) {
+        rc = imp_feed(imp, dev, text, len, now);
+        free(text);
+    }
+    snprintf(path, sizeof(path), "%s/waypoints/%s/%s", dir, u, d);
+    char **files = list_dir(path, &n);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t fl = strlen(files[i]);
+        if (fl < 5 ||
+            (strcmp(files[i] + fl - 5, ".json") != 0 && strcmp(files[i] + fl - 5, ".otrw") != 0))
+            continue;
+        char fpath[4096 + 256];
+        snprintf(fpath, sizeof(fpath), "%s/%s", path, files[i]);
+        if ((text = read_small(fpath, &len))) {
+            rc = imp_feed(imp, dev, text, len, now);
+            free(text);
+        }
+    }
+    free_names(files, n);
+    return rc;
+}
+
+int imp_recorder(struct imp *imp, const char *dir)
+{
+    char path[4096];
+    size_t nusers, ndevs, nfiles;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/rec", dir);
+    char **users = list_dir(path, &nusers);
+    if (!users) {
+        imp_error(imp, "%s is not an OwnTracks Recorder store (no rec/ directory)", dir);
+        return -ENOENT;
+    }
+    /* First the sizes, for the progress line's ETA. */
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        for (size_t u = 0; u < nusers && rc == 0; u++) {
+            char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
+            const char *why;
+            if (ot_normalize_name(users[u], strlen(users[u]), uname, &why) != 0) {
+                if (pass)
+                    imp_error(imp, "skipping rec/%s: %s", users[u], why);
+                continue;
+            }
+            snprintf(path, sizeof(path), "%s/rec/%s", dir, users[u]);
+            char **devs = list_dir(path, &ndevs);
+            for (size_t d = 0; d < ndevs && rc == 0; d++) {
+                if (ot_normalize_name(devs[d], strlen(devs[d]), dname, &why) != 0) {
+                    if (pass)
+                        imp_error(imp, "skipping rec/%s/%s: %s", users[u], devs[d], why);
+                    continue;
+                }
+                snprintf(path, sizeof(path), "%s/rec/%s/%s", dir, users[u], devs[d]);
+                char **files = list_dir(path, &nfiles);
+                size_t slot = pass ? imp_device(imp, uname, dname) : 0;
+                if (slot == SIZE_MAX)
+                    rc = -ENOMEM;
+                if (pass && rc == 0)
+                    recover_topic(imp, slot, dir, users[u], devs[d]);
+                for (size_t f = 0; f < nfiles && rc == 0; f++) {
+                    if (!rec_file_name(files[f]))
+                        continue;
+                    char fpath[4096 + 256];
+                    struct stat st;
+                    snprintf(fpath, sizeof(fpath), "%s/%s", path, files[f]);
+                    if (!pass) {
+                        if (stat(fpath, &st) == 0)
+                            imp->bytes_total += (uint64_t)st.st_size;
+                        continue;
+                    }
+                    rc = import_rec_file(imp, slot, fpath);
+                }
+                if (pass && rc == 0)
+                    rc = import_side_files(imp, slot, dir, users[u], devs[d]);
+                free_names(files, nfiles);
+            }
+            free_names(devs, ndevs);
+        }
+    }
+    free_names(users, nusers);
+    int frc = imp_flush(imp);
+    return rc ? rc : frc;
+}

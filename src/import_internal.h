@@ -1,0 +1,72 @@
+/* import_internal.h - what the importers (import*.c) share; not part of import.h. */
+#ifndef WL_IMPORT_INTERNAL_H
+#define WL_IMPORT_INTERNAL_H
+
+#include "import.h"
+#include "ingest.h"
+#include "sink.h"
+
+/* Per device: what its records became. */
+struct imp_device {
+    char user[OT_NAME_MAX + 1];
+    char device[OT_NAME_MAX + 1];
+    char topic[STORE_TOPIC_MAX + 1]; /* the original topic, when the source knows it */
+    uint64_t read, stored, duplicate, ignored, rejected, unreadable;
+    uint64_t stored_by_kind[OT_KIND_COUNT];
+};
+
+/* Distinct rejection reasons are tallied up to this many; more are counted as "other". */
+#define IMP_REASONS 64
+/* Records buffered before a commit: one fsync per this many (or per IMP_BATCH_BYTES). */
+#define IMP_BATCH       8192
+#define IMP_BATCH_BYTES (16u << 20)
+
+struct imp_reason {
+    char text[OT_REASON_MAX];
+    uint64_t count;
+};
+
+struct imp {
+    struct store *store;
+    struct writer *writer;
+    struct ingest *ingest;
+    struct ot_keyring keys;
+    struct ingest_batch batch;
+    size_t *item_device; /* device slot of each batch item */
+    size_t item_cap;
+    enum store_result *results;
+    struct imp_device *devs;
+    size_t ndevs, devcap;
+    struct imp_reason reasons[IMP_REASONS];
+    size_t nreasons;
+    uint64_t other_reasons;
+    uint64_t errors; /* sources that could not be read to the end */
+    uint64_t files;
+    /* progress */
+    bool progress;
+    uint64_t bytes_total, bytes_done, records;
+    double start, last_draw;
+};
+
+/* The accounting slot of a device (names already validated). SIZE_MAX when out of memory. */
+size_t imp_device(struct imp *imp, const char *user, const char *device);
+/*
+ * Validates one message for a device (as live ingest does) and queues it; commits when
+ * the batch is full. `now` dates messages without a tst (the source's time for them, so
+ * that a re-import dates them the same). Returns 0, or a store error (stop).
+ */
+int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now);
+/* Counts a record of dev that holds nothing to store (not a position). */
+void imp_ignored(struct imp *imp, size_t dev);
+/* Counts a record of dev that could not be read as a message at all. */
+void imp_unreadable(struct imp *imp, size_t dev, const char *reason);
+/* Commits what is queued. */
+int imp_flush(struct imp *imp);
+/* A source that could not be read to its end: counted and logged. */
+void imp_error(struct imp *imp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Redraws the progress line if it is due. */
+void imp_progress(struct imp *imp);
+/* Appends a JSON number text for a decimal coordinate given as degrees x 10^7. */
+void imp_e7(struct sink *s, int64_t e7);
+
+#endif

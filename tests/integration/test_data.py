@@ -1,0 +1,387 @@
+"""Data in and out: importing an OwnTracks Recorder store (against the fixture's
+expected.json), GPX, GeoJSON and Google history; idempotence; delete, hide, retention,
+backup, check and stats, through the CLI and the API."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+import harness as h
+
+SAMPLE = os.path.join(h.FIXTURES, "real-rec-sample")
+
+
+def import_json(storage, *args):
+    r = h.cli(storage, "import", *args, "--json", check=False)
+    return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None, r.stderr
+
+
+class RecorderImport(unittest.TestCase):
+    def setUp(self):
+        self.dir = h.Workdir()
+        self.storage = self.dir.file("store")
+
+    def tearDown(self):
+        self.dir.remove()
+
+    def test_the_fixture_store_matches_expected_json(self):
+        with open(os.path.join(SAMPLE, "expected.json")) as f:
+            want = json.load(f)
+        rc, summary, err = import_json(self.storage, "recorder", SAMPLE)
+        self.assertEqual(rc, 0, err)
+        dev = summary["devices"][0]
+        self.assertEqual((dev["user"], dev["device"]), (want["user"], want["device"]))
+        self.assertEqual(dev["read"], want["lines_total"])
+        self.assertEqual(dev["unreadable"], want["unparseable_lines"])
+        kinds = dev["accepted_by_type"]
+        self.assertEqual(kinds["location"], want["locations"])
+        self.assertEqual(kinds["transition"], want["transitions"])
+        self.assertEqual(kinds["waypoint"], want["waypoints"])
+        self.assertEqual(kinds["lwt"], want["lwt"])
+        self.assertEqual(summary["files"], len(want["files"]))
+        points = h.export(self.storage, want["user"], want["device"])
+        self.assertEqual([{k: p[k] for k in ("tst", "isotst", "lat", "lon")} for p in points],
+                         want["location_points_sorted"])
+        self.assertEqual(points[0]["tst"], want["first_tst"])
+        last = json.loads(h.cli(self.storage, "last").stdout)[0]
+        self.assertEqual(last["tst"], want["last_json_tst"])
+        self.assertEqual(last["topic"], "owntracks/jjolie/phone", "topic recovered from last/")
+        # Recorder-added members and flags survive.
+        by_tst = {p["tst"]: p for p in points}
+        self.assertTrue(by_tst[1732953600]["_http"])
+        self.assertEqual(by_tst[1733065200]["tzname"], "Europe/Paris")
+        self.assertEqual(h.cli(self.storage, "check").returncode, 0)
+
+    def test_a_second_import_stores_nothing_new(self):
+        import_json(self.storage, "recorder", SAMPLE)
+        rc, summary, _ = import_json(self.storage, "recorder", SAMPLE)
+        dev = summary["devices"][0]
+        self.assertEqual(dev["stored"], 0)
+        self.assertEqual(dev["duplicate"], dev["read"] - dev["unreadable"])
+        self.assertEqual(len(h.export(self.storage, "jjolie", "phone")), 13)
+
+    def test_broken_lines_are_counted_with_reasons(self):
+        store = self.dir.file("recstore")
+        shutil.copytree(SAMPLE, store)
+        path = os.path.join(store, "rec", "jjolie", "phone", "2024-12.rec")
+        with open(path, "ab") as f:
+            f.write(b"garbage without tabs\n")
+            f.write(b"2024-12-02T10:00:00Z\t*                 \t{\"_type\":\"location\",\"lat\":\xff}\n")
+            f.write(b"2024-12-02T11:00:00Z\t*                 \t{\"_type\":\"location\",\"lat\":\"48.1\","
+                    b"\"lon\":2,\"tst\":1733137200}\n")
+            f.write(b"2024-12-02T12:00:00Z\t*                 \t{\"_type\":\"location\",\"lat\":48.1,"
+                    b"\"lon\":2,\"tst\":1733140800,\"image\":\"" + b"A" * 100000 + b"\"}\n")
+        os.makedirs(os.path.join(store, "rec", "jjolie", "phone", "notes"))
+        with open(os.path.join(store, "rec", "jjolie", "phone", "README.txt"), "w") as f:
+            f.write("not a month file")
+        rc, summary, err = import_json(self.storage, "recorder", store)
+        self.assertEqual(rc, 0, err)
+        dev = summary["devices"][0]
+        self.assertEqual(dev["read"], 28)
+        self.assertEqual(dev["unreadable"], 2)
+        self.assertEqual(dev["rejected"], 2)
+        reasons = summary["reasons"]
+        self.assertIn("payload is not valid UTF-8", reasons)
+        self.assertIn("lat is not a number", reasons)
+        self.assertEqual(len(h.export(self.storage, "jjolie", "phone")), 14,
+                         "a line far over 32 KiB is read whole")
+
+    def test_text_summary_and_progress_flags(self):
+        r = h.cli(self.storage, "import", "recorder", SAMPLE, "--no-progress")
+        self.assertIn("jjolie/phone", r.stdout)
+        self.assertIn("payload is not JSON", r.stdout)
+        r = h.cli(self.storage, "import", "recorder", self.dir.file("nowhere"), check=False)
+        self.assertEqual(r.returncode, 1)
+        r = h.cli(self.storage, "import", "kml", "x", check=False)
+        self.assertEqual(r.returncode, 2)
+
+
+GPX11 = """<?xml version="1.0" encoding="UTF-8"?>
+<gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">
+ <wpt lat="48.8584" lon="2.2945"><time>2024-05-01T10:00:00Z</time><name>Tour &amp; Eiffel</name></wpt>
+ <wpt lat="48.86" lon="2.33"><name>no time</name></wpt>
+ <trk><name>t</name><trkseg>
+  <trkpt lat="48.853409" lon="2.3488"><ele>35.5</ele><time>2024-05-01T10:05:00Z</time></trkpt>
+  <trkpt lat="48.8535" lon="2.3490"><ele>36</ele><time>2024-05-01T10:06:00.500Z</time></trkpt>
+  <trkpt lat="48.8536" lon="2.3491"><time>2024-05-01T12:07:00+02:00</time></trkpt>
+ </trkseg></trk>
+</gpx>
+"""
+
+GPX10 = """<?xml version="1.0"?>
+<gpx version="1.0" creator="old" xmlns="http://www.topografix.com/GPX/1/0">
+ <trk><trkseg>
+  <trkpt lat="52.52" lon="13.405"><ele>34</ele><time>2024-06-01T08:00:00Z</time><course>90.5</course><speed>2.5</speed></trkpt>
+  <trkpt lat="52.521" lon="13.406"><time>2024-06-01T08:01:00Z</time></trkpt>
+ </trkseg></trk>
+</gpx>
+"""
+
+
+class FileImports(unittest.TestCase):
+    def setUp(self):
+        self.dir = h.Workdir()
+        self.storage = self.dir.file("store")
+
+    def tearDown(self):
+        self.dir.remove()
+
+    def write(self, name, text):
+        path = self.dir.file(name)
+        with open(path, "w" if isinstance(text, str) else "wb") as f:
+            f.write(text)
+        return path
+
+    def test_gpx_11_and_10(self):
+        rc, s, err = import_json(self.storage, "gpx", self.write("a.gpx", GPX11), "--user", "Jane",
+                                 "--device", "gps")
+        self.assertEqual(rc, 0, err)
+        dev = s["devices"][0]
+        self.assertEqual((dev["stored"], dev["unreadable"]), (4, 1))
+        self.assertIn("GPX point without a time", s["reasons"])
+        pts = h.export(self.storage, "jane", "gps")
+        self.assertEqual([p["tst"] for p in pts], [1714557600, 1714557900, 1714557960, 1714558020])
+        self.assertEqual(pts[0]["poi"], "Tour & Eiffel")
+        self.assertEqual(pts[1]["alt"], 35.5)
+        self.assertEqual(pts[1]["lat"], 48.853409, "coordinates keep their digits")
+        rc, s, err = import_json(self.storage, "gpx", self.write("b.gpx", GPX10), "--user", "jane",
+                                 "--device", "old")
+        self.assertEqual(rc, 0, err)
+        pts = h.export(self.storage, "jane", "old")
+        self.assertEqual(pts[0]["vel"], 9, "GPX 1.0 speed in m/s becomes km/h")
+        self.assertEqual(pts[0]["cog"], 90.5)
+
+    def test_gpx_round_trip(self):
+        h.cli(self.storage, "import", "recorder", SAMPLE)
+        gpx = self.dir.file("out.gpx")
+        h.cli(self.storage, "export", "--user", "jjolie", "--device", "phone", "--format", "gpx",
+              "--output", gpx)
+        h.cli(self.storage, "import", "gpx", gpx, "--user", "copy", "--device", "phone")
+        a = h.export(self.storage, "jjolie", "phone")
+        b = h.export(self.storage, "copy", "phone")
+        self.assertEqual([(p["tst"], p["lat"], p["lon"], p.get("alt")) for p in a],
+                         [(p["tst"], p["lat"], p["lon"], p.get("alt")) for p in b])
+        r = h.cli(self.storage, "import", "gpx", gpx, "--user", "copy", "--device", "phone",
+                  "--json")
+        self.assertEqual(json.loads(r.stdout)["devices"][0]["stored"], 0, "idempotent")
+
+    def test_truncated_and_hostile_gpx(self):
+        cut = GPX11[:GPX11.index("<trkpt lat=\"48.8536\"") + 30]
+        rc, s, err = import_json(self.storage, "gpx", self.write("cut.gpx", cut), "--user", "jane",
+                                 "--device", "cut")
+        self.assertEqual(rc, 1, "a truncated file is an error")
+        self.assertIn("not a well-formed GPX file", err)
+        self.assertEqual(s["errors"], 1)
+        self.assertEqual(s["devices"][0]["stored"], 3, "what came before the break is kept")
+        xxe = ('<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+               '<gpx version="1.1"><wpt lat="1" lon="2"><time>2024-01-01T00:00:00Z</time>'
+               '<name>&x;</name></wpt></gpx>')
+        rc, s, err = import_json(self.storage, "gpx", self.write("xxe.gpx", xxe), "--user", "jane",
+                                 "--device", "xxe")
+        pts = h.export(self.storage, "jane", "xxe") if s["devices"][0]["stored"] else []
+        for p in pts:
+            self.assertNotIn("root:", p.get("poi", ""), "no external entities")
+        rc, s, err = import_json(self.storage, "gpx", self.write("x.gpx", "not xml at all"),
+                                 "--user", "jane", "--device", "x")
+        self.assertEqual(rc, 1)
+
+    def test_geojson_points_linestrings_and_round_trip(self):
+        doc = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.2945, 48.8584, 35]},
+             "properties": {"time": "2024-05-01T10:00:00Z", "batt": 80, "tid": "JD"}},
+            {"type": "Feature", "geometry": {"type": "LineString",
+                                             "coordinates": [[2.30, 48.85], [2.31, 48.86]]},
+             "properties": {"coordTimes": ["2024-05-01T11:00:00Z", "2024-05-01T11:01:00Z"]}},
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.3, 48.8]},
+             "properties": {}},
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []},
+             "properties": {}}]}
+        rc, s, err = import_json(self.storage, "geojson", self.write("a.geojson", json.dumps(doc)),
+                                 "--user", "jane", "--device", "geo")
+        self.assertEqual(rc, 0, err)
+        dev = s["devices"][0]
+        self.assertEqual((dev["stored"], dev["unreadable"]), (3, 2))
+        pts = h.export(self.storage, "jane", "geo")
+        self.assertEqual((pts[0]["alt"], pts[0]["batt"], pts[0]["tid"]), (35, 80, "JD"))
+        # our own GeoJSON export comes back the same
+        h.cli(self.storage, "import", "recorder", SAMPLE)
+        out = h.cli(self.storage, "export", "--user", "jjolie", "--device", "phone", "--format",
+                    "geojson").stdout
+        h.cli(self.storage, "import", "geojson", self.write("b.geojson", out), "--user", "copy",
+              "--device", "geo")
+        a = h.export(self.storage, "jjolie", "phone")
+        b = h.export(self.storage, "copy", "geo")
+        self.assertEqual([(p["tst"], p["lat"], p["lon"], p.get("batt")) for p in a],
+                         [(p["tst"], p["lat"], p["lon"], p.get("batt")) for p in b])
+
+    def test_google_takeout_records(self):
+        doc = {"locations": [
+            {"latitudeE7": 481371000, "longitudeE7": 115754000, "accuracy": 12, "altitude": 520,
+             "timestamp": "2019-05-01T08:00:00.123Z"},
+            {"latitudeE7": -338688000, "longitudeE7": 1512093000, "accuracy": 30,
+             "timestampMs": "1556697660000", "velocity": 10, "heading": 180},
+            {"latitudeE7": 481371000, "longitudeE7": 115754000,
+             "timestamp": "2019-05-01T08:00:00Z"},
+            {"longitudeE7": 1},
+            {"latitudeE7": 999999999, "longitudeE7": 1, "timestamp": "2019-05-01T09:00:00Z"}]}
+        path = self.write("Records.json", json.dumps(doc, indent=1))
+        rc, s, err = import_json(self.storage, "google", path, "--user", "jane", "--device",
+                                 "android")
+        self.assertEqual(rc, 0, err)
+        dev = s["devices"][0]
+        self.assertEqual((dev["stored"], dev["duplicate"], dev["unreadable"], dev["rejected"]),
+                         (2, 1, 1, 1))
+        pts = h.export(self.storage, "jane", "android")
+        self.assertEqual([(p["tst"], p["lat"], p["lon"]) for p in pts],
+                         [(1556697600, 48.1371, 11.5754), (1556697660, -33.8688, 151.2093)])
+        self.assertEqual((pts[0]["acc"], pts[0]["alt"]), (12, 520))
+        self.assertEqual((pts[1]["vel"], pts[1]["cog"]), (36, 180))
+
+    def test_google_timeline_export(self):
+        doc = {"semanticSegments": [
+            {"startTime": "2024-03-01T08:00:00.000+01:00", "endTime": "2024-03-01T09:00:00.000+01:00",
+             "timelinePath": [{"point": "48.1371°, 11.5754°", "time": "2024-03-01T08:00:00.000+01:00"},
+                              {"point": "48.1400°, 11.5800°", "time": "2024-03-01T08:02:00.000+01:00"}]},
+            {"startTime": "2024-03-01T09:00:00.000+01:00",
+             "visit": {"topCandidate": {"placeLocation": {"latLng": "48.1°, 11.5°"}}}}],
+            "rawSignals": [
+                {"position": {"LatLng": "48.1500°, 11.5900°", "accuracyMeters": 13,
+                              "altitudeMeters": 540.0, "source": "WIFI",
+                              "timestamp": "2024-03-01T10:00:00.000+01:00",
+                              "speedMetersPerSecond": 1.5}},
+                {"wifiScan": {"deliveryTime": "2024-03-01T10:00:00.000+01:00"}},
+                {"position": {"LatLng": "not a place", "timestamp": "2024-03-01T10:00:00Z"}}],
+            "userLocationProfile": {"frequentPlaces": []}}
+        path = self.write("Timeline.json", json.dumps(doc, ensure_ascii=False))
+        rc, s, err = import_json(self.storage, "google", path, "--user", "jane", "--device", "pixel")
+        self.assertEqual(rc, 0, err)
+        dev = s["devices"][0]
+        self.assertEqual((dev["stored"], dev["ignored"], dev["unreadable"]), (3, 2, 1))
+        pts = h.export(self.storage, "jane", "pixel")
+        self.assertEqual([p["tst"] for p in pts], [1709276400, 1709276520, 1709283600])
+        self.assertEqual((pts[2]["acc"], pts[2]["alt"], pts[2]["vel"]), (13, 540, 5))
+        cut = json.dumps(doc, ensure_ascii=False)[:200]
+        rc, s, err = import_json(self.storage, "google", self.write("cut.json", cut), "--user",
+                                 "jane", "--device", "cut")
+        self.assertEqual(rc, 1)
+        self.assertIn("ends in the middle", err)
+
+
+class ChangingHistory(unittest.TestCase):
+    def setUp(self):
+        self.stack = h.Stack(["--retain-user", "old=30", "--retain-interval", "1"])
+        self.storage = self.stack.storage
+        self.port = self.stack.server.http_port
+        now = int(time.time())
+        msgs = [h.location("jane", "phone", 1733011200 + i * 600, lat=48 + i / 1000, acc=5)
+                for i in range(300)]
+        msgs += [h.location("jane", "tablet", 1733011200, lat=1)]
+        msgs += [{"topic": "owntracks/jane/phone/info",
+                  "payload": json.dumps({"_type": "card", "name": "J"})}]
+        msgs += [h.location("old", "phone", now - d * 86400, lat=10) for d in (1, 10, 40, 50)]
+        h.publish(self.stack.broker.port, msgs)
+        h.sync(self.stack.broker.port, self.storage)
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def count(self, user, device):
+        r = h.request(self.port, "/api/0/locations?user=%s&device=%s&from=0" % (user, device))
+        return r.json()["count"]
+
+    def test_delete_is_seen_by_the_api_at_once(self):
+        self.assertEqual(self.count("jane", "phone"), 300)
+        r = h.cli(self.storage, "delete", "--user", "jane", "--device", "phone", "--from",
+                  str(1733011200), "--to", str(1733011200 + 99 * 600), "--dry-run")
+        self.assertIn("would remove jane/phone: 100 points", r.stdout)
+        self.assertEqual(self.count("jane", "phone"), 300)
+        r = h.cli(self.storage, "delete", "--user", "jane", "--device", "phone", "--from",
+                  str(1733011200), "--to", str(1733011200 + 99 * 600))
+        self.assertIn("removed jane/phone: 100 points", r.stdout)
+        self.assertEqual(self.count("jane", "phone"), 200)
+        r = h.cli(self.storage, "delete", "--user", "jane", "--device", "tablet")
+        self.assertIn("the device itself", r.stdout)
+        self.assertEqual(h.request(self.port, "/api/0/list?user=jane").json()["results"],
+                         ["phone"])
+        self.assertEqual(h.cli(self.storage, "check").returncode, 0)
+
+    def test_delete_over_http_needs_an_authorised_user(self):
+        r = h.request(self.port, "/api/0/locations?user=jane&device=phone", method="DELETE")
+        self.assertEqual(r.status, 403)
+        self.assertIn("authenticated", r.json()["error"])
+        self.assertEqual(self.count("jane", "phone"), 300)
+
+    def test_hide_and_unhide(self):
+        last = 1733011200 + 299 * 600
+        h.cli(self.storage, "hide", "jane", "phone", str(last))
+        self.assertEqual(self.count("jane", "phone"), 299)
+        obj = [o for o in h.request(self.port, "/api/0/last").json() if o["device"] == "phone"
+               and o["username"] == "jane"][0]
+        self.assertEqual(obj["tst"], last - 600, "the last position skips a hidden point")
+        h.cli(self.storage, "unhide", "jane", "phone", str(last))
+        self.assertEqual(self.count("jane", "phone"), 300)
+        r = h.cli(self.storage, "hide", "jane", "phone", "12345", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no point at", r.stderr)
+
+    def test_retention_prunes_in_the_background_while_ingest_goes_on(self):
+        h.wait_for(lambda: self.count("old", "phone") == 2, 20, "pruning")
+        self.assertIn("removed 2 points of old/phone", self.stack.server.log_text())
+        # ingest goes on meanwhile and later: new points are stored
+        h.publish(self.stack.broker.port, [h.location("old", "phone", int(time.time()), lat=11)])
+        h.sync(self.stack.broker.port, self.storage)
+        self.assertEqual(self.count("old", "phone"), 3)
+        self.assertEqual(self.count("jane", "phone"), 300, "other users keep everything")
+
+    def test_backup_during_ingest_opens_and_checks_cleanly(self):
+        stop = threading.Event()
+
+        def feed():
+            t = 1700000000
+            while not stop.is_set():
+                h.publish(self.stack.broker.port,
+                          [h.location("busy", "phone", t + i) for i in range(500)])
+                t += 500
+        writer = threading.Thread(target=feed)
+        writer.start()
+        try:
+            time.sleep(0.3)
+            backup = self.stack.dir.file("backup.mdb")
+            h.cli(self.storage, "backup", backup)
+        finally:
+            stop.set()
+            writer.join()
+        restored = self.stack.dir.file("restored")
+        os.makedirs(restored)
+        shutil.copy(backup, os.path.join(restored, "data.mdb"))
+        r = h.cli(restored, "check")
+        self.assertIn("0 problem(s)", r.stdout)
+        self.assertEqual(len(h.export(restored, "jane", "phone")), 300)
+        compacted = self.stack.dir.file("compacted")
+        h.cli(self.storage, "compact", compacted)
+        self.assertEqual(h.cli(compacted, "check").returncode, 0)
+        r = h.cli(self.storage, "backup", backup, check=False)
+        self.assertEqual(r.returncode, 1, "never overwrites a backup")
+
+    def test_stats(self):
+        s = json.loads(h.cli(self.storage, "stats", "--user", "jane", "--json").stdout)
+        phone = [d for d in s["devices"] if d["device"] == "phone"][0]
+        self.assertEqual(phone["points"], 300)
+        self.assertEqual(phone["days"], 3)
+        # 299 steps of 0.001 degree of latitude: about 111 m each
+        self.assertAlmostEqual(phone["distance_m"] / 1000, 299 * 0.1112, delta=0.5)
+        self.assertGreater(s["store"]["file_bytes"], 0)
+        r = h.request(self.port, "/api/0/stats?user=jane&device=phone&from=2024-12-01&to=2024-12-01")
+        body = r.json()
+        self.assertEqual(body["devices"][0]["points"], 144)
+        table = h.cli(self.storage, "stats").stdout
+        self.assertIn("jane/phone", table)
+        self.assertIn("bytes per point", table)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
