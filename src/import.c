@@ -22,66 +22,95 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int imp_new(struct store *store, const struct imp_options *opt, struct imp **out)
-{
-    struct imp *imp = calloc(1, sizeof(*imp));
-    int rc = -ENOMEM;
+/* ---------------------------------------------------------------- parallel parsing */
 
-    if (!imp)
-        return -ENOMEM;
-    imp->store = store;
-    imp->keys = store_keyring(store);
-    imp->progress = opt && opt->progress;
-    imp->start = imp->last_draw = now_s();
-    if ((rc = writer_new(store, &imp->writer)) ||
-        (rc = ingest_new(imp->writer, imp->keys, 0, &imp->ingest)) ||
-        (rc = ingest_batch_init(&imp->batch))) {
-        imp_free(imp);
-        return rc;
+/*
+ * Parsing JSON costs far more than storing it, so the reading thread only copies records
+ * into jobs; workers validate and encode them (ot_parse_named, ingest_add), and the reading
+ * thread applies finished jobs in the order they were filled: it counts their outcomes and
+ * commits their batch. Hand-offs go through imp->lock: a job belongs to the reading thread
+ * while seq >= parse (filling) or after the worker set `done` (applying), to one worker in
+ * between.
+ */
+struct imp_record {
+    struct imp_device *dev;
+    int64_t now;
+    size_t off, len;             /* the payload, in job->raw */
+    unsigned char outcome, kind; /* set by the worker */
+};
+
+struct imp_job {
+    struct imp_record *recs;
+    size_t n, cap;
+    struct sink raw;           /* payloads, back to back */
+    struct ingest_batch batch; /* the accepted records, in record order (worker) */
+    struct sink reasons; /* NUL-terminated reason of each rejected record, in order (worker) */
+    int rc;              /* 0, or the error that stops the import (worker) */
+    bool done;
+};
+
+static void job_reset(struct imp_job *job)
+{
+    job->n = 0;
+    job->raw.len = 0;
+    job->raw.err = 0;
+    job->reasons.len = 0;
+    job->reasons.err = 0;
+    job->rc = 0;
+    job->done = false;
+    ingest_batch_reset(&job->batch);
+}
+
+static void parse_job(struct imp *imp, struct imp_job *job)
+{
+    for (size_t i = 0; i < job->n && job->rc == 0; i++) {
+        struct imp_record *r = &job->recs[i];
+        const struct imp_device *d = r->dev;
+        struct ot_message msg;
+        enum ot_outcome o = ot_parse_named(&imp->keys, d->user, d->device, job->raw.buf + r->off,
+                                           r->len, r->now, 0, &msg);
+        if (o == OT_ACCEPT) {
+            int rc = ingest_add(&job->batch, &msg, d->topic[0] ? d->topic : NULL, r->now);
+            ot_message_clear(&msg);
+            if (rc == -ENOMEM) {
+                job->rc = rc;
+                break;
+            }
+            if (rc) {
+                o = OT_REJECT;
+                snprintf(msg.reason, sizeof(msg.reason), "cannot encode the message");
+            }
+            r->kind = (unsigned char)msg.kind;
+        }
+        if (o == OT_REJECT) {
+            sink_puts(&job->reasons, msg.reason);
+            sink_putc(&job->reasons, '\0');
+        }
+        r->outcome = (unsigned char)o;
     }
-    *out = imp;
-    return 0;
+    if (job->rc == 0 && (job->batch.bytes.err || job->reasons.err))
+        job->rc = -ENOMEM;
 }
 
-void imp_free(struct imp *imp)
+static void *worker_main(void *arg)
 {
-    if (!imp)
-        return;
-    ingest_batch_free(&imp->batch);
-    ingest_free(imp->ingest);
-    writer_free(imp->writer);
-    free(imp->item_device);
-    free(imp->results);
-    free(imp->devs);
-    free(imp);
-}
-
-uint64_t imp_problems(const struct imp *imp)
-{
-    uint64_t n = imp->errors;
-    for (size_t i = 0; i < imp->ndevs; i++)
-        n += imp->devs[i].rejected + imp->devs[i].unreadable;
-    return n;
-}
-
-size_t imp_device(struct imp *imp, const char *user, const char *device)
-{
-    for (size_t i = 0; i < imp->ndevs; i++)
-        if (strcmp(imp->devs[i].user, user) == 0 && strcmp(imp->devs[i].device, device) == 0)
-            return i;
-    if (imp->ndevs == imp->devcap) {
-        size_t cap = imp->devcap ? imp->devcap * 2 : 16;
-        struct imp_device *d = realloc(imp->devs, cap * sizeof(*d));
-        if (!d)
-            return SIZE_MAX;
-        imp->devs = d;
-        imp->devcap = cap;
+    struct imp *imp = arg;
+    pthread_setname_np(pthread_self(), "wl-import");
+    pthread_mutex_lock(&imp->lock);
+    for (;;) {
+        while (!imp->stopping && imp->parse == imp->fill)
+            pthread_cond_wait(&imp->wake_workers, &imp->lock);
+        if (imp->parse == imp->fill) /* stopping, and nothing left */
+            break;
+        struct imp_job *job = &imp->jobs[imp->parse++ % imp->njobs];
+        pthread_mutex_unlock(&imp->lock);
+        parse_job(imp, job);
+        pthread_mutex_lock(&imp->lock);
+        job->done = true;
+        pthread_cond_broadcast(&imp->job_done);
     }
-    struct imp_device *d = &imp->devs[imp->ndevs];
-    memset(d, 0, sizeof(*d));
-    snprintf(d->user, sizeof(d->user), "%s", user);
-    snprintf(d->device, sizeof(d->device), "%s", device);
-    return imp->ndevs++;
+    pthread_mutex_unlock(&imp->lock);
+    return NULL;
 }
 
 static void tally_reason(struct imp *imp, const char *reason)
@@ -100,17 +129,255 @@ static void tally_reason(struct imp *imp, const char *reason)
     imp->reasons[imp->nreasons++].count = 1;
 }
 
+/* Counts a parsed job's outcomes and commits its batch (reading thread). */
+static int apply_job(struct imp *imp, struct imp_job *job)
+{
+    if (job->rc)
+        return job->rc;
+    size_t accepted = job->batch.n;
+    if (accepted > imp->results_cap) {
+        enum store_result *res = realloc(imp->results, accepted * sizeof(*res));
+        if (!res)
+            return -ENOMEM;
+        imp->results = res;
+        imp->results_cap = accepted;
+    }
+    int rc = accepted ? ingest_commit(imp->ingest, &job->batch, imp->results) : 0;
+    if (rc)
+        return rc;
+    /* An import reads the store only to find duplicates, in time order: what it has read
+     * is not needed again, and a several-GB import should not look several GB large. */
+    store_drop_resident_pages(imp->store);
+    const char *reason = job->reasons.buf;
+    size_t item = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        struct imp_record *r = &job->recs[i];
+        struct imp_device *d = r->dev;
+        d->read++;
+        switch ((enum ot_outcome)r->outcome) {
+        case OT_ACCEPT:
+            d->stored_by_kind[r->kind]++;
+            if (imp->results[item++] == STORE_STORED)
+                d->stored++;
+            else
+                d->duplicate++;
+            break;
+        case OT_IGNORE: d->ignored++; break;
+        case OT_REJECT:
+            d->rejected++;
+            tally_reason(imp, reason);
+            reason += strlen(reason) + 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Waits for the oldest job in flight, then applies it (reading thread). After a failure the
+ * rest is discarded rather than committed, so that what is stored has no gap.
+ */
+static int apply_oldest(struct imp *imp)
+{
+    struct imp_job *job = &imp->jobs[imp->apply % imp->njobs];
+    pthread_mutex_lock(&imp->lock);
+    while (!job->done)
+        pthread_cond_wait(&imp->job_done, &imp->lock);
+    pthread_mutex_unlock(&imp->lock);
+    if (!imp->failed)
+        imp->failed = apply_job(imp, job);
+    job_reset(job);
+    imp->apply++;
+    return imp->failed;
+}
+
+/* Hands the job being filled to the workers (or parses it here, without workers). */
+static void submit_job(struct imp *imp)
+{
+    struct imp_job *job = &imp->jobs[imp->fill % imp->njobs];
+    if (imp->nworkers == 0) {
+        parse_job(imp, job);
+        job->done = true;
+        imp->fill++;
+        imp->parse++;
+        return;
+    }
+    pthread_mutex_lock(&imp->lock);
+    imp->fill++;
+    pthread_cond_signal(&imp->wake_workers);
+    pthread_mutex_unlock(&imp->lock);
+}
+
+int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now)
+{
+    /* The slot to fill must be free: apply what occupies it first. */
+    if (imp->fill - imp->apply == imp->njobs) {
+        int rc = apply_oldest(imp);
+        if (rc)
+            return rc;
+    }
+    struct imp_job *job = &imp->jobs[imp->fill % imp->njobs];
+    if (job->n == job->cap) {
+        size_t cap = job->cap ? job->cap * 2 : 1024;
+        struct imp_record *recs = realloc(job->recs, cap * sizeof(*recs));
+        if (!recs)
+            return -ENOMEM;
+        job->recs = recs;
+        job->cap = cap;
+    }
+    job->recs[job->n++] =
+        (struct imp_record){.dev = imp->devs[dev], .now = now, .off = job->raw.len, .len = len};
+    sink_put(&job->raw, payload, len);
+    if (job->raw.err)
+        return -ENOMEM;
+    job->batch.payload_bytes += len;
+    imp->records++;
+    if (job->n >= IMP_JOB_RECORDS || job->raw.len >= IMP_JOB_BYTES)
+        submit_job(imp);
+    return 0;
+}
+
+int imp_flush(struct imp *imp)
+{
+    if (imp->jobs[imp->fill % imp->njobs].n)
+        submit_job(imp);
+    while (imp->apply < imp->fill)
+        apply_oldest(imp);
+    return imp->failed;
+}
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int start_workers(struct imp *imp)
+{
+    int cpus = online_cpus();
+    size_t want = cpus > 1 ? (size_t)(cpus < IMP_WORKERS_MAX ? cpus : IMP_WORKERS_MAX) : 0;
+
+    imp->njobs = want + 2;
+    if (!(imp->jobs = calloc(imp->njobs, sizeof(*imp->jobs))))
+        return -ENOMEM;
+    for (size_t i = 0; i < imp->njobs; i++) {
+        struct imp_job *job = &imp->jobs[i];
+        if (sink_init_mem(&job->raw, 64 << 10) || sink_init_mem(&job->reasons, 256) ||
+            ingest_batch_init(&job->batch))
+            return -ENOMEM;
+    }
+    pthread_mutex_init(&imp->lock, NULL);
+    pthread_cond_init(&imp->wake_workers, NULL);
+    pthread_cond_init(&imp->job_done, NULL);
+    if (want && !(imp->workers = calloc(want, sizeof(*imp->workers))))
+        return -ENOMEM;
+    for (; imp->nworkers < want; imp->nworkers++)
+        if (pthread_create(&imp->workers[imp->nworkers], NULL, worker_main, imp) != 0)
+            break; /* fewer workers (or none) still work */
+    return 0;
+}
+
+static void stop_workers(struct imp *imp)
+{
+    if (!imp->jobs)
+        return;
+    pthread_mutex_lock(&imp->lock);
+    imp->stopping = true;
+    pthread_cond_broadcast(&imp->wake_workers);
+    pthread_mutex_unlock(&imp->lock);
+    for (size_t i = 0; i < imp->nworkers; i++)
+        pthread_join(imp->workers[i], NULL);
+    free(imp->workers);
+    for (size_t i = 0; i < imp->njobs; i++) {
+        struct imp_job *job = &imp->jobs[i];
+        free(job->recs);
+        sink_free(&job->raw);
+        sink_free(&job->reasons);
+        ingest_batch_free(&job->batch);
+    }
+    free(imp->jobs);
+    pthread_mutex_destroy(&imp->lock);
+    pthread_cond_destroy(&imp->wake_workers);
+    pthread_cond_destroy(&imp->job_done);
+}
+
+/* ---------------------------------------------------------------- life cycle, accounting */
+
+int imp_new(struct store *store, const struct imp_options *opt, struct imp **out)
+{
+    struct imp *imp = calloc(1, sizeof(*imp));
+    int rc = -ENOMEM;
+
+    if (!imp)
+        return -ENOMEM;
+    imp->store = store;
+    imp->keys = store_keyring(store);
+    imp->progress = opt && opt->progress;
+    imp->start = imp->last_draw = now_s();
+    if ((rc = writer_new(store, &imp->writer)) ||
+        (rc = ingest_new(imp->writer, imp->keys, 0, &imp->ingest)) || (rc = start_workers(imp))) {
+        imp_free(imp);
+        return rc;
+    }
+    *out = imp;
+    return 0;
+}
+
+void imp_free(struct imp *imp)
+{
+    if (!imp)
+        return;
+    stop_workers(imp);
+    ingest_free(imp->ingest);
+    writer_free(imp->writer);
+    free(imp->results);
+    for (size_t i = 0; i < imp->ndevs; i++)
+        free(imp->devs[i]);
+    free(imp->devs);
+    free(imp);
+}
+
+uint64_t imp_problems(const struct imp *imp)
+{
+    uint64_t n = imp->errors;
+    for (size_t i = 0; i < imp->ndevs; i++)
+        n += imp->devs[i]->rejected + imp->devs[i]->unreadable;
+    return n;
+}
+
+size_t imp_device(struct imp *imp, const char *user, const char *device)
+{
+    for (size_t i = 0; i < imp->ndevs; i++)
+        if (strcmp(imp->devs[i]->user, user) == 0 && strcmp(imp->devs[i]->device, device) == 0)
+            return i;
+    if (imp->ndevs == imp->devcap) {
+        size_t cap = imp->devcap ? imp->devcap * 2 : 16;
+        struct imp_device **v = realloc(imp->devs, cap * sizeof(*v));
+        if (!v)
+            return SIZE_MAX;
+        imp->devs = v;
+        imp->devcap = cap;
+    }
+    struct imp_device *d = calloc(1, sizeof(*d));
+    if (!d)
+        return SIZE_MAX;
+    snprintf(d->user, sizeof(d->user), "%s", user);
+    snprintf(d->device, sizeof(d->device), "%s", device);
+    imp->devs[imp->ndevs] = d;
+    return imp->ndevs++;
+}
+
 void imp_ignored(struct imp *imp, size_t dev)
 {
-    imp->devs[dev].read++;
-    imp->devs[dev].ignored++;
+    imp->devs[dev]->read++;
+    imp->devs[dev]->ignored++;
     imp->records++;
 }
 
 void imp_unreadable(struct imp *imp, size_t dev, const char *reason)
 {
-    imp->devs[dev].read++;
-    imp->devs[dev].unreadable++;
+    imp->devs[dev]->read++;
+    imp->devs[dev]->unreadable++;
     imp->records++;
     tally_reason(imp, reason);
 }
@@ -126,67 +393,6 @@ void imp_error(struct imp *imp, const char *fmt, ...)
     if (imp->progress)
         fputc('\n', stderr); /* leave the progress line */
     wl_log(WL_LOG_ERROR, "import", "%s", msg);
-}
-
-int imp_flush(struct imp *imp)
-{
-    size_t n = imp->batch.n;
-    if (n == 0)
-        return 0;
-    enum store_result *res = realloc(imp->results, n * sizeof(*res));
-    if (!res)
-        return -ENOMEM;
-    imp->results = res;
-    int rc = ingest_commit(imp->ingest, &imp->batch, res);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        struct imp_device *d = &imp->devs[imp->item_device[i]];
-        if (res[i] == STORE_STORED)
-            d->stored++;
-        else
-            d->duplicate++;
-    }
-    return 0;
-}
-
-int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now)
-{
-    struct imp_device *d = &imp->devs[dev];
-    struct ot_message msg;
-    enum ot_outcome o = ot_parse_named(&imp->keys, d->user, d->device, payload, len, now, 0, &msg);
-
-    d->read++;
-    imp->records++;
-    if (o == OT_IGNORE) {
-        d->ignored++;
-        return 0;
-    }
-    if (o == OT_REJECT) {
-        d->rejected++;
-        tally_reason(imp, msg.reason);
-        return 0;
-    }
-    if (imp->batch.n == imp->item_cap) {
-        size_t cap = imp->item_cap ? imp->item_cap * 2 : 1024;
-        size_t *items = realloc(imp->item_device, cap * sizeof(*items));
-        if (!items) {
-            ot_message_clear(&msg);
-            return -ENOMEM;
-        }
-        imp->item_device = items;
-        imp->item_cap = cap;
-    }
-    imp->item_device[imp->batch.n] = dev;
-    d->stored_by_kind[msg.kind]++;
-    int rc = ingest_add(&imp->batch, &msg, d->topic[0] ? d->topic : NULL, now);
-    ot_message_clear(&msg);
-    if (rc)
-        return rc;
-    imp->batch.payload_bytes += len;
-    if (imp->batch.n >= IMP_BATCH || imp->batch.payload_bytes >= IMP_BATCH_BYTES)
-        return imp_flush(imp);
-    return 0;
 }
 
 void imp_progress(struct imp *imp)
@@ -236,7 +442,7 @@ void imp_summary_text(struct imp *imp, FILE *f)
     fprintf(f, "%-28s %10s %10s %10s %9s %9s %10s\n", "user/device", "read", "stored", "duplicate",
             "ignored", "rejected", "unreadable");
     for (size_t i = 0; i < imp->ndevs; i++) {
-        const struct imp_device *d = &imp->devs[i];
+        const struct imp_device *d = imp->devs[i];
         fprintf(f, "%-28s %10llu %10llu %10llu %9llu %9llu %10llu\n",
                 device_label(d, label, sizeof(label)), (unsigned long long)d->read,
                 (unsigned long long)d->stored, (unsigned long long)d->duplicate,
@@ -263,7 +469,7 @@ void imp_summary_json(struct imp *imp, FILE *f)
     struct json_object *o = json_object_new_object(), *devs = json_object_new_array(),
                        *reasons = json_object_new_object();
     for (size_t i = 0; i < imp->ndevs; i++) {
-        const struct imp_device *d = &imp->devs[i];
+        const struct imp_device *d = imp->devs[i];
         struct json_object *j = json_object_new_object(), *kinds = json_object_new_object();
         json_object_object_add(j, "user", json_object_new_string(d->user));
         json_object_object_add(j, "device", json_object_new_string(d->device));
@@ -445,7 +651,7 @@ static void recover_topic(struct imp *imp, size_t dev, const char *dir, const ch
     char *text = read_small(path, &len);
     struct json_object *o = text ? json_tokener_parse(text) : NULL, *t;
     if (o && json_object_object_get_ex(o, "topic", &t) && json_object_is_type(t, json_type_string))
-        snprintf(imp->devs[dev].topic, sizeof(imp->devs[dev].topic), "%s",
+        snprintf(imp->devs[dev]->topic, sizeof(imp->devs[dev]->topic), "%s",
                  json_object_get_string(t));
     json_object_put(o);
     free(text);

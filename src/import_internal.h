@@ -2,6 +2,8 @@
 #ifndef WL_IMPORT_INTERNAL_H
 #define WL_IMPORT_INTERNAL_H
 
+#include <pthread.h>
+
 #include "import.h"
 #include "ingest.h"
 #include "sink.h"
@@ -17,31 +19,47 @@ struct imp_device {
 
 /* Distinct rejection reasons are tallied up to this many; more are counted as "other". */
 #define IMP_REASONS 64
-/* Records buffered before a commit: one fsync per this many (or per IMP_BATCH_BYTES). */
-#define IMP_BATCH       8192
-#define IMP_BATCH_BYTES (16u << 20)
+/* Records per job: a job is parsed by one worker and committed at once (one fsync), so it
+ * holds this many records, or IMP_JOB_BYTES of payload, whichever comes first. */
+#define IMP_JOB_RECORDS 8192
+#define IMP_JOB_BYTES   (4u << 20)
+/* Parsing workers at most; jobs in flight are workers + 2, which bounds memory. */
+#define IMP_WORKERS_MAX 4
 
 struct imp_reason {
     char text[OT_REASON_MAX];
     uint64_t count;
 };
 
+struct imp_job;
+
 struct imp {
     struct store *store;
     struct writer *writer;
     struct ingest *ingest;
     struct ot_keyring keys;
-    struct ingest_batch batch;
-    size_t *item_device; /* device slot of each batch item */
-    size_t item_cap;
-    enum store_result *results;
-    struct imp_device *devs;
+    /* Devices are allocated one by one: workers hold pointers to them while the array grows.
+     * Their names and topic are fixed before their first record; counters belong to the
+     * reading thread. */
+    struct imp_device **devs;
     size_t ndevs, devcap;
     struct imp_reason reasons[IMP_REASONS];
     size_t nreasons;
     uint64_t other_reasons;
     uint64_t errors; /* sources that could not be read to the end */
     uint64_t files;
+    /* parallel parsing (import.c): the reading thread fills jobs[fill % njobs], workers parse
+     * jobs in sequence order, the reading thread applies and commits them in the same order */
+    struct imp_job *jobs;
+    size_t njobs, nworkers;
+    uint64_t fill, parse, apply; /* sequence numbers: apply <= parse <= fill */
+    pthread_t *workers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake_workers, job_done;
+    bool stopping;
+    int failed; /* the first error applying a job; later jobs are discarded */
+    enum store_result *results;
+    size_t results_cap;
     /* progress */
     bool progress;
     uint64_t bytes_total, bytes_done, records;
@@ -51,16 +69,16 @@ struct imp {
 /* The accounting slot of a device (names already validated). SIZE_MAX when out of memory. */
 size_t imp_device(struct imp *imp, const char *user, const char *device);
 /*
- * Validates one message for a device (as live ingest does) and queues it; commits when
- * the batch is full. `now` dates messages without a tst (the source's time for them, so
- * that a re-import dates them the same). Returns 0, or a store error (stop).
+ * Queues one message for a device; it is validated (as live ingest does) by a worker and
+ * committed in the order fed. `now` dates messages without a tst (the source's time for
+ * them, so that a re-import dates them the same). Returns 0, or a store error (stop).
  */
 int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now);
 /* Counts a record of dev that holds nothing to store (not a position). */
 void imp_ignored(struct imp *imp, size_t dev);
 /* Counts a record of dev that could not be read as a message at all. */
 void imp_unreadable(struct imp *imp, size_t dev, const char *reason);
-/* Commits what is queued. */
+/* Waits for everything fed so far to be parsed and committed; returns the first error. */
 int imp_flush(struct imp *imp);
 /* A source that could not be read to its end: counted and logged. */
 void imp_error(struct imp *imp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

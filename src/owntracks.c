@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -240,6 +241,39 @@ static size_t tree_members(struct json_object *v)
     return n;
 }
 
+/* A tokener costs a few allocations to make: each thread keeps one, freed when it exits. */
+static pthread_key_t tokener_key;
+static pthread_once_t tokener_once = PTHREAD_ONCE_INIT;
+
+static void tokener_free(void *tok)
+{
+    json_tokener_free(tok);
+}
+
+static void tokener_key_create(void)
+{
+    if (pthread_key_create(&tokener_key, tokener_free) != 0)
+        abort(); /* only when the process is out of keys: a programming error */
+}
+
+static struct json_tokener *thread_tokener(void)
+{
+    pthread_once(&tokener_once, tokener_key_create);
+    struct json_tokener *tok = pthread_getspecific(tokener_key);
+    if (tok) {
+        json_tokener_reset(tok);
+        return tok;
+    }
+    if (!(tok = json_tokener_new_ex(OT_JSON_DEPTH)))
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    if (pthread_setspecific(tokener_key, tok) != 0) {
+        json_tokener_free(tok);
+        return NULL;
+    }
+    return tok;
+}
+
 static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_message *msg)
 {
     const char *text = payload;
@@ -253,14 +287,12 @@ static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_mes
     if (!ot_utf8_valid(text, len))
         return verdict(msg, OT_REJECT, "payload is not valid UTF-8");
 
-    struct json_tokener *tok = json_tokener_new_ex(OT_JSON_DEPTH);
+    struct json_tokener *tok = thread_tokener();
     if (!tok)
         return verdict(msg, OT_REJECT, "out of memory parsing JSON");
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     msg->root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error err = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
 
     if (!msg->root) {
         if (err == json_tokener_continue)

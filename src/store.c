@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,6 +172,32 @@ static int txn_commit(struct store *s, MDB_txn *txn)
     int rc = mdb_txn_commit(txn);
     pthread_rwlock_unlock(&s->resize_lock);
     return rc;
+}
+
+void store_drop_resident_pages(struct store *s)
+{
+    /* LMDB does not say where its map is (MDB_envinfo.me_mapaddr is only set with
+     * MDB_FIXEDMAP), so find the mapping of data.mdb by device and inode. Under the resize
+     * lock, so that the map cannot move meanwhile. It is a read-only shared file mapping:
+     * dropped pages fault back in from the page cache when read again. */
+    mdb_filehandle_t fd;
+    struct stat st;
+    char line[512];
+
+    pthread_rwlock_rdlock(&s->resize_lock);
+    FILE *maps = NULL;
+    if (mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0)
+        maps = fopen("/proc/self/maps", "re");
+    while (maps && fgets(line, sizeof(line), maps)) {
+        unsigned long start, end, ino;
+        unsigned maj, mnr;
+        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &start, &end, &maj, &mnr, &ino) == 5 &&
+            ino == st.st_ino && maj == major(st.st_dev) && mnr == minor(st.st_dev))
+            madvise((void *)start, end - start, MADV_DONTNEED);
+    }
+    if (maps)
+        fclose(maps);
+    pthread_rwlock_unlock(&s->resize_lock);
 }
 
 /* Doubles the map; on a 32-bit board where that much address space is not free, tries

@@ -238,6 +238,13 @@ struct store_stats {
 };
 int store_stats(struct store *s, struct store_stats *out);
 
+/*
+ * Unmaps from this process the store pages it has read (they stay in the kernel's page
+ * cache). Bulk jobs call it now and then so that their resident size reflects their own
+ * memory rather than how much of the store they have touched. Any thread, any time.
+ */
+void store_drop_resident_pages(struct store *s);
+
 /* A stable id, made once per store: the default MQTT client id is built from it. */
 const char *store_client_id(struct store *s);
 /* The storage directory. */

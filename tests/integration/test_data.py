@@ -90,6 +90,42 @@ class RecorderImport(unittest.TestCase):
         self.assertEqual(len(h.export(self.storage, "jjolie", "phone")), 14,
                          "a line far over 32 KiB is read whole")
 
+    def test_a_large_store_is_parsed_in_parallel_and_counted_in_order(self):
+        # 30,000 lines: several parsing jobs (8,192 records each), so outcomes and commits
+        # must be applied in the order read. Every 1,000th line repeats the previous point
+        # with another payload: the first one read must win. Every 997th is rejected.
+        store = self.dir.file("bigrec")
+        d = os.path.join(store, "rec", "big", "phone")
+        os.makedirs(d)
+        base = 1700000000
+        lines, expected, rejected = [], {}, 0
+        for i in range(30000):
+            tst = base + i * 60
+            if i % 1000 == 999 or i == 8192:  # 8192: the first record of the second job
+                tst -= 60  # the same tst as the line before, another payload
+            payload = {"_type": "location", "lat": 48 + i * 1e-5, "lon": 2.0, "tst": tst, "n": i}
+            if i % 997 == 0:
+                payload["lat"] = 123  # out of range
+                rejected += 1
+            elif tst not in expected:
+                expected[tst] = i
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tst))
+            lines.append("%s\t*                 \t%s\n" % (stamp, json.dumps(payload)))
+        with open(os.path.join(d, "2023-11.rec"), "w") as f:
+            f.writelines(lines)
+        rc, summary, err = import_json(self.storage, "recorder", store)
+        self.assertEqual(rc, 0, err)
+        dev = summary["devices"][0]
+        self.assertEqual(dev["read"], 30000)
+        self.assertEqual(dev["rejected"], rejected)
+        self.assertEqual(dev["stored"], len(expected))
+        self.assertEqual(dev["duplicate"], 30000 - rejected - len(expected))
+        self.assertEqual(summary["reasons"], {"lat 123 out of range": rejected})
+        points = h.export(self.storage, "big", "phone")
+        self.assertEqual([(p["tst"], p["n"]) for p in points], sorted(expected.items()))
+        rc, summary, err = import_json(self.storage, "recorder", store)
+        self.assertEqual((rc, summary["devices"][0]["stored"]), (0, 0))
+
     def test_text_summary_and_progress_flags(self):
         r = h.cli(self.storage, "import", "recorder", SAMPLE, "--no-progress")
         self.assertIn("jjolie/phone", r.stdout)
