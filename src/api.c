@@ -463,7 +463,7 @@ static void get_stats(struct api *api, const struct api_request *req, struct api
 }
 
 /* Our addition: what the web map needs from the server's settings. */
-static void get_config(struct api *api, struct api_response *resp)
+static void get_config(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     const struct api_options *o = &api->opt;
     struct sink *b = &resp->body;
@@ -484,16 +484,23 @@ static void get_config(struct api *api, struct api_response *resp)
     } else {
         sink_puts(b, "null");
     }
-    sink_puts(b, ",\"http\":{\"pub\":\"/pub\"}}\n");
+    sink_puts(b, ",\"http\":{\"pub\":\"/pub\"},\"user\":");
+    if (req->user)
+        sink_json_string(b, req->user, strlen(req->user));
+    else
+        sink_puts(b, "null");
+    sink_puts(b, "}\n");
 }
 
-static void get_monitor(struct api *api, struct api_response *resp)
+static void get_monitor(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     int64_t when;
-    char topic[STORE_TOPIC_MAX + 1];
+    char topic[STORE_TOPIC_MAX + 1], user[OT_NAME_MAX + 1];
     resp->status = 200;
     resp->content_type = "text/plain; charset=utf-8";
-    if (ingest_last_received(api->ingest, &when, topic, sizeof(topic)))
+    /* Only for those who may see whose message it was. */
+    if (ingest_last_received(api->ingest, &when, topic, sizeof(topic), user) &&
+        (!api->opt.visible || (user[0] && may_see(api, req, user))))
         sink_printf(&resp->body, "%lld %s\n", (long long)when, topic);
     else
         sink_puts(&resp->body, "not available\n");
@@ -631,8 +638,8 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
     case 2: get_list(api, req, resp); break;
     case 3: get_last(api, req, resp); break;
     case 4: get_locations(api, req, resp); break;
-    case 5: get_monitor(api, resp); break;
-    case 7: get_config(api, resp); break;
+    case 5: get_monitor(api, req, resp); break;
+    case 7: get_config(api, req, resp); break;
     case 8: get_stats(api, req, resp); break;
     }
 }

@@ -63,6 +63,11 @@ struct wl_config {
     long http_per_ip;
     long http_timeout;
     long http_threads;
+    char http_auth[8];
+    char http_auth_file[PATH_MAX];
+    char http_acl_file[PATH_MAX];
+    char http_tls_cert[PATH_MAX];
+    char http_tls_key[PATH_MAX];
     char tile_url[CFG_STR];
     char tile_attribution[CFG_STR];
     long tile_max_zoom;

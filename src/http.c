@@ -37,6 +37,7 @@ struct http {
     int nice;                   /* the priority HTTP threads take */
     char docroot[PATH_MAX];     /* realpath()ed */
     char leaflet_dir[PATH_MAX]; /* realpath()ed, "" if missing */
+    char *tls_cert, *tls_key;   /* PEM text, kept while the daemon runs */
 };
 
 /* What one request accumulates while libmicrohttpd reads it. */
@@ -47,6 +48,8 @@ struct request {
     bool started;    /* the first call of the access handler has been */
     bool nul_in_uri; /* "%00" in the raw request target: refused */
     bool too_big;
+    bool signed_in;
+    char user[OT_NAME_MAX + 1]; /* the authenticated user, when signed_in */
     char method[8];
     char path[PATH_LOG_MAX];
     unsigned status;
@@ -269,6 +272,9 @@ static enum MHD_Result respond_api(struct request *r, struct api_response *resp)
         snprintf(retry, sizeof(retry), "%u", resp->retry_after);
         MHD_add_response_header(mr, "Retry-After", retry);
     }
+    if (resp->status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(mr, "WWW-Authenticate",
+                                "Basic realm=\"wherelog\", charset=\"UTF-8\"");
     common_headers(r, mr, true);
     return queue(r, resp->status, mr);
 }
@@ -279,7 +285,8 @@ static enum MHD_Result respond_error(struct request *r, unsigned status, const c
 static enum MHD_Result respond_error(struct request *r, unsigned status, const char *allow,
                                      const char *fmt, ...)
 {
-    struct api_response resp = {.allow = allow};
+    struct api_response resp = {.allow = allow,
+                                .retry_after = status == 429 ? AUTH_FAIL_WINDOW_S : 0};
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
@@ -433,8 +440,8 @@ static enum MHD_Result serve_sse(struct request *r)
     if (!s)
         return MHD_NO;
     s->c = r->c;
-    s->client =
-        live_sse_open(r->h->live, req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
+    s->client = live_sse_open(r->h->live, r->signed_in ? r->user : NULL,
+                              req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
     if (!s->client) {
         free(s);
         return MHD_NO;
@@ -462,9 +469,10 @@ static void ws_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, cons
                         size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     struct http *h = cls;
+    struct request *r = con_cls;
     (void)c;
-    (void)con_cls;
-    if (live_ws_adopt(h->live, sock, extra, extra_len, ws_done, urh) != 0)
+    if (live_ws_adopt(h->live, r->signed_in ? r->user : NULL, sock, extra, extra_len, ws_done,
+                      urh) != 0)
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
@@ -557,7 +565,8 @@ static enum MHD_Result dispatch(struct request *r, const char *url, enum api_met
                                   .ctx = r,
                                   .body = r->body.buf,
                                   .body_len = r->body.len,
-                                  .client = client_address(r->c, client, sizeof(client))};
+                                  .client = client_address(r->c, client, sizeof(client)),
+                                  .user = r->signed_in ? r->user : NULL};
         struct api_response resp = {0};
         if (sink_init_mem(&resp.body, 4096))
             return MHD_NO;
@@ -613,6 +622,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
         if (r->nul_in_uri)
             return respond_error(r, 400, NULL, "NUL (%%00) in the request");
+        if (h->opt.auth && strcmp(method, "OPTIONS") != 0) { /* preflights carry no credentials */
+            char client[INET6_ADDRSTRLEN];
+            switch (auth_check(h->opt.auth, req_header(r, "Authorization"),
+                               client_address(c, client, sizeof(client)), r->user)) {
+            case AUTH_OK: r->signed_in = true; break;
+            case AUTH_THROTTLED:
+                return respond_error(r, 429, NULL, "too many failed sign-ins; try again later");
+            case AUTH_MISSING: return respond_error(r, 401, NULL, "sign in to use wherelog");
+            case AUTH_DENIED: return respond_error(r, 401, NULL, "wrong user name or password");
+            }
+        }
         /* An announced oversized body is refused before it is sent (no 100 Continue). */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > h->opt.max_body) {
@@ -675,6 +695,35 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     wl_log(WL_LOG_WARN, "http", "%s", msg);
 }
 
+/* Reads a PEM file whole, NUL-terminated; caller frees. NULL (logged) if unreadable. */
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    struct stat st;
+    char *text = NULL;
+
+    if (f && fstat(fileno(f), &st) == 0 && st.st_size > 0 && st.st_size < (1 << 20) &&
+        (text = malloc((size_t)st.st_size + 1))) {
+        size_t n = fread(text, 1, (size_t)st.st_size, f);
+        text[n] = '\0';
+    }
+    if (!text)
+        wl_log(WL_LOG_ERROR, "http", "cannot read %s: %s", path,
+               f ? "empty, too large, or unreadable" : strerror(errno));
+    if (f)
+        fclose(f);
+    return text;
+}
+
+static void http_free(struct http *h)
+{
+    if (h->tls_key)
+        sodium_memzero(h->tls_key, strlen(h->tls_key));
+    free(h->tls_cert);
+    free(h->tls_key);
+    free(h);
+}
+
 int http_start(const struct http_options *opt, struct api *api, struct live *live,
                struct http **out)
 {
@@ -703,32 +752,51 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
                opt->leaflet_dir, strerror(errno));
         h->leaflet_dir[0] = '\0';
     }
+    if (opt->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            wl_log(WL_LOG_ERROR, "http", "this libmicrohttpd was built without TLS");
+            http_free(h);
+            return -ENOTSUP;
+        }
+        if (!(h->tls_cert = read_pem(opt->tls_cert)) || !(h->tls_key = read_pem(opt->tls_key))) {
+            http_free(h);
+            return -EINVAL;
+        }
+    }
     snprintf(port, sizeof(port), "%u", opt->port);
     if ((rc = getaddrinfo(opt->host, port, &hints, &ai)) != 0) {
         wl_log(WL_LOG_ERROR, "http", "cannot use address %s: %s", opt->host, gai_strerror(rc));
-        free(h);
+        http_free(h);
         return -EINVAL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (h->tls_cert)
+        flags |= MHD_USE_TLS;
+    /* The TLS options come last: with no certificate they are skipped (MHD_OPTION_END). */
     h->daemon = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, h,
+        /* the logger first, or libmicrohttpd complains about the options before it */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, opt->threads, MHD_OPTION_CONNECTION_LIMIT, opt->connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         opt->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-        MHD_OPTION_END);
+        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+        h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
+        MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
-        wl_log(WL_LOG_ERROR, "http", "cannot listen on %s:%u", opt->host, opt->port);
-        free(h);
+        wl_log(WL_LOG_ERROR, "http", "cannot listen on %s:%u%s", opt->host, opt->port,
+               h->tls_cert ? " (or the certificate and key do not match)" : "");
+        http_free(h);
         return -EADDRINUSE;
     }
-    wl_log(WL_LOG_INFO, "http", "listening on http://%s%s%s:%u/", strchr(opt->host, ':') ? "[" : "",
-           opt->host, strchr(opt->host, ':') ? "]" : "", opt->port);
+    wl_log(WL_LOG_INFO, "http", "listening on %s://%s%s%s:%u/%s", h->tls_cert ? "https" : "http",
+           strchr(opt->host, ':') ? "[" : "", opt->host, strchr(opt->host, ':') ? "]" : "",
+           opt->port, opt->auth ? " (sign-in required)" : "");
     *out = h;
     return 0;
 }
@@ -738,5 +806,5 @@ void http_stop(struct http *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
-    free(h);
+    http_free(h);
 }

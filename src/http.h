@@ -9,6 +9,13 @@
  *   /vendor/leaflet/...    Leaflet, from the system's libjs-leaflet (leaflet_dir)
  *   anything else          static files from docroot
  *
+ * Authentication: with `auth` set, every request but a CORS preflight must carry HTTP Basic
+ * credentials that auth.h accepts (401 with a challenge otherwise, 429 for a client that
+ * failed too often); the user is handed to the API and the live streams, which show only
+ * what that user may see.
+ *
+ * TLS: with tls_cert and tls_key set, the server speaks HTTPS only (libmicrohttpd's GnuTLS).
+ *
  * Limits: request bodies above max_body get 413; headers beyond the per-connection memory
  * limit are refused by libmicrohttpd; idle connections close after `timeout` seconds; at most
  * `connections` in all and `per_ip` per client address, so slow or greedy clients cannot
@@ -20,6 +27,7 @@
 #include <stddef.h>
 
 #include "api.h"
+#include "auth.h"
 #include "live.h"
 
 struct http_options {
@@ -33,6 +41,9 @@ struct http_options {
     unsigned per_ip;
     unsigned timeout;
     unsigned threads;
+    struct auth *auth;    /* NULL: no authentication */
+    const char *tls_cert; /* PEM files; both or neither */
+    const char *tls_key;
 };
 
 struct http;

@@ -19,6 +19,7 @@ struct ingest {
     unsigned log_limit;       /* rejection lines per minute, 0: unlimited */
     int64_t last_when;        /* last message received (guarded by log_lock too) */
     char last_topic[STORE_TOPIC_MAX + 1];
+    char last_user[OT_NAME_MAX + 1]; /* "" when the message named no valid user */
     int64_t log_window; /* minute the counts below belong to */
     unsigned log_lines, log_suppressed;
 };
@@ -138,20 +139,22 @@ static void log_rejection(struct ingest *in, const char *where, const char *reas
         wl_log(WL_LOG_WARN, "ingest", "rejected message on %s: %s", where, reason);
 }
 
-bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size)
+bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size, char *user)
 {
     pthread_mutex_lock(&in->log_lock);
     *when = in->last_when;
     snprintf(topic, size, "%s", in->last_topic);
+    snprintf(user, OT_NAME_MAX + 1, "%s", in->last_user);
     pthread_mutex_unlock(&in->log_lock);
     return *when != 0;
 }
 
-static void note_received(struct ingest *in, const char *where, int64_t now)
+static void note_received(struct ingest *in, const char *where, const char *user, int64_t now)
 {
     pthread_mutex_lock(&in->log_lock);
     in->last_when = now;
     snprintf(in->last_topic, sizeof(in->last_topic), "%s", where);
+    snprintf(in->last_user, sizeof(in->last_user), "%s", user);
     pthread_mutex_unlock(&in->log_lock);
 }
 
@@ -160,7 +163,7 @@ static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum o
                                int64_t now)
 {
     atomic_fetch_add(&in->counters.received, 1);
-    note_received(in, where, now);
+    note_received(in, where, msg->user, now);
     if (o == OT_ACCEPT) {
         int rc = ingest_add(b, msg, topic, now);
         ot_message_clear(msg);

@@ -34,9 +34,9 @@ struct ingest;
  * log_per_minute: rejections are logged at most this many times per minute (a broken phone
  * must not flood the log), 0 for no limit; the counters always count them.
  */
-/* When the last message arrived and on which topic (for /api/0/monitor). Returns false if
- * none has yet. */
-bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size);
+/* When the last message arrived, on which topic, and for which user (OT_NAME_MAX + 1 bytes;
+ * "" if it named no valid one), for /api/0/monitor. Returns false if none has yet. */
+bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size, char *user);
 
 int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
                struct ingest **out);

@@ -25,10 +25,18 @@
 struct event {
     char *json;
     size_t len;
+    char user[OT_NAME_MAX + 1]; /* whose location it is */
+};
+
+/* Who a client is, for access control. */
+struct viewer {
+    bool restricted; /* false: sees everything */
+    char name[OT_NAME_MAX + 1];
 };
 
 struct live_sse {
     struct live *lv;
+    struct viewer viewer;
     uint64_t next; /* sequence number of the next event to send */
     char *pending; /* an SSE frame only partly sent */
     size_t pending_len, pending_off;
@@ -44,6 +52,7 @@ struct live_sse {
 
 struct ws_client {
     struct live *lv;
+    struct viewer viewer;
     int fd;
     wslay_event_context_ptr ctx;
     uint64_t next;
@@ -58,10 +67,13 @@ struct ws_client {
 
 struct live {
     struct store *store;
+    q_visible_fn visible;
+    void *visible_arg;
     pthread_mutex_t lock; /* guards everything below but `ws`, which only the thread uses */
     struct event ring[LIVE_RING];
-    uint64_t seq;    /* the next event's number; events live in ring[seq % LIVE_RING] */
-    uint64_t resets; /* live_reset() calls so far */
+    uint64_t seq;       /* the next event's number; events live in ring[seq % LIVE_RING] */
+    uint64_t first_seq; /* the first event's number in this run */
+    uint64_t resets;    /* live_reset() calls so far */
     struct live_sse *sse;
     struct ws_client *adopt; /* handed over, not yet taken by the thread */
     bool stopping;
@@ -71,6 +83,17 @@ struct live {
     bool running;
     struct ws_client *ws; /* the thread's own */
 };
+
+static void set_viewer(struct viewer *v, const char *name)
+{
+    v->restricted = name != NULL;
+    snprintf(v->name, sizeof(v->name), "%s", name ? name : "");
+}
+
+static bool may_see(const struct live *lv, const struct viewer *v, const struct event *e)
+{
+    return !v->restricted || !lv->visible || lv->visible(lv->visible_arg, v->name, e->user);
+}
 
 unsigned live_clients(struct live *lv)
 {
@@ -145,6 +168,7 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
         free(e->json);
         e->json = json;
         e->len = buf.len;
+        snprintf(e->user, sizeof(e->user), "%s", r->user);
         lv->seq++;
         pthread_mutex_unlock(&lv->lock);
         added++;
@@ -173,13 +197,14 @@ void live_changed(void *arg)
 
 /* ---------------------------------------------------------------- SSE */
 
-struct live_sse *live_sse_open(struct live *lv, const char *last_event_id,
+struct live_sse *live_sse_open(struct live *lv, const char *viewer, const char *last_event_id,
                                void (*suspend)(void *arg), void (*resume)(void *arg), void *arg)
 {
     struct live_sse *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->lv = lv;
+    set_viewer(&c->viewer, viewer);
     c->suspend = suspend;
     c->resume = resume;
     c->arg = arg;
@@ -190,8 +215,10 @@ struct live_sse *live_sse_open(struct live *lv, const char *last_event_id,
     if (last_event_id) { /* a reconnecting browser: continue after what it has */
         char *end;
         unsigned long long id = strtoull(last_event_id, &end, 10);
-        if (*end == '\0' && id < lv->seq)
+        if (*end == '\0' && id >= lv->first_seq && id < lv->seq)
             c->next = id + 1;
+        else
+            c->resets--; /* not an event of this run: tell it to reload */
     }
     c->next_client = lv->sse;
     if (lv->sse)
@@ -218,6 +245,14 @@ void live_sse_close(struct live_sse *c)
     free(c);
 }
 
+/* Advances *next past the events the viewer may not see; returns it. Lock held. */
+static uint64_t skip_hidden(const struct live *lv, const struct viewer *v, uint64_t *next)
+{
+    while (*next < lv->seq && !may_see(lv, v, &lv->ring[*next % LIVE_RING]))
+        (*next)++;
+    return *next;
+}
+
 /* Makes the next frame pending. Called with the lock held; false if there is none. */
 static bool next_frame(struct live_sse *c)
 {
@@ -228,13 +263,13 @@ static bool next_frame(struct live_sse *c)
     if (!c->started) {
         hl = snprintf(head, sizeof(head), "retry: 3000\n\n");
         c->started = true;
-    } else if (c->resets < lv->resets) {
+    } else if (c->resets != lv->resets) {
         hl = snprintf(head, sizeof(head), "event: reset\ndata: {}\n\n");
         c->resets = lv->resets;
     } else if (lv->seq - c->next > LIVE_RING) {
         hl = snprintf(head, sizeof(head), "event: reset\ndata: {}\n\n");
         c->next = lv->seq; /* too far behind: skip to now, the client reloads */
-    } else if (c->next < lv->seq) {
+    } else if (skip_hidden(lv, &c->viewer, &c->next) < lv->seq) {
         const struct event *e = &lv->ring[c->next % LIVE_RING];
         hl = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: location\ndata: ", c->next);
         c->pending = malloc((size_t)hl + e->len + 2);
@@ -346,7 +381,9 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     (void)ctx;
     /* The OwnTracks frontend asks for the last positions with the text "LAST". */
     if (a->opcode == WSLAY_TEXT_FRAME && a->msg_length == 4 && memcmp(a->msg, "LAST", 4) == 0) {
-        struct q_last_filter f = {0};
+        struct q_last_filter f = {.visible = w->viewer.restricted ? w->lv->visible : NULL,
+                                  .visible_arg = w->lv->visible_arg,
+                                  .viewer = w->viewer.name};
         int rc = q_last_each(w->lv->store, &f, queue_text, w);
         if (rc)
             wl_log(WL_LOG_WARN, "live", "cannot send last positions: %s", wl_strerror(rc));
@@ -363,7 +400,7 @@ static void ws_close(struct live *lv, struct ws_client *w)
     atomic_fetch_sub(&lv->clients, 1);
 }
 
-int live_ws_adopt(struct live *lv, int fd, const char *extra, size_t extra_len,
+int live_ws_adopt(struct live *lv, const char *viewer, int fd, const char *extra, size_t extra_len,
                   void (*done)(void *arg), void *done_arg)
 {
     static const struct wslay_event_callbacks callbacks = {
@@ -373,6 +410,7 @@ int live_ws_adopt(struct live *lv, int fd, const char *extra, size_t extra_len,
     if (!w)
         return -ENOMEM;
     w->lv = lv;
+    set_viewer(&w->viewer, viewer);
     w->fd = fd;
     w->done = done;
     w->done_arg = done_arg;
@@ -418,7 +456,8 @@ static void ws_catch_up(struct live *lv, struct ws_client *w)
         w->next = lv->seq - LIVE_RING; /* fell behind: the oldest still kept */
     for (; w->next < lv->seq; w->next++) {
         const struct event *e = &lv->ring[w->next % LIVE_RING];
-        queue_text(w, e->json, e->len);
+        if (may_see(lv, &w->viewer, e))
+            queue_text(w, e->json, e->len);
     }
     pthread_mutex_unlock(&lv->lock);
 }
@@ -530,13 +569,21 @@ static void *ws_thread(void *arg)
 
 /* ---------------------------------------------------------------- life */
 
-int live_new(struct store *store, struct live **out)
+int live_new(struct store *store, q_visible_fn visible, void *visible_arg, struct live **out)
 {
     struct live *lv = calloc(1, sizeof(*lv));
     if (!lv)
         return -ENOMEM;
     lv->store = store;
-    lv->seq = 1; /* ids start at 1, so a Last-Event-ID of 0 is never ambiguous */
+    lv->visible = visible;
+    lv->visible_arg = visible_arg;
+    /* Event ids go on growing across restarts (the start time in milliseconds times 256,
+     * then one per event), so that a browser reconnecting with an id from an earlier run is
+     * recognised and reloads instead of resuming at a random place. Ingest stays far below
+     * 256 events a millisecond; the ids stay below 2^53, exact in JavaScript. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    lv->first_seq = lv->seq = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) << 8;
     pthread_mutex_init(&lv->lock, NULL);
     lv->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     lv->epfd = epoll_create1(EPOLL_CLOEXEC);

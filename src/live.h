@@ -12,6 +12,9 @@
  * handed over after the HTTP upgrade (live_ws_adopt) and served by this module's own thread
  * with wslay doing the framing.
  *
+ * Access control: a client opened for a viewer only gets the events of users that
+ * `visible` (given to live_new) lets the viewer see; one opened without a viewer gets all.
+ *
  * Thread rules: every function may be called from any thread.
  */
 #ifndef WL_LIVE_H
@@ -21,6 +24,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "query.h"
 #include "store.h"
 #include "writer.h"
 
@@ -35,8 +39,9 @@
 struct live;
 struct live_sse;
 
-/* Creates the hub and starts its WebSocket thread. The store must outlive it. */
-int live_new(struct store *store, struct live **out);
+/* Creates the hub and starts its WebSocket thread. The store must outlive it. visible may be
+ * NULL (every client sees everything). */
+int live_new(struct store *store, q_visible_fn visible, void *visible_arg, struct live **out);
 /* Closes every client (SSE streams end, WebSockets are closed) and stops the thread. Call
  * before stopping the HTTP server. */
 void live_shutdown(struct live *lv);
@@ -56,12 +61,12 @@ void live_changed(void *arg);
 unsigned live_clients(struct live *lv);
 
 /*
- * Opens an SSE stream. `suspend` is called (under the hub's lock) when the client has nothing
- * to read and must sleep; `resume` is called later (outside it) to wake it; both get `arg`.
- * last_event_id (the Last-Event-ID header, or NULL) continues a stream without a gap when
- * the events are still in the ring. Returns NULL when out of memory.
+ * Opens an SSE stream for viewer (NULL: no access control). `suspend` is called (under the hub's
+ * lock) when the client has nothing to read and must sleep; `resume` is called later (outside it)
+ * to wake it; both get `arg`. last_event_id (the Last-Event-ID header, or NULL) continues a stream
+ * without a gap when the events are still in the ring. Returns NULL when out of memory.
  */
-struct live_sse *live_sse_open(struct live *lv, const char *last_event_id,
+struct live_sse *live_sse_open(struct live *lv, const char *viewer, const char *last_event_id,
                                void (*suspend)(void *arg), void (*resume)(void *arg), void *arg);
 /*
  * Copies the next bytes of the stream into buf. Returns how many; 0 after calling suspend
@@ -71,12 +76,12 @@ ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max);
 void live_sse_close(struct live_sse *c);
 
 /*
- * Takes over an upgraded WebSocket connection: fd (made non-blocking here), the bytes the
- * HTTP server already read past the request, and `done(done_arg)` to call once the
- * connection is finished with (the HTTP server closes it). Returns 0 or -ENOMEM (then the
- * caller closes it).
+ * Takes over an upgraded WebSocket connection of viewer (NULL: no access control): fd (made
+ * non-blocking here), the bytes the HTTP server already read past the request, and `done(done_arg)`
+ * to call once the connection is finished with (the HTTP server closes it). Returns 0 or -ENOMEM
+ * (then the caller closes it).
  */
-int live_ws_adopt(struct live *lv, int fd, const char *extra, size_t extra_len,
+int live_ws_adopt(struct live *lv, const char *viewer, int fd, const char *extra, size_t extra_len,
                   void (*done)(void *arg), void *done_arg);
 
 #endif

@@ -1,6 +1,8 @@
 /* wherelog serve: wires store, writer, ingest, the MQTT door, the HTTP server and the live
  * hub together and runs them until SIGINT or SIGTERM. */
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "cli.h"
 #include "config.h"
 #include "http.h"
@@ -38,12 +41,43 @@ static void *run_mqtt(void *arg)
     return NULL;
 }
 
+/* Does host name only loopback addresses (127.0.0.0/8, ::1)? An unresolvable name is not. */
+static bool loopback_only(const char *host)
+{
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *ai, *p;
+    bool yes = true;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+        return false;
+    for (p = ai; p && yes; p = p->ai_next) {
+        if (p->ai_family == AF_INET)
+            yes = (ntohl(((struct sockaddr_in *)p->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+        else if (p->ai_family == AF_INET6)
+            yes = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr);
+        else
+            yes = false;
+    }
+    freeaddrinfo(ai);
+    return yes;
+}
+
+/* Is HTTP authentication on? "auto": when an auth file is given or the server can be
+ * reached from other machines. */
+static bool http_auth_on(const struct wl_config *cfg)
+{
+    if (strcmp(cfg->http_auth, "on") == 0)
+        return true;
+    if (strcmp(cfg->http_auth, "off") == 0)
+        return false;
+    return cfg->http_auth_file[0] || !loopback_only(cfg->http_host);
+}
+
 /* Checks what --check can check without side effects; prints problems, returns how many. */
 static int check_settings(const struct wl_config *cfg)
 {
     int problems = 0;
-    const char *files[] = {cfg->mqtt_password_file, cfg->mqtt_cafile, cfg->mqtt_certfile,
-                           cfg->mqtt_keyfile};
+    const char *files[] = {cfg->mqtt_password_file, cfg->mqtt_cafile,    cfg->mqtt_certfile,
+                           cfg->mqtt_keyfile,       cfg->http_auth_file, cfg->http_acl_file,
+                           cfg->http_tls_cert,      cfg->http_tls_key};
     for (size_t i = 0; i < WL_ARRAY_LEN(files); i++) {
         if (files[i][0] && access(files[i], R_OK) != 0) {
             printf("problem: cannot read %s: %s\n", files[i], strerror(errno));
@@ -65,11 +99,31 @@ static int check_settings(const struct wl_config *cfg)
         printf("problem: --mqtt-password-file without --mqtt-user\n");
         problems++;
     }
+    if (strcmp(cfg->http_auth, "auto") != 0 && strcmp(cfg->http_auth, "on") != 0 &&
+        strcmp(cfg->http_auth, "off") != 0) {
+        printf("problem: --http-auth is auto, on or off, not '%s'\n", cfg->http_auth);
+        problems++;
+    } else if (cfg->http_port && http_auth_on(cfg) && !cfg->http_auth_file[0]) {
+        printf("problem: HTTP sign-in is needed (listening on %s, reachable from other machines) "
+               "but there is no --http-auth-file; create one with `htpasswd -B -c FILE USER`, "
+               "or serve everyone with --http-auth off\n",
+               cfg->http_host);
+        problems++;
+    }
+    if (cfg->http_acl_file[0] && !http_auth_on(cfg)) {
+        printf("problem: --http-acl-file needs HTTP sign-in (--http-auth-file)\n");
+        problems++;
+    }
+    if (!!cfg->http_tls_cert[0] != !!cfg->http_tls_key[0]) {
+        printf("problem: --http-tls-cert and --http-tls-key go together\n");
+        problems++;
+    }
     return problems;
 }
 
 /* Everything serve runs, in start order; torn down in reverse. */
 struct server {
+    struct auth *auth;
     struct store *store;
     struct writer *writer;
     struct ingest *ingest;
@@ -91,6 +145,9 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
                              .tile_max_zoom = (int)cfg->tile_max_zoom,
                              .mqtt_host = cfg->mqtt ? cfg->mqtt_host : NULL,
                              .mqtt_port = (int)cfg->mqtt_port,
+                             .visible = sv->auth ? auth_visible : NULL,
+                             .visible_arg = sv->auth,
+                             .may_delete = sv->auth ? auth_may_delete : NULL,
                              .changed = live_changed,
                              .changed_arg = sv->live};
     struct http_options ho = {
@@ -104,6 +161,9 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
         .per_ip = (unsigned)cfg->http_per_ip,
         .timeout = (unsigned)cfg->http_timeout,
         .threads = (unsigned)cfg->http_threads,
+        .auth = sv->auth,
+        .tls_cert = cfg->http_tls_cert[0] ? cfg->http_tls_cert : NULL,
+        .tls_key = cfg->http_tls_key[0] ? cfg->http_tls_key : NULL,
     };
     int rc = api_new(sv->store, sv->ingest, &ao, &sv->api);
     if (rc == 0)
@@ -182,6 +242,7 @@ static void stop_server(struct server *sv)
     ingest_free(sv->ingest);
     writer_free(sv->writer);
     store_close(sv->store);
+    auth_free(sv->auth);
     memset(sv->password, 0, sizeof(sv->password));
 }
 
@@ -248,6 +309,12 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
 
+    if (cfg->http_port && http_auth_on(cfg) &&
+        auth_new(cfg->http_auth_file, cfg->http_acl_file[0] ? cfg->http_acl_file : NULL,
+                 &sv.auth) != 0) {
+        fprintf(stderr, "wherelog serve: cannot load the users (see the log)\n");
+        goto out;
+    }
     if ((rc = store_open(cfg->storage, NULL, &sv.store))) {
         fprintf(stderr, "wherelog serve: cannot open the store in %s: %s\n", cfg->storage,
                 wl_strerror(rc));
@@ -255,7 +322,7 @@ int cli_serve(int argc, char **argv)
     }
     if (writer_new(sv.store, &sv.writer) ||
         ingest_new(sv.writer, store_keyring(sv.store), (unsigned)cfg->log_rejections, &sv.ingest) ||
-        live_new(sv.store, &sv.live))
+        live_new(sv.store, sv.auth ? auth_visible : NULL, sv.auth, &sv.live))
         goto out;
     writer_set_committed_hook(sv.writer, live_committed, sv.live);
     if ((cfg->http_port && start_http(&sv, cfg)) || (cfg->mqtt && start_mqtt(&sv, cfg)) ||
@@ -265,9 +332,9 @@ int cli_serve(int argc, char **argv)
            cfg->mqtt_host, cfg->mqtt_port, cfg->mqtt ? "" : " (off)",
            cfg->http_port ? "on" : "off");
     if (cfg->http_port)
-        wl_log(WL_LOG_INFO, "serve", "map: http://%s%s%s:%ld/",
-               strchr(cfg->http_host, ':') ? "[" : "", cfg->http_host,
-               strchr(cfg->http_host, ':') ? "]" : "", cfg->http_port);
+        wl_log(WL_LOG_INFO, "serve", "map: %s://%s%s%s:%ld/",
+               cfg->http_tls_cert[0] ? "https" : "http", strchr(cfg->http_host, ':') ? "[" : "",
+               cfg->http_host, strchr(cfg->http_host, ':') ? "]" : "", cfg->http_port);
 
     for (;;) {
         struct signalfd_siginfo si;
@@ -276,7 +343,9 @@ int cli_serve(int argc, char **argv)
             continue;
         if (n != sizeof(si) || si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
             break;
-        wl_log(WL_LOG_INFO, "serve", "SIGHUP: nothing to reload yet");
+        wl_log(WL_LOG_INFO, "serve", "SIGHUP: reloading the users and the ACL");
+        if (sv.auth)
+            auth_reload(sv.auth); /* on failure the old ones stay, and the log says why */
     }
     wl_log(WL_LOG_INFO, "serve", "stopping");
     status = 0;

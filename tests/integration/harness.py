@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -126,11 +127,12 @@ class Server:
                 raise AssertionError("wherelog exited:\n" + self.log_text())
         return self
 
-    def wait_http(self, timeout=20):
-        """Until the HTTP server answers."""
+    def wait_http(self, timeout=20, tls_ca=None):
+        """Until the HTTP server answers (any status: it may want a sign-in)."""
         def up():
             try:
-                return request(self.http_port, "/api/0/version", timeout=2).status == 200
+                request(self.http_port, "/api/0/version", timeout=2, tls_ca=tls_ca)
+                return True
             except OSError:
                 return False
         wait_for(up, timeout, "the HTTP server")
@@ -201,11 +203,28 @@ class Response:
         return self.body.decode("utf-8")
 
 
-def request(port, path, method="GET", body=None, headers=None, timeout=30):
-    """One HTTP request to the server; never raises on an HTTP error status."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def basic(user, password):
+    """An Authorization header value for HTTP Basic."""
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def request(port, path, method="GET", body=None, headers=None, timeout=30, auth=None,
+            source=None, tls_ca=None):
+    """One HTTP request to the server; never raises on an HTTP error status. auth: (user,
+    password) for HTTP Basic; source: the client address to connect from (127.0.0.x);
+    tls_ca: speak HTTPS, trusting this CA file."""
+    headers = dict(headers or {})
+    if auth:
+        headers["Authorization"] = basic(*auth)
+    src = (source, 0) if source else None
+    if tls_ca:
+        ctx = ssl.create_default_context(cafile=tls_ca)
+        conn = http.client.HTTPSConnection("localhost", port, timeout=timeout, context=ctx,
+                                           source_address=src)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=src)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers)
         r = conn.getresponse()
         return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
     finally:

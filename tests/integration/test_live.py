@@ -82,6 +82,19 @@ class Live(unittest.TestCase):
         self.assertEqual(got, [1733000120, 1733000180])
         again.close()
 
+        # After a restart, an id from the earlier run is recognised: the client is told to
+        # reload rather than resumed at a random place, then gets what is new.
+        self.stack.server.stop()
+        self.stack.server.start()
+        after = SseReader(self.port, {"Last-Event-ID": eid2})
+        self.assertEqual(after.event()[1], "reset")
+        time.sleep(0.2)
+        self.publish(1733000240)
+        eid3, name, data = after.event()
+        self.assertEqual((name, json.loads(data)["tst"]), ("location", 1733000240))
+        self.assertGreater(int(eid3), int(eid2), "ids keep growing across restarts")
+        after.close()
+
     def test_websocket_last_and_push(self):
         self.publish(1733000000, tid="JD")
         self.publish(1733000000, user="bob", tid="BB")
