@@ -142,12 +142,23 @@ int ot_normalize_name(const char *name, size_t len, char *out, const char **why)
 
 /* ---------------------------------------------------------------- JSON */
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_number_char(char c)
+{
+    return is_digit(c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+}
+
 /*
  * json-c validates the syntax; what it cannot tell us is checked on the raw text:
  * duplicate keys (json-c keeps the last one silently), "\u0000" (json-c truncates keys at
- * it), lone surrogate escapes, and what json-c's strict mode lets through: NaN,
- * Infinity and leading zeros in fractional numbers ("048.5"). Every ':' outside a string introduces
- * one object member, so the text has duplicates exactly when it holds more members than the tree.
+ * it), lone surrogate escapes, and what json-c's strict mode lets through: NaN, Infinity,
+ * leading zeros in fractional numbers ("048.5") and fractions or exponents without digits
+ * ("52.", "1.e5"). Every ':' outside a string introduces one object member, so the text has
+ * duplicates exactly when it holds more members than the tree.
  */
 static int scan_text(const char *s, size_t len, size_t *members, const char **why)
 {
@@ -168,14 +179,22 @@ static int scan_text(const char *s, size_t len, size_t *members, const char **wh
                 *why = "NaN or Infinity is not JSON";
                 return -EINVAL;
             } else if (c == '-' || (c >= '0' && c <= '9')) {
-                /* a number: check its integer part, then skip the rest of it */
+                /* a number: json-c lets "048.5" and "52." through */
                 size_t d = c == '-' ? i + 1 : i;
-                if (d + 1 < len && s[d] == '0' && s[d + 1] >= '0' && s[d + 1] <= '9') {
+                if (d + 1 < len && s[d] == '0' && is_digit(s[d + 1])) {
                     *why = "number with a leading zero";
                     return -EINVAL;
                 }
-                while (i + 1 < len && strchr("0123456789.eE+-", s[i + 1]) && s[i + 1] != '\0')
+                while (i + 1 < len && is_number_char(s[i + 1])) {
                     i++;
+                    if ((s[i] == '.' || s[i] == 'e' || s[i] == 'E') &&
+                        !(i + 1 < len && (is_digit(s[i + 1]) ||
+                                          (s[i] != '.' && (s[i + 1] == '+' || s[i + 1] == '-') &&
+                                           i + 2 < len && is_digit(s[i + 2]))))) {
+                        *why = "number without digits after its '.' or exponent";
+                        return -EINVAL;
+                    }
+                }
             }
             continue;
         }

@@ -224,3 +224,22 @@ Test(owntracks, finds_duplicates_and_surrogates_in_nested_objects)
         OT_ACCEPT, "':' and escapes inside strings are not members or NULs");
     ot_message_clear(&m);
 }
+
+Test(owntracks, numbers_follow_the_json_grammar)
+{
+    /* json-c's strict mode lets some of these through; RFC 8259 does not. */
+    static const char *const bad[] = {"52.", "1.e5", "1e", "1e+", "-1.E", "048.5", "-01"};
+    static const char *const good[] = {"52.0", "1e5", "1E+5", "-1.5e-3", "0.5", "-0", "0e0"};
+    char p[128];
+    struct ot_message m;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(p, sizeof(p), "{\"_type\":\"lwt\",\"x\":%s}", bad[i]);
+        cr_expect_eq(parse("owntracks/a/b", p, &m), OT_REJECT, "%s", bad[i]);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(p, sizeof(p), "{\"_type\":\"lwt\",\"x\":[%s]}", good[i]);
+        cr_expect_eq(parse("owntracks/a/b", p, &m), OT_ACCEPT, "%s", good[i]);
+        ot_message_clear(&m);
+    }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Runs one libFuzzer target for a bounded time on a corpus seeded from the fixtures.
+
+    tests/fuzz/run.py FUZZER NAME SECONDS WORKDIR
+
+NAME is owntracks, params, http or import. WORKDIR keeps the corpus (grown by every run;
+the seeds are written once) and any crash artifacts. Exits non-zero when the fuzzer found
+something; prints libFuzzer's final statistics either way.
+"""
+import base64
+import glob
+import json
+import os
+import subprocess
+import sys
+
+FIXTURES = os.environ.get("WHERELOG_FIXTURES") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "fixtures", "owntracks")
+
+BASIC = "Authorization: Basic " + base64.b64encode(b"jane:secret").decode() + "\r\n"
+
+
+def fixture_messages():
+    for name in ("valid.jsonl", "invalid.jsonl"):
+        with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                payload = (base64.b64decode(row["payload_b64"]) if "payload_b64" in row
+                           else row.get("payload", "").encode("utf-8", "surrogatepass"))
+                yield row.get("topic", "").encode("utf-8", "surrogatepass"), payload
+
+
+def seeds(name):
+    if name == "owntracks":
+        for topic, payload in fixture_messages():
+            yield topic + b"\n" + payload
+    elif name == "params":
+        for t in ("2024-12-01", "2024-12-01T10:30", "2024-12-01T10:30:15.250+02:00",
+                  "2024-12", "1733061600", "2024-02-29t23:59:59z", "2024-12-01 10", "jane",
+                  "Jane.Doe", "user=30", "jane=365"):
+            yield t.encode()
+        for path in sorted(glob.glob(os.path.join(FIXTURES, "real-rec-sample", "rec", "*", "*",
+                                                  "*.rec"))):
+            with open(path, "rb") as f:
+                for line in f.read().splitlines()[:20]:
+                    yield line
+    elif name == "http":
+        requests = [
+            "GET /api/0/last HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /api/0/list?user=jane HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /api/0/locations?user=jane&device=phone&from=2023-11-14&to=2023-11-15"
+            "&format=gpx&max_points=10 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /api/0/locations?user=bob&device=car&format=csv&fields=tst,lat HTTP/1.0\r\n\r\n",
+            "POST /api/0/locations HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            "application/x-www-form-urlencoded\r\nContent-Length: 30\r\n\r\n"
+            "user=jane&device=phone&limit=5",
+            "POST /pub HTTP/1.1\r\nHost: x\r\nX-Limit-U: jane\r\nX-Limit-D: phone\r\n"
+            "Content-Length: 53\r\n\r\n{\"_type\":\"location\",\"lat\":1,\"lon\":2,\"tst\":1700000000}",
+            "DELETE /api/0/locations?user=jane&device=phone&to=1700000100 HTTP/1.1\r\n"
+            "Host: x\r\n" + BASIC + "\r\n",
+            "GET /api/0/stats HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /api/0/stream HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 5\r\n\r\n",
+            "GET /ws/last HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"x\"\r\n\r\n",
+            "GET /vendor/leaflet/leaflet.css HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+            "OPTIONS /api/0/last HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /api/0/config HTTP/1.1\r\nHost: x\r\n" + BASIC + "\r\n",
+            "GET /api/0/monitor HTTP/1.1\r\nHost: x\r\n\r\n",
+        ]
+        for i, r in enumerate(requests):
+            yield bytes([0]) + r.encode()
+            yield bytes([1]) + r.replace("Host: x\r\n", "Host: x\r\n" + BASIC).encode()
+    elif name == "import":
+        yield b"\x00" + b"""<?xml version="1.0"?><gpx version="1.1" creator="t"
+ xmlns="http://www.topografix.com/GPX/1/1"><wpt lat="1" lon="2"><time>2024-01-01T00:00:00Z</time>
+ <name>w</name></wpt><trk><trkseg><trkpt lat="48.1" lon="2.2"><ele>3</ele>
+ <time>2024-01-01T00:01:00.5Z</time></trkpt></trkseg></trk></gpx>"""
+        yield b"\x01" + json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.2, 48.1, 30]},
+             "properties": {"time": "2024-01-01T00:00:00Z", "acc": 5}},
+            {"type": "Feature", "geometry": {"type": "LineString",
+                                             "coordinates": [[2, 48], [2.1, 48.1]]},
+             "properties": {"times": [1700000000, 1700000060]}}]}).encode()
+        yield b"\x02" + json.dumps({"locations": [
+            {"latitudeE7": 481371000, "longitudeE7": 115754000, "accuracy": 10,
+             "altitude": 500, "timestamp": "2019-05-01T08:00:00.123Z"},
+            {"latitudeE7": 481372000, "longitudeE7": 115755000,
+             "timestampMs": "1556697660000"}]}).encode()
+        yield b"\x02" + json.dumps({"semanticSegments": [
+            {"startTime": "2024-01-01T00:00:00.000+01:00", "timelinePath": [
+                {"point": "48.1371\u00b0, 11.5754\u00b0", "time": "2024-01-01T00:05:00.000+01:00"}]}],
+            "rawSignals": [{"position": {"LatLng": "48.1\u00b0, 11.5\u00b0", "accuracyMeters": 5,
+                                         "altitudeMeters": 520.5,
+                                         "timestamp": "2024-01-01T01:00:00.000+01:00"}}]}).encode()
+
+
+def main():
+    fuzzer, name, seconds, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    corpus = os.path.join(work, "corpus")
+    if not os.path.isdir(corpus):
+        os.makedirs(corpus)
+        for i, seed in enumerate(seeds(name)):
+            with open(os.path.join(corpus, "seed-%04d" % i), "wb") as f:
+                f.write(seed)
+    args = [fuzzer, corpus, "-max_total_time=%d" % seconds, "-print_final_stats=1",
+            "-close_fd_mask=3", "-timeout=10", "-rss_limit_mb=1024", "-max_len=65536",
+            "-artifact_prefix=" + os.path.join(work, "")]
+    dict_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".dict")
+    if os.path.exists(dict_file):
+        args.append("-dict=" + dict_file)
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    r = subprocess.run(args, env=env)
+    if r.returncode != 0:
+        print("fuzz-%s: libFuzzer exited %d; artifacts in %s" % (name, r.returncode, work))
+    return r.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
