@@ -3,8 +3,8 @@
  * it accepts, the packed encoding. Input: TOPIC '\n' PAYLOAD.
  *
  * Oracle beyond "no crash": an accepted message, packed and written back as JSON, must be
- * valid JSON that parses to an object, and packing that JSON again gives the same bytes
- * (what is stored reads back as what was sent).
+ * valid JSON that parses to an object, and packing that JSON again and writing it back gives
+ * the same text (what we give back is stable: an export imported again is the same).
  */
 #include <json-c/json.h>
 #include <stdint.h>
@@ -52,11 +52,20 @@ static void check_round_trip(const struct ingest_batch *b)
         .tst_member = json_object_object_get_ex(obj, "tst", &tst) &&
                       json_object_is_type(tst, json_type_int) &&
                       json_object_get_int64(tst) == it->tst};
-    if (pk_encode(&again, obj, &ctx) == 0 &&
-        (again.len != it->data_len || memcmp(again.buf, data, again.len) != 0))
-        abort(); /* stored bytes and their JSON must agree */
+    struct sink json2;
+    if (sink_init_mem(&json2, 256))
+        abort();
+    if (pk_encode(&again, obj, &ctx) == 0) {
+        sink_putc(&json2, '{');
+        if (pk_write_members_json(&json2, again.buf, again.len, it->tst, type, NULL) < 0)
+            abort();
+        sink_putc(&json2, '}');
+        if (json2.len != json.len || memcmp(json2.buf, json.buf, json.len) != 0)
+            abort(); /* what we give back, stored again, reads back the same */
+    }
     json_object_put(obj);
     sink_free(&json);
+    sink_free(&json2);
     sink_free(&again);
 }
 
