@@ -134,13 +134,12 @@ static bool fields_param(const struct api_request *req, struct api_response *res
         return false;
     }
     strcpy(buf, v);
-    for (char *save = NULL, *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-        if (*n == FMT_MAX_FIELDS) {
-            api_error(resp, 400, "bad parameter fields: at most %d fields", FMT_MAX_FIELDS);
-            return false;
-        }
-        fields[(*n)++] = f;
+    int k = fmt_split_fields(buf, fields);
+    if (k < 0) {
+        api_error(resp, 400, "bad parameter fields: at most %d fields", FMT_MAX_FIELDS);
+        return false;
     }
+    *n = (size_t)k;
     return true;
 }
 

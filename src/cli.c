@@ -182,7 +182,7 @@ int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, 
 int cli_export(int argc, char **argv)
 {
     const char *user = NULL, *device = NULL, *from = NULL, *to = NULL, *format = "json",
-               *output = NULL;
+               *output = NULL, *fields_arg = NULL;
     const struct cli_option opts[] = {
         {"user", "USER", "whose track (required)", &user, NULL},
         {"device", "DEVICE", "which device (required)", &device, NULL},
@@ -190,11 +190,13 @@ int cli_export(int argc, char **argv)
         {"to", "TIME", "last moment, inclusive; a date means the whole day (default: the end)", &to,
          NULL},
         {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &format, NULL},
+        {"fields", "LIST", "json and csv: only these members, in this order (tst,lat,lon)",
+         &fields_arg, NULL},
         {"output", "FILE", "write to FILE instead of standard output", &output, NULL}};
     const struct cli_command cmd = {
         "export",
         "export --user USER --device DEVICE [--from TIME] [--to TIME] "
-        "[--format json|geojson|gpx|csv] [--output FILE]",
+        "[--format json|geojson|gpx|csv] [--fields LIST] [--output FILE]",
         "Writes a device's track in time order. TIME is YYYY-MM-DD, "
         "YYYY-MM-DDTHH:MM[:SS] with optional Z or\n+HH:MM (UTC when no zone is given), or "
         "epoch seconds.",
@@ -229,6 +231,20 @@ int cli_export(int argc, char **argv)
                 format);
         return 2;
     }
+    char fields_buf[1024];
+    const char *fields[FMT_MAX_FIELDS];
+    int nfields = 0;
+    if (fields_arg) {
+        snprintf(fields_buf, sizeof(fields_buf), "%s", fields_arg);
+        if ((nfields = fmt_split_fields(fields_buf, fields)) <= 0 ||
+            strlen(fields_arg) >= sizeof(fields_buf)) {
+            fprintf(stderr,
+                    "wherelog export: --fields: a comma-separated list of at most %d "
+                    "names\n",
+                    FMT_MAX_FIELDS);
+            return 2;
+        }
+    }
     if ((from && cli_time_arg("export", "from", from, false, &tfrom)) ||
         (to && cli_time_arg("export", "to", to, true, &tto)))
         return 2;
@@ -248,7 +264,8 @@ int cli_export(int argc, char **argv)
     if (sink_init_fd(&out, fd, OUT_BUFFER))
         goto out;
     struct q_range range = {.from = tfrom, .to = tto};
-    rc = q_track_open(s, uname, dname, &range, kind, NULL, &out, &t);
+    struct fmt_options fo = {.fields = nfields ? fields : NULL, .nfields = (size_t)nfields};
+    rc = q_track_open(s, uname, dname, &range, kind, &fo, &out, &t);
     if (rc == -ENOENT) {
         fprintf(stderr, "wherelog export: no device %s/%s in the store\n", uname, dname);
         goto out;

@@ -138,3 +138,14 @@ bool fmt_is_blob_key(int key_index)
 {
     return key_index == PK_KEY_IMAGE || key_index == PK_KEY_FACE;
 }
+
+int fmt_split_fields(char *list, const char **fields)
+{
+    int n = 0;
+    for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        if (n == FMT_MAX_FIELDS)
+            return -E2BIG;
+        fields[n++] = f;
+    }
+    return n;
+}

@@ -37,6 +37,10 @@ const char *fmt_extension(enum fmt_kind kind);
 #define FMT_GPX_SEGMENT_GAP 1800
 #define FMT_MAX_FIELDS      32
 
+/* Splits a comma-separated field list ("tst,lat,lon") in place into fields (at most
+ * FMT_MAX_FIELDS; empty names are skipped). Returns how many, or -E2BIG. */
+int fmt_split_fields(char *list, const char **fields);
+
 struct fmt_options {
     const char *user;
     const char *device;

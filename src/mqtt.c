@@ -29,6 +29,7 @@ struct mqtt {
     atomic_ulong reconnects;
     bool started;  /* first connect issued: later ones are reconnects */
     bool dropping; /* a commit failed: the connection goes, its acks must never be sent */
+    bool store_failing; /* the last commit failed (disk full...): reconnect with back-off */
     int backoff;   /* seconds before the next attempt after a failure */
     time_t next_attempt;
 };
@@ -74,7 +75,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
         return; /* the library drops the connection; the loop retries with back-off */
     }
     atomic_store(&m->state, MQTT_CONNECTED);
-    m->backoff = 1;
+    if (!m->store_failing) /* a full disk is not cured by reconnecting: keep backing off */
+        m->backoff = 1;
     wl_log(WL_LOG_INFO, "mqtt", "connected to %s:%d as %s (session %s)", m->opt.host, m->opt.port,
            m->opt.client_id, (flags & 1) ? "resumed" : "new");
     /* Re-subscribing with a resumed session is harmless and covers a changed topic list. */
@@ -237,12 +239,18 @@ static int read_burst(struct mqtt *m, int sock)
 
     /* Whatever was read is good data: store it even if the connection just died (the
      * broker will redeliver it, and the store keeps one copy). */
+    size_t received = m->batch.n;
     int crc = ingest_commit(m->ingest, &m->batch, NULL);
+    if (crc == 0 && received && m->store_failing) {
+        m->store_failing = false;
+        wl_log(WL_LOG_INFO, "mqtt", "storing again");
+    }
     if (crc != 0) {
+        m->store_failing = true;
         wl_log(WL_LOG_ERROR, "mqtt",
-               "cannot store received messages (%s); dropping the "
-               "connection without acknowledging them, the broker keeps them",
-               crc == -ENOSPC ? "disk full" : "store error");
+               "cannot store received messages (%s); dropping the connection without "
+               "acknowledging them, the broker keeps them; retrying in %d s",
+               crc == -ENOSPC ? "disk full" : "store error", m->backoff);
         if (mosquitto_socket(m->mosq) >= 0) {
             m->dropping = true;
             shutdown(mosquitto_socket(m->mosq), SHUT_RDWR);

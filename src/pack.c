@@ -819,7 +819,9 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
     }
     d = format_digits(end, v->mag);
     nd = (size_t)(end - d);
-    if (v->type == PK_INT || v->exp == 0) {
+    /* Integers are spelled out up to 18 digits: beyond, many JSON readers (json-c
+     * among them) would clamp them to 64 bits, so a decimal keeps its exponent. */
+    if (v->type == PK_INT || (v->exp == 0 && nd <= 18)) {
         if (v->neg)
             *--d = '-';
         sink_put_small(s, d, (size_t)(end - d));
@@ -856,7 +858,7 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
     if (v->neg)
         sink_putc(s, '-');
     sink_put(s, d, nd);
-    if (v->exp > 0 && nd + (size_t)v->exp <= 21 && !(nd == 1 && d[0] == '0')) {
+    if (v->exp > 0 && nd + (size_t)v->exp <= 18 && !(nd == 1 && d[0] == '0')) {
         for (int32_t i = 0; i < v->exp; i++) /* 15e2 -> 1500, short enough to spell out */
             sink_putc(s, '0');
     } else {

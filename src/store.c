@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -869,6 +870,13 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
  * 0 to commit, STORE_ABORT to abort quietly (a dry run), or an LMDB or project error.
  */
 #define STORE_ABORT (-20000)
+/* Less than 1 MiB free where the store is: the usual cause of a failed write. */
+static bool disk_nearly_full(const struct store *s)
+{
+    struct statvfs st;
+    return statvfs(s->dir, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < (1u << 20);
+}
+
 static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *), void *arg,
                           const char *what)
 {
@@ -890,6 +898,8 @@ static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, 
         }
         if (rc == MDB_MAP_FULL && (rc = grow_map(s)) == 0)
             continue;
+        if (rc == EIO && disk_nearly_full(s))
+            rc = ENOSPC; /* LMDB reports a short write as EIO: say what it was */
         return lmdb_error(what, rc);
     }
 }

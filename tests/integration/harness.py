@@ -20,6 +20,7 @@ import time
 
 WHERELOG = os.environ["WHERELOG_BIN"]
 WL_PUB = os.environ["WL_PUB"]
+WL_FILL = os.environ.get("WL_FILL", os.path.join(os.path.dirname(WL_PUB), "wl-fill"))
 FIXTURES = os.environ["WHERELOG_FIXTURES"]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 SENTINEL_USER = "zz-sentinel"
@@ -67,13 +68,21 @@ class Broker:
     """mosquitto on 127.0.0.1:<free port>, anonymous, queueing generously for offline
     persistent sessions (its default of 1000 queued messages would drop points)."""
 
-    def __init__(self, workdir, extra_conf=""):
+    def __init__(self, workdir, extra_conf="", persistent=False):
         self.port = free_port()
         self.conf = workdir.file("mosquitto-%d.conf" % self.port)
         self.logfile = workdir.file("mosquitto-%d.log" % self.port)
+        persistence = "persistence false\n"
+        if persistent:  # sessions and queued messages survive a broker restart
+            db = workdir.file("mosquitto-%d-db" % self.port)
+            os.makedirs(db, exist_ok=True)
+            persistence = "persistence true\npersistence_location %s/\n" % db
+        # Started as root, mosquitto would switch to its own user, which cannot write into
+        # the test's private directory.
+        user = "user root\n" if os.geteuid() == 0 else ""
         with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 1000000\n%s\n" % (self.port, extra_conf))
+            f.write(user + "listener %d 127.0.0.1\nallow_anonymous true\n%s"
+                    "max_queued_messages 1000000\n%s\n" % (self.port, persistence, extra_conf))
         self.proc = None
 
     def start(self):
@@ -172,10 +181,11 @@ class Stack:
     """A work directory, a broker and a wherelog server on a fresh store: what most tests
     start from. stop() tears it all down."""
 
-    def __init__(self, server_args=(), broker_conf="", start_server=True):
+    def __init__(self, server_args=(), broker_conf="", start_server=True, storage=None,
+                 persistent_broker=False):
         self.dir = Workdir()
-        self.storage = self.dir.file("store")
-        self.broker = Broker(self.dir, broker_conf).start()
+        self.storage = storage or self.dir.file("store")
+        self.broker = Broker(self.dir, broker_conf, persistent_broker).start()
         self.server = Server(self.dir, self.storage, self.broker.port, server_args)
         if start_server:
             self.server.start()

@@ -134,6 +134,10 @@ Test(pack, keeps_numbers_as_their_decimal_digits)
     expect_number("-9223372036854775808", "-9223372036854775808");
     expect_number("123456789012345678901.5", "123456789012345678901.5");
     expect_number("0.1234567890123456789012", "0.1234567890123456789012");
+    /* integers are spelled out only while any JSON reader takes them as 64-bit integers */
+    expect_number("1.5e17", "150000000000000000");
+    expect_number("-0.083910e22", "-83910e16");
+    expect_number("1e18", "1e18");
 }
 
 Test(pack, keeps_strings_and_nesting)
