@@ -68,7 +68,7 @@ class Broker:
     """mosquitto on 127.0.0.1:<free port>, anonymous, queueing generously for offline
     persistent sessions (its default of 1000 queued messages would drop points)."""
 
-    def __init__(self, workdir, extra_conf="", persistent=False):
+    def __init__(self, workdir, extra_conf="", persistent=False, global_conf=""):
         self.port = free_port()
         self.conf = workdir.file("mosquitto-%d.conf" % self.port)
         self.logfile = workdir.file("mosquitto-%d.log" % self.port)
@@ -81,7 +81,7 @@ class Broker:
         # the test's private directory.
         user = "user root\n" if os.geteuid() == 0 else ""
         with open(self.conf, "w") as f:
-            f.write(user + "listener %d 127.0.0.1\nallow_anonymous true\n%s"
+            f.write(user + global_conf + "listener %d 127.0.0.1\nallow_anonymous true\n%s"
                     "max_queued_messages 1000000\n%s\n" % (self.port, persistence, extra_conf))
         self.proc = None
 
