@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -136,8 +137,27 @@ struct server {
     char password[512];
 };
 
+/* Each HTTP connection is a descriptor: raise the soft limit to the hard one, and say so if
+ * --http-connections still does not fit. */
+static void raise_fd_limit(const struct wl_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)cfg->http_connections + 64 > rl.rlim_cur)
+        wl_log(WL_LOG_WARN, "serve",
+               "--http-connections %ld does not fit in this process's %llu file descriptors",
+               cfg->http_connections, (unsigned long long)rl.rlim_cur);
+}
+
 static int start_http(struct server *sv, const struct wl_config *cfg)
 {
+    raise_fd_limit(cfg);
     struct api_options ao = {.version = WHERELOG_VERSION,
                              .git = WHERELOG_GIT,
                              .tile_url = cfg->tile_url,

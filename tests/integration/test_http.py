@@ -1,7 +1,10 @@
 """The HTTP server itself: static files (and attempts to escape the document root), caching
 validators, MIME types, CORS, and what hostile or broken clients get."""
 import os
+import re
 import socket
+import subprocess
+import threading
 import time
 import unittest
 
@@ -173,6 +176,61 @@ class HostileClients(unittest.TestCase):
                 s.close()
         time.sleep(0.2)
         self.alive()
+
+
+def wrk(port, path, connections, seconds=3):
+    """Runs wrk (Debian's package); returns (requests, non-2xx, socket errors)."""
+    out = subprocess.run(["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--timeout",
+                          "5s", "http://127.0.0.1:%d%s" % (port, path)],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       out)
+    return requests, int(non2xx.group(1)) if non2xx else 0, (
+        sum(int(x) for x in errors.groups()) if errors else 0), out
+
+
+class ManyConnections(unittest.TestCase):
+    def test_thousands_of_connections_are_served(self):
+        # Limits raised for the test: 2,000 clients at once from one address.
+        stack = h.Stack(["--http-connections", "4000", "--http-per-ip", "0",
+                         "--log-level", "info"])
+        try:
+            h.publish(stack.broker.port, [h.location("w", "phone", 1733000000)])
+            h.sync(stack.broker.port, stack.storage)
+            port = stack.server.http_port
+            requests, non2xx, errors, out = wrk(port, "/api/0/last", 2000)
+            print("wrk -c2000 -d3s /api/0/last: %d requests, %d non-2xx, %d socket errors"
+                  % (requests, non2xx, errors))
+            self.assertGreater(requests, 2000, out)
+            self.assertEqual(non2xx, 0, out)
+            self.assertEqual(h.request(port, "/api/0/version").status, 200)
+        finally:
+            stack.stop()
+
+    def test_a_flood_from_one_address_leaves_room_for_others(self):
+        # Default limits: 64 connections per address. wrk opens 1,000 from 127.0.0.1;
+        # a client from 127.0.0.2 is still served meanwhile.
+        stack = h.Stack(["--log-level", "info"])
+        try:
+            port = stack.server.http_port
+            result = {}
+            flood = threading.Thread(target=lambda: result.update(
+                zip(("requests", "non2xx", "errors", "out"), wrk(port, "/api/0/last", 1000, 4))))
+            flood.start()
+            time.sleep(1.5)
+            t0 = time.monotonic()
+            r = h.request(port, "/api/0/version", source="127.0.0.2", timeout=10)
+            took = time.monotonic() - t0
+            flood.join()
+            self.assertEqual(r.status, 200)
+            print("wrk -c1000 from one address: %d served, %d refused or reset; another "
+                  "address answered in %.3f s" % (result["requests"], result["errors"], took))
+            self.assertGreater(result["errors"], 0, "connections beyond the limit are refused")
+            self.assertEqual(h.request(port, "/api/0/version").status, 200)
+        finally:
+            stack.stop()
 
 
 if __name__ == "__main__":
