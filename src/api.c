@@ -1,6 +1,8 @@
 #include "api.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,8 +337,12 @@ static void get_locations(struct api *api, const struct api_request *req, struct
         char *end;
         errno = 0;
         unsigned long long v = strtoull(limit_text, &end, 10);
-        if (*end || errno || limit_text[0] == '-' || limit_text[0] == '+') {
+        if (*end || limit_text[0] == '-' || limit_text[0] == '+' || !isdigit(limit_text[0])) {
             api_error(resp, 400, "bad parameter limit: not a whole number");
+            goto fail;
+        }
+        if (errno == ERANGE) {
+            api_error(resp, 400, "bad parameter limit: larger than %llu", ULLONG_MAX);
             goto fail;
         }
         limit = v;

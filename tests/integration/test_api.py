@@ -196,6 +196,8 @@ class Api(unittest.TestCase):
                  (q(user="jane", device="phone", to="2024-13-01"), 400, "to"),
                  (q(user="jane", device="phone", limit="-1"), 400, "limit"),
                  (q(user="jane", device="phone", limit="ten"), 400, "limit"),
+                 (q(user="jane", device="phone", limit="99999999999999999999"), 400, "larger"),
+                 (q(user="jane", device="phone", max_points="99999999999"), 400, "max_points"),
                  (q(user="jane", device="phone", format="kml"), 400, "format"),
                  (q(user="../x", device="phone"), 400, "user"),
                  (q(user="jane", device="phone", fields=",".join("f%d" % i for i in range(40))),
