@@ -817,6 +817,10 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
         sink_put(s, v->str, v->len);
         return;
     }
+    if (v->type == PK_DECIMAL && v->neg && v->mag == 0 && v->exp >= 0) {
+        sink_put(s, "-0.0", 4); /* "-0" would read back as the integer 0, without its sign */
+        return;
+    }
     d = format_digits(end, v->mag);
     nd = (size_t)(end - d);
     /* Integers are spelled out up to 18 digits: beyond, many JSON readers (json-c

@@ -138,6 +138,7 @@ Test(pack, keeps_numbers_as_their_decimal_digits)
     expect_number("1.5e17", "150000000000000000");
     expect_number("-0.083910e22", "-83910e16");
     expect_number("1e18", "1e18");
+    expect_number("-0.00E2", "-0.0");
 }
 
 Test(pack, keeps_strings_and_nesting)
