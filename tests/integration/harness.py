@@ -10,6 +10,7 @@ import ctypes.util
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -123,7 +124,9 @@ class Server:
     def start(self, wait_subscribed=True):
         self.log = open(self.logfile, "a")
         self.offset = os.path.getsize(self.logfile)
-        args = [WHERELOG, "serve", "--storage", self.storage, "--mqtt-host", "127.0.0.1",
+        # WHERELOG_WRAPPER runs the server under a tool, e.g. "valgrind --leak-check=full".
+        wrapper = os.environ.get("WHERELOG_WRAPPER", "").split()
+        args = wrapper + [WHERELOG, "serve", "--storage", self.storage, "--mqtt-host", "127.0.0.1",
                 "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port),
                 "--docroot", WEB_DIR, "--log-level", "debug",
                 "--log-rejections", "0"] + self.extra_args
@@ -156,7 +159,9 @@ class Server:
             f.seek(self.offset)
             return f.read().decode("utf-8", "replace")
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        if timeout is None:  # a tool wrapping the server makes it slower to stop
+            timeout = 120 if os.environ.get("WHERELOG_WRAPPER") else 15
         if not self.proc:
             return None
         if self.proc.poll() is None:
@@ -168,13 +173,18 @@ class Server:
 
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# valgrind (through WHERELOG_WRAPPER): any error, or memory definitely or indirectly lost.
+VALGRIND_PROBLEMS = re.compile(r"ERROR SUMMARY: [1-9]|(definitely|indirectly) lost: [1-9]")
 
 
 def check_sanitizers(what, output):
-    """Under -Db_sanitize the suite fails on any sanitizer report, wherever it appears."""
+    """Under -Db_sanitize the suite fails on any sanitizer report, wherever it appears; under
+    valgrind, on any error or leak it reports."""
     for mark in SANITIZER_MARKS:
         if mark in output:
             raise AssertionError("%s: sanitizer report:\n%s" % (what, output[-4000:]))
+    if VALGRIND_PROBLEMS.search(output):
+        raise AssertionError("%s: valgrind report:\n%s" % (what, output[-6000:]))
 
 
 class Stack:
