@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -356,6 +357,9 @@ int cli_serve(int argc, char **argv)
                cfg->http_tls_cert[0] ? "https" : "http", strchr(cfg->http_host, ':') ? "[" : "",
                cfg->http_host, strchr(cfg->http_host, ':') ? "]" : "", cfg->http_port);
 
+    /* Under systemd (Type=notify): ready means the store is open, HTTP listens and the MQTT
+     * thread runs. Outside systemd this does nothing. */
+    sd_notifyf(0, "READY=1\nSTATUS=storing into %s", cfg->storage);
     for (;;) {
         struct signalfd_siginfo si;
         ssize_t n = read(sfd, &si, sizeof(si));
@@ -367,6 +371,7 @@ int cli_serve(int argc, char **argv)
         if (sv.auth)
             auth_reload(sv.auth); /* on failure the old ones stay, and the log says why */
     }
+    sd_notify(0, "STOPPING=1");
     wl_log(WL_LOG_INFO, "serve", "stopping");
     status = 0;
 out:
