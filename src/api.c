@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,9 @@ struct api {
     struct store *store;
     struct ingest *ingest;
     struct api_options opt;
+    /* The tile settings change on reload: owned copies, read and replaced under tiles_lock. */
+    pthread_mutex_t tiles_lock;
+    char *tile_url, *tile_attribution;
 };
 
 int api_new(struct store *store, struct ingest *ingest, const struct api_options *opt,
@@ -34,12 +38,40 @@ int api_new(struct store *store, struct ingest *ingest, const struct api_options
     api->store = store;
     api->ingest = ingest;
     api->opt = *opt;
+    pthread_mutex_init(&api->tiles_lock, NULL);
+    if (api_set_tiles(api, opt->tile_url, opt->tile_attribution, opt->tile_max_zoom) != 0) {
+        api_free(api);
+        return -ENOMEM;
+    }
     *out = api;
+    return 0;
+}
+
+int api_set_tiles(struct api *api, const char *url, const char *attribution, int max_zoom)
+{
+    char *u = strdup(url ? url : ""), *a = strdup(attribution ? attribution : "");
+    if (!u || !a) {
+        free(u);
+        free(a);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&api->tiles_lock);
+    free(api->tile_url);
+    free(api->tile_attribution);
+    api->tile_url = u;
+    api->tile_attribution = a;
+    api->opt.tile_max_zoom = max_zoom;
+    pthread_mutex_unlock(&api->tiles_lock);
     return 0;
 }
 
 void api_free(struct api *api)
 {
+    if (!api)
+        return;
+    pthread_mutex_destroy(&api->tiles_lock);
+    free(api->tile_url);
+    free(api->tile_attribution);
     free(api);
 }
 
@@ -475,12 +507,13 @@ static void get_config(struct api *api, const struct api_request *req, struct ap
     ok_json(resp);
     sink_puts(b, "{\"version\":");
     sink_json_string(b, o->version, strlen(o->version));
+    pthread_mutex_lock(&api->tiles_lock);
     sink_puts(b, ",\"tiles\":{\"url\":");
-    sink_json_string(b, o->tile_url ? o->tile_url : "", o->tile_url ? strlen(o->tile_url) : 0);
+    sink_json_string(b, api->tile_url, strlen(api->tile_url));
     sink_puts(b, ",\"attribution\":");
-    sink_json_string(b, o->tile_attribution ? o->tile_attribution : "",
-                     o->tile_attribution ? strlen(o->tile_attribution) : 0);
+    sink_json_string(b, api->tile_attribution, strlen(api->tile_attribution));
     sink_printf(b, ",\"maxZoom\":%d}", o->tile_max_zoom ? o->tile_max_zoom : 19);
+    pthread_mutex_unlock(&api->tiles_lock);
     sink_puts(b, ",\"mqtt\":");
     if (o->mqtt_host) {
         sink_puts(b, "{\"host\":");

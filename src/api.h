@@ -75,6 +75,8 @@ struct api;
 int api_new(struct store *store, struct ingest *ingest, const struct api_options *opt,
             struct api **out);
 void api_free(struct api *api);
+/* Replaces the web map's tile settings (a reload); the strings are copied. Any thread. */
+int api_set_tiles(struct api *api, const char *url, const char *attribution, int max_zoom);
 
 /* Handles one request. resp->body must be an initialised memory sink. */
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);

@@ -501,3 +501,29 @@ int cfg_read_secret_file(const char *path, char *buf, size_t size)
     buf[strcspn(buf, "\r\n")] = '\0';
     return rc;
 }
+
+void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
+                         void (*fn)(void *arg, const char *name), void *arg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *st = &settings[i];
+        const char *pa = (const char *)a + st->off, *pb = (const char *)b + st->off;
+        bool same;
+        switch (st->type) {
+        case T_STR:
+        case T_LEVEL: same = strcmp(pa, pb) == 0; break;
+        case T_INT: same = *(const long *)pa == *(const long *)pb; break;
+        case T_BOOL: same = *(const bool *)pa == *(const bool *)pb; break;
+        case T_LIST: {
+            const struct cfg_list *la = (const void *)pa, *lb = (const void *)pb;
+            same = la->n == lb->n;
+            for (int k = 0; same && k < la->n; k++)
+                same = strcmp(la->v[k], lb->v[k]) == 0;
+            break;
+        }
+        default: same = true;
+        }
+        if (!same)
+            fn(arg, st->name);
+    }
+}

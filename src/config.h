@@ -116,6 +116,10 @@ void cfg_print_effective(const struct wl_config *cfg, unsigned scope);
  * $XDG_DATA_HOME/wherelog or ~/.local/share/wherelog. */
 void cfg_default_storage(char *buf, size_t size);
 
+/* Calls fn(arg, name) for each setting whose value differs between a and b (reload). */
+void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
+                         void (*fn)(void *arg, const char *name), void *arg);
+
 /* Reads the first line of a small file (a password), without its line end. 0 or -errno. */
 int cfg_read_secret_file(const char *path, char *buf, size_t size);
 

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "wl.h"
 
 #define HEADER_MEMORY (32u << 10) /* per connection: request line and headers must fit */
@@ -29,8 +31,49 @@
  * export must not slow down storing what phones send. (Linux sets nice values per thread.) */
 #define HTTP_NICE 5
 
+/* What requests are counted by in /metrics: a bounded set of routes and statuses. */
+enum route {
+    R_STATIC,
+    R_VENDOR,
+    R_VERSION,
+    R_LIST,
+    R_LAST,
+    R_LOCATIONS,
+    R_MONITOR,
+    R_CONFIG,
+    R_STATS,
+    R_PUB,
+    R_STREAM,
+    R_WS,
+    R_METRICS,
+    R_HEALTHZ,
+    R_OTHER_API,
+    R_COUNT
+};
+static const char *const route_names[R_COUNT] = {
+    [R_STATIC] = "static",          [R_VENDOR] = "vendor",
+    [R_VERSION] = "/api/0/version", [R_LIST] = "/api/0/list",
+    [R_LAST] = "/api/0/last",       [R_LOCATIONS] = "/api/0/locations",
+    [R_MONITOR] = "/api/0/monitor", [R_CONFIG] = "/api/0/config",
+    [R_STATS] = "/api/0/stats",     [R_PUB] = "/pub",
+    [R_STREAM] = "/api/0/stream",   [R_WS] = "/ws/last",
+    [R_METRICS] = "/metrics",       [R_HEALTHZ] = "/healthz",
+    [R_OTHER_API] = "other"};
+static const unsigned counted_status[] = {101, 200, 204, 304, 400, 401, 403,
+                                          404, 405, 413, 416, 429, 500, 503};
+#define NSTATUS WL_ARRAY_LEN(counted_status) /* and one more slot for the others */
+static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+
+struct http_metrics {
+    pthread_mutex_t lock;
+    uint64_t requests[R_COUNT][NSTATUS + 1];
+    struct hist latency[R_COUNT]; /* streams excluded: they last as long as the client */
+};
+
 struct http {
     struct MHD_Daemon *daemon;
+    struct http_metrics metrics;
     struct api *api;
     struct live *live;
     struct http_options opt;
@@ -50,6 +93,7 @@ struct request {
     bool too_big;
     bool signed_in;
     char user[OT_NAME_MAX + 1]; /* the authenticated user, when signed_in */
+    enum route route;
     char method[8];
     char path[PATH_LOG_MAX];
     unsigned status;
@@ -522,6 +566,87 @@ static enum MHD_Result serve_websocket(struct request *r)
     return queue(r, MHD_HTTP_SWITCHING_PROTOCOLS, mr);
 }
 
+/* ---------------------------------------------------------------- monitoring */
+
+static enum route route_of(const char *url)
+{
+    for (int r = R_VERSION; r <= R_HEALTHZ; r++)
+        if (strcmp(url, route_names[r]) == 0)
+            return (enum route)r;
+    if (strncmp(url, "/api/", 5) == 0)
+        return R_OTHER_API;
+    return strncmp(url, "/vendor/", 8) == 0 ? R_VENDOR : R_STATIC;
+}
+
+static void count_request(struct http *h, enum route route, unsigned status, double seconds)
+{
+    size_t si = 0;
+    while (si < NSTATUS && counted_status[si] != status)
+        si++;
+    pthread_mutex_lock(&h->metrics.lock);
+    h->metrics.requests[route][si]++;
+    if (route != R_STREAM && route != R_WS)
+        hist_observe(&h->metrics.latency[route], seconds);
+    pthread_mutex_unlock(&h->metrics.lock);
+}
+
+void http_write_metrics(struct http *h, struct sink *out)
+{
+    struct http_metrics *m = malloc(sizeof(*m));
+    char lb[128], code[8];
+    if (!m)
+        return;
+    pthread_mutex_lock(&h->metrics.lock);
+    memcpy(m->requests, h->metrics.requests, sizeof(m->requests));
+    memcpy(m->latency, h->metrics.latency, sizeof(m->latency));
+    pthread_mutex_unlock(&h->metrics.lock);
+
+    prom_header(out, "wherelog_http_requests_total", "counter",
+                "HTTP requests answered, by route and status (\"other\" for uncommon ones).");
+    for (int r = 0; r < R_COUNT; r++) {
+        for (size_t si = 0; si <= NSTATUS; si++) {
+            if (!m->requests[r][si])
+                continue;
+            snprintf(code, sizeof(code), "%u", si < NSTATUS ? counted_status[si] : 0);
+            lb[0] = '\0';
+            prom_label(lb, sizeof(lb), "route", route_names[r]);
+            prom_label(lb, sizeof(lb), "status", si < NSTATUS ? code : "other");
+            prom_sample(out, "wherelog_http_requests_total", lb, (double)m->requests[r][si]);
+        }
+    }
+    prom_header(out, "wherelog_http_request_seconds", "histogram",
+                "Time from request to the end of the answer, by route (live streams excluded).");
+    for (int r = 0; r < R_COUNT; r++) {
+        if (!m->latency[r].count)
+            continue;
+        lb[0] = '\0';
+        prom_hist(out, "wherelog_http_request_seconds",
+                  prom_label(lb, sizeof(lb), "route", route_names[r]), &m->latency[r]);
+    }
+    free(m);
+}
+
+static enum MHD_Result serve_ops(struct request *r, enum route route)
+{
+    struct http *h = r->h;
+    struct api_response resp = {.status = 200};
+    if (route == R_METRICS ? !h->opt.metrics : !h->opt.health)
+        return respond_error(r, 404, NULL, "not found");
+    if (sink_init_mem(&resp.body, route == R_METRICS ? 16384 : 256))
+        return MHD_NO;
+    if (route == R_METRICS) {
+        resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        h->opt.metrics(h->opt.ops_arg, &resp.body);
+        http_write_metrics(h, &resp.body);
+    } else {
+        resp.content_type = "application/json";
+        resp.status = h->opt.health(h->opt.ops_arg, &resp.body);
+    }
+    enum MHD_Result ret = resp.body.err ? MHD_NO : respond_api(r, &resp);
+    sink_free(&resp.body);
+    return ret;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static enum MHD_Result preflight(struct request *r)
@@ -551,6 +676,11 @@ static enum MHD_Result dispatch(struct request *r, const char *url, enum api_met
 
     if (method == API_OPTIONS)
         return preflight(r);
+    if (r->route == R_METRICS || r->route == R_HEALTHZ) {
+        if (method != API_GET && method != API_HEAD)
+            return respond_error(r, 405, "GET, HEAD", "use GET for %s", url);
+        return serve_ops(r, r->route);
+    }
     if (strcmp(url, "/api/0/stream") == 0 || strcmp(url, "/ws/last") == 0) {
         if (method != API_GET)
             return respond_error(r, 405, "GET, OPTIONS", "use GET for %s", url);
@@ -622,7 +752,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
         if (r->nul_in_uri)
             return respond_error(r, 400, NULL, "NUL (%%00) in the request");
-        if (h->opt.auth && strcmp(method, "OPTIONS") != 0) { /* preflights carry no credentials */
+        r->route = route_of(url);
+        /* Preflights carry no credentials; health checks say nothing private. */
+        if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route != R_HEALTHZ) {
             char client[INET6_ADDRSTRLEN];
             switch (auth_check(h->opt.auth, req_header(r, "Authorization"),
                                client_address(c, client, sizeof(client)), r->user)) {
@@ -670,12 +802,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)why;
     if (!r)
         return;
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
+                (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
+    if (r->h && r->status)
+        count_request(r->h, r->route, r->status, ms / 1e3);
     if (wl_log_enabled(WL_LOG_DEBUG)) {
-        struct timespec end;
         char client[INET6_ADDRSTRLEN];
-        clock_gettime(CLOCK_MONOTONIC, &end);
-        double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
-                    (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
         wl_log(WL_LOG_DEBUG, "http", "%s %s %u %.1fms client=%s", r->method, r->path, r->status, ms,
                client_address(c, client, sizeof(client)));
     }
@@ -717,6 +851,7 @@ static char *read_pem(const char *path)
 
 static void http_free(struct http *h)
 {
+    pthread_mutex_destroy(&h->metrics.lock);
     if (h->tls_key)
         sodium_memzero(h->tls_key, strlen(h->tls_key));
     free(h->tls_cert);
@@ -738,6 +873,9 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
     h->api = api;
     h->live = live;
     h->opt = *opt;
+    pthread_mutex_init(&h->metrics.lock, NULL);
+    for (int r = 0; r < R_COUNT; r++)
+        hist_init(&h->metrics.latency[r], latency_bounds, WL_ARRAY_LEN(latency_bounds));
     errno = 0;
     h->nice = getpriority(PRIO_PROCESS, 0) + HTTP_NICE;
     if (h->nice > 19)

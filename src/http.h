@@ -5,6 +5,7 @@
  *
  *   /api/0/stream          Server-Sent Events (live.h)
  *   /ws/last               WebSocket (live.h)
+ *   /metrics, /healthz     for monitoring (http_options.metrics, .health)
  *   /api/..., /pub         the API (api.h)
  *   /vendor/leaflet/...    Leaflet, from the system's libjs-leaflet (leaflet_dir)
  *   anything else          static files from docroot
@@ -42,6 +43,11 @@ struct http_options {
     unsigned timeout;
     unsigned threads;
     struct auth *auth;    /* NULL: no authentication */
+    /* GET /metrics (signed in like the API) and GET /healthz (open to anyone: it says
+     * nothing private); NULL: 404. health writes a JSON body and returns 200 or 503. */
+    void (*metrics)(void *arg, struct sink *out);
+    unsigned (*health)(void *arg, struct sink *out);
+    void *ops_arg;
     const char *tls_cert; /* PEM files; both or neither */
     const char *tls_key;
 };
@@ -52,6 +58,8 @@ struct http;
  * reason is logged. */
 int http_start(const struct http_options *opt, struct api *api, struct live *live,
                struct http **out);
+/* Requests by route and status, and their latency: the HTTP part of GET /metrics. */
+void http_write_metrics(struct http *h, struct sink *out);
 /* Stops the server (call live_shutdown() first, so live streams end). */
 void http_stop(struct http *h);
 

@@ -20,8 +20,13 @@ struct ingest {
     int64_t last_when;        /* last message received (guarded by log_lock too) */
     char last_topic[STORE_TOPIC_MAX + 1];
     char last_user[OT_NAME_MAX + 1]; /* "" when the message named no valid user */
-    int64_t log_window; /* minute the counts below belong to */
+    int64_t log_window;              /* minute the counts below belong to */
     unsigned log_lines, log_suppressed;
+    struct {
+        char text[64];
+        uint64_t count;
+    } reasons[INGEST_REASONS + 1]; /* the last one is "other" (guarded by log_lock) */
+    unsigned nreasons;
 };
 
 int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
@@ -113,6 +118,60 @@ int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char 
 }
 
 /* Logs a rejection unless this minute's allowance is spent. */
+/* "lat 91 out of range" -> "lat N out of range": a reason without its varying numbers. */
+static void reason_group(const char *reason, char *out, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = reason; *p && o + 2 < size; p++) {
+        if ((*p >= '0' && *p <= '9') || ((*p == '-' || *p == '.') && p[1] >= '0' && p[1] <= '9')) {
+            while ((*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == 'e' || *p == '+')
+                p++;
+            out[o++] = 'N';
+            p--;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Counts a rejection reason (log_lock held). */
+static void count_reason(struct ingest *in, const char *reason)
+{
+    char group[sizeof(in->reasons[0].text)];
+    reason_group(reason, group, sizeof(group));
+    for (unsigned i = 0; i < in->nreasons; i++) {
+        if (strcmp(in->reasons[i].text, group) == 0) {
+            in->reasons[i].count++;
+            return;
+        }
+    }
+    if (in->nreasons < INGEST_REASONS) {
+        snprintf(in->reasons[in->nreasons].text, sizeof(group), "%s", group);
+        in->reasons[in->nreasons++].count = 1;
+    } else {
+        in->reasons[INGEST_REASONS].count++;
+    }
+}
+
+void ingest_each_reason(struct ingest *in, void *arg,
+                        void (*fn)(void *arg, const char *reason, uint64_t count))
+{
+    pthread_mutex_lock(&in->log_lock);
+    for (unsigned i = 0; i < in->nreasons; i++)
+        fn(arg, in->reasons[i].text, in->reasons[i].count);
+    if (in->reasons[INGEST_REASONS].count)
+        fn(arg, "other", in->reasons[INGEST_REASONS].count);
+    pthread_mutex_unlock(&in->log_lock);
+}
+
+void ingest_set_log_limit(struct ingest *in, unsigned log_per_minute)
+{
+    pthread_mutex_lock(&in->log_lock);
+    in->log_limit = log_per_minute;
+    pthread_mutex_unlock(&in->log_lock);
+}
+
 static void log_rejection(struct ingest *in, const char *where, const char *reason)
 {
     int64_t minute = time(NULL) / 60;
@@ -120,6 +179,7 @@ static void log_rejection(struct ingest *in, const char *where, const char *reas
     bool log;
 
     pthread_mutex_lock(&in->log_lock);
+    count_reason(in, reason);
     if (minute != in->log_window) {
         suppressed = in->log_suppressed;
         in->log_window = minute;

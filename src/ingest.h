@@ -38,9 +38,18 @@ struct ingest;
  * "" if it named no valid one), for /api/0/monitor. Returns false if none has yet. */
 bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size, char *user);
 
+/* Rejections are counted by reason with numbers replaced by N ("lat N out of range"): the
+ * first INGEST_REASONS distinct ones, the rest as "other". */
+#define INGEST_REASONS 32
+/* Calls fn(arg, reason, count) for each reason counted so far. */
+void ingest_each_reason(struct ingest *in, void *arg,
+                        void (*fn)(void *arg, const char *reason, uint64_t count));
+
 int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
                struct ingest **out);
 void ingest_free(struct ingest *in);
+/* Changes the rejection log limit (a reload). Any thread. */
+void ingest_set_log_limit(struct ingest *in, unsigned log_per_minute);
 const struct ingest_counters *ingest_counters(const struct ingest *in);
 
 /* Messages accepted but not yet committed. Records point into `bytes`, by offset until

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "ingest.h"
 #include "live.h"
 #include "log.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "prune.h"
 #include "store.h"
@@ -156,6 +158,40 @@ static void raise_fd_limit(const struct wl_config *cfg)
                cfg->http_connections, (unsigned long long)rl.rlim_cur);
 }
 
+static void render_metrics(void *arg, struct sink *out)
+{
+    struct server *sv = arg;
+    struct metrics_sources src = {.store = sv->store,
+                                  .ingest = sv->ingest,
+                                  .writer = sv->writer,
+                                  .mqtt = sv->mq.running ? sv->mq.mqtt : NULL,
+                                  .live = sv->live};
+    metrics_render(&src, out);
+}
+
+/* GET /healthz: can we store (the last commit worked, the disk has room) and do we hear
+ * from the broker (or were told not to use one)? */
+static unsigned health(void *arg, struct sink *out)
+{
+    struct server *sv = arg;
+    struct writer_stats ws;
+    struct statvfs st;
+    const char *store = "writable", *mqtt = "disabled";
+
+    writer_get_stats(sv->writer, &ws);
+    if (ws.last_failed)
+        store = "the last write failed";
+    else if (statvfs(store_dir(sv->store), &st) == 0 &&
+             (uint64_t)st.f_bavail * st.f_frsize < (1u << 20))
+        store = "less than 1 MiB free on its disk";
+    if (sv->mq.running)
+        mqtt = mqtt_get_state(sv->mq.mqtt) == MQTT_CONNECTED ? "connected" : "not connected";
+    bool ok = strcmp(store, "writable") == 0 && strcmp(mqtt, "not connected") != 0;
+    sink_printf(out, "{\"status\":\"%s\",\"store\":\"%s\",\"mqtt\":\"%s\"}\n",
+                ok ? "ok" : "unhealthy", store, mqtt);
+    return ok ? 200 : 503;
+}
+
 static int start_http(struct server *sv, const struct wl_config *cfg)
 {
     raise_fd_limit(cfg);
@@ -185,6 +221,9 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
         .auth = sv->auth,
         .tls_cert = cfg->http_tls_cert[0] ? cfg->http_tls_cert : NULL,
         .tls_key = cfg->http_tls_key[0] ? cfg->http_tls_key : NULL,
+        .metrics = render_metrics,
+        .health = health,
+        .ops_arg = sv,
     };
     int rc = api_new(sv->store, sv->ingest, &ao, &sv->api);
     if (rc == 0)
@@ -267,6 +306,90 @@ static void stop_server(struct server *sv)
     memset(sv->password, 0, sizeof(sv->password));
 }
 
+/* Settings a reload applies at once; the others are reported as waiting for a restart. */
+static const char *const reloadable[] = {
+    "config",         "log-level",
+    "log-rejections", "retain-days",
+    "retain-user",    "retain-interval",
+    "tile-url",       "tile-attribution",
+    "tile-max-zoom",  "http-auth-file" /* its contents; a new path is reported below */,
+    "http-acl-file"};
+
+static void note_difference(void *arg, const char *name)
+{
+    bool *restart_needed = arg;
+    for (size_t i = 0; i < WL_ARRAY_LEN(reloadable); i++)
+        if (strcmp(name, reloadable[i]) == 0)
+            return;
+    *restart_needed = true;
+    wl_log(WL_LOG_WARN, "serve", "reload: %s changed; it takes effect at the next restart", name);
+}
+
+/*
+ * SIGHUP: reads the settings again (same command line, so flags still win) and applies what
+ * can change while running: logging, retention, the map's tiles, the users and the ACL.
+ * Connections, live streams and ingest go on undisturbed. A configuration that does not load
+ * changes nothing.
+ */
+static void reload(struct server *sv, struct wl_config *cfg, const struct cli_command *cmd,
+                   int argc, char **argv)
+{
+    struct wl_config *next = calloc(1, sizeof(*next));
+    size_t nargs;
+    bool restart_needed = false;
+
+    sd_notify(0, "RELOADING=1");
+    wl_log(WL_LOG_INFO, "serve", "SIGHUP: reloading the configuration, the users and the ACL");
+    if (!next || cfg_load(next, cmd, argc, argv, NULL, &nargs) != 0 || check_settings(next)) {
+        wl_log(WL_LOG_ERROR, "serve",
+               "reload: the settings do not load (see above); keeping "
+               "the current ones");
+        free(next);
+        sd_notify(0, "READY=1");
+        return;
+    }
+    cfg_each_difference(cfg, next, note_difference, &restart_needed);
+    if (strcmp(cfg->http_auth_file, next->http_auth_file) != 0 ||
+        strcmp(cfg->http_acl_file, next->http_acl_file) != 0 ||
+        strcmp(cfg->http_auth, next->http_auth) != 0)
+        wl_log(WL_LOG_WARN, "serve",
+               "reload: where sign-in comes from changed; the files "
+               "in use are re-read, the new ones take effect at restart");
+    if (sv->auth)
+        auth_reload(sv->auth); /* on failure the old users stay, and the log says why */
+
+    enum wl_log_level level = WL_LOG_INFO;
+    wl_log_parse_level(next->log_level, &level);
+    wl_log_set_level(level);
+    ingest_set_log_limit(sv->ingest, (unsigned)next->log_rejections);
+    if (sv->api)
+        api_set_tiles(sv->api, next->tile_url, next->tile_attribution, (int)next->tile_max_zoom);
+    if (next->retain_days != cfg->retain_days || next->retain_interval != cfg->retain_interval ||
+        memcmp(&next->retain_user, &cfg->retain_user, sizeof(cfg->retain_user)) != 0) {
+        prune_stop(sv->prune);
+        sv->prune = NULL;
+        if (start_prune(sv, next) != 0)
+            wl_log(WL_LOG_ERROR, "serve", "reload: cannot restart retention");
+    }
+    /* Keep the running values of what needs a restart, take the rest. */
+    if (!restart_needed) {
+        *cfg = *next;
+    } else {
+        snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", next->log_level);
+        cfg->log_rejections = next->log_rejections;
+        cfg->retain_days = next->retain_days;
+        cfg->retain_interval = next->retain_interval;
+        cfg->retain_user = next->retain_user;
+        snprintf(cfg->tile_url, sizeof(cfg->tile_url), "%s", next->tile_url);
+        snprintf(cfg->tile_attribution, sizeof(cfg->tile_attribution), "%s",
+                 next->tile_attribution);
+        cfg->tile_max_zoom = next->tile_max_zoom;
+    }
+    free(next);
+    wl_log(WL_LOG_INFO, "serve", "reloaded");
+    sd_notify(0, "READY=1");
+}
+
 int cli_serve(int argc, char **argv)
 {
     bool check = false;
@@ -346,7 +469,8 @@ int cli_serve(int argc, char **argv)
         live_new(sv.store, sv.auth ? auth_visible : NULL, sv.auth, &sv.live))
         goto out;
     writer_set_committed_hook(sv.writer, live_committed, sv.live);
-    if ((cfg->http_port && start_http(&sv, cfg)) || (cfg->mqtt && start_mqtt(&sv, cfg)) ||
+    /* MQTT first: the HTTP threads read what it set up (health, metrics). */
+    if ((cfg->mqtt && start_mqtt(&sv, cfg)) || (cfg->http_port && start_http(&sv, cfg)) ||
         start_prune(&sv, cfg))
         goto out;
     wl_log(WL_LOG_INFO, "serve", "storing into %s; MQTT %s:%ld%s; HTTP %s", cfg->storage,
@@ -367,9 +491,7 @@ int cli_serve(int argc, char **argv)
             continue;
         if (n != sizeof(si) || si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
             break;
-        wl_log(WL_LOG_INFO, "serve", "SIGHUP: reloading the users and the ACL");
-        if (sv.auth)
-            auth_reload(sv.auth); /* on failure the old ones stay, and the log says why */
+        reload(&sv, cfg, &cmd, argc, argv);
     }
     sd_notify(0, "STOPPING=1");
     wl_log(WL_LOG_INFO, "serve", "stopping");

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "wl.h"
+
 /* A producer's batch, on the producer's stack while it waits. */
 struct pending {
     const struct store_record *recs;
@@ -34,11 +36,17 @@ struct writer {
     struct writer_stats stats;
 };
 
+static const double batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
+static const double commit_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,   0.5,   1,    2.5};
+
 int writer_new(struct store *store, struct writer **out)
 {
     struct writer *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
+    hist_init(&w->stats.batch_records, batch_bounds, WL_ARRAY_LEN(batch_bounds));
+    hist_init(&w->stats.commit_seconds, commit_bounds, WL_ARRAY_LEN(commit_bounds));
     w->store = store;
     w->queue_tail = &w->queue;
     pthread_mutex_init(&w->lock, NULL);
@@ -119,8 +127,11 @@ static void commit_queue(struct writer *w)
         pthread_mutex_lock(&w->lock);
         w->stats.commits++;
         w->stats.commit_ns_total += took;
+        hist_observe(&w->stats.commit_seconds, (double)took / 1e9);
+        hist_observe(&w->stats.batch_records, (double)n);
         if (took > w->stats.commit_ns_max)
             w->stats.commit_ns_max = took;
+        w->stats.last_failed = rc != 0;
         if (rc == 0) {
             w->stats.records += n;
             if (n > w->stats.max_batch)

@@ -20,9 +20,11 @@
 #ifndef WL_WRITER_H
 #define WL_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "store.h"
 
 typedef void (*writer_committed_fn)(void *arg, const struct store_record *recs,
@@ -32,9 +34,12 @@ struct writer_stats {
     uint64_t commits;
     uint64_t records;
     uint64_t failures;
+    bool last_failed; /* the latest commit failed (nothing was committed since) */
     uint64_t max_batch;       /* most records in one transaction */
     uint64_t commit_ns_total; /* time spent in store_write_batch */
     uint64_t commit_ns_max;
+    struct hist batch_records;  /* records per commit */
+    struct hist commit_seconds; /* time per commit */
 };
 
 struct writer;

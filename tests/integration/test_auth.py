@@ -138,7 +138,7 @@ class Auth(unittest.TestCase):
                      "mum")
         self.assertEqual(r.status, 200)
         self.assertEqual([p["tst"] for p in r.json()["data"]], [1700000001])
-        stats = self.get("/api/0/stats", "kid").json()
+        stats = contract.check("/api/0/stats", "GET", self.get("/api/0/stats", "kid"))
         self.assertEqual({d["user"] for d in stats["devices"]}, {"kid"})
         # dad sees only himself: nobody granted him more
         r = self.get("/api/0/locations?user=mum&device=phone&format=gpx", "dad")
@@ -178,7 +178,10 @@ class Auth(unittest.TestCase):
         url = "/api/0/locations?user=kid&device=old&from=1600000000&to=1600000000"
         r = self.get(url, "mum", method="DELETE")
         self.assertEqual(r.status, 403, "seeing is not deleting")
-        self.assertEqual(self.get(url, "kid", method="DELETE").status, 200)
+        contract.check("/api/0/locations", "DELETE", r)
+        r = self.get(url, "kid", method="DELETE")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(contract.check("/api/0/locations", "DELETE", r)["deleted"]["points"], 1)
         url = "/api/0/locations?user=kid&device=old"
         self.assertEqual(self.get(url, "root", method="DELETE").status, 200)
         r = self.get("/api/0/locations?user=kid&device=old&from=1500000000", "kid")

@@ -1,0 +1,239 @@
+#include "metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ingest.h"
+#include "live.h"
+#include "mqtt.h"
+#include "store.h"
+#include "writer.h"
+
+void hist_init(struct hist *h, const double *bounds, unsigned nbounds)
+{
+    memset(h, 0, sizeof(*h));
+    h->bounds = bounds;
+    h->nbounds = nbounds < HIST_BOUNDS_MAX ? nbounds : HIST_BOUNDS_MAX;
+}
+
+void hist_observe(struct hist *h, double v)
+{
+    unsigned i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    h->counts[i]++;
+    h->count++;
+    h->sum += v;
+}
+
+/* ---------------------------------------------------------------- text format */
+
+static void put_double(struct sink *s, double v)
+{
+    if (isinf(v))
+        sink_puts(s, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        sink_printf(s, "%.0f", v);
+    else
+        sink_printf(s, "%.9g", v);
+}
+
+void prom_header(struct sink *s, const char *name, const char *type, const char *help)
+{
+    sink_printf(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void prom_sample(struct sink *s, const char *name, const char *labels, double value)
+{
+    sink_puts(s, name);
+    if (labels && labels[0]) {
+        sink_putc(s, '{');
+        sink_puts(s, labels);
+        sink_putc(s, '}');
+    }
+    sink_putc(s, ' ');
+    put_double(s, value);
+    sink_putc(s, '\n');
+}
+
+char *prom_label(char *buf, size_t size, const char *key, const char *value)
+{
+    size_t len = strlen(buf), start = len;
+    int n = snprintf(buf + len, size - len, "%s%s=\"", len ? "," : "", key);
+    if (n < 0 || (size_t)n >= size - len)
+        goto drop;
+    len += (size_t)n;
+    for (const char *p = value; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+        size_t need = esc ? 2 : 1;
+        if (len + need + 2 > size)
+            goto drop;
+        if (esc)
+            memcpy(buf + len, esc, 2);
+        else
+            buf[len] = *p;
+        len += need;
+    }
+    buf[len++] = '"';
+    buf[len] = '\0';
+    return buf;
+drop:
+    buf[start] = '\0';
+    return buf;
+}
+
+void prom_hist(struct sink *s, const char *name, const char *labels, const struct hist *h)
+{
+    char series[128];
+    uint64_t cumulative = 0;
+    const char *sep = labels && labels[0] ? "," : "";
+
+    snprintf(series, sizeof(series), "%s_bucket", name);
+    for (unsigned i = 0; i <= h->nbounds; i++) {
+        cumulative += h->counts[i];
+        sink_printf(s, "%s{%s%sle=\"", series, labels ? labels : "", sep);
+        put_double(s, i < h->nbounds ? h->bounds[i] : INFINITY);
+        sink_printf(s, "\"} %llu\n", (unsigned long long)cumulative);
+    }
+    snprintf(series, sizeof(series), "%s_sum", name);
+    prom_sample(s, series, labels, h->sum);
+    snprintf(series, sizeof(series), "%s_count", name);
+    prom_sample(s, series, labels, (double)h->count);
+}
+
+/* One label, formatted into buf. */
+static const char *label1(char *buf, size_t size, const char *key, const char *value)
+{
+    buf[0] = '\0';
+    return prom_label(buf, size, key, value);
+}
+
+/* ---------------------------------------------------------------- sections */
+
+static void reason_line(void *arg, const char *reason, uint64_t count)
+{
+    struct sink *s = arg;
+    char lb[160];
+    prom_sample(s, "wherelog_messages_rejected_total", label1(lb, sizeof(lb), "reason", reason),
+                (double)count);
+}
+
+static void ingest_section(struct ingest *in, struct sink *s)
+{
+    const struct ingest_counters *c = ingest_counters(in);
+    char lb[128];
+
+    prom_header(s, "wherelog_messages_received_total", "counter",
+                "Messages received over MQTT and HTTP, before validation.");
+    prom_sample(s, "wherelog_messages_received_total", NULL, (double)atomic_load(&c->received));
+    prom_header(s, "wherelog_messages_stored_total", "counter",
+                "Messages stored, by OwnTracks _type.");
+    for (int k = 0; k < OT_KIND_COUNT; k++)
+        prom_sample(s, "wherelog_messages_stored_total",
+                    label1(lb, sizeof(lb), "type", ot_kind_name(k)),
+                    (double)atomic_load(&c->stored_by_kind[k]));
+    prom_header(s, "wherelog_messages_duplicate_total", "counter",
+                "Messages already stored (redeliveries, retained replays, re-imports).");
+    prom_sample(s, "wherelog_messages_duplicate_total", NULL, (double)atomic_load(&c->duplicate));
+    prom_header(s, "wherelog_messages_ignored_total", "counter",
+                "Messages that hold nothing to store (commands, unknown subtopics).");
+    prom_sample(s, "wherelog_messages_ignored_total", NULL, (double)atomic_load(&c->ignored));
+    prom_header(s, "wherelog_messages_rejected_total", "counter",
+                "Messages refused, by reason (numbers in a reason shown as N; past the first "
+                "reasons, the rest counted as \"other\").");
+    ingest_each_reason(in, s, reason_line);
+}
+
+static void writer_section(struct writer *w, struct sink *s)
+{
+    struct writer_stats st;
+    writer_get_stats(w, &st);
+    prom_header(s, "wherelog_commits_total", "counter", "Store transactions committed.");
+    prom_sample(s, "wherelog_commits_total", NULL, (double)st.commits);
+    prom_header(s, "wherelog_commit_failures_total", "counter",
+                "Store transactions that failed (disk full, I/O error); nothing of them was "
+                "acknowledged.");
+    prom_sample(s, "wherelog_commit_failures_total", NULL, (double)st.failures);
+    prom_header(s, "wherelog_commit_batch_records", "histogram",
+                "Records per group commit (one fsync each).");
+    prom_hist(s, "wherelog_commit_batch_records", NULL, &st.batch_records);
+    prom_header(s, "wherelog_commit_seconds", "histogram",
+                "Time to write and sync one group commit.");
+    prom_hist(s, "wherelog_commit_seconds", NULL, &st.commit_seconds);
+}
+
+static void mqtt_section(struct mqtt *m, struct sink *s)
+{
+    prom_header(s, "wherelog_mqtt_connected", "gauge",
+                "1 while connected and subscribed to the broker.");
+    prom_sample(s, "wherelog_mqtt_connected", NULL, mqtt_get_state(m) == MQTT_CONNECTED);
+    prom_header(s, "wherelog_mqtt_reconnects_total", "counter",
+                "Connections to the broker after the first.");
+    prom_sample(s, "wherelog_mqtt_reconnects_total", NULL, (double)mqtt_reconnects(m));
+}
+
+struct device_ctx {
+    struct sink *s;
+    unsigned n;
+    unsigned long long points;
+};
+
+static int device_line(void *arg, const struct store_device *d)
+{
+    struct device_ctx *c = arg;
+    c->points += d->points;
+    if (c->n++ >= METRICS_DEVICES_MAX)
+        return 0;
+    char lb[4 * OT_NAME_MAX + 64] = "";
+    prom_label(lb, sizeof(lb), "user", d->user);
+    prom_label(lb, sizeof(lb), "device", d->device);
+    prom_sample(c->s, "wherelog_device_points", lb, d->points);
+    return 0;
+}
+
+static void store_section(struct store *st, struct sink *s)
+{
+    struct store_stats ss;
+    if (store_stats(st, &ss) == 0) {
+        prom_header(s, "wherelog_store_file_bytes", "gauge", "Size of the store on disk.");
+        prom_sample(s, "wherelog_store_file_bytes", NULL, (double)ss.file_bytes);
+        prom_header(s, "wherelog_store_map_bytes", "gauge",
+                    "Current LMDB map size (it grows by itself while the disk allows).");
+        prom_sample(s, "wherelog_store_map_bytes", NULL, (double)ss.map_bytes);
+        prom_header(s, "wherelog_store_used_bytes", "gauge",
+                    "Pages in use in the map; alert when used/map stays high and the disk "
+                    "cannot hold a larger map.");
+        prom_sample(s, "wherelog_store_used_bytes", NULL, (double)ss.used_bytes);
+        prom_header(s, "wherelog_store_map_resizes_total", "counter",
+                    "Map growths by this process.");
+        prom_sample(s, "wherelog_store_map_resizes_total", NULL, ss.map_resizes);
+        prom_header(s, "wherelog_store_points", "gauge", "Location points in the store.");
+        prom_sample(s, "wherelog_store_points", NULL, (double)ss.points);
+        prom_header(s, "wherelog_store_devices", "gauge", "Devices in the store.");
+        prom_sample(s, "wherelog_store_devices", NULL, ss.devices);
+    }
+    struct device_ctx c = {.s = s};
+    char help[128];
+    snprintf(help, sizeof(help), "Location points per device (the first %d devices by name).",
+             METRICS_DEVICES_MAX);
+    prom_header(s, "wherelog_device_points", "gauge", help);
+    store_list_devices(st, NULL, device_line, &c);
+}
+
+void metrics_render(const struct metrics_sources *src, struct sink *out)
+{
+    if (src->ingest)
+        ingest_section(src->ingest, out);
+    if (src->writer)
+        writer_section(src->writer, out);
+    if (src->mqtt)
+        mqtt_section(src->mqtt, out);
+    if (src->live) {
+        prom_header(out, "wherelog_live_clients", "gauge",
+                    "Open live streams (Server-Sent Events and WebSocket).");
+        prom_sample(out, "wherelog_live_clients", NULL, live_clients(src->live));
+    }
+    if (src->store)
+        store_section(src->store, out);
+}
