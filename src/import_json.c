@@ -217,8 +217,8 @@ static bool read_time(struct json_object *v, int64_t *out)
     struct wtime t;
     if (is_number(v)) {
         double d = json_object_get_double(v);
-        if (!isfinite(d))
-            return false;
+        if (!isfinite(d) || d < WTIME_MIN || d >= WTIME_MAX + 1.0)
+            return false; /* beyond what can be stored (and what an int64 holds) */
         *out = (int64_t)d;
         return true;
     }
