@@ -10,7 +10,7 @@ static const struct {
     int (*run)(int, char **);
     const char *summary;
 } commands[] = {
-    {"serve", cli_serve, "receive and store locations (MQTT)"},
+    {"serve", cli_serve, "store what phones send (MQTT, HTTP); serve the API and the map"},
     {"list", cli_list, "list users, or a user's devices"},
     {"last", cli_last, "last position of each device, as JSON"},
     {"export", cli_export, "a device's track as JSON, GeoJSON, GPX or CSV"},
