@@ -62,5 +62,8 @@ int main(int argc, char **argv)
         done += n;
     }
     store_close(s);
+    free(recs);
+    free(res);
+    free(bufs);
     return 0;
 }
