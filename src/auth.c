@@ -104,19 +104,27 @@ static char *trim(char *s)
 
 /* ---------------------------------------------------------------- loading */
 
-static int load_htpasswd(const char *path, struct state *s)
+/* Opens one of the two files, or logs why not (NULL, *rc set). */
+static FILE *open_file(const char *path, const char *what, int *rc)
 {
     FILE *f = fopen(path, "re");
+    if (!f) {
+        *rc = -errno;
+        wl_log(WL_LOG_ERROR, "auth", "cannot read the %s %s: %s", what, path, strerror(errno));
+    }
+    return f;
+}
+
+static int load_htpasswd(const char *path, struct state *s)
+{
     char line[1024];
     unsigned lineno = 0;
     int rc = 0;
     size_t cap = 0;
+    FILE *f = open_file(path, "password file", &rc);
 
-    if (!f) {
-        rc = -errno;
-        wl_log(WL_LOG_ERROR, "auth", "cannot read the password file %s: %s", path, strerror(errno));
+    if (!f)
         return rc;
-    }
     /* Count the lines first: the accounts live in one array. */
     while (fgets(line, sizeof(line), f))
         cap++;
@@ -178,16 +186,13 @@ static int add_grant_user(struct grant *g, const char *user)
 
 static int load_acl(const char *path, struct state *s)
 {
-    FILE *f = fopen(path, "re");
     char line[4096];
     unsigned lineno = 0;
     int rc = 0;
+    FILE *f = open_file(path, "ACL file", &rc);
 
-    if (!f) {
-        rc = -errno;
-        wl_log(WL_LOG_ERROR, "auth", "cannot read the ACL file %s: %s", path, strerror(errno));
+    if (!f)
         return rc;
-    }
     while (rc != -ENOMEM && fgets(line, sizeof(line), f)) {
         lineno++;
         char *hash = strchr(line, '#');

@@ -44,6 +44,12 @@ void prom_header(struct sink *s, const char *name, const char *type, const char 
     sink_printf(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+void prom_metric(struct sink *s, const char *name, const char *type, const char *help, double value)
+{
+    prom_header(s, name, type, help);
+    prom_sample(s, name, NULL, value);
+}
+
 void prom_sample(struct sink *s, const char *name, const char *labels, double value)
 {
     sink_puts(s, name);
@@ -124,21 +130,21 @@ static void ingest_section(struct ingest *in, struct sink *s)
     const struct ingest_counters *c = ingest_counters(in);
     char lb[128];
 
-    prom_header(s, "wherelog_messages_received_total", "counter",
-                "Messages received over MQTT and HTTP, before validation.");
-    prom_sample(s, "wherelog_messages_received_total", NULL, (double)atomic_load(&c->received));
+    prom_metric(s, "wherelog_messages_received_total", "counter",
+                "Messages received over MQTT and HTTP, before validation.",
+                (double)atomic_load(&c->received));
     prom_header(s, "wherelog_messages_stored_total", "counter",
                 "Messages stored, by OwnTracks _type.");
     for (int k = 0; k < OT_KIND_COUNT; k++)
         prom_sample(s, "wherelog_messages_stored_total",
                     label1(lb, sizeof(lb), "type", ot_kind_name(k)),
                     (double)atomic_load(&c->stored_by_kind[k]));
-    prom_header(s, "wherelog_messages_duplicate_total", "counter",
-                "Messages already stored (redeliveries, retained replays, re-imports).");
-    prom_sample(s, "wherelog_messages_duplicate_total", NULL, (double)atomic_load(&c->duplicate));
-    prom_header(s, "wherelog_messages_ignored_total", "counter",
-                "Messages that hold nothing to store (commands, unknown subtopics).");
-    prom_sample(s, "wherelog_messages_ignored_total", NULL, (double)atomic_load(&c->ignored));
+    prom_metric(s, "wherelog_messages_duplicate_total", "counter",
+                "Messages already stored (redeliveries, retained replays, re-imports).",
+                (double)atomic_load(&c->duplicate));
+    prom_metric(s, "wherelog_messages_ignored_total", "counter",
+                "Messages that hold nothing to store (commands, unknown subtopics).",
+                (double)atomic_load(&c->ignored));
     prom_header(s, "wherelog_messages_rejected_total", "counter",
                 "Messages refused, by reason (numbers in a reason shown as N; past the first "
                 "reasons, the rest counted as \"other\").");
@@ -149,12 +155,12 @@ static void writer_section(struct writer *w, struct sink *s)
 {
     struct writer_stats st;
     writer_get_stats(w, &st);
-    prom_header(s, "wherelog_commits_total", "counter", "Store transactions committed.");
-    prom_sample(s, "wherelog_commits_total", NULL, (double)st.commits);
-    prom_header(s, "wherelog_commit_failures_total", "counter",
+    prom_metric(s, "wherelog_commits_total", "counter", "Store transactions committed.",
+                (double)st.commits);
+    prom_metric(s, "wherelog_commit_failures_total", "counter",
                 "Store transactions that failed (disk full, I/O error); nothing of them was "
-                "acknowledged.");
-    prom_sample(s, "wherelog_commit_failures_total", NULL, (double)st.failures);
+                "acknowledged.",
+                (double)st.failures);
     prom_header(s, "wherelog_commit_batch_records", "histogram",
                 "Records per group commit (one fsync each).");
     prom_hist(s, "wherelog_commit_batch_records", NULL, &st.batch_records);
@@ -165,12 +171,11 @@ static void writer_section(struct writer *w, struct sink *s)
 
 static void mqtt_section(struct mqtt *m, struct sink *s)
 {
-    prom_header(s, "wherelog_mqtt_connected", "gauge",
-                "1 while connected and subscribed to the broker.");
-    prom_sample(s, "wherelog_mqtt_connected", NULL, mqtt_get_state(m) == MQTT_CONNECTED);
-    prom_header(s, "wherelog_mqtt_reconnects_total", "counter",
-                "Connections to the broker after the first.");
-    prom_sample(s, "wherelog_mqtt_reconnects_total", NULL, (double)mqtt_reconnects(m));
+    prom_metric(s, "wherelog_mqtt_connected", "gauge",
+                "1 while connected and subscribed to the broker.",
+                mqtt_get_state(m) == MQTT_CONNECTED);
+    prom_metric(s, "wherelog_mqtt_reconnects_total", "counter",
+                "Connections to the broker after the first.", (double)mqtt_reconnects(m));
 }
 
 struct device_ctx {
@@ -196,22 +201,20 @@ static void store_section(struct store *st, struct sink *s)
 {
     struct store_stats ss;
     if (store_stats(st, &ss) == 0) {
-        prom_header(s, "wherelog_store_file_bytes", "gauge", "Size of the store on disk.");
-        prom_sample(s, "wherelog_store_file_bytes", NULL, (double)ss.file_bytes);
-        prom_header(s, "wherelog_store_map_bytes", "gauge",
-                    "Current LMDB map size (it grows by itself while the disk allows).");
-        prom_sample(s, "wherelog_store_map_bytes", NULL, (double)ss.map_bytes);
-        prom_header(s, "wherelog_store_used_bytes", "gauge",
+        prom_metric(s, "wherelog_store_file_bytes", "gauge", "Size of the store on disk.",
+                    (double)ss.file_bytes);
+        prom_metric(s, "wherelog_store_map_bytes", "gauge",
+                    "Current LMDB map size (it grows by itself while the disk allows).",
+                    (double)ss.map_bytes);
+        prom_metric(s, "wherelog_store_used_bytes", "gauge",
                     "Pages in use in the map; alert when used/map stays high and the disk "
-                    "cannot hold a larger map.");
-        prom_sample(s, "wherelog_store_used_bytes", NULL, (double)ss.used_bytes);
-        prom_header(s, "wherelog_store_map_resizes_total", "counter",
-                    "Map growths by this process.");
-        prom_sample(s, "wherelog_store_map_resizes_total", NULL, ss.map_resizes);
-        prom_header(s, "wherelog_store_points", "gauge", "Location points in the store.");
-        prom_sample(s, "wherelog_store_points", NULL, (double)ss.points);
-        prom_header(s, "wherelog_store_devices", "gauge", "Devices in the store.");
-        prom_sample(s, "wherelog_store_devices", NULL, ss.devices);
+                    "cannot hold a larger map.",
+                    (double)ss.used_bytes);
+        prom_metric(s, "wherelog_store_map_resizes_total", "counter",
+                    "Map growths by this process.", ss.map_resizes);
+        prom_metric(s, "wherelog_store_points", "gauge", "Location points in the store.",
+                    (double)ss.points);
+        prom_metric(s, "wherelog_store_devices", "gauge", "Devices in the store.", ss.devices);
     }
     struct device_ctx c = {.s = s};
     char help[128];

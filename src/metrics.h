@@ -34,6 +34,9 @@ void hist_observe(struct hist *h, double v);
 /* The text format, piece by piece. `labels` is NULL or preformatted `key="value",...`. */
 void prom_header(struct sink *s, const char *name, const char *type, const char *help);
 void prom_sample(struct sink *s, const char *name, const char *labels, double value);
+/* A metric with one unlabelled sample: header and value. */
+void prom_metric(struct sink *s, const char *name, const char *type, const char *help,
+                 double value);
 void prom_hist(struct sink *s, const char *name, const char *labels, const struct hist *h);
 /* Appends `key="value"` to the labels in buf (NUL-terminated, size bytes), the value
  * escaped (\\, \", \n), after a comma unless buf is empty. Returns buf. A label that does
