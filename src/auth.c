@@ -489,38 +489,32 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
 
 /* ---------------------------------------------------------------- authorization */
 
-bool auth_visible(void *arg, const char *viewer, const char *user)
+/* What the ACL grants viewer over user: 0 nothing, 1 seeing, 2 seeing and deleting. */
+static int grant_of(struct auth *a, const char *viewer, const char *user)
 {
-    struct auth *a = arg;
-    bool yes = false;
-
+    int level = 0;
     if (!viewer)
-        return false;
+        return 0;
     if (strcmp(viewer, user) == 0)
-        return true;
+        return 2; /* one's own data */
     pthread_rwlock_rdlock(&a->lock);
     const struct grant *g = find_grant(a->state, viewer);
-    if (g) {
-        yes = g->all || g->admin;
-        for (size_t i = 0; !yes && i < g->nusers; i++)
-            yes = strcmp(g->users[i], user) == 0;
-    }
+    if (g && g->admin)
+        level = 2;
+    else if (g && g->all)
+        level = 1;
+    for (size_t i = 0; g && level == 0 && i < g->nusers; i++)
+        level = strcmp(g->users[i], user) == 0;
     pthread_rwlock_unlock(&a->lock);
-    return yes;
+    return level;
+}
+
+bool auth_visible(void *arg, const char *viewer, const char *user)
+{
+    return grant_of(arg, viewer, user) >= 1;
 }
 
 bool auth_may_delete(void *arg, const char *viewer, const char *user)
 {
-    struct auth *a = arg;
-    bool yes;
-
-    if (!viewer)
-        return false;
-    if (strcmp(viewer, user) == 0)
-        return true;
-    pthread_rwlock_rdlock(&a->lock);
-    const struct grant *g = find_grant(a->state, viewer);
-    yes = g && g->admin;
-    pthread_rwlock_unlock(&a->lock);
-    return yes;
+    return grant_of(arg, viewer, user) == 2;
 }
