@@ -134,28 +134,12 @@ static int delete_one(void *arg, const struct store_device *d)
 
 /* Lists the user's devices first (a listing runs inside a read transaction, and removing
  * needs write transactions), then removes from each. */
-static int collect_name(void *arg, const struct store_device *d)
-{
-    struct store_device **v = arg;
-    size_t n = 0;
-    while ((*v)[n].id)
-        n++;
-    struct store_device *nv = realloc(*v, (n + 2) * sizeof(**v));
-    if (!nv)
-        return -ENOMEM;
-    nv[n] = *d;
-    nv[n + 1].id = 0;
-    *v = nv;
-    return 0;
-}
-
 static int delete_devices(struct delete_ctx *c, const char *user)
 {
-    struct store_device *v = calloc(1, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    int rc = store_list_devices(c->s, user, collect_name, &v);
-    for (size_t i = 0; rc == 0 && v[i].id; i++)
+    struct store_device *v;
+    size_t n;
+    int rc = store_devices(c->s, user, NULL, &v, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
         rc = delete_one(c, &v[i]);
     free(v);
     return rc;

@@ -39,84 +39,28 @@ enum {
 
 /*
  * The key dictionary. Append-only: a stored byte refers to an index forever. The first keys
- * are the ones nearly every message carries.
+ * are the ones nearly every message carries. Listed once, expanded into the tables below.
  */
+/* clang-format off */
+#define PK_DICTIONARY(X) \
+    X("_type") X("tst") X("lat") X("lon") X("acc") X("alt") X("vac") X("vel") X("cog") X("batt") \
+    X("bs") X("tid") X("t") X("m") X("conn") X("p") X("created_at") X("_id") X("inregions") \
+    X("inrids") X("SSID") X("BSSID") X("topic") X("rad") X("poi") X("image") X("imagename") \
+    X("tag") X("motionactivities") X("_http") X("_decrypted") X("tzname") X("desc") X("event") \
+    X("wtst") X("rid") X("uuid") X("major") X("minor") X("name") X("face") X("waypoints") \
+    X("_creator") X("action") X("steps") X("from") X("to") X("rssi") X("prox") X("iOS") \
+    X("android") X("username") X("device") X("ghash") X("addr") X("cc") X("locality") \
+    X("isorcv") X("isotst") X("disptst") X("request") X("tour") X("odometer") X("ubatt") \
+    X("uext") X("ign") X("motion")
+/* clang-format on */
+
 static const struct {
     const char *name;
     unsigned char len;
 } dict[] = {
-#define K(s)                                                                                       \
-    {                                                                                              \
-        s, sizeof(s) - 1                                                                           \
-    }
-    K("_type"),
-    K("tst"),
-    K("lat"),
-    K("lon"),
-    K("acc"),
-    K("alt"),
-    K("vac"),
-    K("vel"),
-    K("cog"),
-    K("batt"),
-    K("bs"),
-    K("tid"),
-    K("t"),
-    K("m"),
-    K("conn"),
-    K("p"),
-    K("created_at"),
-    K("_id"),
-    K("inregions"),
-    K("inrids"),
-    K("SSID"),
-    K("BSSID"),
-    K("topic"),
-    K("rad"),
-    K("poi"),
-    K("image"),
-    K("imagename"),
-    K("tag"),
-    K("motionactivities"),
-    K("_http"),
-    K("_decrypted"),
-    K("tzname"),
-    K("desc"),
-    K("event"),
-    K("wtst"),
-    K("rid"),
-    K("uuid"),
-    K("major"),
-    K("minor"),
-    K("name"),
-    K("face"),
-    K("waypoints"),
-    K("_creator"),
-    K("action"),
-    K("steps"),
-    K("from"),
-    K("to"),
-    K("rssi"),
-    K("prox"),
-    K("iOS"),
-    K("android"),
-    K("username"),
-    K("device"),
-    K("ghash"),
-    K("addr"),
-    K("cc"),
-    K("locality"),
-    K("isorcv"),
-    K("isotst"),
-    K("disptst"),
-    K("request"),
-    K("tour"),
-    K("odometer"),
-    K("ubatt"),
-    K("uext"),
-    K("ign"),
-    K("motion"),
-#undef K
+#define NAME(s) {s, sizeof(s) - 1},
+    PK_DICTIONARY(NAME)
+#undef NAME
 };
 
 /* Dictionary indexes in strcmp order of their names, for binary search when encoding.
@@ -131,86 +75,15 @@ _Static_assert(sizeof(dict) / sizeof(dict[0]) == sizeof(dict_sorted), "dictionar
 _Static_assert(sizeof(dict_sorted) < PK_KEY_INLINE, "dictionary index must fit a byte");
 
 /* The dictionary's keys as JSON object keys with their colon ("\"lat\":"), so that writers
- * emit a known key in one copy. Built from the same names by the same macro. */
+ * emit a known key in one copy. */
 static const struct {
     char text[SINK_SMALL]; /* padded: written with sink_put_small */
     unsigned char len;
 } dict_json[] = {
-#define K(s)                                                                                       \
-    {                                                                                              \
-        "\"" s "\":", sizeof(s) + 2                                                                \
-    }
-    K("_type"),
-    K("tst"),
-    K("lat"),
-    K("lon"),
-    K("acc"),
-    K("alt"),
-    K("vac"),
-    K("vel"),
-    K("cog"),
-    K("batt"),
-    K("bs"),
-    K("tid"),
-    K("t"),
-    K("m"),
-    K("conn"),
-    K("p"),
-    K("created_at"),
-    K("_id"),
-    K("inregions"),
-    K("inrids"),
-    K("SSID"),
-    K("BSSID"),
-    K("topic"),
-    K("rad"),
-    K("poi"),
-    K("image"),
-    K("imagename"),
-    K("tag"),
-    K("motionactivities"),
-    K("_http"),
-    K("_decrypted"),
-    K("tzname"),
-    K("desc"),
-    K("event"),
-    K("wtst"),
-    K("rid"),
-    K("uuid"),
-    K("major"),
-    K("minor"),
-    K("name"),
-    K("face"),
-    K("waypoints"),
-    K("_creator"),
-    K("action"),
-    K("steps"),
-    K("from"),
-    K("to"),
-    K("rssi"),
-    K("prox"),
-    K("iOS"),
-    K("android"),
-    K("username"),
-    K("device"),
-    K("ghash"),
-    K("addr"),
-    K("cc"),
-    K("locality"),
-    K("isorcv"),
-    K("isotst"),
-    K("disptst"),
-    K("request"),
-    K("tour"),
-    K("odometer"),
-    K("ubatt"),
-    K("uext"),
-    K("ign"),
-    K("motion"),
-#undef K
+#define JSON_KEY(s) {"\"" s "\":", sizeof(s) + 2},
+    PK_DICTIONARY(JSON_KEY)
+#undef JSON_KEY
 };
-_Static_assert(sizeof(dict_json) / sizeof(dict_json[0]) == sizeof(dict) / sizeof(dict[0]),
-               "dictionary tables");
 
 static inline void write_json_key(struct sink *s, int key_index, const char *key, size_t len)
 {

@@ -46,34 +46,15 @@ static long days_for(const struct prune_options *opt, const char *user)
     return opt->days;
 }
 
-struct device_names {
-    struct store_device *v;
-    size_t n, cap;
-};
-
-static int collect(void *arg, const struct store_device *d)
-{
-    struct device_names *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct store_device *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *d;
-    return 0;
-}
-
 int prune_run(struct store *s, const struct prune_options *opt, int64_t now, uint64_t *removed)
 {
-    struct device_names l = {0};
-    int rc = store_list_devices(s, NULL, collect, &l);
+    struct store_device *devs;
+    size_t ndevs;
+    int rc = store_devices(s, NULL, NULL, &devs, &ndevs);
 
     *removed = 0;
-    for (size_t i = 0; i < l.n && rc == 0; i++) {
-        const struct store_device *d = &l.v[i];
+    for (size_t i = 0; i < ndevs && rc == 0; i++) {
+        const struct store_device *d = &devs[i];
         long days = days_for(opt, d->user);
         int64_t cutoff = now - (int64_t)days * 86400;
         uint64_t n = 0;
@@ -88,7 +69,7 @@ int prune_run(struct store *s, const struct prune_options *opt, int64_t now, uin
         }
         *removed += n;
     }
-    free(l.v);
+    free(devs);
     return rc;
 }
 

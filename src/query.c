@@ -14,29 +14,6 @@
 
 /* ---------------------------------------------------------------- last positions */
 
-struct device_list {
-    struct store_device *v;
-    size_t n, cap;
-    const char *only; /* device filter */
-};
-
-static int collect_device(void *arg, const struct store_device *d)
-{
-    struct device_list *l = arg;
-    if (l->only && strcmp(l->only, d->device) != 0)
-        return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct store_device *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *d;
-    return 0;
-}
-
 /* The device's card, copied out (the card's read transaction is closed on return). */
 struct card {
     uint8_t *data;
@@ -230,20 +207,21 @@ static int emit_last(void *arg, const struct store_device *d, const struct store
 int q_last_each(struct store *s, const struct q_last_filter *f,
                 int (*cb)(void *arg, const char *json, size_t len), void *arg)
 {
-    struct device_list list = {.only = f->device};
+    struct store_device *devs;
+    size_t ndevs;
     struct each_ctx e = {.f = f, .cb = cb, .arg = arg};
-    int rc = store_list_devices(s, f->user, collect_device, &list);
+    int rc = store_devices(s, f->user, f->device, &devs, &ndevs);
 
     if (rc == 0 && (rc = sink_init_mem(&e.buf, 1024)) == 0) {
-        for (size_t i = 0; i < list.n && rc == 0; i++) {
-            if (!list.v[i].points ||
-                (f->visible && !f->visible(f->visible_arg, f->viewer, list.v[i].user)))
+        for (size_t i = 0; i < ndevs && rc == 0; i++) {
+            if (!devs[i].points ||
+                (f->visible && !f->visible(f->visible_arg, f->viewer, devs[i].user)))
                 continue;
-            rc = with_last(s, &list.v[i], emit_last, &e);
+            rc = with_last(s, &devs[i], emit_last, &e);
         }
         sink_free(&e.buf);
     }
-    free(list.v);
+    free(devs);
     return rc;
 }
 
@@ -359,13 +337,14 @@ static int emit_friend(void *arg, const struct store_device *d, const struct sto
 int q_friends_json(struct store *s, const char *user, const char *device, q_visible_fn visible,
                    void *visible_arg, struct sink *out)
 {
-    struct device_list list = {0};
+    struct store_device *devs;
+    size_t ndevs;
     struct friends_ctx fc = {.out = out};
-    int rc = store_list_devices(s, NULL, collect_device, &list);
+    int rc = store_devices(s, NULL, NULL, &devs, &ndevs);
 
     sink_putc(out, '[');
-    for (size_t i = 0; i < list.n && rc == 0; i++) {
-        const struct store_device *d = &list.v[i];
+    for (size_t i = 0; i < ndevs && rc == 0; i++) {
+        const struct store_device *d = &devs[i];
         if (!d->points || (strcmp(d->user, user) == 0 && strcmp(d->device, device) == 0))
             continue;
         if (visible && !visible(visible_arg, user, d->user))
@@ -373,7 +352,7 @@ int q_friends_json(struct store *s, const char *user, const char *device, q_visi
         rc = with_last(s, d, emit_friend, &fc);
     }
     sink_puts(out, fc.n ? "\n]" : "]");
-    free(list.v);
+    free(devs);
     return rc < 0 ? rc : 0;
 }
 
@@ -475,15 +454,16 @@ int q_stats_json(struct store *s, const char *user, const char *device, int64_t 
                  int max_acc, q_visible_fn visible, void *visible_arg, const char *viewer,
                  struct sink *out)
 {
-    struct device_list list = {.only = device};
+    struct store_device *devs;
+    size_t ndevs;
     struct store_stats ss;
     uint64_t total = 0;
     char a[21], b[21];
-    int rc = store_list_devices(s, user, collect_device, &list);
+    int rc = store_devices(s, user, device, &devs, &ndevs);
 
     sink_puts(out, "{\"devices\":[");
-    for (size_t i = 0, n = 0; i < list.n && rc == 0; i++) {
-        const struct store_device *d = &list.v[i];
+    for (size_t i = 0, n = 0; i < ndevs && rc == 0; i++) {
+        const struct store_device *d = &devs[i];
         struct device_stats st;
         if (visible && !visible(visible_arg, viewer, d->user))
             continue;
@@ -506,7 +486,7 @@ int q_stats_json(struct store *s, const char *user, const char *device, int64_t 
         sink_printf(out, ",\"distance_m\":%.0f,\"days\":%llu}", st.metres,
                     (unsigned long long)st.days);
     }
-    free(list.v);
+    free(devs);
     if (rc)
         return rc;
     if ((rc = store_stats(s, &ss)))

@@ -1014,6 +1014,44 @@ int store_list_users(struct store *s, int (*cb)(void *arg, const char *user), vo
     return store_list_devices(s, NULL, user_of_device, &w);
 }
 
+struct device_array {
+    struct store_device *v;
+    size_t n, cap;
+    const char *only;
+};
+
+static int append_device(void *arg, const struct store_device *d)
+{
+    struct device_array *a = arg;
+    if (a->only && strcmp(a->only, d->device) != 0)
+        return 0;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        struct store_device *v = realloc(a->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = *d;
+    return 0;
+}
+
+int store_devices(struct store *s, const char *user, const char *device, struct store_device **out,
+                  size_t *n)
+{
+    struct device_array a = {.only = device};
+    int rc = store_list_devices(s, user, append_device, &a);
+    if (rc) {
+        free(a.v);
+        a.v = NULL;
+        a.n = 0;
+    }
+    *out = a.v;
+    *n = a.n;
+    return rc;
+}
+
 int store_get_device(struct store *s, const char *user, const char *device,
                      struct store_device *out)
 {

@@ -119,6 +119,11 @@ int store_list_users(struct store *s, int (*cb)(void *arg, const char *user), vo
 /* Calls cb for each device of `user` (all users if NULL), in name order. */
 int store_list_devices(struct store *s, const char *user,
                        int (*cb)(void *arg, const struct store_device *d), void *arg);
+/* The same listing copied into an array (malloc'd, caller frees *out), so that the caller
+ * may work on each device without holding the listing's read transaction. device, if not
+ * NULL, keeps only devices of that name. Returns 0 or an error (then *out is NULL). */
+int store_devices(struct store *s, const char *user, const char *device,
+                  struct store_device **out, size_t *n);
 /* Looks a device up by name. -ENOENT if unknown. */
 int store_get_device(struct store *s, const char *user, const char *device,
                      struct store_device *out);
