@@ -433,7 +433,8 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
     if (throttled(a, client, now))
         return AUTH_THROTTLED;
     if (!decode_basic(authorization, cred, sizeof(cred), &login, &password)) {
-        wl_log(WL_LOG_WARN, "auth", "sign-in from %s refused: malformed Basic credentials", client);
+        wl_log(WL_LOG_WARN, "auth",
+               "sign-in refused client=%s reason=\"malformed Basic credentials\"", client);
         count_failure(a, client, now);
         return AUTH_DENIED;
     }
@@ -481,8 +482,8 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
         pthread_rwlock_unlock(&a->lock);
         return AUTH_OK;
     }
-    wl_log(WL_LOG_WARN, "auth", "sign-in as \"%s\" from %s refused: %s", shown, client,
-           known ? "wrong password" : "unknown user");
+    wl_log(WL_LOG_WARN, "auth", "sign-in refused user=\"%s\" client=%s reason=\"%s\"", shown,
+           client, known ? "wrong password" : "unknown user");
     count_failure(a, client, now);
     return AUTH_DENIED;
 }

@@ -810,8 +810,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         count_request(r->h, r->route, r->status, ms / 1e3);
     if (wl_log_enabled(WL_LOG_DEBUG)) {
         char client[INET6_ADDRSTRLEN];
-        wl_log(WL_LOG_DEBUG, "http", "%s %s %u %.1fms client=%s", r->method, r->path, r->status, ms,
-               client_address(c, client, sizeof(client)));
+        wl_log(WL_LOG_DEBUG, "http", "request method=%s path=\"%s\" status=%u ms=%.1f client=%s",
+               r->method, r->path, r->status, ms, client_address(c, client, sizeof(client)));
     }
     sink_free(&r->body);
     free(r->form);

@@ -172,11 +172,12 @@ void ingest_set_log_limit(struct ingest *in, unsigned log_per_minute)
     pthread_mutex_unlock(&in->log_lock);
 }
 
-static void log_rejection(struct ingest *in, const char *where, const char *reason)
+static void log_rejection(struct ingest *in, const char *ctx, const char *reason)
 {
     int64_t minute = time(NULL) / 60;
     unsigned suppressed = 0;
     bool log;
+    char quoted[WL_LOG_QUOTE_SIZE];
 
     pthread_mutex_lock(&in->log_lock);
     count_reason(in, reason);
@@ -196,7 +197,8 @@ static void log_rejection(struct ingest *in, const char *where, const char *reas
     if (suppressed)
         wl_log(WL_LOG_WARN, "ingest", "%u more rejected messages were not logged", suppressed);
     if (log)
-        wl_log(WL_LOG_WARN, "ingest", "rejected message on %s: %s", where, reason);
+        wl_log(WL_LOG_WARN, "ingest", "rejected message %s reason=\"%s\"", ctx,
+               wl_log_quote(quoted, sizeof(quoted), reason, strlen(reason)));
 }
 
 bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size, char *user)
@@ -218,9 +220,10 @@ static void note_received(struct ingest *in, const char *where, const char *user
     pthread_mutex_unlock(&in->log_lock);
 }
 
+/* where: the topic as /api/0/monitor shows it; ctx: the same as key=value for the log. */
 static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum ot_outcome o,
-                               struct ot_message *msg, const char *where, const char *topic,
-                               int64_t now)
+                               struct ot_message *msg, const char *where, const char *ctx,
+                               const char *topic, int64_t now)
 {
     atomic_fetch_add(&in->counters.received, 1);
     note_received(in, where, msg->user, now);
@@ -235,10 +238,12 @@ static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum o
     }
     if (o == OT_REJECT) {
         atomic_fetch_add(&in->counters.rejected, 1);
-        log_rejection(in, where, msg->reason);
+        log_rejection(in, ctx, msg->reason);
     } else {
         atomic_fetch_add(&in->counters.ignored, 1);
-        wl_log(WL_LOG_DEBUG, "ingest", "ignored message on %s: %s", where, msg->reason);
+        char quoted[WL_LOG_QUOTE_SIZE];
+        wl_log(WL_LOG_DEBUG, "ingest", "ignored message %s reason=\"%s\"", ctx,
+               wl_log_quote(quoted, sizeof(quoted), msg->reason, strlen(msg->reason)));
     }
     return o;
 }
@@ -260,7 +265,9 @@ enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const cha
         topic_copy[topic_len] = '\0';
         kept = topic_copy;
     }
-    return account(in, b, o, &msg, where, kept, now);
+    char ctx[WL_LOG_QUOTE_SIZE + 8];
+    snprintf(ctx, sizeof(ctx), "topic=\"%s\"", where);
+    return account(in, b, o, &msg, where, ctx, kept, now);
 }
 
 enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
@@ -272,10 +279,13 @@ enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const cha
     enum ot_outcome o =
         ot_parse_named(&in->keys, user, device, payload, len, now, OT_VIA_HTTP, &msg);
 
-    snprintf(where, sizeof(where), "http %s/%s", wl_log_quote(qu, sizeof(qu), user, strlen(user)),
-             wl_log_quote(qd, sizeof(qd), device, strlen(device)));
+    char ctx[2 * WL_LOG_QUOTE_SIZE + 32];
+    wl_log_quote(qu, sizeof(qu), user, strlen(user));
+    wl_log_quote(qd, sizeof(qd), device, strlen(device));
+    snprintf(where, sizeof(where), "http %s/%s", qu, qd);
+    snprintf(ctx, sizeof(ctx), "via=http user=\"%s\" device=\"%s\"", qu, qd);
     b->payload_bytes += len;
-    o = account(in, b, o, &msg, where, NULL, now);
+    o = account(in, b, o, &msg, where, ctx, NULL, now);
     if (reason && reason_size)
         snprintf(reason, reason_size, "%s", o == OT_ACCEPT ? "" : msg.reason);
     return o;
@@ -316,12 +326,12 @@ int ingest_commit(struct ingest *in, struct ingest_batch *b, enum store_result *
             if (res[i] == STORE_STORED) {
                 atomic_fetch_add(&in->counters.stored, 1);
                 atomic_fetch_add(&in->counters.stored_by_kind[recs[i].kind], 1);
-                wl_log(WL_LOG_DEBUG, "ingest", "stored %s for %s/%s tst %lld",
+                wl_log(WL_LOG_DEBUG, "ingest", "stored type=%s user=%s device=%s tst=%lld",
                        ot_kind_name(recs[i].kind), recs[i].user, recs[i].device,
                        (long long)recs[i].tst);
             } else {
                 atomic_fetch_add(&in->counters.duplicate, 1);
-                wl_log(WL_LOG_DEBUG, "ingest", "duplicate %s for %s/%s tst %lld ignored",
+                wl_log(WL_LOG_DEBUG, "ingest", "duplicate type=%s user=%s device=%s tst=%lld",
                        ot_kind_name(recs[i].kind), recs[i].user, recs[i].device,
                        (long long)recs[i].tst);
             }

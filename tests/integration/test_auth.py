@@ -103,8 +103,9 @@ class Auth(unittest.TestCase):
         self.assertEqual(r.status, 401)
         h.wait_for(lambda: "unknown user" in self.stack.server.log_text(), 5, "the log line")
         log = self.stack.server.log_text()
-        self.assertIn('sign-in as "mum" from 127.0.0.3 refused: wrong password', log)
-        self.assertIn('sign-in as "nobody" from 127.0.0.3 refused: unknown user', log)
+        self.assertIn('sign-in refused user="mum" client=127.0.0.3 reason="wrong password"', log)
+        self.assertIn('sign-in refused user="nobody" client=127.0.0.3 reason="unknown user"',
+                      log)
         self.assertNotIn("guess-one", log)
         self.assertNotIn("guess-two", log)
 
