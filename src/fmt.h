@@ -52,6 +52,9 @@ struct fmt_options {
     const char *const *fields;
     size_t nfields;
     int64_t gpx_segment_gap; /* 0: FMT_GPX_SEGMENT_GAP */
+    /* JSON envelope: the points the range holds before thinning ("in_range"). */
+    bool in_range_known;
+    uint64_t in_range;
 };
 
 struct fmt_writer {

@@ -96,6 +96,10 @@ void fmt_json_end(struct fmt_writer *w)
     }
     sink_puts(s, w->count ? "\n],\"count\":" : "],\"count\":");
     sink_put_u64(s, w->count);
+    if (w->opt.in_range_known) {
+        sink_puts(s, ",\"in_range\":");
+        sink_put_u64(s, w->opt.in_range);
+    }
     sink_puts(s, ",\"status\":200,\"version\":");
     const char *v = w->opt.version ? w->opt.version : "";
     sink_json_string(s, v, strlen(v));

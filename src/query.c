@@ -563,7 +563,7 @@ static uint64_t bucket_start(uint64_t b, uint64_t nb, uint64_t n)
  * and the next bucket's average is largest.
  */
 static int thin(struct store *s, uint32_t id, int64_t from, int64_t to, uint32_t max,
-                uint32_t **keep, size_t *nkeep)
+                uint32_t **keep, size_t *nkeep, uint64_t *in_range)
 {
     struct store_iter *it = NULL;
     struct store_item item;
@@ -581,6 +581,7 @@ static int thin(struct store *s, uint32_t id, int64_t from, int64_t to, uint32_t
         n++;
     store_iter_close(it);
     it = NULL;
+    *in_range = n;
     if (rc < 0 || n <= max)
         return rc; /* nothing to thin */
 
@@ -687,8 +688,9 @@ int q_track_open(struct store *s, const char *user, const char *device, const st
     t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
+    uint64_t in_range = 0;
     if ((range->max_points &&
-         (rc = thin(s, d.id, from, to, range->max_points, &t->keep, &t->nkeep))) ||
+         (rc = thin(s, d.id, from, to, range->max_points, &t->keep, &t->nkeep, &in_range))) ||
         (rc = store_iter_points(s, d.id, from, to, 0, &t->it))) {
         free(t->keep);
         free(t);
@@ -699,6 +701,10 @@ int q_track_open(struct store *s, const char *user, const char *device, const st
     struct fmt_options o = opt ? *opt : (struct fmt_options){0};
     o.user = o.user ? o.user : user;
     o.device = o.device ? o.device : device;
+    if (range->max_points) { /* a thinned track says how many points the range holds */
+        o.in_range = in_range;
+        o.in_range_known = true;
+    }
     fmt_begin(&t->fmt, kind, out, &o);
     *qt = t;
     return 0;

@@ -160,20 +160,14 @@ export function createHistory({ map, status, padding }) {
       const body = await getJSON(apiUrl('/api/0/locations',
         { ...whole, max_points: MAX_DRAWN, fields: FIELDS }), ctl.signal);
       const points = body.data.filter((p) => Number.isFinite(p.lat) && Number.isFinite(p.lon));
-      // Fewer points than asked for: the server had nothing to thin, so that is the range.
-      track = { key, user, device, from, to, points, inRange: body.count < MAX_DRAWN ? body.count : null };
+      // With max_points the server says how many points the range holds before thinning.
+      const inRange = Number.isInteger(body.in_range) ? body.in_range : body.count;
+      track = { key, user, device, from, to, points, inRange };
       draw(fit);
       renderSummary();
       clearButton.disabled = false;
       status.set('history', null);
       if (fit) summary.scrollIntoView({ block: 'nearest' });
-      if (track.inRange == null) {
-        // Thinned (or exactly MAX_DRAWN): ask how many points the range holds (a few hundred
-        // bytes, where counting them ourselves would mean fetching them all).
-        const stats = await getJSON(apiUrl('/api/0/stats', whole), ctl.signal);
-        track.inRange = stats.points;
-        renderSummary();
-      }
     } catch (e) {
       if (e.name === 'AbortError') return;
       countText.textContent = '';

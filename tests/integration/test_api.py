@@ -171,6 +171,9 @@ class Api(unittest.TestCase):
         tsts = [p["tst"] for p in body["data"]]
         self.assertEqual(tsts, sorted(tsts))
         self.assertEqual((tsts[0], tsts[-1]), (DAY, DAY + 71 * 3600), "both ends kept")
+        self.assertEqual(body["in_range"], 72, "how many points the range holds")
+        r, body = self.locations()
+        self.assertNotIn("in_range", body, "only with max_points")
         r, geo = self.locations("geojson", max_points="16")
         self.assertLessEqual(len(geo["features"]), 16)
         for bad in ("3", "x", "-20", "999999999"):
