@@ -244,12 +244,13 @@ static int load_file(struct wl_config *cfg, const char *path)
             rc = -EINVAL;
             break;
         }
-        /* '#' starts a comment unless it is inside a quoted value */
+        /* '#' starts a comment at the start of a line or after a blank, outside quotes, so
+         * that "topic = owntracks/#" keeps its wildcard. */
         bool quoted = false;
         for (char *c = line; *c; c++) {
             if (*c == '"')
                 quoted = !quoted;
-            else if (*c == '#' && !quoted) {
+            else if (*c == '#' && !quoted && (c == line || c[-1] == ' ' || c[-1] == '\t')) {
                 *c = '\0';
                 break;
             }

@@ -7,7 +7,8 @@
  * WHERELOG_CONFIG) < environment < command-line flags. `wherelog serve --check` prints the
  * effective value of each setting and where it came from.
  *
- * The configuration file holds lines "name = value"; '#' starts a comment; values may be
+ * The configuration file holds lines "name = value"; '#' at the start of a line or after a
+ * blank starts a comment (so "topic = owntracks/#" works); values may be
  * wrapped in double quotes; a list setting (topic) may repeat. An unknown name is an error.
  *
  * A struct wl_config is built once at start-up and read-only afterwards.

@@ -57,13 +57,14 @@ Test(config, defaults_then_file_then_environment_then_flags)
     cr_expect_eq(cfg.topics.n, 1);
     cr_expect_str_eq(cfg.topics.v[0], "owntracks/#");
 
-    write_conf("# comment\nmqtt-host = file.example\nmqtt-port = 1884\n"
+    write_conf("# comment\nmqtt-host = file.example\nmqtt-port = 1884 # a comment\n"
                "topic = a/#\ntopic = \"b/#\"  # quoted\n");
     setenv("WHERELOG_CONFIG", conf, 1);
     cr_assert_eq(load(&cfg, 1, argv0), 0);
     cr_expect_str_eq(cfg.mqtt_host, "file.example");
     cr_expect_eq(cfg.mqtt_port, 1884);
     cr_expect_eq(cfg.topics.n, 2);
+    cr_expect_str_eq(cfg.topics.v[0], "a/#", "a '#' inside a value is no comment");
     cr_expect_str_eq(cfg.topics.v[1], "b/#");
 
     setenv("WHERELOG_MQTT_HOST", "env.example", 1);
