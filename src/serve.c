@@ -292,11 +292,12 @@ static void stop_server(struct server *sv)
     if (sv->mq.stop_fd >= 0)
         close(sv->mq.stop_fd);
     prune_stop(sv->prune);
+    live_shutdown(sv->live); /* ends live streams, which the HTTP server waits for */
+    http_stop(sv->http);
+    /* Only now: /healthz and /metrics read the MQTT client's state until HTTP stops. */
     mqtt_free(sv->mq.mqtt);
     if (sv->mosq_ready)
         mqtt_library_cleanup();
-    live_shutdown(sv->live); /* ends live streams, which the HTTP server waits for */
-    http_stop(sv->http);
     api_free(sv->api);
     live_free(sv->live);
     ingest_free(sv->ingest);
