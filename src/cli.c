@@ -162,6 +162,22 @@ int cli_last(int argc, char **argv)
     return 0;
 }
 
+int cli_selection(const char *cmd, struct cli_selection *sel)
+{
+    sel->tfrom = WTIME_MIN;
+    sel->tto = WTIME_MAX;
+    if ((sel->user && cli_name_arg(cmd, "user", sel->user, sel->uname)) ||
+        (sel->device && cli_name_arg(cmd, "device", sel->device, sel->dname)) ||
+        (sel->from && cli_time_arg(cmd, "from", sel->from, false, &sel->tfrom)) ||
+        (sel->to && cli_time_arg(cmd, "to", sel->to, true, &sel->tto)))
+        return -EINVAL;
+    if (sel->tfrom > sel->tto) {
+        fprintf(stderr, "wherelog %s: --from is after --to\n", cmd);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- export */
 
 int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, int64_t *out)
@@ -181,14 +197,14 @@ int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, 
 
 int cli_export(int argc, char **argv)
 {
-    const char *user = NULL, *device = NULL, *from = NULL, *to = NULL, *format = "json",
-               *output = NULL, *fields_arg = NULL;
+    struct cli_selection sel = {0};
+    const char *format = "json", *output = NULL, *fields_arg = NULL;
     const struct cli_option opts[] = {
-        {"user", "USER", "whose track (required)", &user, NULL},
-        {"device", "DEVICE", "which device (required)", &device, NULL},
-        {"from", "TIME", "first moment, inclusive (default: the beginning)", &from, NULL},
-        {"to", "TIME", "last moment, inclusive; a date means the whole day (default: the end)", &to,
-         NULL},
+        {"user", "USER", "whose track (required)", &sel.user, NULL},
+        {"device", "DEVICE", "which device (required)", &sel.device, NULL},
+        {"from", "TIME", "first moment, inclusive (default: the beginning)", &sel.from, NULL},
+        {"to", "TIME", "last moment, inclusive; a date means the whole day (default: the end)",
+         &sel.to, NULL},
         {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &format, NULL},
         {"fields", "LIST", "json and csv: only these members, in this order (tst,lat,lon)",
          &fields_arg, NULL},
@@ -210,8 +226,6 @@ int cli_export(int argc, char **argv)
     struct sink out = {0};
     struct q_track *t = NULL;
     enum fmt_kind kind;
-    int64_t tfrom = WTIME_MIN, tto = WTIME_MAX;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
     size_t nargs;
     int fd = STDOUT_FILENO, status = 1;
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
@@ -219,12 +233,11 @@ int cli_export(int argc, char **argv)
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (!user || !device) {
+    if (!sel.user || !sel.device) {
         fprintf(stderr, "wherelog export: --user and --device are required\n");
         return 2;
     }
-    if (cli_name_arg("export", "user", user, uname) ||
-        cli_name_arg("export", "device", device, dname))
+    if (cli_selection("export", &sel))
         return 2;
     if (fmt_parse(format, &kind) != 0 || kind == FMT_LINESTRING || kind == FMT_XML) {
         fprintf(stderr, "wherelog export: --format: '%s' is not json, geojson, gpx or csv\n",
@@ -245,13 +258,6 @@ int cli_export(int argc, char **argv)
             return 2;
         }
     }
-    if ((from && cli_time_arg("export", "from", from, false, &tfrom)) ||
-        (to && cli_time_arg("export", "to", to, true, &tto)))
-        return 2;
-    if (tfrom > tto) {
-        fprintf(stderr, "wherelog export: --from is after --to\n");
-        return 2;
-    }
     if (cli_open_store("export", &cfg, false, &s))
         return 1;
     if (output) {
@@ -263,11 +269,11 @@ int cli_export(int argc, char **argv)
     }
     if (sink_init_fd(&out, fd, OUT_BUFFER))
         goto out;
-    struct q_range range = {.from = tfrom, .to = tto};
+    struct q_range range = {.from = sel.tfrom, .to = sel.tto};
     struct fmt_options fo = {.fields = nfields ? fields : NULL, .nfields = (size_t)nfields};
-    rc = q_track_open(s, uname, dname, &range, kind, &fo, &out, &t);
+    rc = q_track_open(s, sel.uname, sel.dname, &range, kind, &fo, &out, &t);
     if (rc == -ENOENT) {
-        fprintf(stderr, "wherelog export: no device %s/%s in the store\n", uname, dname);
+        fprintf(stderr, "wherelog export: no device %s/%s in the store\n", sel.uname, sel.dname);
         goto out;
     }
     while (rc == 0 && (rc = q_track_fill(t, &out, SIZE_MAX)) == 1)

@@ -147,13 +147,13 @@ static int delete_devices(struct delete_ctx *c, const char *user)
 
 int cli_delete(int argc, char **argv)
 {
-    const char *user = NULL, *device = NULL, *from = NULL, *to = NULL;
+    struct cli_selection sel = {0};
     bool dry_run = false;
     const struct cli_option opts[] = {
-        {"user", "USER", "whose data (required)", &user, NULL},
-        {"device", "DEVICE", "only this device (default: all of the user's)", &device, NULL},
-        {"from", "TIME", "first moment to remove, inclusive", &from, NULL},
-        {"to", "TIME", "last moment to remove, inclusive (a date: the whole day)", &to, NULL},
+        {"user", "USER", "whose data (required)", &sel.user, NULL},
+        {"device", "DEVICE", "only this device (default: all of the user's)", &sel.device, NULL},
+        {"from", "TIME", "first moment to remove, inclusive", &sel.from, NULL},
+        {"to", "TIME", "last moment to remove, inclusive (a date: the whole day)", &sel.to, NULL},
         {"dry-run", NULL, "only say what would be removed", NULL, &dry_run}};
     const struct cli_command cmd = {
         "delete",
@@ -167,39 +167,34 @@ int cli_delete(int argc, char **argv)
         0};
     struct wl_config cfg;
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
-    struct delete_ctx c = {.from = WTIME_MIN, .to = WTIME_MAX};
+    struct delete_ctx c = {0};
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (!user) {
+    if (!sel.user) {
         fprintf(stderr, "wherelog delete: --user is required\n");
         return 2;
     }
-    if (cli_name_arg("delete", "user", user, uname) ||
-        (device && cli_name_arg("delete", "device", device, dname)) ||
-        (from && cli_time_arg("delete", "from", from, false, &c.from)) ||
-        (to && cli_time_arg("delete", "to", to, true, &c.to)))
+    if (cli_selection("delete", &sel))
         return 2;
-    if (c.from > c.to) {
-        fprintf(stderr, "wherelog delete: --from is after --to\n");
-        return 2;
-    }
-    c.device = device ? dname : NULL;
-    c.whole = !from && !to;
+    c.from = sel.tfrom;
+    c.to = sel.tto;
+    c.device = sel.device ? sel.dname : NULL;
+    c.whole = !sel.from && !sel.to;
     c.dry_run = dry_run;
     if (cli_open_store("delete", &cfg, true, &c.s)) /* a dry run aborts its transactions */
         return 1;
-    rc = delete_devices(&c, uname);
+    rc = delete_devices(&c, sel.uname);
     store_close(c.s);
     if (rc) {
         fprintf(stderr, "wherelog delete: %s\n", wl_strerror(rc));
         return 1;
     }
     if (!c.devices && !c.points && !c.events)
-        printf("nothing to remove for %s%s%s\n", uname, device ? "/" : "", device ? dname : "");
+        printf("nothing to remove for %s%s%s\n", sel.uname, sel.device ? "/" : "",
+               sel.device ? sel.dname : "");
     return 0;
 }
 
@@ -360,13 +355,13 @@ int cli_check(int argc, char **argv)
 
 int cli_stats(int argc, char **argv)
 {
-    const char *user = NULL, *device = NULL, *from = NULL, *to = NULL;
+    struct cli_selection sel = {0};
     bool json = false;
     const struct cli_option opts[] = {
-        {"user", "USER", "only this user's devices", &user, NULL},
-        {"device", "DEVICE", "only devices with this name", &device, NULL},
-        {"from", "TIME", "from this moment, inclusive", &from, NULL},
-        {"to", "TIME", "to this moment, inclusive (a date: the whole day)", &to, NULL},
+        {"user", "USER", "only this user's devices", &sel.user, NULL},
+        {"device", "DEVICE", "only devices with this name", &sel.device, NULL},
+        {"from", "TIME", "from this moment, inclusive", &sel.from, NULL},
+        {"to", "TIME", "to this moment, inclusive (a date: the whole day)", &sel.to, NULL},
         {"json", NULL, "print JSON (what GET /api/0/stats gives)", NULL, &json}};
     const struct cli_command cmd = {
         "stats",
@@ -380,8 +375,6 @@ int cli_stats(int argc, char **argv)
         0};
     struct wl_config cfg;
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
-    int64_t tfrom = WTIME_MIN, tto = WTIME_MAX;
     struct store *s;
     struct sink out;
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
@@ -389,10 +382,7 @@ int cli_stats(int argc, char **argv)
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if ((user && cli_name_arg("stats", "user", user, uname)) ||
-        (device && cli_name_arg("stats", "device", device, dname)) ||
-        (from && cli_time_arg("stats", "from", from, false, &tfrom)) ||
-        (to && cli_time_arg("stats", "to", to, true, &tto)))
+    if (cli_selection("stats", &sel))
         return 2;
     if (cli_open_store("stats", &cfg, false, &s))
         return 1;
@@ -400,8 +390,8 @@ int cli_stats(int argc, char **argv)
         store_close(s);
         return 1;
     }
-    rc = q_stats_json(s, user ? uname : NULL, device ? dname : NULL, tfrom, tto, Q_STATS_MAX_ACC,
-                      NULL, NULL, NULL, &out);
+    rc = q_stats_json(s, sel.user ? sel.uname : NULL, sel.device ? sel.dname : NULL, sel.tfrom,
+                      sel.tto, Q_STATS_MAX_ACC, NULL, NULL, NULL, &out);
     store_close(s);
     if (rc) {
         fprintf(stderr, "wherelog stats: %s\n", wl_strerror(rc));

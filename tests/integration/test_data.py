@@ -417,6 +417,12 @@ class ChangingHistory(unittest.TestCase):
         table = h.cli(self.storage, "stats").stdout
         self.assertIn("jane/phone", table)
         self.assertIn("bytes per point", table)
+        for cmd in (["stats"], ["delete", "--user", "jane"], ["export", "--user", "jane",
+                                                              "--device", "phone"]):
+            r = h.cli(self.storage, *cmd, "--from", "2024-12-02", "--to", "2024-12-01",
+                      check=False)
+            self.assertEqual(r.returncode, 2, cmd)
+            self.assertIn("--from is after --to", r.stderr)
 
 
 if __name__ == "__main__":
