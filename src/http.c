@@ -590,7 +590,8 @@ static void count_request(struct http *h, enum route route, unsigned status, dou
     pthread_mutex_unlock(&h->metrics.lock);
 }
 
-void http_write_metrics(struct http *h, struct sink *out)
+/* Requests by route and status, and their latency: the HTTP part of GET /metrics. */
+static void write_metrics(struct http *h, struct sink *out)
 {
     struct http_metrics *m = malloc(sizeof(*m));
     char lb[128], code[8];
@@ -637,7 +638,7 @@ static enum MHD_Result serve_ops(struct request *r, enum route route)
     if (route == R_METRICS) {
         resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
         h->opt.metrics(h->opt.ops_arg, &resp.body);
-        http_write_metrics(h, &resp.body);
+        write_metrics(h, &resp.body);
     } else {
         resp.content_type = "application/json";
         resp.status = h->opt.health(h->opt.ops_arg, &resp.body);

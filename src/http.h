@@ -58,8 +58,6 @@ struct http;
  * reason is logged. */
 int http_start(const struct http_options *opt, struct api *api, struct live *live,
                struct http **out);
-/* Requests by route and status, and their latency: the HTTP part of GET /metrics. */
-void http_write_metrics(struct http *h, struct sink *out);
 /* Stops the server (call live_shutdown() first, so live streams end). */
 void http_stop(struct http *h);
 

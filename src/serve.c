@@ -318,11 +318,10 @@ static const char *const reloadable[] = {
 
 static void note_difference(void *arg, const char *name)
 {
-    bool *restart_needed = arg;
+    (void)arg;
     for (size_t i = 0; i < WL_ARRAY_LEN(reloadable); i++)
         if (strcmp(name, reloadable[i]) == 0)
             return;
-    *restart_needed = true;
     wl_log(WL_LOG_WARN, "serve", "reload: %s changed; it takes effect at the next restart", name);
 }
 
@@ -337,7 +336,6 @@ static void reload(struct server *sv, struct wl_config *cfg, const struct cli_co
 {
     struct wl_config *next = calloc(1, sizeof(*next));
     size_t nargs;
-    bool restart_needed = false;
 
     sd_notify(0, "RELOADING=1");
     wl_log(WL_LOG_INFO, "serve", "SIGHUP: reloading the configuration, the users and the ACL");
@@ -349,10 +347,9 @@ static void reload(struct server *sv, struct wl_config *cfg, const struct cli_co
         sd_notify(0, "READY=1");
         return;
     }
-    cfg_each_difference(cfg, next, note_difference, &restart_needed);
+    cfg_each_difference(cfg, next, note_difference, NULL);
     if (strcmp(cfg->http_auth_file, next->http_auth_file) != 0 ||
-        strcmp(cfg->http_acl_file, next->http_acl_file) != 0 ||
-        strcmp(cfg->http_auth, next->http_auth) != 0)
+        strcmp(cfg->http_acl_file, next->http_acl_file) != 0)
         wl_log(WL_LOG_WARN, "serve",
                "reload: where sign-in comes from changed; the files "
                "in use are re-read, the new ones take effect at restart");
@@ -372,20 +369,16 @@ static void reload(struct server *sv, struct wl_config *cfg, const struct cli_co
         if (start_prune(sv, next) != 0)
             wl_log(WL_LOG_ERROR, "serve", "reload: cannot restart retention");
     }
-    /* Keep the running values of what needs a restart, take the rest. */
-    if (!restart_needed) {
-        *cfg = *next;
-    } else {
-        snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", next->log_level);
-        cfg->log_rejections = next->log_rejections;
-        cfg->retain_days = next->retain_days;
-        cfg->retain_interval = next->retain_interval;
-        cfg->retain_user = next->retain_user;
-        snprintf(cfg->tile_url, sizeof(cfg->tile_url), "%s", next->tile_url);
-        snprintf(cfg->tile_attribution, sizeof(cfg->tile_attribution), "%s",
-                 next->tile_attribution);
-        cfg->tile_max_zoom = next->tile_max_zoom;
-    }
+    /* cfg stays what runs: it takes what was applied, and keeps the running value of the
+     * rest (so that the next reload compares against what is really in force). */
+    memcpy(cfg->log_level, next->log_level, sizeof(cfg->log_level));
+    cfg->log_rejections = next->log_rejections;
+    cfg->retain_days = next->retain_days;
+    cfg->retain_interval = next->retain_interval;
+    cfg->retain_user = next->retain_user;
+    memcpy(cfg->tile_url, next->tile_url, sizeof(cfg->tile_url));
+    memcpy(cfg->tile_attribution, next->tile_attribution, sizeof(cfg->tile_attribution));
+    cfg->tile_max_zoom = next->tile_max_zoom;
     free(next);
     wl_log(WL_LOG_INFO, "serve", "reloaded");
     sd_notify(0, "READY=1");

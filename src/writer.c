@@ -126,16 +126,11 @@ static void commit_queue(struct writer *w)
             w->committed(w->committed_arg, w->recs, w->results, n);
         pthread_mutex_lock(&w->lock);
         w->stats.commits++;
-        w->stats.commit_ns_total += took;
         hist_observe(&w->stats.commit_seconds, (double)took / 1e9);
         hist_observe(&w->stats.batch_records, (double)n);
-        if (took > w->stats.commit_ns_max)
-            w->stats.commit_ns_max = took;
         w->stats.last_failed = rc != 0;
         if (rc == 0) {
             w->stats.records += n;
-            if (n > w->stats.max_batch)
-                w->stats.max_batch = n;
         } else {
             w->stats.failures++;
         }

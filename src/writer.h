@@ -35,9 +35,6 @@ struct writer_stats {
     uint64_t records;
     uint64_t failures;
     bool last_failed; /* the latest commit failed (nothing was committed since) */
-    uint64_t max_batch;       /* most records in one transaction */
-    uint64_t commit_ns_total; /* time spent in store_write_batch */
-    uint64_t commit_ns_max;
     struct hist batch_records;  /* records per commit */
     struct hist commit_seconds; /* time per commit */
 };
