@@ -210,6 +210,8 @@ static void submit_job(struct imp *imp)
 
 int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now)
 {
+    if (imp->failed) /* storing failed: the source's remaining records are not read */
+        return imp->failed;
     /* The slot to fill must be free: apply what occupies it first. */
     if (imp->fill - imp->apply == imp->njobs) {
         int rc = apply_oldest(imp);
