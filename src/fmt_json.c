@@ -55,17 +55,43 @@ static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, siz
     return 0;
 }
 
+/* Both computed members in one write (every point of a full export carries them): the
+ * disptst is the isotst with a blank for the 'T' and no 'Z'. */
+static void write_both_computed(struct fmt_writer *w, int64_t tst, bool comma)
+{
+    char iso[21], out[80];
+    size_t n = 0;
+
+    wtime_iso_cached(&w->days, tst, iso);
+    if (comma)
+        out[n++] = ',';
+    memcpy(out + n, "\"isotst\":\"", 10);
+    memcpy(out + n + 10, iso, 20);
+    memcpy(out + n + 30, "\",\"disptst\":\"", 13);
+    n += 43;
+    memcpy(out + n, iso, 10);
+    out[n + 10] = ' ';
+    memcpy(out + n + 11, iso + 11, 8);
+    out[n + 19] = '"';
+    sink_put(w->sink, out, n + 20);
+}
+
 static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
+    const uint64_t isotst = (uint64_t)1 << PK_KEY_ISOTST, disptst = (uint64_t)1 << PK_KEY_DISPTST;
     uint64_t seen;
     int n = pk_write_members_json(w->sink, data, len, tst, "location", &seen);
 
     if (n < 0)
         return n;
     /* Payloads imported from elsewhere may already carry these; never write a key twice. */
-    if (!(seen & (uint64_t)1 << PK_KEY_ISOTST))
+    if (!(seen & (isotst | disptst))) {
+        write_both_computed(w, tst, n > 0);
+        return 0;
+    }
+    if (!(seen & isotst))
         write_computed(w, tst, true, n > 0);
-    if (!(seen & (uint64_t)1 << PK_KEY_DISPTST))
+    if (!(seen & disptst))
         write_computed(w, tst, false, true);
     return 0;
 }

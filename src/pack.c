@@ -74,13 +74,13 @@ static const unsigned char dict_sorted[] = {
 _Static_assert(sizeof(dict) / sizeof(dict[0]) == sizeof(dict_sorted), "dictionary tables");
 _Static_assert(sizeof(dict_sorted) < PK_KEY_INLINE, "dictionary index must fit a byte");
 
-/* The dictionary's keys as JSON object keys with their colon ("\"lat\":"), so that writers
- * emit a known key in one copy. */
+/* The dictionary's keys as JSON object keys after a comma (",\"lat\":"), so that writers
+ * emit a known key, with or without the comma before it, in one copy. */
 static const struct {
-    char text[SINK_SMALL]; /* padded: written with sink_put_small */
-    unsigned char len;
+    char text[SINK_SMALL + 1]; /* padded: written with sink_put_small from text or text + 1 */
+    unsigned char len;         /* without the comma */
 } dict_json[] = {
-#define JSON_KEY(s) {"\"" s "\":", sizeof(s) + 2},
+#define JSON_KEY(s) {",\"" s "\":", sizeof(s) + 2},
     PK_DICTIONARY(JSON_KEY)
 #undef JSON_KEY
 };
@@ -88,7 +88,7 @@ static const struct {
 static inline void write_json_key(struct sink *s, int key_index, const char *key, size_t len)
 {
     if (key_index >= 0 && (size_t)key_index < WL_ARRAY_LEN(dict_json)) {
-        sink_put_small(s, dict_json[key_index].text, dict_json[key_index].len);
+        sink_put_small(s, dict_json[key_index].text + 1, dict_json[key_index].len);
     } else {
         sink_json_string(s, key, len);
         sink_putc(s, ':');
@@ -655,37 +655,102 @@ bool pk_to_int(const struct pk_value *v, int64_t *out)
     return true;
 }
 
+/* "00" to "99": numbers are written two digits per step. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                  "31323334353637383940414243444546474849505152535455565758596061"
+                                  "62636465666768697071727374757677787980818283848586878889909192"
+                                  "93949596979899";
+
 /* Digits of m, two at a time, ending at `end`; returns where they start. */
 static char *format_digits(char *end, uint64_t m)
 {
-    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
-                                "31323334353637383940414243444546474849505152535455565758596061"
-                                "62636465666768697071727374757677787980818283848586878889909192"
-                                "93949596979899";
     while (m >= 100) {
         unsigned d = (unsigned)(m % 100) * 2;
         m /= 100;
-        *--end = pairs[d + 1];
-        *--end = pairs[d];
+        *--end = digit_pairs[d + 1];
+        *--end = digit_pairs[d];
     }
     if (m >= 10) {
-        *--end = pairs[m * 2 + 1];
-        *--end = pairs[m * 2];
+        *--end = digit_pairs[m * 2 + 1];
+        *--end = digit_pairs[m * 2];
     } else {
         *--end = (char)('0' + m);
     }
     return end;
 }
 
+/* 10^0 .. 10^19, the powers that fit 64 bits. */
+static const uint64_t pow10_u64[] = {1u,
+                                     10u,
+                                     100u,
+                                     1000u,
+                                     10000u,
+                                     100000u,
+                                     1000000u,
+                                     10000000u,
+                                     100000000u,
+                                     1000000000u,
+                                     10000000000u,
+                                     100000000000u,
+                                     1000000000000u,
+                                     10000000000000u,
+                                     100000000000000u,
+                                     1000000000000000u,
+                                     10000000000000000u,
+                                     100000000000000000u,
+                                     1000000000000000000u,
+                                     10000000000000000000u};
+
+/* mag * 10^-scale (1 <= scale <= 31) as plain decimal digits ending at `end`, written right
+ * to left: exactly `scale` fraction digits (zero-padded, so 2000070 at scale 6 is 2.000070),
+ * the point, the integer part, the sign. Returns where the text starts. */
+static char *format_decimal(char *end, bool neg, uint64_t mag, unsigned scale)
+{
+    uint64_t whole = 0, frac = mag;
+    if (scale < WL_ARRAY_LEN(pow10_u64)) {
+        whole = mag / pow10_u64[scale];
+        frac = mag % pow10_u64[scale];
+    }
+    char *d = frac ? format_digits(end, frac) : end;
+    while (d > end - scale)
+        *--d = '0';
+    *--d = '.';
+    d = format_digits(d, whole);
+    if (neg)
+        *--d = '-';
+    return d;
+}
+
+static inline void write_int(struct sink *s, bool neg, uint64_t mag)
+{
+    char buf[24 + SINK_SMALL]; /* a sign and 20 digits, then slack for sink_put_small */
+    char *end = buf + 24, *d = format_digits(end, mag);
+    if (neg)
+        *--d = '-';
+    sink_put_small(s, d, (size_t)(end - d));
+}
+
+static void write_decimal(struct sink *s, bool neg, uint64_t mag, unsigned scale)
+{
+    char buf[64 + SINK_SMALL]; /* slack after the text, for sink_put_small */
+    char *end = buf + 64, *d = format_decimal(end, neg, mag, scale);
+    if (end - d <= SINK_SMALL)
+        sink_put_small(s, d, (size_t)(end - d));
+    else
+        sink_put(s, d, (size_t)(end - d));
+}
+
 void pk_write_number(struct sink *s, const struct pk_value *v)
 {
-    /* The common forms are built whole in a buffer and copied once: a sign, at most 20
-     * digits, a point and up to 31 leading zeros. The buffer has SINK_SMALL bytes of slack
-     * after the text, for sink_put_small. */
+    /* Integers are built right to left at the end of a buffer and copied once; the buffer
+     * has SINK_SMALL bytes of slack after the text, for sink_put_small. */
     char buf[64 + SINK_SMALL];
     char *end = buf + 64, *d;
-    size_t nd;
 
+    if (v->type == PK_INT) {
+        write_int(s, v->neg, v->mag);
+        return;
+    }
     if (v->type == PK_NUMTEXT) {
         sink_put(s, v->str, v->len);
         return;
@@ -694,41 +759,18 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
         sink_put(s, "-0.0", 4); /* "-0" would read back as the integer 0, without its sign */
         return;
     }
+    if (v->type == PK_DECIMAL && v->exp < 0 && v->exp >= -31) {
+        write_decimal(s, v->neg, v->mag, (unsigned)-v->exp);
+        return;
+    }
     d = format_digits(end, v->mag);
-    nd = (size_t)(end - d);
+    size_t nd = (size_t)(end - d);
     /* Integers are spelled out up to 18 digits: beyond, many JSON readers (json-c
      * among them) would clamp them to 64 bits, so a decimal keeps its exponent. */
-    if (v->type == PK_INT || (v->exp == 0 && nd <= 18)) {
+    if (v->exp == 0 && nd <= 18) {
         if (v->neg)
             *--d = '-';
         sink_put_small(s, d, (size_t)(end - d));
-        return;
-    }
-    if (v->exp < 0 && v->exp >= -31) {
-        size_t scale = (size_t)-v->exp;
-        char *out = buf; /* the digits sit at the end of buf, out of the way */
-        if (v->neg)
-            *out++ = '-';
-        if (nd > scale) {
-            memmove(out, d, nd - scale);
-            out += nd - scale;
-            *out++ = '.';
-            memmove(out, d + nd - scale, scale);
-            out += scale;
-        } else {
-            char tmp[20];
-            memcpy(tmp, d, nd);
-            *out++ = '0';
-            *out++ = '.';
-            for (size_t i = nd; i < scale; i++)
-                *out++ = '0';
-            memcpy(out, tmp, nd);
-            out += nd;
-        }
-        if (out - buf <= SINK_SMALL)
-            sink_put_small(s, buf, (size_t)(out - buf));
-        else
-            sink_put(s, buf, (size_t)(out - buf));
         return;
     }
     /* Rare: positive exponents and very small numbers. */
@@ -796,25 +838,82 @@ void pk_write_value_json(struct sink *s, const struct pk_value *v, int64_t tst)
     write_value_json(s, v, tst, 0);
 }
 
+/* The forms nearly every top-level member takes, written straight from the packed bytes. */
+static inline void write_small_uint(struct sink *s, unsigned m) /* m < 100 */
+{
+    if (m < 10)
+        sink_putc(s, (char)('0' + m));
+    else
+        sink_put(s, digit_pairs + 2 * m, 2);
+}
+
+/*
+ * The export hot path: a year as JSON is some 750,000 members. A dictionary key, a small
+ * integer, a decimal with a scale and a short string (the forms nearly every member takes)
+ * go from packed bytes to text here without filling a pk_value; any other value falls back
+ * to read_value and write_value_json, whose output for these forms is the same (test_pack
+ * checks the two paths against each other).
+ */
 int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
                           const char *type, uint64_t *seen)
 {
     struct pk_reader r;
     struct pk_value v;
-    const char *key;
-    size_t keylen;
+    uint64_t keys = 0;
     int n = 0;
     int rc = pk_open(&r, data, len, tst, type);
 
-    if (seen)
-        *seen = 0;
-    while (rc == 0 && (rc = next_member(&r, &key, &keylen, &v)) == 1) {
-        if (n++)
-            sink_putc(s, ',');
-        write_json_key(s, r.key_index, key, keylen);
-        if (seen && r.key_index >= 0 && r.key_index < 64)
-            *seen |= (uint64_t)1 << r.key_index;
-        rc = write_value_json(s, &v, tst, 0);
+    for (; rc == 0 && r.remaining > 0; r.remaining--) {
+        if (r.p >= r.end)
+            return WL_ECORRUPT;
+        bool comma = n++ > 0;
+
+        unsigned char k = *r.p++;
+        if (k < WL_ARRAY_LEN(dict_json)) {
+            sink_put_small(s, dict_json[k].text + !comma, dict_json[k].len + comma);
+            if (k < 64)
+                keys |= (uint64_t)1 << k;
+        } else if (k == PK_KEY_INLINE) {
+            uint64_t keylen;
+            const char *key;
+            if (!get_varint(&r, &keylen) || !get_bytes(&r, keylen, &key))
+                return WL_ECORRUPT;
+            if (comma)
+                sink_putc(s, ',');
+            sink_json_string(s, key, (size_t)keylen);
+            sink_putc(s, ':');
+        } else {
+            return WL_ECORRUPT;
+        }
+
+        if (r.p >= r.end)
+            return WL_ECORRUPT;
+        unsigned char tag = *r.p;
+        if (tag < PK_TAG_NEG_SMALL) {
+            r.p++;
+            write_small_uint(s, tag);
+        } else if (tag >= PK_TAG_DEC_POS && tag < PK_TAG_STR_SHORT && (tag & 31) != 0) {
+            uint64_t mag;
+            r.p++;
+            if (!get_varint(&r, &mag))
+                return WL_ECORRUPT;
+            write_decimal(s, tag >= PK_TAG_DEC_NEG, mag, tag & 31);
+        } else if (tag >= PK_TAG_STR_SHORT && tag <= PK_TAG_STR_SHORT + PK_STR_SHORT_MAX) {
+            const char *str;
+            r.p++;
+            if (!get_bytes(&r, tag - PK_TAG_STR_SHORT, &str))
+                return WL_ECORRUPT;
+            sink_json_string(s, str, tag - PK_TAG_STR_SHORT);
+        } else if ((rc = read_value(&r, &v)) == 0) {
+            if (v.type == PK_INT) /* tst and created_at: 10 digits each */
+                write_int(s, v.neg, v.mag);
+            else if (v.type == PK_STRING) /* "_type" */
+                sink_json_string(s, v.str, v.len);
+            else
+                rc = write_value_json(s, &v, tst, 0);
+        }
     }
+    if (seen)
+        *seen = keys;
     return rc < 0 ? rc : n;
 }

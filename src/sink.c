@@ -159,15 +159,33 @@ void sink_put_i64(struct sink *s, int64_t v)
     }
 }
 
+/* Bytes a JSON string holds as they are: all but controls, '"' and '\\'. */
+static inline bool json_plain(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
 void sink_json_string(struct sink *s, const char *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t run = 0; /* start of the pending stretch that needs no escaping */
+    size_t i = 0;
 
+    /* Most strings need no escaping at all: one scan, one copy. */
+    while (i < n && json_plain((unsigned char)p[i]))
+        i++;
+    if (i == n && s->len + n + 2 <= s->cap) {
+        char *o = s->buf + s->len;
+        o[0] = '"';
+        memcpy(o + 1, p, n);
+        o[n + 1] = '"';
+        s->len += n + 2;
+        return;
+    }
     sink_putc(s, '"');
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (json_plain(c))
             continue;
         sink_put(s, p + run, i - run);
         run = i + 1;
