@@ -679,43 +679,19 @@ static char *format_digits(char *end, uint64_t m)
     return end;
 }
 
-/* 10^0 .. 10^19, the powers that fit 64 bits. */
-static const uint64_t pow10_u64[] = {1u,
-                                     10u,
-                                     100u,
-                                     1000u,
-                                     10000u,
-                                     100000u,
-                                     1000000u,
-                                     10000000u,
-                                     100000000u,
-                                     1000000000u,
-                                     10000000000u,
-                                     100000000000u,
-                                     1000000000000u,
-                                     10000000000000u,
-                                     100000000000000u,
-                                     1000000000000000u,
-                                     10000000000000000u,
-                                     100000000000000000u,
-                                     1000000000000000000u,
-                                     10000000000000000000u};
-
 /* mag * 10^-scale (1 <= scale <= 31) as plain decimal digits ending at `end`, written right
  * to left: exactly `scale` fraction digits (zero-padded, so 2000070 at scale 6 is 2.000070),
- * the point, the integer part, the sign. Returns where the text starts. */
+ * the point, the integer part, the sign. Returns where the text starts. Division by the
+ * constant 10 is a multiplication; by 10^scale it would be a slow 64-bit divide. */
 static char *format_decimal(char *end, bool neg, uint64_t mag, unsigned scale)
 {
-    uint64_t whole = 0, frac = mag;
-    if (scale < WL_ARRAY_LEN(pow10_u64)) {
-        whole = mag / pow10_u64[scale];
-        frac = mag % pow10_u64[scale];
+    char *d = end;
+    for (unsigned i = 0; i < scale; i++) {
+        *--d = (char)('0' + mag % 10);
+        mag /= 10;
     }
-    char *d = frac ? format_digits(end, frac) : end;
-    while (d > end - scale)
-        *--d = '0';
     *--d = '.';
-    d = format_digits(d, whole);
+    d = format_digits(d, mag);
     if (neg)
         *--d = '-';
     return d;
