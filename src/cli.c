@@ -208,7 +208,8 @@ int cli_export(int argc, char **argv)
         {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &format, NULL},
         {"fields", "LIST", "json and csv: only these members, in this order (tst,lat,lon)",
          &fields_arg, NULL},
-        {"output", "FILE", "write to FILE instead of standard output", &output, NULL}};
+        {"output", "FILE", "write to FILE instead of standard output (- is standard output)",
+         &output, NULL}};
     const struct cli_command cmd = {
         "export",
         "export --user USER --device DEVICE [--from TIME] [--to TIME] "
@@ -260,7 +261,7 @@ int cli_export(int argc, char **argv)
     }
     if (cli_open_store("export", &cfg, false, &s))
         return 1;
-    if (output) {
+    if (output && strcmp(output, "-") != 0) {
         fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
             fprintf(stderr, "wherelog export: cannot write %s: %s\n", output, strerror(errno));

@@ -103,6 +103,14 @@ class Cli(unittest.TestCase):
         csv = h.export(self.storage, "jane", "phone", "csv")
         self.assertEqual(len(csv.strip().splitlines()), 49)
 
+    def test_export_output_dash_is_standard_output(self):
+        r = subprocess.run([h.WHERELOG, "export", "--storage", self.storage, "--user", "jane",
+                            "--device", "phone", "--output", "-"], capture_output=True, text=True,
+                           cwd=self.dir.path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(json.loads(r.stdout)), 48)
+        self.assertFalse(os.path.exists(os.path.join(self.dir.path, "-")), "no file named -")
+
     def test_last_filters(self):
         self.assertEqual(json.loads(h.cli(self.storage, "last", "--user", "nobody").stdout), [])
         last = json.loads(h.cli(self.storage, "last", "--user", "jane", "--device",
