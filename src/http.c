@@ -316,6 +316,8 @@ static enum MHD_Result respond_api(struct request *r, struct api_response *resp)
         MHD_add_response_header(mr, "Content-Disposition", resp->disposition);
     if (resp->allow)
         MHD_add_response_header(mr, "Allow", resp->allow);
+    if (resp->rejected[0])
+        MHD_add_response_header(mr, "X-Wherelog-Rejected", resp->rejected);
     if (resp->retry_after) {
         snprintf(retry, sizeof(retry), "%u", resp->retry_after);
         MHD_add_response_header(mr, "Retry-After", retry);
