@@ -1,5 +1,6 @@
 """The HTTP server itself: static files (and attempts to escape the document root), caching
 validators, MIME types, CORS, and what hostile or broken clients get."""
+import gzip
 import os
 import re
 import socket
@@ -46,6 +47,19 @@ class StaticFiles(unittest.TestCase):
             f.write("body{}")
         with open(cls.dir.file("secret.txt"), "w") as f:
             f.write("outside the docroot")
+        cls.big_js = b"var x = 'wherelog';\n" * 400
+        with open(os.path.join(root, "big.js"), "wb") as f:
+            f.write(cls.big_js)
+        with gzip.open(os.path.join(root, "big.js.gz"), "wb") as f:
+            f.write(cls.big_js)
+        with open(os.path.join(root, "stale.js"), "w") as f:
+            f.write("new()")
+        with gzip.open(os.path.join(root, "stale.js.gz"), "wb") as f:
+            f.write(b"old()")
+        os.utime(os.path.join(root, "stale.js.gz"), (1, 1))  # older than stale.js: not used
+        with gzip.open(cls.dir.file("secret.txt.gz"), "wb") as f:
+            f.write(b"outside the docroot")
+        os.symlink(cls.dir.file("secret.txt.gz"), os.path.join(root, "app.js.gz"))
         os.symlink(cls.dir.file("secret.txt"), os.path.join(root, "escape.txt"))
         os.symlink("/etc", os.path.join(root, "etc"))
         cls.stack = h.Stack(["--docroot", root, "--http-cors", "https://map.example"])
@@ -90,6 +104,31 @@ class StaticFiles(unittest.TestCase):
                                    headers={"If-Modified-Since": modified}).status, 304)
         self.assertEqual(h.request(self.port, "/app.js",
                                    headers={"If-None-Match": '"other"'}).status, 200)
+
+    def test_precompressed_files_for_clients_that_accept_gzip(self):
+        plain = h.request(self.port, "/big.js")
+        self.assertEqual(plain.body, self.big_js)
+        self.assertIsNone(plain.header("content-encoding"))
+        self.assertEqual(plain.header("vary"), "Accept-Encoding")
+        for ae in ("gzip", "deflate, gzip;q=0.5", "GZIP"):
+            r = h.request(self.port, "/big.js", headers={"Accept-Encoding": ae})
+            self.assertEqual(r.header("content-encoding"), "gzip", ae)
+            self.assertEqual(r.header("content-type"), "text/javascript; charset=utf-8")
+            self.assertLess(len(r.body), len(self.big_js) // 10, ae)
+            self.assertEqual(gzip.decompress(r.body), self.big_js, ae)
+            self.assertNotEqual(r.header("etag"), plain.header("etag"), "each variant its tag")
+        tagged = h.request(self.port, "/big.js", headers={"Accept-Encoding": "gzip",
+                                                          "If-None-Match": r.header("etag")})
+        self.assertEqual(tagged.status, 304)
+        for ae in ("gzip;q=0", "deflate", "br, identity", "x-gzip2"):
+            r = h.request(self.port, "/big.js", headers={"Accept-Encoding": ae})
+            self.assertEqual((r.header("content-encoding"), r.body), (None, self.big_js), ae)
+        r = h.request(self.port, "/stale.js", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual((r.header("content-encoding"), r.body), (None, b"new()"),
+                         "a .gz older than its file is not served")
+        r = h.request(self.port, "/app.js", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual((r.header("content-encoding"), r.body), (None, b"console.log(1)"),
+                         "a .gz that leads out of the document root is not served")
 
     def test_cors(self):
         r = h.request(self.port, "/api/0/version")

@@ -397,7 +397,7 @@ def test_service(unit, pw, tmp):
             status, body = http_get(http_port, "/")
             with open("/usr/share/wherelog/web/index.html", "rb") as f:
                 check(status == 200 and body == f.read(), "HTTP / serves the map's index.html")
-            status, body = http_get(http_port, "/vendor/leaflet/leaflet.js")
+            status, body = http_get(http_port, "/vendor/leaflet/leaflet.min.js")
             check(status == 200 and len(body) > 10000, "HTTP serves Leaflet from libjs-leaflet")
             status, body = http_get(http_port, "/api/0/version")
             check(status == 200 and "version" in json.loads(body), "HTTP /api/0/version")
