@@ -25,7 +25,8 @@
 struct event {
     char *json;
     size_t len;
-    char user[OT_NAME_MAX + 1]; /* whose location it is */
+    bool card;                  /* a card ("event: card"), else a location */
+    char user[OT_NAME_MAX + 1]; /* whose location or card it is */
 };
 
 /* Who a client is, for access control. */
@@ -154,10 +155,13 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
         return;
     for (size_t i = 0; i < n; i++) {
         const struct store_record *r = &recs[i];
-        if (r->kind != OT_LOCATION || results[i] != STORE_STORED)
+        if ((r->kind != OT_LOCATION && r->kind != OT_CARD) || results[i] != STORE_STORED)
             continue;
         buf.len = 0;
-        if (q_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf) || buf.err)
+        int rc = r->kind == OT_CARD
+                     ? q_card_event_json(r->user, r->device, r->tst, r->data, r->len, &buf)
+                     : q_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf);
+        if (rc || buf.err)
             continue;
         char *json = malloc(buf.len);
         if (!json)
@@ -168,6 +172,7 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
         free(e->json);
         e->json = json;
         e->len = buf.len;
+        e->card = r->kind == OT_CARD;
         snprintf(e->user, sizeof(e->user), "%s", r->user);
         lv->seq++;
         pthread_mutex_unlock(&lv->lock);
@@ -271,7 +276,8 @@ static bool next_frame(struct live_sse *c)
         c->next = lv->seq; /* too far behind: skip to now, the client reloads */
     } else if (skip_hidden(lv, &c->viewer, &c->next) < lv->seq) {
         const struct event *e = &lv->ring[c->next % LIVE_RING];
-        hl = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: location\ndata: ", c->next);
+        hl = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: %s\ndata: ", c->next,
+                      e->card ? "card" : "location");
         c->pending = malloc((size_t)hl + e->len + 2);
         if (!c->pending)
             return false;

@@ -261,6 +261,34 @@ int q_event_json(const char *user, const char *device, const char *topic, int64_
     return write_last_object(out, &c, &f);
 }
 
+int q_card_event_json(const char *user, const char *device, int64_t tst, const void *data,
+                      size_t len, struct sink *out)
+{
+    static const char *const members[] = {"name", "tid"};
+    enum { LABEL_MAX = 256 }; /* bytes: a label for a map; longer ones stay out of the event */
+    struct pk_value v;
+
+    sink_puts(out, "{\"_type\":\"card\",\"username\":");
+    sink_json_string(out, user, strlen(user));
+    sink_puts(out, ",\"device\":");
+    sink_json_string(out, device, strlen(device));
+    sink_puts(out, ",\"tst\":");
+    sink_put_i64(out, tst);
+    for (size_t i = 0; i < WL_ARRAY_LEN(members); i++) {
+        int rc = pk_find(data, len, tst, "card", members[i], &v);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 || v.type != PK_STRING || v.len > LABEL_MAX)
+            continue;
+        sink_putc(out, ',');
+        sink_json_string(out, members[i], strlen(members[i]));
+        sink_putc(out, ':');
+        sink_json_string(out, v.str, v.len);
+    }
+    sink_putc(out, '}');
+    return 0;
+}
+
 /* ---------------------------------------------------------------- HTTP-mode friends */
 
 struct friends_ctx {

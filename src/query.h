@@ -48,6 +48,11 @@ int q_last_each(struct store *s, const struct q_last_filter *f,
  * (image, face) and without card data. */
 int q_event_json(const char *user, const char *device, const char *topic, int64_t tst,
                  const void *data, size_t len, struct sink *out);
+/* One live event for a card just stored: {"_type":"card","username","device","tst", and the
+ * card's "name" and "tid" when it has them}. Never the face: an event stays small whatever a
+ * client publishes (the live ring keeps a thousand of them); /api/0/last has it. */
+int q_card_event_json(const char *user, const char *device, int64_t tst, const void *data,
+                      size_t len, struct sink *out);
 
 /*
  * The reply an OwnTracks app expects from HTTP mode (protocol §7): a JSON array with, for

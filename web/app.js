@@ -354,6 +354,31 @@ async function fetchCard(dev) {
   }
 }
 
+/**
+ * A card just stored: the device's name and face change in place. The event has no face (it
+ * can be large), so the device's /api/0/last brings both; a device not on the map yet gets its
+ * card with its first location.
+ */
+async function onCard(event) {
+  let card;
+  try {
+    card = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  if (!devices.has(deviceKey(card))) return;
+  try {
+    const [full] = await getJSON(apiUrl('/api/0/last', { user: card.username, device: card.device }));
+    const entry = devices.get(deviceKey(card));
+    if (!full || !entry) return;
+    entry.dev = { ...entry.dev, name: full.name, face: full.face };
+    renderDevice(entry);
+    renderList();
+  } catch (e) {
+    status.set('api', `Cannot load ${card.username}/${card.device}: ${e.message}`, 'error');
+  }
+}
+
 function onLocation(event) {
   let dev;
   try {
@@ -389,6 +414,7 @@ function connectStream() {
       }
     });
     es.addEventListener('location', onLocation);
+    es.addEventListener('card', onCard);
     es.addEventListener('reset', onReset);
     es.addEventListener('error', () => {
       interrupted = true;

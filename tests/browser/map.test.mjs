@@ -561,6 +561,16 @@ await check('3 a point published over MQTT moves its marker without a reload; a 
   assertEqual(latLng?.lat, moved.lat, "the Leaflet marker's latitude");
 });
 
+await check('3 a card published over MQTT renames a device and gives it a face, without a reload', async () => {
+  await publish([card('carol', 'watch', { name: 'Carol Jones', face: pngBase64() })]);
+  await waitIn(page, "carol's new name on her marker and in the list", () =>
+    document.querySelector('.pin[data-device="carol/watch"] .label')?.textContent === 'Carol Jones'
+      && [...document.querySelectorAll('.device-name')].some((n) => n.textContent === 'Carol Jones'));
+  const carol = (await markerInfo(page)).find((m) => m.device === 'carol/watch');
+  if (!carol.img?.startsWith('data:image/png;base64,iVBORw0KGgo')) fail(`carol's new face is not shown: ${carol.img}`);
+  if (!(await page.evaluate(() => window.__sameDocument))) fail('the page reloaded');
+});
+
 await check('9 names and tids holding HTML are shown as text', async () => {
   const labels = await page.$$eval('.pin .label, .device-name', (ls) => ls.map((l) => l.textContent));
   if (!labels.includes(XSS_NAME)) fail(`the card name is not shown literally: ${labels.join(' | ')}`);

@@ -112,6 +112,31 @@ class Live(unittest.TestCase):
         self.assertEqual((obj["username"], obj["tst"]), ("jane", 1733000600))
         ws.close()
 
+    def test_cards_are_pushed(self):
+        sse = SseReader(self.port)
+        ws = websocket.create_connection("ws://127.0.0.1:%d/ws/last" % self.port, timeout=10)
+        time.sleep(0.2)
+        card = {"_type": "card", "name": "Jane Doe", "tid": "JD", "face": "iVBORw0KGgo="}
+        big = dict(card, name="Jane Big", face="A" * (500 << 10))
+        h.publish(self.stack.broker.port, [
+            {"topic": "owntracks/jane/phone/info", "payload": json.dumps(card)},
+            {"topic": "owntracks/jane/phone/info", "payload": json.dumps(big)}])
+        _, name, data = sse.event()
+        self.assertEqual(name, "card")
+        got = json.loads(data)
+        self.assertEqual({k: got[k] for k in ("_type", "username", "device", "name", "tid")},
+                         {"_type": "card", "username": "jane", "device": "phone",
+                          "name": "Jane Doe", "tid": "JD"})
+        self.assertIsInstance(got["tst"], int)
+        self.assertNotIn("face", got, "faces stay out of events, whatever their size")
+        _, name, data = sse.event()
+        self.assertEqual((name, json.loads(data)["name"]), ("card", "Jane Big"))
+        self.assertLess(len(data), 300)
+        self.assertEqual(json.loads(ws.recv())["name"], "Jane Doe", "the WebSocket gets it too")
+        self.assertEqual(json.loads(ws.recv())["_type"], "card")
+        sse.close()
+        ws.close()
+
     def test_websocket_handshake_is_checked(self):
         r = h.request(self.port, "/ws/last")
         self.assertEqual(r.status, 400)
