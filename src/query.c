@@ -101,6 +101,24 @@ static int write_named(struct sink *out, const struct last_ctx *c, const char *n
     return 1;
 }
 
+/* Writes ,"name":"value" for a string member of a card (none longer than max). Returns 0, or
+ * <0 for a damaged card. */
+static int write_card_string(struct sink *out, const void *card, size_t len, int64_t tst,
+                             const char *name, size_t max)
+{
+    struct pk_value v;
+    int rc = pk_find(card, len, tst, "card", name, &v);
+    if (rc <= 0)
+        return rc;
+    if (v.type == PK_STRING && v.len <= max) {
+        sink_putc(out, ',');
+        sink_json_string(out, name, strlen(name));
+        sink_putc(out, ':');
+        sink_json_string(out, v.str, v.len);
+    }
+    return 0;
+}
+
 static int write_last_object(struct sink *out, const struct last_ctx *c,
                              const struct q_last_filter *f)
 {
@@ -147,15 +165,10 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
         for (size_t i = 0; i < 3; i++) {
             if ((i == 2 && has_tid) || (i == 1 && c->no_blobs))
                 continue;
-            rc = pk_find(c->card->data, c->card->len, c->card->tst, "card", card_fields[i], &v);
+            rc = write_card_string(out, c->card->data, c->card->len, c->card->tst,
+                                   card_fields[i], SIZE_MAX);
             if (rc < 0)
                 return rc;
-            if (rc == 1 && v.type == PK_STRING) {
-                sink_putc(out, ',');
-                sink_json_string(out, card_fields[i], strlen(card_fields[i]));
-                sink_putc(out, ':');
-                sink_json_string(out, v.str, v.len);
-            }
         }
     }
     sink_putc(out, '}');
@@ -266,7 +279,6 @@ int q_card_event_json(const char *user, const char *device, int64_t tst, const v
 {
     static const char *const members[] = {"name", "tid"};
     enum { LABEL_MAX = 256 }; /* bytes: a label for a map; longer ones stay out of the event */
-    struct pk_value v;
 
     sink_puts(out, "{\"_type\":\"card\",\"username\":");
     sink_json_string(out, user, strlen(user));
@@ -275,15 +287,9 @@ int q_card_event_json(const char *user, const char *device, int64_t tst, const v
     sink_puts(out, ",\"tst\":");
     sink_put_i64(out, tst);
     for (size_t i = 0; i < WL_ARRAY_LEN(members); i++) {
-        int rc = pk_find(data, len, tst, "card", members[i], &v);
+        int rc = write_card_string(out, data, len, tst, members[i], LABEL_MAX);
         if (rc < 0)
             return rc;
-        if (rc == 0 || v.type != PK_STRING || v.len > LABEL_MAX)
-            continue;
-        sink_putc(out, ',');
-        sink_json_string(out, members[i], strlen(members[i]));
-        sink_putc(out, ':');
-        sink_json_string(out, v.str, v.len);
     }
     sink_putc(out, '}');
     return 0;
