@@ -611,12 +611,15 @@ static void post_pub(struct api *api, const struct api_request *req, struct api_
         api_error(resp, 500, "out of memory");
         return;
     }
+    bool retry;
     enum ot_outcome o = ingest_http(api->ingest, &batch, user, device, req->body, req->body_len,
-                                    time(NULL), reason, sizeof(reason));
-    /* A refused message still gets a 2xx: the apps put a message that failed back at the head
-     * of their queue and retry it, with a growing wait, before anything sent after it
-     * (protocol §7), so a message that can never be stored would hold the phone's later
-     * points back for many minutes. The reason goes to the log (ingest) and to a header. */
+                                    time(NULL), reason, sizeof(reason), &retry);
+    /* A message refused for what it says still gets a 2xx: the apps put a message that failed
+     * back at the head of their queue and retry it, with a growing wait, before anything sent
+     * after it (protocol §7), so a message that can never be stored would hold the phone's
+     * later points back for many minutes. The reason goes to the log (ingest) and to a
+     * header. One refused for now (no key configured yet, out of memory) gets a 503, so that
+     * the app keeps it and sends it again. */
     if (o == OT_REJECT) {
         /* A header value: printable ASCII only, whatever the payload put in the reason. */
         size_t i;
@@ -624,7 +627,10 @@ static void post_pub(struct api *api, const struct api_request *req, struct api_
             resp->rejected[i] = reason[i] >= 0x20 && reason[i] < 0x7f ? reason[i] : '?';
         resp->rejected[i] = '\0';
     }
-    if (o == OT_ACCEPT && ingest_commit(api->ingest, &batch, NULL) != 0) {
+    if (o == OT_REJECT && retry) {
+        api_error(resp, 503, "cannot store the message now: %s", reason);
+        resp->retry_after = 60;
+    } else if (o == OT_ACCEPT && ingest_commit(api->ingest, &batch, NULL) != 0) {
         /* Not stored: the app keeps the message and posts it again. */
         api_error(resp, 503, "cannot store the message now; try again later");
         resp->retry_after = 60;

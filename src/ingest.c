@@ -234,6 +234,7 @@ static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum o
             return OT_ACCEPT;
         snprintf(msg->reason, sizeof(msg->reason), "cannot encode: %s",
                  rc == -ENOMEM ? "out of memory" : "malformed");
+        msg->retry = rc == -ENOMEM;
         o = OT_REJECT;
     }
     if (o == OT_REJECT) {
@@ -272,7 +273,7 @@ enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const cha
 
 enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
                             const char *device, const void *payload, size_t len, int64_t now,
-                            char *reason, size_t reason_size)
+                            char *reason, size_t reason_size, bool *retry)
 {
     struct ot_message msg;
     char where[2 * WL_LOG_QUOTE_SIZE + 8], qu[WL_LOG_QUOTE_SIZE], qd[WL_LOG_QUOTE_SIZE];
@@ -288,6 +289,8 @@ enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const cha
     o = account(in, b, o, &msg, where, ctx, NULL, now);
     if (reason && reason_size)
         snprintf(reason, reason_size, "%s", o == OT_ACCEPT ? "" : msg.reason);
+    if (retry)
+        *retry = o == OT_REJECT && msg.retry;
     return o;
 }
 

@@ -81,10 +81,11 @@ void ingest_batch_reset(struct ingest_batch *b);
 enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
                             size_t topic_len, const void *payload, size_t len, int64_t now);
 /* The same for a message that came over HTTP for user/device (already authenticated). If
- * reason is not NULL it receives a copy of the rejection reason. */
+ * reason is not NULL it receives a copy of the rejection reason, and *retry whether the
+ * rejection is for now only (ot_message.retry): the sender should post it again later. */
 enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
                             const char *device, const void *payload, size_t len, int64_t now,
-                            char *reason, size_t reason_size);
+                            char *reason, size_t reason_size, bool *retry);
 /* Appends an already validated message (importers). */
 int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char *topic,
                int64_t received);

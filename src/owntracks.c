@@ -307,8 +307,10 @@ static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_mes
         return verdict(msg, OT_REJECT, "payload is not valid UTF-8");
 
     struct json_tokener *tok = thread_tokener();
-    if (!tok)
+    if (!tok) {
+        msg->retry = true;
         return verdict(msg, OT_REJECT, "out of memory parsing JSON");
+    }
     msg->root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error err = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
@@ -521,8 +523,10 @@ static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now, struc
     if (b64_len % 4 != 0)
         return verdict(msg, OT_REJECT, "encrypted data is not base64");
     blob = malloc(b64_len / 4 * 3 + 1);
-    if (!blob)
+    if (!blob) {
+        msg->retry = true;
         return verdict(msg, OT_REJECT, "out of memory decrypting");
+    }
     if (sodium_base642bin(blob, b64_len / 4 * 3 + 1, b64, b64_len, NULL, &blob_len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0) {
         o = verdict(msg, OT_REJECT, "encrypted data is not base64");
@@ -535,6 +539,7 @@ static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now, struc
     }
     int n = keys && keys->lookup ? keys->lookup(keys->arg, msg->user, msg->device, secret) : 0;
     if (n <= 0) {
+        msg->retry = true; /* until `wherelog key set` */
         o = verdict(msg, OT_REJECT, "no encryption key configured for %s/%s", msg->user,
                     msg->device);
         goto out;
@@ -543,6 +548,7 @@ static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now, struc
     size_t plain_len = blob_len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
     plain = malloc(plain_len + 1);
     if (!plain) {
+        msg->retry = true;
         o = verdict(msg, OT_REJECT, "out of memory decrypting");
         goto out;
     }

@@ -75,6 +75,8 @@ struct ot_message {
     bool decrypted;
     struct json_object *root;   /* the payload (decrypted if it was); owned */
     char reason[OT_REASON_MAX]; /* why it was rejected or ignored; "" when accepted */
+    bool retry; /* rejected for now, not for what it says (no key configured for an encrypted
+                   message yet, out of memory): worth sending again later */
 };
 
 /*

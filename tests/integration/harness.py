@@ -323,12 +323,28 @@ def topic_owner(topic):
 _sodium = None
 
 
-def decrypt(secret, data):
-    """OwnTracks secretbox decryption (protocol §8) through the system's libsodium."""
+def _libsodium():
     global _sodium
     if _sodium is None:
         _sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
         _sodium.sodium_init()
+    return _sodium
+
+
+def encrypt(secret, plain):
+    """OwnTracks secretbox encryption (protocol §8), as an app does: base64 of nonce + box."""
+    key = secret.encode()[:32].ljust(32, b"\0")
+    nonce = os.urandom(24)
+    out = ctypes.create_string_buffer(len(plain) + 16)
+    rc = _libsodium().crypto_secretbox_easy(out, plain, ctypes.c_ulonglong(len(plain)), nonce,
+                                            key)
+    assert rc == 0
+    return base64.b64encode(nonce + out.raw).decode()
+
+
+def decrypt(secret, data):
+    """OwnTracks secretbox decryption (protocol §8) through the system's libsodium."""
+    _sodium = _libsodium()
     blob = base64.b64decode(data)
     key = secret.encode()[:32].ljust(32, b"\0")
     out = ctypes.create_string_buffer(len(blob) - 40)
