@@ -40,9 +40,9 @@ struct api_request {
 struct api_response {
     unsigned status;
     const char *content_type;
-    char disposition[512]; /* Content-Disposition, or "" */
-    const char *allow;     /* Allow, for 405 */
-    unsigned retry_after;  /* Retry-After seconds, or 0 */
+    char disposition[512];        /* Content-Disposition, or "" */
+    const char *allow;            /* Allow, for 405 */
+    unsigned retry_after;         /* Retry-After seconds, or 0 */
     char rejected[OT_REASON_MAX]; /* X-Wherelog-Rejected: why /pub refused a message, or "" */
     /* The body, a memory sink the caller set up. With `fill` set, it is only the beginning,
      * and fill(state, body, want) writes more until it returns 0 (<0: error, stop). */

@@ -25,13 +25,13 @@
 #include "wl.h"
 
 /* libmicrohttpd's memory pool per connection: the request line and headers must fit, and a
- * streamed (chunked) response goes out in writes of what the request left, about half of it.
- * It is cleared between the requests of a kept-alive connection, so a bigger pool, though
- * faster for a year of JSON (64 KiB: a fifth), costs every small request: at 64 KiB wrk's
- * /api/0/last rate fell by a quarter. */
+ * streamed (chunked) response is sent from the part the request left free. libmicrohttpd
+ * clears the whole pool between the requests of a kept-alive connection, so a bigger pool
+ * costs every small request: 64 KiB made a year of JSON faster but cut wrk's /api/0/last
+ * rate by a quarter. */
 #define CONNECTION_MEMORY (32u << 10)
-#define STREAM_BLOCK  (32u << 10) /* bytes handed to libmicrohttpd per read of a stream */
-#define PATH_LOG_MAX  200
+#define STREAM_BLOCK      (32u << 10) /* bytes handed to libmicrohttpd per read of a stream */
+#define PATH_LOG_MAX      200
 /* HTTP threads run this much nicer than the rest: on a small board, serving a year-long
  * export must not slow down storing what phones send. (Linux sets nice values per thread.) */
 #define HTTP_NICE 5
@@ -261,9 +261,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     struct stream *st = cls;
     (void)pos;
-    /* Topped up to a whole block each time: the last point of a fill overshoots the block,
-     * and sending that rest on its own doubled the writes (a year of JSON went out as 381
-     * blocks of 32 KB and 381 scraps of 95 bytes). */
+    /* Topped up to all that libmicrohttpd asks for (max) each time: a fill's last point
+     * overshoots max, and sending that rest on its own doubled the writes (a year of JSON went
+     * out as 381 writes of 32 KB and 381 scraps of 95 bytes). */
     if (st->buf.len < max && !st->done) {
         int rc = st->fill(st->state, &st->buf, max);
         if (rc < 0) {
@@ -406,36 +406,38 @@ static void http_date(time_t t, char *buf, size_t size)
     strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Serves root/rel if it is a regular file inside root (symbolic links included: the file's
- * real path must stay under the root's). */
-/* Whether an Accept-Encoding value admits gzip: the token, in any case, not with q=0. */
+/* Whether an Accept-Encoding value (RFC 9110 §12.5.3) admits gzip: the token in any case,
+ * unless its q parameter is 0. */
 static bool accepts_gzip(const char *ae)
 {
     for (const char *p = ae; p && *p;) {
         p += strspn(p, " \t,");
-        size_t n = strcspn(p, ",;");
-        const char *params = p + n, *next = strchr(p, ',');
+        const char *end = p + strcspn(p, ","), *params = p + strcspn(p, ",;");
+        size_t n = (size_t)(params - p);
         while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
             n--;
         if (n == 4 && strncasecmp(p, "gzip", 4) == 0) {
-            const char *q = *params == ';' ? strstr(params, "q=") : NULL;
-            if (q && (!next || q < next))
-                return strtod(q + 2, NULL) > 0;
+            for (const char *q = params; q < end && *q == ';'; q += strcspn(q + 1, ";,") + 1) {
+                const char *name = q + 1 + strspn(q + 1, " \t");
+                if (strncasecmp(name, "q=", 2) == 0)
+                    return strtod(name + 2, NULL) > 0;
+            }
             return true;
         }
-        p = next;
+        p = *end ? end + 1 : NULL;
     }
     return false;
 }
 
-/* Opens a regular file that realpath() puts inside root; -1 if there is none. */
+/* Opens a regular file that realpath() puts inside root (symbolic links are followed, but the
+ * file's real path must stay under the root's); -1 if there is none. */
 static int open_under(const char *root, const char *path, char real[PATH_MAX], struct stat *st)
 {
     size_t rootlen = strlen(root);
     if (!realpath(path, real) || strncmp(real, root, rootlen) != 0 ||
         (real[rootlen] != '/' && real[rootlen] != '\0'))
         return -1;
-    int fd = open(real, O_RDONLY | O_CLOEXEC);
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* real has no links: keep it so */
     if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
         close(fd);
         fd = -1;
@@ -500,7 +502,8 @@ static enum MHD_Result serve_file(struct request *r, const char *root, const cha
     }
     if (!mr)
         return MHD_NO;
-    MHD_add_response_header(mr, "ETag", etag); /* the .gz has its own size and time, so its own tag */
+    MHD_add_response_header(mr, "ETag",
+                            etag); /* the .gz has its own size and time, so its own tag */
     MHD_add_response_header(mr, "Last-Modified", modified);
     MHD_add_response_header(mr, "Cache-Control", "no-cache"); /* revalidate: cheap with ETag */
     MHD_add_response_header(mr, "Vary", "Accept-Encoding");

@@ -5,9 +5,10 @@
  * The writer's committed hook (live_committed) turns each stored location into one JSON event
  * (the /api/0/last object shape, without big blobs), and each stored card into one too (SSE
  * "event: card", WebSocket {"_type":"card",...}: a new name or face shows without a reload),
- * and appends it to a ring of the last LIVE_RING events. Each client reads the ring at its own pace; one that falls a whole ring
- * behind skips to the present and is told so ("reset": reload /api/0/last), so a slow client
- * costs a cursor, never memory. When nobody listens, no event is built at all.
+ * and appends it to a ring of the last LIVE_RING events. Each client reads the ring at its own
+ * pace; one that falls a whole ring behind skips to the present and is told so ("reset": reload
+ * /api/0/last), so a slow client costs a cursor, never memory. When nobody listens, no event is
+ * built at all.
  *
  * SSE clients are driven by the HTTP server's threads (live_sse_read). WebSocket clients are
  * handed over after the HTTP upgrade (live_ws_adopt) and served by this module's own thread

@@ -827,8 +827,8 @@ static inline void write_small_uint(struct sink *s, unsigned m) /* m < 100 */
  * The export hot path: a year as JSON is some 750,000 members. A dictionary key, a small
  * integer, a decimal with a scale and a short string (the forms nearly every member takes)
  * go from packed bytes to text here without filling a pk_value; any other value falls back
- * to read_value and write_value_json, whose output for these forms is the same (test_pack
- * checks the two paths against each other).
+ * to read_value and write_value_json. Both paths format numbers with the same functions;
+ * test_pack checks that they write the same text for every round trip.
  */
 int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
                           const char *type, uint64_t *seen)
@@ -839,6 +839,8 @@ int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t 
     int n = 0;
     int rc = pk_open(&r, data, len, tst, type);
 
+    if (seen)
+        *seen = 0;
     for (; rc == 0 && r.remaining > 0; r.remaining--) {
         if (r.p >= r.end)
             return WL_ECORRUPT;

@@ -165,8 +165,8 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
         for (size_t i = 0; i < 3; i++) {
             if ((i == 2 && has_tid) || (i == 1 && c->no_blobs))
                 continue;
-            rc = write_card_string(out, c->card->data, c->card->len, c->card->tst,
-                                   card_fields[i], SIZE_MAX);
+            rc = write_card_string(out, c->card->data, c->card->len, c->card->tst, card_fields[i],
+                                   SIZE_MAX);
             if (rc < 0)
                 return rc;
         }

@@ -84,10 +84,11 @@ const panel = {
 // ------------------------------------------------------------------ the devices now
 
 /**
- * user/device → { dev, marker, circle, pin, button, item, meta, look, updated }: dev is the
- * newest /api/0/last object, pin the marker's contents, item the list entry (an <li> around
- * button), meta its line of details, look what the badges and names were built from, updated
- * when dev was last taken in (performance.now()).
+ * user/device → { dev, marker, circle, pin, button, item, meta, look, updated, cardTicket }:
+ * dev is the newest /api/0/last object, pin the marker's contents, item the list entry (an <li>
+ * around button), meta its line of details, look what the badges and names were built from,
+ * updated when dev was last taken in (performance.now()), cardTicket the number of the latest
+ * card request (onCard).
  */
 const devices = new Map();
 let map;
@@ -366,11 +367,15 @@ async function onCard(event) {
   } catch {
     return;
   }
-  if (!devices.has(deviceKey(card))) return;
+  const asked = devices.get(deviceKey(card));
+  if (!asked) return;
+  // Two cards in a row may be answered out of order: only the newest request's answer counts.
+  const ticket = (asked.cardTicket || 0) + 1;
+  asked.cardTicket = ticket;
   try {
     const [full] = await getJSON(apiUrl('/api/0/last', { user: card.username, device: card.device }));
     const entry = devices.get(deviceKey(card));
-    if (!full || !entry) return;
+    if (!full || !entry || entry.cardTicket !== ticket) return;
     entry.dev = { ...entry.dev, name: full.name, face: full.face };
     renderDevice(entry);
     renderList();

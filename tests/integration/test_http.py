@@ -110,7 +110,7 @@ class StaticFiles(unittest.TestCase):
         self.assertEqual(plain.body, self.big_js)
         self.assertIsNone(plain.header("content-encoding"))
         self.assertEqual(plain.header("vary"), "Accept-Encoding")
-        for ae in ("gzip", "deflate, gzip;q=0.5", "GZIP"):
+        for ae in ("gzip", "deflate, gzip;q=0.5", "GZIP", "br;q=1, gzip ; x=y ; q=0.001"):
             r = h.request(self.port, "/big.js", headers={"Accept-Encoding": ae})
             self.assertEqual(r.header("content-encoding"), "gzip", ae)
             self.assertEqual(r.header("content-type"), "text/javascript; charset=utf-8")
@@ -120,7 +120,11 @@ class StaticFiles(unittest.TestCase):
         tagged = h.request(self.port, "/big.js", headers={"Accept-Encoding": "gzip",
                                                           "If-None-Match": r.header("etag")})
         self.assertEqual(tagged.status, 304)
-        for ae in ("gzip;q=0", "deflate", "br, identity", "x-gzip2"):
+        self.assertEqual(tagged.header("vary"), "Accept-Encoding")
+        head = h.request(self.port, "/big.js", method="HEAD", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual((head.status, head.header("content-encoding"), head.body), (200, "gzip", b""))
+        for ae in ("gzip;q=0", "gzip;Q=0", "gzip; level=1; q=0.0", "deflate", "br, identity",
+                   "x-gzip2", "gzipx", ";;,,;gzip=1"):
             r = h.request(self.port, "/big.js", headers={"Accept-Encoding": ae})
             self.assertEqual((r.header("content-encoding"), r.body), (None, self.big_js), ae)
         r = h.request(self.port, "/stale.js", headers={"Accept-Encoding": "gzip"})

@@ -166,9 +166,12 @@ Test(pack, keeps_numbers_as_their_decimal_digits)
     expect_number("-0.083910e22", "-83910e16");
     expect_number("1e18", "1e18");
     expect_number("-0.00E2", "-0.0");
-    /* every scale the short decimal form holds, and past it */
-    expect_number("-7.0000000000000000000000000000001", "-7.0000000000000000000000000000001");
+    /* the largest scale the short decimal form holds (31), and past it */
+    expect_number("0.0000000000000000000000000000001", "0.0000000000000000000000000000001");
+    expect_number("-0.0000000000001234567890123456789", "-0.0000000000001234567890123456789");
     expect_number("0.00000000000000000000000000000000012", "12e-35");
+    /* more than 19 significant digits: kept as text */
+    expect_number("-7.0000000000000000000000000000001", "-7.0000000000000000000000000000001");
     expect_number("18446744073709551615.5", "18446744073709551615.5");
     expect_number("-0.000", "-0.000");
     expect_number("99", "99");
