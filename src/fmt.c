@@ -94,7 +94,9 @@ int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix)
     int rc = pk_open(&r, data, len, tst, "location");
 
     fix->has_alt = false;
-    while (rc == 0 && (rc = pk_next(&r, NULL, NULL, &v)) == 1) {
+    /* Keys are unique (owntracks refuses duplicates), so the scan ends once all three are seen:
+     * phones send them early in the message, which spares reading half the members. */
+    while (found != 7 && rc == 0 && (rc = pk_next(&r, NULL, NULL, &v)) == 1) {
         rc = 0;
         switch (r.key_index) {
         case PK_KEY_LAT:
@@ -108,13 +110,14 @@ int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix)
         case PK_KEY_ALT:
             fix->alt = v;
             fix->has_alt = v.type == PK_INT || v.type == PK_DECIMAL;
+            found |= 4;
             break;
         default: break;
         }
     }
     if (rc < 0)
         return rc;
-    if (found != 3 ||
+    if ((found & 3) != 3 ||
         (fix->lat.type != PK_INT && fix->lat.type != PK_DECIMAL && fix->lat.type != PK_NUMTEXT))
         return WL_ECORRUPT;
     return 0;
