@@ -165,7 +165,7 @@ static inline bool json_plain(unsigned char c)
     return c >= 0x20 && c != '"' && c != '\\';
 }
 
-void sink_json_string(struct sink *s, const char *p, size_t n)
+void sink_json_string_any(struct sink *s, const char *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t run = 0; /* start of the pending stretch that needs no escaping */

@@ -86,7 +86,29 @@ void sink_put_i64(struct sink *s, int64_t v);
 
 /* Escapers. Input is UTF-8 that was validated where it entered (owntracks, importers). */
 /* A JSON string literal with quotes; control characters as \u00XX, '/' left alone. */
-void sink_json_string(struct sink *s, const char *p, size_t n);
+void sink_json_string_any(struct sink *s, const char *p, size_t n);
+/* The same, with the short strings an export writes by the million ("m", "p0") copied in
+ * place here, without a call. */
+static inline void sink_json_string(struct sink *s, const char *p, size_t n)
+{
+    if (n <= 16 && s->len + n + 2 <= s->cap) {
+        char *o = s->buf + s->len; /* written past len: only kept if all turns out plain */
+        size_t i = 0;
+        for (; i < n; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (c < 0x20 || c == '"' || c == '\\')
+                break;
+            o[i + 1] = (char)c;
+        }
+        if (i == n) {
+            o[0] = '"';
+            o[n + 1] = '"';
+            s->len += n + 2;
+            return;
+        }
+    }
+    sink_json_string_any(s, p, n);
+}
 /* XML character data or attribute value: & < > " ' escaped; characters XML 1.0 forbids
  * (C0 controls other than tab, CR, LF) become U+FFFD so the document stays well-formed. */
 void sink_xml_text(struct sink *s, const char *p, size_t n);
