@@ -66,6 +66,8 @@ def seeds(name):
             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
             "GET /index.html HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"x\"\r\n\r\n",
             "GET /vendor/leaflet/leaflet.css HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /vendor/leaflet/leaflet.min.js HTTP/1.1\r\nHost: x\r\n"
+            "Accept-Encoding: br;q=1, gzip ; x=y ; q=0.5\r\n\r\n",
             "GET /../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
             "OPTIONS /api/0/last HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET /api/0/config HTTP/1.1\r\nHost: x\r\n" + BASIC + "\r\n",
