@@ -90,34 +90,35 @@ int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix)
 {
     struct pk_reader r;
     struct pk_value v;
+    enum { LAT = 1, LON = 2, ALT = 4 };
     unsigned found = 0;
     int rc = pk_open(&r, data, len, tst, "location");
 
     fix->has_alt = false;
     /* Keys are unique (owntracks refuses duplicates), so the scan ends once all three are seen:
      * phones send them early in the message, which spares reading half the members. */
-    while (found != 7 && rc == 0 && (rc = pk_next(&r, NULL, NULL, &v)) == 1) {
+    while (found != (LAT | LON | ALT) && rc == 0 && (rc = pk_next(&r, NULL, NULL, &v)) == 1) {
         rc = 0;
         switch (r.key_index) {
         case PK_KEY_LAT:
             fix->lat = v;
-            found |= 1;
+            found |= LAT;
             break;
         case PK_KEY_LON:
             fix->lon = v;
-            found |= 2;
+            found |= LON;
             break;
         case PK_KEY_ALT:
             fix->alt = v;
             fix->has_alt = v.type == PK_INT || v.type == PK_DECIMAL;
-            found |= 4;
+            found |= ALT;
             break;
         default: break;
         }
     }
     if (rc < 0)
         return rc;
-    if ((found & 3) != 3 ||
+    if ((found & (LAT | LON)) != (LAT | LON) ||
         (fix->lat.type != PK_INT && fix->lat.type != PK_DECIMAL && fix->lat.type != PK_NUMTEXT))
         return WL_ECORRUPT;
     return 0;

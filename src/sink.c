@@ -159,12 +159,6 @@ void sink_put_i64(struct sink *s, int64_t v)
     }
 }
 
-/* Bytes a JSON string holds as they are: all but controls, '"' and '\\'. */
-static inline bool json_plain(unsigned char c)
-{
-    return c >= 0x20 && c != '"' && c != '\\';
-}
-
 void sink_json_string_any(struct sink *s, const char *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -172,7 +166,7 @@ void sink_json_string_any(struct sink *s, const char *p, size_t n)
     size_t i = 0;
 
     /* Most strings need no escaping at all: one scan, one copy. */
-    while (i < n && json_plain((unsigned char)p[i]))
+    while (i < n && sink_json_plain((unsigned char)p[i]))
         i++;
     if (i == n && s->len + n + 2 <= s->cap) {
         char *o = s->buf + s->len;
@@ -185,7 +179,7 @@ void sink_json_string_any(struct sink *s, const char *p, size_t n)
     sink_putc(s, '"');
     for (; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (json_plain(c))
+        if (sink_json_plain(c))
             continue;
         sink_put(s, p + run, i - run);
         run = i + 1;

@@ -87,6 +87,11 @@ void sink_put_i64(struct sink *s, int64_t v);
 /* Escapers. Input is UTF-8 that was validated where it entered (owntracks, importers). */
 /* A JSON string literal with quotes; control characters as \u00XX, '/' left alone. */
 void sink_json_string_any(struct sink *s, const char *p, size_t n);
+/* Bytes a JSON string holds as they are: all but controls, '"' and '\\'. */
+static inline bool sink_json_plain(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
 /* The same, with the short strings an export writes by the million ("m", "p0") copied in
  * place here, without a call. */
 static inline void sink_json_string(struct sink *s, const char *p, size_t n)
@@ -95,10 +100,9 @@ static inline void sink_json_string(struct sink *s, const char *p, size_t n)
         char *o = s->buf + s->len; /* written past len: only kept if all turns out plain */
         size_t i = 0;
         for (; i < n; i++) {
-            unsigned char c = (unsigned char)p[i];
-            if (c < 0x20 || c == '"' || c == '\\')
+            if (!sink_json_plain((unsigned char)p[i]))
                 break;
-            o[i + 1] = (char)c;
+            o[i + 1] = p[i];
         }
         if (i == n) {
             o[0] = '"';
