@@ -82,7 +82,9 @@ int q_months_json(struct store *s, const char *user, const char *device, struct 
  * [from, to], first and last time, distance travelled in metres (haversine between
  * consecutive points, leaving out those with acc > max_acc), and days (UTC) with data; and
  * for the store: its size on disk, bytes per point, map size and use. Reads every point in
- * the range. Returns 0 or a store error.
+ * the range. Each device is read in one pass, so its figures agree with each other; the
+ * devices and the store's figures are read apart and need not add up while the store
+ * changes. Returns 0 or a store error.
  */
 int q_stats_json(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
                  int max_acc, q_visible_fn visible, void *visible_arg, const char *viewer,
