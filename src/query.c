@@ -9,6 +9,7 @@
 #include "fmt_internal.h"
 #include "log.h"
 #include "pack.h"
+#include "query_internal.h"
 #include "wl.h"
 #include "wtime.h"
 
@@ -545,14 +546,21 @@ struct q_track {
     struct sink *out;
     uint64_t skipped;
     bool done;
-    uint32_t *keep; /* thinning: the tsts to write, ascending (NULL: all) */
+    bool thinned;   /* only the tsts in keep are written */
+    uint32_t *keep; /* ascending */
     size_t nkeep, next_keep;
+    uint64_t limit, taken; /* at most `limit` points (0: no limit); how many so far */
     char where[2 * OT_NAME_MAX + 2];
 };
 
-/* With a limit, the newest `limit` points: walk back that far to find the first one. */
+/*
+ * With a limit, the newest `limit` points: walk back that far to find the first one
+ * (*start) and note the newest (*newest), so that the export covers what this walk saw and
+ * not what arrives after it. Points that arrive late inside that stretch can still make it
+ * longer than `limit`: the export also counts what it writes (q_track_fill).
+ */
 static int limit_start(struct store *s, uint32_t id, int64_t from, int64_t to, uint64_t limit,
-                       int64_t *start)
+                       int64_t *start, int64_t *newest)
 {
     struct store_iter *it;
     struct store_item item;
@@ -562,6 +570,8 @@ static int limit_start(struct store *s, uint32_t id, int64_t from, int64_t to, u
     if (rc)
         return rc;
     while (n < limit && (rc = store_iter_next(it, &item)) == 1) {
+        if (n == 0)
+            *newest = item.tst;
         *start = item.tst;
         n++;
     }
@@ -591,117 +601,206 @@ static uint64_t bucket_start(uint64_t b, uint64_t nb, uint64_t n)
     return 1 + (uint64_t)((double)b * (double)(n - 2) / (double)nb);
 }
 
+/* The one place that writes into sel: within its capacity, in ascending order. */
+static void thin_keep(struct q_thin *t, uint32_t tst)
+{
+    if (t->nsel < t->max && (t->nsel == 0 || tst > t->sel[t->nsel - 1]))
+        t->sel[t->nsel++] = tst;
+}
+
+int q_thin_init(struct q_thin *t, uint32_t max)
+{
+    *t = (struct q_thin){.max = max, .nb = max > 2 ? max - 2 : 0};
+    t->sel = malloc((max ? max : 1) * sizeof(*t->sel));
+    return t->sel ? 0 : -ENOMEM;
+}
+
+void q_thin_count(struct q_thin *t, uint32_t tst)
+{
+    thin_keep(t, tst); /* if they all fit, these are the points to write */
+    t->counted++;
+    t->counted_last = tst;
+}
+
+bool q_thin_needed(const struct q_thin *t)
+{
+    return t->counted > t->max && t->nb > 0;
+}
+
+int q_thin_begin_averages(struct q_thin *t)
+{
+    t->avg = calloc(t->nb + 1, sizeof(*t->avg));
+    t->k = t->b = 0;
+    t->nsel = 0;
+    return t->avg ? 0 : -ENOMEM;
+}
+
+void q_thin_average(struct q_thin *t, bool have_xy, double x, double y)
+{
+    uint64_t k = t->k++;
+    if (k == 0 || !have_xy)
+        return; /* the first point is kept whatever the averages */
+    /* Points beyond pass 1's count all fall into the last slot, b <= nb: never past it. */
+    while (t->b < t->nb && k >= bucket_start(t->b + 1, t->nb, t->counted))
+        t->b++;
+    t->avg[t->b][0] += x;
+    t->avg[t->b][1] += y;
+    t->avg[t->b][2] += 1;
+}
+
+void q_thin_begin_choice(struct q_thin *t)
+{
+    double(*avg)[3] = t->avg;
+    for (uint64_t i = 0; i <= t->nb; i++) {
+        if (avg[i][2] > 0) {
+            avg[i][0] /= avg[i][2];
+            avg[i][1] /= avg[i][2];
+        }
+    }
+    /* A bucket left empty (points deleted since pass 1) borrows its neighbour's mean, so that
+     * the triangles of the bucket before it still point the right way. */
+    for (uint64_t i = t->nb; i-- > 0;)
+        if (avg[i][2] == 0)
+            memcpy(avg[i], avg[i + 1], sizeof(avg[i]));
+    for (uint64_t i = 1; i <= t->nb; i++)
+        if (avg[i][2] == 0)
+            memcpy(avg[i], avg[i - 1], sizeof(avg[i]));
+    t->k = t->b = 0;
+    t->nsel = 0;
+    t->best = -1;
+    t->held = false;
+    t->choosing = true;
+}
+
+/* Bucket b is done: keep its best point, if it had one. */
+static void thin_close_bucket(struct q_thin *t)
+{
+    if (t->best >= 0) {
+        thin_keep(t, t->best_tst);
+        t->px = t->best_x;
+        t->py = t->best_y;
+    }
+    t->b++;
+    t->best = -1;
+}
+
+/* Point j (0 < j) as a candidate of its bucket; points beyond pass 1's count compete in the
+ * last bucket (nb - 1), so that at most nb buckets close. */
+static void thin_candidate(struct q_thin *t, uint64_t j, uint32_t tst, bool have_xy, double x,
+                           double y)
+{
+    while (t->b + 1 < t->nb && j >= bucket_start(t->b + 1, t->nb, t->counted))
+        thin_close_bucket(t);
+    if (!have_xy)
+        return;
+    const double *next = t->avg[t->b + 1];
+    double area = fabs((t->px - next[0]) * (y - t->py) - (t->px - x) * (next[1] - t->py));
+    if (area > t->best) {
+        t->best = area;
+        t->best_tst = tst;
+        t->best_x = x;
+        t->best_y = y;
+    }
+}
+
+void q_thin_choose(struct q_thin *t, uint32_t tst, bool have_xy, double x, double y)
+{
+    uint64_t k = t->k++;
+    if (k == 0) {
+        thin_keep(t, tst);
+        t->px = have_xy ? x : 0;
+        t->py = have_xy ? y : 0;
+        return;
+    }
+    /* Only the end of the pass tells which point is the last: each waits for the next. */
+    if (t->held)
+        thin_candidate(t, k - 1, t->held_tst, t->held_xy, t->held_x, t->held_y);
+    t->held = true;
+    t->held_tst = tst;
+    t->held_xy = have_xy;
+    t->held_x = x;
+    t->held_y = y;
+}
+
+void q_thin_take(struct q_thin *t, uint32_t **keep, size_t *nkeep)
+{
+    if (t->choosing && t->held) { /* the last bucket's best, then the last point */
+        thin_close_bucket(t);
+        thin_keep(t, t->held_tst);
+        t->held = false;
+    }
+    *nkeep = t->nsel;
+    *keep = t->nsel ? t->sel : NULL;
+    if (t->nsel)
+        t->sel = NULL;
+    t->nsel = 0;
+}
+
+void q_thin_free(struct q_thin *t)
+{
+    free(t->avg);
+    free(t->sel);
+    t->avg = NULL;
+    t->sel = NULL;
+}
+
+enum thin_pass { THIN_COUNT, THIN_AVERAGE, THIN_CHOOSE };
+
+/* One pass over the store's points in [from, to], each handed to the pass's step. */
+static int thin_pass(struct store *s, uint32_t id, int64_t from, int64_t to, struct q_thin *t,
+                     enum thin_pass pass)
+{
+    struct store_iter *it;
+    struct store_item item;
+    int rc = store_iter_points(s, id, from, to, 0, &it);
+
+    if (rc)
+        return rc;
+    while ((rc = store_iter_next(it, &item)) == 1) {
+        double x = 0, y = 0;
+        bool have_xy = pass != THIN_COUNT && point_xy(&item, &x, &y);
+        switch (pass) {
+        case THIN_COUNT: q_thin_count(t, (uint32_t)item.tst); break;
+        case THIN_AVERAGE: q_thin_average(t, have_xy, x, y); break;
+        case THIN_CHOOSE: q_thin_choose(t, (uint32_t)item.tst, have_xy, x, y); break;
+        }
+    }
+    store_iter_close(it);
+    return rc < 0 ? rc : 0;
+}
+
 /*
- * Largest-Triangle-Three-Buckets in three passes, memory O(max): count the points, average
- * each bucket, then in each bucket keep the point whose triangle with the last kept point
- * and the next bucket's average is largest.
+ * Largest-Triangle-Three-Buckets in up to three passes, memory O(max): count the points (and
+ * keep them if they are few enough), average each bucket, then in each bucket keep the point
+ * whose triangle with the last kept point and the next bucket's average is largest. The later
+ * passes end at the newest point the count saw, so that the points a phone reports meanwhile
+ * do not shift the buckets; late points and deletes still can, and q_thin is bounded
+ * whatever they do.
  */
 static int thin(struct store *s, uint32_t id, int64_t from, int64_t to, uint32_t max,
                 uint32_t **keep, size_t *nkeep, uint64_t *in_range)
 {
-    struct store_iter *it = NULL;
-    struct store_item item;
-    uint64_t n = 0, k;
-    double(*avg)[2] = NULL;
-    uint32_t *sel = NULL;
-    size_t nsel = 0;
-    int rc;
+    struct q_thin t;
+    int rc = q_thin_init(&t, max);
 
     *keep = NULL;
     *nkeep = 0;
-    if ((rc = store_iter_points(s, id, from, to, 0, &it)))
+    if (rc)
         return rc;
-    while ((rc = store_iter_next(it, &item)) == 1)
-        n++;
-    store_iter_close(it);
-    it = NULL;
-    *in_range = n;
-    if (rc < 0 || n <= max)
-        return rc; /* nothing to thin */
-
-    uint64_t nb = max - 2; /* buckets between the first and the last point */
-    avg = calloc(nb + 1, sizeof(*avg));
-    sel = malloc(max * sizeof(*sel));
-    if (!avg || !sel) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    /* Pass 2: the average position of each bucket (the last "bucket" is the last point). */
-    uint64_t b = 0, in_b = 0;
-    if ((rc = store_iter_points(s, id, from, to, 0, &it)))
-        goto out;
-    for (k = 0; (rc = store_iter_next(it, &item)) == 1; k++) {
-        double x, y;
-        if (k == 0 || !point_xy(&item, &x, &y))
-            continue;
-        while (b < nb && k >= bucket_start(b + 1, nb, n)) {
-            if (in_b) {
-                avg[b][0] /= (double)in_b;
-                avg[b][1] /= (double)in_b;
-            }
-            b++;
-            in_b = 0;
-        }
-        avg[b][0] += x;
-        avg[b][1] += y;
-        in_b++;
-    }
-    if (in_b) {
-        avg[b][0] /= (double)in_b;
-        avg[b][1] /= (double)in_b;
-    }
-    store_iter_close(it);
-    it = NULL;
-    if (rc < 0)
-        goto out;
-
-    /* Pass 3: choose. */
-    double px = 0, py = 0, best = -1;
-    uint32_t best_tst = 0;
-    double best_x = 0, best_y = 0;
-    b = 0;
-    if ((rc = store_iter_points(s, id, from, to, 0, &it)))
-        goto out;
-    for (k = 0; (rc = store_iter_next(it, &item)) == 1; k++) {
-        double x = 0, y = 0;
-        bool ok = point_xy(&item, &x, &y);
-        if (k == 0 || k == n - 1) {
-            if (k == n - 1 && best >= 0)
-                sel[nsel++] = best_tst;
-            sel[nsel++] = (uint32_t)item.tst;
-            px = x;
-            py = y;
-            continue;
-        }
-        if (k >= bucket_start(b + 1, nb, n)) { /* bucket b is done */
-            if (best >= 0) {
-                sel[nsel++] = best_tst;
-                px = best_x;
-                py = best_y;
-            }
-            b++;
-            best = -1;
-        }
-        if (!ok)
-            continue;
-        double area = fabs((px - avg[b + 1][0]) * (y - py) - (px - x) * (avg[b + 1][1] - py));
-        if (area > best) {
-            best = area;
-            best_tst = (uint32_t)item.tst;
-            best_x = x;
-            best_y = y;
+    rc = thin_pass(s, id, from, to, &t, THIN_COUNT);
+    if (rc == 0 && q_thin_needed(&t)) {
+        to = t.counted_last;
+        if ((rc = q_thin_begin_averages(&t)) == 0 &&
+            (rc = thin_pass(s, id, from, to, &t, THIN_AVERAGE)) == 0) {
+            q_thin_begin_choice(&t);
+            rc = thin_pass(s, id, from, to, &t, THIN_CHOOSE);
         }
     }
-    if (rc == 0) {
-        *keep = sel;
-        *nkeep = nsel;
-        sel = NULL;
-    }
-out:
-    store_iter_close(it);
-    free(avg);
-    free(sel);
-    return rc < 0 ? rc : 0;
+    *in_range = t.counted;
+    if (rc == 0)
+        q_thin_take(&t, keep, nkeep);
+    q_thin_free(&t);
+    return rc;
 }
 
 int q_track_open(struct store *s, const char *user, const char *device, const struct q_range *range,
@@ -717,13 +816,15 @@ int q_track_open(struct store *s, const char *user, const char *device, const st
         return -EINVAL;
     if ((rc = store_get_device(s, user, device, &d)))
         return rc;
-    if (range->limit > 0 && (rc = limit_start(s, d.id, from, to, range->limit, &from)))
+    if (range->limit > 0 && (rc = limit_start(s, d.id, from, to, range->limit, &from, &to)))
         return rc;
     t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
+    t->limit = range->limit;
+    t->thinned = range->max_points > 0;
     uint64_t in_range = 0;
-    if ((range->max_points &&
+    if ((t->thinned &&
          (rc = thin(s, d.id, from, to, range->max_points, &t->keep, &t->nkeep, &in_range))) ||
         (rc = store_iter_points(s, d.id, from, to, 0, &t->it))) {
         free(t->keep);
@@ -754,7 +855,10 @@ int q_track_fill(struct q_track *t, struct sink *out, size_t want)
     if (t->done)
         return 0;
     while (t->out->len < want) {
-        rc = store_iter_next(t->it, &item);
+        /* Bounded by what was decided at open, not by what the store holds by now. */
+        bool complete =
+            (t->thinned && t->next_keep == t->nkeep) || (t->limit && t->taken == t->limit);
+        rc = complete ? 0 : store_iter_next(t->it, &item);
         if (rc < 0)
             return rc;
         if (rc == 0) {
@@ -762,12 +866,14 @@ int q_track_fill(struct q_track *t, struct sink *out, size_t want)
             t->done = true;
             return 0;
         }
-        if (t->keep) { /* thinned: only the chosen points (both lists ascend) */
+        if (t->thinned) { /* only the chosen points (both lists ascend) */
             while (t->next_keep < t->nkeep && t->keep[t->next_keep] < item.tst)
                 t->next_keep++;
             if (t->next_keep == t->nkeep || t->keep[t->next_keep] != item.tst)
                 continue;
+            t->next_keep++;
         }
+        t->taken++;
         if (fmt_point(&t->fmt, item.tst, item.data, item.len) != 0) {
             if (t->skipped++ == 0)
                 wl_log(WL_LOG_ERROR, "query", "%s: point at tst %lld does not decode; skipped",

@@ -5,6 +5,13 @@
  * Thread rules: a struct q_track belongs to one thread at a time; between two calls to
  * q_track_fill() it holds no read transaction, so a slow consumer (an HTTP client) costs
  * nothing but the struct itself.
+ *
+ * The store changes while a query reads it (store.h, "Snapshots"): a phone reports, late
+ * points arrive, the CLI deletes. A query that reads in several passes (thinning, limit) is
+ * therefore never sized by a count from an earlier pass: what it writes is bounded by what it
+ * decided and allocated at the start (max_points, limit), whatever the later passes find.
+ * Single-pass readers (stats, months, last) describe the points they met, which may be
+ * neither the store before nor after a concurrent write.
  */
 #ifndef WL_QUERY_H
 #define WL_QUERY_H
@@ -75,7 +82,9 @@ int q_months_json(struct store *s, const char *user, const char *device, struct 
  * [from, to], first and last time, distance travelled in metres (haversine between
  * consecutive points, leaving out those with acc > max_acc), and days (UTC) with data; and
  * for the store: its size on disk, bytes per point, map size and use. Reads every point in
- * the range. Returns 0 or a store error.
+ * the range. Each device is read in one pass, so its figures agree with each other; the
+ * devices and the store's figures are read apart and need not add up while the store
+ * changes. Returns 0 or a store error.
  */
 int q_stats_json(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
                  int max_acc, q_visible_fn visible, void *visible_arg, const char *viewer,
@@ -91,7 +100,7 @@ struct q_range {
 };
 
 /* Thinning works in Q_THIN_MIN..Q_THIN_MAX points: fewer draws no shape, more is no
- * longer thinning (and bounds the memory it takes, 4 bytes a point). */
+ * longer thinning (and bounds the memory it takes, 28 bytes a point: 5.6 MB at most). */
 #define Q_THIN_MIN 16
 #define Q_THIN_MAX 200000
 
@@ -100,6 +109,12 @@ struct q_range {
  * first thinned (Largest-Triangle-Three-Buckets over the positions: the first and last
  * points and, in each of max_points - 2 equal runs of points, the one that best keeps the
  * shape) in passes over the store, in memory bounded by max_points whatever the range.
+ * What the export writes while the store changes under it:
+ *   - with max_points: at most max_points points, and no more than the first pass counted
+ *     (the JSON envelope's "in_range"), none newer than the newest point it counted;
+ *   - with limit: the newest `limit` points when the export began (points stored later are
+ *     left out) and never more than `limit`, late points inside that stretch included;
+ *   - otherwise: the points in [from, to] as the export meets them, new ones included.
  * The format's header is written into `out` at once. Returns 0, -ENOENT (no such device:
  * the caller decides whether that is an empty document or an error), -EINVAL (max_points out
  * of range), -ENOMEM or a store error.

@@ -43,6 +43,17 @@
  * holds one open: the resize lock is not recursive. Callbacks of store_list_*() run inside
  * the listing's transaction and must not call the store.
  * Other processes (the CLI) may read and write the same store at the same time.
+ *
+ * Snapshots: every read sees the store as of when its read transaction began, and nothing
+ * holds one snapshot across two reads: two iterators, an iterator and a listing, or a device
+ * record and the points it counts (store_device.points) see different stores. Even one
+ * iterator is not one snapshot (it re-opens its transaction every STORE_ITER_CHUNK records
+ * and on store_iter_pause); it only promises that each item comes strictly after (before, in
+ * reverse) the one it returned last. Between any two reads, points arrive (newer ones and
+ * late ones, older than the newest), duplicates are dropped, and points and whole devices are
+ * deleted, by this process or another. So a reader that counts in one read and fills in
+ * another must never let the count bound a write: size memory from a limit of its own and
+ * bound every write by that memory (query.c's thinning and limit do).
  */
 #ifndef WL_STORE_H
 #define WL_STORE_H

@@ -8,6 +8,7 @@
 #include "helpers.h"
 #include "pack.h"
 #include "query.h"
+#include "query_internal.h"
 #include "store.h"
 #include "wtime.h"
 
@@ -58,6 +59,30 @@ static void write_track(const double (*p)[2], size_t n, int64_t t0)
     free(recs);
     free(bufs);
     free(res);
+}
+
+/* Writes one point (lat 1, lon 2) at each of tsts[0..n). */
+static void write_at(const int64_t *tsts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double p[1][2] = {{1, 2}};
+        write_track(p, 1, tsts[i]);
+    }
+}
+
+/* Runs an opened track export to its end and parses it; frees the sink and the track. */
+static struct json_object *finish_json(struct q_track *t, struct sink *out)
+{
+    int rc;
+    while ((rc = q_track_fill(t, out, SIZE_MAX)) == 1)
+        ;
+    cr_assert_eq(rc, 0);
+    q_track_close(t);
+    sink_putc(out, '\0');
+    struct json_object *o = json_tokener_parse(out->buf);
+    cr_assert_not_null(o);
+    sink_free(out);
+    return o;
 }
 
 /* Runs a track export as JSON and parses it. */
@@ -154,4 +179,169 @@ Test(query, limit_takes_the_newest_in_order)
     json_object_object_get_ex(json_object_array_get_idx(o, 0), "tst", &v);
     cr_expect_eq(json_object_get_int64(v), 5087);
     json_object_put(o);
+}
+
+/* ---------------------------------------------------------------- the store changes */
+
+Test(query, limit_counts_what_it_writes_while_points_arrive)
+{
+    static double p[100][2];
+    for (int i = 0; i < 100; i++) {
+        p[i][0] = 1;
+        p[i][1] = 2;
+    }
+    write_track(p, 50, 10000); /* 10000..10049: the newest 3 are 10047..10049 */
+    struct q_range r = {.from = 0, .to = WTIME_MAX, .limit = 3};
+    struct sink out;
+    struct q_track *t;
+    sink_init_mem(&out, 256);
+    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    /* Between the walk back and the export: newer points, an older one and a copy. */
+    write_track(p, 100, 20000);
+    const int64_t late[] = {9000, 10047};
+    write_at(late, 2);
+    struct json_object *o = finish_json(t, &out);
+    size_t n = json_object_array_length(o);
+    cr_assert_eq(n, 3, "limit 3 writes 3 points, not what arrived since");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *v;
+        json_object_object_get_ex(json_object_array_get_idx(o, i), "tst", &v);
+        cr_expect_eq(json_object_get_int64(v), 10047 + (int64_t)i,
+                     "the newest 3 when the export began");
+    }
+    json_object_put(o);
+}
+
+Test(query, limit_stays_bounded_when_late_points_land_inside_it)
+{
+    const int64_t even[] = {100, 102, 104, 106, 108, 110};
+    write_at(even, 6);
+    struct q_range r = {.from = 0, .to = WTIME_MAX, .limit = 3};
+    struct sink out;
+    struct q_track *t;
+    sink_init_mem(&out, 256);
+    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    const int64_t odd[] = {105, 107, 109};
+    write_at(odd, 3);
+    struct json_object *o = finish_json(t, &out);
+    cr_assert_eq(json_object_array_length(o), 3, "late points do not stretch the limit");
+    json_object_put(o);
+}
+
+Test(query, thinning_writes_what_it_chose_while_points_arrive)
+{
+    static double p[200][2];
+    for (int i = 0; i < 200; i++) {
+        p[i][0] = 48 + i * 1e-4;
+        p[i][1] = 2 + (i % 7) * 1e-4;
+    }
+    /* Few enough not to thin: the export is exactly the points the count saw. */
+    write_track(p, 20, 1000);
+    struct q_range r = {.from = 0, .to = WTIME_MAX, .max_points = 30};
+    struct sink out;
+    struct q_track *t;
+    sink_init_mem(&out, 256);
+    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    write_track(p, 200, 5000); /* newer points */
+    const int64_t late[] = {500, 1005 /* a duplicate */};
+    write_at(late, 2);
+    struct json_object *o = finish_json(t, &out);
+    cr_expect_eq(json_object_array_length(o), 20, "the 20 points counted, no more");
+    json_object_put(o);
+
+    /* Thinned: at most max_points, whatever arrived since. */
+    r.max_points = 16;
+    sink_init_mem(&out, 256);
+    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    write_track(p, 200, 9000);
+    o = finish_json(t, &out);
+    cr_expect_leq(json_object_array_length(o), 16);
+    cr_expect_geq(json_object_array_length(o), 14);
+    json_object_put(o);
+}
+
+/* Drives q_thin with `counted` points in pass 1 and n2, n3 in passes 2 and 3 (tsts from
+ * base2, base3, one apart; positions on a zig-zag), and checks the bounds. Returns nkeep. */
+static size_t thin_with(uint32_t max, uint64_t counted, uint64_t n2, uint64_t n3, uint32_t base3)
+{
+    struct q_thin t;
+    uint32_t *keep;
+    size_t nkeep;
+    cr_assert_eq(q_thin_init(&t, max), 0);
+    for (uint64_t i = 0; i < counted; i++)
+        q_thin_count(&t, 1000 + (uint32_t)i);
+    if (q_thin_needed(&t)) {
+        cr_assert_eq(q_thin_begin_averages(&t), 0);
+        for (uint64_t i = 0; i < n2; i++)
+            q_thin_average(&t, i % 11 != 5, (double)i, (double)(i % 13));
+        q_thin_begin_choice(&t);
+        for (uint64_t i = 0; i < n3; i++)
+            q_thin_choose(&t, base3 + (uint32_t)i, i % 11 != 5, (double)i, (double)(i % 13));
+    }
+    q_thin_take(&t, &keep, &nkeep);
+    q_thin_free(&t);
+    cr_assert_leq(nkeep, max, "max %u, counted %llu, then %llu and %llu points: kept %zu", max,
+                  (unsigned long long)counted, (unsigned long long)n2, (unsigned long long)n3,
+                  nkeep);
+    for (size_t i = 1; i < nkeep; i++)
+        cr_assert_gt(keep[i], keep[i - 1], "kept points ascend");
+    if (counted > max && n3 >= 2) { /* thinned: the ends of what pass 3 saw */
+        cr_assert_geq(nkeep, 2);
+        cr_expect_eq(keep[0], base3, "the first point is kept");
+        cr_expect_eq(keep[nkeep - 1], base3 + n3 - 1, "the last point is kept");
+    }
+    free(keep);
+    return nkeep;
+}
+
+Test(query, thinning_is_bounded_when_later_passes_see_more_points)
+{
+    /* A phone reporting between the passes: the overflow of issue 11. */
+    cr_expect_eq(thin_with(16, 100, 100, 101, 1000), 16);
+    thin_with(16, 100, 500, 500, 1000);
+    thin_with(16, 17, 5000, 5000, 1000);
+    thin_with(50, 100, 100, 100000, 1000);
+    thin_with(16, 100, 10, 500, 1000); /* averages of a few, choice among many */
+}
+
+Test(query, thinning_is_bounded_when_later_passes_see_fewer_points)
+{
+    /* Deletes between the passes. */
+    thin_with(16, 1000, 1000, 30, 1000);
+    thin_with(16, 1000, 30, 30, 1000);
+    thin_with(16, 1000, 0, 0, 1000);
+    cr_expect_eq(thin_with(16, 1000, 1000, 1, 1000), 1, "a single point is kept once");
+    cr_expect_eq(thin_with(16, 1000, 1000, 0, 1000), 0, "nothing left: nothing kept");
+    thin_with(16, 1000, 500, 2, 7);
+}
+
+Test(query, thinning_is_bounded_whatever_the_counts)
+{
+    uint32_t seed = 12345;
+    for (int i = 0; i < 300; i++) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t max = Q_THIN_MIN + (seed >> 8) % 64;
+        seed = seed * 1103515245u + 12345u;
+        uint64_t counted = (seed >> 8) % 400, n2 = (seed >> 4) % 400;
+        seed = seed * 1103515245u + 12345u;
+        uint64_t n3 = (seed >> 8) % 400;
+        thin_with(max, counted, n2, n3, 1 + (seed >> 20));
+    }
+}
+
+Test(query, thinning_without_enough_points_keeps_those_counted)
+{
+    struct q_thin t;
+    uint32_t *keep;
+    size_t nkeep;
+    cr_assert_eq(q_thin_init(&t, 16), 0);
+    for (uint32_t i = 0; i < 16; i++)
+        q_thin_count(&t, 100 + 2 * i);
+    cr_assert_not(q_thin_needed(&t), "16 points fit in 16");
+    q_thin_take(&t, &keep, &nkeep);
+    q_thin_free(&t);
+    cr_assert_eq(nkeep, 16);
+    for (uint32_t i = 0; i < 16; i++)
+        cr_expect_eq(keep[i], 100 + 2 * i);
+    free(keep);
 }
