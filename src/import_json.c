@@ -39,6 +39,8 @@ struct scanner {
     int target;     /* index of the array being read, or -1 */
     int elem_depth; /* depth at which the current element started, 0: none */
     bool in_string, escaped, reading_key, after_colon, key_too_long;
+    bool control_in_string; /* in the current element: RFC 8259 wants it escaped, json-c
+                               takes it raw */
     uint64_t elements;
 };
 
@@ -54,11 +56,15 @@ static int element_done(struct scanner *sc)
     o = json_tokener_parse_ex(tok, sc->elem.buf, (int)sc->elem.len);
     if (!o || json_tokener_get_parse_end(tok) != sc->elem.len)
         imp_unreadable(sc->imp, sc->dev, "array element is not JSON");
+    else if (sc->control_in_string)
+        imp_unreadable(sc->imp, sc->dev,
+                       "array element is not JSON: control character in a string");
     else
         rc = sc->fn(sc->imp, sc->dev, (size_t)sc->target, o, &sc->json);
     json_object_put(o);
     json_tokener_free(tok);
     sc->elem.len = 0;
+    sc->control_in_string = false;
     sc->elements++;
     return rc;
 }
@@ -72,6 +78,8 @@ static int scan(struct scanner *sc, const char *buf, size_t n)
     for (size_t i = 0; i < n && rc == 0; i++) {
         char c = buf[i];
         if (sc->in_string) {
+            if ((unsigned char)c < 0x20 && sc->elem_depth)
+                sc->control_in_string = true;
             if (sc->reading_key && !sc->escaped && c != '"' && c != '\\') {
                 if (sc->keylen < KEY_MAX)
                     sc->key[sc->keylen++] = c;
