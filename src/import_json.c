@@ -377,8 +377,10 @@ int imp_geojson(struct imp *imp, const char *path, const char *user, const char 
 /* "48.1371°, 11.5754°" (Timeline exports) into two number texts. */
 static bool parse_degrees(const char *text, char *lat, char *lon, size_t size)
 {
-    char buf[128];
-    snprintf(buf, sizeof(buf), "%s", text);
+    char buf[128]; /* two coordinates with degree signs take less than 60 bytes */
+    if (strlen(text) >= sizeof(buf))
+        return false; /* not cut: the rest could make it other numbers */
+    memcpy(buf, text, strlen(text) + 1);
     char *comma = strchr(buf, ',');
     if (!comma)
         return false;
@@ -396,9 +398,9 @@ static bool parse_degrees(const char *text, char *lat, char *lon, size_t size)
             p[--n] = '\0';
         char *end;
         double d = strtod(p, &end);
-        if (n == 0 || *end || !isfinite(d) || strspn(p, "-0123456789.") != n)
+        if (n == 0 || n >= size || *end || !isfinite(d) || strspn(p, "-0123456789.") != n)
             return false;
-        snprintf(outs[i], size, "%s", p);
+        memcpy(outs[i], p, n + 1);
     }
     return true;
 }

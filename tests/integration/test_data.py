@@ -470,6 +470,35 @@ class FileImports(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("ends in the middle", err)
 
+    def test_values_too_long_for_their_field_are_not_cut(self):
+        long_lat = "48." + "8" * 60  # cut to fit, it would be another number
+        gpx = ('<?xml version="1.0"?><gpx version="1.1" creator="t" '
+               'xmlns="http://www.topografix.com/GPX/1/1">'
+               '<wpt lat="48.85" lon="2.29"><time>2024-05-01T10:00:00Z</time>'
+               '<name>%s</name></wpt>'
+               '<trk><trkseg><trkpt lat="%s" lon="2.3"><time>2024-05-01T10:01:00Z</time></trkpt>'
+               '<trkpt lat="48.86" lon="2.3"><ele> 35 </ele><time>2024-05-01T10:02:00Z</time>'
+               '</trkpt></trkseg></trk></gpx>' % ("é" * 200, long_lat))
+        rc, s, err = import_json(self.storage, "gpx", self.write("long.gpx", gpx), "--user",
+                                 "jane", "--device", "long")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((s["devices"][0]["stored"], s["devices"][0]["unreadable"]), (1, 2))
+        self.assertEqual(s["reasons"], {"GPX point with a value too long for its field": 2})
+        self.assertEqual([(p["lat"], p["alt"]) for p in h.export(self.storage, "jane", "long")],
+                         [(48.86, 35)], "white space around a value is not part of it")
+        doc = {"rawSignals": [
+            {"position": {"LatLng": "%s°, 11.59°" % long_lat,
+                          "timestamp": "2024-03-01T10:00:00.000+01:00"}},
+            {"position": {"LatLng": "48.15°, 11.59°" + " " * 200,
+                          "timestamp": "2024-03-01T10:01:00.000+01:00"}},
+            {"position": {"LatLng": "48.15°, 11.59°",
+                          "timestamp": "2024-03-01T10:02:00.000+01:00"}}]}
+        rc, s, err = import_json(self.storage, "google",
+                                 self.write("t.json", json.dumps(doc, ensure_ascii=False)),
+                                 "--user", "jane", "--device", "pixel")
+        self.assertEqual((rc, s["devices"][0]["stored"], s["devices"][0]["unreadable"]),
+                         (0, 1, 2), err)
+
 
 class ChangingHistory(unittest.TestCase):
     def setUp(self):
