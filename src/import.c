@@ -646,8 +646,8 @@ static char *read_small(const char *path, size_t *len, int64_t *mtime)
         (buf = malloc((size_t)st.st_size + 1))) {
         *len = fread(buf, 1, (size_t)st.st_size, f);
         /* a file time no message could have (a broken clock): the import's own */
-        *mtime = st.st_mtime >= WTIME_MIN && st.st_mtime <= WTIME_MAX ? (int64_t)st.st_mtime
-                                                                      : (int64_t)time(NULL);
+        int64_t m = (int64_t)st.st_mtime; /* time_t may be 32 bits */
+        *mtime = m >= WTIME_MIN && m <= WTIME_MAX ? m : (int64_t)time(NULL);
         buf[*len] = '\0';
         while (*len && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
             buf[--*len] = '\0';
