@@ -87,11 +87,13 @@ int cli_import(int argc, char **argv)
         imp_summary_json(imp, stdout);
     else
         imp_summary_text(imp, stdout);
+    /* a file or directory skipped on the way is a source not read to its end, too */
+    bool skipped = imp_source_errors(imp) > 0;
     imp_free(imp);
     store_close(s);
-    if (rc && rc != -EINVAL && rc != -ENOENT && rc != -EIO && rc != -E2BIG)
+    if (rc && rc != -EINVAL && rc != -ENOENT && rc != -EIO && rc != -E2BIG && rc != -ENAMETOOLONG)
         fprintf(stderr, "wherelog import: %s\n", wl_strerror(rc));
-    return rc ? 1 : 0;
+    return rc || skipped ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- delete */

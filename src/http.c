@@ -32,6 +32,8 @@
 #define CONNECTION_MEMORY (32u << 10)
 #define STREAM_BLOCK      (32u << 10) /* bytes handed to libmicrohttpd per read of a stream */
 #define PATH_LOG_MAX      200
+/* Why a query is refused: the parameter's name and the escape are quoted and cut to fit. */
+#define QUERY_REASON_MAX 160
 /* HTTP threads run this much nicer than the rest: on a small board, serving a year-long
  * export must not slow down storing what phones send. (Linux sets nice values per thread.) */
 #define HTTP_NICE 5
@@ -101,6 +103,7 @@ struct request {
     enum route route;
     char method[8];
     char path[PATH_LOG_MAX];
+    char bad_escape[QUERY_REASON_MAX]; /* why the raw query is not well encoded, or "" */
     unsigned status;
     struct timespec start;
     /* form-encoded body, decoded on first use */
@@ -163,6 +166,42 @@ static void form_decode(char *s)
         }
     }
     *o = '\0';
+}
+
+/*
+ * libmicrohttpd decodes query arguments leniently: a '%' not followed by two hex digits is
+ * kept as it is, so "user=%zz" would ask for a user named "%zz" and get an empty answer,
+ * hiding the client's bug. Finds the first malformed escape in a raw query and writes into
+ * `why` which parameter holds it; leaves `why` empty when the query is well encoded.
+ */
+static void check_query_escapes(const char *query, char *why, size_t size)
+{
+    why[0] = '\0';
+    for (const char *p = query; *p && *p != '#'; p++) {
+        if (*p != '%' || (hexval(p[1]) >= 0 && hexval(p[2]) >= 0))
+            continue;
+        const char *pair = p, *eq;
+        while (pair > query && pair[-1] != '&')
+            pair--;
+        size_t esc_len = 1;
+        while (esc_len < 3 && p[esc_len] && p[esc_len] != '&' && p[esc_len] != '#')
+            esc_len++;
+        char name[48], esc[16];
+        wl_log_quote(esc, sizeof(esc), p, esc_len);
+        if ((eq = memchr(pair, '=', (size_t)(p - pair)))) {
+            wl_log_quote(name, sizeof(name), pair, (size_t)(eq - pair));
+            snprintf(why, size,
+                     "bad parameter %s: malformed percent-encoding \"%s\" (a '%%' must be "
+                     "followed by two hex digits)",
+                     name, esc);
+        } else {
+            snprintf(why, size,
+                     "malformed percent-encoding \"%s\" in a parameter name (a '%%' must be "
+                     "followed by two hex digits)",
+                     esc);
+        }
+        return;
+    }
 }
 
 static void parse_form(struct request *r)
@@ -643,6 +682,13 @@ static enum route route_of(const char *url)
     return strncmp(url, "/vendor/", 8) == 0 ? R_VENDOR : R_STATIC;
 }
 
+/* The routes whose answer depends on query parameters (the others ignore the query). */
+static bool reads_parameters(enum route route)
+{
+    return route == R_LIST || route == R_LAST || route == R_LOCATIONS || route == R_STATS ||
+           route == R_PUB;
+}
+
 static void count_request(struct http *h, enum route route, unsigned status, double seconds)
 {
     size_t si = 0;
@@ -793,6 +839,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     for (const char *p = uri; (p = strchr(p, '%')); p++)
         if (p[1] == '0' && p[2] == '0')
             r->nul_in_uri = true;
+    const char *query = strchr(uri, '?');
+    if (query)
+        check_query_escapes(query + 1, r->bad_escape, sizeof(r->bad_escape));
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     return r;
 }
@@ -819,6 +868,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r->nul_in_uri)
             return respond_error(r, 400, NULL, "NUL (%%00) in the request");
         r->route = route_of(url);
+        if (r->bad_escape[0] && reads_parameters(r->route) && strcmp(method, "OPTIONS") != 0)
+            return respond_error(r, 400, NULL, "%s", r->bad_escape);
         /* Preflights carry no credentials; health checks say nothing private. */
         if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route != R_HEALTHZ) {
             char client[INET6_ADDRSTRLEN];

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,11 +157,13 @@ static int apply_job(struct imp *imp, struct imp_job *job)
         d->read++;
         switch ((enum ot_outcome)r->outcome) {
         case OT_ACCEPT:
-            d->stored_by_kind[r->kind]++;
-            if (imp->results[item++] == STORE_STORED)
+            d->accepted_by_kind[r->kind]++;
+            if (imp->results[item++] == STORE_STORED) {
                 d->stored++;
-            else
+                d->stored_by_kind[r->kind]++;
+            } else {
                 d->duplicate++;
+            }
             break;
         case OT_IGNORE: d->ignored++; break;
         case OT_REJECT:
@@ -347,6 +350,11 @@ uint64_t imp_problems(const struct imp *imp)
     return n;
 }
 
+uint64_t imp_source_errors(const struct imp *imp)
+{
+    return imp->errors;
+}
+
 size_t imp_device(struct imp *imp, const char *user, const char *device)
 {
     for (size_t i = 0; i < imp->ndevs; i++)
@@ -428,28 +436,58 @@ void imp_e7(struct sink *s, int64_t e7)
 
 /* ---------------------------------------------------------------- summary */
 
-static const char *device_label(const struct imp_device *d, char *buf, size_t size)
+/* What a migration is checked by: the kinds the text summary names, and the rest. */
+static const enum ot_kind named_kinds[] = {OT_LOCATION, OT_TRANSITION, OT_WAYPOINT, OT_CARD};
+static const char *const named_labels[] = {"locations", "transitions", "waypoints", "cards"};
+
+/* Stored records of a named kind; waypoint lists (.otrw, "waypoints") count as waypoints. */
+static uint64_t stored_named(const struct imp_device *d, size_t i)
 {
-    snprintf(buf, size, "%s/%s", d->user, d->device);
-    return buf;
+    uint64_t n = d->stored_by_kind[named_kinds[i]];
+    return named_kinds[i] == OT_WAYPOINT ? n + d->stored_by_kind[OT_WAYPOINTS] : n;
 }
 
+static bool is_named(int kind)
+{
+    for (size_t i = 0; i < WL_ARRAY_LEN(named_kinds); i++)
+        if ((int)named_kinds[i] == kind)
+            return true;
+    return kind == OT_WAYPOINTS;
+}
+
+/*
+ * Per device, a block:
+ *   jane/phone: 24 read
+ *     stored      locations 13, transitions 2, waypoints 1, cards 0, others 7 (lwt 2, ...)
+ *     not stored  duplicates 0, ignored 0, rejected 0, unreadable 1
+ */
 void imp_summary_text(struct imp *imp, FILE *f)
 {
-    char label[2 * OT_NAME_MAX + 2];
     double secs = now_s() - imp->start;
 
     if (imp->progress)
         fputc('\n', stderr);
-    fprintf(f, "%-28s %10s %10s %10s %9s %9s %10s\n", "user/device", "read", "stored", "duplicate",
-            "ignored", "rejected", "unreadable");
     for (size_t i = 0; i < imp->ndevs; i++) {
         const struct imp_device *d = imp->devs[i];
-        fprintf(f, "%-28s %10llu %10llu %10llu %9llu %9llu %10llu\n",
-                device_label(d, label, sizeof(label)), (unsigned long long)d->read,
-                (unsigned long long)d->stored, (unsigned long long)d->duplicate,
-                (unsigned long long)d->ignored, (unsigned long long)d->rejected,
-                (unsigned long long)d->unreadable);
+        uint64_t others = 0;
+        for (int k = 0; k < OT_KIND_COUNT; k++)
+            others += is_named(k) ? 0 : d->stored_by_kind[k];
+        fprintf(f, "%s/%s: %llu read\n  stored      ", d->user, d->device,
+                (unsigned long long)d->read);
+        for (size_t n = 0; n < WL_ARRAY_LEN(named_kinds); n++)
+            fprintf(f, "%s %llu, ", named_labels[n], (unsigned long long)stored_named(d, n));
+        fprintf(f, "others %llu", (unsigned long long)others);
+        const char *sep = " (";
+        for (int k = 0; k < OT_KIND_COUNT; k++) {
+            if (is_named(k) || !d->stored_by_kind[k])
+                continue;
+            fprintf(f, "%s%s %llu", sep, ot_kind_name(k), (unsigned long long)d->stored_by_kind[k]);
+            sep = ", ";
+        }
+        fprintf(f,
+                "%s\n  not stored  duplicates %llu, ignored %llu, rejected %llu, unreadable %llu\n",
+                others ? ")" : "", (unsigned long long)d->duplicate, (unsigned long long)d->ignored,
+                (unsigned long long)d->rejected, (unsigned long long)d->unreadable);
     }
     if (imp->nreasons) {
         fprintf(f, "not stored, by reason:\n");
@@ -472,7 +510,8 @@ void imp_summary_json(struct imp *imp, FILE *f)
                        *reasons = json_object_new_object();
     for (size_t i = 0; i < imp->ndevs; i++) {
         const struct imp_device *d = imp->devs[i];
-        struct json_object *j = json_object_new_object(), *kinds = json_object_new_object();
+        struct json_object *j = json_object_new_object(), *kinds = json_object_new_object(),
+                           *stored = json_object_new_object();
         json_object_object_add(j, "user", json_object_new_string(d->user));
         json_object_object_add(j, "device", json_object_new_string(d->device));
         json_object_object_add(j, "read", json_object_new_int64((int64_t)d->read));
@@ -481,11 +520,16 @@ void imp_summary_json(struct imp *imp, FILE *f)
         json_object_object_add(j, "ignored", json_object_new_int64((int64_t)d->ignored));
         json_object_object_add(j, "rejected", json_object_new_int64((int64_t)d->rejected));
         json_object_object_add(j, "unreadable", json_object_new_int64((int64_t)d->unreadable));
-        for (int k = 0; k < OT_KIND_COUNT; k++)
-            if (d->stored_by_kind[k])
+        for (int k = 0; k < OT_KIND_COUNT; k++) {
+            if (d->accepted_by_kind[k])
                 json_object_object_add(kinds, ot_kind_name(k),
+                                       json_object_new_int64((int64_t)d->accepted_by_kind[k]));
+            if (d->stored_by_kind[k])
+                json_object_object_add(stored, ot_kind_name(k),
                                        json_object_new_int64((int64_t)d->stored_by_kind[k]));
+        }
         json_object_object_add(j, "accepted_by_type", kinds);
+        json_object_object_add(j, "stored_by_type", stored);
         json_object_array_add(devs, j);
     }
     for (size_t i = 0; i < imp->nreasons; i++)
@@ -589,8 +633,9 @@ static void free_names(char **v, size_t n)
     free(v);
 }
 
-/* Reads a small whole file (a last/, cards/ or waypoints/ JSON file). Caller frees. */
-static char *read_small(const char *path, size_t *len)
+/* Reads a small whole file (a last/, cards/ or waypoints/ JSON file) and its modification
+ * time. Caller frees. */
+static char *read_small(const char *path, size_t *len, int64_t *mtime)
 {
     FILE *f = fopen(path, "r");
     char *buf = NULL;
@@ -600,6 +645,9 @@ static char *read_small(const char *path, size_t *len)
     if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size <= OT_PAYLOAD_MAX &&
         (buf = malloc((size_t)st.st_size + 1))) {
         *len = fread(buf, 1, (size_t)st.st_size, f);
+        /* a file time no message could have (a broken clock): the import's own */
+        int64_t m = (int64_t)st.st_mtime; /* time_t may be 32 bits */
+        *mtime = m >= WTIME_MIN && m <= WTIME_MAX ? m : (int64_t)time(NULL);
         buf[*len] = '\0';
         while (*len && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
             buf[--*len] = '\0';
@@ -643,18 +691,50 @@ static int import_rec_file(struct imp *imp, size_t dev, const char *path)
     return rc;
 }
 
+/* Paths inside a Recorder store: longer ones fail in open() anyway (ENAMETOOLONG). */
+#define REC_PATH_MAX PATH_MAX
+
+/* Formats a path into buf[REC_PATH_MAX]. A path that does not fit is never cut (a cut path
+ * names another file): it is reported (unless imp is NULL) as a source that cannot be read,
+ * and -ENAMETOOLONG is returned. */
+static int rec_path(struct imp *imp, char *buf, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int rec_path(struct imp *imp, char *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, REC_PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && n < REC_PATH_MAX)
+        return 0;
+    /* Its end says which user, device or file: the beginning is the store's directory. */
+    if (imp)
+        imp_error(imp, "skipping a path longer than %d bytes: ...%s...", REC_PATH_MAX - 1,
+                  buf + strlen(buf) - (strlen(buf) > 200 ? 200 : strlen(buf)));
+    return -ENAMETOOLONG;
+}
+
 /* The original topic spelling, from last/U/D/U-D.json (the directory names were rewritten). */
 static void recover_topic(struct imp *imp, size_t dev, const char *dir, const char *u,
                           const char *d)
 {
-    char path[4096];
+    char path[REC_PATH_MAX];
     size_t len;
-    snprintf(path, sizeof(path), "%s/last/%s/%s/%s-%s.json", dir, u, d, u, d);
-    char *text = read_small(path, &len);
+    int64_t mtime;
+    if (rec_path(imp, path, "%s/last/%s/%s/%s-%s.json", dir, u, d, u, d) != 0)
+        return;
+    char *text = read_small(path, &len, &mtime);
     struct json_object *o = text ? json_tokener_parse(text) : NULL, *t;
-    if (o && json_object_object_get_ex(o, "topic", &t) && json_object_is_type(t, json_type_string))
-        snprintf(imp->devs[dev]->topic, sizeof(imp->devs[dev]->topic), "%s",
-                 json_object_get_string(t));
+    if (o && json_object_object_get_ex(o, "topic", &t) &&
+        json_object_is_type(t, json_type_string)) {
+        if ((size_t)json_object_get_string_len(t) <= STORE_TOPIC_MAX)
+            memcpy(imp->devs[dev]->topic, json_object_get_string(t),
+                   (size_t)json_object_get_string_len(t) + 1);
+        else /* a cut topic would be a wrong one: keep none, as for a device without last/ */
+            wl_log(WL_LOG_WARN, "import", "%s: topic longer than %d bytes, not kept", path,
+                   STORE_TOPIC_MAX);
+    }
     json_object_put(o);
     free(text);
 }
@@ -663,28 +743,31 @@ static void recover_topic(struct imp *imp, size_t dev, const char *dir, const ch
 static int import_side_files(struct imp *imp, size_t dev, const char *dir, const char *u,
                              const char *d)
 {
-    char path[4096];
+    char path[REC_PATH_MAX], fpath[REC_PATH_MAX];
     size_t len, n;
     int rc = 0;
-    int64_t now = time(NULL);
+    int64_t mtime;
+    char *text;
 
-    snprintf(path, sizeof(path), "%s/cards/%s/%s/%s-%s.json", dir, u, d, u, d);
-    char *text = read_small(path, &len);
-    if (text) {
-        rc = imp_feed(imp, dev, text, len, now);
+    /* Cards and waypoint lists carry no time of their own: they are dated by their file's,
+     * so that importing again finds them as duplicates. */
+    if (rec_path(imp, path, "%s/cards/%s/%s/%s-%s.json", dir, u, d, u, d) == 0 &&
+        (text = read_small(path, &len, &mtime))) {
+        rc = imp_feed(imp, dev, text, len, mtime);
         free(text);
     }
-    snprintf(path, sizeof(path), "%s/waypoints/%s/%s", dir, u, d);
+    if (rc || rec_path(imp, path, "%s/waypoints/%s/%s", dir, u, d) != 0)
+        return rc;
     char **files = list_dir(path, &n);
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t fl = strlen(files[i]);
         if (fl < 5 ||
             (strcmp(files[i] + fl - 5, ".json") != 0 && strcmp(files[i] + fl - 5, ".otrw") != 0))
             continue;
-        char fpath[4096 + 256];
-        snprintf(fpath, sizeof(fpath), "%s/%s", path, files[i]);
-        if ((text = read_small(fpath, &len))) {
-            rc = imp_feed(imp, dev, text, len, now);
+        if (rec_path(imp, fpath, "%s/%s", path, files[i]) != 0)
+            continue;
+        if ((text = read_small(fpath, &len, &mtime))) {
+            rc = imp_feed(imp, dev, text, len, mtime);
             free(text);
         }
     }
@@ -694,18 +777,21 @@ static int import_side_files(struct imp *imp, size_t dev, const char *dir, const
 
 int imp_recorder(struct imp *imp, const char *dir)
 {
-    char path[4096];
+    char path[REC_PATH_MAX], fpath[REC_PATH_MAX];
     size_t nusers, ndevs, nfiles;
     int rc = 0;
 
-    snprintf(path, sizeof(path), "%s/rec", dir);
+    if (rec_path(imp, path, "%s/rec", dir) != 0)
+        return -ENAMETOOLONG;
     char **users = list_dir(path, &nusers);
     if (!users) {
         imp_error(imp, "%s is not an OwnTracks Recorder store (no rec/ directory)", dir);
         return -ENOENT;
     }
-    /* First the sizes, for the progress line's ETA. */
+    /* First the sizes, for the progress line's ETA; paths too long are reported in the
+     * second pass, which reads. */
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        struct imp *report = pass ? imp : NULL;
         for (size_t u = 0; u < nusers && rc == 0; u++) {
             char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
             const char *why;
@@ -714,7 +800,8 @@ int imp_recorder(struct imp *imp, const char *dir)
                     imp_error(imp, "skipping rec/%s: %s", users[u], why);
                 continue;
             }
-            snprintf(path, sizeof(path), "%s/rec/%s", dir, users[u]);
+            if (rec_path(report, path, "%s/rec/%s", dir, users[u]) != 0)
+                continue;
             char **devs = list_dir(path, &ndevs);
             for (size_t d = 0; d < ndevs && rc == 0; d++) {
                 if (ot_normalize_name(devs[d], strlen(devs[d]), dname, &why) != 0) {
@@ -722,7 +809,8 @@ int imp_recorder(struct imp *imp, const char *dir)
                         imp_error(imp, "skipping rec/%s/%s: %s", users[u], devs[d], why);
                     continue;
                 }
-                snprintf(path, sizeof(path), "%s/rec/%s/%s", dir, users[u], devs[d]);
+                if (rec_path(report, path, "%s/rec/%s/%s", dir, users[u], devs[d]) != 0)
+                    continue;
                 char **files = list_dir(path, &nfiles);
                 size_t slot = pass ? imp_device(imp, uname, dname) : 0;
                 if (slot == SIZE_MAX)
@@ -730,11 +818,10 @@ int imp_recorder(struct imp *imp, const char *dir)
                 if (pass && rc == 0)
                     recover_topic(imp, slot, dir, users[u], devs[d]);
                 for (size_t f = 0; f < nfiles && rc == 0; f++) {
-                    if (!rec_file_name(files[f]))
-                        continue;
-                    char fpath[4096 + 256];
                     struct stat st;
-                    snprintf(fpath, sizeof(fpath), "%s/%s", path, files[f]);
+                    if (!rec_file_name(files[f]) ||
+                        rec_path(report, fpath, "%s/%s", path, files[f]) != 0)
+                        continue;
                     if (!pass) {
                         if (stat(fpath, &st) == 0)
                             imp->bytes_total += (uint64_t)st.st_size;

@@ -53,6 +53,9 @@ void imp_summary_text(struct imp *imp, FILE *f);
 void imp_summary_json(struct imp *imp, FILE *f);
 /* Records rejected or unreadable, and errors reading sources, so far. */
 uint64_t imp_problems(const struct imp *imp);
+/* Sources (files, directories) that could not be read to their end, so far: each was
+ * reported when it happened. */
+uint64_t imp_source_errors(const struct imp *imp);
 
 /* One line of a Recorder .rec file: "YYYY-MM-DDTHH:MM:SSZ\tRELTOPIC   \tPAYLOAD". */
 struct imp_rec_line {

@@ -13,7 +13,8 @@
 /* The point being read: attributes and the child elements we use. */
 struct gpx_point {
     char lat[48], lon[48], ele[48], time[64], speed[48], course[48], name[256];
-    bool in; /* inside <trkpt>, <rtept> or <wpt> */
+    bool in;       /* inside <trkpt>, <rtept> or <wpt> */
+    bool too_long; /* a value did not fit its field: the point is not stored cut */
     bool waypoint;
 };
 
@@ -49,22 +50,36 @@ static bool json_number(const char *s)
     return *p == '\0' && p != s;
 }
 
-/* Trims XML white space around a value copied into a fixed field. */
-static void set_field(char *dst, size_t size, const char *src)
+static bool xml_space(char c)
 {
-    while (*src == ' ' || *src == '\t' || *src == '\n' || *src == '\r')
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Copies a value into a fixed field of p without the XML white space around it. A value
+ * that does not fit is not cut (a cut number is another number): p->too_long is set. */
+static void set_field(struct gpx_point *p, char *dst, size_t size, const char *src)
+{
+    while (xml_space(*src))
         src++;
-    snprintf(dst, size, "%s", src);
-    size_t n = strlen(dst);
-    while (n &&
-           (dst[n - 1] == ' ' || dst[n - 1] == '\t' || dst[n - 1] == '\n' || dst[n - 1] == '\r'))
-        dst[--n] = '\0';
+    size_t n = strlen(src);
+    while (n && xml_space(src[n - 1]))
+        n--;
+    if (n >= size) {
+        p->too_long = true;
+        n = 0;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 /* Turns a finished point into an OwnTracks location and feeds it. */
 static int emit(struct imp *imp, size_t dev, struct gpx_point *p, struct sink *json)
 {
     struct wtime t;
+    if (p->too_long) {
+        imp_unreadable(imp, dev, "GPX point with a value too long for its field");
+        return 0;
+    }
     if (!p->time[0]) {
         imp_unreadable(imp, dev, "GPX point without a time");
         return 0;
@@ -157,10 +172,10 @@ int imp_gpx(struct imp *imp, const char *path, const char *user, const char *dev
                 p.in = true;
                 p.waypoint = name[0] == 'w';
                 xmlChar *a = xmlTextReaderGetAttribute(reader, BAD_CAST "lat");
-                set_field(p.lat, sizeof(p.lat), a ? (const char *)a : "");
+                set_field(&p, p.lat, sizeof(p.lat), a ? (const char *)a : "");
                 xmlFree(a);
                 a = xmlTextReaderGetAttribute(reader, BAD_CAST "lon");
-                set_field(p.lon, sizeof(p.lon), a ? (const char *)a : "");
+                set_field(&p, p.lon, sizeof(p.lon), a ? (const char *)a : "");
                 xmlFree(a);
                 if (xmlTextReaderIsEmptyElement(reader))
                     rc = emit(imp, dev, &p, &json), p.in = false;
@@ -181,7 +196,7 @@ int imp_gpx(struct imp *imp, const char *path, const char *user, const char *dev
             }
         } else if ((type == XML_READER_TYPE_TEXT || type == XML_READER_TYPE_CDATA) && field) {
             const char *v = (const char *)xmlTextReaderConstValue(reader);
-            set_field(field, field_size, v ? v : "");
+            set_field(&p, field, field_size, v ? v : "");
         } else if (type == XML_READER_TYPE_END_ELEMENT) {
             if (p.in && (strcmp(name, "trkpt") == 0 || strcmp(name, "rtept") == 0 ||
                          strcmp(name, "wpt") == 0)) {

@@ -14,7 +14,8 @@ struct imp_device {
     char device[OT_NAME_MAX + 1];
     char topic[STORE_TOPIC_MAX + 1]; /* the original topic, when the source knows it */
     uint64_t read, stored, duplicate, ignored, rejected, unreadable;
-    uint64_t stored_by_kind[OT_KIND_COUNT];
+    uint64_t accepted_by_kind[OT_KIND_COUNT]; /* valid: stored or duplicate */
+    uint64_t stored_by_kind[OT_KIND_COUNT];   /* new in the store */
 };
 
 /* Distinct rejection reasons are tallied up to this many; more are counted as "other". */

@@ -39,6 +39,8 @@ struct scanner {
     int target;     /* index of the array being read, or -1 */
     int elem_depth; /* depth at which the current element started, 0: none */
     bool in_string, escaped, reading_key, after_colon, key_too_long;
+    bool control_in_string; /* in the current element: RFC 8259 wants it escaped, json-c
+                               takes it raw */
     uint64_t elements;
 };
 
@@ -54,11 +56,15 @@ static int element_done(struct scanner *sc)
     o = json_tokener_parse_ex(tok, sc->elem.buf, (int)sc->elem.len);
     if (!o || json_tokener_get_parse_end(tok) != sc->elem.len)
         imp_unreadable(sc->imp, sc->dev, "array element is not JSON");
+    else if (sc->control_in_string)
+        imp_unreadable(sc->imp, sc->dev,
+                       "array element is not JSON: control character in a string");
     else
         rc = sc->fn(sc->imp, sc->dev, (size_t)sc->target, o, &sc->json);
     json_object_put(o);
     json_tokener_free(tok);
     sc->elem.len = 0;
+    sc->control_in_string = false;
     sc->elements++;
     return rc;
 }
@@ -72,6 +78,8 @@ static int scan(struct scanner *sc, const char *buf, size_t n)
     for (size_t i = 0; i < n && rc == 0; i++) {
         char c = buf[i];
         if (sc->in_string) {
+            if ((unsigned char)c < 0x20 && sc->elem_depth)
+                sc->control_in_string = true;
             if (sc->reading_key && !sc->escaped && c != '"' && c != '\\') {
                 if (sc->keylen < KEY_MAX)
                     sc->key[sc->keylen++] = c;
@@ -369,8 +377,10 @@ int imp_geojson(struct imp *imp, const char *path, const char *user, const char 
 /* "48.1371°, 11.5754°" (Timeline exports) into two number texts. */
 static bool parse_degrees(const char *text, char *lat, char *lon, size_t size)
 {
-    char buf[128];
-    snprintf(buf, sizeof(buf), "%s", text);
+    char buf[128]; /* two coordinates with degree signs take less than 60 bytes */
+    if (strlen(text) >= sizeof(buf))
+        return false; /* not cut: the rest could make it other numbers */
+    memcpy(buf, text, strlen(text) + 1);
     char *comma = strchr(buf, ',');
     if (!comma)
         return false;
@@ -388,9 +398,9 @@ static bool parse_degrees(const char *text, char *lat, char *lon, size_t size)
             p[--n] = '\0';
         char *end;
         double d = strtod(p, &end);
-        if (n == 0 || *end || !isfinite(d) || strspn(p, "-0123456789.") != n)
+        if (n == 0 || n >= size || *end || !isfinite(d) || strspn(p, "-0123456789.") != n)
             return false;
-        snprintf(outs[i], size, "%s", p);
+        memcpy(outs[i], p, n + 1);
     }
     return true;
 }

@@ -156,11 +156,13 @@ static bool is_number_char(char c)
  * json-c validates the syntax; what it cannot tell us is checked on the raw text:
  * duplicate keys (json-c keeps the last one silently), "\u0000" (json-c truncates keys at
  * it), lone surrogate escapes, and what json-c's strict mode lets through: NaN, Infinity,
- * leading zeros in fractional numbers ("048.5") and fractions or exponents without digits
- * ("52.", "1.e5"). Every ':' outside a string introduces one object member, so the text has
- * duplicates exactly when it holds more members than the tree.
+ * leading zeros in fractional numbers ("048.5"), fractions or exponents without digits
+ * ("52.", "1.e5"), and raw control characters (U+0000..U+001F) inside strings, which
+ * RFC 8259 allows only escaped. Every ':' outside a string introduces one object member,
+ * so the text has duplicates exactly when it holds more members than the tree.
+ * Returns 0, or -EINVAL with the reason in `why`.
  */
-static int scan_text(const char *s, size_t len, size_t *members, const char **why)
+static int scan_text(const char *s, size_t len, size_t *members, char *why, size_t why_size)
 {
     bool in_string = false;
     bool want_low = false; /* the previous escape was a high surrogate */
@@ -176,13 +178,13 @@ static int scan_text(const char *s, size_t len, size_t *members, const char **wh
             } else if (c == 'N' || c == 'I') {
                 /* json-c accepts these even in strict mode; valid JSON has no other bare
                  * word starting with them */
-                *why = "NaN or Infinity is not JSON";
+                snprintf(why, why_size, "NaN or Infinity is not JSON");
                 return -EINVAL;
             } else if (c == '-' || (c >= '0' && c <= '9')) {
                 /* a number: json-c lets "048.5" and "52." through */
                 size_t d = c == '-' ? i + 1 : i;
                 if (d + 1 < len && s[d] == '0' && is_digit(s[d + 1])) {
-                    *why = "number with a leading zero";
+                    snprintf(why, why_size, "number with a leading zero");
                     return -EINVAL;
                 }
                 while (i + 1 < len && is_number_char(s[i + 1])) {
@@ -191,12 +193,18 @@ static int scan_text(const char *s, size_t len, size_t *members, const char **wh
                         !(i + 1 < len && (is_digit(s[i + 1]) ||
                                           (s[i] != '.' && (s[i + 1] == '+' || s[i + 1] == '-') &&
                                            i + 2 < len && is_digit(s[i + 2]))))) {
-                        *why = "number without digits after its '.' or exponent";
+                        snprintf(why, why_size, "number without digits after its '.' or exponent");
                         return -EINVAL;
                     }
                 }
             }
             continue;
+        }
+        if ((unsigned char)c < 0x20) {
+            /* no byte offset: an import tallies rejections by reason */
+            snprintf(why, why_size, "control character 0x%02X in a string (JSON needs it escaped)",
+                     (unsigned char)c);
+            return -EINVAL;
         }
         if (c == '"') {
             if (want_low)
@@ -219,7 +227,7 @@ static int scan_text(const char *s, size_t len, size_t *members, const char **wh
                 cu = cu * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
             }
             if (cu == 0) {
-                *why = "NUL (\\u0000) in a string";
+                snprintf(why, why_size, "NUL (\\u0000) in a string");
                 return -EINVAL;
             }
             if (cu >= 0xDC00 && cu <= 0xDFFF) {
@@ -238,7 +246,7 @@ static int scan_text(const char *s, size_t len, size_t *members, const char **wh
     *members = n;
     return 0;
 lone:
-    *why = "lone UTF-16 surrogate escape";
+    snprintf(why, why_size, "lone UTF-16 surrogate escape");
     return -EINVAL;
 }
 
@@ -296,7 +304,7 @@ static struct json_tokener *thread_tokener(void)
 static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_message *msg)
 {
     const char *text = payload;
-    const char *why = NULL;
+    char why[OT_REASON_MAX];
     size_t members;
 
     if (len > OT_PAYLOAD_MAX)
@@ -328,7 +336,7 @@ static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_mes
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
             return verdict(msg, OT_REJECT, "trailing data after the JSON value at byte %zu", i);
     }
-    if (scan_text(text, end, &members, &why) != 0)
+    if (scan_text(text, end, &members, why, sizeof(why)) != 0)
         return verdict(msg, OT_REJECT, "%s", why);
     if (members != tree_members(msg->root))
         return verdict(msg, OT_REJECT, "duplicate key in JSON object");

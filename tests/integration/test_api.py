@@ -235,5 +235,65 @@ class Api(unittest.TestCase):
         self.assertEqual(r.header("allow"), "POST, OPTIONS")
 
 
+class QueryEncoding(unittest.TestCase):
+    """Percent-encoding in query strings: well-formed escapes, '+' and UTF-8 are decoded;
+    a '%' without two hex digits is the client's bug, answered 400 naming the parameter."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = h.Stack()
+        cls.port = cls.stack.server.http_port
+        body = json.dumps({"_type": "location", "lat": 1, "lon": 2, "tst": DAY})
+        # u and d from the query, decoded: "jürgen" (UTF-8) and "my phone" ('+' is a space)
+        r = h.request(cls.port, "/pub?u=j%C3%BCrgen&d=my+phone", method="POST", body=body)
+        assert r.status == 200 and r.header("X-Wherelog-Rejected") is None, r.body
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def test_well_formed_escapes_are_decoded(self):
+        for query in ("user=j%C3%BCrgen&device=my+phone&from=0",
+                      "user=J%c3%bcRGEN&device=my%20phone&from=0",
+                      "%75ser=j%C3%BCrgen&device=my+phone&from=1970-01-01T00%3A00%3A00Z"):
+            r = h.request(self.port, "/api/0/locations?" + query)
+            self.assertEqual(r.status, 200, query)
+            self.assertEqual([p["tst"] for p in r.json()["data"]], [DAY], query)
+        r = h.request(self.port, "/api/0/list?user=j%C3%BCrgen")
+        self.assertEqual(r.json()["results"], ["my phone"])
+        # %2F decodes to '/', which no name may hold: the name is refused, not the encoding
+        r = h.request(self.port, "/api/0/list?user=a%2Fb")
+        self.assertEqual(r.status, 400)
+        self.assertIn("bad parameter user: name contains '\\', '/'", r.json()["error"])
+        self.assertNotIn("percent-encoding", r.json()["error"])
+
+    def test_malformed_escapes_are_refused_naming_the_parameter(self):
+        cases = [("/api/0/locations", "user=%zz&device=phone", "user", "%zz"),
+                 ("/api/0/locations", "user=jane&device=ph%4", "device", "%4"),
+                 ("/api/0/locations", "user=%G1&device=phone", "user", "%G1"),
+                 ("/api/0/locations", "device=phone&user=abc%", "user", "%"),
+                 ("/api/0/list", "user=abc%&device=x", "user", "%"),
+                 ("/api/0/last", "user=jane&fields=tst%2", "fields", "%2"),
+                 ("/api/0/stats", "from=2024%-01", "from", "%-0"),
+                 ("/pub", "u=%zz&d=phone", "u", "%zz")]
+        for path, query, name, esc in cases:
+            r = h.request(self.port, path + "?" + query,
+                          method="POST" if path == "/pub" else "GET", body=b"{}")
+            self.assertEqual(r.status, 400, query)
+            body = r.json()
+            self.assertEqual(body["status"], 400)
+            self.assertEqual(body["error"],
+                             'bad parameter %s: malformed percent-encoding "%s" '
+                             "(a '%%' must be followed by two hex digits)" % (name, esc), query)
+        r = h.request(self.port, "/api/0/list?us%zer=jane")
+        self.assertEqual(r.status, 400)
+        self.assertIn('malformed percent-encoding "%ze" in a parameter name', r.json()["error"])
+        self.assertEqual(h.request(self.port, "/api/0/list?user=j%C3%BCrgen").status, 200,
+                         "the server goes on as before")
+        # routes that read no parameters ignore the query, as before
+        self.assertEqual(h.request(self.port, "/api/0/version?x=%zz").status, 200)
+        self.assertEqual(h.request(self.port, "/?v=%zz").status, h.request(self.port, "/").status)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

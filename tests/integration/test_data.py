@@ -136,6 +136,150 @@ class RecorderImport(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
 
 
+def rec_line(tst, payload, reltopic="*"):
+    """One line of a Recorder .rec file; payload is a dict (dumped) or bytes (as they are)."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tst)).encode()
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return stamp + b"\t" + reltopic.ljust(18).encode() + b"\t" + body + b"\n"
+
+
+def write_recorder_store(root, files):
+    """A Recorder store of files {relative path: bytes} under root."""
+    for rel, data in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    return root
+
+
+T0 = 1733011200  # 2024-12-01T00:00:00Z
+
+
+def loc(i):
+    return {"_type": "location", "lat": 48.1 + i / 1000, "lon": 11.5, "tst": T0 + i * 60}
+
+
+class RecorderSummary(unittest.TestCase):
+    """What the summary says, kind by kind and device by device, on a store made here."""
+
+    def setUp(self):
+        self.dir = h.Workdir()
+        self.storage = self.dir.file("store")
+        jane = b"".join([rec_line(T0 + i * 60, loc(i)) for i in range(3)] + [
+            rec_line(T0 + 200, {"_type": "transition", "event": "enter", "desc": "home",
+                                "tst": T0 + 200, "wtst": T0, "lat": 48.1, "lon": 11.5,
+                                "acc": 10, "tid": "JD", "t": "c"}, "event"),
+            rec_line(T0 + 300, {"_type": "waypoint", "desc": "home", "lat": 48.1, "lon": 11.5,
+                                "rad": 50, "tst": T0 + 300}, "waypoint"),
+            rec_line(T0 + 400, {"_type": "lwt", "tst": T0 + 400}, "lwt"),
+            rec_line(T0 + 500, {"_type": "status", "iOS": {"locationManager": "x"}}, "status"),
+            rec_line(T0 + 600, {"_type": "steps", "tst": T0 + 600, "steps": 99,
+                                "from": T0, "to": T0 + 600}, "step")])
+        bob = b"".join([
+            rec_line(T0 + 60, loc(1)),
+            rec_line(T0 + 120, loc(2)),
+            # a raw TAB inside a string: RFC 8259 wants it escaped
+            rec_line(T0 + 180, b'{"_type":"location","lat":1,"lon":2,"tst":1733011380,'
+                                b'"desc":"a\tb"}'),
+            rec_line(T0 + 240, b"not json at all")])
+        self.store = write_recorder_store(self.dir.file("recstore"), {
+            "rec/jane/phone/2024-12.rec": jane,
+            "rec/bob/tablet/2024-12.rec": bob,
+            "cards/jane/phone/jane-phone.json": json.dumps(
+                {"_type": "card", "name": "Jane", "face": "AAAA"}).encode(),
+            "waypoints/jane/phone/jane-phone.otrw": json.dumps(
+                {"_type": "waypoints", "waypoints": [
+                    {"_type": "waypoint", "desc": "work", "lat": 48.2, "lon": 11.6,
+                     "rad": 80, "tst": T0 - 86400}]}).encode()})
+
+    def tearDown(self):
+        self.dir.remove()
+
+    def test_each_kind_is_counted_per_device(self):
+        r = h.cli(self.storage, "import", "recorder", self.store, "--no-progress")
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0:3], [
+            "bob/tablet: 4 read",
+            "  stored      locations 2, transitions 0, waypoints 0, cards 0, others 0",
+            "  not stored  duplicates 0, ignored 0, rejected 1, unreadable 1"], r.stdout)
+        self.assertEqual(lines[3:6], [
+            "jane/phone: 10 read",
+            "  stored      locations 3, transitions 1, waypoints 2, cards 1, others 3"
+            " (lwt 1, status 1, steps 1)",
+            "  not stored  duplicates 0, ignored 0, rejected 0, unreadable 0"], r.stdout)
+        self.assertIn("1  control character 0x09 in a string (JSON needs it escaped)", r.stdout)
+        self.assertIn("1  payload is not JSON (kept by the Recorder as text)", r.stdout)
+        # and once more: everything is there already, cards and waypoint lists included
+        rc, summary, err = import_json(self.storage, "recorder", self.store)
+        self.assertEqual(rc, 0, err)
+        bob, jane = summary["devices"]
+        self.assertEqual((jane["read"], jane["stored"], jane["duplicate"]), (10, 0, 10))
+        self.assertEqual(jane["stored_by_type"], {})
+        self.assertEqual(jane["accepted_by_type"],
+                         {"location": 3, "transition": 1, "waypoint": 1, "waypoints": 1,
+                          "card": 1, "lwt": 1, "status": 1, "steps": 1})
+        self.assertEqual((bob["stored"], bob["duplicate"], bob["rejected"], bob["unreadable"]),
+                         (0, 2, 1, 1))
+        r = h.cli(self.storage, "import", "recorder", self.store, "--no-progress")
+        self.assertIn("jane/phone: 10 read\n"
+                      "  stored      locations 0, transitions 0, waypoints 0, cards 0, others 0\n"
+                      "  not stored  duplicates 10, ignored 0, rejected 0, unreadable 0\n",
+                      r.stdout)
+
+    def test_the_json_summary_counts_what_was_stored_by_type(self):
+        rc, summary, err = import_json(self.storage, "recorder", self.store)
+        self.assertEqual(rc, 0, err)
+        jane = summary["devices"][1]
+        self.assertEqual(jane["user"], "jane")
+        self.assertEqual(jane["stored_by_type"], jane["accepted_by_type"])
+        self.assertEqual(sum(jane["stored_by_type"].values()), jane["stored"])
+        self.assertEqual(summary["reasons"],
+                         {"control character 0x09 in a string (JSON needs it escaped)": 1,
+                          "payload is not JSON (kept by the Recorder as text)": 1})
+        self.assertEqual([p["tst"] for p in h.export(self.storage, "bob", "tablet")],
+                         [T0 + 60, T0 + 120], "the line with a raw TAB is not stored")
+
+    def test_paths_too_long_are_reported_not_cut(self):
+        # A store whose path is a little under PATH_MAX (4096): rec/a/b/2024-12.rec still
+        # fits, rec/<64 bytes>/<64 bytes>/... does not. Made with directory descriptors,
+        # since no single path to it may be given to the kernel.
+        base = self.dir.file("deep")
+        os.mkdir(base)
+        parts, length = [], len(base)
+        while length < 4000:
+            parts.append("d" * min(200, 4010 - length - 1))
+            length += 1 + len(parts[-1])
+        fd = os.open(base, os.O_RDONLY)
+        try:
+            for p in parts + ["rec"]:
+                os.mkdir(p, dir_fd=fd)
+                nfd = os.open(p, os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+            long_user, long_device = "u" * 64, "v" * 64
+            for user, device in (("a", "b"), (long_user, long_device)):
+                os.mkdir(user, dir_fd=fd)
+                ufd = os.open(user, os.O_RDONLY, dir_fd=fd)
+                os.mkdir(device, dir_fd=ufd)
+                dfd = os.open(device, os.O_RDONLY, dir_fd=ufd)
+                wfd = os.open("2024-12.rec", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=dfd)
+                os.write(wfd, rec_line(T0, loc(0)))
+                for x in (wfd, dfd, ufd):
+                    os.close(x)
+        finally:
+            os.close(fd)
+        store = os.path.join(base, *parts)
+        self.assertLess(len(store) + len("/rec/a/b/2024-12.rec"), 4096)
+        self.assertGreater(len(store) + len("/rec/%s/%s" % (long_user, long_device)), 4095)
+        rc, summary, err = import_json(self.storage, "recorder", store)
+        self.assertEqual([(d["user"], d["stored"]) for d in summary["devices"]], [("a", 1)])
+        self.assertEqual(summary["errors"], 1, "the device that cannot be reached is reported")
+        self.assertIn("skipping a path longer than 4095 bytes: ...", err)
+        self.assertIn("/rec/" + long_user + "/" + long_device[:4], err, "it says which one")
+        self.assertEqual(rc, 1, "a source could not be read")
+
+
 GPX11 = """<?xml version="1.0" encoding="UTF-8"?>
 <gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">
  <wpt lat="48.8584" lon="2.2945"><time>2024-05-01T10:00:00Z</time><name>Tour &amp; Eiffel</name></wpt>
@@ -225,6 +369,26 @@ class FileImports(unittest.TestCase):
                                  "--user", "jane", "--device", "x")
         self.assertEqual(rc, 1)
 
+    def test_geojson_and_google_refuse_raw_control_characters(self):
+        point = ('{"type":"Feature","geometry":{"type":"Point","coordinates":[2.3,48.8]},'
+                 '"properties":{"time":"2024-05-01T10:0%d:00Z","tid":"%s"}}')
+        doc = ('{"type":"FeatureCollection","features":[%s,%s,%s]}'
+               % (point % (1, "ok"), point % (2, "a\tb"), point % (3, "a\\tb")))
+        rc, s, err = import_json(self.storage, "geojson", self.write("c.geojson", doc),
+                                 "--user", "jane", "--device", "geo")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((s["devices"][0]["stored"], s["devices"][0]["unreadable"]), (2, 1))
+        self.assertEqual(s["reasons"],
+                         {"array element is not JSON: control character in a string": 1})
+        self.assertEqual([p["tid"] for p in h.export(self.storage, "jane", "geo")],
+                         ["ok", "a\tb"], "an escaped TAB is text like any other")
+        records = ('{"locations":[{"latitudeE7":481371000,"longitudeE7":115754000,'
+                   '"timestamp":"2024-05-01T10:00:00Z","source":"%s"}]}' % "wi\nfi")
+        rc, s, err = import_json(self.storage, "google", self.write("r.json", records),
+                                 "--user", "jane", "--device", "pixel")
+        self.assertEqual((rc, s["devices"][0]["stored"], s["devices"][0]["unreadable"]),
+                         (0, 0, 1), err)
+
     def test_geojson_points_linestrings_and_round_trip(self):
         doc = {"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.2945, 48.8584, 35]},
@@ -305,6 +469,35 @@ class FileImports(unittest.TestCase):
                                  "jane", "--device", "cut")
         self.assertEqual(rc, 1)
         self.assertIn("ends in the middle", err)
+
+    def test_values_too_long_for_their_field_are_not_cut(self):
+        long_lat = "48." + "8" * 60  # cut to fit, it would be another number
+        gpx = ('<?xml version="1.0"?><gpx version="1.1" creator="t" '
+               'xmlns="http://www.topografix.com/GPX/1/1">'
+               '<wpt lat="48.85" lon="2.29"><time>2024-05-01T10:00:00Z</time>'
+               '<name>%s</name></wpt>'
+               '<trk><trkseg><trkpt lat="%s" lon="2.3"><time>2024-05-01T10:01:00Z</time></trkpt>'
+               '<trkpt lat="48.86" lon="2.3"><ele> 35 </ele><time>2024-05-01T10:02:00Z</time>'
+               '</trkpt></trkseg></trk></gpx>' % ("é" * 200, long_lat))
+        rc, s, err = import_json(self.storage, "gpx", self.write("long.gpx", gpx), "--user",
+                                 "jane", "--device", "long")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((s["devices"][0]["stored"], s["devices"][0]["unreadable"]), (1, 2))
+        self.assertEqual(s["reasons"], {"GPX point with a value too long for its field": 2})
+        self.assertEqual([(p["lat"], p["alt"]) for p in h.export(self.storage, "jane", "long")],
+                         [(48.86, 35)], "white space around a value is not part of it")
+        doc = {"rawSignals": [
+            {"position": {"LatLng": "%s°, 11.59°" % long_lat,
+                          "timestamp": "2024-03-01T10:00:00.000+01:00"}},
+            {"position": {"LatLng": "48.15°, 11.59°" + " " * 200,
+                          "timestamp": "2024-03-01T10:01:00.000+01:00"}},
+            {"position": {"LatLng": "48.15°, 11.59°",
+                          "timestamp": "2024-03-01T10:02:00.000+01:00"}}]}
+        rc, s, err = import_json(self.storage, "google",
+                                 self.write("t.json", json.dumps(doc, ensure_ascii=False)),
+                                 "--user", "jane", "--device", "pixel")
+        self.assertEqual((rc, s["devices"][0]["stored"], s["devices"][0]["unreadable"]),
+                         (0, 1, 2), err)
 
 
 class ChangingHistory(unittest.TestCase):

@@ -143,6 +143,25 @@ class HttpMode(unittest.TestCase):
         self.assertEqual(r.header("X-Wherelog-Rejected"),
                          "no encryption key configured for j??rg/phone")
 
+    def test_raw_control_characters_in_strings_are_refused_with_the_reason(self):
+        raw = b'{"_type":"location","lat":1,"lon":2,"tst":1733000600,"desc":"a\tb"}'
+        r = self.post("eve", "phone", raw)
+        self.assertEqual(r.status, 200, "refused for good: the app must not send it again")
+        self.assertEqual(r.header("X-Wherelog-Rejected"),
+                         "control character 0x09 in a string (JSON needs it escaped)")
+        inner = json.dumps({"_type": "location", "lat": 1, "lon": 2, "tst": 1733000600,
+                            "desc": "x"}).replace('"x"', '"\x01"').encode()
+        r = self.post("jjolie", "iphone", json.dumps(
+            {"_type": "encrypted", "data": h.encrypt(SECRET, inner)}))
+        self.assertEqual(r.header("X-Wherelog-Rejected"),
+                         "control character 0x01 in a string (JSON needs it escaped)",
+                         "inside an encrypted message too")
+        r = self.post("eve", "phone", raw.replace(b"\t", b"\\t"))
+        self.assertEqual((r.status, r.header("X-Wherelog-Rejected")), (200, None))
+        r = h.request(self.port, "/api/0/locations?user=eve&device=phone&from=0")
+        self.assertEqual([p["desc"] for p in r.json()["data"]], ["a\tb"], "escaped, it is text")
+        self.assertIn("control character 0x09", self.stack.server.log_text())
+
     def test_identity_defaults_and_errors(self):
         body = json.dumps({"_type": "location", "lat": 1, "lon": 2, "tst": 1733000400})
         r = h.request(self.port, "/pub", method="POST", body=body)

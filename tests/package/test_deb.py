@@ -276,6 +276,18 @@ def test_user():
     return pw
 
 
+def package_of(path):
+    """The package that ships path, or "?". dpkg knows a file by the path its package
+    names (/bin/sh, not merged /usr's /usr/bin/dash), and reports diversions first."""
+    real = os.path.realpath(path)
+    for p in (path, real, real[4:] if real.startswith("/usr/") else "/usr" + real):
+        out = run(["dpkg-query", "-S", p], check_rc=False).stdout
+        for line in out.splitlines():
+            if not line.startswith("diversion by ") and ": " in line:
+                return line.split(":")[0].split(",")[0].strip()
+    return "?"
+
+
 def test_unit():
     p = run(["systemd-analyze", "verify", UNIT], check_rc=False)
     print(f"# systemd-analyze verify {UNIT}: exit {p.returncode}, output: "
@@ -301,10 +313,7 @@ def test_unit():
     for key in ("ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop"):
         for cmd in u.get(key, []):
             prog = shlex.split(cmd.lstrip("-@:+!"))[0]
-            owner = run(["dpkg-query", "-S", os.path.realpath(prog)], check_rc=False).stdout
-            if not owner:
-                owner = run(["dpkg-query", "-S", prog], check_rc=False).stdout
-            pkg = owner.split(":")[0] if owner else "?"
+            pkg = package_of(prog)
             essential = pkg != "?" and run(["dpkg-query", "-W", "-f", "${Essential}", pkg],
                                            check_rc=False).stdout == "yes"
             check(pkg == "wherelog" or pkg in depends or essential,

@@ -243,3 +243,30 @@ Test(owntracks, numbers_follow_the_json_grammar)
         ot_message_clear(&m);
     }
 }
+
+Test(owntracks, refuses_raw_control_characters_in_strings)
+{
+    /* RFC 8259: U+0000..U+001F only escaped inside strings; json-c takes them raw. */
+    static const char *const bad[] = {
+        "{\"_type\":\"lwt\",\"x\":\"a\tb\"}",          "{\"_type\":\"lwt\",\"x\":\"a\nb\"}",
+        "{\"_type\":\"lwt\",\"x\":\"\x01\"}",          "{\"_type\":\"lwt\",\"x\x1f\":1}",
+        "{\"_type\":\"lwt\",\"x\":[\"ok\",\"\x1f\"]}", "{\"_type\":\"lwt\t\"}"};
+    struct ot_message m;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(parse("owntracks/a/b", bad[i], &m), OT_REJECT, "case %zu", i);
+        cr_expect(strstr(m.reason, "control character 0x") && strstr(m.reason, "in a string"),
+                  "case %zu says why: %s", i, m.reason);
+        cr_expect_null(m.root);
+    }
+    cr_expect_eq(parse("owntracks/a/b", "{\"_type\":\"lwt\",\"x\":\"a\tb\"}", &m), OT_REJECT);
+    cr_expect_str_eq(m.reason, "control character 0x09 in a string (JSON needs it escaped)");
+    /* Between tokens they are whitespace, escaped they are text, and DEL is no control
+     * character to JSON. */
+    cr_expect_eq(parse("owntracks/a/b", "{\t\"_type\":\"lwt\",\r\n\"x\":\"a\\tb\\u001f\x7f\"}", &m),
+                 OT_ACCEPT, "%s", m.reason);
+    ot_message_clear(&m);
+    const char *card = "{\"_type\":\"card\",\"name\":\"J\to\"}";
+    cr_expect_eq(ot_parse_named(&keys, "a", "b", card, strlen(card), NOW, OT_VIA_HTTP, &m),
+                 OT_REJECT, "the HTTP door refuses them too");
+}
