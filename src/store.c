@@ -521,8 +521,9 @@ static int env_reopen(struct store *s, uint64_t map)
  * when that fails, leaves its environment with no map at all but the new size recorded (a
  * later call only records a size, and the next transaction reads unmapped memory). So a
  * refused size is undone by closing the environment and opening the store again at `cur`
- * before the next, smaller, size is tried. `room` is what was measured for these sizes. Returns 0
- * (s->env mapped), WL_EMAPFULL or an LMDB code (then s->env may be NULL: see reopen_lost_map).
+ * before the next, smaller, size is tried. `room` is what was measured for these sizes.
+ * Returns 0 (s->env mapped), WL_EMAPFULL or an LMDB code (then s->env may be NULL: see
+ * reopen_lost_map).
  */
 static int remap(struct store *s, const uint64_t *sizes, size_t n, uint64_t cur, uint64_t room)
 {
@@ -588,8 +589,10 @@ static int adopt_map_size(struct store *s)
         goto out;
     }
     rc = lmdb_error("adopt the map size", remap(s, sizes, n, info.me_mapsize, room));
-    if (rc == 0)
-        note_map_max(s, room, sizes[0]);
+    if (rc == 0) {
+        mdb_env_info(s->env, &info);
+        note_map_max(s, room, info.me_mapsize);
+    }
 out:
     pthread_rwlock_unlock(&s->resize_lock);
     return rc;

@@ -41,7 +41,8 @@
  * attempt that the system refuses is undone (the store is re-opened at its previous size)
  * and smaller steps are tried. When no step fits, writes fail with WL_EMAPFULL ("map full",
  * logged once, store_map_full() true) while reads go on; a write that fits again (after a
- * deletion) clears it. A store larger than the room cannot be opened (WL_EMAPFULL).
+ * deletion) clears it. A store larger than the room cannot be opened (WL_EMAPFULL); one
+ * that another process made larger than this map is mapped again as if opened.
  *
  * Thread rules: a struct store is shared by all threads. Writes are serialised by the
  * caller (writer.h: one writer at a time). Readers open short read transactions; an

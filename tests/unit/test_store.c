@@ -862,7 +862,6 @@ static size_t jane_devices(struct store *s)
  * exit status, or fails the test if it crashed. */
 static int in_child(int (*child)(void *), void *arg, const char *log)
 {
-    skip_under_asan();
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0, "fork");
@@ -961,6 +960,7 @@ static void expect_clean(struct store *s, uint64_t events)
 Test(store_map, a_full_map_refuses_writes_keeps_reads_and_loses_nothing, .init = setup,
      .fini = teardown)
 {
+    skip_under_asan();
     store_close(st); /* the child opens it: an LMDB environment does not survive fork */
     st = NULL;
     struct fill_result *res = shared_result(sizeof(*res));
@@ -1004,6 +1004,7 @@ static int reopen_child(void *arg)
 Test(store_map, reopens_a_store_larger_than_half_of_what_it_can_map, .init = setup,
      .fini = teardown)
 {
+    skip_under_asan();
     struct sink card;
     cr_assert_eq(big_card(&card), 0);
     for (unsigned i = 0; i < 96 * MiB / CARD_FACE; i += CARD_BATCH)
@@ -1073,6 +1074,7 @@ static int refused_child(void *arg)
 
 Test(store_map, undoes_a_map_size_the_system_refuses, .init = setup, .fini = teardown)
 {
+    skip_under_asan();
     char log[300];
     snprintf(log, sizeof(log), "%s/child.log", dir);
     store_close(st);
