@@ -204,7 +204,7 @@ static void store_section(struct store *st, struct sink *s)
         prom_metric(s, "wherelog_store_file_bytes", "gauge", "Size of the store on disk.",
                     (double)ss.file_bytes);
         prom_metric(s, "wherelog_store_map_bytes", "gauge",
-                    "Current LMDB map size (it grows by itself while the disk allows).",
+                    "Current LMDB map size (it grows while the disk and address space allow).",
                     (double)ss.map_bytes);
         prom_metric(s, "wherelog_store_used_bytes", "gauge",
                     "Pages in use in the map; alert when used/map stays high and the disk "
@@ -212,6 +212,14 @@ static void store_section(struct store *st, struct sink *s)
                     (double)ss.used_bytes);
         prom_metric(s, "wherelog_store_map_resizes_total", "counter",
                     "Map growths by this process.", ss.map_resizes);
+        prom_metric(s, "wherelog_store_map_max_bytes", "gauge",
+                    "The largest map this process can have in its address space (ulimit -v, "
+                    "a 32-bit system), as last measured.",
+                    (double)ss.map_max_bytes);
+        prom_metric(s, "wherelog_store_map_full", "gauge",
+                    "1 while new data is refused (not acknowledged) because the map is at "
+                    "wherelog_store_map_max_bytes and the store needs more.",
+                    ss.map_full);
         prom_metric(s, "wherelog_store_points", "gauge", "Location points in the store.",
                     (double)ss.points);
         prom_metric(s, "wherelog_store_devices", "gauge", "Devices in the store.", ss.devices);

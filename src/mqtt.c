@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "wl.h"
 
 /* A burst is what one poll wake-up reads before committing: big enough that one fsync
  * carries many messages when a backlog drains, small enough to bound memory and latency. */
@@ -250,7 +251,10 @@ static int read_burst(struct mqtt *m, int sock)
         wl_log(WL_LOG_ERROR, "mqtt",
                "cannot store received messages (%s); dropping the connection without "
                "acknowledging them, the broker keeps them; retrying in %d s",
-               crc == -ENOSPC ? "disk full" : "store error", m->backoff);
+               crc == -ENOSPC       ? "disk full"
+               : crc == WL_EMAPFULL ? "map full"
+                                    : "store error",
+               m->backoff);
         if (mosquitto_socket(m->mosq) >= 0) {
             m->dropping = true;
             shutdown(mosquitto_socket(m->mosq), SHUT_RDWR);

@@ -169,8 +169,8 @@ static void render_metrics(void *arg, struct sink *out)
     metrics_render(&src, out);
 }
 
-/* GET /healthz: can we store (the last commit worked, the disk has room) and do we hear
- * from the broker (or were told not to use one)? */
+/* GET /healthz: can we store (the last commit worked, the disk and the map have room) and do we
+ * hear from the broker (or were told not to use one)? */
 static unsigned health(void *arg, struct sink *out)
 {
     struct server *sv = arg;
@@ -179,7 +179,9 @@ static unsigned health(void *arg, struct sink *out)
     const char *store = "writable", *mqtt = "disabled";
 
     writer_get_stats(sv->writer, &ws);
-    if (ws.last_failed)
+    if (store_map_full(sv->store))
+        store = "map full: new data is not acknowledged (see the log)";
+    else if (ws.last_failed)
         store = "the last write failed";
     else if (statvfs(store_dir(sv->store), &st) == 0 &&
              (uint64_t)st.f_bavail * st.f_frsize < (1u << 20))

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -22,7 +23,6 @@
 #include "varint.h"
 #include "wl.h"
 
-#define MIN_MAP        (64u << 20) /* first map of a new store: small enough for any board */
 #define DEVICE_KEY_MAX (2 * OT_NAME_MAX + 1)
 #define POINT_KEY      8  /* u32 id | u32 tst of the chunk's first point */
 #define EVENT_KEY      13 /* u32 id | u8 kind | u32 tst | u32 discriminator */
@@ -38,6 +38,12 @@ struct store {
      */
     pthread_rwlock_t resize_lock;
     atomic_uint map_resizes;
+    atomic_bool map_full;  /* the last write found the map full and it could not grow */
+    atomic_size_t map_max; /* the ceiling (or the map, if larger) when last measured */
+    /* The smallest map size the system refused, and the room measured then: while the room
+     * is no larger, it is overestimated (a 32-bit hole that moved...), so growing does not
+     * try that size again. Under the resize lock. */
+    uint64_t refused, refused_room;
     size_t chunk_max; /* bytes of points per chunk: one LMDB page */
     bool read_only;
     char dir[PATH_MAX];
@@ -140,25 +146,25 @@ static size_t devrec_encode(const struct devrec *r, uint8_t *p)
 
 /* ---------------------------------------------------------------- transactions */
 
-/* Adopts a map size grown by another process (MDB_MAP_RESIZED). */
-static void adopt_map_size(struct store *s)
-{
-    pthread_rwlock_wrlock(&s->resize_lock);
-    mdb_env_set_mapsize(s->env, 0);
-    pthread_rwlock_unlock(&s->resize_lock);
-}
+static int adopt_map_size(struct store *s);
+static int reopen_lost_map(struct store *s);
 
 static int txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
 {
     for (;;) {
         pthread_rwlock_rdlock(&s->resize_lock);
-        int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+        int rc = s->env ? mdb_txn_begin(s->env, NULL, flags, txn) : WL_EMAPFULL;
         if (rc == 0)
             return 0;
         pthread_rwlock_unlock(&s->resize_lock);
-        if (rc != MDB_MAP_RESIZED)
+        if (rc == WL_EMAPFULL)
+            rc = reopen_lost_map(s);
+        else if (rc == MDB_MAP_RESIZED)
+            rc = adopt_map_size(s);
+        else
             return lmdb_error("begin transaction", rc);
-        adopt_map_size(s);
+        if (rc)
+            return rc;
     }
 }
 
@@ -187,7 +193,7 @@ void store_drop_resident_pages(struct store *s)
 
     pthread_rwlock_rdlock(&s->resize_lock);
     FILE *maps = NULL;
-    if (mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0)
+    if (s->env && mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0)
         maps = fopen("/proc/self/maps", "re");
     while (maps && fgets(line, sizeof(line), maps)) {
         unsigned long start, end, ino;
@@ -199,35 +205,6 @@ void store_drop_resident_pages(struct store *s)
     if (maps)
         fclose(maps);
     pthread_rwlock_unlock(&s->resize_lock);
-}
-
-/* Doubles the map; on a 32-bit board where that much address space is not free, tries
- * smaller steps. Runs with no transaction of this process open. */
-static int grow_map(struct store *s)
-{
-    MDB_envinfo info;
-    int rc = ENOMEM;
-
-    pthread_rwlock_wrlock(&s->resize_lock);
-    mdb_env_info(s->env, &info);
-    size_t cur = info.me_mapsize;
-    size_t steps[] = {cur, cur / 2, cur / 4, 16u << 20};
-    for (size_t i = 0; i < WL_ARRAY_LEN(steps) && rc != 0; i++) {
-        if (cur > SIZE_MAX - steps[i])
-            continue;
-        rc = mdb_env_set_mapsize(s->env, cur + steps[i]);
-        if (rc == 0)
-            wl_log(WL_LOG_INFO, "store", "map grown from %zu to %zu MiB", cur >> 20,
-                   (cur + steps[i]) >> 20);
-    }
-    pthread_rwlock_unlock(&s->resize_lock);
-    if (rc != 0) {
-        wl_log(WL_LOG_ERROR, "store", "cannot grow the map beyond %zu MiB: %s", cur >> 20,
-               mdb_strerror(rc));
-        return WL_EMAPFULL;
-    }
-    atomic_fetch_add(&s->map_resizes, 1);
-    return 0;
 }
 
 /* ---------------------------------------------------------------- open / close */
@@ -318,6 +295,357 @@ static bool env_is_empty(MDB_txn *txn)
            st.ms_entries == 0;
 }
 
+/* ---------------------------------------------------------------- map size */
+
+/* Where mmap may place a map at the lowest: vm.mmap_min_addr's usual value. */
+#define MMAP_FLOOR (64u << 10)
+
+static uint64_t align_down(uint64_t v)
+{
+    return v / STORE_MAP_ALIGN * STORE_MAP_ALIGN;
+}
+
+static uint64_t align_up(uint64_t v)
+{
+    return v > UINT64_MAX - STORE_MAP_ALIGN ? align_down(v) : align_down(v + STORE_MAP_ALIGN - 1);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+uint64_t store_map_ceiling(uint64_t room)
+{
+    /* A sixteenth of a 32-bit board's 3 GiB is 192 MiB: room for the HTTP threads' stacks
+     * and buffers without giving up much of the store. */
+    uint64_t spare = max_u64(STORE_MAP_SPARE_MIN, room / 16);
+    return room > spare ? align_down(min_u64(room - spare, SIZE_MAX)) : 0;
+}
+
+/* hi, then halfway steps down to lo, then lo: what to try, largest first, when anything
+ * from lo to hi will do and the system may refuse the larger sizes. */
+static size_t size_ladder(uint64_t lo, uint64_t hi, uint64_t sizes[STORE_MAP_TRIES])
+{
+    size_t n = 0;
+    lo = max_u64(align_up(lo), STORE_MAP_ALIGN);
+    hi = align_down(min_u64(hi, SIZE_MAX));
+    if (lo > hi)
+        return 0;
+    for (uint64_t gap = hi - lo; n < STORE_MAP_TRIES - 1 && gap >= STORE_MAP_ALIGN; gap /= 2)
+        sizes[n++] = lo + align_down(gap);
+    sizes[n++] = lo;
+    return n;
+}
+
+size_t store_map_open_sizes(uint64_t file_bytes, uint64_t initial_map, uint64_t room,
+                            uint64_t sizes[STORE_MAP_TRIES])
+{
+    uint64_t need = max_u64(align_up(file_bytes), STORE_MAP_ALIGN);
+    if (need > room)
+        return 0;
+    uint64_t want =
+        initial_map
+            ? initial_map
+            : max_u64(STORE_MAP_MIN, file_bytes < UINT64_MAX / 2 ? 2 * file_bytes : UINT64_MAX);
+    /* Below the ceiling if it can, but a store that fits the room opens even if it leaves
+     * less than the spare: it can be read, and deleting from it makes room to write. */
+    return size_ladder(need, max_u64(min_u64(want, store_map_ceiling(room)), need), sizes);
+}
+
+size_t store_map_grow_sizes(uint64_t cur, uint64_t room, uint64_t sizes[STORE_MAP_TRIES])
+{
+    uint64_t twice = cur < UINT64_MAX / 2 ? 2 * cur : UINT64_MAX;
+    return size_ladder(cur + 1, min_u64(twice, store_map_ceiling(room)), sizes);
+}
+
+uint64_t store_map_room(FILE *maps, uint64_t as_limit, unsigned long dev_major,
+                        unsigned long dev_minor, unsigned long ino)
+{
+    char line[512];
+    uint64_t mapped = 0, largest = 0, prev_end = MMAP_FLOOR;
+    bool below_stack = true, line_start = true;
+
+    while (fgets(line, sizeof(line), maps)) {
+        /* A line longer than the buffer (a long path) arrives in pieces: only the first
+         * piece describes a mapping. */
+        bool was_start = line_start;
+        line_start = strchr(line, '\n') != NULL;
+        unsigned long long start, end, inode;
+        unsigned maj, mnr;
+        int name_at = 0;
+        if (!was_start ||
+            sscanf(line, "%llx-%llx %*s %*s %x:%x %llu %n", &start, &end, &maj, &mnr, &inode,
+                   &name_at) < 5 ||
+            end < start)
+            continue;
+        if (ino && inode == ino && maj == dev_major && mnr == dev_minor)
+            continue; /* the store's own map: free once it is unmapped to be remapped */
+        mapped += end - start;
+        const char *name = name_at ? line + name_at : "";
+        /* mmap places maps below the main stack (and the gap kept for its growth); above
+         * it are only the stack and the kernel's pages. */
+        bool top = strncmp(name, "[stack]", 7) == 0 || strncmp(name, "[vsyscall]", 10) == 0 ||
+                   strncmp(name, "[vectors]", 9) == 0;
+        if (below_stack && !top && start > prev_end)
+            largest = max_u64(largest, start - prev_end);
+        if (top)
+            below_stack = false;
+        prev_end = max_u64(prev_end, end);
+    }
+    uint64_t by_limit = as_limit == UINT64_MAX ? UINT64_MAX
+                        : as_limit > mapped    ? as_limit - mapped
+                                               : 0;
+    return min_u64(by_limit, largest);
+}
+
+/* The room this process has for the store's map now (store.h), its current map counted as
+ * free. Without /proc, the address-space limit alone: an overestimate, which costs only a
+ * refused attempt (undone, see remap). */
+static uint64_t measure_room(struct store *s)
+{
+    struct rlimit rl;
+    struct stat st;
+    char path[PATH_MAX + 16];
+    uint64_t limit = UINT64_MAX, room;
+
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        limit = rl.rlim_cur;
+    snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
+    if (stat(path, &st) != 0)
+        st.st_ino = 0;
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (maps) {
+        room = store_map_room(maps, limit, st.st_ino ? major(st.st_dev) : 0,
+                              st.st_ino ? minor(st.st_dev) : 0, st.st_ino);
+        fclose(maps);
+    } else {
+        room = limit;
+    }
+    return room;
+}
+
+static void note_map_max(struct store *s, uint64_t room, uint64_t map)
+{
+    atomic_store(&s->map_max, (size_t)max_u64(store_map_ceiling(room), map));
+}
+
+static uint64_t file_size(const struct store *s)
+{
+    struct stat st;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/*
+ * A new environment on the store mapped with the first of sizes[0..n) that the system
+ * accepts; a refused size leaves nothing behind (LMDB wants a failed environment closed).
+ * Returns 0 (s->env set) or an LMDB code (ENOMEM: no size could be mapped).
+ */
+static int env_map(struct store *s, const uint64_t *sizes, size_t n)
+{
+    int rc = ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        MDB_env *env;
+        if ((rc = mdb_env_create(&env)))
+            return rc;
+        if ((rc = mdb_env_set_maxdbs(env, 8)) == 0 &&
+            (rc = mdb_env_set_mapsize(env, (size_t)sizes[i])) == 0 &&
+            (rc = mdb_env_open(env, s->dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600)) ==
+                0) {
+            s->env = env;
+            return 0;
+        }
+        mdb_env_close(env);
+        if (rc != ENOMEM)
+            return rc;
+        wl_log(WL_LOG_WARN, "store", "%s: cannot map %llu MiB: %s%s", s->dir,
+               (unsigned long long)(sizes[i] >> 20), mdb_strerror(rc),
+               i + 1 < n ? "; trying less" : "");
+    }
+    return rc;
+}
+
+/*
+ * Opens the store again after its map was lost, at no more than `map` bytes if the data
+ * fits in that (the size it had: a refused growth goes back to it), with the database
+ * handles. Resize lock held exclusively, s->env NULL. Returns 0, WL_EMAPFULL (logged) or an
+ * LMDB code.
+ */
+static int env_reopen(struct store *s, uint64_t map)
+{
+    uint64_t sizes[STORE_MAP_TRIES], file = file_size(s), room = measure_room(s);
+    size_t n = store_map_open_sizes(file, max_u64(map, file), room, sizes);
+    MDB_txn *txn;
+
+    if (n == 0) {
+        wl_log(WL_LOG_ERROR, "store",
+               "%s: the store (%llu MiB) no longer fits in the address space this process "
+               "can map (%llu MiB); it cannot be read or written until the limit is raised",
+               s->dir, (unsigned long long)(file >> 20), (unsigned long long)(room >> 20));
+        return WL_EMAPFULL;
+    }
+    int rc = env_map(s, sizes, n);
+    if (rc == ENOMEM) {
+        wl_log(WL_LOG_ERROR, "store", "%s: cannot map the store again", s->dir);
+        return WL_EMAPFULL;
+    }
+    if (rc == 0 && (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        if ((rc = open_dbs(s, txn, false)) == 0)
+            rc = mdb_txn_commit(txn); /* makes the handles visible to every transaction */
+        else
+            mdb_txn_abort(txn);
+    }
+    if (rc && s->env) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    if (rc == 0) {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        note_map_max(s, room, info.me_mapsize);
+        wl_log(WL_LOG_INFO, "store", "%s: mapped again at %zu MiB", s->dir, info.me_mapsize >> 20);
+    }
+    return rc;
+}
+
+/*
+ * Maps the store with the first of sizes[0..n) that the system accepts; `cur` is the map it
+ * has. Resize lock held exclusively. LMDB unmaps the store before mapping the new size and,
+ * when that fails, leaves its environment with no map at all but the new size recorded (a
+ * later call only records a size, and the next transaction reads unmapped memory). So a
+ * refused size is undone by closing the environment and opening the store again at `cur`
+ * before the next, smaller, size is tried. `room` is what was measured for these sizes.
+ * Returns 0 (s->env mapped), WL_EMAPFULL or an LMDB code (then s->env may be NULL: see
+ * reopen_lost_map).
+ */
+static int remap(struct store *s, const uint64_t *sizes, size_t n, uint64_t cur, uint64_t room)
+{
+    int rc = WL_EMAPFULL;
+    for (size_t i = 0; i < n; i++) {
+        rc = mdb_env_set_mapsize(s->env, (size_t)sizes[i]);
+        if (rc == 0)
+            return 0;
+        if (!s->refused || sizes[i] < s->refused) {
+            s->refused = sizes[i];
+            s->refused_room = room;
+        }
+        wl_log(WL_LOG_WARN, "store",
+               "%s: the system refused a map of %llu MiB (%s); opening "
+               "the store again at %llu MiB",
+               s->dir, (unsigned long long)(sizes[i] >> 20), mdb_strerror(rc),
+               (unsigned long long)(cur >> 20));
+        mdb_env_close(s->env);
+        s->env = NULL;
+        if ((rc = env_reopen(s, cur)))
+            return rc;
+        rc = WL_EMAPFULL;
+    }
+    return rc;
+}
+
+/* The map was lost (a refused size could not be undone): try to map the store again. */
+static int reopen_lost_map(struct store *s)
+{
+    int rc = 0;
+    pthread_rwlock_wrlock(&s->resize_lock);
+    if (!s->env)
+        rc = lmdb_error("map the store", env_reopen(s, atomic_load(&s->map_max)));
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc;
+}
+
+/* Another process made the store larger than our map (MDB_MAP_RESIZED): map it as if
+ * opening it now. */
+static int adopt_map_size(struct store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    uint64_t sizes[STORE_MAP_TRIES];
+    int rc = 0;
+
+    pthread_rwlock_wrlock(&s->resize_lock);
+    if (!s->env)
+        goto out; /* the caller's next attempt maps it again */
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    uint64_t data = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if (data <= info.me_mapsize)
+        goto out; /* another thread adopted it meanwhile */
+    uint64_t room = measure_room(s);
+    size_t n = store_map_open_sizes(data, 0, room, sizes);
+    if (n == 0) {
+        wl_log(WL_LOG_ERROR, "store",
+               "%s: another process made the store %llu MiB, more than this process can map "
+               "(%llu MiB)",
+               s->dir, (unsigned long long)(data >> 20), (unsigned long long)(room >> 20));
+        rc = WL_EMAPFULL;
+        goto out;
+    }
+    rc = lmdb_error("adopt the map size", remap(s, sizes, n, info.me_mapsize, room));
+    if (rc == 0) {
+        mdb_env_info(s->env, &info);
+        note_map_max(s, room, info.me_mapsize);
+    }
+out:
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc;
+}
+
+/*
+ * A write found the map full: grows it as store_map_grow_sizes() says. Runs with no
+ * transaction of this process open. Returns 0, WL_EMAPFULL (logged when it starts) or
+ * another store error.
+ */
+static int grow_map(struct store *s)
+{
+    MDB_envinfo info;
+    uint64_t sizes[STORE_MAP_TRIES];
+    int rc = WL_EMAPFULL;
+
+    pthread_rwlock_wrlock(&s->resize_lock);
+    if (!s->env)
+        goto out;
+    mdb_env_info(s->env, &info);
+    uint64_t cur = info.me_mapsize, room = measure_room(s);
+    note_map_max(s, room, cur);
+    size_t n = store_map_grow_sizes(cur, room, sizes), skip = 0;
+    if (s->refused && room > s->refused_room)
+        s->refused = 0; /* the room grew: what was refused may fit now */
+    while (s->refused && skip < n && sizes[skip] >= s->refused)
+        skip++;
+    rc = lmdb_error("grow the map", remap(s, sizes + skip, n - skip, cur, room));
+    if (rc == 0) {
+        mdb_env_info(s->env, &info);
+        wl_log(WL_LOG_INFO, "store", "map grown from %.1f to %.1f MiB", (double)cur / (1 << 20),
+               (double)info.me_mapsize / (1 << 20));
+        atomic_fetch_add(&s->map_resizes, 1);
+    } else if (rc == WL_EMAPFULL && s->env) {
+        mdb_env_info(s->env, &info);
+        atomic_store(&s->map_max, info.me_mapsize); /* all it could get */
+    }
+out:
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (rc == WL_EMAPFULL && !atomic_exchange(&s->map_full, true))
+        wl_log(WL_LOG_ERROR, "store",
+               "%s: map full: the store's map is at the most this process can map (%zu MiB); "
+               "new data is refused (not acknowledged) until old data is deleted or the "
+               "address-space limit is raised (ulimit -v, a 64-bit system); reads go on",
+               s->dir, atomic_load(&s->map_max) >> 20);
+    return rc;
+}
+
+bool store_map_full(struct store *s)
+{
+    return atomic_load(&s->map_full);
+}
+
 int store_open(const char *dir, const struct store_options *opt, struct store **out)
 {
     struct store *s = calloc(1, sizeof(*s));
@@ -353,19 +681,23 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
             goto fail;
         }
     }
-    size_t map = opt && opt->initial_map ? opt->initial_map : MIN_MAP;
-    if ((uint64_t)st.st_size * 2 > map && (uint64_t)st.st_size * 2 < SIZE_MAX)
-        map = (size_t)st.st_size * 2;
-
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 8)) ||
-        (rc = mdb_env_set_mapsize(s->env, map))) {
-        rc = lmdb_error("create environment", rc);
+    uint64_t sizes[STORE_MAP_TRIES], room = measure_room(s);
+    size_t n = store_map_open_sizes((uint64_t)st.st_size, opt ? opt->initial_map : 0, room, sizes);
+    if (n == 0) {
+        wl_log(WL_LOG_ERROR, "store",
+               "%s: the store (%llu MiB) is larger than the address space this process can "
+               "map (%llu MiB): raise the limit (ulimit -v) or use a 64-bit system",
+               dir, (unsigned long long)(st.st_size >> 20), (unsigned long long)(room >> 20));
+        rc = WL_EMAPFULL;
         goto fail;
     }
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS | (ro ? MDB_RDONLY : 0), 0600);
+    rc = env_map(s, sizes, n);
     if (rc) {
         if (rc == ENOENT) {
             rc = -ENOENT;
+        } else if (rc == ENOMEM) {
+            wl_log(WL_LOG_ERROR, "store", "cannot open store in %s: no map size fits", dir);
+            rc = WL_EMAPFULL;
         } else {
             wl_log(WL_LOG_ERROR, "store", "cannot open store in %s: %s", dir, mdb_strerror(rc));
             rc = rc == EACCES ? -EACCES : WL_ESTORE;
@@ -414,6 +746,9 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
         rc = lmdb_error("open store", rc);
         goto fail;
     }
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    note_map_max(s, room, info.me_mapsize);
     *out = s;
     return 0;
 fail:
@@ -430,7 +765,8 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
-    mdb_env_close(s->env);
+    if (s->env)
+        mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize_lock);
     free(s);
 }
@@ -898,6 +1234,11 @@ static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, 
         }
         if (rc == MDB_MAP_FULL && (rc = grow_map(s)) == 0)
             continue;
+        if (rc == 0 && atomic_exchange(&s->map_full, false))
+            wl_log(WL_LOG_INFO, "store",
+                   "%s: the map has room again: "
+                   "writing again",
+                   s->dir);
         if (rc == EIO && disk_nearly_full(s))
             rc = ENOSPC; /* LMDB reports a short write as EIO: say what it was */
         return lmdb_error(what, rc);
@@ -1687,7 +2028,9 @@ int store_copy(struct store *s, const char *path, enum store_copy_mode mode)
     /* A copy is one long read transaction; taking the resize lock shared lets ingest go on
      * (LMDB copies a snapshot) while the map cannot be resized under it. */
     pthread_rwlock_rdlock(&s->resize_lock);
-    if (mode == STORE_COPY_FILE) {
+    if (!s->env) {
+        rc = WL_EMAPFULL; /* the map was lost and could not be made again (logged) */
+    } else if (mode == STORE_COPY_FILE) {
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
             rc = -errno;
@@ -2004,5 +2347,7 @@ int store_stats(struct store *s, struct store_stats *out)
         out->devices = (uint32_t)st.ms_entries;
     txn_abort(s, txn);
     out->map_resizes = atomic_load(&s->map_resizes);
+    out->map_max_bytes = atomic_load(&s->map_max);
+    out->map_full = atomic_load(&s->map_full);
     return 0;
 }

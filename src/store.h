@@ -31,9 +31,18 @@
  * that (see writer.h, mqtt.c), so the worst-case loss window is zero messages that were
  * acknowledged; unacknowledged ones are redelivered by the broker or the phone.
  *
- * Map size: the store starts with a map of twice its file size (at least 64 MiB, or
- * STORE_OPTIONS.initial_map) and doubles it whenever a write finds it full, so it runs on
- * 32-bit boards and never fails with MDB_MAP_FULL while the disk and address space last.
+ * Map size: LMDB maps the whole store into the address space, so the map is sized from what
+ * this process can map: its "room" is the smaller of what RLIMIT_AS (ulimit -v) leaves and
+ * the largest free range of addresses (what a 32-bit board has), the store's own map counted
+ * as free. The map may take the room less a spare (STORE_MAP_SPARE_MIN or a sixteenth of it)
+ * kept for the rest of the process. A store opens with a map of twice its file size (at
+ * least STORE_MAP_MIN, or STORE_OPTIONS.initial_map) within that ceiling, or of the file
+ * size alone when only that fits, and doubles the map whenever a write finds it full. An
+ * attempt that the system refuses is undone (the store is re-opened at its previous size)
+ * and smaller steps are tried. When no step fits, writes fail with WL_EMAPFULL ("map full",
+ * logged once, store_map_full() true) while reads go on; a write that fits again (after a
+ * deletion) clears it. A store larger than the room cannot be opened (WL_EMAPFULL); one
+ * that another process made larger than this map is mapped again as if opened.
  *
  * Thread rules: a struct store is shared by all threads. Writes are serialised by the
  * caller (writer.h: one writer at a time). Readers open short read transactions; an
@@ -61,6 +70,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "owntracks.h"
 
@@ -71,14 +81,15 @@
 struct store;
 
 struct store_options {
-    size_t initial_map; /* 0: default (2 x file size, at least 64 MiB) */
+    size_t initial_map; /* 0: default (2 x file size, at least STORE_MAP_MIN) */
     bool read_only;     /* open an existing store for reading only */
 };
 
 /*
  * Opens (creating if needed, unless read_only) the store in `dir`.
  * Errors: -ENOENT (read_only and no store there), WL_ESCHEMA (unknown schema version; a
- * message says which), WL_ESTORE (LMDB failure, logged), -ENOMEM.
+ * message says which), WL_EMAPFULL (the store is larger than this process can map, logged),
+ * WL_ESTORE (LMDB failure, logged), -ENOMEM.
  */
 int store_open(const char *dir, const struct store_options *opt, struct store **out);
 void store_close(struct store *s);
@@ -133,8 +144,8 @@ int store_list_devices(struct store *s, const char *user,
 /* The same listing copied into an array (malloc'd, caller frees *out), so that the caller
  * may work on each device without holding the listing's read transaction. device, if not
  * NULL, keeps only devices of that name. Returns 0 or an error (then *out is NULL). */
-int store_devices(struct store *s, const char *user, const char *device,
-                  struct store_device **out, size_t *n);
+int store_devices(struct store *s, const char *user, const char *device, struct store_device **out,
+                  size_t *n);
 /* Looks a device up by name. -ENOENT if unknown. */
 int store_get_device(struct store *s, const char *user, const char *device,
                      struct store_device *out);
@@ -250,9 +261,52 @@ struct store_stats {
     uint64_t chunks;     /* point chunks they are kept in */
     uint64_t events;     /* other messages */
     uint32_t devices;
-    unsigned map_resizes; /* how often this process grew the map */
+    unsigned map_resizes;   /* how often this process grew the map */
+    uint64_t map_max_bytes; /* the largest map this process can have (last measured) */
+    bool map_full;          /* writes are refused: the map is at map_max_bytes */
 };
 int store_stats(struct store *s, struct store_stats *out);
+
+/* ------------------------------------------------------------------ map size */
+
+#define STORE_MAP_MIN       (64u << 20) /* first map of a new store: small enough for any board */
+#define STORE_MAP_ALIGN     (64u << 10) /* map sizes are a multiple of any LMDB page size */
+#define STORE_MAP_SPARE_MIN (32u << 20) /* left to thread stacks, malloc and HTTP buffers */
+#define STORE_MAP_TRIES     8           /* sizes tried per growth, largest first */
+
+/* Is the map full (see "Map size" above)? Cheap, any thread: for /healthz. */
+bool store_map_full(struct store *s);
+
+/*
+ * The sizing policy, as pure functions of the room (bytes of address space the map may
+ * take, its current map included) so that tests can give any room.
+ *
+ * store_map_ceiling: the largest map the policy allows in `room` (room less the spare,
+ * rounded down to STORE_MAP_ALIGN).
+ *
+ * store_map_open_sizes: the map sizes to try, largest first, when opening a store whose
+ * data.mdb has file_bytes (0 for a new store) with initial_map asked for (0: the default);
+ * each next one is used if the system refuses the previous. Returns how many (up to
+ * STORE_MAP_TRIES); 0 when even the file does not fit in the room.
+ *
+ * store_map_grow_sizes: the sizes to try when a write found a map of cur bytes full, largest
+ * first: double, or less to stay under the ceiling, then halfway steps down to one
+ * STORE_MAP_ALIGN more. Returns how many; 0 when the ceiling leaves no room to grow.
+ * (Adopting a store that another process made larger is opening it: store_map_open_sizes.)
+ */
+uint64_t store_map_ceiling(uint64_t room);
+size_t store_map_open_sizes(uint64_t file_bytes, uint64_t initial_map, uint64_t room,
+                            uint64_t sizes[STORE_MAP_TRIES]);
+size_t store_map_grow_sizes(uint64_t cur, uint64_t room, uint64_t sizes[STORE_MAP_TRIES]);
+
+/*
+ * The room (above) from a /proc/PID/maps listing: the smaller of as_limit (RLIMIT_AS,
+ * UINT64_MAX for none) less everything mapped, and the largest free range of addresses
+ * below the main stack; mappings of the file dev:ino (the store's data.mdb, 0 if none)
+ * count as free. Reads `maps` to its end.
+ */
+uint64_t store_map_room(FILE *maps, uint64_t as_limit, unsigned long dev_major,
+                        unsigned long dev_minor, unsigned long ino);
 
 /*
  * Unmaps from this process the store pages it has read (they stay in the kernel's page

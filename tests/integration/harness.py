@@ -120,6 +120,7 @@ class Server:
         self.logfile = workdir.file("serve.log")
         self.proc = None
         self.offset = 0
+        self.preexec_fn = None  # run in the child before exec, e.g. to set a resource limit
 
     def start(self, wait_subscribed=True):
         self.log = open(self.logfile, "a")
@@ -130,7 +131,8 @@ class Server:
                 "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port),
                 "--docroot", WEB_DIR, "--log-level", "debug",
                 "--log-rejections", "0"] + self.extra_args
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec_fn)
         _children.append(self.proc)
         if wait_subscribed:
             wait_for(lambda: "subscribed to" in self.new_log() or self.proc.poll() is not None,

@@ -10,6 +10,7 @@
 
 #include "pack.h"
 #include "store.h"
+#include "wl.h"
 
 int main(int argc, char **argv)
 {
@@ -21,8 +22,11 @@ int main(int argc, char **argv)
     long start = argc > 5 ? atol(argv[5]) : 1704067200;
     long step = argc > 6 ? atol(argv[6]) : 60;
     struct store *s;
-    if (store_open(argv[1], NULL, &s) != 0)
+    int rc = store_open(argv[1], NULL, &s);
+    if (rc != 0) {
+        fprintf(stderr, "wl-fill: cannot open %s: %s\n", argv[1], wl_strerror(rc));
         return 1;
+    }
     enum { BATCH = 10000 };
     struct store_record *recs = calloc(BATCH, sizeof(*recs));
     enum store_result *res = calloc(BATCH, sizeof(*res));
@@ -55,8 +59,12 @@ int main(int argc, char **argv)
                                             .len = bufs[i].len,
                                             .received = tst};
         }
-        if (store_write_batch(s, recs, (size_t)n, res) != 0)
+        if ((rc = store_write_batch(s, recs, (size_t)n, res)) != 0) {
+            /* The store keeps every batch committed before: say how far it got. */
+            fprintf(stderr, "wl-fill: stored %ld points, then: %s\n", done, wl_strerror(rc));
+            store_close(s);
             return 1;
+        }
         for (long i = 0; i < n; i++)
             sink_free(&bufs[i]);
         done += n;

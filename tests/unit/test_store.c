@@ -5,7 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "pack.h"
@@ -641,4 +646,452 @@ Test(store, copies_and_checks)
     cr_expect_eq(problems, 0);
     cr_expect_eq(cc.points, 5000);
     store_close(copy);
+}
+
+/* ------------------------------------------------------------------ map size */
+
+#define MiB (1ull << 20)
+
+/* Sizes from the policy hold their promises: whole multiples of STORE_MAP_ALIGN, largest
+ * first, each smaller than the one before, from hi down to lo. */
+static void expect_ladder(const uint64_t *sizes, size_t n, uint64_t hi, uint64_t lo)
+{
+    cr_assert_gt(n, 0, "some size to try");
+    cr_assert_leq(n, STORE_MAP_TRIES);
+    cr_expect_eq(sizes[0], hi, "first try %llu MiB (want %llu MiB)",
+                 (unsigned long long)(sizes[0] / MiB), (unsigned long long)(hi / MiB));
+    cr_expect_eq(sizes[n - 1], lo, "last try %llu KiB (want %llu KiB)",
+                 (unsigned long long)(sizes[n - 1] >> 10), (unsigned long long)(lo >> 10));
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_eq(sizes[i] % STORE_MAP_ALIGN, 0, "size %zu is aligned", i);
+        if (i)
+            cr_expect_lt(sizes[i], sizes[i - 1], "size %zu is smaller than the one before", i);
+    }
+}
+
+Test(store_map, keeps_a_spare_for_the_rest_of_the_process)
+{
+    cr_expect_eq(store_map_ceiling(0), 0);
+    cr_expect_eq(store_map_ceiling(STORE_MAP_SPARE_MIN), 0, "nothing left after the spare");
+    cr_expect_eq(store_map_ceiling(100 * MiB), 100 * MiB - STORE_MAP_SPARE_MIN);
+    cr_expect_eq(store_map_ceiling(3072 * MiB), 3072 * MiB - 192 * MiB,
+                 "a sixteenth of a 32-bit board's address space");
+    cr_expect_eq(store_map_ceiling(100 * MiB + 1000) % STORE_MAP_ALIGN, 0, "rounded down");
+    cr_expect_gt(store_map_ceiling(UINT64_MAX), (uint64_t)1 << 40,
+                 "no limit: no ceiling to speak of");
+}
+
+Test(store_map, opens_with_twice_the_file_within_the_ceiling)
+{
+    uint64_t sizes[STORE_MAP_TRIES];
+    size_t n = store_map_open_sizes(0, 0, UINT64_MAX, sizes);
+    expect_ladder(sizes, n, STORE_MAP_MIN, STORE_MAP_ALIGN);
+    n = store_map_open_sizes(100 * MiB, 0, UINT64_MAX, sizes);
+    expect_ladder(sizes, n, 200 * MiB, 100 * MiB);
+    n = store_map_open_sizes(0, 256 << 10, UINT64_MAX, sizes);
+    expect_ladder(sizes, n, 256 << 10, STORE_MAP_ALIGN);
+    /* 232 MiB of room: a ceiling of 200 MiB */
+    n = store_map_open_sizes(0, 0, 232 * MiB, sizes);
+    expect_ladder(sizes, n, STORE_MAP_MIN, STORE_MAP_ALIGN);
+    n = store_map_open_sizes(90 * MiB, 0, 232 * MiB, sizes);
+    expect_ladder(sizes, n, 180 * MiB, 90 * MiB);
+    n = store_map_open_sizes(90 * MiB + 5, 0, 232 * MiB, sizes);
+    expect_ladder(sizes, n, 180 * MiB, 90 * MiB + STORE_MAP_ALIGN);
+}
+
+Test(store_map, reopens_any_store_that_fits_the_room)
+{
+    uint64_t sizes[STORE_MAP_TRIES];
+    /* More than half the room: twice the file does not fit, the ceiling does */
+    size_t n = store_map_open_sizes(150 * MiB, 0, 232 * MiB, sizes);
+    expect_ladder(sizes, n, 200 * MiB, 150 * MiB);
+    /* Past the ceiling but within the room: the file alone (reads, and deleting) */
+    n = store_map_open_sizes(220 * MiB, 0, 232 * MiB, sizes);
+    expect_ladder(sizes, n, 220 * MiB, 220 * MiB);
+    cr_expect_eq(n, 1);
+    cr_expect_eq(store_map_open_sizes(233 * MiB, 0, 232 * MiB, sizes), 0,
+                 "a store larger than the room cannot be mapped");
+    cr_expect_eq(store_map_open_sizes(0, 0, 0, sizes), 0, "no room at all");
+}
+
+Test(store_map, grows_by_doubling_then_by_what_is_left)
+{
+    uint64_t sizes[STORE_MAP_TRIES];
+    size_t n = store_map_grow_sizes(64 * MiB, UINT64_MAX, sizes);
+    expect_ladder(sizes, n, 128 * MiB, 64 * MiB + STORE_MAP_ALIGN);
+    cr_expect_eq(sizes[1], 96 * MiB, "then halfway");
+    cr_expect_eq(n, STORE_MAP_TRIES, "as many tries as allowed");
+    /* The case of the crash: 128 MiB under a limit that leaves 232 MiB of room */
+    n = store_map_grow_sizes(128 * MiB, 232 * MiB, sizes);
+    expect_ladder(sizes, n, 200 * MiB, 128 * MiB + STORE_MAP_ALIGN);
+    cr_expect_eq(store_map_grow_sizes(200 * MiB, 232 * MiB, sizes), 0, "at the ceiling: full");
+    cr_expect_eq(store_map_grow_sizes(220 * MiB, 232 * MiB, sizes), 0,
+                 "opened past the ceiling: full");
+    n = store_map_grow_sizes(200 * MiB - STORE_MAP_ALIGN, 232 * MiB, sizes);
+    expect_ladder(sizes, n, 200 * MiB, 200 * MiB);
+}
+
+static uint64_t room_of(const char *maps_text, uint64_t limit, unsigned long ino)
+{
+    FILE *f = fmemopen((void *)maps_text, strlen(maps_text), "r");
+    cr_assert_not_null(f);
+    uint64_t room = store_map_room(f, limit, 8, 2, ino);
+    fclose(f);
+    return room;
+}
+
+Test(store_map, measures_the_room_from_the_address_space_map)
+{
+    char long_path[700];
+    memset(long_path, 'p', sizeof(long_path) - 1);
+    long_path[sizeof(long_path) - 1] = '\0';
+    char maps[4096];
+    /* A 32-bit layout: program, heap, the store's map (8:2 inode 99), libraries, stack, and
+     * the kernel's vectors page above it. */
+    snprintf(maps, sizeof(maps),
+             "00400000-00500000 r-xp 00000000 08:02 17  /usr/bin/wherelog\n"
+             "00600000-00700000 rw-p 00000000 00:00 0   [heap]\n"
+             "40000000-50000000 r--s 00000000 08:02 99  /var/lib/wherelog/data.mdb\n"
+             "60000000-60100000 r-xp 00000000 08:02 18  /usr/lib/%s\n"
+             "b0000000-b0100000 rw-p 00000000 00:00 0\n"
+             "bf000000-bf100000 rw-p 00000000 00:00 0   [stack]\n"
+             "ffff0000-ffff1000 r-xp 00000000 00:00 0   [vectors]\n",
+             long_path);
+    uint64_t mapped = 5 * MiB + 4096;            /* everything but the store's map */
+    uint64_t hole = 0x60000000ull - 0x700000ull; /* heap to libraries, the store's map freed */
+    cr_expect_eq(room_of(maps, UINT64_MAX, 99), hole, "the largest hole below the stack");
+    cr_expect_eq(room_of(maps, UINT64_MAX, 98), 0xb0000000ull - 0x60100000ull,
+                 "another file's map is not ours to free");
+    cr_expect_eq(room_of(maps, 300 * MiB, 99), 300 * MiB - mapped,
+                 "the limit, less what is mapped");
+    cr_expect_eq(room_of(maps, 2 * MiB, 99), 0, "a limit already exceeded leaves nothing");
+    cr_expect_eq(room_of("", UINT64_MAX, 0), 0, "nothing known: no room claimed");
+}
+
+/* Under an address-space limit (RLIMIT_AS, what `ulimit -v` sets): these tests run the store
+ * in a child process, which reports by its exit status what did not hold (0: all did). */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* AddressSanitizer reserves terabytes of address space for its shadow memory, so nothing runs
+ * under an address-space limit there: these tests run in the normal build (CI runs both). */
+static void skip_under_asan(void)
+{
+#ifdef UNDER_ASAN
+    cr_skip_test("AddressSanitizer cannot run under an address-space limit (RLIMIT_AS): "
+                 "this test runs in the normal build");
+#endif
+}
+
+#define CARD_FACE  (512u << 10) /* a card's face: eight of them make a 4 MiB batch */
+#define CARD_BATCH 8
+
+/* Address space this process has mapped (VmSize). */
+static uint64_t vm_size(void)
+{
+    char line[256];
+    unsigned long long kib = 0;
+    FILE *f = fopen("/proc/self/status", "re");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmSize: %llu kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (uint64_t)kib << 10;
+}
+
+/* Lets this process map `room` bytes more than it has now. */
+static int limit_address_space(uint64_t room)
+{
+    struct rlimit rl = {.rlim_cur = vm_size() + room, .rlim_max = vm_size() + room};
+    return setrlimit(RLIMIT_AS, &rl);
+}
+
+/* A packed card with a big face (caller frees buf), in a child: no criterion asserts. */
+static int big_card(struct sink *buf)
+{
+    char *doc = malloc(CARD_FACE + 64);
+    if (!doc)
+        return -ENOMEM;
+    int n = snprintf(doc, 64, "{\"_type\":\"card\",\"name\":\"Jane\",\"face\":\"");
+    memset(doc + n, 'A', CARD_FACE);
+    memcpy(doc + n + CARD_FACE, "\"}", 3);
+    struct json_object *o = json_tokener_parse(doc);
+    free(doc);
+    struct pk_encode_ctx ctx = {.type = "card"};
+    int rc = o && sink_init_mem(buf, CARD_FACE + 256) == 0 ? pk_encode(buf, o, &ctx) : -EINVAL;
+    json_object_put(o);
+    return rc;
+}
+
+/* Stores the card for devices first..first+n-1 ("d0", "d1"...) of user jane, in one batch. */
+static int put_cards(struct store *s, const struct sink *card, unsigned first, unsigned n)
+{
+    struct store_record recs[CARD_BATCH];
+    enum store_result res[CARD_BATCH];
+    char names[CARD_BATCH][16];
+    for (unsigned i = 0; i < n && i < CARD_BATCH; i++) {
+        snprintf(names[i], sizeof(names[i]), "d%u", first + i);
+        recs[i] = (struct store_record){.kind = OT_CARD,
+                                        .user = "jane",
+                                        .device = names[i],
+                                        .data = card->buf,
+                                        .len = card->len,
+                                        .received = 1};
+    }
+    return store_write_batch(s, recs, n < CARD_BATCH ? n : CARD_BATCH, res);
+}
+
+static size_t jane_devices(struct store *s)
+{
+    struct store_device *devs;
+    size_t n = 0;
+    if (store_devices(s, "jane", NULL, &devs, &n) != 0)
+        return (size_t)-1;
+    free(devs);
+    return n;
+}
+
+/* Runs child(arg) in a child process whose stderr goes to `log` (if not NULL); returns its
+ * exit status, or fails the test if it crashed. */
+static int in_child(int (*child)(void *), void *arg, const char *log)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork");
+    if (pid == 0) {
+        if (log) {
+            int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (fd >= 0)
+                dup2(fd, 2);
+        }
+        _exit(child(arg));
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child ended by signal %d instead of returning an error",
+              WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return WEXITSTATUS(status);
+}
+
+struct fill_result {
+    unsigned stored;  /* cards stored before the map was full */
+    uint64_t map_max; /* the largest map the child could have */
+};
+
+/* Fills the store with cards under a limit until the map is full, then checks that reads go
+ * on and that deleting makes room again. Returns 0 or the number of the check that failed. */
+static int fill_child(void *arg)
+{
+    struct fill_result *out = arg;
+    struct store *s;
+    struct sink card;
+    struct store_stats ss;
+    int rc = 0;
+
+    if (big_card(&card) || limit_address_space(160 * MiB) || store_open(dir, NULL, &s))
+        return 2;
+    unsigned stored = 0;
+    while (stored < 1000 && (rc = put_cards(s, &card, stored, CARD_BATCH)) == 0)
+        stored += CARD_BATCH;
+    fprintf(stderr, "%u cards (%u MiB) stored, then: %s\n", stored, stored / 2, wl_strerror(rc));
+    if (rc != WL_EMAPFULL)
+        return 3;
+    if (!store_map_full(s) || store_stats(s, &ss) || !ss.map_full)
+        return 4;
+    if (ss.map_resizes < 1 || ss.map_bytes > ss.map_max_bytes || ss.map_max_bytes > 160 * MiB)
+        return 5;
+    if (jane_devices(s) != stored)
+        return 6; /* reads go on */
+    struct store_iter *it;
+    struct store_item item;
+    struct store_device d;
+    if (store_get_device(s, "jane", "d0", &d) ||
+        store_iter_events(s, d.id, OT_CARD, 0, WTIME_MAX, 0, &it))
+        return 7;
+    rc = store_iter_next(it, &item) == 1 && item.len == card.len;
+    store_iter_close(it);
+    if (!rc)
+        return 7;
+    if (put_cards(s, &card, stored, CARD_BATCH) != WL_EMAPFULL || !store_map_full(s))
+        return 8; /* still full, still no crash */
+    struct store_removed removed;
+    char name[16];
+    for (unsigned i = 0; i < 2 * CARD_BATCH; i++) {
+        snprintf(name, sizeof(name), "d%u", i);
+        if (store_delete_device(s, "jane", name, false, &removed) || !removed.device)
+            return 9;
+    }
+    if (put_cards(s, &card, stored, CARD_BATCH) != 0 || store_map_full(s))
+        return 10; /* deleting made room */
+    store_stats(s, &ss);
+    out->stored = stored;
+    out->map_max = ss.map_max_bytes;
+    store_close(s);
+    sink_free(&card);
+    return 0;
+}
+
+/* Memory the child writes its results into and the parent reads. */
+static void *shared_result(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    memset(p, 0, size);
+    return p;
+}
+
+static void expect_clean(struct store *s, uint64_t events)
+{
+    int problems = 0;
+    struct store_check_counts cc;
+    cr_assert_eq(store_check(s, count_problem, &problems, &cc), 0);
+    cr_expect_eq(problems, 0, "the store checks clean");
+    cr_expect_eq(cc.events, events, "%llu cards kept (want %llu)", (unsigned long long)cc.events,
+                 (unsigned long long)events);
+}
+
+Test(store_map, a_full_map_refuses_writes_keeps_reads_and_loses_nothing, .init = setup,
+     .fini = teardown)
+{
+    skip_under_asan();
+    store_close(st); /* the child opens it: an LMDB environment does not survive fork */
+    st = NULL;
+    struct fill_result *res = shared_result(sizeof(*res));
+    int code = in_child(fill_child, res, NULL);
+    cr_assert_eq(code, 0, "check %d failed in the child under a 160 MiB limit (see above)", code);
+    cr_expect_geq(res->stored, 8 * CARD_BATCH, "the map grew past its first 64 MiB");
+    /* Without the limit everything committed is there, and the cards written after the
+     * deletion too. */
+    cr_assert_eq(store_open(dir, NULL, &st), 0);
+    cr_expect_eq(jane_devices(st), res->stored - CARD_BATCH);
+    expect_clean(st, res->stored - CARD_BATCH);
+    munmap(res, sizeof(*res));
+}
+
+struct reopen_job {
+    uint64_t file;  /* data.mdb's size */
+    uint64_t room;  /* what the child may map more */
+    int open_rc;    /* store_open's answer */
+    uint64_t map;   /* the map it got */
+    size_t devices; /* what it read */
+};
+
+static int reopen_child(void *arg)
+{
+    struct reopen_job *job = arg;
+    struct store *s;
+    struct store_stats ss;
+
+    if (limit_address_space(job->room))
+        return 2;
+    job->open_rc = store_open(dir, NULL, &s);
+    if (job->open_rc)
+        return 0;
+    job->devices = jane_devices(s);
+    if (store_stats(s, &ss) == 0)
+        job->map = ss.map_bytes;
+    store_close(s);
+    return 0;
+}
+
+Test(store_map, reopens_a_store_larger_than_half_of_what_it_can_map, .init = setup,
+     .fini = teardown)
+{
+    skip_under_asan();
+    struct sink card;
+    cr_assert_eq(big_card(&card), 0);
+    for (unsigned i = 0; i < 96 * MiB / CARD_FACE; i += CARD_BATCH)
+        cr_assert_eq(put_cards(st, &card, i, CARD_BATCH), 0);
+    sink_free(&card);
+    store_close(st);
+    st = NULL;
+
+    struct stat fst;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    cr_assert_eq(stat(path, &fst), 0);
+    struct reopen_job *job = shared_result(sizeof(*job));
+    /* Room for the file and 48 MiB more: not for twice the file, as store_open asked. */
+    job->file = (uint64_t)fst.st_size;
+    job->room = job->file + 48 * MiB;
+    cr_assert_eq(in_child(reopen_child, job, NULL), 0);
+    cr_expect_eq(job->open_rc, 0, "opens a %llu MiB store with %llu MiB of room: %s",
+                 (unsigned long long)(job->file / MiB), (unsigned long long)(job->room / MiB),
+                 wl_strerror(job->open_rc));
+    cr_expect_geq(job->map, job->file, "the whole file is mapped");
+    cr_expect_eq(job->devices, 96 * MiB / CARD_FACE, "and read");
+
+    /* With room for half the file, it says why it cannot, and does not crash. */
+    job->room = job->file / 2;
+    cr_assert_eq(in_child(reopen_child, job, NULL), 0);
+    cr_expect_eq(job->open_rc, WL_EMAPFULL, "%s", wl_strerror(job->open_rc));
+    munmap(job, sizeof(*job));
+}
+
+struct refused_job {
+    int write_rc; /* the write that ended the fill */
+    unsigned stored;
+};
+
+/*
+ * Makes the room look larger than it is: a second mapping of data.mdb counts as the store's
+ * own map (free once it is remapped) but is not LMDB's to unmap, so the first sizes tried are
+ * refused by the system and must be undone.
+ */
+static int refused_child(void *arg)
+{
+    struct refused_job *job = arg;
+    struct store *s;
+    struct sink card;
+    char path[300];
+
+    if (big_card(&card) || limit_address_space(160 * MiB) || store_open(dir, NULL, &s))
+        return 2;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || mmap(NULL, 64 * MiB, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+        return 3;
+    close(fd);
+    int rc;
+    unsigned stored = 0;
+    while (stored < 1000 && (rc = put_cards(s, &card, stored, CARD_BATCH)) == 0)
+        stored += CARD_BATCH;
+    job->write_rc = rc;
+    job->stored = stored;
+    if (rc == 0 || jane_devices(s) != stored)
+        return 4; /* full in the end, and still readable */
+    store_close(s);
+    sink_free(&card);
+    return 0;
+}
+
+Test(store_map, undoes_a_map_size_the_system_refuses, .init = setup, .fini = teardown)
+{
+    skip_under_asan();
+    char log[300];
+    snprintf(log, sizeof(log), "%s/child.log", dir);
+    store_close(st);
+    st = NULL;
+    struct refused_job *job = shared_result(sizeof(*job));
+    int code = in_child(refused_child, job, log);
+    char text[16384] = "";
+    FILE *f = fopen(log, "re");
+    if (f) {
+        text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+        fclose(f);
+    }
+    cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
+    cr_expect_eq(job->write_rc, WL_EMAPFULL, "%s", wl_strerror(job->write_rc));
+    cr_expect_not_null(strstr(text, "the system refused a map"), "a size was refused:\n%s", text);
+    cr_assert_eq(store_open(dir, NULL, &st), 0);
+    cr_expect_eq(jane_devices(st), job->stored, "everything committed is there");
+    expect_clean(st, job->stored);
+    munmap(job, sizeof(*job));
 }
