@@ -282,17 +282,37 @@ def location(user, device, tst, **fields):
     return {"topic": "owntracks/%s/%s" % (user, device), "payload": json.dumps(payload)}
 
 
+# The newest sentinel tst this process has published (see sync()).
+_last_sentinel = 0
+# Sentinels count up from here (2001-09-09): wherelog checks a tst's range, never against its
+# clock, so this is a valid tst on any date.
+SENTINEL_FIRST_TST = 1000000000
+
+
+def newest_sentinel(storage):
+    """The tst of the newest sentinel stored in storage, or 0."""
+    r = cli(storage, "last", "--user", SENTINEL_USER, check=False)
+    if r.returncode != 0:
+        return 0
+    return max((p["tst"] for p in json.loads(r.stdout)), default=0)
+
+
 def sync(port, storage, timeout=60):
     """Publishes a sentinel point after everything else and waits until wherelog has stored
-    it: the broker delivers in order, so everything before it is stored too."""
-    tst = int(time.time() * 1000) % 4000000000 or 1
-    tst = max(tst, 1000000000)
+    it: the broker delivers in order, so everything before it is stored too.
+
+    Each sentinel's tst is one more than both the newest sentinel in the store and any this
+    process published before (one may still be on its way): the store keeps the first point
+    for a tst, so a repeated tst would be found at once, and `last` shows only the newest.
+    The clock plays no part, so this holds on any date."""
+    global _last_sentinel
+    tst = max(_last_sentinel, newest_sentinel(storage), SENTINEL_FIRST_TST - 1) + 1
+    _last_sentinel = tst
     publish(port, [location(SENTINEL_USER, "sync", tst)])
 
     def done():
-        r = cli(storage, "last", "--user", SENTINEL_USER, check=False)
-        return r.returncode == 0 and ('"tst":%d' % tst) in r.stdout
-    wait_for(done, timeout, "wherelog to catch up")
+        return newest_sentinel(storage) == tst
+    wait_for(done, timeout, "wherelog to catch up (sentinel tst %d)" % tst)
 
 
 def export(storage, user, device, fmt="json", *extra):
