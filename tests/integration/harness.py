@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
 WHERELOG = os.environ["WHERELOG_BIN"]
@@ -204,6 +205,101 @@ class Stack:
         self.server.stop()
         self.broker.stop()
         self.dir.remove()
+
+
+class HeldRelay:
+    """A TCP relay between wherelog and the broker. What wherelog sends passes at once; what
+    the broker sends passes freely until hold(), then only as far as allow() says, and the
+    rest waits in the broker. So a test, not the machine's speed, decides how much of a stream
+    wherelog has received when something happens to it."""
+
+    def __init__(self, broker_port):
+        self.broker_port = broker_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cond = threading.Condition()
+        self.passed = 0         # bytes passed from the broker to wherelog
+        self.allowance = None   # None: no limit; else pass while passed < allowance
+        self.closed = False
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self):
+        with self.cond:
+            self.allowance = self.passed
+
+    def allow(self, nbytes):
+        with self.cond:
+            self.allowance += nbytes
+            self.cond.notify_all()
+
+    def release(self):
+        """Passes everything from now on."""
+        with self.cond:
+            self.allowance = None
+            self.cond.notify_all()
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        self.listener.close()
+        for s in self.sockets:
+            _cut(s)
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            broker = socket.create_connection(("127.0.0.1", self.broker_port))
+            self.sockets += [client, broker]
+            threading.Thread(target=self._up, args=(client, broker), daemon=True).start()
+            threading.Thread(target=self._down, args=(broker, client), daemon=True).start()
+
+    def _up(self, client, broker):
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                broker.sendall(data)
+        except OSError:
+            pass
+        with self.cond:  # wherelog has gone: so has its connection to the broker
+            _cut(broker)
+            _cut(client)
+            self.cond.notify_all()
+
+    def _down(self, broker, client):
+        try:
+            while True:
+                with self.cond:
+                    while not self.closed and client.fileno() >= 0 and (
+                            self.allowance is not None and self.passed >= self.allowance):
+                        self.cond.wait()
+                    if self.closed or client.fileno() < 0:
+                        break
+                    room = 65536 if self.allowance is None else self.allowance - self.passed
+                data = broker.recv(min(room, 65536))
+                if not data:
+                    break
+                client.sendall(data)
+                with self.cond:
+                    self.passed += len(data)
+        except OSError:
+            pass
+        _cut(client)  # the broker has gone: wherelog is to notice
+
+
+def _cut(sock):
+    """Closes a socket, waking a thread blocked reading it (close() alone does not)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 class Response:
