@@ -28,6 +28,31 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 SENTINEL_USER = "zz-sentinel"
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web")
 
+# `packaging/dev test --faketime DATE` sets WHERELOG_FAKETIME_LIB (libfaketime) and FAKETIME
+# (an offset in seconds): every process a test starts then sees its wall clock shifted. Python
+# itself stays on the real clock, since under libfaketime 0.9.10 its sleeps fail with EINVAL
+# (the library shifts clock_nanosleep's monotonic deadlines even when told to leave that
+# clock alone); now() is the shifted clock.
+_FAKETIME_LIB = os.environ.get("WHERELOG_FAKETIME_LIB")
+if _FAKETIME_LIB:
+    os.environ["LD_PRELOAD"] = _FAKETIME_LIB
+CLOCK_OFFSET = int(os.environ.get("FAKETIME", "0")) if _FAKETIME_LIB else 0
+
+
+def now():
+    """Epoch seconds on the clock of the processes the tests start: what wherelog calls now."""
+    return time.time() + CLOCK_OFFSET
+
+
+def real_clock_env():
+    """The environment for a process that must see the real clock, as this one does: e.g.
+    openssl making a certificate that Python's ssl module checks."""
+    env = dict(os.environ)
+    if _FAKETIME_LIB:
+        env.pop("LD_PRELOAD", None)
+    return env
+
+
 # Every process started here, so that a failing test never leaves a broker or a server behind.
 _children = []
 
