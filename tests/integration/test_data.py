@@ -385,7 +385,9 @@ class ChangingHistory(unittest.TestCase):
         writer = threading.Thread(target=feed)
         writer.start()
         try:
-            time.sleep(0.3)
+            # Back up once ingest is under way; the feed goes on until the backup is done.
+            h.wait_for(lambda: "busy" in h.cli(self.storage, "list").stdout.split(), 30,
+                       "the feed to be stored")
             backup = self.stack.dir.file("backup.mdb")
             h.cli(self.storage, "backup", backup)
         finally:
@@ -397,6 +399,8 @@ class ChangingHistory(unittest.TestCase):
         r = h.cli(restored, "check")
         self.assertIn("0 problem(s)", r.stdout)
         self.assertEqual(len(h.export(restored, "jane", "phone")), 300)
+        self.assertGreater(len(h.export(restored, "busy", "phone")), 0,
+                           "the backup was taken while the feed was being stored")
         compacted = self.stack.dir.file("compacted")
         h.cli(self.storage, "compact", compacted)
         self.assertEqual(h.cli(compacted, "check").returncode, 0)
