@@ -7,6 +7,7 @@ import atexit
 import base64
 import ctypes
 import ctypes.util
+import glob
 import http.client
 import json
 import os
@@ -42,6 +43,14 @@ CLOCK_OFFSET = int(os.environ.get("FAKETIME", "0")) if _FAKETIME_LIB else 0
 def now():
     """Epoch seconds on the clock of the processes the tests start: what wherelog calls now."""
     return time.time() + CLOCK_OFFSET
+
+
+def faketime_lib():
+    """libfaketime's path (Debian package faketime), or None."""
+    if _FAKETIME_LIB:
+        return _FAKETIME_LIB
+    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    return found[0] if found else None
 
 
 def real_clock_env():
@@ -146,6 +155,7 @@ class Server:
         self.logfile = workdir.file("serve.log")
         self.proc = None
         self.offset = 0
+        self.env = None  # the environment to start it with; None: this process's
 
     def start(self, wait_subscribed=True):
         self.log = open(self.logfile, "a")
@@ -156,7 +166,8 @@ class Server:
                 "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port),
                 "--docroot", WEB_DIR, "--log-level", "debug",
                 "--log-rejections", "0"] + self.extra_args
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env)
         _children.append(self.proc)
         if wait_subscribed:
             wait_for(lambda: "subscribed to" in self.new_log() or self.proc.poll() is not None,

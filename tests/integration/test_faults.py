@@ -58,6 +58,35 @@ class BrokerRestart(unittest.TestCase):
         self.assertIn("retrying in", log, "reconnects with back-off")
 
 
+class ClockStep(unittest.TestCase):
+    def test_a_clock_stepped_back_does_not_delay_reconnecting(self):
+        """A board without a real-time clock may step its clock back (NTP correcting a time
+        restored at boot); wherelog's back-off must not wait for the clock to catch up."""
+        lib = h.faketime_lib()
+        if not lib:
+            self.skipTest("stepping wherelog's clock needs libfaketime (package faketime)")
+        stack = h.Stack(start_server=False)
+        try:
+            clock = stack.dir.file("clock")  # libfaketime reads the offset from it each time
+            with open(clock, "w") as f:
+                f.write("%+d" % h.CLOCK_OFFSET)
+            env = {k: v for k, v in os.environ.items() if k != "FAKETIME"}
+            env.update(LD_PRELOAD=lib, FAKETIME_TIMESTAMP_FILE=clock, FAKETIME_NO_CACHE="1",
+                       FAKETIME_DONT_FAKE_MONOTONIC="1")
+            stack.server.env = env
+            stack.server.start()
+            stack.broker.stop()
+            h.wait_for(lambda: "retrying in" in stack.server.new_log(), 30,
+                       "wherelog to back off")
+            with open(clock, "w") as f:
+                f.write("%+d" % (h.CLOCK_OFFSET - 3600))
+            stack.broker.start()
+            h.wait_for(lambda: stack.server.new_log().count("subscribed to") >= 2, 120,
+                       "wherelog to reconnect (its back-off is at most 60 s)")
+        finally:
+            stack.stop()
+
+
 class Sigterm(unittest.TestCase):
     def test_sigterm_mid_stream_stops_cleanly_and_loses_nothing(self):
         stack = h.Stack(["--log-level", "info"], "max_inflight_messages 1000",
