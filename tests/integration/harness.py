@@ -29,6 +29,15 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 SENTINEL_USER = "zz-sentinel"
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web")
 
+
+def preload_faketime(env, lib):
+    """Sets env up so that the processes started with it load libfaketime (lib) first. An
+    ASan build then runs too: only its check that it comes first must be turned off."""
+    env["LD_PRELOAD"] = lib
+    asan = env.get("ASAN_OPTIONS")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+
+
 # `packaging/dev test --faketime DATE` sets WHERELOG_FAKETIME_LIB (libfaketime) and FAKETIME
 # (an offset in seconds): every process a test starts then sees its wall clock shifted. Python
 # itself stays on the real clock, since under libfaketime 0.9.10 its sleeps fail with EINVAL
@@ -36,7 +45,7 @@ WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "
 # clock alone); now() is the shifted clock.
 _FAKETIME_LIB = os.environ.get("WHERELOG_FAKETIME_LIB")
 if _FAKETIME_LIB:
-    os.environ["LD_PRELOAD"] = _FAKETIME_LIB
+    preload_faketime(os.environ, _FAKETIME_LIB)
 CLOCK_OFFSET = int(os.environ.get("FAKETIME", "0")) if _FAKETIME_LIB else 0
 
 

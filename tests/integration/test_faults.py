@@ -1,7 +1,8 @@
-"""Faults around wherelog: the broker restarting under it, SIGTERM in the middle of a stream, and
-the disk filling up (a small tmpfs made by the test; needs root, otherwise skipped with the
-reason). Each time: HTTP keeps serving, nothing the broker kept is lost, nothing is stored
-twice, and the store checks clean."""
+"""Faults around wherelog: the broker restarting under it (also with wherelog's clock stepped
+back meanwhile), SIGTERM in the middle of a stream, and the disk filling up (a small tmpfs
+made by the test; needs root, otherwise skipped with the reason). Each time: HTTP keeps
+serving, nothing the broker kept is lost, nothing is stored twice, and the store checks
+clean."""
 import os
 import signal
 import subprocess
@@ -71,7 +72,8 @@ class ClockStep(unittest.TestCase):
             with open(clock, "w") as f:
                 f.write("%+d" % h.CLOCK_OFFSET)
             env = {k: v for k, v in os.environ.items() if k != "FAKETIME"}
-            env.update(LD_PRELOAD=lib, FAKETIME_TIMESTAMP_FILE=clock, FAKETIME_NO_CACHE="1",
+            h.preload_faketime(env, lib)
+            env.update(FAKETIME_TIMESTAMP_FILE=clock, FAKETIME_NO_CACHE="1",
                        FAKETIME_DONT_FAKE_MONOTONIC="1")
             stack.server.env = env
             stack.server.start()
