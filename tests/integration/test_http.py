@@ -164,6 +164,12 @@ class HostileClients(unittest.TestCase):
         r = h.request(self.port, "/api/0/version")
         self.assertEqual(r.status, 200, "the server keeps serving")
 
+    def served(self):
+        try:
+            return h.request(self.port, "/api/0/version").status == 200
+        except OSError:
+            return False
+
     def test_oversized_body(self):
         r = h.request(self.port, "/pub", method="POST", body=b"x" * 5000)
         self.assertEqual(r.status, 413)
@@ -218,8 +224,9 @@ class HostileClients(unittest.TestCase):
         finally:
             for s in held:
                 s.close()
-        time.sleep(0.2)
-        self.alive()
+        # Served again once the server has seen the six go (not at once: it closes them in
+        # its own time).
+        h.wait_for(self.served, 20, "the address to be served again")
 
 
 def wrk(port, path, connections, seconds=3):
