@@ -179,8 +179,12 @@ class Server:
                                      env=self.env)
         _children.append(self.proc)
         if wait_subscribed:
-            wait_for(lambda: "subscribed to" in self.new_log() or self.proc.poll() is not None,
-                     20, "wherelog to subscribe")
+            # "storing into" is logged once HTTP listens too; the MQTT thread may subscribe
+            # before that, and a test's first request would be refused.
+            def up(log):
+                return "subscribed to" in log and "serve: storing into" in log
+            wait_for(lambda: up(self.new_log()) or self.proc.poll() is not None,
+                     20, "wherelog to subscribe and listen")
             if self.proc.poll() is not None:
                 raise AssertionError("wherelog exited:\n" + self.log_text())
         return self
