@@ -396,6 +396,13 @@ def request(port, path, method="GET", body=None, headers=None, timeout=30, auth=
         conn.close()
 
 
+def live_streams(port, **request_args):
+    """The live streams (SSE and WebSocket) the server counts, from /metrics: a point stored
+    before a stream is registered is not news to it."""
+    text = request(port, "/metrics", **request_args).text
+    return int(re.search(r"^wherelog_live_clients (\d+)$", text, re.M).group(1))
+
+
 def cli(storage, *args, check=True, stdin=None):
     r = subprocess.run([WHERELOG] + list(args) + ["--storage", storage], input=stdin,
                        capture_output=True, text=True, timeout=120)

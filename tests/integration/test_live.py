@@ -3,7 +3,6 @@ clients, a reconnecting SSE client resumes from Last-Event-ID, and the Recorder'
 command answers with the last positions."""
 import http.client
 import json
-import re
 import socket
 import unittest
 
@@ -51,12 +50,7 @@ class Live(unittest.TestCase):
         self.stack.stop()
 
     def wait_clients(self, n):
-        """Until the server counts n live streams: a point stored before a stream is
-        registered is not news to it."""
-        def clients():
-            text = h.request(self.port, "/metrics").text
-            return int(re.search(r"^wherelog_live_clients (\d+)$", text, re.M).group(1))
-        h.wait_for(lambda: clients() == n, 20, "%d live streams" % n)
+        h.wait_for(lambda: h.live_streams(self.port) == n, 20, "%d live streams" % n)
 
     def publish(self, tst, user="jane", **fields):
         h.publish(self.stack.broker.port, [h.location(user, "phone", tst, **fields)])
