@@ -28,11 +28,11 @@ struct mqtt {
     struct ingest_batch batch;
     atomic_int state;
     atomic_ulong reconnects;
-    bool started;  /* first connect issued: later ones are reconnects */
-    bool dropping; /* a commit failed: the connection goes, its acks must never be sent */
-    bool store_failing; /* the last commit failed (disk full...): reconnect with back-off */
-    int backoff;   /* seconds before the next attempt after a failure */
-    time_t next_attempt;
+    bool started;        /* first connect issued: later ones are reconnects */
+    bool dropping;       /* a commit failed: the connection goes, its acks must never be sent */
+    bool store_failing;  /* the last commit failed (disk full...): reconnect with back-off */
+    int backoff;         /* seconds before the next attempt after a failure */
+    time_t next_attempt; /* CLOCK_MONOTONIC seconds: a wall clock stepped back would delay it */
 };
 
 void mqtt_library_init(void)
@@ -60,9 +60,16 @@ static const char *mosq_error(int rc)
     return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
 }
 
+static time_t monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
 static void schedule_retry(struct mqtt *m)
 {
-    m->next_attempt = time(NULL) + m->backoff;
+    m->next_attempt = monotonic_s() + m->backoff;
     m->backoff = m->backoff * 2 > MQTT_BACKOFF_MAX ? MQTT_BACKOFF_MAX : m->backoff * 2;
 }
 
@@ -289,7 +296,7 @@ static void disconnect_cleanly(struct mqtt *m)
 int mqtt_run(struct mqtt *m, int stop_fd)
 {
     for (;;) {
-        time_t now = time(NULL);
+        time_t now = monotonic_s();
         int sock = mosquitto_socket(m->mosq);
         int timeout = 1000;
 

@@ -7,6 +7,7 @@ import atexit
 import base64
 import ctypes
 import ctypes.util
+import glob
 import http.client
 import json
 import os
@@ -17,6 +18,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
 WHERELOG = os.environ["WHERELOG_BIN"]
@@ -26,6 +28,48 @@ FIXTURES = os.environ["WHERELOG_FIXTURES"]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 SENTINEL_USER = "zz-sentinel"
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web")
+
+
+def preload_faketime(env, lib):
+    """Sets env up so that the processes started with it load libfaketime (lib) first. An
+    ASan build then runs too: only its check that it comes first must be turned off."""
+    env["LD_PRELOAD"] = lib
+    asan = env.get("ASAN_OPTIONS")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+
+
+# `packaging/dev test --faketime DATE` sets WHERELOG_FAKETIME_LIB (libfaketime) and FAKETIME
+# (an offset in seconds): every process a test starts then sees its wall clock shifted. Python
+# itself stays on the real clock, since under libfaketime 0.9.10 its sleeps fail with EINVAL
+# (the library shifts clock_nanosleep's monotonic deadlines even when told to leave that
+# clock alone); now() is the shifted clock.
+_FAKETIME_LIB = os.environ.get("WHERELOG_FAKETIME_LIB")
+if _FAKETIME_LIB:
+    preload_faketime(os.environ, _FAKETIME_LIB)
+CLOCK_OFFSET = int(os.environ.get("FAKETIME", "0")) if _FAKETIME_LIB else 0
+
+
+def now():
+    """Epoch seconds on the clock of the processes the tests start: what wherelog calls now."""
+    return time.time() + CLOCK_OFFSET
+
+
+def faketime_lib():
+    """libfaketime's path (Debian package faketime), or None."""
+    if _FAKETIME_LIB:
+        return _FAKETIME_LIB
+    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    return found[0] if found else None
+
+
+def real_clock_env():
+    """The environment for a process that must see the real clock, as this one does: e.g.
+    openssl making a certificate that Python's ssl module checks."""
+    env = dict(os.environ)
+    if _FAKETIME_LIB:
+        env.pop("LD_PRELOAD", None)
+    return env
+
 
 # Every process started here, so that a failing test never leaves a broker or a server behind.
 _children = []
@@ -121,6 +165,7 @@ class Server:
         self.proc = None
         self.offset = 0
         self.preexec_fn = None  # run in the child before exec, e.g. to set a resource limit
+        self.env = None  # the environment to start it with; None: this process's
 
     def start(self, wait_subscribed=True):
         self.log = open(self.logfile, "a")
@@ -132,11 +177,15 @@ class Server:
                 "--docroot", WEB_DIR, "--log-level", "debug",
                 "--log-rejections", "0"] + self.extra_args
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     preexec_fn=self.preexec_fn)
+                                     preexec_fn=self.preexec_fn, env=self.env)
         _children.append(self.proc)
         if wait_subscribed:
-            wait_for(lambda: "subscribed to" in self.new_log() or self.proc.poll() is not None,
-                     20, "wherelog to subscribe")
+            # "storing into" is logged once HTTP listens too; the MQTT thread may subscribe
+            # before that, and a test's first request would be refused.
+            def up(log):
+                return "subscribed to" in log and "serve: storing into" in log
+            wait_for(lambda: up(self.new_log()) or self.proc.poll() is not None,
+                     20, "wherelog to subscribe and listen")
             if self.proc.poll() is not None:
                 raise AssertionError("wherelog exited:\n" + self.log_text())
         return self
@@ -208,6 +257,101 @@ class Stack:
         self.dir.remove()
 
 
+class HeldRelay:
+    """A TCP relay between wherelog and the broker. What wherelog sends passes at once; what
+    the broker sends passes freely until hold(), then only as far as allow() says, and the
+    rest waits in the broker. So a test, not the machine's speed, decides how much of a stream
+    wherelog has received when something happens to it."""
+
+    def __init__(self, broker_port):
+        self.broker_port = broker_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cond = threading.Condition()
+        self.passed = 0         # bytes passed from the broker to wherelog
+        self.allowance = None   # None: no limit; else pass while passed < allowance
+        self.closed = False
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self):
+        with self.cond:
+            self.allowance = self.passed
+
+    def allow(self, nbytes):
+        with self.cond:
+            self.allowance += nbytes
+            self.cond.notify_all()
+
+    def release(self):
+        """Passes everything from now on."""
+        with self.cond:
+            self.allowance = None
+            self.cond.notify_all()
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        self.listener.close()
+        for s in self.sockets:
+            _cut(s)
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            broker = socket.create_connection(("127.0.0.1", self.broker_port))
+            self.sockets += [client, broker]
+            threading.Thread(target=self._up, args=(client, broker), daemon=True).start()
+            threading.Thread(target=self._down, args=(broker, client), daemon=True).start()
+
+    def _up(self, client, broker):
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                broker.sendall(data)
+        except OSError:
+            pass
+        with self.cond:  # wherelog has gone: so has its connection to the broker
+            _cut(broker)
+            _cut(client)
+            self.cond.notify_all()
+
+    def _down(self, broker, client):
+        try:
+            while True:
+                with self.cond:
+                    while not self.closed and client.fileno() >= 0 and (
+                            self.allowance is not None and self.passed >= self.allowance):
+                        self.cond.wait()
+                    if self.closed or client.fileno() < 0:
+                        break
+                    room = 65536 if self.allowance is None else self.allowance - self.passed
+                data = broker.recv(min(room, 65536))
+                if not data:
+                    break
+                client.sendall(data)
+                with self.cond:
+                    self.passed += len(data)
+        except OSError:
+            pass
+        _cut(client)  # the broker has gone: wherelog is to notice
+
+
+def _cut(sock):
+    """Closes a socket, waking a thread blocked reading it (close() alone does not)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -253,6 +397,13 @@ def request(port, path, method="GET", body=None, headers=None, timeout=30, auth=
         conn.close()
 
 
+def live_streams(port, **request_args):
+    """The live streams (SSE and WebSocket) the server counts, from /metrics: a point stored
+    before a stream is registered is not news to it."""
+    text = request(port, "/metrics", **request_args).text
+    return int(re.search(r"^wherelog_live_clients (\d+)$", text, re.M).group(1))
+
+
 def cli(storage, *args, check=True, stdin=None):
     r = subprocess.run([WHERELOG] + list(args) + ["--storage", storage], input=stdin,
                        capture_output=True, text=True, timeout=120)
@@ -284,17 +435,37 @@ def location(user, device, tst, **fields):
     return {"topic": "owntracks/%s/%s" % (user, device), "payload": json.dumps(payload)}
 
 
+# The newest sentinel tst this process has published (see sync()).
+_last_sentinel = 0
+# Sentinels count up from here (2001-09-09): wherelog checks a tst's range, never against its
+# clock, so this is a valid tst on any date.
+SENTINEL_FIRST_TST = 1000000000
+
+
+def newest_sentinel(storage):
+    """The tst of the newest sentinel stored in storage, or 0."""
+    r = cli(storage, "last", "--user", SENTINEL_USER, check=False)
+    if r.returncode != 0:
+        return 0
+    return max((p["tst"] for p in json.loads(r.stdout)), default=0)
+
+
 def sync(port, storage, timeout=60):
     """Publishes a sentinel point after everything else and waits until wherelog has stored
-    it: the broker delivers in order, so everything before it is stored too."""
-    tst = int(time.time() * 1000) % 4000000000 or 1
-    tst = max(tst, 1000000000)
+    it: the broker delivers in order, so everything before it is stored too.
+
+    Each sentinel's tst is one more than both the newest sentinel in the store and any this
+    process published before (one may still be on its way): the store keeps the first point
+    for a tst, so a repeated tst would be found at once, and `last` shows only the newest.
+    The clock plays no part, so this holds on any date."""
+    global _last_sentinel
+    tst = max(_last_sentinel, newest_sentinel(storage), SENTINEL_FIRST_TST - 1) + 1
+    _last_sentinel = tst
     publish(port, [location(SENTINEL_USER, "sync", tst)])
 
     def done():
-        r = cli(storage, "last", "--user", SENTINEL_USER, check=False)
-        return r.returncode == 0 and ('"tst":%d' % tst) in r.stdout
-    wait_for(done, timeout, "wherelog to catch up")
+        return newest_sentinel(storage) == tst
+    wait_for(done, timeout, "wherelog to catch up (sentinel tst %d)" % tst)
 
 
 def export(storage, user, device, fmt="json", *extra):

@@ -505,7 +505,7 @@ class ChangingHistory(unittest.TestCase):
         self.stack = h.Stack(["--retain-user", "old=30", "--retain-interval", "1"])
         self.storage = self.stack.storage
         self.port = self.stack.server.http_port
-        now = int(time.time())
+        now = int(h.now())
         msgs = [h.location("jane", "phone", 1733011200 + i * 600, lat=48 + i / 1000, acc=5)
                 for i in range(300)]
         msgs += [h.location("jane", "tablet", 1733011200, lat=1)]
@@ -561,7 +561,7 @@ class ChangingHistory(unittest.TestCase):
         h.wait_for(lambda: self.count("old", "phone") == 2, 20, "pruning")
         self.assertIn("removed 2 points of old/phone", self.stack.server.log_text())
         # ingest goes on meanwhile and later: new points are stored
-        h.publish(self.stack.broker.port, [h.location("old", "phone", int(time.time()), lat=11)])
+        h.publish(self.stack.broker.port, [h.location("old", "phone", int(h.now()), lat=11)])
         h.sync(self.stack.broker.port, self.storage)
         self.assertEqual(self.count("old", "phone"), 3)
         self.assertEqual(self.count("jane", "phone"), 300, "other users keep everything")
@@ -578,7 +578,9 @@ class ChangingHistory(unittest.TestCase):
         writer = threading.Thread(target=feed)
         writer.start()
         try:
-            time.sleep(0.3)
+            # Back up once ingest is under way; the feed goes on until the backup is done.
+            h.wait_for(lambda: "busy" in h.cli(self.storage, "list").stdout.split(), 30,
+                       "the feed to be stored")
             backup = self.stack.dir.file("backup.mdb")
             h.cli(self.storage, "backup", backup)
         finally:
@@ -590,6 +592,8 @@ class ChangingHistory(unittest.TestCase):
         r = h.cli(restored, "check")
         self.assertIn("0 problem(s)", r.stdout)
         self.assertEqual(len(h.export(restored, "jane", "phone")), 300)
+        self.assertGreater(len(h.export(restored, "busy", "phone")), 0,
+                           "the backup was taken while the feed was being stored")
         compacted = self.stack.dir.file("compacted")
         h.cli(self.storage, "compact", compacted)
         self.assertEqual(h.cli(compacted, "check").returncode, 0)

@@ -113,5 +113,29 @@ class FixturesOverMqtt(unittest.TestCase):
         self.assertEqual(sorted(devices), ["ipad", "iphone"])
 
 
+class TimesAcrossTheRange(unittest.TestCase):
+    """A tst is a 64-bit integer on the way in and an unsigned 32-bit key in the store: times
+    past 2038-01-19T03:14:07Z (2^31 - 1 s) are kept like any other, up to the documented
+    limit 2099-12-31T23:59:59Z (src/wtime.h); a later one is refused with its reason."""
+
+    def test_times_past_2038_are_kept_up_to_2099(self):
+        stack = h.Stack()
+        try:
+            kept = {1: "1970-01-01T00:00:01Z", 2147483647: "2038-01-19T03:14:07Z",
+                    2147483648: "2038-01-19T03:14:08Z", 4102444799: "2099-12-31T23:59:59Z"}
+            h.publish(stack.broker.port, [h.location("edge", "phone", t)
+                                          for t in list(kept) + [4102444800]])
+            h.sync(stack.broker.port, stack.storage)
+            got = h.export(stack.storage, "edge", "phone")
+            self.assertEqual({p["tst"]: p["isotst"] for p in got}, kept)
+            self.assertIn('reason="tst 4102444800 out of range"', stack.server.log_text())
+            r = h.request(stack.server.http_port, "/api/0/locations?user=edge&device=phone"
+                          "&from=2038-01-19T03:14:07Z&to=2099-12-31&fields=tst")
+            self.assertEqual([p["tst"] for p in r.json()["data"]],
+                             [2147483647, 2147483648, 4102444799])
+        finally:
+            stack.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

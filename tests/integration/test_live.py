@@ -4,7 +4,6 @@ command answers with the last positions."""
 import http.client
 import json
 import socket
-import time
 import unittest
 
 import websocket
@@ -50,6 +49,9 @@ class Live(unittest.TestCase):
     def tearDown(self):
         self.stack.stop()
 
+    def wait_clients(self, n):
+        h.wait_for(lambda: h.live_streams(self.port) == n, 20, "%d live streams" % n)
+
     def publish(self, tst, user="jane", **fields):
         h.publish(self.stack.broker.port, [h.location(user, "phone", tst, **fields)])
 
@@ -57,7 +59,7 @@ class Live(unittest.TestCase):
         sse = SseReader(self.port)
         self.assertEqual(sse.resp.status, 200)
         self.assertEqual(sse.resp.getheader("Content-Type"), "text/event-stream; charset=utf-8")
-        time.sleep(0.2)
+        self.wait_clients(1)
         self.publish(1733000000, tid="JD", image="x" * 1000)
         eid, name, data = sse.event()
         self.assertEqual(name, "location")
@@ -88,7 +90,7 @@ class Live(unittest.TestCase):
         self.stack.server.start()
         after = SseReader(self.port, {"Last-Event-ID": eid2})
         self.assertEqual(after.event()[1], "reset")
-        time.sleep(0.2)
+        self.wait_clients(1)
         self.publish(1733000240)
         eid3, name, data = after.event()
         self.assertEqual((name, json.loads(data)["tst"]), ("location", 1733000240))
@@ -115,7 +117,7 @@ class Live(unittest.TestCase):
     def test_cards_are_pushed(self):
         sse = SseReader(self.port)
         ws = websocket.create_connection("ws://127.0.0.1:%d/ws/last" % self.port, timeout=10)
-        time.sleep(0.2)
+        self.wait_clients(2)
         card = {"_type": "card", "name": "Jane Doe", "tid": "JD", "face": "iVBORw0KGgo="}
         big = dict(card, name="Jane Big", face="A" * (500 << 10))
         h.publish(self.stack.broker.port, [
@@ -150,13 +152,13 @@ class Live(unittest.TestCase):
         clients = [SseReader(self.port) for _ in range(20)]
         sockets = [websocket.create_connection("ws://127.0.0.1:%d/ws/last" % self.port)
                    for _ in range(10)]
+        self.wait_clients(30)
         for s in sockets[:5]:  # some vanish without a goodbye
             s.sock.shutdown(socket.SHUT_RDWR)
             s.sock.close()
         for c in clients[:10]:
             c.close()
-        time.sleep(0.2)
-        self.publish(1733000000)
+        self.publish(1733000000)  # the server may not have noticed the closes yet
         for c in clients[10:]:
             self.assertEqual(json.loads(c.event()[2])["tst"], 1733000000)
         for s in sockets[5:]:

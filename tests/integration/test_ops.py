@@ -129,8 +129,8 @@ class Reload(unittest.TestCase):
             self.assertEqual(cfg["tiles"]["url"], "https://other.example/{z}/{x}/{y}.png")
             h.publish(stack.broker.port, [h.location("r", "phone", 1733000000)])
             line = ""
-            deadline = time.time() + 10
-            while time.time() < deadline and '"username":"r"' not in line:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and '"username":"r"' not in line:
                 line = stream.fp.readline().decode()
             self.assertIn('"username":"r"', line, "the stream opened before the reload goes on")
             # A broken file changes nothing.
