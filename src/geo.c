@@ -7,9 +7,10 @@
 
 /* ---------------------------------------------------------------- distances */
 
-bool geo_fix_has_position(const struct geo_fix *f)
+/* Called for every point of every pass and path: kept in this file, where it inlines. */
+static bool has_position(double lat, double lon)
 {
-    return isfinite(f->lat) && isfinite(f->lon);
+    return isfinite(lat) && isfinite(lon);
 }
 
 double geo_distance_m(double lat1, double lon1, double lat2, double lon2)
@@ -28,7 +29,7 @@ double geo_distance_m(double lat1, double lon1, double lat2, double lon2)
 
 void geo_path_add(struct geo_path *p, const struct geo_fix *f, double max_acc)
 {
-    if (!geo_fix_has_position(f) || f->acc > max_acc) /* NaN (unknown) is not worse */
+    if (!has_position(f->lat, f->lon) || f->acc > max_acc) /* NaN (unknown) is not worse */
         return;
     if (p->have_last)
         p->metres += geo_distance_m(p->lat, p->lon, f->lat, f->lon);
@@ -39,10 +40,15 @@ void geo_path_add(struct geo_path *p, const struct geo_fix *f, double max_acc)
 
 /* ---------------------------------------------------------------- thinning */
 
-void geo_plane_xy(double lat, double lon, double *x, double *y)
+static void plane_xy(double lat, double lon, double *x, double *y)
 {
     *x = lon * cos(lat * (M_PI / 180));
     *y = lat;
+}
+
+void geo_plane_xy(double lat, double lon, double *x, double *y)
+{
+    plane_xy(lat, lon, x, y);
 }
 
 /* Index where bucket b (0..nb-1) of the middle points starts, for n points in all. */
@@ -93,12 +99,12 @@ void geo_thin_average(struct geo_thin *t, double lat, double lon)
 {
     uint64_t k = t->k++;
     double x, y;
-    if (k == 0 || !isfinite(lat) || !isfinite(lon))
+    if (k == 0 || !has_position(lat, lon))
         return; /* the first point is kept whatever the averages */
     /* Points beyond pass 1's count all fall into the last slot, b <= nb: never past it. */
     while (t->b < t->nb && k >= bucket_start(t->b + 1, t->nb, t->counted))
         t->b++;
-    geo_plane_xy(lat, lon, &x, &y);
+    plane_xy(lat, lon, &x, &y);
     t->avg[t->b][0] += x;
     t->avg[t->b][1] += y;
     t->avg[t->b][2] += 1;
@@ -162,10 +168,10 @@ static void thin_candidate(struct geo_thin *t, uint64_t j, uint32_t tst, bool ha
 void geo_thin_choose(struct geo_thin *t, uint32_t tst, double lat, double lon)
 {
     uint64_t k = t->k++;
-    bool have_xy = isfinite(lat) && isfinite(lon);
+    bool have_xy = has_position(lat, lon);
     double x = 0, y = 0;
     if (have_xy)
-        geo_plane_xy(lat, lon, &x, &y);
+        plane_xy(lat, lon, &x, &y);
     if (k == 0) {
         thin_keep(t, tst);
         t->px = x;

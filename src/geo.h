@@ -27,9 +27,6 @@ struct geo_fix {
     double acc;      /* accuracy radius in metres; NaN: unknown */
 };
 
-/* Whether the fix has a usable position (both coordinates finite). */
-bool geo_fix_has_position(const struct geo_fix *f);
-
 /*
  * Great-circle distance in metres between two positions (haversine on a sphere of
  * GEO_EARTH_RADIUS_M). Symmetric, >= 0, at most half the circumference (antipodes) for

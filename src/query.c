@@ -434,14 +434,17 @@ struct device_stats {
     uint64_t days;
 };
 
-/* The position of a stored point, NaN when it has none that decodes (the geometry then
- * leaves it out). */
-static void point_position(const struct store_item *it, double *lat, double *lon)
+/* The position of a stored point; false and NaN (which the geometry leaves out) when it has
+ * none that decodes. */
+static bool point_position(const struct store_item *it, double *lat, double *lon)
 {
     struct fmt_fix fix;
     if (fmt_read_fix(it->tst, it->data, it->len, &fix) != 0 || !pk_to_double(&fix.lat, lat) ||
-        !pk_to_double(&fix.lon, lon))
+        !pk_to_double(&fix.lon, lon)) {
         *lat = *lon = NAN;
+        return false;
+    }
+    return true;
 }
 
 static int device_stats(struct store *s, const struct store_device *d, int64_t from, int64_t to,
@@ -468,8 +471,7 @@ static int device_stats(struct store *s, const struct store_device *d, int64_t f
             st->days++;
             last_day = day;
         }
-        point_position(&item, &fix.lat, &fix.lon);
-        if (!geo_fix_has_position(&fix))
+        if (!point_position(&item, &fix.lat, &fix.lon))
             continue; /* no need to look for its accuracy */
         if (pk_find(item.data, item.len, item.tst, "location", "acc", &acc) != 1 ||
             !pk_to_double(&acc, &fix.acc))
