@@ -13,12 +13,20 @@ static bool has_position(double lat, double lon)
     return isfinite(lat) && isfinite(lon);
 }
 
-double geo_distance_m(double lat1, double lon1, double lat2, double lon2)
+static double cos_lat(double lat)
+{
+    return cos(lat * M_PI / 180);
+}
+
+/* The haversine, with the cosines of the latitudes given: a path computes each one once for
+ * the two legs that meet at a fix. */
+static inline double haversine(double lat1, double cos1, double lon1, double lat2, double cos2,
+                               double lon2)
 {
     double p1 = lat1 * M_PI / 180, p2 = lat2 * M_PI / 180;
     double dp = p2 - p1, dl = (lon2 - lon1) * M_PI / 180;
-    double a = sin(dp / 2) * sin(dp / 2) + cos(p1) * cos(p2) * sin(dl / 2) * sin(dl / 2);
-    /* Rounding can take a a hair past 1 near the antipodes (and below 0 for latitudes past
+    double a = sin(dp / 2) * sin(dp / 2) + cos1 * cos2 * sin(dl / 2) * sin(dl / 2);
+    /* Rounding can take `a` a hair past 1 near the antipodes (and below 0 for latitudes past
      * the poles): sqrt(1 - a) would be NaN. */
     if (a > 1)
         a = 1;
@@ -27,14 +35,21 @@ double geo_distance_m(double lat1, double lon1, double lat2, double lon2)
     return 2 * GEO_EARTH_RADIUS_M * atan2(sqrt(a), sqrt(1 - a));
 }
 
+double geo_distance_m(double lat1, double lon1, double lat2, double lon2)
+{
+    return haversine(lat1, cos_lat(lat1), lon1, lat2, cos_lat(lat2), lon2);
+}
+
 void geo_path_add(struct geo_path *p, const struct geo_fix *f, double max_acc)
 {
     if (!has_position(f->lat, f->lon) || f->acc > max_acc) /* NaN (unknown) is not worse */
         return;
+    double cos_f = cos_lat(f->lat);
     if (p->have_last)
-        p->metres += geo_distance_m(p->lat, p->lon, f->lat, f->lon);
+        p->metres += haversine(p->lat, p->cos_lat, p->lon, f->lat, cos_f, f->lon);
     p->lat = f->lat;
     p->lon = f->lon;
+    p->cos_lat = cos_f;
     p->have_last = true;
 }
 

@@ -43,6 +43,7 @@ double geo_distance_m(double lat1, double lon1, double lat2, double lon2);
 struct geo_path {
     double metres;   /* so far */
     double lat, lon; /* the last fix that counted */
+    double cos_lat;  /* and the cosine of its latitude, for the next leg */
     bool have_last;
 };
 #define GEO_PATH_INIT ((struct geo_path){0})
