@@ -12,8 +12,8 @@
  * pass that chose it; when pass 3's tsts ascend, its first and last points are kept; without
  * thinning, exactly pass 1's points are kept; when the passes agree and every position is on
  * the Earth, every bucket keeps one point (exactly max). A distance is symmetric, 0 from a
- * point to itself and at most half the circumference; a path is never shorter than the
- * distance between its ends.
+ * point to itself and at most half the circumference; a path is the sum of its legs and never
+ * shorter than the distance between its ends.
  */
 #include <errno.h>
 #include <math.h>
@@ -160,6 +160,7 @@ static void check_distances(const struct input *in, unsigned flags, uint64_t n)
     struct geo_fix first = {0}, last = {0};
     double max_acc = u16_at(in, 9) % 200;
     bool have_first = false;
+    double legs = 0; /* the same sum, leg by leg */
 
     for (uint64_t i = 0; i < n; i++) {
         struct geo_fix f = {.tst = (int64_t)i, .acc = u16_at(in, 16 * i + 7) % 400};
@@ -175,12 +176,16 @@ static void check_distances(const struct input *in, unsigned flags, uint64_t n)
             f.acc = NAN; /* unknown: counts */
         geo_path_add(&path, &f, max_acc);
         if (isfinite(f.lat) && isfinite(f.lon) && !(f.acc > max_acc)) {
-            if (!have_first)
+            if (have_first)
+                legs += geo_distance_m(last.lat, last.lon, f.lat, f.lon);
+            else
                 first = f;
             last = f;
             have_first = true;
         }
     }
+    if (!(path.metres == legs || (isnan(path.metres) && isnan(legs))))
+        abort();
     if (!on_earth)
         return;
     if (!(path.metres >= 0) || !isfinite(path.metres) || path.have_last != have_first)
