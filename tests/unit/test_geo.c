@@ -103,25 +103,55 @@ Test(geo, plane_shrinks_longitude_with_latitude)
     cr_expect_eq(y, 0);
 }
 
-/* Thins points at tsts 100, 101, ... with positions p[i] (lat, lon), passes that agree. */
-static size_t thin_points(uint32_t max, const double (*p)[2], size_t n, uint32_t **keep)
+/* Where the points of a test are: point i at (p[i][0], p[i][1]), or on a zig-zag. */
+struct positions {
+    const double (*p)[2]; /* NULL: the zig-zag, with no position for every eleventh point */
+};
+
+static void position(const struct positions *pos, uint64_t i, double *lat, double *lon)
+{
+    if (pos->p) {
+        *lat = pos->p[i][0];
+        *lon = pos->p[i][1];
+    } else {
+        *lat = i % 11 == 5 ? NAN : (double)(i % 13) * 1e-3;
+        *lon = (double)i * 1e-3;
+    }
+}
+
+/* Runs the thinning's passes: n1 points at tsts from base1, one apart, then n2, then n3 at
+ * tsts from base3. Returns nkeep; *keep is the caller's. */
+static size_t thin_passes(uint32_t max, const struct positions *pos, uint64_t n1, uint32_t base1,
+                          uint64_t n2, uint64_t n3, uint32_t base3, uint32_t **keep)
 {
     struct geo_thin t;
     size_t nkeep;
+    double lat, lon;
     cr_assert_eq(geo_thin_init(&t, max), 0);
-    for (size_t i = 0; i < n; i++)
-        geo_thin_count(&t, 100 + (uint32_t)i);
+    for (uint64_t i = 0; i < n1; i++)
+        geo_thin_count(&t, base1 + (uint32_t)i);
     if (geo_thin_needed(&t)) {
         cr_assert_eq(geo_thin_begin_averages(&t), 0);
-        for (size_t i = 0; i < n; i++)
-            geo_thin_average(&t, p[i][0], p[i][1]);
+        for (uint64_t i = 0; i < n2; i++) {
+            position(pos, i, &lat, &lon);
+            geo_thin_average(&t, lat, lon);
+        }
         geo_thin_begin_choice(&t);
-        for (size_t i = 0; i < n; i++)
-            geo_thin_choose(&t, 100 + (uint32_t)i, p[i][0], p[i][1]);
+        for (uint64_t i = 0; i < n3; i++) {
+            position(pos, i, &lat, &lon);
+            geo_thin_choose(&t, base3 + (uint32_t)i, lat, lon);
+        }
     }
     geo_thin_take(&t, keep, &nkeep);
     geo_thin_free(&t);
     return nkeep;
+}
+
+/* Thins points at tsts 100, 101, ... with positions p[i] (lat, lon), passes that agree. */
+static size_t thin_points(uint32_t max, const double (*p)[2], size_t n, uint32_t **keep)
+{
+    const struct positions pos = {p};
+    return thin_passes(max, &pos, n, 100, n, n, 100, keep);
 }
 
 Test(geo, thinning_keeps_the_point_that_bends_the_track)
@@ -192,33 +222,14 @@ Test(geo, thinning_needs_room_for_the_ends_and_a_bucket)
     geo_thin_free(&t);
 }
 
-/* A zig-zag, with no position for every eleventh point. */
-static double zigzag_lat(uint64_t i)
-{
-    return i % 11 == 5 ? NAN : (double)(i % 13) * 1e-3;
-}
-
 /* Drives geo_thin with `counted` points in pass 1 and n2, n3 in passes 2 and 3 (tsts from
- * 1000 and base3, one apart; positions on a zig-zag, every eleventh without one), and checks the
- * bounds. Returns nkeep. */
+ * 1000 and base3, one apart; positions on a zig-zag, every eleventh without one), and checks
+ * the bounds. Returns nkeep. */
 static size_t thin_with(uint32_t max, uint64_t counted, uint64_t n2, uint64_t n3, uint32_t base3)
 {
-    struct geo_thin t;
+    const struct positions zigzag = {NULL};
     uint32_t *keep;
-    size_t nkeep;
-    cr_assert_eq(geo_thin_init(&t, max), 0);
-    for (uint64_t i = 0; i < counted; i++)
-        geo_thin_count(&t, 1000 + (uint32_t)i);
-    if (geo_thin_needed(&t)) {
-        cr_assert_eq(geo_thin_begin_averages(&t), 0);
-        for (uint64_t i = 0; i < n2; i++)
-            geo_thin_average(&t, zigzag_lat(i), (double)i * 1e-3);
-        geo_thin_begin_choice(&t);
-        for (uint64_t i = 0; i < n3; i++)
-            geo_thin_choose(&t, base3 + (uint32_t)i, zigzag_lat(i), (double)i * 1e-3);
-    }
-    geo_thin_take(&t, &keep, &nkeep);
-    geo_thin_free(&t);
+    size_t nkeep = thin_passes(max, &zigzag, counted, 1000, n2, n3, base3, &keep);
     cr_assert_leq(nkeep, max, "max %u, counted %llu, then %llu and %llu points: kept %zu", max,
                   (unsigned long long)counted, (unsigned long long)n2, (unsigned long long)n3,
                   nkeep);
