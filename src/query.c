@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "fmt_internal.h"
+#include "geo.h"
 #include "log.h"
 #include "pack.h"
-#include "query_internal.h"
 #include "wl.h"
 #include "wtime.h"
 
@@ -427,15 +427,6 @@ int q_months_json(struct store *s, const char *user, const char *device, struct 
 
 /* ---------------------------------------------------------------- statistics */
 
-static double haversine(double lat1, double lon1, double lat2, double lon2)
-{
-    const double r = 6371008.8; /* mean Earth radius, metres */
-    double p1 = lat1 * M_PI / 180, p2 = lat2 * M_PI / 180;
-    double dp = p2 - p1, dl = (lon2 - lon1) * M_PI / 180;
-    double a = sin(dp / 2) * sin(dp / 2) + cos(p1) * cos(p2) * sin(dl / 2) * sin(dl / 2);
-    return 2 * r * atan2(sqrt(a), sqrt(1 - a));
-}
-
 struct device_stats {
     uint64_t points;
     int64_t first, last;
@@ -443,23 +434,34 @@ struct device_stats {
     uint64_t days;
 };
 
+/* The position of a stored point; false and NaN (which the geometry leaves out) when it has
+ * none that decodes. */
+static bool point_position(const struct store_item *it, double *lat, double *lon)
+{
+    struct fmt_fix fix;
+    if (fmt_read_fix(it->tst, it->data, it->len, &fix) != 0 || !pk_to_double(&fix.lat, lat) ||
+        !pk_to_double(&fix.lon, lon)) {
+        *lat = *lon = NAN;
+        return false;
+    }
+    return true;
+}
+
 static int device_stats(struct store *s, const struct store_device *d, int64_t from, int64_t to,
                         int max_acc, struct device_stats *st)
 {
     struct store_iter *it;
     struct store_item item;
     int64_t last_day = -1;
-    double plat = 0, plon = 0;
-    bool have_prev = false;
+    struct geo_path path = GEO_PATH_INIT;
     int rc = store_iter_points(s, d->id, from, to, 0, &it);
 
     memset(st, 0, sizeof(*st));
     if (rc)
         return rc;
     while ((rc = store_iter_next(it, &item)) == 1) {
-        struct fmt_fix fix;
+        struct geo_fix fix = {.tst = item.tst, .acc = NAN};
         struct pk_value acc;
-        double lat, lon, a;
         if (!st->points)
             st->first = item.tst;
         st->last = item.tst;
@@ -469,19 +471,15 @@ static int device_stats(struct store *s, const struct store_device *d, int64_t f
             st->days++;
             last_day = day;
         }
-        if (fmt_read_fix(item.tst, item.data, item.len, &fix) != 0 ||
-            !pk_to_double(&fix.lat, &lat) || !pk_to_double(&fix.lon, &lon))
-            continue;
-        if (pk_find(item.data, item.len, item.tst, "location", "acc", &acc) == 1 &&
-            pk_to_double(&acc, &a) && a > max_acc)
-            continue;
-        if (have_prev)
-            st->metres += haversine(plat, plon, lat, lon);
-        plat = lat;
-        plon = lon;
-        have_prev = true;
+        if (!point_position(&item, &fix.lat, &fix.lon))
+            continue; /* no need to look for its accuracy */
+        if (pk_find(item.data, item.len, item.tst, "location", "acc", &acc) != 1 ||
+            !pk_to_double(&acc, &fix.acc))
+            fix.acc = NAN;
+        geo_path_add(&path, &fix, max_acc);
     }
     store_iter_close(it);
+    st->metres = path.metres;
     return rc < 0 ? rc : 0;
 }
 
@@ -581,173 +579,10 @@ static int limit_start(struct store *s, uint32_t id, int64_t from, int64_t to, u
 
 /* ---------------------------------------------------------------- thinning */
 
-/* A position on a plane: longitude scaled by the cosine of the latitude, so that a degree
- * east is about as long as a degree north (enough for choosing points to draw). */
-static bool point_xy(const struct store_item *it, double *x, double *y)
-{
-    struct fmt_fix fix;
-    double lat, lon;
-    if (fmt_read_fix(it->tst, it->data, it->len, &fix) != 0 || !pk_to_double(&fix.lat, &lat) ||
-        !pk_to_double(&fix.lon, &lon))
-        return false;
-    *x = lon * cos(lat * (M_PI / 180));
-    *y = lat;
-    return true;
-}
-
-/* Index where bucket b (0..nb-1) of the middle points starts, for n points in all. */
-static uint64_t bucket_start(uint64_t b, uint64_t nb, uint64_t n)
-{
-    return 1 + (uint64_t)((double)b * (double)(n - 2) / (double)nb);
-}
-
-/* The one place that writes into sel: within its capacity, in ascending order. */
-static void thin_keep(struct q_thin *t, uint32_t tst)
-{
-    if (t->nsel < t->max && (t->nsel == 0 || tst > t->sel[t->nsel - 1]))
-        t->sel[t->nsel++] = tst;
-}
-
-int q_thin_init(struct q_thin *t, uint32_t max)
-{
-    *t = (struct q_thin){.max = max, .nb = max > 2 ? max - 2 : 0};
-    t->sel = malloc((max ? max : 1) * sizeof(*t->sel));
-    return t->sel ? 0 : -ENOMEM;
-}
-
-void q_thin_count(struct q_thin *t, uint32_t tst)
-{
-    thin_keep(t, tst); /* if they all fit, these are the points to write */
-    t->counted++;
-    t->counted_last = tst;
-}
-
-bool q_thin_needed(const struct q_thin *t)
-{
-    return t->counted > t->max && t->nb > 0;
-}
-
-int q_thin_begin_averages(struct q_thin *t)
-{
-    t->avg = calloc(t->nb + 1, sizeof(*t->avg));
-    t->k = t->b = 0;
-    t->nsel = 0;
-    return t->avg ? 0 : -ENOMEM;
-}
-
-void q_thin_average(struct q_thin *t, bool have_xy, double x, double y)
-{
-    uint64_t k = t->k++;
-    if (k == 0 || !have_xy)
-        return; /* the first point is kept whatever the averages */
-    /* Points beyond pass 1's count all fall into the last slot, b <= nb: never past it. */
-    while (t->b < t->nb && k >= bucket_start(t->b + 1, t->nb, t->counted))
-        t->b++;
-    t->avg[t->b][0] += x;
-    t->avg[t->b][1] += y;
-    t->avg[t->b][2] += 1;
-}
-
-void q_thin_begin_choice(struct q_thin *t)
-{
-    double(*avg)[3] = t->avg;
-    for (uint64_t i = 0; i <= t->nb; i++) {
-        if (avg[i][2] > 0) {
-            avg[i][0] /= avg[i][2];
-            avg[i][1] /= avg[i][2];
-        }
-    }
-    /* A bucket left empty (points deleted since pass 1) borrows its neighbour's mean, so that
-     * the triangles of the bucket before it still point the right way. */
-    for (uint64_t i = t->nb; i-- > 0;)
-        if (avg[i][2] == 0)
-            memcpy(avg[i], avg[i + 1], sizeof(avg[i]));
-    for (uint64_t i = 1; i <= t->nb; i++)
-        if (avg[i][2] == 0)
-            memcpy(avg[i], avg[i - 1], sizeof(avg[i]));
-    t->k = t->b = 0;
-    t->nsel = 0;
-    t->best = -1;
-    t->held = false;
-    t->choosing = true;
-}
-
-/* Bucket b is done: keep its best point, if it had one. */
-static void thin_close_bucket(struct q_thin *t)
-{
-    if (t->best >= 0) {
-        thin_keep(t, t->best_tst);
-        t->px = t->best_x;
-        t->py = t->best_y;
-    }
-    t->b++;
-    t->best = -1;
-}
-
-/* Point j (0 < j) as a candidate of its bucket; points beyond pass 1's count compete in the
- * last bucket (nb - 1), so that at most nb buckets close. */
-static void thin_candidate(struct q_thin *t, uint64_t j, uint32_t tst, bool have_xy, double x,
-                           double y)
-{
-    while (t->b + 1 < t->nb && j >= bucket_start(t->b + 1, t->nb, t->counted))
-        thin_close_bucket(t);
-    if (!have_xy)
-        return;
-    const double *next = t->avg[t->b + 1];
-    double area = fabs((t->px - next[0]) * (y - t->py) - (t->px - x) * (next[1] - t->py));
-    if (area > t->best) {
-        t->best = area;
-        t->best_tst = tst;
-        t->best_x = x;
-        t->best_y = y;
-    }
-}
-
-void q_thin_choose(struct q_thin *t, uint32_t tst, bool have_xy, double x, double y)
-{
-    uint64_t k = t->k++;
-    if (k == 0) {
-        thin_keep(t, tst);
-        t->px = have_xy ? x : 0;
-        t->py = have_xy ? y : 0;
-        return;
-    }
-    /* Only the end of the pass tells which point is the last: each waits for the next. */
-    if (t->held)
-        thin_candidate(t, k - 1, t->held_tst, t->held_xy, t->held_x, t->held_y);
-    t->held = true;
-    t->held_tst = tst;
-    t->held_xy = have_xy;
-    t->held_x = x;
-    t->held_y = y;
-}
-
-void q_thin_take(struct q_thin *t, uint32_t **keep, size_t *nkeep)
-{
-    if (t->choosing && t->held) { /* the last bucket's best, then the last point */
-        thin_close_bucket(t);
-        thin_keep(t, t->held_tst);
-        t->held = false;
-    }
-    *nkeep = t->nsel;
-    *keep = t->nsel ? t->sel : NULL;
-    if (t->nsel)
-        t->sel = NULL;
-    t->nsel = 0;
-}
-
-void q_thin_free(struct q_thin *t)
-{
-    free(t->avg);
-    free(t->sel);
-    t->avg = NULL;
-    t->sel = NULL;
-}
-
 enum thin_pass { THIN_COUNT, THIN_AVERAGE, THIN_CHOOSE };
 
 /* One pass over the store's points in [from, to], each handed to the pass's step. */
-static int thin_pass(struct store *s, uint32_t id, int64_t from, int64_t to, struct q_thin *t,
+static int thin_pass(struct store *s, uint32_t id, int64_t from, int64_t to, struct geo_thin *t,
                      enum thin_pass pass)
 {
     struct store_iter *it;
@@ -757,12 +592,13 @@ static int thin_pass(struct store *s, uint32_t id, int64_t from, int64_t to, str
     if (rc)
         return rc;
     while ((rc = store_iter_next(it, &item)) == 1) {
-        double x = 0, y = 0;
-        bool have_xy = pass != THIN_COUNT && point_xy(&item, &x, &y);
+        double lat = NAN, lon = NAN;
+        if (pass != THIN_COUNT)
+            point_position(&item, &lat, &lon);
         switch (pass) {
-        case THIN_COUNT: q_thin_count(t, (uint32_t)item.tst); break;
-        case THIN_AVERAGE: q_thin_average(t, have_xy, x, y); break;
-        case THIN_CHOOSE: q_thin_choose(t, (uint32_t)item.tst, have_xy, x, y); break;
+        case THIN_COUNT: geo_thin_count(t, (uint32_t)item.tst); break;
+        case THIN_AVERAGE: geo_thin_average(t, lat, lon); break;
+        case THIN_CHOOSE: geo_thin_choose(t, (uint32_t)item.tst, lat, lon); break;
         }
     }
     store_iter_close(it);
@@ -770,36 +606,34 @@ static int thin_pass(struct store *s, uint32_t id, int64_t from, int64_t to, str
 }
 
 /*
- * Largest-Triangle-Three-Buckets in up to three passes, memory O(max): count the points (and
- * keep them if they are few enough), average each bucket, then in each bucket keep the point
- * whose triangle with the last kept point and the next bucket's average is largest. The later
- * passes end at the newest point the count saw, so that the points a phone reports meanwhile
- * do not shift the buckets; late points and deletes still can, and q_thin is bounded
- * whatever they do.
+ * Thins the points in [from, to] to at most max (Largest-Triangle-Three-Buckets, geo.h) in up
+ * to three passes over the store. The later passes end at the newest point the count saw, so
+ * that the points a phone reports meanwhile do not shift the buckets; late points and deletes
+ * still can, and geo_thin stays bounded whatever they do.
  */
 static int thin(struct store *s, uint32_t id, int64_t from, int64_t to, uint32_t max,
                 uint32_t **keep, size_t *nkeep, uint64_t *in_range)
 {
-    struct q_thin t;
-    int rc = q_thin_init(&t, max);
+    struct geo_thin t;
+    int rc = geo_thin_init(&t, max);
 
     *keep = NULL;
     *nkeep = 0;
     if (rc)
         return rc;
     rc = thin_pass(s, id, from, to, &t, THIN_COUNT);
-    if (rc == 0 && q_thin_needed(&t)) {
+    if (rc == 0 && geo_thin_needed(&t)) {
         to = t.counted_last;
-        if ((rc = q_thin_begin_averages(&t)) == 0 &&
+        if ((rc = geo_thin_begin_averages(&t)) == 0 &&
             (rc = thin_pass(s, id, from, to, &t, THIN_AVERAGE)) == 0) {
-            q_thin_begin_choice(&t);
+            geo_thin_begin_choice(&t);
             rc = thin_pass(s, id, from, to, &t, THIN_CHOOSE);
         }
     }
     *in_range = t.counted;
     if (rc == 0)
-        q_thin_take(&t, keep, nkeep);
-    q_thin_free(&t);
+        geo_thin_take(&t, keep, nkeep);
+    geo_thin_free(&t);
     return rc;
 }
 

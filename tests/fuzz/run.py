@@ -3,7 +3,7 @@
 
     tests/fuzz/run.py FUZZER NAME SECONDS WORKDIR
 
-NAME is owntracks, params, http or import. WORKDIR keeps the corpus (grown by every run;
+NAME is owntracks, params, http, import or geo. WORKDIR keeps the corpus (grown by every run;
 the seeds are written once) and any crash artifacts. Exits non-zero when the fuzzer found
 something; prints libFuzzer's final statistics either way.
 """
@@ -98,6 +98,15 @@ def seeds(name):
             "rawSignals": [{"position": {"LatLng": "48.1\u00b0, 11.5\u00b0", "accuracyMeters": 5,
                                          "altitudeMeters": 520.5,
                                          "timestamp": "2024-01-01T01:00:00.000+01:00"}}]}).encode()
+    elif name == "geo":
+        # Byte 0 chooses ascending tsts, positions on the Earth and agreeing passes (see
+        # fuzz_geo.c); then max and the points of the three passes; then the points' bytes.
+        body = bytes((i * 37 + 11) % 256 for i in range(512))
+        for flags, max_points, n1, n2, n3 in ((0x0f, 16, 1000, 0, 0), (0x07, 100, 2000, 2500, 1800),
+                                              (0x03, 16, 17, 3000, 5), (0x00, 50, 400, 300, 400),
+                                              (0x0b, 3, 900, 0, 0), (0x06, 2000, 1500, 0, 0)):
+            yield (bytes([flags]) + max_points.to_bytes(2, "little") + n1.to_bytes(2, "little")
+                   + n2.to_bytes(2, "little") + n3.to_bytes(2, "little") + body)
 
 
 def main():

@@ -8,7 +8,6 @@
 #include "helpers.h"
 #include "pack.h"
 #include "query.h"
-#include "query_internal.h"
 #include "store.h"
 #include "wtime.h"
 
@@ -258,90 +257,4 @@ Test(query, thinning_writes_what_it_chose_while_points_arrive)
     cr_expect_leq(json_object_array_length(o), 16);
     cr_expect_geq(json_object_array_length(o), 14);
     json_object_put(o);
-}
-
-/* Drives q_thin with `counted` points in pass 1 and n2, n3 in passes 2 and 3 (tsts from
- * base2, base3, one apart; positions on a zig-zag), and checks the bounds. Returns nkeep. */
-static size_t thin_with(uint32_t max, uint64_t counted, uint64_t n2, uint64_t n3, uint32_t base3)
-{
-    struct q_thin t;
-    uint32_t *keep;
-    size_t nkeep;
-    cr_assert_eq(q_thin_init(&t, max), 0);
-    for (uint64_t i = 0; i < counted; i++)
-        q_thin_count(&t, 1000 + (uint32_t)i);
-    if (q_thin_needed(&t)) {
-        cr_assert_eq(q_thin_begin_averages(&t), 0);
-        for (uint64_t i = 0; i < n2; i++)
-            q_thin_average(&t, i % 11 != 5, (double)i, (double)(i % 13));
-        q_thin_begin_choice(&t);
-        for (uint64_t i = 0; i < n3; i++)
-            q_thin_choose(&t, base3 + (uint32_t)i, i % 11 != 5, (double)i, (double)(i % 13));
-    }
-    q_thin_take(&t, &keep, &nkeep);
-    q_thin_free(&t);
-    cr_assert_leq(nkeep, max, "max %u, counted %llu, then %llu and %llu points: kept %zu", max,
-                  (unsigned long long)counted, (unsigned long long)n2, (unsigned long long)n3,
-                  nkeep);
-    for (size_t i = 1; i < nkeep; i++)
-        cr_assert_gt(keep[i], keep[i - 1], "kept points ascend");
-    if (counted > max && n3 >= 2) { /* thinned: the ends of what pass 3 saw */
-        cr_assert_geq(nkeep, 2);
-        cr_expect_eq(keep[0], base3, "the first point is kept");
-        cr_expect_eq(keep[nkeep - 1], base3 + n3 - 1, "the last point is kept");
-    }
-    free(keep);
-    return nkeep;
-}
-
-Test(query, thinning_is_bounded_when_later_passes_see_more_points)
-{
-    /* A phone reporting between the passes: the overflow of issue 11. */
-    cr_expect_eq(thin_with(16, 100, 100, 101, 1000), 16);
-    thin_with(16, 100, 500, 500, 1000);
-    thin_with(16, 17, 5000, 5000, 1000);
-    thin_with(50, 100, 100, 100000, 1000);
-    thin_with(16, 100, 10, 500, 1000); /* averages of a few, choice among many */
-}
-
-Test(query, thinning_is_bounded_when_later_passes_see_fewer_points)
-{
-    /* Deletes between the passes. */
-    thin_with(16, 1000, 1000, 30, 1000);
-    thin_with(16, 1000, 30, 30, 1000);
-    thin_with(16, 1000, 0, 0, 1000);
-    cr_expect_eq(thin_with(16, 1000, 1000, 1, 1000), 1, "a single point is kept once");
-    cr_expect_eq(thin_with(16, 1000, 1000, 0, 1000), 0, "nothing left: nothing kept");
-    thin_with(16, 1000, 500, 2, 7);
-}
-
-Test(query, thinning_is_bounded_whatever_the_counts)
-{
-    uint32_t seed = 12345;
-    for (int i = 0; i < 300; i++) {
-        seed = seed * 1103515245u + 12345u;
-        uint32_t max = Q_THIN_MIN + (seed >> 8) % 64;
-        seed = seed * 1103515245u + 12345u;
-        uint64_t counted = (seed >> 8) % 400, n2 = (seed >> 4) % 400;
-        seed = seed * 1103515245u + 12345u;
-        uint64_t n3 = (seed >> 8) % 400;
-        thin_with(max, counted, n2, n3, 1 + (seed >> 20));
-    }
-}
-
-Test(query, thinning_without_enough_points_keeps_those_counted)
-{
-    struct q_thin t;
-    uint32_t *keep;
-    size_t nkeep;
-    cr_assert_eq(q_thin_init(&t, 16), 0);
-    for (uint32_t i = 0; i < 16; i++)
-        q_thin_count(&t, 100 + 2 * i);
-    cr_assert_not(q_thin_needed(&t), "16 points fit in 16");
-    q_thin_take(&t, &keep, &nkeep);
-    q_thin_free(&t);
-    cr_assert_eq(nkeep, 16);
-    for (uint32_t i = 0; i < 16; i++)
-        cr_expect_eq(keep[i], 100 + 2 * i);
-    free(keep);
 }
