@@ -99,16 +99,12 @@ static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t
 int fmt_json_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
     struct sink *s = w->sink;
-    size_t mark = s->len;
     int rc;
 
     sink_puts(s, w->count ? ",\n{" : "\n{");
     rc = w->opt.nfields ? write_fields(w, tst, data, len) : write_all(w, tst, data, len);
-    if (rc) {
-        if (s->fd < 0 || mark <= s->len)
-            s->len = mark; /* drop the partial object (possible unless the sink flushed) */
-        return rc;
-    }
+    if (rc)
+        return rc; /* fmt_point takes the partial object back */
     sink_putc(s, '}');
     return 0;
 }

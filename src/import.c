@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "log.h"
 #include "owntracks.h"
 #include "wl.h"
@@ -114,35 +115,17 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void tally_reason(struct imp *imp, const char *reason)
-{
-    for (size_t i = 0; i < imp->nreasons; i++) {
-        if (strcmp(imp->reasons[i].text, reason) == 0) {
-            imp->reasons[i].count++;
-            return;
-        }
-    }
-    if (imp->nreasons == IMP_REASONS) {
-        imp->other_reasons++;
-        return;
-    }
-    snprintf(imp->reasons[imp->nreasons].text, OT_REASON_MAX, "%s", reason);
-    imp->reasons[imp->nreasons++].count = 1;
-}
-
 /* Counts a parsed job's outcomes and commits its batch (reading thread). */
 static int apply_job(struct imp *imp, struct imp_job *job)
 {
     if (job->rc)
         return job->rc;
     size_t accepted = job->batch.n;
-    if (accepted > imp->results_cap) {
-        enum store_result *res = realloc(imp->results, accepted * sizeof(*res));
-        if (!res)
-            return -ENOMEM;
-        imp->results = res;
-        imp->results_cap = accepted;
-    }
+    enum store_result *res =
+        array_reserve(imp->results, &imp->results_cap, accepted, sizeof(*res), 64);
+    if (!res)
+        return -ENOMEM;
+    imp->results = res;
     int rc = accepted ? ingest_commit(imp->ingest, &job->batch, imp->results) : 0;
     if (rc)
         return rc;
@@ -168,7 +151,7 @@ static int apply_job(struct imp *imp, struct imp_job *job)
         case OT_IGNORE: d->ignored++; break;
         case OT_REJECT:
             d->rejected++;
-            tally_reason(imp, reason);
+            tally_add(&imp->reasons, reason);
             reason += strlen(reason) + 1;
             break;
         }
@@ -222,14 +205,10 @@ int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64
             return rc;
     }
     struct imp_job *job = &imp->jobs[imp->fill % imp->njobs];
-    if (job->n == job->cap) {
-        size_t cap = job->cap ? job->cap * 2 : 1024;
-        struct imp_record *recs = realloc(job->recs, cap * sizeof(*recs));
-        if (!recs)
-            return -ENOMEM;
-        job->recs = recs;
-        job->cap = cap;
-    }
+    struct imp_record *recs = array_reserve(job->recs, &job->cap, job->n + 1, sizeof(*recs), 1024);
+    if (!recs)
+        return -ENOMEM;
+    job->recs = recs;
     job->recs[job->n++] =
         (struct imp_record){.dev = imp->devs[dev], .now = now, .off = job->raw.len, .len = len};
     sink_put(&job->raw, payload, len);
@@ -316,6 +295,7 @@ int imp_new(struct store *store, const struct imp_options *opt, struct imp **out
     if (!imp)
         return -ENOMEM;
     imp->store = store;
+    tally_init(&imp->reasons, imp->reason_entries, IMP_REASONS);
     imp->keys = store_keyring(store);
     imp->progress = opt && opt->progress;
     imp->start = imp->last_draw = now_s();
@@ -342,14 +322,6 @@ void imp_free(struct imp *imp)
     free(imp);
 }
 
-uint64_t imp_problems(const struct imp *imp)
-{
-    uint64_t n = imp->errors;
-    for (size_t i = 0; i < imp->ndevs; i++)
-        n += imp->devs[i]->rejected + imp->devs[i]->unreadable;
-    return n;
-}
-
 uint64_t imp_source_errors(const struct imp *imp)
 {
     return imp->errors;
@@ -360,14 +332,10 @@ size_t imp_device(struct imp *imp, const char *user, const char *device)
     for (size_t i = 0; i < imp->ndevs; i++)
         if (strcmp(imp->devs[i]->user, user) == 0 && strcmp(imp->devs[i]->device, device) == 0)
             return i;
-    if (imp->ndevs == imp->devcap) {
-        size_t cap = imp->devcap ? imp->devcap * 2 : 16;
-        struct imp_device **v = realloc(imp->devs, cap * sizeof(*v));
-        if (!v)
-            return SIZE_MAX;
-        imp->devs = v;
-        imp->devcap = cap;
-    }
+    struct imp_device **v = array_reserve(imp->devs, &imp->devcap, imp->ndevs + 1, sizeof(*v), 16);
+    if (!v)
+        return SIZE_MAX;
+    imp->devs = v;
     struct imp_device *d = calloc(1, sizeof(*d));
     if (!d)
         return SIZE_MAX;
@@ -389,7 +357,7 @@ void imp_unreadable(struct imp *imp, size_t dev, const char *reason)
     imp->devs[dev]->read++;
     imp->devs[dev]->unreadable++;
     imp->records++;
-    tally_reason(imp, reason);
+    tally_add(&imp->reasons, reason);
 }
 
 void imp_error(struct imp *imp, const char *fmt, ...)
@@ -489,13 +457,13 @@ void imp_summary_text(struct imp *imp, FILE *f)
                 others ? ")" : "", (unsigned long long)d->duplicate, (unsigned long long)d->ignored,
                 (unsigned long long)d->rejected, (unsigned long long)d->unreadable);
     }
-    if (imp->nreasons) {
+    if (imp->reasons.n) {
         fprintf(f, "not stored, by reason:\n");
-        for (size_t i = 0; i < imp->nreasons; i++)
-            fprintf(f, "%10llu  %s\n", (unsigned long long)imp->reasons[i].count,
-                    imp->reasons[i].text);
-        if (imp->other_reasons)
-            fprintf(f, "%10llu  (other reasons)\n", (unsigned long long)imp->other_reasons);
+        for (size_t i = 0; i < imp->reasons.n; i++)
+            fprintf(f, "%10llu  %s\n", (unsigned long long)imp->reasons.entries[i].count,
+                    imp->reasons.entries[i].text);
+        if (imp->reasons.other)
+            fprintf(f, "%10llu  (other reasons)\n", (unsigned long long)imp->reasons.other);
     }
     if (imp->errors)
         fprintf(f, "%llu source(s) could not be read to the end (see above)\n",
@@ -532,12 +500,12 @@ void imp_summary_json(struct imp *imp, FILE *f)
         json_object_object_add(j, "stored_by_type", stored);
         json_object_array_add(devs, j);
     }
-    for (size_t i = 0; i < imp->nreasons; i++)
-        json_object_object_add(reasons, imp->reasons[i].text,
-                               json_object_new_int64((int64_t)imp->reasons[i].count));
-    if (imp->other_reasons)
+    for (size_t i = 0; i < imp->reasons.n; i++)
+        json_object_object_add(reasons, imp->reasons.entries[i].text,
+                               json_object_new_int64((int64_t)imp->reasons.entries[i].count));
+    if (imp->reasons.other)
         json_object_object_add(reasons, "(other reasons)",
-                               json_object_new_int64((int64_t)imp->other_reasons));
+                               json_object_new_int64((int64_t)imp->reasons.other));
     json_object_object_add(o, "devices", devs);
     json_object_object_add(o, "reasons", reasons);
     json_object_object_add(o, "errors", json_object_new_int64((int64_t)imp->errors));
@@ -609,13 +577,10 @@ static char **list_dir(const char *path, size_t *n)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nv = realloc(v, cap * sizeof(*v));
-            if (!nv)
-                break;
-            v = nv;
-        }
+        char **nv = array_reserve(v, &cap, *n + 1, sizeof(*v), 16);
+        if (!nv)
+            break;
+        v = nv;
         if (!(v[*n] = strdup(e->d_name)))
             break;
         (*n)++;

@@ -51,8 +51,6 @@ int imp_google(struct imp *imp, const char *path, const char *user, const char *
 /* The summary, as a table or as JSON. */
 void imp_summary_text(struct imp *imp, FILE *f);
 void imp_summary_json(struct imp *imp, FILE *f);
-/* Records rejected or unreadable, and errors reading sources, so far. */
-uint64_t imp_problems(const struct imp *imp);
 /* Sources (files, directories) that could not be read to their end, so far: each was
  * reported when it happened. */
 uint64_t imp_source_errors(const struct imp *imp);

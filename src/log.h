@@ -15,7 +15,6 @@ enum wl_log_level { WL_LOG_ERROR, WL_LOG_WARN, WL_LOG_INFO, WL_LOG_DEBUG };
 
 /* Parses "error", "warn", "info" or "debug". Returns 0 or -EINVAL. */
 int wl_log_parse_level(const char *name, enum wl_log_level *out);
-const char *wl_log_level_name(enum wl_log_level level);
 
 void wl_log_set_level(enum wl_log_level level);
 /* Sends lines to syslog (facility daemon) instead of stderr. */

@@ -10,10 +10,16 @@
  *   devices  "user" NUL "device" -> device record (id, point count, first/last tst,
  *            last seen, topic). Listing users and devices reads only this table.
  *   devids   u32 device id -> "user" NUL "device"
- *   points   u32 device id | u32 tst -> u8 flags | packed location (pack.h)
- *            Exactly one point per (device, tst): the first one stored wins and later
- *            copies (QoS 1 redelivery, retained replays, re-imports) are duplicates.
- *            A (device, time range) query is one ordered cursor scan of this table.
+ *   points   u32 device id | u32 tst of its first point -> a chunk of consecutive points:
+ *              chunk := u8 format (1) | u32le last tst | u16le count | point * count
+ *              point := varint(tst - previous tst; the first 0) | varint(len << 1 | hidden)
+ *                       | packed location (pack.h), len bytes
+ *            A chunk holds at most one LMDB page of points, in time order; it covers the
+ *            times from its key up to the next chunk's key, so a late point is inserted into
+ *            the chunk before it (which is re-split when it overflows). Exactly one point
+ *            per (device, tst): the first one stored wins and later copies (QoS 1
+ *            redelivery, retained replays, re-imports) are duplicates. A (device, time
+ *            range) query is one ordered cursor scan of this table, decoding whole chunks.
  *   events   u32 device id | u8 kind | u32 tst | u32 discriminator -> packed message
  *            Histories (transition, lwt, steps, beacon) keep one entry per distinct
  *            message (discriminator = hash of its bytes, so replays collapse); waypoints are
@@ -276,6 +282,13 @@ int store_stats(struct store *s, struct store_stats *out);
 
 /* Is the map full (see "Map size" above)? Cheap, any thread: for /healthz. */
 bool store_map_full(struct store *s);
+
+/* Less free space than this where the store is, the usual cause of a failed write: a short
+ * write is then reported as ENOSPC, and /healthz says the store is not writable. */
+#define STORE_DISK_LOW_BYTES (1u << 20)
+/* Has the disk holding the store less than STORE_DISK_LOW_BYTES free for this process?
+ * false when it cannot tell (statvfs failed). Any thread. */
+bool store_disk_low(const struct store *s);
 
 /*
  * The sizing policy, as pure functions of the room (bytes of address space the map may

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "hist.h"
 #include "store.h"
 
 typedef void (*writer_committed_fn)(void *arg, const struct store_record *recs,
@@ -34,7 +34,7 @@ struct writer_stats {
     uint64_t commits;
     uint64_t records;
     uint64_t failures;
-    bool last_failed; /* the latest commit failed (nothing was committed since) */
+    bool last_failed;           /* the latest commit failed (nothing was committed since) */
     struct hist batch_records;  /* records per commit */
     struct hist commit_seconds; /* time per commit */
 };
