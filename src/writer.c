@@ -103,6 +103,7 @@ static void commit_queue(struct writer *w)
 
     w->queue = NULL;
     w->queue_tail = &w->queue;
+    w->stats.queued = 0;
     w->committing = true;
     for (struct pending *p = batch; p; p = p->next)
         n += p->n;
@@ -153,6 +154,7 @@ int writer_submit(struct writer *w, const struct store_record *recs, size_t n,
     pthread_mutex_lock(&w->lock);
     *w->queue_tail = &me;
     w->queue_tail = &me.next;
+    w->stats.queued++;
     while (!me.done) {
         if (!w->committing)
             commit_queue(w);
