@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "fmt.h"
 #include "log.h"
 #include "owntracks.h"
@@ -512,7 +513,7 @@ static void get_config(struct api *api, const struct api_request *req, struct ap
     sink_json_string(b, api->tile_url, strlen(api->tile_url));
     sink_puts(b, ",\"attribution\":");
     sink_json_string(b, api->tile_attribution, strlen(api->tile_attribution));
-    sink_printf(b, ",\"maxZoom\":%d}", o->tile_max_zoom ? o->tile_max_zoom : 19);
+    sink_printf(b, ",\"maxZoom\":%d}", o->tile_max_zoom ? o->tile_max_zoom : CFG_TILE_MAX_ZOOM_DEFAULT);
     pthread_mutex_unlock(&api->tiles_lock);
     sink_puts(b, ",\"mqtt\":");
     if (o->mqtt_host) {

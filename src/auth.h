@@ -40,6 +40,8 @@ struct auth;
 /* acl_path may be NULL (everybody sees only themselves). Errors are logged with the file and
  * line; returns 0, -ENOENT/-EACCES (unreadable), or -EINVAL (malformed). */
 int auth_new(const char *htpasswd_path, const char *acl_path, struct auth **out);
+/* Reads both files again; on an error (as auth_new's) the users and ACL in force stay. Any
+ * thread. */
 int auth_reload(struct auth *a);
 void auth_free(struct auth *a);
 

@@ -26,6 +26,9 @@ struct setting {
 
 #define STR(field) offsetof(struct wl_config, field), sizeof(((struct wl_config *)0)->field)
 #define NUM(field) offsetof(struct wl_config, field), 0
+/* A numeric default as the text the settings table holds. */
+#define DEFAULT_TEXT(n)  DEFAULT_TEXT_(n)
+#define DEFAULT_TEXT_(n) #n
 
 static const struct setting settings[] = {
     {"config", T_STR, STR(config_file), 0, 0, "", CFG_ALL, "FILE", "read settings from this file"},
@@ -92,7 +95,8 @@ static const struct setting settings[] = {
     {"tile-attribution", T_STR, STR(tile_attribution), 0, 0,
      "&copy; <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors",
      CFG_SERVE, "HTML", "attribution shown with the tiles"},
-    {"tile-max-zoom", T_INT, NUM(tile_max_zoom), 1, 24, "19", CFG_SERVE, "N",
+    {"tile-max-zoom", T_INT, NUM(tile_max_zoom), 1, 24, DEFAULT_TEXT(CFG_TILE_MAX_ZOOM_DEFAULT),
+     CFG_SERVE, "N",
      "highest zoom the tile server offers"},
     {"retain-days", T_INT, NUM(retain_days), 0, 100000, "0", CFG_SERVE, "DAYS",
      "remove points older than this many days (0: keep them forever)"},

@@ -11,7 +11,14 @@
  * blank starts a comment (so "topic = owntracks/#" works); values may be
  * wrapped in double quotes; a list setting (topic) may repeat. An unknown name is an error.
  *
- * A struct wl_config is built once at start-up and read-only afterwards.
+ * A struct wl_config is built by cfg_load() at start-up and belongs to the thread that runs
+ * the command. `wherelog serve` reloads on SIGHUP (serve.c, in that same thread): it loads a
+ * new one and copies into the running one only the settings a reload applies (log-level,
+ * log-rejections, tile-url, tile-attribution, tile-max-zoom, retain-days, retain-user,
+ * retain-interval); the modules that use those get the new values through their own calls
+ * (wl_log_set_level, ingest_set_log_limit, api_set_tiles, a new prune), so no other thread
+ * reads a wl_config while it changes. Every other setting keeps its start-up value until
+ * a restart.
  */
 #ifndef WL_CONFIG_H
 #define WL_CONFIG_H
@@ -22,6 +29,10 @@
 
 #define CFG_LIST_MAX 16  /* values of a repeatable setting */
 #define CFG_STR      256 /* host names, user names, client ids, topic filters, origins */
+
+/* The highest tile zoom when tile-max-zoom is not set: OpenStreetMap's tile servers go to 19.
+ * The web map takes it from GET /api/0/config, so this is its one source. */
+#define CFG_TILE_MAX_ZOOM_DEFAULT 19
 
 enum cfg_source { CFG_DEFAULT, CFG_FILE, CFG_ENV, CFG_FLAG };
 
@@ -121,7 +132,9 @@ void cfg_default_storage(char *buf, size_t size);
 void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
                          void (*fn)(void *arg, const char *name), void *arg);
 
-/* Reads the first line of a small file (a password), without its line end. 0 or -errno. */
+/* Reads the first line of a small file (a password), without its line end ("" for an empty
+ * file). Returns 0, -E2BIG if the line does not fit in size bytes, or the -errno of opening
+ * it. */
 int cfg_read_secret_file(const char *path, char *buf, size_t size);
 
 #endif

@@ -38,11 +38,6 @@ int fmt_parse(const char *name, enum fmt_kind *out)
     return -EINVAL;
 }
 
-const char *fmt_name(enum fmt_kind kind)
-{
-    return formats[kind].name;
-}
-
 const char *fmt_content_type(enum fmt_kind kind)
 {
     return formats[kind].type;
@@ -68,12 +63,16 @@ void fmt_begin(struct fmt_writer *w, enum fmt_kind kind, struct sink *sink,
 
 int fmt_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
+    /* A point that fails halfway is taken back whole, so the document stays well-formed. */
+    sink_hold(w->sink);
     int rc = formats[w->kind].point(w, tst, data, len);
     if (rc) {
+        sink_drop(w->sink);
         if (!w->error)
             w->error = rc;
         return rc;
     }
+    sink_keep(w->sink);
     w->count++;
     w->prev_tst = tst;
     return 0;

@@ -27,7 +27,6 @@ enum fmt_kind {
 
 /* Parses "json", "geojson", "gpx", "csv", "linestring" or "xml". 0 or -EINVAL. */
 int fmt_parse(const char *name, enum fmt_kind *out);
-const char *fmt_name(enum fmt_kind kind);
 /* MIME type and file extension of a format. */
 const char *fmt_content_type(enum fmt_kind kind);
 const char *fmt_extension(enum fmt_kind kind);
@@ -73,12 +72,17 @@ struct fmt_writer {
     struct wtime_day_cache days;
 };
 
+/* Starts the document. opt may be NULL (the defaults); it is copied, but the strings and the
+ * fields it points to are borrowed until fmt_end. Output errors are in sink->err. */
 void fmt_begin(struct fmt_writer *w, enum fmt_kind kind, struct sink *sink,
                const struct fmt_options *opt);
 /* Writes one point (tst and its packed location, pack.h). Returns 0, or WL_ECORRUPT if the
- * record does not decode (nothing is written for it). */
+ * record does not decode: nothing is written for it (what a writer wrote before it found out
+ * is taken back, sink.h's held unit), or -ENOMEM (a writer's scratch memory); the first
+ * such error is kept in w->error. Output
+ * errors are in sink->err. */
 int fmt_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len);
-/* Closes the document. Output errors are in sink->err. */
+/* Closes the document and frees the writer's scratch memory. Output errors are in sink->err. */
 void fmt_end(struct fmt_writer *w);
 
 #endif

@@ -112,7 +112,7 @@ int fmt_csv_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
         if (have[i]) {
             write_cell(w, &vals[i], tst);
         } else if (strcmp(w->cols[i], "isotst") == 0 || strcmp(w->cols[i], "disptst") == 0) {
-            char buf[21];
+            char buf[WTIME_ISO_SIZE];
             if (w->cols[i][0] == 'i')
                 wtime_iso_cached(&w->days, tst, buf);
             else

@@ -31,7 +31,7 @@ int fmt_gpx_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
 {
     struct sink *s = w->sink;
     struct fmt_fix fix;
-    char iso[21];
+    char iso[WTIME_ISO_SIZE];
     int rc = fmt_read_fix(tst, data, len, &fix);
 
     if (rc)

@@ -12,7 +12,7 @@ void fmt_json_begin(struct fmt_writer *w)
 static void write_computed(struct fmt_writer *w, int64_t tst, bool iso, bool comma)
 {
     struct sink *s = w->sink;
-    char buf[21];
+    char buf[WTIME_ISO_SIZE];
     if (comma)
         sink_putc(s, ',');
     if (iso) {
@@ -55,25 +55,36 @@ static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, siz
     return 0;
 }
 
+/* Appends the string literal lit to out at *n. */
+#define PUT_LITERAL(out, n, lit)                                                                   \
+    do {                                                                                           \
+        memcpy((out) + *(n), lit, sizeof(lit) - 1);                                                \
+        *(n) += sizeof(lit) - 1;                                                                   \
+    } while (0)
+
 /* Both computed members in one write (every point of a full export carries them): the
  * disptst is the isotst with a blank for the 'T' and no 'Z'. */
 static void write_both_computed(struct fmt_writer *w, int64_t tst, bool comma)
 {
-    char iso[21], out[80];
+    /* HH:MM:SS, after the date and the 'T' */
+    enum { TIME_AT = WTIME_DATE_LEN + 1, TIME_LEN = WTIME_DISP_LEN - TIME_AT };
+    char iso[WTIME_ISO_SIZE];
+    char out[sizeof(",\"isotst\":\"\",\"disptst\":\"\"") + WTIME_ISO_LEN + WTIME_DISP_LEN];
     size_t n = 0;
 
     wtime_iso_cached(&w->days, tst, iso);
     if (comma)
         out[n++] = ',';
-    memcpy(out + n, "\"isotst\":\"", 10);
-    memcpy(out + n + 10, iso, 20);
-    memcpy(out + n + 30, "\",\"disptst\":\"", 13);
-    n += 43;
-    memcpy(out + n, iso, 10);
-    out[n + 10] = ' ';
-    memcpy(out + n + 11, iso + 11, 8);
-    out[n + 19] = '"';
-    sink_put(w->sink, out, n + 20);
+    PUT_LITERAL(out, &n, "\"isotst\":\"");
+    memcpy(out + n, iso, WTIME_ISO_LEN);
+    n += WTIME_ISO_LEN;
+    PUT_LITERAL(out, &n, "\",\"disptst\":\"");
+    memcpy(out + n, iso, WTIME_DATE_LEN);
+    out[n + WTIME_DATE_LEN] = ' ';
+    memcpy(out + n + TIME_AT, iso + TIME_AT, TIME_LEN);
+    n += WTIME_DISP_LEN;
+    out[n++] = '"';
+    sink_put(w->sink, out, n);
 }
 
 static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
@@ -99,16 +110,12 @@ static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t
 int fmt_json_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
     struct sink *s = w->sink;
-    size_t mark = s->len;
     int rc;
 
     sink_puts(s, w->count ? ",\n{" : "\n{");
     rc = w->opt.nfields ? write_fields(w, tst, data, len) : write_all(w, tst, data, len);
-    if (rc) {
-        if (s->fd < 0 || mark <= s->len)
-            s->len = mark; /* drop the partial object (possible unless the sink flushed) */
-        return rc;
-    }
+    if (rc)
+        return rc; /* fmt_point takes the partial object back */
     sink_putc(s, '}');
     return 0;
 }

@@ -37,7 +37,7 @@ int fmt_xml_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
     struct pk_value v;
     const char *key;
     size_t keylen;
-    char buf[21];
+    char buf[WTIME_ISO_SIZE];
     int rc = pk_open(&r, data, len, tst, "location");
 
     if (rc)

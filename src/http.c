@@ -20,8 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hist.h"
 #include "log.h"
-#include "metrics.h"
+#include "prom.h"
 #include "wl.h"
 
 /* libmicrohttpd's memory pool per connection: the request line and headers must fit, and a

@@ -28,14 +28,20 @@ struct imp_options {
     bool progress; /* draw a progress line (points, rate, ETA) on stderr */
 };
 
+/* An import into store (which must outlive it); opt may be NULL. Starts its parsing workers
+ * (fewer or none if the system refuses threads). Returns 0 or -ENOMEM. */
 int imp_new(struct store *store, const struct imp_options *opt, struct imp **out);
+/* Stops the workers and frees everything; what was committed stays stored. */
 void imp_free(struct imp *imp);
 
 /*
  * The importers. user and device are validated names (owntracks.h) to file the points
  * under. They return 0 when the source was read to its end (records may still have been
- * rejected: see the summary), or a negative error when it could not be (unreadable, not
- * well-formed); what was read before that is stored all the same.
+ * rejected: see the summary), or a negative error when it could not be, each reported
+ * (imp_error) when it happened: the -errno of opening or reading it (-EIO when libxml2
+ * cannot), -ENOENT (no rec/ in a Recorder store), -ENAMETOOLONG (its path), -EINVAL (not
+ * well-formed), -E2BIG (a JSON array element over the importer's limit), -ENOMEM, or the
+ * store error that stopped storing (store.h); what was read before is stored all the same.
  */
 /* rec/USER/DEVICE/YYYY-MM.rec, last/, cards/ and waypoints/ of an OwnTracks Recorder store,
  * filed under its directory names (the names the Recorder used). */
@@ -48,11 +54,9 @@ int imp_geojson(struct imp *imp, const char *path, const char *user, const char 
 /* Google location history: Takeout Records.json or the on-device Timeline export. */
 int imp_google(struct imp *imp, const char *path, const char *user, const char *device);
 
-/* The summary, as a table or as JSON. */
+/* The summary, as a table or as JSON. Write errors are f's (ferror). */
 void imp_summary_text(struct imp *imp, FILE *f);
 void imp_summary_json(struct imp *imp, FILE *f);
-/* Records rejected or unreadable, and errors reading sources, so far. */
-uint64_t imp_problems(const struct imp *imp);
 /* Sources (files, directories) that could not be read to their end, so far: each was
  * reported when it happened. */
 uint64_t imp_source_errors(const struct imp *imp);

@@ -7,6 +7,7 @@
 #include "import.h"
 #include "ingest.h"
 #include "sink.h"
+#include "tally.h"
 
 /* Per device: what its records became. */
 struct imp_device {
@@ -27,11 +28,6 @@ struct imp_device {
 /* Parsing workers at most; jobs in flight are workers + 2, which bounds memory. */
 #define IMP_WORKERS_MAX 4
 
-struct imp_reason {
-    char text[OT_REASON_MAX];
-    uint64_t count;
-};
-
 struct imp_job;
 
 struct imp {
@@ -44,9 +40,8 @@ struct imp {
      * reading thread. */
     struct imp_device **devs;
     size_t ndevs, devcap;
-    struct imp_reason reasons[IMP_REASONS];
-    size_t nreasons;
-    uint64_t other_reasons;
+    struct tally reasons; /* over reason_entries, exact (an import shows each reason whole) */
+    struct tally_entry reason_entries[IMP_REASONS];
     uint64_t errors; /* sources that could not be read to the end */
     uint64_t files;
     /* parallel parsing (import.c): the reading thread fills jobs[fill % njobs], workers parse

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "log.h"
 #include "pack.h"
+#include "tally.h"
 
 struct ingest {
     struct writer *writer;
@@ -22,12 +24,13 @@ struct ingest {
     char last_user[OT_NAME_MAX + 1]; /* "" when the message named no valid user */
     int64_t log_window;              /* minute the counts below belong to */
     unsigned log_lines, log_suppressed;
-    struct {
-        char text[64];
-        uint64_t count;
-    } reasons[INGEST_REASONS + 1]; /* the last one is "other" (guarded by log_lock) */
-    unsigned nreasons;
+    struct tally reasons; /* over reason_entries (both guarded by log_lock) */
+    struct tally_entry reason_entries[INGEST_REASONS];
 };
+
+/* A rejection reason is counted by its first bytes only, which keeps the labels of
+ * wherelog_messages_rejected_total short. */
+#define REASON_LABEL_MAX 64
 
 int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
                struct ingest **out)
@@ -38,6 +41,7 @@ int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_m
     in->writer = writer;
     in->keys = keys;
     in->log_limit = log_per_minute;
+    tally_init(&in->reasons, in->reason_entries, INGEST_REASONS);
     pthread_mutex_init(&in->log_lock, NULL);
     *out = in;
     return 0;
@@ -87,14 +91,10 @@ static size_t put_str(struct sink *s, const char *str)
 int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char *topic,
                int64_t received)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        struct ingest_item *items = realloc(b->items, cap * sizeof(*items));
-        if (!items)
-            return -ENOMEM;
-        b->items = items;
-        b->cap = cap;
-    }
+    struct ingest_item *items = array_reserve(b->items, &b->cap, b->n + 1, sizeof(*items), 64);
+    if (!items)
+        return -ENOMEM;
+    b->items = items;
     struct ingest_item *it = &b->items[b->n];
     size_t mark = b->bytes.len;
     it->kind = msg->kind;
@@ -117,51 +117,22 @@ int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char 
     return 0;
 }
 
-/* Logs a rejection unless this minute's allowance is spent. */
-/* "lat 91 out of range" -> "lat N out of range": a reason without its varying numbers. */
-static void reason_group(const char *reason, char *out, size_t size)
-{
-    size_t o = 0;
-    for (const char *p = reason; *p && o + 2 < size; p++) {
-        if ((*p >= '0' && *p <= '9') || ((*p == '-' || *p == '.') && p[1] >= '0' && p[1] <= '9')) {
-            while ((*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == 'e' || *p == '+')
-                p++;
-            out[o++] = 'N';
-            p--;
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-}
-
-/* Counts a rejection reason (log_lock held). */
+/* Counts a rejection reason, its numbers grouped (log_lock held). */
 static void count_reason(struct ingest *in, const char *reason)
 {
-    char group[sizeof(in->reasons[0].text)];
-    reason_group(reason, group, sizeof(group));
-    for (unsigned i = 0; i < in->nreasons; i++) {
-        if (strcmp(in->reasons[i].text, group) == 0) {
-            in->reasons[i].count++;
-            return;
-        }
-    }
-    if (in->nreasons < INGEST_REASONS) {
-        snprintf(in->reasons[in->nreasons].text, sizeof(group), "%s", group);
-        in->reasons[in->nreasons++].count = 1;
-    } else {
-        in->reasons[INGEST_REASONS].count++;
-    }
+    char group[REASON_LABEL_MAX];
+    tally_group(reason, group, sizeof(group));
+    tally_add(&in->reasons, group);
 }
 
 void ingest_each_reason(struct ingest *in, void *arg,
                         void (*fn)(void *arg, const char *reason, uint64_t count))
 {
     pthread_mutex_lock(&in->log_lock);
-    for (unsigned i = 0; i < in->nreasons; i++)
-        fn(arg, in->reasons[i].text, in->reasons[i].count);
-    if (in->reasons[INGEST_REASONS].count)
-        fn(arg, "other", in->reasons[INGEST_REASONS].count);
+    for (size_t i = 0; i < in->reasons.n; i++)
+        fn(arg, in->reasons.entries[i].text, in->reasons.entries[i].count);
+    if (in->reasons.other)
+        fn(arg, "other", in->reasons.other);
     pthread_mutex_unlock(&in->log_lock);
 }
 
@@ -172,6 +143,7 @@ void ingest_set_log_limit(struct ingest *in, unsigned log_per_minute)
     pthread_mutex_unlock(&in->log_lock);
 }
 
+/* Counts a rejection, and logs it unless this minute's allowance is spent. */
 static void log_rejection(struct ingest *in, const char *ctx, const char *reason)
 {
     int64_t minute = time(NULL) / 60;

@@ -30,21 +30,24 @@ struct ingest_counters {
 
 struct ingest;
 
-/*
- * log_per_minute: rejections are logged at most this many times per minute (a broken phone
- * must not flood the log), 0 for no limit; the counters always count them.
- */
 /* When the last message arrived, on which topic, and for which user (OT_NAME_MAX + 1 bytes;
  * "" if it named no valid one), for /api/0/monitor. Returns false if none has yet. */
 bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size, char *user);
 
 /* Rejections are counted by reason with numbers replaced by N ("lat N out of range"): the
- * first INGEST_REASONS distinct ones, the rest as "other". */
+ * first INGEST_REASONS distinct ones, the rest as "other" (tally.h). */
 #define INGEST_REASONS 32
-/* Calls fn(arg, reason, count) for each reason counted so far. */
+/* Calls fn(arg, reason, count) for each reason counted so far, "other" last, under the lock
+ * that counting takes: fn must not call into ingest. */
 void ingest_each_reason(struct ingest *in, void *arg,
                         void (*fn)(void *arg, const char *reason, uint64_t count));
 
+/*
+ * Makes the shared context over this writer (which must outlive it) and keyring.
+ * log_per_minute: rejections are logged at most this many times per minute (a broken phone
+ * must not flood the log), 0 for no limit; the counters always count them.
+ * Returns 0 or -ENOMEM.
+ */
 int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
                struct ingest **out);
 void ingest_free(struct ingest *in);
@@ -69,14 +72,17 @@ struct ingest_batch {
     size_t payload_bytes; /* raw payload bytes taken in, to bound a batch */
 };
 
+/* An empty batch. Returns 0 or -ENOMEM. */
 int ingest_batch_init(struct ingest_batch *b);
 void ingest_batch_free(struct ingest_batch *b);
+/* Empties the batch, keeping its memory. */
 void ingest_batch_reset(struct ingest_batch *b);
 
 /*
  * Parses one MQTT message and, if acceptable, appends it to the batch. Logs rejections
- * (warn) and ignores (debug). Returns the outcome; *reason (optional) borrows msg text that
- * lives until the next call on this batch.
+ * (warn, within the log limit) and ignores (debug), and counts every outcome. Returns the
+ * outcome; a message that is valid but cannot be added (no memory) is counted and returned
+ * as OT_REJECT.
  */
 enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
                             size_t topic_len, const void *payload, size_t len, int64_t now);
@@ -86,13 +92,15 @@ enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const cha
 enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
                             const char *device, const void *payload, size_t len, int64_t now,
                             char *reason, size_t reason_size, bool *retry);
-/* Appends an already validated message (importers). */
+/* Appends an already validated message (importers). Returns 0, -ENOMEM, or -EINVAL (its
+ * root is not a JSON object); on error nothing of msg is in the batch. */
 int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char *topic,
                int64_t received);
 
 /*
- * Commits the batch through the writer and resets it. Returns 0 or the store error, in
- * which case nothing of the batch was stored and the caller must not acknowledge it.
+ * Commits the batch through the writer and resets it. Returns 0, or -ENOMEM (the batch's
+ * memory) or writer_submit()'s store error (-ENOSPC, WL_EMAPFULL, WL_ESTORE), in which case
+ * nothing of the batch was stored and the caller must not acknowledge it.
  * If results is not NULL it receives one result per item (b->n entries, taken before the
  * reset).
  */

@@ -30,11 +30,6 @@ int wl_log_parse_level(const char *name, enum wl_log_level *out)
     return -EINVAL;
 }
 
-const char *wl_log_level_name(enum wl_log_level level)
-{
-    return level_names[level];
-}
-
 void wl_log_set_level(enum wl_log_level level)
 {
     atomic_store(&log_level, (int)level);

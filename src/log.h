@@ -2,8 +2,10 @@
  * log.h - one line per event: "LEVEL module: message key=value ...".
  *
  * Lines go to stderr (with a UTC timestamp unless journald is reading it, which adds its
- * own) or to syslog. The level and destination are set once at start-up, before threads
- * exist; wl_log() itself is thread-safe (one write() per line, so lines never interleave).
+ * own) or to syslog. The destination is set once at start-up, before threads exist; the level
+ * too, and again by a reload while threads run (it is atomic). wl_log() is thread-safe (one
+ * write() per line, so lines never interleave) and cannot fail: a line that cannot be
+ * written is lost.
  */
 #ifndef WL_LOG_H
 #define WL_LOG_H
@@ -15,11 +17,12 @@ enum wl_log_level { WL_LOG_ERROR, WL_LOG_WARN, WL_LOG_INFO, WL_LOG_DEBUG };
 
 /* Parses "error", "warn", "info" or "debug". Returns 0 or -EINVAL. */
 int wl_log_parse_level(const char *name, enum wl_log_level *out);
-const char *wl_log_level_name(enum wl_log_level level);
 
+/* Lines below this level are not written from now on. Any thread. */
 void wl_log_set_level(enum wl_log_level level);
 /* Sends lines to syslog (facility daemon) instead of stderr. */
 void wl_log_use_syslog(const char *ident);
+/* Would a line at this level be written? (Spares building a costly one that would not.) */
 bool wl_log_enabled(enum wl_log_level level);
 
 void wl_log(enum wl_log_level level, const char *module, const char *fmt, ...)

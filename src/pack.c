@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digits.h"
 #include "varint.h"
 #include "wl.h"
 
@@ -655,30 +656,6 @@ bool pk_to_int(const struct pk_value *v, int64_t *out)
     return true;
 }
 
-/* "00" to "99": numbers are written two digits per step. */
-static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
-                                  "31323334353637383940414243444546474849505152535455565758596061"
-                                  "62636465666768697071727374757677787980818283848586878889909192"
-                                  "93949596979899";
-
-/* Digits of m, two at a time, ending at `end`; returns where they start. */
-static char *format_digits(char *end, uint64_t m)
-{
-    while (m >= 100) {
-        unsigned d = (unsigned)(m % 100) * 2;
-        m /= 100;
-        *--end = digit_pairs[d + 1];
-        *--end = digit_pairs[d];
-    }
-    if (m >= 10) {
-        *--end = digit_pairs[m * 2 + 1];
-        *--end = digit_pairs[m * 2];
-    } else {
-        *--end = (char)('0' + m);
-    }
-    return end;
-}
-
 /* mag * 10^-scale (1 <= scale <= 31) as plain decimal digits ending at `end`, written right
  * to left: exactly `scale` fraction digits (zero-padded, so 2000070 at scale 6 is 2.000070),
  * the point, the integer part, the sign. Returns where the text starts. Division by the
@@ -691,7 +668,7 @@ static char *format_decimal(char *end, bool neg, uint64_t mag, unsigned scale)
         mag /= 10;
     }
     *--d = '.';
-    d = format_digits(d, mag);
+    d = digits_u64(d, mag);
     if (neg)
         *--d = '-';
     return d;
@@ -700,7 +677,7 @@ static char *format_decimal(char *end, bool neg, uint64_t mag, unsigned scale)
 static inline void write_int(struct sink *s, bool neg, uint64_t mag)
 {
     char buf[24 + SINK_SMALL]; /* a sign and 20 digits, then slack for sink_put_small */
-    char *end = buf + 24, *d = format_digits(end, mag);
+    char *end = buf + 24, *d = digits_u64(end, mag);
     if (neg)
         *--d = '-';
     sink_put_small(s, d, (size_t)(end - d));
@@ -739,7 +716,7 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
         write_decimal(s, v->neg, v->mag, (unsigned)-v->exp);
         return;
     }
-    d = format_digits(end, v->mag);
+    d = digits_u64(end, v->mag);
     size_t nd = (size_t)(end - d);
     /* Integers are spelled out up to 18 digits: beyond, many JSON readers (json-c
      * among them) would clamp them to 64 bits, so a decimal keeps its exponent. */
@@ -820,7 +797,7 @@ static inline void write_small_uint(struct sink *s, unsigned m) /* m < 100 */
     if (m < 10)
         sink_putc(s, (char)('0' + m));
     else
-        sink_put(s, digit_pairs + 2 * m, 2);
+        sink_put(s, digits_pair(m), 2);
 }
 
 /*

@@ -105,7 +105,8 @@ int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_
 
 /* Starts reading a packed top-level message. Returns 0 or WL_ECORRUPT. */
 int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, const char *type);
-/* Starts reading the inside of a PK_ARRAY or PK_OBJECT value. */
+/* Starts reading the inside of a PK_ARRAY or PK_OBJECT value (checked when it was read, so
+ * this cannot fail; pk_next reports malformed bytes inside). */
 void pk_open_value(struct pk_reader *r, const struct pk_value *container);
 
 /*
@@ -114,7 +115,8 @@ void pk_open_value(struct pk_reader *r, const struct pk_value *container);
  */
 int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_value *v);
 
-/* Finds a top-level member by name (a fresh scan from the start). 1 found, 0 not, <0 error. */
+/* Finds a top-level member by name (a fresh scan from the start). Returns 1 found, 0 not,
+ * or WL_ECORRUPT. */
 int pk_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
             struct pk_value *v);
 
@@ -123,6 +125,8 @@ bool pk_to_double(const struct pk_value *v, double *out);
 /* Integer value if the number is integral and fits int64; false otherwise. */
 bool pk_to_int(const struct pk_value *v, int64_t *out);
 
+/* The writers below write into a sink and cannot fail themselves: output errors are the
+ * sink's (sticky in s->err). */
 /* Writes a number value as JSON number text (also used for GPX, CSV and XML output). */
 void pk_write_number(struct sink *s, const struct pk_value *v);
 /* Writes `"key":` for a member (key_index from pk_reader; -1 for keys outside the

@@ -62,7 +62,7 @@ int prune_run(struct store *s, const struct prune_options *opt, int64_t now, uin
             continue; /* nothing that old: no transaction at all */
         rc = store_delete_points(s, d->user, d->device, WTIME_MIN, cutoff - 1, false, &n);
         if (rc == 0 && n) {
-            char iso[21];
+            char iso[WTIME_ISO_SIZE];
             wtime_iso(cutoff, iso);
             wl_log(WL_LOG_INFO, "prune", "removed %llu points of %s/%s older than %s (%ld days)",
                    (unsigned long long)n, d->user, d->device, iso, days);

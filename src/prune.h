@@ -34,11 +34,14 @@ int prune_parse_rule(const char *text, struct prune_rule *out);
 /* True when the options would ever remove anything. */
 bool prune_enabled(const struct prune_options *opt);
 
-/* One pass over every device, at time `now`. *removed gets how many points went. */
+/* One pass over every device, at time `now`. *removed gets how many points went. Returns 0
+ * or the first store error (store.h); the devices before it were pruned. */
 int prune_run(struct store *s, const struct prune_options *opt, int64_t now, uint64_t *removed);
 
 struct prune;
-/* Starts the background thread: a pass at once, then one every opt->interval seconds. */
+/* Starts the background thread: a pass at once, then one every opt->interval seconds (a
+ * failed pass is logged and the next one tries again). Returns 0, -ENOMEM, or -EAGAIN (no
+ * thread). */
 int prune_start(struct store *s, const struct prune_options *opt, struct prune **out);
 void prune_stop(struct prune *p);
 

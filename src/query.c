@@ -720,11 +720,6 @@ int q_track_fill(struct q_track *t, struct sink *out, size_t want)
     return 1;
 }
 
-uint64_t q_track_count(const struct q_track *t)
-{
-    return t->fmt.count;
-}
-
 uint64_t q_track_skipped(const struct q_track *t)
 {
     return t->skipped;

@@ -129,8 +129,7 @@ int q_track_open(struct store *s, const char *user, const char *device, const st
  * <0 on a store error.
  */
 int q_track_fill(struct q_track *qt, struct sink *out, size_t want);
-/* Points written so far and records that could not be decoded. */
-uint64_t q_track_count(const struct q_track *qt);
+/* Records that could not be decoded, so far. */
 uint64_t q_track_skipped(const struct q_track *qt);
 void q_track_close(struct q_track *qt);
 

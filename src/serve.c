@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/statvfs.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -169,13 +168,14 @@ static void render_metrics(void *arg, struct sink *out)
     metrics_render(&src, out);
 }
 
+_Static_assert(STORE_DISK_LOW_BYTES == 1u << 20, "/healthz says \"less than 1 MiB\"");
+
 /* GET /healthz: can we store (the last commit worked, the disk and the map have room) and do we
  * hear from the broker (or were told not to use one)? */
 static unsigned health(void *arg, struct sink *out)
 {
     struct server *sv = arg;
     struct writer_stats ws;
-    struct statvfs st;
     const char *store = "writable", *mqtt = "disabled";
 
     writer_get_stats(sv->writer, &ws);
@@ -183,9 +183,8 @@ static unsigned health(void *arg, struct sink *out)
         store = "map full: new data is not acknowledged (see the log)";
     else if (ws.last_failed)
         store = "the last write failed";
-    else if (statvfs(store_dir(sv->store), &st) == 0 &&
-             (uint64_t)st.f_bavail * st.f_frsize < (1u << 20))
-        store = "less than 1 MiB free on its disk";
+    else if (store_disk_low(sv->store))
+        store = "less than 1 MiB free on its disk"; /* STORE_DISK_LOW_BYTES */
     if (sv->mq.running)
         mqtt = mqtt_get_state(sv->mq.mqtt) == MQTT_CONNECTED ? "connected" : "not connected";
     bool ok = strcmp(store, "writable") == 0 && strcmp(mqtt, "not connected") != 0;

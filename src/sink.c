@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "digits.h"
+
 int sink_init_fd(struct sink *s, int fd, size_t cap)
 {
     *s = (struct sink){.fd = fd, .cap = cap};
@@ -29,12 +32,12 @@ void sink_free(struct sink *s)
 
 int sink_flush(struct sink *s)
 {
-    size_t off = 0;
+    size_t off = 0, n = s->holding ? s->hold : s->len;
 
     if (s->fd < 0 || s->err)
         return s->err;
-    while (off < s->len) {
-        ssize_t w = write(s->fd, s->buf + off, s->len - off);
+    while (off < n) {
+        ssize_t w = write(s->fd, s->buf + off, n - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -43,7 +46,10 @@ int sink_flush(struct sink *s)
         }
         off += (size_t)w;
     }
-    s->len = 0;
+    if (n < s->len) /* the held unit moves to the front */
+        memmove(s->buf, s->buf + n, s->len - n);
+    s->len -= n;
+    s->hold = 0;
     return s->err;
 }
 
@@ -64,7 +70,14 @@ void sink_put_slow(struct sink *s, const void *p, size_t n)
     if (s->fd >= 0) {
         if (sink_flush(s))
             return;
-        if (n >= s->cap) { /* larger than the whole buffer: write it straight through */
+        if (s->holding && s->len + n > s->cap) { /* a held unit larger than the buffer */
+            char *nb = array_reserve(s->buf, &s->cap, s->len + n, 1, 256);
+            if (!nb) {
+                s->err = -ENOMEM;
+                return;
+            }
+            s->buf = nb;
+        } else if (n >= s->cap) { /* larger than the whole buffer: write it straight through */
             const char *c = p;
             while (n) {
                 ssize_t w = write(s->fd, c, n);
@@ -80,16 +93,12 @@ void sink_put_slow(struct sink *s, const void *p, size_t n)
             return;
         }
     } else {
-        size_t cap = s->cap ? s->cap : 256;
-        while (cap < s->len + n)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
+        char *nb = array_reserve(s->buf, &s->cap, s->len + n, 1, 256);
         if (!nb) {
             s->err = -ENOMEM;
             return;
         }
         s->buf = nb;
-        s->cap = cap;
     }
     memcpy(s->buf + s->len, p, n);
     s->len += n;
@@ -122,30 +131,14 @@ void sink_printf(struct sink *s, const char *fmt, ...)
 
 void sink_put_u64(struct sink *s, uint64_t v)
 {
-    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
-                                "31323334353637383940414243444546474849505152535455565758596061"
-                                "62636465666768697071727374757677787980818283848586878889909192"
-                                "93949596979899";
-    char tmp[20];
-    size_t i = sizeof(tmp);
-    while (v >= 100) { /* two digits per division: exports print many numbers */
-        unsigned d = (unsigned)(v % 100) * 2;
-        v /= 100;
-        tmp[--i] = pairs[d + 1];
-        tmp[--i] = pairs[d];
-    }
-    if (v >= 10) {
-        tmp[--i] = pairs[v * 2 + 1];
-        tmp[--i] = pairs[v * 2];
-    } else {
-        tmp[--i] = (char)('0' + v);
-    }
-    size_t n = sizeof(tmp) - i;
+    char tmp[DIGITS_U64_MAX];
+    char *start = digits_u64(tmp + sizeof(tmp), v);
+    size_t n = (size_t)(tmp + sizeof(tmp) - start);
     if (s->len + n <= s->cap) { /* straight into the buffer, no second call */
-        memcpy(s->buf + s->len, tmp + i, n);
+        memcpy(s->buf + s->len, start, n);
         s->len += n;
     } else {
-        sink_put_slow(s, tmp + i, n);
+        sink_put_slow(s, start, n);
     }
 }
 

@@ -10,6 +10,10 @@
  * Errors are sticky: the first failed write or allocation is kept in `err` and later writes
  * do nothing, so a formatter can write a whole record and check once. A sink belongs to one
  * thread at a time.
+ *
+ * A unit (one exported point) can be held: from sink_hold() to sink_keep() or sink_drop() its
+ * bytes stay in the buffer (an fd sink flushes only what came before it, and grows its buffer
+ * if the unit does not fit), so that a unit that fails halfway can be taken back whole.
  */
 #ifndef WL_SINK_H
 #define WL_SINK_H
@@ -25,18 +29,41 @@ struct sink {
     size_t cap;
     int fd;  /* -1 for a memory sink */
     int err; /* 0, or the first negative errno */
+    bool holding;
+    size_t hold; /* while holding: where the held unit starts in buf */
 };
 
-/* fd sink with a buffer of `cap` bytes (caller keeps ownership of fd). 0 or -ENOMEM. */
+/* fd sink with a buffer of `cap` bytes (caller keeps ownership of fd; only a held unit larger
+ * than that grows it). 0 or -ENOMEM. */
 int sink_init_fd(struct sink *s, int fd, size_t cap);
 /* Memory sink; `cap` is the initial size, it grows as needed. 0 or -ENOMEM. */
 int sink_init_mem(struct sink *s, size_t cap);
 /* Releases the buffer (does not flush, does not close the fd). */
 void sink_free(struct sink *s);
-/* Writes buffered bytes to the fd (no-op for memory sinks). Returns s->err. */
+/* Writes buffered bytes to the fd (no-op for memory sinks), all but a held unit. Returns
+ * s->err: 0 or the negative errno of write(2). */
 int sink_flush(struct sink *s);
-/* Memory sink: drops the first n buffered bytes after the owner has copied them out. */
+/* Memory sink: drops the first n buffered bytes after the owner has copied them out. Not
+ * while a unit is held. */
 void sink_consume(struct sink *s, size_t n);
+
+/* Starts holding a unit at the current end of the output (see above). Cannot fail. */
+static inline void sink_hold(struct sink *s)
+{
+    s->hold = s->len;
+    s->holding = true;
+}
+/* Ends the unit: its bytes are output like any others. */
+static inline void sink_keep(struct sink *s)
+{
+    s->holding = false;
+}
+/* Ends the unit and takes back every byte written since sink_hold(). */
+static inline void sink_drop(struct sink *s)
+{
+    s->len = s->hold;
+    s->holding = false;
+}
 
 /* Slow path of sink_put: flushes or grows, then copies. */
 void sink_put_slow(struct sink *s, const void *p, size_t n);

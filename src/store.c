@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "log.h"
 #include "pack.h"
 #include "varint.h"
@@ -934,19 +935,6 @@ static void put_chunk_header(uint8_t *p, uint32_t last, size_t count)
     p[6] = (uint8_t)(count >> 8);
 }
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(p, c * elem);
-    if (n)
-        *cap = c;
-    return n;
-}
-
 /* Decodes a chunk (copied into sc->copy) into sc->pts. Returns the count or -1. */
 static long decode_chunk(struct scratch *sc, size_t size, uint32_t key_tst, size_t extra)
 {
@@ -955,7 +943,7 @@ static long decode_chunk(struct scratch *sc, size_t size, uint32_t key_tst, size
     MDB_val v = {size, sc->copy};
     if (!chunk_header(&v, &last, &count))
         return -1;
-    struct chunk_pt *pts = grow(sc->pts, &sc->pts_cap, count + extra, sizeof(*pts));
+    struct chunk_pt *pts = array_reserve(sc->pts, &sc->pts_cap, count + extra, sizeof(*pts), 16);
     if (!pts)
         return -1;
     sc->pts = pts;
@@ -1022,47 +1010,81 @@ static bool same_device(const MDB_val *k, uint32_t id)
     return k->mv_size == POINT_KEY && get_be32(k->mv_data) == id;
 }
 
+/* Where a time falls among a device's chunks (keyed by device id | their first tst). */
+enum chunk_place {
+    CHUNK_NONE,   /* the device has no chunk */
+    CHUNK_STARTS, /* found: the chunk that starts at t */
+    CHUNK_BEFORE, /* found: the last chunk that starts before t (t may be past its last point) */
+    CHUNK_AFTER   /* found: the device's first chunk, as all of them start after t */
+};
+
+/*
+ * Finds the chunk of device id that holds t or is nearest to it, the one search every
+ * reader and writer of chunks starts from. On a find, cur is on that chunk and k, v are its
+ * key and value (in the map, valid until the transaction writes). Returns 0 with *place set,
+ * or an LMDB error.
+ */
+static int find_chunk(MDB_cursor *cur, uint32_t id, uint32_t t, MDB_val *k, MDB_val *v,
+                      enum chunk_place *place)
+{
+    uint8_t key[POINT_KEY];
+
+    put_be32(key, id);
+    put_be32(key + 4, t);
+    *k = (MDB_val){POINT_KEY, key};
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    bool next_is_ours = rc == 0 && same_device(k, id);
+    if (next_is_ours && get_be32((uint8_t *)k->mv_data + 4) == t) {
+        *place = CHUNK_STARTS;
+        return 0;
+    }
+    rc = mdb_cursor_get(cur, k, v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == 0 && same_device(k, id)) {
+        *place = CHUNK_BEFORE;
+        return 0;
+    }
+    *place = CHUNK_NONE;
+    if (!next_is_ours)
+        return 0;
+    *k = (MDB_val){POINT_KEY, key};
+    if ((rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE)))
+        return rc;
+    *place = CHUNK_AFTER;
+    return 0;
+}
+
 static int put_point(struct store *s, MDB_txn *txn, MDB_cursor *cur, struct scratch *sc,
                      struct dev_slot *dev, const struct store_record *r, enum store_result *res)
 {
     const uint32_t id = dev->rec.id, t = (uint32_t)r->tst;
     const struct chunk_pt me = {.tst = t, .data = r->data, .len = r->len};
-    uint8_t key[POINT_KEY];
-    MDB_val k = {POINT_KEY, key}, v, ck, cv;
+    MDB_val ck, cv;
     uint32_t last;
     unsigned count;
-    bool have_next, have_chunk;
+    enum chunk_place place;
     int rc;
 
-    put_be32(key, id);
-    put_be32(key + 4, t);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc && rc != MDB_NOTFOUND)
+    if ((rc = find_chunk(cur, id, t, &ck, &cv, &place)))
         return rc;
-    have_next = rc == 0 && same_device(&k, id);
-    if (have_next && get_be32((uint8_t *)k.mv_data + 4) == t) {
+    if (place == CHUNK_STARTS) {
         *res = STORE_DUPLICATE; /* the first point of a chunk */
         return 0;
     }
-    /* The chunk whose range holds t: the device's chunk before the key found. */
-    rc = mdb_cursor_get(cur, &ck, &cv, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-    if (rc && rc != MDB_NOTFOUND)
-        return rc;
-    have_chunk = rc == 0 && same_device(&ck, id);
-    if (!have_chunk && have_next) {
-        ck = k; /* older than all the device's points: it joins the first chunk */
-        cv = v;
-        have_chunk = true;
-    }
     *res = STORE_STORED;
-    if (!have_chunk)
+    /* t goes into the chunk before it, or joins the first chunk when older than them all. */
+    if (place == CHUNK_NONE)
         return put_chunk(s, txn, id, &me, 1);
     if (!chunk_header(&cv, &last, &count))
         return MDB_CORRUPTED;
     uint32_t ck_tst = get_be32((uint8_t *)ck.mv_data + 4);
 
     /* Copy the chunk out of the map: writing may move or reuse its pages. */
-    uint8_t *copy = grow(sc->copy, &sc->copy_cap, cv.mv_size + point_size(UINT32_MAX, r->len), 1);
+    uint8_t *copy =
+        array_reserve(sc->copy, &sc->copy_cap, cv.mv_size + point_size(UINT32_MAX, r->len), 1, 16);
     if (!copy)
         return ENOMEM;
     sc->copy = copy;
@@ -1206,11 +1228,10 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
  * 0 to commit, STORE_ABORT to abort quietly (a dry run), or an LMDB or project error.
  */
 #define STORE_ABORT (-20000)
-/* Less than 1 MiB free where the store is: the usual cause of a failed write. */
-static bool disk_nearly_full(const struct store *s)
+bool store_disk_low(const struct store *s)
 {
     struct statvfs st;
-    return statvfs(s->dir, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < (1u << 20);
+    return statvfs(s->dir, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < STORE_DISK_LOW_BYTES;
 }
 
 static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *), void *arg,
@@ -1239,7 +1260,7 @@ static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, 
                    "%s: the map has room again: "
                    "writing again",
                    s->dir);
-        if (rc == EIO && disk_nearly_full(s))
+        if (rc == EIO && store_disk_low(s))
             rc = ENOSPC; /* LMDB reports a short write as EIO: say what it was */
         return lmdb_error(what, rc);
     }
@@ -1366,14 +1387,10 @@ static int append_device(void *arg, const struct store_device *d)
     struct device_array *a = arg;
     if (a->only && strcmp(a->only, d->device) != 0)
         return 0;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        struct store_device *v = realloc(a->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        a->v = v;
-        a->cap = cap;
-    }
+    struct store_device *v = array_reserve(a->v, &a->cap, a->n + 1, sizeof(*v), 16);
+    if (!v)
+        return -ENOMEM;
+    a->v = v;
     a->v[a->n++] = *d;
     return 0;
 }
@@ -1533,7 +1550,7 @@ static int load_chunk(struct store_iter *it, const MDB_val *k, const MDB_val *v)
     it->loaded = true;
     if (!it->reverse)
         return 0;
-    struct chunk_pt *pts = grow(it->pts, &it->pts_cap, count, sizeof(*pts));
+    struct chunk_pt *pts = array_reserve(it->pts, &it->pts_cap, count, sizeof(*pts), 16);
     if (!pts)
         return -ENOMEM;
     it->pts = pts;
@@ -1547,28 +1564,14 @@ static int load_chunk(struct store_iter *it, const MDB_val *k, const MDB_val *v)
 /* Finds the chunk holding the first time still to cover (from, or to when reverse). */
 static int position_points(struct store_iter *it)
 {
-    uint8_t key[POINT_KEY];
-    uint32_t target = it->reverse ? it->to : it->from;
-    MDB_val k = {POINT_KEY, key}, v;
+    MDB_val k, v;
+    enum chunk_place place;
+    int rc = find_chunk(it->cur, it->id, it->reverse ? it->to : it->from, &k, &v, &place);
 
-    put_be32(key, it->id);
-    put_be32(key + 4, target);
-    int rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE);
-    if (rc && rc != MDB_NOTFOUND)
+    if (rc)
         return lmdb_error("read", rc);
-    if (rc == 0 && same_device(&k, it->id) && get_be32((uint8_t *)k.mv_data + 4) == target)
-        return load_chunk(it, &k, &v);
-    bool next_is_ours = rc == 0 && same_device(&k, it->id);
-    rc = mdb_cursor_get(it->cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-    if (rc && rc != MDB_NOTFOUND)
-        return lmdb_error("read", rc);
-    if (rc == 0 && same_device(&k, it->id))
-        return load_chunk(it, &k, &v);
-    if (it->reverse || !next_is_ours)
+    if (place == CHUNK_NONE || (place == CHUNK_AFTER && it->reverse))
         return 1; /* nothing of this device on that side */
-    k = (MDB_val){POINT_KEY, key};
-    if ((rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE)))
-        return lmdb_error("read", rc);
     return load_chunk(it, &k, &v);
 }
 
@@ -1727,38 +1730,32 @@ static int put_devrec(struct store *s, MDB_txn *txn, const char *user, const cha
  */
 static int seek_chunk(MDB_cursor *cur, uint32_t id, uint32_t t, MDB_val *k, MDB_val *v)
 {
-    uint8_t key[POINT_KEY];
     uint32_t last;
     unsigned count;
+    enum chunk_place place;
+    int rc = find_chunk(cur, id, t, k, v, &place);
 
-    put_be32(key, id);
-    put_be32(key + 4, t);
-    *k = (MDB_val){POINT_KEY, key};
-    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
-    if (rc && rc != MDB_NOTFOUND)
+    if (rc)
         return rc;
-    if (rc == 0 && same_device(k, id) && get_be32((uint8_t *)k->mv_data + 4) == t)
-        return 0;
-    bool next_is_ours = rc == 0 && same_device(k, id);
-    rc = mdb_cursor_get(cur, k, v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-    if (rc && rc != MDB_NOTFOUND)
-        return rc;
-    if (rc == 0 && same_device(k, id)) {
-        if (!chunk_header(v, &last, &count))
-            return MDB_CORRUPTED;
-        if (last >= t)
-            return 0;
-    }
-    if (!next_is_ours)
+    if (place == CHUNK_NONE)
         return MDB_NOTFOUND;
-    *k = (MDB_val){POINT_KEY, key};
-    return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (place != CHUNK_BEFORE)
+        return 0;
+    if (!chunk_header(v, &last, &count))
+        return MDB_CORRUPTED;
+    if (last >= t)
+        return 0;
+    /* t is past that chunk's last point: the device's next chunk, if any. */
+    rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    if (rc == 0 && !same_device(k, id))
+        return MDB_NOTFOUND;
+    return rc;
 }
 
 /* Copies the chunk at (k, v) into the scratch and decodes it. Returns the count or -1. */
 static long load_for_edit(struct scratch *sc, const MDB_val *k, const MDB_val *v)
 {
-    uint8_t *copy = grow(sc->copy, &sc->copy_cap, v->mv_size, 1);
+    uint8_t *copy = array_reserve(sc->copy, &sc->copy_cap, v->mv_size, 1, 16);
     if (!copy)
         return -1;
     sc->copy = copy;

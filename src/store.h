@@ -10,10 +10,16 @@
  *   devices  "user" NUL "device" -> device record (id, point count, first/last tst,
  *            last seen, topic). Listing users and devices reads only this table.
  *   devids   u32 device id -> "user" NUL "device"
- *   points   u32 device id | u32 tst -> u8 flags | packed location (pack.h)
- *            Exactly one point per (device, tst): the first one stored wins and later
- *            copies (QoS 1 redelivery, retained replays, re-imports) are duplicates.
- *            A (device, time range) query is one ordered cursor scan of this table.
+ *   points   u32 device id | u32 tst of its first point -> a chunk of consecutive points:
+ *              chunk := u8 format (1) | u32le last tst | u16le count | point * count
+ *              point := varint(tst - previous tst; the first 0) | varint(len << 1 | hidden)
+ *                       | packed location (pack.h), len bytes
+ *            A chunk holds at most one LMDB page of points, in time order; it covers the
+ *            times from its key up to the next chunk's key, so a late point is inserted into
+ *            the chunk before it (which is re-split when it overflows). Exactly one point
+ *            per (device, tst): the first one stored wins and later copies (QoS 1
+ *            redelivery, retained replays, re-imports) are duplicates. A (device, time
+ *            range) query is one ordered cursor scan of this table, decoding whole chunks.
  *   events   u32 device id | u8 kind | u32 tst | u32 discriminator -> packed message
  *            Histories (transition, lwt, steps, beacon) keep one entry per distinct
  *            message (discriminator = hash of its bytes, so replays collapse); waypoints are
@@ -52,6 +58,12 @@
  * holds one open: the resize lock is not recursive. Callbacks of store_list_*() run inside
  * the listing's transaction and must not call the store.
  * Other processes (the CLI) may read and write the same store at the same time.
+ *
+ * Errors: every function below that returns an int returns 0 (or a count where it says so)
+ * or a "store error": -ENOMEM; -ENOSPC (disk full, logged); WL_EMAPFULL (the map is full
+ * and cannot grow, or was lost; logged once); WL_ECORRUPT (a stored record does not
+ * decode); WL_ESTORE (any other LMDB failure, logged); and -ENOENT or -EINVAL where a
+ * function says so. No LMDB code leaves this module.
  *
  * Snapshots: every read sees the store as of when its read transaction began, and nothing
  * holds one snapshot across two reads: two iterators, an iterator and a listing, or a device
@@ -92,6 +104,7 @@ struct store_options {
  * WL_ESTORE (LMDB failure, logged), -ENOMEM.
  */
 int store_open(const char *dir, const struct store_options *opt, struct store **out);
+/* Closes the environment. No reader or writer may still use s. */
 void store_close(struct store *s);
 
 /* ------------------------------------------------------------------ writing */
@@ -116,7 +129,7 @@ enum store_result {
 /*
  * Writes all records in one transaction and commits it (see the durability promise).
  * results[i] tells what happened to recs[i]. Grows the map when it is full and retries.
- * Returns 0, -ENOSPC (disk full), WL_EMAPFULL (address space exhausted) or WL_ESTORE; on
+ * Returns 0 or a store error (-ENOSPC: disk full; WL_EMAPFULL: address space exhausted); on
  * error nothing of the batch is stored.
  */
 int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
@@ -138,7 +151,8 @@ struct store_device {
 /* Calls cb for each user name in order. cb returns 0 to go on; any other value stops the
  * walk and is returned. Returns 0 or a store error. */
 int store_list_users(struct store *s, int (*cb)(void *arg, const char *user), void *arg);
-/* Calls cb for each device of `user` (all users if NULL), in name order. */
+/* Calls cb for each device of `user` (all users if NULL), in name order. cb returns 0 to go
+ * on; any other value stops the walk and is returned. Returns 0 or a store error. */
 int store_list_devices(struct store *s, const char *user,
                        int (*cb)(void *arg, const struct store_device *d), void *arg);
 /* The same listing copied into an array (malloc'd, caller frees *out), so that the caller
@@ -146,7 +160,7 @@ int store_list_devices(struct store *s, const char *user,
  * NULL, keeps only devices of that name. Returns 0 or an error (then *out is NULL). */
 int store_devices(struct store *s, const char *user, const char *device, struct store_device **out,
                   size_t *n);
-/* Looks a device up by name. -ENOENT if unknown. */
+/* Looks a device up by name. Returns 0, -ENOENT if unknown, or a store error. */
 int store_get_device(struct store *s, const char *user, const char *device,
                      struct store_device *out);
 
@@ -170,17 +184,18 @@ struct store_iter;
 
 /*
  * Iterates the location points of device `id` with from <= tst <= to, in time order.
- * Errors: -ENOMEM, WL_ESTORE.
+ * Returns 0 (caller closes *out with store_iter_close) or a store error.
  */
 int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, unsigned flags,
                       struct store_iter **out);
 /* Iterates the stored events of one kind for device `id` with from <= tst <= to. For
- * latest-only kinds there is at most one, whatever the range. */
+ * latest-only kinds there is at most one, whatever the range. Returns 0 or a store error. */
 int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from, int64_t to,
                       unsigned flags, struct store_iter **out);
 /*
- * Next item: 1 and *item set, 0 at the end, <0 on error. item->data stays valid until the
- * next call to store_iter_next() or store_iter_close().
+ * Next item: 1 and *item set, 0 at the end, or a store error (WL_ECORRUPT for a chunk that
+ * does not decode). item->data stays valid until the next call to store_iter_next() or
+ * store_iter_close().
  */
 int store_iter_next(struct store_iter *it, struct store_item *item);
 /* Ends the iterator's read transaction (data from it becomes invalid); the next call to
@@ -208,11 +223,12 @@ int store_delete_points(struct store *s, const char *user, const char *device, i
                         int64_t to, bool dry_run, uint64_t *removed);
 /* Removes a device entirely: its points (so its last position), its events (cards,
  * waypoints, transitions...), and its record. Keeps its encryption key (configuration, not
- * data: see store_key_delete). In small transactions, like store_delete_points. */
+ * data: see store_key_delete). In small transactions, like store_delete_points. Returns 0
+ * (an unknown device removes nothing) or a store error. */
 int store_delete_device(struct store *s, const char *user, const char *device, bool dry_run,
                         struct store_removed *out);
 /* Hides a point from exports, the last position and the map, or shows it again; it stays in
- * the store. -ENOENT if the device has no point at tst. */
+ * the store. Returns 0, -ENOENT if the device has no point at tst, or a store error. */
 int store_set_hidden(struct store *s, const char *user, const char *device, int64_t tst,
                      bool hidden);
 
@@ -221,7 +237,9 @@ enum store_copy_mode {
     STORE_COPY_DIR,  /* a new store directory */
 };
 /* A consistent, compacted copy of the store while it is in use (LMDB copies one snapshot;
- * writers go on). The file or directory must not exist yet (a directory may be empty). */
+ * writers go on). The file or directory must not exist yet (a directory may be empty).
+ * Returns 0, the -errno of creating it (-EEXIST for a file that exists), or a store error;
+ * a failed file copy is removed. */
 int store_copy(struct store *s, const char *path, enum store_copy_mode mode);
 
 struct store_check_counts {
@@ -238,14 +256,17 @@ int store_check(struct store *s, void (*report)(void *arg, const char *problem),
 
 /* ------------------------------------------------------------------ keys */
 
-/* Sets, reads and removes the encryption secret of a user/device (1..32 bytes). */
+/* Sets, reads and removes the encryption secret of a user/device (1..32 bytes). They return
+ * 0 or a store error; set -EINVAL for a secret of another length, delete -ENOENT when there
+ * is none. */
 int store_key_set(struct store *s, const char *user, const char *device,
                   const unsigned char *secret, size_t len);
 /* Returns the secret length (copied into secret), 0 if none, or an error. */
 int store_key_get(struct store *s, const char *user, const char *device,
                   unsigned char secret[OT_SECRET_MAX]);
 int store_key_delete(struct store *s, const char *user, const char *device);
-/* Lists the user/device pairs that have a key (never the secrets). */
+/* Lists the user/device pairs that have a key (never the secrets). cb as for
+ * store_list_users. */
 int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const char *device),
                    void *arg);
 /* Keyring for owntracks.h backed by this store. */
@@ -265,6 +286,7 @@ struct store_stats {
     uint64_t map_max_bytes; /* the largest map this process can have (last measured) */
     bool map_full;          /* writes are refused: the map is at map_max_bytes */
 };
+/* The numbers above, read in one transaction. Returns 0 or a store error. */
 int store_stats(struct store *s, struct store_stats *out);
 
 /* ------------------------------------------------------------------ map size */
@@ -276,6 +298,13 @@ int store_stats(struct store *s, struct store_stats *out);
 
 /* Is the map full (see "Map size" above)? Cheap, any thread: for /healthz. */
 bool store_map_full(struct store *s);
+
+/* Less free space than this where the store is, the usual cause of a failed write: a short
+ * write is then reported as ENOSPC, and /healthz says the store is not writable. */
+#define STORE_DISK_LOW_BYTES (1u << 20)
+/* Has the disk holding the store less than STORE_DISK_LOW_BYTES free for this process?
+ * false when it cannot tell (statvfs failed). Any thread. */
+bool store_disk_low(const struct store *s);
 
 /*
  * The sizing policy, as pure functions of the room (bytes of address space the map may

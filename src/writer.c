@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "wl.h"
 
 /* A producer's batch, on the producer's stack while it waits. */
@@ -32,7 +33,7 @@ struct writer {
      * committer touches them, and there is one committer at a time. */
     struct store_record *recs;
     enum store_result *results;
-    size_t cap;
+    size_t recs_cap, results_cap;
     struct writer_stats stats;
 };
 
@@ -82,20 +83,14 @@ static uint64_t now_ns(void)
 /* Makes the scratch arrays hold n records. Called by the committer with the lock held. */
 static int reserve(struct writer *w, size_t n)
 {
-    if (n <= w->cap)
-        return 0;
-    size_t cap = w->cap ? w->cap : 64;
-    while (cap < n)
-        cap *= 2;
-    struct store_record *r = realloc(w->recs, cap * sizeof(*r));
+    struct store_record *r = array_reserve(w->recs, &w->recs_cap, n, sizeof(*r), 64);
     if (!r)
         return -ENOMEM;
     w->recs = r;
-    enum store_result *res = realloc(w->results, cap * sizeof(*res));
+    enum store_result *res = array_reserve(w->results, &w->results_cap, n, sizeof(*res), 64);
     if (!res)
         return -ENOMEM;
     w->results = res;
-    w->cap = cap;
     return 0;
 }
 
@@ -108,6 +103,7 @@ static void commit_queue(struct writer *w)
 
     w->queue = NULL;
     w->queue_tail = &w->queue;
+    w->stats.queued = 0;
     w->committing = true;
     for (struct pending *p = batch; p; p = p->next)
         n += p->n;
@@ -158,6 +154,7 @@ int writer_submit(struct writer *w, const struct store_record *recs, size_t n,
     pthread_mutex_lock(&w->lock);
     *w->queue_tail = &me;
     w->queue_tail = &me.next;
+    w->stats.queued++;
     while (!me.done) {
         if (!w->committing)
             commit_queue(w);

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "hist.h"
 #include "store.h"
 
 typedef void (*writer_committed_fn)(void *arg, const struct store_record *recs,
@@ -34,7 +34,8 @@ struct writer_stats {
     uint64_t commits;
     uint64_t records;
     uint64_t failures;
-    bool last_failed; /* the latest commit failed (nothing was committed since) */
+    uint64_t queued;            /* batches waiting for the next commit, now */
+    bool last_failed;           /* the latest commit failed (nothing was committed since) */
     struct hist batch_records;  /* records per commit */
     struct hist commit_seconds; /* time per commit */
 };
@@ -46,11 +47,13 @@ int writer_new(struct store *store, struct writer **out);
 /* Sets the hook (call before producers start). */
 void writer_set_committed_hook(struct writer *w, writer_committed_fn fn, void *arg);
 /*
- * Stores recs[0..n) and returns once they are committed (0; results[i] filled) or failed
- * (the store's error; nothing of the batch is stored).
+ * Stores recs[0..n) and returns once they are committed (0; results[i] filled) or failed:
+ * -ENOMEM (the committer's scratch arrays) or store_write_batch()'s error (-ENOSPC,
+ * WL_EMAPFULL, WL_ESTORE); then nothing of the batch is stored. n == 0 returns 0 at once.
  */
 int writer_submit(struct writer *w, const struct store_record *recs, size_t n,
                   enum store_result *results);
+/* A copy of the numbers, taken under the writer's lock. */
 void writer_get_stats(struct writer *w, struct writer_stats *out);
 void writer_free(struct writer *w);
 

@@ -182,7 +182,7 @@ static void format(struct wtime_day_cache *c, int64_t t, char *buf, char sep, bo
             c->day = day;
             c->valid = true;
         }
-        memcpy(buf, c->date, 10);
+        memcpy(buf, c->date, WTIME_DATE_LEN);
     }
     buf[10] = sep;
     put2(buf + 11, (unsigned)(secs / 3600));
@@ -191,29 +191,29 @@ static void format(struct wtime_day_cache *c, int64_t t, char *buf, char sep, bo
     buf[16] = ':';
     put2(buf + 17, (unsigned)(secs % 60));
     if (zulu) {
-        buf[19] = 'Z';
-        buf[20] = '\0';
+        buf[WTIME_ISO_LEN - 1] = 'Z';
+        buf[WTIME_ISO_LEN] = '\0';
     } else {
-        buf[19] = '\0';
+        buf[WTIME_DISP_LEN] = '\0';
     }
 }
 
-void wtime_iso(int64_t t, char buf[21])
+void wtime_iso(int64_t t, char buf[WTIME_ISO_SIZE])
 {
     format(NULL, t, buf, 'T', true);
 }
 
-void wtime_disp(int64_t t, char buf[20])
+void wtime_disp(int64_t t, char buf[WTIME_DISP_SIZE])
 {
     format(NULL, t, buf, ' ', false);
 }
 
-void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[21])
+void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[WTIME_ISO_SIZE])
 {
     format(c, t, buf, 'T', true);
 }
 
-void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[20])
+void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[WTIME_DISP_SIZE])
 {
     format(c, t, buf, ' ', false);
 }

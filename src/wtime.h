@@ -32,20 +32,28 @@ struct wtime {
  */
 int wtime_parse(const char *s, struct wtime *out);
 
-/* Writes "YYYY-MM-DDTHH:MM:SSZ" (20 chars + NUL) into buf. */
-void wtime_iso(int64_t t, char buf[21]);
+/* The texts below: their characters, and the buffers that hold them with their NUL. */
+#define WTIME_ISO_LEN   20 /* YYYY-MM-DDTHH:MM:SSZ */
+#define WTIME_ISO_SIZE  (WTIME_ISO_LEN + 1)
+#define WTIME_DISP_LEN  19 /* YYYY-MM-DD HH:MM:SS */
+#define WTIME_DISP_SIZE (WTIME_DISP_LEN + 1)
+#define WTIME_DATE_LEN  10 /* YYYY-MM-DD, the start of both */
+
+/* Writes "YYYY-MM-DDTHH:MM:SSZ" (WTIME_ISO_LEN chars + NUL) into buf. Cannot fail (t is
+ * within WTIME_MIN..WTIME_MAX, or any year of up to four digits). */
+void wtime_iso(int64_t t, char buf[WTIME_ISO_SIZE]);
 /* wtime_iso for runs of times (a track): remembers the last day, so that consecutive times
  * within a day cost no calendar arithmetic. Zero-initialise the cache before first use. */
 struct wtime_day_cache {
     int64_t day;
     bool valid;
-    char date[11];
+    char date[WTIME_DATE_LEN + 1];
 };
-void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[21]);
-void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[20]);
+void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[WTIME_ISO_SIZE]);
+void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[WTIME_DISP_SIZE]);
 
-/* Writes "YYYY-MM-DD HH:MM:SS" (19 chars + NUL), the Recorder's disptst. */
-void wtime_disp(int64_t t, char buf[20]);
+/* Writes "YYYY-MM-DD HH:MM:SS" (WTIME_DISP_LEN chars + NUL), the Recorder's disptst. */
+void wtime_disp(int64_t t, char buf[WTIME_DISP_SIZE]);
 
 /* Civil date helpers (proleptic Gregorian, UTC). */
 int64_t wtime_from_civil(int64_t year, unsigned month, unsigned day);

@@ -433,7 +433,8 @@ function connectStream() {
 
 function createMap(config) {
   const tiles = config.tiles || {};
-  const maxZoom = Number.isInteger(tiles.maxZoom) && tiles.maxZoom > 0 ? tiles.maxZoom : 19;
+  // The server always sends it (tile-max-zoom; its default lives in config.h alone).
+  const { maxZoom } = tiles;
   const m = L.map('map', { maxZoom, worldCopyJump: true }).setView([30, 0], 2);
   m.zoomControl.setPosition('topright'); // the panel is on the left
   L.control.scale({ position: 'bottomright', imperial: false }).addTo(m);

@@ -8,6 +8,7 @@
 #include "fmt.h"
 #include "helpers.h"
 #include "pack.h"
+#include "wl.h"
 
 struct point {
     int64_t tst;
@@ -235,4 +236,42 @@ Test(fmt, parses_format_names)
     cr_expect_eq(k, FMT_GPX);
     cr_expect_neq(fmt_parse("GPX", &k), 0, "names are case-sensitive, as in the Recorder");
     cr_expect_str_eq(fmt_content_type(FMT_GPX), "application/gpx+xml; charset=utf-8");
+}
+
+/* A point that fails to decode halfway leaves no trace, even when the fd sink's small buffer
+ * had to flush while the point was being written: the output is byte for byte that of the
+ * good points alone. */
+Test(fmt, a_point_that_fails_halfway_is_taken_back_whole)
+{
+    const enum fmt_kind kinds[] = {FMT_JSON, FMT_GEOJSON,    FMT_GPX,
+                                   FMT_CSV,  FMT_LINESTRING, FMT_XML};
+    struct point good[2] = {track[0], track[3]};
+    /* track[3] cut short: its members begin to decode, its last one does not */
+    const struct point *bad = &track[3];
+
+    for (size_t k = 0; k < WL_ARRAY_LEN(kinds); k++) {
+        char *want = render(kinds[k], NULL, good, 2);
+        FILE *f = tmpfile();
+        cr_assert_not_null(f);
+        struct sink out;
+        struct fmt_writer w;
+        cr_assert_eq(sink_init_fd(&out, fileno(f), 8), 0);
+        fmt_begin(&w, kinds[k], &out, NULL);
+        cr_assert_eq(fmt_point(&w, good[0].tst, good[0].packed.buf, good[0].packed.len), 0);
+        cr_expect_eq(fmt_point(&w, bad->tst + 30, bad->packed.buf, bad->packed.len - 1),
+                     WL_ECORRUPT, "format %zu refuses the cut record", k);
+        cr_assert_eq(fmt_point(&w, good[1].tst, good[1].packed.buf, good[1].packed.len), 0);
+        fmt_end(&w);
+        cr_assert_eq(sink_flush(&out), 0);
+        sink_free(&out);
+
+        long size = ftell(f);
+        char *got = calloc(1, (size_t)size + 1);
+        rewind(f);
+        cr_assert_eq(fread(got, 1, (size_t)size, f), (size_t)size);
+        fclose(f);
+        cr_expect_str_eq(got, want, "format %zu: the failed point left nothing behind", k);
+        free(got);
+        free(want);
+    }
 }

@@ -30,7 +30,7 @@ int fmt_geojson_point(struct fmt_writer *w, int64_t tst, const void *data, size_
     struct pk_value v;
     const char *key;
     size_t keylen;
-    char iso[21];
+    char iso[WTIME_ISO_SIZE];
     int rc = fmt_read_fix(tst, data, len, &fix);
 
     if (rc)
