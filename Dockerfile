@@ -16,7 +16,7 @@
 # The store is the volume /var/lib/wherelog; a bind-mounted directory must belong to uid 10001.
 
 FROM debian:bookworm-slim AS build
-# packaging/dev's BUILD_PACKAGES; no test tools (-Dtests=false).
+# packaging/dev's BUILD_PACKAGES; no test tools (-Dtests=disabled).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev git \
@@ -25,7 +25,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN meson setup /build --buildtype=release --prefix=/usr -Dtests=false \
+RUN meson setup /build --buildtype=release --prefix=/usr -Dtests=disabled \
  && ninja -C /build \
  && meson install -C /build --no-rebuild --destdir /staging
 
