@@ -22,7 +22,7 @@
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
-# packaging/dev's BUILD_PACKAGES; no test tools (-Dtests=false), no git (.dockerignore keeps
+# packaging/dev's BUILD_PACKAGES; no test tools (-Dtests=disabled), no git (.dockerignore keeps
 # .git out of the context, so the version's git part is meson's fallback).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -31,7 +31,7 @@ RUN apt-get update \
         libgnutls28-dev libwslay-dev libcrypt-dev libsystemd-dev libxml2-dev
 WORKDIR /src
 COPY . .
-RUN meson setup /build --buildtype=release --prefix=/usr -Dtests=false \
+RUN meson setup /build --buildtype=release --prefix=/usr -Dtests=disabled \
  && ninja -C /build \
  && meson install -C /build --no-rebuild --destdir /staging
 

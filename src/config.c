@@ -2,6 +2,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <json-c/json.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -531,4 +533,63 @@ void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
         if (!same)
             fn(arg, st->name);
     }
+}
+
+static bool holds_the_map(const char *dir)
+{
+    char index[PATH_MAX + 16];
+    int n = snprintf(index, sizeof(index), "%s/index.html", dir);
+    return n > 0 && (size_t)n < sizeof(index) && access(index, R_OK) == 0;
+}
+
+/* The source directory of the meson build tree that holds this binary, from the
+ * meson-info.json meson writes there; -ENOENT when the binary is not in one. */
+static int checkout_of_build_tree(char *buf, size_t size)
+{
+    char exe[PATH_MAX], info[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return -ENOENT;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    int len = snprintf(info, sizeof(info), "%s/meson-info/meson-info.json", exe);
+    if (len < 0 || (size_t)len >= sizeof(info))
+        return -ENAMETOOLONG;
+    struct json_object *root = json_object_from_file(info), *dirs, *source;
+    int rc = -ENOENT;
+    if (root && json_object_object_get_ex(root, "directories", &dirs) &&
+        json_object_object_get_ex(dirs, "source", &source) &&
+        json_object_is_type(source, json_type_string)) {
+        len = snprintf(buf, size, "%s", json_object_get_string(source));
+        rc = len >= 0 && (size_t)len < size ? 0 : -ENAMETOOLONG;
+    }
+    json_object_put(root);
+    return rc;
+}
+
+int cfg_find_docroot(const struct wl_config *cfg, char *buf, size_t size, bool *from_checkout)
+{
+    char source[PATH_MAX];
+    int n;
+
+    *from_checkout = false;
+    n = snprintf(buf, size, "%s", cfg->docroot);
+    if (n < 0 || (size_t)n >= size)
+        return -ENAMETOOLONG;
+    if (holds_the_map(buf))
+        return 0;
+    int idx = find_setting("docroot", strlen("docroot"), CFG_SERVE);
+    if (idx < 0 || cfg->source[idx] != CFG_DEFAULT ||
+        checkout_of_build_tree(source, sizeof(source)))
+        return -ENOENT;
+    n = snprintf(buf, size, "%s/web", source);
+    if (n < 0 || (size_t)n >= size || !holds_the_map(buf)) {
+        snprintf(buf, size, "%s", cfg->docroot);
+        return -ENOENT;
+    }
+    *from_checkout = true;
+    return 0;
 }

@@ -132,6 +132,17 @@ void cfg_default_storage(char *buf, size_t size);
 void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
                          void (*fn)(void *arg, const char *name), void *arg);
 
+/*
+ * Finds the web map's directory. That is cfg->docroot when it holds index.html. Otherwise, when
+ * docroot is the built-in default (the installed files) and this binary runs from a meson build
+ * tree (meson-info/meson-info.json beside /proc/self/exe, as for build/wherelog in a checkout),
+ * it is the web/ directory of the checkout it was built from, so that a build that was never
+ * installed serves its own map. Writes the directory to buf and returns 0; *from_checkout says
+ * which of the two it is. Returns -ENOENT when neither holds index.html (buf then holds
+ * cfg->docroot: other static files there are still served), -ENAMETOOLONG if buf is too small.
+ */
+int cfg_find_docroot(const struct wl_config *cfg, char *buf, size_t size, bool *from_checkout);
+
 /* Reads the first line of a small file (a password), without its line end ("" for an empty
  * file). Returns 0, -E2BIG if the line does not fit in size bytes, or the -errno of opening
  * it. */

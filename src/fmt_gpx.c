@@ -1,4 +1,5 @@
-/* GPX 1.1 (validated against ../shared/schemas/gpx-1.1.xsd by the tests). */
+/* GPX 1.1 (read back with gpxpy and gpsbabel by the tests, and validated against the schema when
+ * one is at hand). */
 #include <string.h>
 
 #include "fmt_internal.h"

@@ -2,7 +2,7 @@
  * owntracks.h - the only module that understands OwnTracks: a topic (or HTTP user/device)
  * and a payload in, a validated message or a reason out.
  *
- * It implements the acceptance policy of ../shared/docs/owntracks-protocol.md §10:
+ * It implements the acceptance policy summarised in ARCHITECTURE.md ("What owntracks accepts"):
  * every input ends as OT_ACCEPT (store it), OT_IGNORE (valid, nothing to keep) or
  * OT_REJECT (malformed or hostile), and the message says why in `reason`.
  * Ownership comes from the transport only, never from payload members.

@@ -137,6 +137,8 @@ struct server {
     struct mqtt_thread mq;
     bool mosq_ready;
     char password[512];
+    char docroot[PATH_MAX]; /* the HTTP server keeps a pointer to it */
+    bool map_served;
 };
 
 /* Each HTTP connection is a descriptor: raise the soft limit to the hard one, and say so if
@@ -195,7 +197,14 @@ static unsigned health(void *arg, struct sink *out)
 
 static int start_http(struct server *sv, const struct wl_config *cfg)
 {
+    bool from_checkout;
     raise_fd_limit(cfg);
+    sv->map_served = cfg_find_docroot(cfg, sv->docroot, sizeof(sv->docroot), &from_checkout) == 0;
+    if (from_checkout)
+        wl_log(WL_LOG_INFO, "serve",
+               "docroot %s: the checkout's web/ (this binary runs from its build tree and %s "
+               "has no map)",
+               sv->docroot, cfg->docroot);
     struct api_options ao = {.version = WHERELOG_VERSION,
                              .git = WHERELOG_GIT,
                              .tile_url = cfg->tile_url,
@@ -211,7 +220,7 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
     struct http_options ho = {
         .host = cfg->http_host,
         .port = (unsigned)cfg->http_port,
-        .docroot = cfg->docroot,
+        .docroot = sv->docroot,
         .leaflet_dir = cfg->leaflet_dir,
         .cors_origin = cfg->http_cors[0] ? cfg->http_cors : NULL,
         .max_body = (size_t)cfg->http_max_body,
@@ -471,10 +480,16 @@ int cli_serve(int argc, char **argv)
     wl_log(WL_LOG_INFO, "serve", "storing into %s; MQTT %s:%ld%s; HTTP %s", cfg->storage,
            cfg->mqtt_host, cfg->mqtt_port, cfg->mqtt ? "" : " (off)",
            cfg->http_port ? "on" : "off");
-    if (cfg->http_port)
+    if (cfg->http_port && sv.map_served)
         wl_log(WL_LOG_INFO, "serve", "map: %s://%s%s%s:%ld/",
                cfg->http_tls_cert[0] ? "https" : "http", strchr(cfg->http_host, ':') ? "[" : "",
                cfg->http_host, strchr(cfg->http_host, ':') ? "]" : "", cfg->http_port);
+    else if (cfg->http_port)
+        wl_log(WL_LOG_WARN, "serve",
+               "map: off, %s has no index.html; to turn it on, install wherelog (ninja -C build "
+               "install) or pass --docroot with the path of wherelog's web/ directory; the API "
+               "still answers",
+               sv.docroot);
 
     /* Under systemd (Type=notify): ready means the store is open, HTTP listens and the MQTT
      * thread runs. Outside systemd this does nothing. */

@@ -15,7 +15,9 @@ import subprocess
 import sys
 
 FIXTURES = os.environ.get("WHERELOG_FIXTURES") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "fixtures", "owntracks")
+    os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "owntracks")
+RECORDER_STORE = os.environ.get("WHERELOG_RECORDER_STORE") or os.path.join(
+    FIXTURES, "recorder-store")
 
 BASIC = "Authorization: Basic " + base64.b64encode(b"jane:secret").decode() + "\r\n"
 
@@ -41,8 +43,7 @@ def seeds(name):
                   "2024-12", "1733061600", "2024-02-29t23:59:59z", "2024-12-01 10", "jane",
                   "Jane.Doe", "user=30", "jane=365"):
             yield t.encode()
-        for path in sorted(glob.glob(os.path.join(FIXTURES, "real-rec-sample", "rec", "*", "*",
-                                                  "*.rec"))):
+        for path in sorted(glob.glob(os.path.join(RECORDER_STORE, "rec", "*", "*", "*.rec"))):
             with open(path, "rb") as f:
                 for line in f.read().splitlines()[:20]:
                     yield line

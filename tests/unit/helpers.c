@@ -12,7 +12,7 @@
 void fixture_path(char *buf, size_t size, const char *name)
 {
     const char *dir = getenv("WHERELOG_FIXTURES");
-    cr_assert(dir, "WHERELOG_FIXTURES must point at ../shared/fixtures/owntracks");
+    cr_assert(dir, "WHERELOG_FIXTURES must point at tests/fixtures/owntracks");
     snprintf(buf, size, "%s/%s", dir, name);
 }
 

@@ -14,8 +14,8 @@ struct fixture {
     int line;
 };
 
-/* Loads ../shared/fixtures/owntracks/NAME (located through $WHERELOG_FIXTURES).
- * Aborts the test on failure. Free with fixtures_free. */
+/* Loads $WHERELOG_FIXTURES/NAME: tests/fixtures/owntracks, or ../shared's corpus in the
+ * "shared" suite. Aborts the test on failure. Free with fixtures_free. */
 struct fixture *fixtures_load(const char *name, size_t *n);
 void fixtures_free(struct fixture *f, size_t n);
 /* Path of a file under the fixtures directory (static buffer per call site is not used:

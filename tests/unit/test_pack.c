@@ -83,12 +83,13 @@ static char *roundtrip(struct json_object *root, const char *type, int64_t tst, 
 Test(pack, keeps_every_member_of_every_fixture_in_order)
 {
     const char *files[] = {"valid.jsonl", "invalid.jsonl"};
-    size_t checked = 0;
+    size_t checked = 0, stored = 0;
     for (size_t f = 0; f < 2; f++) {
         size_t n;
         struct fixture *fx = fixtures_load(files[f], &n);
         for (size_t i = 0; i < n; i++) {
             struct ot_message m;
+            stored += strcmp(fx[i].expect, "stored") == 0;
             if (ot_parse_mqtt(&keys, fx[i].topic, fx[i].topic_len, fx[i].payload, fx[i].len, 1,
                               &m) != OT_ACCEPT)
                 continue;
@@ -122,7 +123,8 @@ Test(pack, keeps_every_member_of_every_fixture_in_order)
         }
         fixtures_free(fx, n);
     }
-    cr_expect_eq(checked, 59 + 8, "every stored fixture was checked");
+    cr_expect_gt(stored, 0);
+    cr_expect_eq(checked, stored, "every fixture expected to be stored was checked");
 }
 
 static void expect_number(const char *in, const char *out)
