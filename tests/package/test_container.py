@@ -333,7 +333,7 @@ def last_tsts(port, auth):
 def test(tmp, storage):
     root = os.path.join(tmp, "root")
     print("# making the base image: a Debian 12 root (packaging/root make), podman import")
-    run([os.path.join(REPO, "packaging", "root"), "make", root])
+    run([os.path.join(REPO, "packaging", "root"), "make", root, "--slim"])
     tar = subprocess.Popen(["tar", "-C", root, "-cf", "-", "."], stdout=subprocess.PIPE)
     storage.podman("import", "-", BASE_TAG, stdin=tar.stdout)
     tar.stdout.close()
