@@ -3,6 +3,7 @@ validators, MIME types, CORS, and what hostile or broken clients get."""
 import gzip
 import os
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -234,6 +235,10 @@ def wrk(port, path, connections, seconds=3):
         sum(int(x) for x in errors.groups()) if errors else 0), out
 
 
+# packaging/dev arm leaves wrk out on armhf, where Debian's wrk dies with a bus error under
+# qemu-user; everywhere else packaging/dev installs it.
+@unittest.skipUnless(shutil.which("wrk"), "no wrk here (on armhf under qemu-user Debian's "
+                     "wrk dies with a bus error, so packaging/dev arm leaves it out)")
 class ManyConnections(unittest.TestCase):
     def test_thousands_of_connections_are_served(self):
         # Limits raised for the test: 2,000 clients at once from one address.
