@@ -20,9 +20,9 @@
  * What it leaves out: theories, parameterized tests, the new cr_assert(eq(...)) API, output
  * redirection helpers, and reports in other formats.
  *
- * Threads: a test body may start threads; cr_assert_* fails only the calling thread's test
- * when called from the test's own thread (as in criterion, a failure in another thread is
- * recorded and that thread goes on).
+ * Threads: a test body may start threads. A failed check in any of them fails the test;
+ * cr_assert_* ends the test only in the test's own thread (it cannot jump out of another
+ * thread's stack), so another thread records the failure and goes on.
  */
 #ifndef WL_UNIT_RUNNER_CRITERION_H
 #define WL_UNIT_RUNNER_CRITERION_H
