@@ -88,8 +88,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Under emulation (packaging/dev arm runs the suite under qemu-user) everything takes many
+# times longer: WHERELOG_TEST_WAIT_SCALE multiplies how long a test waits for something to
+# happen before giving up. Waiting longer never makes a failing test pass.
+WAIT_SCALE = float(os.environ.get("WHERELOG_TEST_WAIT_SCALE", "1"))
+
+
 def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * WAIT_SCALE
     while time.monotonic() < deadline:
         value = predicate()
         if value:
@@ -217,7 +223,7 @@ class Server:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout)
+        rc = self.proc.wait(timeout * WAIT_SCALE)
         self.proc = None
         check_sanitizers("wherelog serve", self.new_log())
         return rc
