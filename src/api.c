@@ -18,7 +18,9 @@
 
 /* Without `from`, /api/0/locations answers for the last six hours, as the Recorder does. */
 #define API_DEFAULT_WINDOW (6 * 3600)
-#define API_STREAM_CHUNK   (64u << 10)
+/* Retry-After (seconds) when /pub cannot store a message now: the apps retry anyway, with a
+ * growing wait; a minute lets a full disk or a restarting writer recover in between. */
+#define API_RETRY_AFTER 60
 
 struct api {
     struct store *store;
@@ -179,8 +181,9 @@ static bool fields_param(const struct api_request *req, struct api_response *res
 
 /* ---------------------------------------------------------------- routes */
 
-static void get_version(struct api *api, struct api_response *resp)
+void api_get_version(struct api *api, const struct api_request *req, struct api_response *resp)
 {
+    (void)req;
     ok_json(resp);
     sink_puts(&resp->body, "{\"version\":");
     sink_json_string(&resp->body, api->opt.version, strlen(api->opt.version));
@@ -219,7 +222,7 @@ static bool may_see(struct api *api, const struct api_request *req, const char *
     return !api->opt.visible || api->opt.visible(api->opt.visible_arg, req->user, user);
 }
 
-static void get_list(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_list(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
     bool have_user, have_device;
@@ -247,7 +250,7 @@ static void get_list(struct api *api, const struct api_request *req, struct api_
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
 
-static void get_last(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_last(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1], fbuf[1024];
     const char *fields[FMT_MAX_FIELDS];
@@ -332,7 +335,7 @@ static void track_release(void *state)
     free(ts);
 }
 
-static void get_locations(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
     const char *format, *limit_text, *download, *max_text;
@@ -430,8 +433,7 @@ fail:
 }
 
 /* DELETE /api/0/locations: removes points (or, without from and to, whole devices). */
-static void delete_locations(struct api *api, const struct api_request *req,
-                             struct api_response *resp)
+void api_delete_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
     bool have_user, have_device;
@@ -477,7 +479,7 @@ static void delete_locations(struct api *api, const struct api_request *req,
 }
 
 /* GET /api/0/stats: what `wherelog stats --json` prints, for the devices the viewer sees. */
-static void get_stats(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
     bool have_user, have_device;
@@ -500,7 +502,7 @@ static void get_stats(struct api *api, const struct api_request *req, struct api
 }
 
 /* Our addition: what the web map needs from the server's settings. */
-static void get_config(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_config(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     const struct api_options *o = &api->opt;
     struct sink *b = &resp->body;
@@ -530,7 +532,7 @@ static void get_config(struct api *api, const struct api_request *req, struct ap
     sink_puts(b, "}\n");
 }
 
-static void get_monitor(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     int64_t when;
     char topic[STORE_TOPIC_MAX + 1], user[OT_NAME_MAX + 1];
@@ -600,7 +602,7 @@ static void encrypt_reply(struct api *api, const char *user, const char *device,
     }
 }
 
-static void post_pub(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1], reason[OT_REASON_MAX];
     struct ingest_batch batch;
@@ -629,11 +631,11 @@ static void post_pub(struct api *api, const struct api_request *req, struct api_
     }
     if (o == OT_REJECT && retry) {
         api_error(resp, 503, "cannot store the message now: %s", reason);
-        resp->retry_after = 60;
+        resp->retry_after = API_RETRY_AFTER;
     } else if (o == OT_ACCEPT && ingest_commit(api->ingest, &batch, NULL) != 0) {
         /* Not stored: the app keeps the message and posts it again. */
         api_error(resp, 503, "cannot store the message now; try again later");
-        resp->retry_after = 60;
+        resp->retry_after = API_RETRY_AFTER;
     } else {
         ok_json(resp);
         int rc = q_friends_json(api->store, user, device, api->opt.visible, api->opt.visible_arg,
@@ -647,52 +649,4 @@ static void post_pub(struct api *api, const struct api_request *req, struct api_
         sink_putc(&resp->body, '\n');
     }
     ingest_batch_free(&batch);
-}
-
-/* ---------------------------------------------------------------- dispatch */
-
-void api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
-{
-    static const struct {
-        const char *path;
-        int route;
-    } routes[] = {{"/api/0/version", 1},   {"/api/0/list", 2},    {"/api/0/last", 3},
-                  {"/api/0/locations", 4}, {"/api/0/monitor", 5}, {"/pub", 6},
-                  {"/api/0/config", 7},    {"/api/0/stats", 8}};
-    int route = 0;
-
-    for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
-        if (strcmp(req->path, routes[i].path) == 0)
-            route = routes[i].route;
-    if (route == 0) {
-        api_error(resp, 404, "no such endpoint: %s", req->path);
-        return;
-    }
-    if (route == 6) {
-        if (req->method != API_POST) {
-            resp->allow = "POST, OPTIONS";
-            api_error(resp, 405, "use POST for /pub");
-            return;
-        }
-        post_pub(api, req, resp);
-        return;
-    }
-    if (route == 4 && req->method == API_DELETE) {
-        delete_locations(api, req, resp);
-        return;
-    }
-    if (req->method != API_GET && req->method != API_HEAD && req->method != API_POST) {
-        resp->allow = route == 4 ? "GET, HEAD, POST, DELETE, OPTIONS" : "GET, HEAD, POST, OPTIONS";
-        api_error(resp, 405, "method not allowed on %s", req->path);
-        return;
-    }
-    switch (route) {
-    case 1: get_version(api, resp); break;
-    case 2: get_list(api, req, resp); break;
-    case 3: get_last(api, req, resp); break;
-    case 4: get_locations(api, req, resp); break;
-    case 5: get_monitor(api, req, resp); break;
-    case 7: get_config(api, req, resp); break;
-    case 8: get_stats(api, req, resp); break;
-    }
 }

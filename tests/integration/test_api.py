@@ -295,5 +295,30 @@ class QueryEncoding(unittest.TestCase):
         self.assertEqual(h.request(self.port, "/?v=%zz").status, h.request(self.port, "/").status)
 
 
+class RouteTable(unittest.TestCase):
+    """The one route table (src/route.c) that dispatch, metrics and CORS read is the one the
+    OpenAPI document describes."""
+
+    def test_route_table_matches_openapi(self):
+        self.assertEqual(contract.route_problems(), [])
+
+    def test_contract_check_finds_a_difference(self):
+        spec = contract.SPEC
+        try:
+            contract.SPEC = dict(spec, paths=dict(spec["paths"]))
+            del contract.SPEC["paths"]["/api/0/stats"]
+            contract.SPEC["paths"]["/api/0/nowhere"] = {"get": {"responses": {}}}
+            problems = contract.route_problems()
+        finally:
+            contract.SPEC = spec
+        self.assertIn("route /api/0/stats is not in api/openapi.yaml", problems)
+        self.assertIn("/api/0/nowhere is documented but no route serves it", problems)
+
+    def test_every_route_is_labelled_for_metrics(self):
+        for row in contract.routes():
+            self.assertTrue(row["label"], "%s has a metrics label" % row["path"])
+            self.assertTrue(row["methods"], "%s takes some method" % row["path"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
