@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +75,11 @@ static int print_device(void *arg, const struct store_device *d)
 
 int cli_list(int argc, char **argv)
 {
-    const char *user = NULL;
+    struct cli_params p = {0};
     const struct cli_option opts[] = {
-        {"user", "USER", "list this user's devices instead of the users", &user, NULL}};
+        {"user", "USER", "list this user's devices instead of the users", &p.user, NULL}};
+    static const struct request_rules rules = {.takes = REQUEST_USER};
+    struct request_params rq;
     const struct cli_command cmd = {"list",
                                     "list [--user USER]",
                                     "Lists the users in the store, or the devices of one user.",
@@ -88,14 +91,15 @@ int cli_list(int argc, char **argv)
     struct wl_config cfg;
     struct store *s;
     size_t nargs;
-    char name[OT_NAME_MAX + 1];
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (user && cli_name_arg("list", "user", user, name))
+    if (cli_request("list", &p, &rules, &rq))
         return 2;
+    bool user = rq.given & REQUEST_USER;
+    const char *name = rq.user;
     if (cli_open_store("list", &cfg, false, &s))
         return 1;
     int found = 0;
@@ -117,10 +121,12 @@ int cli_list(int argc, char **argv)
 
 int cli_last(int argc, char **argv)
 {
-    const char *user = NULL, *device = NULL;
+    struct cli_params p = {0};
     const struct cli_option opts[] = {
-        {"user", "USER", "only this user's devices", &user, NULL},
-        {"device", "DEVICE", "only devices with this name", &device, NULL}};
+        {"user", "USER", "only this user's devices", &p.user, NULL},
+        {"device", "DEVICE", "only devices with this name", &p.device, NULL}};
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
     const struct cli_command cmd = {
         "last",
         "last [--user USER] [--device DEVICE]",
@@ -134,14 +140,12 @@ int cli_last(int argc, char **argv)
     struct store *s;
     struct sink out;
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if ((user && cli_name_arg("last", "user", user, uname)) ||
-        (device && cli_name_arg("last", "device", device, dname)))
+    if (cli_request("last", &p, &rules, &rq))
         return 2;
     if (cli_open_store("last", &cfg, false, &s))
         return 1;
@@ -149,7 +153,8 @@ int cli_last(int argc, char **argv)
         store_close(s);
         return 1;
     }
-    struct q_last_filter f = {.user = user ? uname : NULL, .device = device ? dname : NULL};
+    struct q_last_filter f = {.user = rq.given & REQUEST_USER ? rq.user : NULL,
+                              .device = rq.given & REQUEST_DEVICE ? rq.device : NULL};
     rc = q_last_json(s, &f, &out);
     if (rc == 0)
         rc = sink_flush(&out);
@@ -162,20 +167,34 @@ int cli_last(int argc, char **argv)
     return 0;
 }
 
-int cli_selection(const char *cmd, struct cli_selection *sel)
+static const char *cli_param(void *ctx, const char *name)
 {
-    sel->tfrom = WTIME_MIN;
-    sel->tto = WTIME_MAX;
-    if ((sel->user && cli_name_arg(cmd, "user", sel->user, sel->uname)) ||
-        (sel->device && cli_name_arg(cmd, "device", sel->device, sel->dname)) ||
-        (sel->from && cli_time_arg(cmd, "from", sel->from, false, &sel->tfrom)) ||
-        (sel->to && cli_time_arg(cmd, "to", sel->to, true, &sel->tto)))
-        return -EINVAL;
-    if (sel->tfrom > sel->tto) {
-        fprintf(stderr, "wherelog %s: --from is after --to\n", cmd);
-        return -EINVAL;
-    }
-    return 0;
+    const struct cli_params *p = ctx;
+    static const struct {
+        const char *name;
+        size_t offset;
+    } names[] = {{"user", offsetof(struct cli_params, user)},
+                 {"device", offsetof(struct cli_params, device)},
+                 {"from", offsetof(struct cli_params, from)},
+                 {"to", offsetof(struct cli_params, to)},
+                 {"format", offsetof(struct cli_params, format)},
+                 {"fields", offsetof(struct cli_params, fields)}};
+    for (size_t i = 0; i < WL_ARRAY_LEN(names); i++)
+        if (strcmp(name, names[i].name) == 0)
+            return *(const char *const *)((const char *)p + names[i].offset);
+    return NULL; /* a parameter no command takes on the command line */
+}
+
+int cli_request(const char *cmd, const struct cli_params *p, const struct request_rules *rules,
+                struct request_params *rq)
+{
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    if (request_parse(rq, rules, cli_param, (void *)p, &err) == 0)
+        return 0;
+    fprintf(stderr, "wherelog %s: %s\n", cmd,
+            request_describe(&err, REQUEST_DOOR_CLI, why, sizeof(why)));
+    return -EINVAL;
 }
 
 /* ---------------------------------------------------------------- export */
@@ -197,17 +216,17 @@ int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, 
 
 int cli_export(int argc, char **argv)
 {
-    struct cli_selection sel = {0};
-    const char *format = "json", *output = NULL, *fields_arg = NULL;
+    struct cli_params p = {0};
+    const char *output = NULL;
     const struct cli_option opts[] = {
-        {"user", "USER", "whose track (required)", &sel.user, NULL},
-        {"device", "DEVICE", "which device (required)", &sel.device, NULL},
-        {"from", "TIME", "first moment, inclusive (default: the beginning)", &sel.from, NULL},
+        {"user", "USER", "whose track (required)", &p.user, NULL},
+        {"device", "DEVICE", "which device (required)", &p.device, NULL},
+        {"from", "TIME", "first moment, inclusive (default: the beginning)", &p.from, NULL},
         {"to", "TIME", "last moment, inclusive; a date means the whole day (default: the end)",
-         &sel.to, NULL},
-        {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &format, NULL},
+         &p.to, NULL},
+        {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &p.format, NULL},
         {"fields", "LIST", "json and csv: only these members, in this order (tst,lat,lon)",
-         &fields_arg, NULL},
+         &p.fields, NULL},
         {"output", "FILE", "write to FILE instead of standard output (- is standard output)",
          &output, NULL}};
     const struct cli_command cmd = {
@@ -226,7 +245,12 @@ int cli_export(int argc, char **argv)
     struct store *s = NULL;
     struct sink out = {0};
     struct q_track *t = NULL;
-    enum fmt_kind kind;
+    static const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_FORMAT | REQUEST_FIELDS,
+        .requires = REQUEST_USER | REQUEST_DEVICE,
+        .formats = REQUEST_FORMAT_BIT(FMT_JSON) | REQUEST_FORMAT_BIT(FMT_GEOJSON) |
+                   REQUEST_FORMAT_BIT(FMT_GPX) | REQUEST_FORMAT_BIT(FMT_CSV)};
+    struct request_params rq;
     size_t nargs;
     int fd = STDOUT_FILENO, status = 1;
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
@@ -234,31 +258,8 @@ int cli_export(int argc, char **argv)
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (!sel.user || !sel.device) {
-        fprintf(stderr, "wherelog export: --user and --device are required\n");
+    if (cli_request("export", &p, &rules, &rq))
         return 2;
-    }
-    if (cli_selection("export", &sel))
-        return 2;
-    if (fmt_parse(format, &kind) != 0 || kind == FMT_LINESTRING || kind == FMT_XML) {
-        fprintf(stderr, "wherelog export: --format: '%s' is not json, geojson, gpx or csv\n",
-                format);
-        return 2;
-    }
-    char fields_buf[1024];
-    const char *fields[FMT_MAX_FIELDS];
-    int nfields = 0;
-    if (fields_arg) {
-        snprintf(fields_buf, sizeof(fields_buf), "%s", fields_arg);
-        if ((nfields = fmt_split_fields(fields_buf, fields)) <= 0 ||
-            strlen(fields_arg) >= sizeof(fields_buf)) {
-            fprintf(stderr,
-                    "wherelog export: --fields: a comma-separated list of at most %d "
-                    "names\n",
-                    FMT_MAX_FIELDS);
-            return 2;
-        }
-    }
     if (cli_open_store("export", &cfg, false, &s))
         return 1;
     if (output && strcmp(output, "-") != 0) {
@@ -270,11 +271,11 @@ int cli_export(int argc, char **argv)
     }
     if (sink_init_fd(&out, fd, OUT_BUFFER))
         goto out;
-    struct q_range range = {.from = sel.tfrom, .to = sel.tto};
-    struct fmt_options fo = {.fields = nfields ? fields : NULL, .nfields = (size_t)nfields};
-    rc = q_track_open(s, sel.uname, sel.dname, &range, kind, &fo, &out, &t);
+    struct q_range range = {.from = rq.from, .to = rq.to};
+    struct fmt_options fo = {.fields = rq.nfields ? rq.fields : NULL, .nfields = rq.nfields};
+    rc = q_track_open(s, rq.user, rq.device, &range, rq.format, &fo, &out, &t);
     if (rc == -ENOENT) {
-        fprintf(stderr, "wherelog export: no device %s/%s in the store\n", sel.uname, sel.dname);
+        fprintf(stderr, "wherelog export: no device %s/%s in the store\n", rq.user, rq.device);
         goto out;
     }
     while (rc == 0 && (rc = q_track_fill(t, &out, SIZE_MAX)) == 1)

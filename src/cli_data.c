@@ -149,13 +149,13 @@ static int delete_devices(struct delete_ctx *c, const char *user)
 
 int cli_delete(int argc, char **argv)
 {
-    struct cli_selection sel = {0};
+    struct cli_params p = {0};
     bool dry_run = false;
     const struct cli_option opts[] = {
-        {"user", "USER", "whose data (required)", &sel.user, NULL},
-        {"device", "DEVICE", "only this device (default: all of the user's)", &sel.device, NULL},
-        {"from", "TIME", "first moment to remove, inclusive", &sel.from, NULL},
-        {"to", "TIME", "last moment to remove, inclusive (a date: the whole day)", &sel.to, NULL},
+        {"user", "USER", "whose data (required)", &p.user, NULL},
+        {"device", "DEVICE", "only this device (default: all of the user's)", &p.device, NULL},
+        {"from", "TIME", "first moment to remove, inclusive", &p.from, NULL},
+        {"to", "TIME", "last moment to remove, inclusive (a date: the whole day)", &p.to, NULL},
         {"dry-run", NULL, "only say what would be removed", NULL, &dry_run}};
     const struct cli_command cmd = {
         "delete",
@@ -170,33 +170,32 @@ int cli_delete(int argc, char **argv)
     struct wl_config cfg;
     size_t nargs;
     struct delete_ctx c = {0};
+    static const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE, .requires = REQUEST_USER};
+    struct request_params rq;
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (!sel.user) {
-        fprintf(stderr, "wherelog delete: --user is required\n");
+    if (cli_request("delete", &p, &rules, &rq))
         return 2;
-    }
-    if (cli_selection("delete", &sel))
-        return 2;
-    c.from = sel.tfrom;
-    c.to = sel.tto;
-    c.device = sel.device ? sel.dname : NULL;
-    c.whole = !sel.from && !sel.to;
+    c.from = rq.from;
+    c.to = rq.to;
+    c.device = rq.given & REQUEST_DEVICE ? rq.device : NULL;
+    c.whole = !(rq.given & REQUEST_RANGE);
     c.dry_run = dry_run;
     if (cli_open_store("delete", &cfg, true, &c.s)) /* a dry run aborts its transactions */
         return 1;
-    rc = delete_devices(&c, sel.uname);
+    rc = delete_devices(&c, rq.user);
     store_close(c.s);
     if (rc) {
         fprintf(stderr, "wherelog delete: %s\n", wl_strerror(rc));
         return 1;
     }
     if (!c.devices && !c.points && !c.events)
-        printf("nothing to remove for %s%s%s\n", sel.uname, sel.device ? "/" : "",
-               sel.device ? sel.dname : "");
+        printf("nothing to remove for %s%s%s\n", rq.user, c.device ? "/" : "",
+               c.device ? c.device : "");
     return 0;
 }
 
@@ -357,13 +356,13 @@ int cli_check(int argc, char **argv)
 
 int cli_stats(int argc, char **argv)
 {
-    struct cli_selection sel = {0};
+    struct cli_params p = {0};
     bool json = false;
     const struct cli_option opts[] = {
-        {"user", "USER", "only this user's devices", &sel.user, NULL},
-        {"device", "DEVICE", "only devices with this name", &sel.device, NULL},
-        {"from", "TIME", "from this moment, inclusive", &sel.from, NULL},
-        {"to", "TIME", "to this moment, inclusive (a date: the whole day)", &sel.to, NULL},
+        {"user", "USER", "only this user's devices", &p.user, NULL},
+        {"device", "DEVICE", "only devices with this name", &p.device, NULL},
+        {"from", "TIME", "from this moment, inclusive", &p.from, NULL},
+        {"to", "TIME", "to this moment, inclusive (a date: the whole day)", &p.to, NULL},
         {"json", NULL, "print JSON (what GET /api/0/stats gives)", NULL, &json}};
     const struct cli_command cmd = {
         "stats",
@@ -379,12 +378,15 @@ int cli_stats(int argc, char **argv)
     size_t nargs;
     struct store *s;
     struct sink out;
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE};
+    struct request_params rq;
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (cli_selection("stats", &sel))
+    if (cli_request("stats", &p, &rules, &rq))
         return 2;
     if (cli_open_store("stats", &cfg, false, &s))
         return 1;
@@ -392,8 +394,9 @@ int cli_stats(int argc, char **argv)
         store_close(s);
         return 1;
     }
-    rc = q_stats_json(s, sel.user ? sel.uname : NULL, sel.device ? sel.dname : NULL, sel.tfrom,
-                      sel.tto, Q_STATS_MAX_ACC, NULL, NULL, NULL, &out);
+    rc = q_stats_json(s, rq.given & REQUEST_USER ? rq.user : NULL,
+                      rq.given & REQUEST_DEVICE ? rq.device : NULL, rq.from, rq.to, Q_STATS_MAX_ACC,
+                      NULL, NULL, NULL, &out);
     store_close(s);
     if (rc) {
         fprintf(stderr, "wherelog stats: %s\n", wl_strerror(rc));

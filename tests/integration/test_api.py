@@ -181,6 +181,30 @@ class Api(unittest.TestCase):
             self.assertEqual(r.status, 400)
             self.assertIn("max_points", body["error"])
 
+    def test_the_api_and_the_cli_refuse_bad_input_in_the_same_words(self):
+        cases = [{"from": "yesterday"}, {"to": "2024-13-01"}, {"fields": ",,"},
+                 {"user": "a/b"}, {"format": "kml"}]
+        for bad in cases:
+            params = dict({"user": "jane", "device": "phone", "format": "csv"}, **bad)
+            r = h.request(self.port, "/api/0/locations?" + q(**params))
+            self.assertEqual(r.status, 400, bad)
+            api = r.json()["error"]
+            self.assertTrue(api.startswith("bad parameter "), api)
+            args = ["export"]
+            for name, value in params.items():
+                args += ["--" + name, value]
+            c = h.cli(self.storage, *args, check=False)
+            self.assertEqual(c.returncode, 2, bad)
+            words = api[len("bad parameter "):]
+            if "format" in bad:  # the CLI writes fewer formats than the API
+                words = words.split(" is not ")[0]
+            self.assertIn("--" + words, c.stderr, bad)
+        r = h.request(self.port, "/api/0/locations?" + q(user="jane", device="phone",
+                                                          **{"from": "2024-12-02",
+                                                             "to": "2024-12-01"}))
+        self.assertEqual((r.status, r.json()["error"]),
+                         (416, "impossible date/time range: from is after to"))
+
     def test_config_for_the_map(self):
         r, body = self.get("/api/0/config")
         self.assertEqual(body["tiles"]["maxZoom"], 19)
