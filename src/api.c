@@ -1,8 +1,6 @@
 #include "api.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -235,24 +233,24 @@ static void safe_name(char *out, size_t size, const char *in)
 
 /* Content-Disposition: USER-DEVICE-FROM-TO.EXT, the dates being those of the data asked for
  * (the range clamped to the device's first and last points). */
-static void set_download(struct api *api, struct api_response *resp, const char *user,
-                         const char *device, int64_t from, int64_t to, enum fmt_kind kind)
+static void set_download(struct api_response *resp, const struct request_params *rq,
+                         const struct q_plan *plan)
 {
     char u[OT_NAME_MAX + 1], d[OT_NAME_MAX + 1], f[21], t[21];
-    struct store_device dev;
-    if (store_get_device(api->store, user, device, &dev) == 0 && dev.points) {
-        from = from > dev.first_tst ? from : dev.first_tst;
-        to = to < dev.last_tst ? to : dev.last_tst;
+    int64_t from = rq->from, to = rq->to;
+    if (plan->found && plan->dev.points) {
+        from = from > plan->dev.first_tst ? from : plan->dev.first_tst;
+        to = to < plan->dev.last_tst ? to : plan->dev.last_tst;
     }
     if (to < from)
         to = from;
-    safe_name(u, sizeof(u), user);
-    safe_name(d, sizeof(d), device);
+    safe_name(u, sizeof(u), rq->user);
+    safe_name(d, sizeof(d), rq->device);
     wtime_iso(from, f);
     wtime_iso(to, t);
     f[10] = t[10] = '\0'; /* dates: jane-phone-2024-12-01-2024-12-07.gpx */
     snprintf(resp->disposition, sizeof(resp->disposition),
-             "attachment; filename=\"%s-%s-%s-%s.%s\"", u, d, f, t, fmt_extension(kind));
+             "attachment; filename=\"%s-%s-%s-%s.%s\"", u, d, f, t, fmt_extension(rq->format));
 }
 
 /* A streamed track; it outlives the request handler, so the fields live here. */
@@ -301,25 +299,22 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
                              .version = api->opt.version,
                              .fields = rq->nfields ? rq->fields : NULL,
                              .nfields = rq->nfields};
-    resp->status = 200;
-    resp->content_type = fmt_content_type(rq->format);
-    if (rq->format == FMT_GPX || rq->download)
-        set_download(api, resp, rq->user, rq->device, rq->from, rq->to, rq->format);
-
     struct q_range range = {
         .from = rq->from, .to = rq->to, .limit = rq->limit, .max_points = rq->max_points};
-    int rc = q_track_open(api->store, rq->user, rq->device, &range, rq->format, &fo, &resp->body,
-                          &ts->track);
-    if (rc == -ENOENT) { /* an unknown device has an empty track, not an error */
-        struct fmt_writer w;
-        fmt_begin(&w, rq->format, &resp->body, &fo);
-        fmt_end(&w);
-        goto fail;
-    }
+    struct q_plan plan;
+    /* An unknown device is planned as an empty track: an empty document, not an error. */
+    int rc = q_plan_export(api->store, rq->user, rq->device, &range, &plan);
+    if (rc == 0)
+        rc = q_track_open(api->store, &plan, rq->format, &fo, &resp->body, &ts->track);
     if (rc) {
+        q_plan_free(&plan);
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
         goto fail;
     }
+    resp->status = 200;
+    resp->content_type = fmt_content_type(rq->format);
+    if (rq->format == FMT_GPX || rq->download)
+        set_download(resp, rq, &plan);
     resp->fill = track_fill;
     resp->release = track_release;
     resp->state = ts;

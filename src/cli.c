@@ -245,6 +245,7 @@ int cli_export(int argc, char **argv)
     struct store *s = NULL;
     struct sink out = {0};
     struct q_track *t = NULL;
+    struct q_plan plan = {0};
     static const struct request_rules rules = {
         .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_FORMAT | REQUEST_FIELDS,
         .requires = REQUEST_USER | REQUEST_DEVICE,
@@ -273,11 +274,13 @@ int cli_export(int argc, char **argv)
         goto out;
     struct q_range range = {.from = rq.from, .to = rq.to};
     struct fmt_options fo = {.fields = rq.nfields ? rq.fields : NULL, .nfields = rq.nfields};
-    rc = q_track_open(s, rq.user, rq.device, &range, rq.format, &fo, &out, &t);
-    if (rc == -ENOENT) {
+    rc = q_plan_export(s, rq.user, rq.device, &range, &plan);
+    if (rc == 0 && !plan.found) {
         fprintf(stderr, "wherelog export: no device %s/%s in the store\n", rq.user, rq.device);
         goto out;
     }
+    if (rc == 0)
+        rc = q_track_open(s, &plan, rq.format, &fo, &out, &t);
     while (rc == 0 && (rc = q_track_fill(t, &out, SIZE_MAX)) == 1)
         rc = 0;
     if (rc == 0)
@@ -292,6 +295,7 @@ int cli_export(int argc, char **argv)
     status = 0;
 out:
     q_track_close(t);
+    q_plan_free(&plan);
     sink_free(&out);
     if (fd != STDOUT_FILENO && fd >= 0 && close(fd) != 0 && status == 0) {
         fprintf(stderr, "wherelog export: %s: %s\n", output, strerror(errno));
