@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cli_command.h"
 #include "config.h"
 #include "owntracks.h"
 #include "request.h"
