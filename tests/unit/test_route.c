@@ -30,6 +30,9 @@ Test(route, api_rows_have_a_handler_for_each_method_they_take)
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(route_index(&t[i]), i);
         cr_assert_not_null(t[i].label, "%s has a metrics label", t[i].path);
+        if (t[i].door == ROUTE_API)
+            cr_assert_eq(t[i].methods & (ROUTE_METHOD(API_OPTIONS) | ROUTE_METHOD(API_OTHER)), 0,
+                         "%s: an API row takes only methods that have a handler slot", t[i].path);
         for (int m = 0; m < API_OTHER; m++) {
             bool takes = t[i].methods & ROUTE_METHOD(m);
             if (t[i].door == ROUTE_API)
