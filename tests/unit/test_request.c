@@ -21,7 +21,7 @@ static const struct request_rules everything = {
              REQUEST_FIELDS | REQUEST_FORMAT | REQUEST_DOWNLOAD,
     .requires = REQUEST_USER | REQUEST_DEVICE};
 
-/* Parses and expects a refusal; returns the API's sentence for it. */
+/* Parses and expects a refusal; returns the door's sentence for it. */
 static const char *refused(const struct request_rules *rules, const char *const *kv,
                            enum request_door door, char *buf, size_t size)
 {
