@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,13 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
     resp->content_type = fmt_content_type(rq->format);
     if (rq->format == FMT_GPX || rq->download)
         set_download(resp, rq, &plan);
+    if (!plan.found) { /* nothing to stream: the empty document goes out whole */
+        rc = q_track_fill(ts->track, &resp->body, SIZE_MAX);
+        if (rc < 0)
+            api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+        track_release(ts);
+        return;
+    }
     resp->fill = track_fill;
     resp->release = track_release;
     resp->state = ts;

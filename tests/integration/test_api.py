@@ -215,6 +215,8 @@ class Api(unittest.TestCase):
     def test_unknown_device_is_an_empty_track(self):
         r, body = self.locations(device="nope")
         self.assertEqual((r.status, body["data"]), (200, []))
+        self.assertEqual(r.header("content-length"), str(len(r.body)),
+                         "an empty track is sent whole, not streamed")
 
     def test_bad_parameters_are_named(self):
         cases = [(q(user="jane"), 400, "device"),
