@@ -21,7 +21,6 @@
 #include "sink.h"
 #include "store.h"
 #include "wl.h"
-#include "wtime.h"
 
 #define OUT_BUFFER (64u << 10)
 
@@ -54,9 +53,9 @@ int cli_open_store(const char *cmd, const struct wl_config *cfg, bool write, str
 
 int cli_name_arg(const char *cmd, const char *what, const char *in, char *out)
 {
-    const char *why;
-    if (ot_normalize_name(in, strlen(in), out, &why) != 0) {
-        fprintf(stderr, "wherelog %s: bad %s '%s': %s\n", cmd, what, in, why);
+    struct request_error err;
+    if (request_name(in, what, out, &err) != 0) {
+        fprintf(stderr, "wherelog %s: %s: %s\n", cmd, what, err.why);
         return -EINVAL;
     }
     return 0;
@@ -204,16 +203,11 @@ int cli_request(const char *cmd, const struct cli_params *p, const struct reques
 
 int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, int64_t *out)
 {
-    struct wtime t;
-    if (wtime_parse(text, &t) != 0) {
-        fprintf(stderr,
-                "wherelog %s: --%s: '%s' is not a time (use YYYY-MM-DD, "
-                "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or epoch seconds)\n",
-                cmd, what, text);
+    struct request_error err;
+    if (request_time(text, what, end, out, &err) != 0) {
+        fprintf(stderr, "wherelog %s: %s: %s\n", cmd, what, err.why);
         return -EINVAL;
     }
-    /* A range end names the last unit it covers: --to 2024-12-01 includes that day. */
-    *out = end ? t.t + t.span - 1 : t.t;
     return 0;
 }
 

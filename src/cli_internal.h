@@ -15,9 +15,10 @@
 int cli_usage_status(int rc);
 /* Opens the store (for writing or not), with a message a person can act on. */
 int cli_open_store(const char *cmd, const struct wl_config *cfg, bool write, struct store **s);
-/* Lowercases and validates a user or device name given on the command line. */
+/* A positional user or device name (lowercased into out), or time (a range end, end=true,
+ * covers the whole unit it names), read as request.h reads them. `what` names it; returns 0,
+ * or -EINVAL after "wherelog CMD: WHAT: why" on stderr. */
 int cli_name_arg(const char *cmd, const char *what, const char *in, char *out);
-/* Parses a time argument; a range end (end=true) covers the whole unit it names. */
 int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, int64_t *out);
 
 /*

@@ -53,7 +53,7 @@ static int given(struct request_params *rq, const struct request_rules *rules, u
     return 0;
 }
 
-static int name(const char *v, const char *param, char *out, struct request_error *err)
+int request_name(const char *v, const char *param, char *out, struct request_error *err)
 {
     const char *why;
     char quoted[QUOTED_MAX];
@@ -63,8 +63,8 @@ static int name(const char *v, const char *param, char *out, struct request_erro
     return 0;
 }
 
-static int moment(const char *v, const char *param, bool end, int64_t *out,
-                  struct request_error *err)
+int request_time(const char *v, const char *param, bool end, int64_t *out,
+                 struct request_error *err)
 {
     struct wtime t;
     char quoted[QUOTED_MAX];
@@ -155,16 +155,16 @@ int request_parse(struct request_params *rq, const struct request_rules *rules, 
     memset(err, 0, sizeof(*err));
 
     if ((rc = given(rq, rules, REQUEST_USER, "user", get, ctx, &v, err)) != 0 ||
-        (v && (rc = name(v, "user", rq->user, err)) != 0))
+        (v && (rc = request_name(v, "user", rq->user, err)) != 0))
         return rc;
     if ((rc = given(rq, rules, REQUEST_DEVICE, "device", get, ctx, &v, err)) != 0 ||
-        (v && (rc = name(v, "device", rq->device, err)) != 0))
+        (v && (rc = request_name(v, "device", rq->device, err)) != 0))
         return rc;
     if ((rc = given(rq, rules, REQUEST_FROM, "from", get, ctx, &v, err)) != 0 ||
-        (v && (rc = moment(v, "from", false, &rq->from, err)) != 0))
+        (v && (rc = request_time(v, "from", false, &rq->from, err)) != 0))
         return rc;
     if ((rc = given(rq, rules, REQUEST_TO, "to", get, ctx, &v, err)) != 0 ||
-        (v && (rc = moment(v, "to", true, &rq->to, err)) != 0))
+        (v && (rc = request_time(v, "to", true, &rq->to, err)) != 0))
         return rc;
     if ((rc = given(rq, rules, REQUEST_LIMIT, "limit", get, ctx, &v, err)) != 0)
         return rc;

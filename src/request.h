@@ -97,6 +97,14 @@ typedef const char *(*request_get_fn)(void *ctx, const char *name);
 int request_parse(struct request_params *rq, const struct request_rules *rules, request_get_fn get,
                   void *ctx, struct request_error *err);
 
+/* One name or one time read the way request_parse() reads user, device, from and to, for a
+ * door's other arguments (the CLI's positional USER DEVICE TST). `param` names it in the
+ * error (a static string); `end`: the last moment of the unit the text names. Return 0, or
+ * -EINVAL with err filled in (REQUEST_BAD). */
+int request_name(const char *text, const char *param, char *out, struct request_error *err);
+int request_time(const char *text, const char *param, bool end, int64_t *out,
+                 struct request_error *err);
+
 /* How a door names parameters. */
 enum request_door { REQUEST_DOOR_API, REQUEST_DOOR_CLI };
 

@@ -185,3 +185,21 @@ Test(request, a_hostile_value_is_quoted_and_cut)
     cr_assert_null(strchr(buf, '\n'), "control characters are escaped: %s", buf);
     cr_assert_lt(strlen(buf), REQUEST_WHY_MAX + 64);
 }
+
+Test(request, single_names_and_times_read_as_the_request_does)
+{
+    char name[OT_NAME_MAX + 1];
+    int64_t t;
+    struct request_error err;
+    cr_assert_eq(request_name("Jane", "user", name, &err), 0);
+    cr_assert_str_eq(name, "jane");
+    cr_assert_eq(request_name("a/b", "user", name, &err), -EINVAL);
+    cr_assert_str_eq(err.param, "user");
+    cr_assert(strstr(err.why, "(got \"a/b\")") != NULL, "%s", err.why);
+    cr_assert_eq(request_time("2024-12-01", "tst", true, &t, &err), 0);
+    cr_assert_eq(t, 1733011200 + 86399);
+    cr_assert_eq(request_time("2024-12-01", "tst", false, &t, &err), 0);
+    cr_assert_eq(t, 1733011200);
+    cr_assert_eq(request_time("soon", "tst", false, &t, &err), -EINVAL);
+    cr_assert_eq(err.refusal, REQUEST_BAD);
+}
