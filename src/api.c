@@ -1,10 +1,9 @@
 #include "api.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +13,15 @@
 #include "fmt.h"
 #include "log.h"
 #include "owntracks.h"
+#include "request.h"
 #include "wl.h"
 #include "wtime.h"
 
 /* Without `from`, /api/0/locations answers for the last six hours, as the Recorder does. */
 #define API_DEFAULT_WINDOW (6 * 3600)
-#define API_STREAM_CHUNK   (64u << 10)
+/* Retry-After (seconds) when /pub cannot store a message now: the apps retry anyway, with a
+ * growing wait; a minute lets a full disk or a restarting writer recover in between. */
+#define API_RETRY_AFTER 60
 
 struct api {
     struct store *store;
@@ -101,87 +103,30 @@ static void ok_json(struct api_response *resp)
 
 /* ---------------------------------------------------------------- parameters */
 
-/* A parameter as UTF-8 text; false (with a 400 already in resp) if it is not. */
-static bool text_param(const struct api_request *req, struct api_response *resp, const char *name,
-                       const char **out)
+static const char *api_param(void *ctx, const char *name)
 {
-    const char *v = req->param(req->ctx, name);
-    *out = v;
-    if (v && !ot_utf8_valid(v, strlen(v))) {
-        api_error(resp, 400, "bad parameter %s: not valid UTF-8", name);
-        return false;
-    }
-    return true;
+    const struct api_request *req = ctx;
+    return req->param(req->ctx, name);
 }
 
-/* user or device: validated and lowercased into out (OT_NAME_MAX + 1 bytes). */
-static bool name_param(const struct api_request *req, struct api_response *resp, const char *name,
-                       bool required, char *out, bool *present)
+/* Parses the request's parameters (request.h); false, with the refusal in resp, if bad. */
+static bool parse(const struct api_request *req, struct api_response *resp,
+                  const struct request_rules *rules, struct request_params *rq)
 {
-    const char *v, *why;
-    if (!text_param(req, resp, name, &v))
-        return false;
-    *present = v && v[0];
-    if (!*present) {
-        if (required)
-            api_error(resp, 400, "missing parameter %s", name);
-        return !required;
-    }
-    if (ot_normalize_name(v, strlen(v), out, &why) != 0) {
-        api_error(resp, 400, "bad parameter %s: %s", name, why);
-        return false;
-    }
-    return true;
-}
-
-static bool time_param(const struct api_request *req, struct api_response *resp, const char *name,
-                       bool end, int64_t *out)
-{
-    const char *v;
-    struct wtime t;
-    if (!text_param(req, resp, name, &v))
-        return false;
-    if (!v || !v[0])
-        return true; /* keep the default */
-    if (wtime_parse(v, &t) != 0) {
-        api_error(resp, 400,
-                  "bad parameter %s: not a time (YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM] "
-                  "or epoch seconds)",
-                  name);
-        return false;
-    }
-    *out = end ? t.t + t.span - 1 : t.t; /* a date as `to` covers that whole day */
-    return true;
-}
-
-/* "a,b,c" into fields (pointing into buf). */
-static bool fields_param(const struct api_request *req, struct api_response *resp, char *buf,
-                         size_t size, const char **fields, size_t *n)
-{
-    const char *v;
-    *n = 0;
-    if (!text_param(req, resp, "fields", &v))
-        return false;
-    if (!v || !v[0])
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    if (request_parse(rq, rules, api_param, (void *)req, &err) == 0)
         return true;
-    if (strlen(v) >= size) {
-        api_error(resp, 400, "bad parameter fields: too long");
-        return false;
-    }
-    strcpy(buf, v);
-    int k = fmt_split_fields(buf, fields);
-    if (k < 0) {
-        api_error(resp, 400, "bad parameter fields: at most %d fields", FMT_MAX_FIELDS);
-        return false;
-    }
-    *n = (size_t)k;
-    return true;
+    api_error(resp, request_status(&err), "%s",
+              request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+    return false;
 }
 
 /* ---------------------------------------------------------------- routes */
 
-static void get_version(struct api *api, struct api_response *resp)
+void api_get_version(struct api *api, const struct api_request *req, struct api_response *resp)
 {
+    (void)req;
     ok_json(resp);
     sink_puts(&resp->body, "{\"version\":");
     sink_json_string(&resp->body, api->opt.version, strlen(api->opt.version));
@@ -220,16 +165,17 @@ static bool may_see(struct api *api, const struct api_request *req, const char *
     return !api->opt.visible || api->opt.visible(api->opt.visible_arg, req->user, user);
 }
 
-static void get_list(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_list(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
-    bool have_user, have_device;
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
     struct list_ctx l = {.api = api, .viewer = req->user, .out = &resp->body};
     int rc = 0;
 
-    if (!name_param(req, resp, "user", false, user, &have_user) ||
-        !name_param(req, resp, "device", false, device, &have_device))
+    if (!parse(req, resp, &rules, &rq))
         return;
+    const char *user = rq.user, *device = rq.device;
+    bool have_user = rq.given & REQUEST_USER, have_device = rq.given & REQUEST_DEVICE;
     ok_json(resp);
     sink_puts(&resp->body, "{\"results\":");
     if (have_user && !may_see(api, req, user)) {
@@ -248,26 +194,23 @@ static void get_list(struct api *api, const struct api_request *req, struct api_
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
 
-static void get_last(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_last(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1], fbuf[1024];
-    const char *fields[FMT_MAX_FIELDS];
-    bool have_user, have_device;
-    size_t nfields;
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_FIELDS};
+    struct request_params rq;
 
-    if (!name_param(req, resp, "user", false, user, &have_user) ||
-        !name_param(req, resp, "device", false, device, &have_device) ||
-        !fields_param(req, resp, fbuf, sizeof(fbuf), fields, &nfields))
+    if (!parse(req, resp, &rules, &rq))
         return;
     ok_json(resp);
-    if (have_user && !may_see(api, req, user)) {
+    if ((rq.given & REQUEST_USER) && !may_see(api, req, rq.user)) {
         sink_puts(&resp->body, "[]\n");
         return;
     }
-    struct q_last_filter f = {.user = have_user ? user : NULL,
-                              .device = have_device ? device : NULL,
-                              .fields = nfields ? fields : NULL,
-                              .nfields = nfields,
+    struct q_last_filter f = {.user = rq.given & REQUEST_USER ? rq.user : NULL,
+                              .device = rq.given & REQUEST_DEVICE ? rq.device : NULL,
+                              .fields = rq.nfields ? rq.fields : NULL,
+                              .nfields = rq.nfields,
                               .visible = api->opt.visible,
                               .visible_arg = api->opt.visible_arg,
                               .viewer = req->user};
@@ -292,32 +235,30 @@ static void safe_name(char *out, size_t size, const char *in)
 
 /* Content-Disposition: USER-DEVICE-FROM-TO.EXT, the dates being those of the data asked for
  * (the range clamped to the device's first and last points). */
-static void set_download(struct api *api, struct api_response *resp, const char *user,
-                         const char *device, int64_t from, int64_t to, enum fmt_kind kind)
+static void set_download(struct api_response *resp, const struct request_params *rq,
+                         const struct q_plan *plan)
 {
     char u[OT_NAME_MAX + 1], d[OT_NAME_MAX + 1], f[21], t[21];
-    struct store_device dev;
-    if (store_get_device(api->store, user, device, &dev) == 0 && dev.points) {
-        from = from > dev.first_tst ? from : dev.first_tst;
-        to = to < dev.last_tst ? to : dev.last_tst;
+    int64_t from = rq->from, to = rq->to;
+    if (plan->found && plan->dev.points) {
+        from = from > plan->dev.first_tst ? from : plan->dev.first_tst;
+        to = to < plan->dev.last_tst ? to : plan->dev.last_tst;
     }
     if (to < from)
         to = from;
-    safe_name(u, sizeof(u), user);
-    safe_name(d, sizeof(d), device);
+    safe_name(u, sizeof(u), rq->user);
+    safe_name(d, sizeof(d), rq->device);
     wtime_iso(from, f);
     wtime_iso(to, t);
     f[10] = t[10] = '\0'; /* dates: jane-phone-2024-12-01-2024-12-07.gpx */
     snprintf(resp->disposition, sizeof(resp->disposition),
-             "attachment; filename=\"%s-%s-%s-%s.%s\"", u, d, f, t, fmt_extension(kind));
+             "attachment; filename=\"%s-%s-%s-%s.%s\"", u, d, f, t, fmt_extension(rq->format));
 }
 
 /* A streamed track; it outlives the request handler, so the fields live here. */
 struct track_stream {
     struct q_track *track;
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
-    char fbuf[1024];
-    const char *fields[FMT_MAX_FIELDS];
+    struct request_params rq; /* the names and fields the format writer borrows */
 };
 
 static int track_fill(void *state, struct sink *out, size_t want)
@@ -333,94 +274,55 @@ static void track_release(void *state)
     free(ts);
 }
 
-static void get_locations(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
-    const char *format, *limit_text, *download, *max_text;
-    bool have_user, have_device;
-    size_t nfields;
-    int64_t now = time(NULL), from = now - API_DEFAULT_WINDOW, to = WTIME_MAX;
-    uint64_t limit = 0;
-    enum fmt_kind kind = FMT_JSON;
+    const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE |
+                                                 REQUEST_LIMIT | REQUEST_MAX_POINTS |
+                                                 REQUEST_FIELDS | REQUEST_FORMAT | REQUEST_DOWNLOAD,
+                                        .requires = REQUEST_USER | REQUEST_DEVICE,
+                                        .default_from = time(NULL) - API_DEFAULT_WINDOW};
     struct track_stream *ts = calloc(1, sizeof(*ts));
 
     if (!ts) {
         api_error(resp, 500, "out of memory");
         return;
     }
-    if (!name_param(req, resp, "user", true, user, &have_user) ||
-        !name_param(req, resp, "device", true, device, &have_device) ||
-        !time_param(req, resp, "from", false, &from) || !time_param(req, resp, "to", true, &to) ||
-        !fields_param(req, resp, ts->fbuf, sizeof(ts->fbuf), ts->fields, &nfields) ||
-        !text_param(req, resp, "format", &format) || !text_param(req, resp, "limit", &limit_text) ||
-        !text_param(req, resp, "download", &download) ||
-        !text_param(req, resp, "max_points", &max_text))
+    struct request_params *rq = &ts->rq;
+    if (!parse(req, resp, &rules, rq))
         goto fail;
-    if (from > to) {
-        api_error(resp, 416, "impossible date/time range: from is after to");
-        goto fail;
-    }
-    if (format && format[0] && (fmt_parse(format, &kind) != 0)) {
-        api_error(resp, 400,
-                  "bad parameter format: use json, geojson, gpx, csv, linestring "
-                  "or xml");
-        goto fail;
-    }
-    if (limit_text && limit_text[0]) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(limit_text, &end, 10);
-        if (*end || limit_text[0] == '-' || limit_text[0] == '+' || !isdigit(limit_text[0])) {
-            api_error(resp, 400, "bad parameter limit: not a whole number");
-            goto fail;
-        }
-        if (errno == ERANGE) {
-            api_error(resp, 400, "bad parameter limit: larger than %llu", ULLONG_MAX);
-            goto fail;
-        }
-        limit = v;
-    }
-    uint32_t max_points = 0;
-    if (max_text && max_text[0]) {
-        char *end;
-        unsigned long v = strtoul(max_text, &end, 10);
-        if (*end || max_text[0] == '-' || max_text[0] == '+' || v < Q_THIN_MIN || v > Q_THIN_MAX) {
-            api_error(resp, 400, "bad parameter max_points: a number from %d to %d", Q_THIN_MIN,
-                      Q_THIN_MAX);
-            goto fail;
-        }
-        max_points = (uint32_t)v;
-    }
-    if (!may_see(api, req, user)) {
-        api_error(resp, 403, "not allowed to read %s's locations", user);
+    if (!may_see(api, req, rq->user)) {
+        api_error(resp, 403, "not allowed to read %s's locations", rq->user);
         goto fail;
     }
 
-    memcpy(ts->user, user, sizeof(ts->user));
-    memcpy(ts->device, device, sizeof(ts->device));
-    struct fmt_options fo = {.user = ts->user,
-                             .device = ts->device,
+    struct fmt_options fo = {.user = rq->user,
+                             .device = rq->device,
                              .recorder_envelope = true,
                              .version = api->opt.version,
-                             .fields = nfields ? ts->fields : NULL,
-                             .nfields = nfields};
-    resp->status = 200;
-    resp->content_type = fmt_content_type(kind);
-    if (kind == FMT_GPX ||
-        (download && (strcmp(download, "1") == 0 || strcmp(download, "true") == 0)))
-        set_download(api, resp, user, device, from, to, kind);
-
-    struct q_range range = {.from = from, .to = to, .limit = limit, .max_points = max_points};
-    int rc = q_track_open(api->store, user, device, &range, kind, &fo, &resp->body, &ts->track);
-    if (rc == -ENOENT) { /* an unknown device has an empty track, not an error */
-        struct fmt_writer w;
-        fmt_begin(&w, kind, &resp->body, &fo);
-        fmt_end(&w);
-        goto fail;
-    }
+                             .fields = rq->nfields ? rq->fields : NULL,
+                             .nfields = rq->nfields};
+    struct q_range range = {
+        .from = rq->from, .to = rq->to, .limit = rq->limit, .max_points = rq->max_points};
+    struct q_plan plan;
+    /* An unknown device is planned as an empty track: an empty document, not an error. */
+    int rc = q_plan_export(api->store, rq->user, rq->device, &range, &plan);
+    if (rc == 0)
+        rc = q_track_open(api->store, &plan, rq->format, &fo, &resp->body, &ts->track);
     if (rc) {
+        q_plan_free(&plan);
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
         goto fail;
+    }
+    resp->status = 200;
+    resp->content_type = fmt_content_type(rq->format);
+    if (rq->format == FMT_GPX || rq->download)
+        set_download(resp, rq, &plan);
+    if (!plan.found) { /* nothing to stream: the empty document goes out whole */
+        rc = q_track_fill(ts->track, &resp->body, SIZE_MAX);
+        if (rc < 0)
+            api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+        track_release(ts);
+        return;
     }
     resp->fill = track_fill;
     resp->release = track_release;
@@ -431,19 +333,16 @@ fail:
 }
 
 /* DELETE /api/0/locations: removes points (or, without from and to, whole devices). */
-static void delete_locations(struct api *api, const struct api_request *req,
-                             struct api_response *resp)
+void api_delete_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
-    bool have_user, have_device;
-    int64_t from = WTIME_MIN, to = WTIME_MAX;
-    const char *f, *t;
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE,
+                                               .requires = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
 
-    if (!name_param(req, resp, "user", true, user, &have_user) ||
-        !name_param(req, resp, "device", true, device, &have_device) ||
-        !text_param(req, resp, "from", &f) || !text_param(req, resp, "to", &t) ||
-        !time_param(req, resp, "from", false, &from) || !time_param(req, resp, "to", true, &to))
+    if (!parse(req, resp, &rules, &rq))
         return;
+    const char *user = rq.user, *device = rq.device;
     if (!req->user || !api->opt.may_delete ||
         !api->opt.may_delete(api->opt.visible_arg, req->user, user)) {
         api_error(resp, 403,
@@ -452,17 +351,12 @@ static void delete_locations(struct api *api, const struct api_request *req,
                   req->user ? req->user : "", req->user ? user : "");
         return;
     }
-    if (from > to) {
-        api_error(resp, 416, "impossible date/time range: from is after to");
-        return;
-    }
     struct store_removed r = {0};
     int rc;
-    if ((!f || !f[0]) && (!t || !t[0])) {
+    if (!(rq.given & REQUEST_RANGE))
         rc = store_delete_device(api->store, user, device, false, &r);
-    } else {
-        rc = store_delete_points(api->store, user, device, from, to, false, &r.points);
-    }
+    else
+        rc = store_delete_points(api->store, user, device, rq.from, rq.to, false, &r.points);
     if (rc) {
         api_error(resp, 500, "cannot delete: %s", wl_strerror(rc));
         return;
@@ -478,30 +372,25 @@ static void delete_locations(struct api *api, const struct api_request *req,
 }
 
 /* GET /api/0/stats: what `wherelog stats --json` prints, for the devices the viewer sees. */
-static void get_stats(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
-    bool have_user, have_device;
-    int64_t from = WTIME_MIN, to = WTIME_MAX;
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE};
+    struct request_params rq;
 
-    if (!name_param(req, resp, "user", false, user, &have_user) ||
-        !name_param(req, resp, "device", false, device, &have_device) ||
-        !time_param(req, resp, "from", false, &from) || !time_param(req, resp, "to", true, &to))
+    if (!parse(req, resp, &rules, &rq))
         return;
-    if (from > to) {
-        api_error(resp, 416, "impossible date/time range: from is after to");
-        return;
-    }
     ok_json(resp);
-    int rc = q_stats_json(api->store, have_user ? user : NULL, have_device ? device : NULL, from,
-                          to, Q_STATS_MAX_ACC, api->opt.visible, api->opt.visible_arg, req->user,
-                          &resp->body);
+    int rc =
+        q_stats_json(api->store, rq.given & REQUEST_USER ? rq.user : NULL,
+                     rq.given & REQUEST_DEVICE ? rq.device : NULL, rq.from, rq.to, Q_STATS_MAX_ACC,
+                     api->opt.visible, api->opt.visible_arg, req->user, &resp->body);
     if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
 
 /* Our addition: what the web map needs from the server's settings. */
-static void get_config(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_config(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     const struct api_options *o = &api->opt;
     struct sink *b = &resp->body;
@@ -531,7 +420,7 @@ static void get_config(struct api *api, const struct api_request *req, struct ap
     sink_puts(b, "}\n");
 }
 
-static void get_monitor(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     int64_t when;
     char topic[STORE_TOPIC_MAX + 1], user[OT_NAME_MAX + 1];
@@ -601,7 +490,7 @@ static void encrypt_reply(struct api *api, const char *user, const char *device,
     }
 }
 
-static void post_pub(struct api *api, const struct api_request *req, struct api_response *resp)
+void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1], reason[OT_REASON_MAX];
     struct ingest_batch batch;
@@ -630,11 +519,11 @@ static void post_pub(struct api *api, const struct api_request *req, struct api_
     }
     if (o == OT_REJECT && retry) {
         api_error(resp, 503, "cannot store the message now: %s", reason);
-        resp->retry_after = 60;
+        resp->retry_after = API_RETRY_AFTER;
     } else if (o == OT_ACCEPT && ingest_commit(api->ingest, &batch, NULL) != 0) {
         /* Not stored: the app keeps the message and posts it again. */
         api_error(resp, 503, "cannot store the message now; try again later");
-        resp->retry_after = 60;
+        resp->retry_after = API_RETRY_AFTER;
     } else {
         ok_json(resp);
         int rc = q_friends_json(api->store, user, device, api->opt.visible, api->opt.visible_arg,
@@ -648,52 +537,4 @@ static void post_pub(struct api *api, const struct api_request *req, struct api_
         sink_putc(&resp->body, '\n');
     }
     ingest_batch_free(&batch);
-}
-
-/* ---------------------------------------------------------------- dispatch */
-
-void api_handle(struct api *api, const struct api_request *req, struct api_response *resp)
-{
-    static const struct {
-        const char *path;
-        int route;
-    } routes[] = {{"/api/0/version", 1},   {"/api/0/list", 2},    {"/api/0/last", 3},
-                  {"/api/0/locations", 4}, {"/api/0/monitor", 5}, {"/pub", 6},
-                  {"/api/0/config", 7},    {"/api/0/stats", 8}};
-    int route = 0;
-
-    for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
-        if (strcmp(req->path, routes[i].path) == 0)
-            route = routes[i].route;
-    if (route == 0) {
-        api_error(resp, 404, "no such endpoint: %s", req->path);
-        return;
-    }
-    if (route == 6) {
-        if (req->method != API_POST) {
-            resp->allow = "POST, OPTIONS";
-            api_error(resp, 405, "use POST for /pub");
-            return;
-        }
-        post_pub(api, req, resp);
-        return;
-    }
-    if (route == 4 && req->method == API_DELETE) {
-        delete_locations(api, req, resp);
-        return;
-    }
-    if (req->method != API_GET && req->method != API_HEAD && req->method != API_POST) {
-        resp->allow = route == 4 ? "GET, HEAD, POST, DELETE, OPTIONS" : "GET, HEAD, POST, OPTIONS";
-        api_error(resp, 405, "method not allowed on %s", req->path);
-        return;
-    }
-    switch (route) {
-    case 1: get_version(api, resp); break;
-    case 2: get_list(api, req, resp); break;
-    case 3: get_last(api, req, resp); break;
-    case 4: get_locations(api, req, resp); break;
-    case 5: get_monitor(api, req, resp); break;
-    case 7: get_config(api, req, resp); break;
-    case 8: get_stats(api, req, resp); break;
-    }
 }

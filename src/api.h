@@ -6,7 +6,7 @@
  * Every error is JSON {"error": "...", "status": N} with the matching status; an empty store
  * answers with empty results, never an error.
  *
- * Thread rules: api_handle() is called from the HTTP server's threads, concurrently.
+ * Thread rules: the handlers are called from the HTTP server's threads, concurrently.
  */
 #ifndef WL_API_H
 #define WL_API_H
@@ -79,8 +79,22 @@ void api_free(struct api *api);
 /* Replaces the web map's tile settings (a reload); the strings are copied. Any thread. */
 int api_set_tiles(struct api *api, const char *url, const char *attribution, int max_zoom);
 
-/* Handles one request. resp->body must be an initialised memory sink. */
-void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/*
+ * The route handlers, called through route.h's table (which says which one answers which
+ * path and method; the caller has checked the method). Each fills resp, whose body is an
+ * initialised memory sink: a JSON error with its status for a bad request, or the answer.
+ */
+void api_get_version(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_list(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_last(struct api *api, const struct api_request *req, struct api_response *resp);
+/* A track, streamed: resp->fill, release and state are set (the caller calls release). */
+void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_delete_locations(struct api *api, const struct api_request *req,
+                          struct api_response *resp);
+void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_config(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
 
 /* Fills resp with a JSON error (also used by the HTTP server for its own errors). */
 void api_error(struct api_response *resp, unsigned status, const char *fmt, ...)

@@ -1,11 +1,15 @@
+/* The subcommands that read what is stored: list, last, export and stats (the rule: a command
+ * that only reads lives here; one that changes the store or looks after it lives in
+ * cli_data.c), and the helpers all commands share (cli_internal.h). */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli_internal.h"
@@ -17,7 +21,6 @@
 #include "sink.h"
 #include "store.h"
 #include "wl.h"
-#include "wtime.h"
 
 #define OUT_BUFFER (64u << 10)
 
@@ -50,9 +53,9 @@ int cli_open_store(const char *cmd, const struct wl_config *cfg, bool write, str
 
 int cli_name_arg(const char *cmd, const char *what, const char *in, char *out)
 {
-    const char *why;
-    if (ot_normalize_name(in, strlen(in), out, &why) != 0) {
-        fprintf(stderr, "wherelog %s: bad %s '%s': %s\n", cmd, what, in, why);
+    struct request_error err;
+    if (request_name(in, what, out, &err) != 0) {
+        fprintf(stderr, "wherelog %s: %s: %s\n", cmd, what, err.why);
         return -EINVAL;
     }
     return 0;
@@ -74,9 +77,11 @@ static int print_device(void *arg, const struct store_device *d)
 
 int cli_list(int argc, char **argv)
 {
-    const char *user = NULL;
+    struct cli_params p = {0};
     const struct cli_option opts[] = {
-        {"user", "USER", "list this user's devices instead of the users", &user, NULL}};
+        {"user", "USER", "list this user's devices instead of the users", &p.user, NULL}};
+    static const struct request_rules rules = {.takes = REQUEST_USER};
+    struct request_params rq;
     const struct cli_command cmd = {"list",
                                     "list [--user USER]",
                                     "Lists the users in the store, or the devices of one user.",
@@ -88,14 +93,15 @@ int cli_list(int argc, char **argv)
     struct wl_config cfg;
     struct store *s;
     size_t nargs;
-    char name[OT_NAME_MAX + 1];
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (user && cli_name_arg("list", "user", user, name))
+    if (cli_request("list", &p, &rules, &rq))
         return 2;
+    bool user = rq.given & REQUEST_USER;
+    const char *name = rq.user;
     if (cli_open_store("list", &cfg, false, &s))
         return 1;
     int found = 0;
@@ -117,10 +123,12 @@ int cli_list(int argc, char **argv)
 
 int cli_last(int argc, char **argv)
 {
-    const char *user = NULL, *device = NULL;
+    struct cli_params p = {0};
     const struct cli_option opts[] = {
-        {"user", "USER", "only this user's devices", &user, NULL},
-        {"device", "DEVICE", "only devices with this name", &device, NULL}};
+        {"user", "USER", "only this user's devices", &p.user, NULL},
+        {"device", "DEVICE", "only devices with this name", &p.device, NULL}};
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
     const struct cli_command cmd = {
         "last",
         "last [--user USER] [--device DEVICE]",
@@ -134,14 +142,12 @@ int cli_last(int argc, char **argv)
     struct store *s;
     struct sink out;
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if ((user && cli_name_arg("last", "user", user, uname)) ||
-        (device && cli_name_arg("last", "device", device, dname)))
+    if (cli_request("last", &p, &rules, &rq))
         return 2;
     if (cli_open_store("last", &cfg, false, &s))
         return 1;
@@ -149,7 +155,8 @@ int cli_last(int argc, char **argv)
         store_close(s);
         return 1;
     }
-    struct q_last_filter f = {.user = user ? uname : NULL, .device = device ? dname : NULL};
+    struct q_last_filter f = {.user = rq.given & REQUEST_USER ? rq.user : NULL,
+                              .device = rq.given & REQUEST_DEVICE ? rq.device : NULL};
     rc = q_last_json(s, &f, &out);
     if (rc == 0)
         rc = sink_flush(&out);
@@ -162,52 +169,61 @@ int cli_last(int argc, char **argv)
     return 0;
 }
 
-int cli_selection(const char *cmd, struct cli_selection *sel)
+static const char *cli_param(void *ctx, const char *name)
 {
-    sel->tfrom = WTIME_MIN;
-    sel->tto = WTIME_MAX;
-    if ((sel->user && cli_name_arg(cmd, "user", sel->user, sel->uname)) ||
-        (sel->device && cli_name_arg(cmd, "device", sel->device, sel->dname)) ||
-        (sel->from && cli_time_arg(cmd, "from", sel->from, false, &sel->tfrom)) ||
-        (sel->to && cli_time_arg(cmd, "to", sel->to, true, &sel->tto)))
-        return -EINVAL;
-    if (sel->tfrom > sel->tto) {
-        fprintf(stderr, "wherelog %s: --from is after --to\n", cmd);
-        return -EINVAL;
-    }
-    return 0;
+    const struct cli_params *p = ctx;
+    static const struct {
+        const char *name;
+        size_t offset;
+    } names[] = {{"user", offsetof(struct cli_params, user)},
+                 {"device", offsetof(struct cli_params, device)},
+                 {"from", offsetof(struct cli_params, from)},
+                 {"to", offsetof(struct cli_params, to)},
+                 {"format", offsetof(struct cli_params, format)},
+                 {"fields", offsetof(struct cli_params, fields)}};
+    for (size_t i = 0; i < WL_ARRAY_LEN(names); i++)
+        if (strcmp(name, names[i].name) == 0)
+            return *(const char *const *)((const char *)p + names[i].offset);
+    return NULL; /* a parameter no command takes on the command line */
+}
+
+int cli_request(const char *cmd, const struct cli_params *p, const struct request_rules *rules,
+                struct request_params *rq)
+{
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    if (request_parse(rq, rules, cli_param, (void *)p, &err) == 0)
+        return 0;
+    fprintf(stderr, "wherelog %s: %s\n", cmd,
+            request_describe(&err, REQUEST_DOOR_CLI, why, sizeof(why)));
+    return -EINVAL;
 }
 
 /* ---------------------------------------------------------------- export */
 
 int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, int64_t *out)
 {
-    struct wtime t;
-    if (wtime_parse(text, &t) != 0) {
-        fprintf(stderr,
-                "wherelog %s: --%s: '%s' is not a time (use YYYY-MM-DD, "
-                "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or epoch seconds)\n",
-                cmd, what, text);
+    struct request_error err;
+    if (request_time(text, what, end, out, &err) != 0) {
+        fprintf(stderr, "wherelog %s: %s: %s\n", cmd, what, err.why);
         return -EINVAL;
     }
-    /* A range end names the last unit it covers: --to 2024-12-01 includes that day. */
-    *out = end ? t.t + t.span - 1 : t.t;
     return 0;
 }
 
 int cli_export(int argc, char **argv)
 {
-    struct cli_selection sel = {0};
-    const char *format = "json", *output = NULL, *fields_arg = NULL;
+    struct cli_params p = {0};
+    const char *output = NULL;
     const struct cli_option opts[] = {
-        {"user", "USER", "whose track (required)", &sel.user, NULL},
-        {"device", "DEVICE", "which device (required)", &sel.device, NULL},
-        {"from", "TIME", "first moment, inclusive (default: the beginning)", &sel.from, NULL},
+        {"user", "USER", "whose track (required)", &p.user, NULL},
+        {"device", "DEVICE", "which device (required)", &p.device, NULL},
+        {"from", "TIME", "first moment, inclusive (default: the beginning)", &p.from, NULL},
         {"to", "TIME", "last moment, inclusive; a date means the whole day (default: the end)",
-         &sel.to, NULL},
-        {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &format, NULL},
+         &p.to, NULL},
+        {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &p.format, NULL},
         {"fields", "LIST", "json and csv: only these members, in this order (tst,lat,lon)",
-         &fields_arg, NULL},
+         &p.fields, NULL},
         {"output", "FILE", "write to FILE instead of standard output (- is standard output)",
          &output, NULL}};
     const struct cli_command cmd = {
@@ -226,7 +242,13 @@ int cli_export(int argc, char **argv)
     struct store *s = NULL;
     struct sink out = {0};
     struct q_track *t = NULL;
-    enum fmt_kind kind;
+    struct q_plan plan = {0};
+    static const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_FORMAT | REQUEST_FIELDS,
+        .requires = REQUEST_USER | REQUEST_DEVICE,
+        .formats = REQUEST_FORMAT_BIT(FMT_JSON) | REQUEST_FORMAT_BIT(FMT_GEOJSON) |
+                   REQUEST_FORMAT_BIT(FMT_GPX) | REQUEST_FORMAT_BIT(FMT_CSV)};
+    struct request_params rq;
     size_t nargs;
     int fd = STDOUT_FILENO, status = 1;
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
@@ -234,31 +256,8 @@ int cli_export(int argc, char **argv)
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (!sel.user || !sel.device) {
-        fprintf(stderr, "wherelog export: --user and --device are required\n");
+    if (cli_request("export", &p, &rules, &rq))
         return 2;
-    }
-    if (cli_selection("export", &sel))
-        return 2;
-    if (fmt_parse(format, &kind) != 0 || kind == FMT_LINESTRING || kind == FMT_XML) {
-        fprintf(stderr, "wherelog export: --format: '%s' is not json, geojson, gpx or csv\n",
-                format);
-        return 2;
-    }
-    char fields_buf[1024];
-    const char *fields[FMT_MAX_FIELDS];
-    int nfields = 0;
-    if (fields_arg) {
-        snprintf(fields_buf, sizeof(fields_buf), "%s", fields_arg);
-        if ((nfields = fmt_split_fields(fields_buf, fields)) <= 0 ||
-            strlen(fields_arg) >= sizeof(fields_buf)) {
-            fprintf(stderr,
-                    "wherelog export: --fields: a comma-separated list of at most %d "
-                    "names\n",
-                    FMT_MAX_FIELDS);
-            return 2;
-        }
-    }
     if (cli_open_store("export", &cfg, false, &s))
         return 1;
     if (output && strcmp(output, "-") != 0) {
@@ -270,13 +269,15 @@ int cli_export(int argc, char **argv)
     }
     if (sink_init_fd(&out, fd, OUT_BUFFER))
         goto out;
-    struct q_range range = {.from = sel.tfrom, .to = sel.tto};
-    struct fmt_options fo = {.fields = nfields ? fields : NULL, .nfields = (size_t)nfields};
-    rc = q_track_open(s, sel.uname, sel.dname, &range, kind, &fo, &out, &t);
-    if (rc == -ENOENT) {
-        fprintf(stderr, "wherelog export: no device %s/%s in the store\n", sel.uname, sel.dname);
+    struct q_range range = {.from = rq.from, .to = rq.to};
+    struct fmt_options fo = {.fields = rq.nfields ? rq.fields : NULL, .nfields = rq.nfields};
+    rc = q_plan_export(s, rq.user, rq.device, &range, &plan);
+    if (rc == 0 && !plan.found) {
+        fprintf(stderr, "wherelog export: no device %s/%s in the store\n", rq.user, rq.device);
         goto out;
     }
+    if (rc == 0)
+        rc = q_track_open(s, &plan, rq.format, &fo, &out, &t);
     while (rc == 0 && (rc = q_track_fill(t, &out, SIZE_MAX)) == 1)
         rc = 0;
     if (rc == 0)
@@ -291,6 +292,7 @@ int cli_export(int argc, char **argv)
     status = 0;
 out:
     q_track_close(t);
+    q_plan_free(&plan);
     sink_free(&out);
     if (fd != STDOUT_FILENO && fd >= 0 && close(fd) != 0 && status == 0) {
         fprintf(stderr, "wherelog export: %s: %s\n", output, strerror(errno));
@@ -300,99 +302,101 @@ out:
     return status;
 }
 
-/* ---------------------------------------------------------------- key */
+/* ---------------------------------------------------------------- stats */
 
-static int print_key(void *arg, const char *user, const char *device)
+int cli_stats(int argc, char **argv)
 {
-    (void)arg;
-    return printf("%s/%s\n", user, device) < 0 ? -EIO : 0;
-}
-
-/* Reads the secret from a file, or standard input (without echo on a terminal). */
-static int read_secret(const char *file, char *buf, size_t size)
-{
-    if (file)
-        return cfg_read_secret_file(file, buf, size);
-    struct termios old, quiet;
-    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
-    if (tty) {
-        fprintf(stderr, "secret (at most %d bytes): ", OT_SECRET_MAX);
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-    }
-    int rc = fgets(buf, (int)size, stdin) ? 0 : -EIO;
-    if (tty) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-        fputc('\n', stderr);
-    }
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return rc;
-}
-
-int cli_key(int argc, char **argv)
-{
-    const char *secret_file = NULL;
-    const struct cli_option opts[] = {{"secret-file", "FILE",
-                                       "set: read the secret from FILE instead of standard input",
-                                       &secret_file, NULL}};
+    struct cli_params p = {0};
+    bool json = false;
+    const struct cli_option opts[] = {
+        {"user", "USER", "only this user's devices", &p.user, NULL},
+        {"device", "DEVICE", "only devices with this name", &p.device, NULL},
+        {"from", "TIME", "from this moment, inclusive", &p.from, NULL},
+        {"to", "TIME", "to this moment, inclusive (a date: the whole day)", &p.to, NULL},
+        {"json", NULL, "print JSON (what GET /api/0/stats gives)", NULL, &json}};
     const struct cli_command cmd = {
-        "key",
-        "key set USER DEVICE | key list | key delete USER DEVICE",
-        "Manages the OwnTracks encryption secrets (the app's 'encryption key') per device.\n"
-        "'set' reads the secret from standard input; secrets are never printed.",
+        "stats",
+        "stats [--user USER] [--device DEVICE] [--from TIME] [--to TIME] [--json]",
+        "Per device: points, first and last time, distance travelled (leaving out fixes less\n"
+        "accurate than 100 m) and days with data; for the store: size, bytes per point, map use.",
         CFG_ALL,
         opts,
-        1,
-        1,
-        3};
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
     struct wl_config cfg;
-    struct store *s;
-    const char *args[3];
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
-    int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
+    struct store *s;
+    struct sink out;
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE};
+    struct request_params rq;
+    int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    bool list = strcmp(args[0], "list") == 0;
-    bool set = strcmp(args[0], "set") == 0, del = strcmp(args[0], "delete") == 0;
-    if ((list && nargs != 1) || ((set || del) && nargs != 3) || (!list && !set && !del)) {
-        fprintf(stderr, "wherelog key: usage: wherelog %s\n", cmd.usage);
+    if (cli_request("stats", &p, &rules, &rq))
         return 2;
-    }
-    if (!list && (cli_name_arg("key", "user", args[1], uname) ||
-                  cli_name_arg("key", "device", args[2], dname)))
-        return 2;
-    char secret[256] = "";
-    if (set) {
-        if (read_secret(secret_file, secret, sizeof(secret)) != 0 || secret[0] == '\0') {
-            fprintf(stderr, "wherelog key: no secret given\n");
-            return 1;
-        }
-        if (strlen(secret) > OT_SECRET_MAX)
-            fprintf(stderr,
-                    "wherelog key: note: OwnTracks uses only the first %d bytes of the "
-                    "secret\n",
-                    OT_SECRET_MAX);
-    }
-    if (cli_open_store("key", &cfg, !list, &s))
+    if (cli_open_store("stats", &cfg, false, &s))
         return 1;
-    if (list) {
-        rc = store_key_list(s, print_key, NULL);
-    } else if (set) {
-        size_t len = strlen(secret);
-        rc = store_key_set(s, uname, dname, (const unsigned char *)secret,
-                           len > OT_SECRET_MAX ? OT_SECRET_MAX : len);
-    } else {
-        rc = store_key_delete(s, uname, dname);
-        if (rc == -ENOENT)
-            fprintf(stderr, "wherelog key: no key for %s/%s\n", uname, dname);
+    if (sink_init_mem(&out, 4096)) {
+        store_close(s);
+        return 1;
     }
-    memset(secret, 0, sizeof(secret));
+    rc = q_stats_json(s, rq.given & REQUEST_USER ? rq.user : NULL,
+                      rq.given & REQUEST_DEVICE ? rq.device : NULL, rq.from, rq.to, Q_STATS_MAX_ACC,
+                      NULL, NULL, NULL, &out);
     store_close(s);
-    if (rc && rc != -ENOENT)
-        fprintf(stderr, "wherelog key: %s\n", wl_strerror(rc));
-    return rc ? 1 : 0;
+    if (rc) {
+        fprintf(stderr, "wherelog stats: %s\n", wl_strerror(rc));
+        sink_free(&out);
+        return 1;
+    }
+    if (json) {
+        fwrite(out.buf, 1, out.len, stdout);
+        sink_free(&out);
+        return 0;
+    }
+    /* The table is made from the JSON, so both say exactly the same. */
+    sink_putc(&out, '\0');
+    struct json_object *o = json_tokener_parse(out.buf), *devs, *store, *v;
+    sink_free(&out);
+    if (!o || !json_object_object_get_ex(o, "devices", &devs))
+        return 1;
+    printf("%-28s %10s %20s %20s %12s %6s\n", "user/device", "points", "first", "last", "km",
+           "days");
+    for (size_t i = 0; i < json_object_array_length(devs); i++) {
+        struct json_object *d = json_object_array_get_idx(devs, i), *f, *l;
+        char label[2 * OT_NAME_MAX + 2];
+        json_object_object_get_ex(d, "user", &v);
+        snprintf(label, sizeof(label), "%s/", json_object_get_string(v));
+        json_object_object_get_ex(d, "device", &v);
+        strncat(label, json_object_get_string(v), sizeof(label) - strlen(label) - 1);
+        bool any = json_object_object_get_ex(d, "first_iso", &f) &&
+                   json_object_object_get_ex(d, "last_iso", &l);
+        json_object_object_get_ex(d, "points", &v);
+        long long points = json_object_get_int64(v);
+        json_object_object_get_ex(d, "distance_m", &v);
+        double km = json_object_get_double(v) / 1000;
+        json_object_object_get_ex(d, "days", &v);
+        printf("%-28s %10lld %20s %20s %12.1f %6lld\n", label, points,
+               any ? json_object_get_string(f) : "-", any ? json_object_get_string(l) : "-", km,
+               (long long)json_object_get_int64(v));
+    }
+    json_object_object_get_ex(o, "store", &store);
+    long long fb = 0, pts = 0;
+    double bpp = 0, use = 0;
+    if (json_object_object_get_ex(store, "file_bytes", &v))
+        fb = json_object_get_int64(v);
+    if (json_object_object_get_ex(store, "points", &v))
+        pts = json_object_get_int64(v);
+    if (json_object_object_get_ex(store, "bytes_per_point", &v))
+        bpp = json_object_get_double(v);
+    if (json_object_object_get_ex(store, "map_use", &v))
+        use = json_object_get_double(v);
+    printf("store: %.1f MB on disk, %lld points, %.1f bytes per point, map %.0f%% used\n",
+           (double)fb / 1e6, pts, bpp, use * 100);
+    json_object_put(o);
+    return 0;
 }

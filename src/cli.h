@@ -2,6 +2,10 @@
  * cli.h - the subcommands. Each takes argv with argv[0] = the command name, parses its
  * options and settings (config.h), wires the modules together and returns the process exit
  * status: 0 success, 1 failure (a one-line reason on stderr), 2 bad usage.
+ *
+ * Where they live: serve in serve.c; the commands that only read the store (list, last,
+ * export, stats) in cli.c, with the helpers they all share; those that change the store or
+ * look after it (import, delete, hide, unhide, key, backup, compact, check) in cli_data.c.
  */
 #ifndef WL_CLI_H
 #define WL_CLI_H

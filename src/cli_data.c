@@ -1,17 +1,17 @@
-/* The subcommands that manage what is stored: import, delete, hide/unhide, backup, compact,
- * check and stats. Argument handling and wiring only; the work is in import.c, store.c and
- * query.c. */
+/* The subcommands that change or look after the store: import, delete, hide/unhide, key,
+ * backup, compact and check (the rule: a command that opens the store for writing, or checks
+ * it, lives here; one that only reads what is stored lives in cli.c). Argument handling and
+ * wiring only; the work is in import.c and store.c. */
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cli_internal.h"
 #include "import.h"
-#include "query.h"
 #include "wl.h"
 #include "wtime.h"
 
@@ -149,13 +149,13 @@ static int delete_devices(struct delete_ctx *c, const char *user)
 
 int cli_delete(int argc, char **argv)
 {
-    struct cli_selection sel = {0};
+    struct cli_params p = {0};
     bool dry_run = false;
     const struct cli_option opts[] = {
-        {"user", "USER", "whose data (required)", &sel.user, NULL},
-        {"device", "DEVICE", "only this device (default: all of the user's)", &sel.device, NULL},
-        {"from", "TIME", "first moment to remove, inclusive", &sel.from, NULL},
-        {"to", "TIME", "last moment to remove, inclusive (a date: the whole day)", &sel.to, NULL},
+        {"user", "USER", "whose data (required)", &p.user, NULL},
+        {"device", "DEVICE", "only this device (default: all of the user's)", &p.device, NULL},
+        {"from", "TIME", "first moment to remove, inclusive", &p.from, NULL},
+        {"to", "TIME", "last moment to remove, inclusive (a date: the whole day)", &p.to, NULL},
         {"dry-run", NULL, "only say what would be removed", NULL, &dry_run}};
     const struct cli_command cmd = {
         "delete",
@@ -170,33 +170,32 @@ int cli_delete(int argc, char **argv)
     struct wl_config cfg;
     size_t nargs;
     struct delete_ctx c = {0};
+    static const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE, .requires = REQUEST_USER};
+    struct request_params rq;
     int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (!sel.user) {
-        fprintf(stderr, "wherelog delete: --user is required\n");
+    if (cli_request("delete", &p, &rules, &rq))
         return 2;
-    }
-    if (cli_selection("delete", &sel))
-        return 2;
-    c.from = sel.tfrom;
-    c.to = sel.tto;
-    c.device = sel.device ? sel.dname : NULL;
-    c.whole = !sel.from && !sel.to;
+    c.from = rq.from;
+    c.to = rq.to;
+    c.device = rq.given & REQUEST_DEVICE ? rq.device : NULL;
+    c.whole = !(rq.given & REQUEST_RANGE);
     c.dry_run = dry_run;
     if (cli_open_store("delete", &cfg, true, &c.s)) /* a dry run aborts its transactions */
         return 1;
-    rc = delete_devices(&c, sel.uname);
+    rc = delete_devices(&c, rq.user);
     store_close(c.s);
     if (rc) {
         fprintf(stderr, "wherelog delete: %s\n", wl_strerror(rc));
         return 1;
     }
     if (!c.devices && !c.points && !c.events)
-        printf("nothing to remove for %s%s%s\n", sel.uname, sel.device ? "/" : "",
-               sel.device ? sel.dname : "");
+        printf("nothing to remove for %s%s%s\n", rq.user, c.device ? "/" : "",
+               c.device ? c.device : "");
     return 0;
 }
 
@@ -353,97 +352,99 @@ int cli_check(int argc, char **argv)
     return c.problems ? 1 : 0;
 }
 
-/* ---------------------------------------------------------------- stats */
+/* ---------------------------------------------------------------- key */
 
-int cli_stats(int argc, char **argv)
+static int print_key(void *arg, const char *user, const char *device)
 {
-    struct cli_selection sel = {0};
-    bool json = false;
-    const struct cli_option opts[] = {
-        {"user", "USER", "only this user's devices", &sel.user, NULL},
-        {"device", "DEVICE", "only devices with this name", &sel.device, NULL},
-        {"from", "TIME", "from this moment, inclusive", &sel.from, NULL},
-        {"to", "TIME", "to this moment, inclusive (a date: the whole day)", &sel.to, NULL},
-        {"json", NULL, "print JSON (what GET /api/0/stats gives)", NULL, &json}};
+    (void)arg;
+    return printf("%s/%s\n", user, device) < 0 ? -EIO : 0;
+}
+
+/* Reads the secret from a file, or standard input (without echo on a terminal). */
+static int read_secret(const char *file, char *buf, size_t size)
+{
+    if (file)
+        return cfg_read_secret_file(file, buf, size);
+    struct termios old, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (tty) {
+        fprintf(stderr, "secret (at most %d bytes): ", OT_SECRET_MAX);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    int rc = fgets(buf, (int)size, stdin) ? 0 : -EIO;
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return rc;
+}
+
+int cli_key(int argc, char **argv)
+{
+    const char *secret_file = NULL;
+    const struct cli_option opts[] = {{"secret-file", "FILE",
+                                       "set: read the secret from FILE instead of standard input",
+                                       &secret_file, NULL}};
     const struct cli_command cmd = {
-        "stats",
-        "stats [--user USER] [--device DEVICE] [--from TIME] [--to TIME] [--json]",
-        "Per device: points, first and last time, distance travelled (leaving out fixes less\n"
-        "accurate than 100 m) and days with data; for the store: size, bytes per point, map use.",
+        "key",
+        "key set USER DEVICE | key list | key delete USER DEVICE",
+        "Manages the OwnTracks encryption secrets (the app's 'encryption key') per device.\n"
+        "'set' reads the secret from standard input; secrets are never printed.",
         CFG_ALL,
         opts,
-        WL_ARRAY_LEN(opts),
-        0,
-        0};
+        1,
+        1,
+        3};
     struct wl_config cfg;
-    size_t nargs;
     struct store *s;
-    struct sink out;
-    int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+    const char *args[3];
+    size_t nargs;
+    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
+    int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
 
     if (rc)
         return cli_usage_status(rc);
     cli_setup_logging(&cfg);
-    if (cli_selection("stats", &sel))
+    bool list = strcmp(args[0], "list") == 0;
+    bool set = strcmp(args[0], "set") == 0, del = strcmp(args[0], "delete") == 0;
+    if ((list && nargs != 1) || ((set || del) && nargs != 3) || (!list && !set && !del)) {
+        fprintf(stderr, "wherelog key: usage: wherelog %s\n", cmd.usage);
         return 2;
-    if (cli_open_store("stats", &cfg, false, &s))
-        return 1;
-    if (sink_init_mem(&out, 4096)) {
-        store_close(s);
-        return 1;
     }
-    rc = q_stats_json(s, sel.user ? sel.uname : NULL, sel.device ? sel.dname : NULL, sel.tfrom,
-                      sel.tto, Q_STATS_MAX_ACC, NULL, NULL, NULL, &out);
+    if (!list && (cli_name_arg("key", "user", args[1], uname) ||
+                  cli_name_arg("key", "device", args[2], dname)))
+        return 2;
+    char secret[256] = "";
+    if (set) {
+        if (read_secret(secret_file, secret, sizeof(secret)) != 0 || secret[0] == '\0') {
+            fprintf(stderr, "wherelog key: no secret given\n");
+            return 1;
+        }
+        if (strlen(secret) > OT_SECRET_MAX)
+            fprintf(stderr,
+                    "wherelog key: note: OwnTracks uses only the first %d bytes of the "
+                    "secret\n",
+                    OT_SECRET_MAX);
+    }
+    if (cli_open_store("key", &cfg, !list, &s))
+        return 1;
+    if (list) {
+        rc = store_key_list(s, print_key, NULL);
+    } else if (set) {
+        size_t len = strlen(secret);
+        rc = store_key_set(s, uname, dname, (const unsigned char *)secret,
+                           len > OT_SECRET_MAX ? OT_SECRET_MAX : len);
+    } else {
+        rc = store_key_delete(s, uname, dname);
+        if (rc == -ENOENT)
+            fprintf(stderr, "wherelog key: no key for %s/%s\n", uname, dname);
+    }
+    memset(secret, 0, sizeof(secret));
     store_close(s);
-    if (rc) {
-        fprintf(stderr, "wherelog stats: %s\n", wl_strerror(rc));
-        sink_free(&out);
-        return 1;
-    }
-    if (json) {
-        fwrite(out.buf, 1, out.len, stdout);
-        sink_free(&out);
-        return 0;
-    }
-    /* The table is made from the JSON, so both say exactly the same. */
-    sink_putc(&out, '\0');
-    struct json_object *o = json_tokener_parse(out.buf), *devs, *store, *v;
-    sink_free(&out);
-    if (!o || !json_object_object_get_ex(o, "devices", &devs))
-        return 1;
-    printf("%-28s %10s %20s %20s %12s %6s\n", "user/device", "points", "first", "last", "km",
-           "days");
-    for (size_t i = 0; i < json_object_array_length(devs); i++) {
-        struct json_object *d = json_object_array_get_idx(devs, i), *f, *l;
-        char label[2 * OT_NAME_MAX + 2];
-        json_object_object_get_ex(d, "user", &v);
-        snprintf(label, sizeof(label), "%s/", json_object_get_string(v));
-        json_object_object_get_ex(d, "device", &v);
-        strncat(label, json_object_get_string(v), sizeof(label) - strlen(label) - 1);
-        bool any = json_object_object_get_ex(d, "first_iso", &f) &&
-                   json_object_object_get_ex(d, "last_iso", &l);
-        json_object_object_get_ex(d, "points", &v);
-        long long points = json_object_get_int64(v);
-        json_object_object_get_ex(d, "distance_m", &v);
-        double km = json_object_get_double(v) / 1000;
-        json_object_object_get_ex(d, "days", &v);
-        printf("%-28s %10lld %20s %20s %12.1f %6lld\n", label, points,
-               any ? json_object_get_string(f) : "-", any ? json_object_get_string(l) : "-", km,
-               (long long)json_object_get_int64(v));
-    }
-    json_object_object_get_ex(o, "store", &store);
-    long long fb = 0, pts = 0;
-    double bpp = 0, use = 0;
-    if (json_object_object_get_ex(store, "file_bytes", &v))
-        fb = json_object_get_int64(v);
-    if (json_object_object_get_ex(store, "points", &v))
-        pts = json_object_get_int64(v);
-    if (json_object_object_get_ex(store, "bytes_per_point", &v))
-        bpp = json_object_get_double(v);
-    if (json_object_object_get_ex(store, "map_use", &v))
-        use = json_object_get_double(v);
-    printf("store: %.1f MB on disk, %lld points, %.1f bytes per point, map %.0f%% used\n",
-           (double)fb / 1e6, pts, bpp, use * 100);
-    json_object_put(o);
-    return 0;
+    if (rc && rc != -ENOENT)
+        fprintf(stderr, "wherelog key: %s\n", wl_strerror(rc));
+    return rc ? 1 : 0;
 }

@@ -5,30 +5,33 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cli_command.h"
 #include "config.h"
 #include "owntracks.h"
+#include "request.h"
 #include "store.h"
 
 /* Exit status after cfg_load(): 0 when --help was printed, 2 for bad usage. */
 int cli_usage_status(int rc);
 /* Opens the store (for writing or not), with a message a person can act on. */
 int cli_open_store(const char *cmd, const struct wl_config *cfg, bool write, struct store **s);
-/* Lowercases and validates a user or device name given on the command line. */
+/* A positional user or device name (lowercased into out), or time (a range end, end=true,
+ * covers the whole unit it names), read as request.h reads them. `what` names it; returns 0,
+ * or -EINVAL after "wherelog CMD: WHAT: why" on stderr. */
 int cli_name_arg(const char *cmd, const char *what, const char *in, char *out);
-/* Parses a time argument; a range end (end=true) covers the whole unit it names. */
 int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, int64_t *out);
 
 /*
- * What export, delete and stats select: --user, --device, --from, --to as given (NULL when
- * absent), checked by cli_selection(): names validated and lowercased, times parsed (the
- * whole range when absent), and from not after to.
+ * The options of the reading commands (export, delete, stats, last, list), as given (NULL when
+ * absent), by request.h's parameter names: the CLI's door to the request parser that the API
+ * uses too, so that both refuse the same input in the same words.
  */
-struct cli_selection {
-    const char *user, *device, *from, *to;               /* the arguments */
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1]; /* set when given */
-    int64_t tfrom, tto;
+struct cli_params {
+    const char *user, *device, *from, *to, *format, *fields;
 };
-/* Returns 0, or -EINVAL after a one-line reason on stderr. */
-int cli_selection(const char *cmd, struct cli_selection *sel);
+/* Parses them by the rules; returns 0, or -EINVAL after a one-line reason on stderr
+ * ("wherelog CMD: --from: ..."). */
+int cli_request(const char *cmd, const struct cli_params *p, const struct request_rules *rules,
+                struct request_params *rq);
 
 #endif

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cli_command.h"
 #include "log.h"
 
 enum setting_type { T_STR, T_INT, T_BOOL, T_LIST, T_LEVEL };

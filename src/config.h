@@ -90,24 +90,8 @@ struct wl_config {
     enum cfg_source source[48]; /* per setting, indexed like the settings table */
 };
 
-/* An option of one command (not a setting): --user U, --format F, --dry-run... */
-struct cli_option {
-    const char *name;
-    const char *arg; /* "USER", "FILE"...; NULL for a flag */
-    const char *help;
-    const char **value; /* where the argument goes (options with arg) */
-    bool *flag;         /* set to true (flags) */
-};
-
-struct cli_command {
-    const char *name;
-    const char *usage;   /* "export --user U --device D [options]" */
-    const char *summary; /* one line */
-    unsigned scope;      /* which settings it takes (enum cfg_scope bits) */
-    const struct cli_option *options;
-    size_t noptions;
-    size_t min_args, max_args; /* positional arguments */
-};
+/* A command and its options (cli_command.h). */
+struct cli_command;
 
 /*
  * Fills cfg from defaults, the configuration file, the environment and argv (argv[0] is

@@ -23,6 +23,7 @@
 #include "hist.h"
 #include "log.h"
 #include "prom.h"
+#include "route.h"
 #include "wl.h"
 
 /* libmicrohttpd's memory pool per connection: the request line and headers must fit, and a
@@ -39,34 +40,6 @@
  * export must not slow down storing what phones send. (Linux sets nice values per thread.) */
 #define HTTP_NICE 5
 
-/* What requests are counted by in /metrics: a bounded set of routes and statuses. */
-enum route {
-    R_STATIC,
-    R_VENDOR,
-    R_VERSION,
-    R_LIST,
-    R_LAST,
-    R_LOCATIONS,
-    R_MONITOR,
-    R_CONFIG,
-    R_STATS,
-    R_PUB,
-    R_STREAM,
-    R_WS,
-    R_METRICS,
-    R_HEALTHZ,
-    R_OTHER_API,
-    R_COUNT
-};
-static const char *const route_names[R_COUNT] = {
-    [R_STATIC] = "static",          [R_VENDOR] = "vendor",
-    [R_VERSION] = "/api/0/version", [R_LIST] = "/api/0/list",
-    [R_LAST] = "/api/0/last",       [R_LOCATIONS] = "/api/0/locations",
-    [R_MONITOR] = "/api/0/monitor", [R_CONFIG] = "/api/0/config",
-    [R_STATS] = "/api/0/stats",     [R_PUB] = "/pub",
-    [R_STREAM] = "/api/0/stream",   [R_WS] = "/ws/last",
-    [R_METRICS] = "/metrics",       [R_HEALTHZ] = "/healthz",
-    [R_OTHER_API] = "other"};
 static const unsigned counted_status[] = {101, 200, 204, 304, 400, 401, 403,
                                           404, 405, 413, 416, 429, 500, 503};
 #define NSTATUS WL_ARRAY_LEN(counted_status) /* and one more slot for the others */
@@ -75,8 +48,9 @@ static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 
 struct http_metrics {
     pthread_mutex_t lock;
-    uint64_t requests[R_COUNT][NSTATUS + 1];
-    struct hist latency[R_COUNT]; /* streams excluded: they last as long as the client */
+    /* by route_metrics_slot(): the rows that share a label share a slot */
+    uint64_t requests[ROUTE_MAX][NSTATUS + 1];
+    struct hist latency[ROUTE_MAX]; /* streams excluded: they last as long as the client */
 };
 
 struct http {
@@ -85,10 +59,11 @@ struct http {
     struct api *api;
     struct live *live;
     struct http_options opt;
-    int nice;                   /* the priority HTTP threads take */
-    char docroot[PATH_MAX];     /* realpath()ed */
-    char leaflet_dir[PATH_MAX]; /* realpath()ed, "" if missing */
-    char *tls_cert, *tls_key;   /* PEM text, kept while the daemon runs */
+    int nice;                          /* the priority HTTP threads take */
+    char docroot[PATH_MAX];            /* realpath()ed */
+    char leaflet_dir[PATH_MAX];        /* realpath()ed, "" if missing */
+    char *tls_cert, *tls_key;          /* PEM text, kept while the daemon runs */
+    char all_methods[ROUTE_ALLOW_MAX]; /* what the routes answer together, for preflights */
 };
 
 /* What one request accumulates while libmicrohttpd reads it. */
@@ -101,7 +76,7 @@ struct request {
     bool too_big;
     bool signed_in;
     char user[OT_NAME_MAX + 1]; /* the authenticated user, when signed_in */
-    enum route route;
+    const struct route *route;
     char method[8];
     char path[PATH_LOG_MAX];
     char bad_escape[QUERY_REASON_MAX]; /* why the raw query is not well encoded, or "" */
@@ -207,9 +182,10 @@ static void check_query_escapes(const char *query, char *why, size_t size)
 
 static void parse_form(struct request *r)
 {
+    static const char form_type[] = "application/x-www-form-urlencoded"; /* then ";charset" */
     const char *type = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Content-Type");
     r->form_parsed = true;
-    if (!type || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0 || !r->body.len)
+    if (!type || strncasecmp(type, form_type, sizeof(form_type) - 1) != 0 || !r->body.len)
         return;
     r->form_buf = malloc(r->body.len + 1);
     size_t pairs = 1;
@@ -673,32 +649,16 @@ static enum MHD_Result serve_websocket(struct request *r)
 
 /* ---------------------------------------------------------------- monitoring */
 
-static enum route route_of(const char *url)
+static void count_request(struct http *h, const struct route *route, unsigned status,
+                          double seconds)
 {
-    for (int r = R_VERSION; r <= R_HEALTHZ; r++)
-        if (strcmp(url, route_names[r]) == 0)
-            return (enum route)r;
-    if (strncmp(url, "/api/", 5) == 0)
-        return R_OTHER_API;
-    return strncmp(url, "/vendor/", 8) == 0 ? R_VENDOR : R_STATIC;
-}
-
-/* The routes whose answer depends on query parameters (the others ignore the query). */
-static bool reads_parameters(enum route route)
-{
-    return route == R_LIST || route == R_LAST || route == R_LOCATIONS || route == R_STATS ||
-           route == R_PUB;
-}
-
-static void count_request(struct http *h, enum route route, unsigned status, double seconds)
-{
-    size_t si = 0;
+    size_t si = 0, slot = route_metrics_slot(route);
     while (si < NSTATUS && counted_status[si] != status)
         si++;
     pthread_mutex_lock(&h->metrics.lock);
-    h->metrics.requests[route][si]++;
-    if (route != R_STREAM && route != R_WS)
-        hist_observe(&h->metrics.latency[route], seconds);
+    h->metrics.requests[slot][si]++;
+    if (!route->streamed)
+        hist_observe(&h->metrics.latency[slot], seconds);
     pthread_mutex_unlock(&h->metrics.lock);
 }
 
@@ -716,38 +676,41 @@ static void write_metrics(struct http *h, struct sink *out)
 
     prom_header(out, "wherelog_http_requests_total", "counter",
                 "HTTP requests answered, by route and status (\"other\" for uncommon ones).");
-    for (int r = 0; r < R_COUNT; r++) {
+    size_t nroutes;
+    const struct route *routes = route_table(&nroutes);
+    for (size_t r = 0; r < nroutes; r++) {
         for (size_t si = 0; si <= NSTATUS; si++) {
             if (!m->requests[r][si])
                 continue;
             snprintf(code, sizeof(code), "%u", si < NSTATUS ? counted_status[si] : 0);
             lb[0] = '\0';
-            prom_label(lb, sizeof(lb), "route", route_names[r]);
+            prom_label(lb, sizeof(lb), "route", routes[r].label);
             prom_label(lb, sizeof(lb), "status", si < NSTATUS ? code : "other");
             prom_sample(out, "wherelog_http_requests_total", lb, (double)m->requests[r][si]);
         }
     }
     prom_header(out, "wherelog_http_request_seconds", "histogram",
                 "Time from request to the end of the answer, by route (live streams excluded).");
-    for (int r = 0; r < R_COUNT; r++) {
+    for (size_t r = 0; r < nroutes; r++) {
         if (!m->latency[r].count)
             continue;
         lb[0] = '\0';
         prom_hist(out, "wherelog_http_request_seconds",
-                  prom_label(lb, sizeof(lb), "route", route_names[r]), &m->latency[r]);
+                  prom_label(lb, sizeof(lb), "route", routes[r].label), &m->latency[r]);
     }
     free(m);
 }
 
-static enum MHD_Result serve_ops(struct request *r, enum route route)
+static enum MHD_Result serve_ops(struct request *r, enum route_door door)
 {
     struct http *h = r->h;
     struct api_response resp = {.status = 200};
-    if (route == R_METRICS ? !h->opt.metrics : !h->opt.health)
+    bool metrics = door == ROUTE_METRICS;
+    if (metrics ? !h->opt.metrics : !h->opt.health)
         return respond_error(r, 404, NULL, "not found");
-    if (sink_init_mem(&resp.body, route == R_METRICS ? 16384 : 256))
+    if (sink_init_mem(&resp.body, metrics ? 16384 : 256))
         return MHD_NO;
-    if (route == R_METRICS) {
+    if (metrics) {
         resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
         h->opt.metrics(h->opt.ops_arg, &resp.body);
         write_metrics(h, &resp.body);
@@ -767,10 +730,9 @@ static enum MHD_Result preflight(struct request *r)
     struct MHD_Response *mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!mr)
         return MHD_NO;
-    MHD_add_response_header(mr, "Allow", "GET, HEAD, POST, DELETE, OPTIONS");
+    MHD_add_response_header(mr, "Allow", r->h->all_methods);
     if (r->h->opt.cors_origin) {
-        MHD_add_response_header(mr, "Access-Control-Allow-Methods",
-                                "GET, HEAD, POST, DELETE, OPTIONS");
+        MHD_add_response_header(mr, "Access-Control-Allow-Methods", r->h->all_methods);
         MHD_add_response_header(mr, "Access-Control-Allow-Headers",
                                 "Authorization, Content-Type, Last-Event-ID, X-Limit-U, "
                                 "X-Limit-D, X-Limit-User, X-Limit-Device, X-Limit-From, "
@@ -781,48 +743,54 @@ static enum MHD_Result preflight(struct request *r)
     return queue(r, MHD_HTTP_NO_CONTENT, mr);
 }
 
+static enum MHD_Result serve_api(struct request *r, const char *url, enum api_method method)
+{
+    char client[INET6_ADDRSTRLEN];
+    struct api_request req = {.method = method,
+                              .path = url,
+                              .param = req_param,
+                              .query = req_query,
+                              .header = req_header,
+                              .ctx = r,
+                              .body = r->body.buf,
+                              .body_len = r->body.len,
+                              .client = client_address(r->c, client, sizeof(client)),
+                              .user = r->signed_in ? r->user : NULL};
+    struct api_response resp = {0};
+    if (sink_init_mem(&resp.body, 4096))
+        return MHD_NO;
+    r->route->handler[method](r->h->api, &req, &resp);
+    enum MHD_Result ret = respond_api(r, &resp);
+    sink_free(&resp.body);
+    return ret;
+}
+
 static enum MHD_Result dispatch(struct request *r, const char *url, enum api_method method)
 {
-    struct http *h = r->h;
-    char client[INET6_ADDRSTRLEN];
-    bool is_api = strncmp(url, "/api/", 5) == 0 || strcmp(url, "/pub") == 0;
+    const struct route *route = r->route;
+    char allow[ROUTE_ALLOW_MAX], why[ROUTE_ALLOW_MAX + PATH_LOG_MAX];
 
     if (method == API_OPTIONS)
         return preflight(r);
-    if (r->route == R_METRICS || r->route == R_HEALTHZ) {
-        if (method != API_GET && method != API_HEAD)
-            return respond_error(r, 405, "GET, HEAD", "use GET for %s", url);
-        return serve_ops(r, r->route);
+    if (route->door == ROUTE_NO_API)
+        return respond_error(r, 404, NULL, "no such endpoint: %s", url);
+    if (!(route->methods & ROUTE_METHOD(method))) {
+        bool files = route->door == ROUTE_FILES || route->door == ROUTE_LEAFLET;
+        return respond_error(r, 405, route_allow(route, allow, sizeof(allow)), "%s",
+                             files ? "static files are read-only"
+                                   : route_refusal(route, url, why, sizeof(why)));
     }
-    if (strcmp(url, "/api/0/stream") == 0 || strcmp(url, "/ws/last") == 0) {
-        if (method != API_GET)
-            return respond_error(r, 405, "GET, OPTIONS", "use GET for %s", url);
-        return url[1] == 'a' ? serve_sse(r) : serve_websocket(r);
+    switch (route->door) {
+    case ROUTE_API: return serve_api(r, url, method);
+    case ROUTE_EVENTS: return serve_sse(r);
+    case ROUTE_WEBSOCKET: return serve_websocket(r);
+    case ROUTE_METRICS:
+    case ROUTE_HEALTH: return serve_ops(r, route->door);
+    case ROUTE_LEAFLET: return serve_file(r, r->h->leaflet_dir, url + strlen(route->path));
+    case ROUTE_FILES:
+    case ROUTE_NO_API: break;
     }
-    if (is_api) {
-        struct api_request req = {.method = method,
-                                  .path = url,
-                                  .param = req_param,
-                                  .query = req_query,
-                                  .header = req_header,
-                                  .ctx = r,
-                                  .body = r->body.buf,
-                                  .body_len = r->body.len,
-                                  .client = client_address(r->c, client, sizeof(client)),
-                                  .user = r->signed_in ? r->user : NULL};
-        struct api_response resp = {0};
-        if (sink_init_mem(&resp.body, 4096))
-            return MHD_NO;
-        api_handle(h->api, &req, &resp);
-        enum MHD_Result ret = respond_api(r, &resp);
-        sink_free(&resp.body);
-        return ret;
-    }
-    if (method != API_GET && method != API_HEAD)
-        return respond_error(r, 405, "GET, HEAD, OPTIONS", "static files are read-only");
-    if (strncmp(url, "/vendor/leaflet/", 16) == 0)
-        return serve_file(r, h->leaflet_dir, url + 16);
-    return serve_file(r, h->docroot, url + 1);
+    return serve_file(r, r->h->docroot, url + 1);
 }
 
 /*
@@ -866,13 +834,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->c = c;
         snprintf(r->method, sizeof(r->method), "%s", method);
         wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
+        r->route = route_find(url);
         if (r->nul_in_uri)
             return respond_error(r, 400, NULL, "NUL (%%00) in the request");
-        r->route = route_of(url);
-        if (r->bad_escape[0] && reads_parameters(r->route) && strcmp(method, "OPTIONS") != 0)
+        if (r->bad_escape[0] && r->route->reads_query && strcmp(method, "OPTIONS") != 0)
             return respond_error(r, 400, NULL, "%s", r->bad_escape);
         /* Preflights carry no credentials; health checks say nothing private. */
-        if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route != R_HEALTHZ) {
+        if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route->caller != ROUTE_ANYONE) {
             char client[INET6_ADDRSTRLEN];
             switch (auth_check(h->opt.auth, req_header(r, "Authorization"),
                                client_address(c, client, sizeof(client)), r->user)) {
@@ -991,8 +959,9 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
     h->api = api;
     h->live = live;
     h->opt = *opt;
+    route_allow(NULL, h->all_methods, sizeof(h->all_methods));
     pthread_mutex_init(&h->metrics.lock, NULL);
-    for (int r = 0; r < R_COUNT; r++)
+    for (size_t r = 0; r < ROUTE_MAX; r++)
         hist_init(&h->metrics.latency[r], latency_bounds, WL_ARRAY_LEN(latency_bounds));
     errno = 0;
     h->nice = getpriority(PRIO_PROCESS, 0) + HTTP_NICE;

@@ -1,19 +1,15 @@
 /*
  * http.h - the HTTP server (libmicrohttpd; the only module that includes microhttpd.h):
  * listening, limits, routing, static files, streamed responses, Server-Sent Events and the
- * WebSocket upgrade. What a route means is api.c's and live.c's business.
+ * WebSocket upgrade. Which path goes where, with which methods, is route.h's table (the API,
+ * /api/0/stream and /ws/last, /metrics and /healthz, Leaflet under /vendor/leaflet/, static
+ * files from docroot); what a route means is api.c's and live.c's business. A method a route
+ * does not take gets 405 with its Allow; OPTIONS is a CORS preflight anywhere.
  *
- *   /api/0/stream          Server-Sent Events (live.h)
- *   /ws/last               WebSocket (live.h)
- *   /metrics, /healthz     for monitoring (http_options.metrics, .health)
- *   /api/..., /pub         the API (api.h)
- *   /vendor/leaflet/...    Leaflet, from the system's libjs-leaflet (leaflet_dir)
- *   anything else          static files from docroot
- *
- * Authentication: with `auth` set, every request but a CORS preflight must carry HTTP Basic
- * credentials that auth.h accepts (401 with a challenge otherwise, 429 for a client that
- * failed too often); the user is handed to the API and the live streams, which show only
- * what that user may see.
+ * Authentication: with `auth` set, every request but a CORS preflight and the routes open to
+ * anyone (route.h: health checks) must carry HTTP Basic credentials that auth.h accepts (401
+ * with a challenge otherwise, 429 for a client that failed too often); the user is handed to
+ * the API and the live streams, which show only what that user may see.
  *
  * TLS: with tls_cert and tls_key set, the server speaks HTTPS only (libmicrohttpd's GnuTLS).
  *

@@ -637,41 +637,68 @@ static int thin(struct store *s, uint32_t id, int64_t from, int64_t to, uint32_t
     return rc;
 }
 
-int q_track_open(struct store *s, const char *user, const char *device, const struct q_range *range,
-                 enum fmt_kind kind, const struct fmt_options *opt, struct sink *out,
-                 struct q_track **qt)
+int q_plan_export(struct store *s, const char *user, const char *device,
+                  const struct q_range *range, struct q_plan *plan)
 {
-    struct store_device d;
-    int64_t from = range->from, to = range->to;
-    struct q_track *t;
     int rc;
 
+    memset(plan, 0, sizeof(*plan));
     if (range->max_points && (range->max_points < Q_THIN_MIN || range->max_points > Q_THIN_MAX))
         return -EINVAL;
-    if ((rc = store_get_device(s, user, device, &d)))
+    snprintf(plan->user, sizeof(plan->user), "%s", user);
+    snprintf(plan->device, sizeof(plan->device), "%s", device);
+    plan->from = range->from;
+    plan->to = range->to;
+    plan->limit = range->limit;
+    rc = store_get_device(s, user, device, &plan->dev);
+    if (rc == -ENOENT)
+        return 0; /* nothing to read, nothing thinned */
+    if (rc)
         return rc;
-    if (range->limit > 0 && (rc = limit_start(s, d.id, from, to, range->limit, &from, &to)))
+    plan->found = true;
+    plan->thinned = range->max_points > 0;
+    if (plan->limit > 0 && (rc = limit_start(s, plan->dev.id, plan->from, plan->to, plan->limit,
+                                             &plan->from, &plan->to)))
         return rc;
-    t = calloc(1, sizeof(*t));
+    if (plan->thinned && (rc = thin(s, plan->dev.id, plan->from, plan->to, range->max_points,
+                                    &plan->keep, &plan->nkeep, &plan->in_range)))
+        return rc;
+    return 0;
+}
+
+void q_plan_free(struct q_plan *plan)
+{
+    free(plan->keep);
+    plan->keep = NULL;
+    plan->nkeep = 0;
+}
+
+int q_track_open(struct store *s, struct q_plan *plan, enum fmt_kind kind,
+                 const struct fmt_options *opt, struct sink *out, struct q_track **qt)
+{
+    struct q_track *t = calloc(1, sizeof(*t));
+    int rc;
+
     if (!t)
         return -ENOMEM;
-    t->limit = range->limit;
-    t->thinned = range->max_points > 0;
-    uint64_t in_range = 0;
-    if ((t->thinned &&
-         (rc = thin(s, d.id, from, to, range->max_points, &t->keep, &t->nkeep, &in_range))) ||
-        (rc = store_iter_points(s, d.id, from, to, 0, &t->it))) {
-        free(t->keep);
+    if (plan->found &&
+        (rc = store_iter_points(s, plan->dev.id, plan->from, plan->to, 0, &t->it)) != 0) {
         free(t);
         return rc;
     }
-    snprintf(t->where, sizeof(t->where), "%s/%s", user, device);
+    t->limit = plan->limit;
+    t->thinned = plan->thinned;
+    t->keep = plan->keep;
+    t->nkeep = plan->nkeep;
+    plan->keep = NULL;
+    plan->nkeep = 0;
+    snprintf(t->where, sizeof(t->where), "%s/%s", plan->user, plan->device);
     t->out = out;
     struct fmt_options o = opt ? *opt : (struct fmt_options){0};
-    o.user = o.user ? o.user : user;
-    o.device = o.device ? o.device : device;
-    if (range->max_points) { /* a thinned track says how many points the range holds */
-        o.in_range = in_range;
+    o.user = o.user ? o.user : plan->user;
+    o.device = o.device ? o.device : plan->device;
+    if (plan->thinned) { /* a thinned track says how many points the range holds */
+        o.in_range = plan->in_range;
         o.in_range_known = true;
     }
     fmt_begin(&t->fmt, kind, out, &o);
@@ -690,8 +717,9 @@ int q_track_fill(struct q_track *t, struct sink *out, size_t want)
         return 0;
     while (t->out->len < want) {
         /* Bounded by what was decided at open, not by what the store holds by now. */
-        bool complete =
-            (t->thinned && t->next_keep == t->nkeep) || (t->limit && t->taken == t->limit);
+        bool complete = !t->it || /* no such device: an empty track */
+                        (t->thinned && t->next_keep == t->nkeep) ||
+                        (t->limit && t->taken == t->limit);
         rc = complete ? 0 : store_iter_next(t->it, &item);
         if (rc < 0)
             return rc;
@@ -716,7 +744,8 @@ int q_track_fill(struct q_track *t, struct sink *out, size_t want)
         if (t->out->err)
             return t->out->err;
     }
-    store_iter_pause(t->it);
+    if (t->it)
+        store_iter_pause(t->it);
     return 1;
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "fmt.h"
+#include "owntracks.h"
 #include "sink.h"
 #include "store.h"
 
@@ -105,23 +106,49 @@ struct q_range {
 #define Q_THIN_MAX 200000
 
 /*
- * Prepares the export of one device's points in a range. With max_points, the track is
- * first thinned (Largest-Triangle-Three-Buckets over the positions: the first and last
- * points and, in each of max_points - 2 equal runs of points, the one that best keeps the
- * shape) in passes over the store, in memory bounded by max_points whatever the range.
- * What the export writes while the store changes under it:
+ * An export, decided before anything is written: the device (looked up once), the stretch to
+ * read, and, with max_points, the points thinning chose. The doors look at it (does the
+ * device exist? its first and last points, for a download's name) and then stream it with
+ * q_track_open(). With max_points, the track is first thinned (Largest-Triangle-Three-Buckets
+ * over the positions: the first and last points and, in each of max_points - 2 equal runs of
+ * points, the one that best keeps the shape) in passes over the store, in memory bounded by
+ * max_points whatever the range. What the export writes while the store changes under it:
  *   - with max_points: at most max_points points, and no more than the first pass counted
- *     (the JSON envelope's "in_range"), none newer than the newest point it counted;
- *   - with limit: the newest `limit` points when the export began (points stored later are
+ *     (in_range), none newer than the newest point it counted;
+ *   - with limit: the newest `limit` points when the plan was made (points stored later are
  *     left out) and never more than `limit`, late points inside that stretch included;
  *   - otherwise: the points in [from, to] as the export meets them, new ones included.
- * The format's header is written into `out` at once. Returns 0, -ENOENT (no such device:
- * the caller decides whether that is an empty document or an error), -EINVAL (max_points out
- * of range), -ENOMEM or a store error.
  */
-int q_track_open(struct store *s, const char *user, const char *device, const struct q_range *range,
-                 enum fmt_kind kind, const struct fmt_options *opt, struct sink *out,
-                 struct q_track **qt);
+struct q_plan {
+    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1]; /* as asked */
+    bool found;                                          /* the device exists */
+    struct store_device dev;                             /* when found */
+    int64_t from, to; /* what to read: the range asked, narrowed by limit */
+    uint64_t limit;   /* as asked (0: all) */
+    bool thinned;     /* found and max_points: only keep's tsts are written */
+    uint32_t *keep;   /* ascending; owned (q_plan_free, or q_track_open takes it) */
+    size_t nkeep;
+    uint64_t in_range; /* with thinned: the points the range held when counted */
+};
+
+/*
+ * Plans the export of user's device in range. An unknown device is a plan too (found is
+ * false: its export is an empty document; the caller may call that an error). Returns 0,
+ * -EINVAL (max_points out of range), -ENOMEM or a store error; on error, nothing to free.
+ */
+int q_plan_export(struct store *s, const char *user, const char *device,
+                  const struct q_range *range, struct q_plan *plan);
+/* Frees what the plan holds (not the struct). */
+void q_plan_free(struct q_plan *plan);
+
+/*
+ * Starts streaming a plan as `kind` into `out`: the format's header is written at once. The
+ * track takes what the plan holds (the plan is left empty; q_plan_free on it is harmless).
+ * opt's user and device default to the plan's; with a thinned plan, the JSON envelope says
+ * in_range. Returns 0 or -ENOMEM, or a store error (then the plan keeps what it holds).
+ */
+int q_track_open(struct store *s, struct q_plan *plan, enum fmt_kind kind,
+                 const struct fmt_options *opt, struct sink *out, struct q_track **qt);
 /*
  * Writes points into `out` until it holds at least `want` bytes or the track ends (then the
  * format's trailer too). `out` may be another sink than the one given to q_track_open (the
@@ -129,7 +156,7 @@ int q_track_open(struct store *s, const char *user, const char *device, const st
  * <0 on a store error.
  */
 int q_track_fill(struct q_track *qt, struct sink *out, size_t want);
-/* Records that could not be decoded, so far. */
+/* Records that could not be decoded (skipped, and logged once). */
 uint64_t q_track_skipped(const struct q_track *qt);
 void q_track_close(struct q_track *qt);
 

@@ -17,6 +17,7 @@
 #include "api.h"
 #include "auth.h"
 #include "cli.h"
+#include "cli_command.h"
 #include "config.h"
 #include "http.h"
 #include "ingest.h"

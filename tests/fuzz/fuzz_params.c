@@ -1,22 +1,86 @@
 /*
  * Fuzz target: the parsers of short texts from outside: times (wtime_parse: API `from`/`to`,
  * CLI --from/--to), user and device names (ot_normalize_name), retention rules, and the
- * OwnTracks Recorder .rec line splitter. Input: any bytes.
+ * OwnTracks Recorder .rec line splitter, and the request parser that the API and the CLI
+ * share (request.h). Input: any bytes; for the request, split at '&' into name=value pairs.
  *
  * Oracles: a parsed time in the storable range formats back (ISO) to text that parses to the
- * same instant; a
- * normalised name normalises to itself.
+ * same instant; a normalised name normalises to itself; a parsed request keeps its bounds
+ * (from <= to, max_points in range, fields within the list) and a refused one says why, in a
+ * sentence that fits and has no control characters.
  */
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "import.h"
 #include "owntracks.h"
 #include "prune.h"
+#include "query.h"
+#include "request.h"
 #include "wtime.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The input split at '&' into NUL-terminated name=value texts. */
+struct pairs {
+    char text[256];
+    size_t len;
+};
+
+static const char *pair_get(void *ctx, const char *name)
+{
+    const struct pairs *pairs = ctx;
+    size_t n = strlen(name);
+    for (const char *p = pairs->text; p < pairs->text + pairs->len; p += strlen(p) + 1)
+        if (strncmp(p, name, n) == 0 && p[n] == '=')
+            return p + n + 1;
+    return NULL;
+}
+
+static void check_request(const char *input)
+{
+    static const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_LIMIT |
+                 REQUEST_MAX_POINTS | REQUEST_FIELDS | REQUEST_FORMAT | REQUEST_DOWNLOAD,
+        .requires = REQUEST_USER};
+    char again[OT_NAME_MAX + 1], why[REQUEST_WHY_MAX + 64];
+    const char *reason;
+    struct request_params rq;
+    struct request_error err;
+    struct pairs pairs;
+
+    snprintf(pairs.text, sizeof(pairs.text), "%s", input);
+    pairs.len = strlen(pairs.text);
+    for (char *p = pairs.text; (p = strchr(p, '&'));)
+        *p++ = '\0';
+    int rc = request_parse(&rq, &rules, pair_get, &pairs, &err);
+    if (rc == 0) {
+        if (rq.from > rq.to || rq.nfields > FMT_MAX_FIELDS ||
+            (rq.max_points && (rq.max_points < Q_THIN_MIN || rq.max_points > Q_THIN_MAX)) ||
+            !(rq.given & REQUEST_USER) ||
+            ot_normalize_name(rq.user, strlen(rq.user), again, &reason) != 0 ||
+            strcmp(again, rq.user) != 0)
+            abort();
+        for (size_t i = 0; i < rq.nfields; i++)
+            if (rq.fields[i] < rq.fields_text ||
+                rq.fields[i] >= rq.fields_text + sizeof(rq.fields_text) || !rq.fields[i][0])
+                abort();
+    } else {
+        if (rc != -EINVAL || !err.param || !err.refusal)
+            abort();
+        for (int door = REQUEST_DOOR_API; door <= REQUEST_DOOR_CLI; door++) {
+            request_describe(&err, (enum request_door)door, why, sizeof(why));
+            if (!why[0] || strlen(why) >= sizeof(why))
+                abort();
+            for (const char *p = why; *p; p++)
+                if ((unsigned char)*p < 0x20)
+                    abort();
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -44,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     struct prune_rule rule;
     (void)prune_parse_rule(text, &rule);
+
+    check_request(text);
 
     struct imp_rec_line rl;
     if (imp_parse_rec_line((const char *)data, size, &rl) == 0) {

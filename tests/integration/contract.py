@@ -2,6 +2,7 @@
 status and content type must validate the body."""
 import json
 import os
+import subprocess
 
 import jsonschema
 import yaml
@@ -69,3 +70,47 @@ def _without_required(node):
     if isinstance(node, list):
         return [_without_required(v) for v in node]
     return node
+
+
+HTTP_METHODS = ("get", "head", "post", "put", "delete", "options", "patch")
+
+
+def routes():
+    """The server's route table (src/route.c), as printed by tests/tools/wl_routes.c."""
+    out = subprocess.run([os.environ["WL_ROUTES"]], check=True, capture_output=True, text=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def route_problems():
+    """Where the route table and api/openapi.yaml disagree: every endpoint (a row with an exact
+    path) is documented with the methods it takes, every documented path and method is served,
+    and only the routes the spec opens to everyone (security [{}]) take callers without
+    sign-in. Returns a list of sentences, empty when they agree."""
+    problems = []
+    table = {r["path"]: r for r in routes() if not r["prefix"]}
+    for path, row in table.items():
+        item = SPEC["paths"].get(path)
+        if item is None:
+            problems.append("route %s is not in api/openapi.yaml" % path)
+            continue
+        for method in row["methods"]:
+            if method == "HEAD":  # answered like GET wherever GET is
+                continue
+            try:
+                operation(path, method)
+            except AssertionError as e:
+                problems.append(str(e))
+        for method in item:
+            if method in HTTP_METHODS and method.upper() not in row["methods"]:
+                problems.append("%s %s is documented but the route does not take it" %
+                                (method.upper(), path))
+        open_to_all = any(op.get("security") == [{}] for m, op in item.items()
+                          if m in HTTP_METHODS)
+        if open_to_all != row["anyone"]:
+            problems.append("%s: the spec says %s, the route %s" % (
+                path, "open to everyone" if open_to_all else "signed in",
+                "takes anyone" if row["anyone"] else "needs sign-in"))
+    for path in SPEC["paths"]:
+        if path not in table:
+            problems.append("%s is documented but no route serves it" % path)
+    return problems

@@ -182,6 +182,30 @@ class Api(unittest.TestCase):
             self.assertEqual(r.status, 400)
             self.assertIn("max_points", body["error"])
 
+    def test_the_api_and_the_cli_refuse_bad_input_in_the_same_words(self):
+        cases = [{"from": "yesterday"}, {"to": "2024-13-01"}, {"fields": ",,"},
+                 {"user": "a/b"}, {"format": "kml"}]
+        for bad in cases:
+            params = dict({"user": "jane", "device": "phone", "format": "csv"}, **bad)
+            r = h.request(self.port, "/api/0/locations?" + q(**params))
+            self.assertEqual(r.status, 400, bad)
+            api = r.json()["error"]
+            self.assertTrue(api.startswith("bad parameter "), api)
+            args = ["export"]
+            for name, value in params.items():
+                args += ["--" + name, value]
+            c = h.cli(self.storage, *args, check=False)
+            self.assertEqual(c.returncode, 2, bad)
+            words = api[len("bad parameter "):]
+            if "format" in bad:  # the CLI writes fewer formats than the API
+                words = words.split(" is not ")[0]
+            self.assertIn("--" + words, c.stderr, bad)
+        r = h.request(self.port, "/api/0/locations?" + q(user="jane", device="phone",
+                                                          **{"from": "2024-12-02",
+                                                             "to": "2024-12-01"}))
+        self.assertEqual((r.status, r.json()["error"]),
+                         (416, "impossible date/time range: from is after to"))
+
     def test_config_for_the_map(self):
         r, body = self.get("/api/0/config")
         self.assertEqual(body["tiles"]["maxZoom"], 19)
@@ -192,6 +216,8 @@ class Api(unittest.TestCase):
     def test_unknown_device_is_an_empty_track(self):
         r, body = self.locations(device="nope")
         self.assertEqual((r.status, body["data"]), (200, []))
+        self.assertEqual(r.header("content-length"), str(len(r.body)),
+                         "an empty track is sent whole, not streamed")
 
     def test_bad_parameters_are_named(self):
         cases = [(q(user="jane"), 400, "device"),
@@ -294,6 +320,31 @@ class QueryEncoding(unittest.TestCase):
         # routes that read no parameters ignore the query, as before
         self.assertEqual(h.request(self.port, "/api/0/version?x=%zz").status, 200)
         self.assertEqual(h.request(self.port, "/?v=%zz").status, h.request(self.port, "/").status)
+
+
+class RouteTable(unittest.TestCase):
+    """The one route table (src/route.c) that dispatch, metrics and CORS read is the one the
+    OpenAPI document describes."""
+
+    def test_route_table_matches_openapi(self):
+        self.assertEqual(contract.route_problems(), [])
+
+    def test_contract_check_finds_a_difference(self):
+        spec = contract.SPEC
+        try:
+            contract.SPEC = dict(spec, paths=dict(spec["paths"]))
+            del contract.SPEC["paths"]["/api/0/stats"]
+            contract.SPEC["paths"]["/api/0/nowhere"] = {"get": {"responses": {}}}
+            problems = contract.route_problems()
+        finally:
+            contract.SPEC = spec
+        self.assertIn("route /api/0/stats is not in api/openapi.yaml", problems)
+        self.assertIn("/api/0/nowhere is documented but no route serves it", problems)
+
+    def test_every_route_is_labelled_for_metrics(self):
+        for row in contract.routes():
+            self.assertTrue(row["label"], "%s has a metrics label" % row["path"])
+            self.assertTrue(row["methods"], "%s takes some method" % row["path"])
 
 
 if __name__ == "__main__":

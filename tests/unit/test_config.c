@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_command.h"
 #include "config.h"
 #include "helpers.h"
 

@@ -84,13 +84,24 @@ static struct json_object *finish_json(struct q_track *t, struct sink *out)
     return o;
 }
 
+/* Plans jane/phone's export and starts it as JSON, as the doors do. */
+static int open_track(const struct q_range *range, struct sink *out, struct q_track **t)
+{
+    struct q_plan plan;
+    int rc = q_plan_export(st, "jane", "phone", range, &plan);
+    if (rc == 0)
+        rc = q_track_open(st, &plan, FMT_JSON, NULL, out, t);
+    q_plan_free(&plan);
+    return rc;
+}
+
 /* Runs a track export as JSON and parses it. */
 static struct json_object *export_json(const struct q_range *range)
 {
     struct sink out;
     struct q_track *t;
     sink_init_mem(&out, 4096);
-    cr_assert_eq(q_track_open(st, "jane", "phone", range, FMT_JSON, NULL, &out, &t), 0);
+    cr_assert_eq(open_track(range, &out, &t), 0);
     int rc;
     while ((rc = q_track_fill(t, &out, SIZE_MAX)) == 1)
         ;
@@ -159,7 +170,7 @@ Test(query, thinning_keeps_the_ends_and_the_corners)
     struct q_track *t;
     struct q_range bad = {.from = 0, .to = WTIME_MAX, .max_points = 3};
     sink_init_mem(&out, 64);
-    cr_expect_eq(q_track_open(st, "jane", "phone", &bad, FMT_JSON, NULL, &out, &t), -EINVAL);
+    cr_expect_eq(open_track(&bad, &out, &t), -EINVAL);
     sink_free(&out);
 }
 
@@ -194,7 +205,7 @@ Test(query, limit_counts_what_it_writes_while_points_arrive)
     struct sink out;
     struct q_track *t;
     sink_init_mem(&out, 256);
-    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    cr_assert_eq(open_track(&r, &out, &t), 0);
     /* Between the walk back and the export: newer points, an older one and a copy. */
     write_track(p, 100, 20000);
     const int64_t late[] = {9000, 10047};
@@ -219,7 +230,7 @@ Test(query, limit_stays_bounded_when_late_points_land_inside_it)
     struct sink out;
     struct q_track *t;
     sink_init_mem(&out, 256);
-    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    cr_assert_eq(open_track(&r, &out, &t), 0);
     const int64_t odd[] = {105, 107, 109};
     write_at(odd, 3);
     struct json_object *o = finish_json(t, &out);
@@ -240,7 +251,7 @@ Test(query, thinning_writes_what_it_chose_while_points_arrive)
     struct sink out;
     struct q_track *t;
     sink_init_mem(&out, 256);
-    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    cr_assert_eq(open_track(&r, &out, &t), 0);
     write_track(p, 200, 5000); /* newer points */
     const int64_t late[] = {500, 1005 /* a duplicate */};
     write_at(late, 2);
@@ -251,10 +262,40 @@ Test(query, thinning_writes_what_it_chose_while_points_arrive)
     /* Thinned: at most max_points, whatever arrived since. */
     r.max_points = 16;
     sink_init_mem(&out, 256);
-    cr_assert_eq(q_track_open(st, "jane", "phone", &r, FMT_JSON, NULL, &out, &t), 0);
+    cr_assert_eq(open_track(&r, &out, &t), 0);
     write_track(p, 200, 9000);
     o = finish_json(t, &out);
     cr_expect_leq(json_object_array_length(o), 16);
     cr_expect_geq(json_object_array_length(o), 14);
     json_object_put(o);
+}
+
+Test(query, a_plan_looks_the_device_up_once_and_knows_an_unknown_one)
+{
+    const int64_t tsts[] = {100, 200, 300};
+    write_at(tsts, 3);
+    struct q_range all = {.from = 0, .to = WTIME_MAX};
+    struct q_plan plan;
+    cr_assert_eq(q_plan_export(st, "jane", "phone", &all, &plan), 0);
+    cr_expect(plan.found);
+    cr_expect_eq(plan.dev.first_tst, 100, "the plan holds the device's first point");
+    cr_expect_eq(plan.dev.last_tst, 300);
+    q_plan_free(&plan);
+
+    struct q_range newest = {.from = 0, .to = WTIME_MAX, .limit = 2};
+    cr_assert_eq(q_plan_export(st, "jane", "phone", &newest, &plan), 0);
+    cr_expect_eq(plan.from, 200, "limit narrows the stretch to read to the newest two");
+    cr_expect_eq(plan.to, 300);
+    q_plan_free(&plan);
+
+    cr_assert_eq(q_plan_export(st, "jane", "nothing", &all, &plan), 0);
+    cr_expect_not(plan.found, "an unknown device is a plan with nothing to read");
+    struct sink out;
+    struct q_track *t;
+    sink_init_mem(&out, 64);
+    cr_assert_eq(q_track_open(st, &plan, FMT_JSON, NULL, &out, &t), 0);
+    struct json_object *o = finish_json(t, &out);
+    cr_expect_eq(json_object_array_length(o), 0, "its export is an empty document");
+    json_object_put(o);
+    q_plan_free(&plan);
 }

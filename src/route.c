@@ -1,0 +1,172 @@
+#include "route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "wl.h"
+
+#define GET    ROUTE_METHOD(API_GET)
+#define HEAD   ROUTE_METHOD(API_HEAD)
+#define POST   ROUTE_METHOD(API_POST)
+#define DELETE ROUTE_METHOD(API_DELETE)
+/* The Recorder's read routes take their parameters from a form-encoded POST body too. */
+#define READ (GET | HEAD | POST)
+#define READ_HANDLER(fn)                                                                           \
+    {                                                                                              \
+        [API_GET] = (fn), [API_HEAD] = (fn), [API_POST] = (fn)                                     \
+    }
+/* Everything: an unknown /api/ path is 404 whatever the method. */
+#define ANY_METHOD (GET | HEAD | POST | ROUTE_METHOD(API_PUT) | DELETE | ROUTE_METHOD(API_OTHER))
+
+/* Exact paths first; then prefixes, the longest first, ending with "/". */
+static const struct route routes[] = {
+    {.path = "/api/0/version",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_version),
+     .label = "/api/0/version"},
+    {.path = "/api/0/list",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_list),
+     .label = "/api/0/list",
+     .reads_query = true},
+    {.path = "/api/0/last",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_last),
+     .label = "/api/0/last",
+     .reads_query = true},
+    {.path = "/api/0/locations",
+     .methods = READ | DELETE,
+     .handler = {[API_GET] = api_get_locations,
+                 [API_HEAD] = api_get_locations,
+                 [API_POST] = api_get_locations,
+                 [API_DELETE] = api_delete_locations},
+     .label = "/api/0/locations",
+     .reads_query = true},
+    {.path = "/api/0/monitor",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_monitor),
+     .label = "/api/0/monitor"},
+    {.path = "/api/0/config",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_config),
+     .label = "/api/0/config"},
+    {.path = "/api/0/stats",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_stats),
+     .label = "/api/0/stats",
+     .reads_query = true},
+    {.path = "/pub",
+     .methods = POST,
+     .handler = {[API_POST] = api_post_pub},
+     .label = "/pub",
+     .reads_query = true},
+    {.path = "/api/0/stream",
+     .methods = GET,
+     .door = ROUTE_EVENTS,
+     .label = "/api/0/stream",
+     .streamed = true},
+    {.path = "/ws/last",
+     .methods = GET,
+     .door = ROUTE_WEBSOCKET,
+     .label = "/ws/last",
+     .streamed = true},
+    {.path = "/metrics", .methods = GET | HEAD, .door = ROUTE_METRICS, .label = "/metrics"},
+    {.path = "/healthz",
+     .methods = GET | HEAD,
+     .door = ROUTE_HEALTH,
+     .label = "/healthz",
+     .caller = ROUTE_ANYONE},
+    {.path = "/api/",
+     .prefix = true,
+     .methods = ANY_METHOD,
+     .door = ROUTE_NO_API,
+     .label = "other"},
+    {.path = "/vendor/leaflet/",
+     .prefix = true,
+     .methods = GET | HEAD,
+     .door = ROUTE_LEAFLET,
+     .label = "vendor"},
+    {.path = "/vendor/",
+     .prefix = true,
+     .methods = GET | HEAD,
+     .door = ROUTE_FILES,
+     .label = "vendor"},
+    {.path = "/", .prefix = true, .methods = GET | HEAD, .door = ROUTE_FILES, .label = "static"},
+};
+_Static_assert(WL_ARRAY_LEN(routes) <= ROUTE_MAX, "ROUTE_MAX is too small for the table");
+
+static const char *const method_names[] = {
+    [API_GET] = "GET", [API_HEAD] = "HEAD",     [API_POST] = "POST",
+    [API_PUT] = "PUT", [API_DELETE] = "DELETE", [API_OPTIONS] = "OPTIONS"};
+
+const struct route *route_find(const char *path)
+{
+    for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
+        if (!routes[i].prefix && strcmp(path, routes[i].path) == 0)
+            return &routes[i];
+    for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
+        if (routes[i].prefix && strncmp(path, routes[i].path, strlen(routes[i].path)) == 0)
+            return &routes[i];
+    return &routes[WL_ARRAY_LEN(routes) - 1]; /* a path that does not start with '/' */
+}
+
+const struct route *route_table(size_t *n)
+{
+    *n = WL_ARRAY_LEN(routes);
+    return routes;
+}
+
+size_t route_index(const struct route *r)
+{
+    return (size_t)(r - routes);
+}
+
+size_t route_metrics_slot(const struct route *r)
+{
+    size_t i = 0;
+    while (strcmp(routes[i].label, r->label) != 0)
+        i++;
+    return i;
+}
+
+/* The methods of the set that are named (API_OTHER is not), in the enum's order. */
+static const char *join_methods(unsigned set, const char *comma, const char *last, char *buf,
+                                size_t size)
+{
+    size_t n = 0, count = 0, have = 0;
+    for (int m = 0; m < API_OTHER; m++)
+        count += (set & ROUTE_METHOD(m)) != 0;
+    buf[0] = '\0';
+    for (int m = 0; m < API_OTHER; m++) {
+        if (!(set & ROUTE_METHOD(m)))
+            continue;
+        const char *sep = have == 0 ? "" : have + 1 == count ? last : comma;
+        int k = snprintf(buf + n, size - n, "%s%s", sep, method_names[m]);
+        if (k < 0 || (size_t)k >= size - n)
+            break;
+        n += (size_t)k;
+        have++;
+    }
+    return buf;
+}
+
+const char *route_allow(const struct route *r, char *buf, size_t size)
+{
+    unsigned set = 0;
+    if (r) {
+        set = r->methods;
+    } else {
+        for (size_t i = 0; i < WL_ARRAY_LEN(routes); i++)
+            if (routes[i].door != ROUTE_NO_API) /* not a method anything answers */
+                set |= routes[i].methods;
+    }
+    return join_methods(set | ROUTE_METHOD(API_OPTIONS), ", ", ", ", buf, size);
+}
+
+const char *route_refusal(const struct route *r, const char *path, char *buf, size_t size)
+{
+    char methods[ROUTE_ALLOW_MAX];
+    join_methods(r->methods & ~ROUTE_METHOD(API_HEAD), ", ", " or ", methods, sizeof(methods));
+    snprintf(buf, size, "use %s for %s", methods, path);
+    return buf;
+}
