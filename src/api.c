@@ -182,7 +182,7 @@ void api_get_list(struct api *api, const struct api_request *req, struct api_res
         sink_puts(&resp->body, "[]"); /* as if absent: do not confirm who exists */
     } else if (have_user && have_device) {
         /* The Recorder lists its month files here (with server paths); we list the months. */
-        rc = q_months_json(api->store, user, device, &resp->body);
+        rc = query_months_json(api->store, user, device, &resp->body);
     } else {
         sink_putc(&resp->body, '[');
         rc = have_user ? store_list_devices(api->store, user, list_device, &l)
@@ -207,14 +207,14 @@ void api_get_last(struct api *api, const struct api_request *req, struct api_res
         sink_puts(&resp->body, "[]\n");
         return;
     }
-    struct q_last_filter f = {.user = rq.given & REQUEST_USER ? rq.user : NULL,
-                              .device = rq.given & REQUEST_DEVICE ? rq.device : NULL,
-                              .fields = rq.nfields ? rq.fields : NULL,
-                              .nfields = rq.nfields,
-                              .visible = api->opt.visible,
-                              .visible_arg = api->opt.visible_arg,
-                              .viewer = req->user};
-    int rc = q_last_json(api->store, &f, &resp->body);
+    struct query_last_filter f = {.user = rq.given & REQUEST_USER ? rq.user : NULL,
+                                  .device = rq.given & REQUEST_DEVICE ? rq.device : NULL,
+                                  .fields = rq.nfields ? rq.fields : NULL,
+                                  .nfields = rq.nfields,
+                                  .visible = api->opt.visible,
+                                  .visible_arg = api->opt.visible_arg,
+                                  .viewer = req->user};
+    int rc = query_last_json(api->store, &f, &resp->body);
     if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
@@ -236,9 +236,9 @@ static void safe_name(char *out, size_t size, const char *in)
 /* Content-Disposition: USER-DEVICE-FROM-TO.EXT, the dates being those of the data asked for
  * (the range clamped to the device's first and last points). */
 static void set_download(struct api_response *resp, const struct request_params *rq,
-                         const struct q_plan *plan)
+                         const struct query_plan *plan)
 {
-    char u[OT_NAME_MAX + 1], d[OT_NAME_MAX + 1], f[21], t[21];
+    char u[OWNTRACKS_NAME_MAX + 1], d[OWNTRACKS_NAME_MAX + 1], f[WTIME_ISO_SIZE], t[WTIME_ISO_SIZE];
     int64_t from = rq->from, to = rq->to;
     if (plan->found && plan->dev.points) {
         from = from > plan->dev.first_tst ? from : plan->dev.first_tst;
@@ -257,20 +257,20 @@ static void set_download(struct api_response *resp, const struct request_params 
 
 /* A streamed track; it outlives the request handler, so the fields live here. */
 struct track_stream {
-    struct q_track *track;
+    struct query_track *track;
     struct request_params rq; /* the names and fields the format writer borrows */
 };
 
 static int track_fill(void *state, struct sink *out, size_t want)
 {
     struct track_stream *ts = state;
-    return q_track_fill(ts->track, out, want);
+    return query_track_fill(ts->track, out, want);
 }
 
 static void track_release(void *state)
 {
     struct track_stream *ts = state;
-    q_track_close(ts->track);
+    query_track_close(ts->track);
     free(ts);
 }
 
@@ -301,15 +301,15 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
                              .version = api->opt.version,
                              .fields = rq->nfields ? rq->fields : NULL,
                              .nfields = rq->nfields};
-    struct q_range range = {
+    struct query_range range = {
         .from = rq->from, .to = rq->to, .limit = rq->limit, .max_points = rq->max_points};
-    struct q_plan plan;
+    struct query_plan plan;
     /* An unknown device is planned as an empty track: an empty document, not an error. */
-    int rc = q_plan_export(api->store, rq->user, rq->device, &range, &plan);
+    int rc = query_plan_export(api->store, rq->user, rq->device, &range, &plan);
     if (rc == 0)
-        rc = q_track_open(api->store, &plan, rq->format, &fo, &resp->body, &ts->track);
+        rc = query_track_open(api->store, &plan, rq->format, &fo, &resp->body, &ts->track);
     if (rc) {
-        q_plan_free(&plan);
+        query_plan_free(&plan);
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
         goto fail;
     }
@@ -318,7 +318,7 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
     if (rq->format == FMT_GPX || rq->download)
         set_download(resp, rq, &plan);
     if (!plan.found) { /* nothing to stream: the empty document goes out whole */
-        rc = q_track_fill(ts->track, &resp->body, SIZE_MAX);
+        rc = query_track_fill(ts->track, &resp->body, SIZE_MAX);
         if (rc < 0)
             api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
         track_release(ts);
@@ -381,10 +381,10 @@ void api_get_stats(struct api *api, const struct api_request *req, struct api_re
     if (!parse(req, resp, &rules, &rq))
         return;
     ok_json(resp);
-    int rc =
-        q_stats_json(api->store, rq.given & REQUEST_USER ? rq.user : NULL,
-                     rq.given & REQUEST_DEVICE ? rq.device : NULL, rq.from, rq.to, Q_STATS_MAX_ACC,
-                     api->opt.visible, api->opt.visible_arg, req->user, &resp->body);
+    int rc = query_stats_json(api->store, rq.given & REQUEST_USER ? rq.user : NULL,
+                              rq.given & REQUEST_DEVICE ? rq.device : NULL, rq.from, rq.to,
+                              QUERY_STATS_MAX_ACC, api->opt.visible, api->opt.visible_arg,
+                              req->user, &resp->body);
     if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
@@ -402,7 +402,8 @@ void api_get_config(struct api *api, const struct api_request *req, struct api_r
     sink_json_string(b, api->tile_url, strlen(api->tile_url));
     sink_puts(b, ",\"attribution\":");
     sink_json_string(b, api->tile_attribution, strlen(api->tile_attribution));
-    sink_printf(b, ",\"maxZoom\":%d}", o->tile_max_zoom ? o->tile_max_zoom : CFG_TILE_MAX_ZOOM_DEFAULT);
+    sink_printf(b, ",\"maxZoom\":%d}",
+                o->tile_max_zoom ? o->tile_max_zoom : CFG_TILE_MAX_ZOOM_DEFAULT);
     pthread_mutex_unlock(&api->tiles_lock);
     sink_puts(b, ",\"mqtt\":");
     if (o->mqtt_host) {
@@ -423,7 +424,7 @@ void api_get_config(struct api *api, const struct api_request *req, struct api_r
 void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     int64_t when;
-    char topic[STORE_TOPIC_MAX + 1], user[OT_NAME_MAX + 1];
+    char topic[STORE_TOPIC_MAX + 1], user[OWNTRACKS_NAME_MAX + 1];
     resp->status = 200;
     resp->content_type = "text/plain; charset=utf-8";
     /* Only for those who may see whose message it was. */
@@ -449,7 +450,8 @@ static bool pub_identity(const struct api_request *req, struct api_response *res
         d = req->query(req->ctx, "d");
     if (req->user) {
         if (u && u[0] &&
-            (ot_normalize_name(u, strlen(u), user, &why) != 0 || strcmp(user, req->user) != 0)) {
+            (owntracks_normalize_name(u, strlen(u), user, &why) != 0 ||
+             strcmp(user, req->user) != 0)) {
             api_error(resp, 403, "X-Limit-U does not match the authenticated user");
             return false;
         }
@@ -460,11 +462,11 @@ static bool pub_identity(const struct api_request *req, struct api_response *res
         u = "owntracks";
     if (!d || !d[0])
         d = "phone";
-    if (ot_normalize_name(u, strlen(u), user, &why) != 0) {
+    if (owntracks_normalize_name(u, strlen(u), user, &why) != 0) {
         api_error(resp, 400, "bad user: %s", why);
         return false;
     }
-    if (ot_normalize_name(d, strlen(d), device, &why) != 0) {
+    if (owntracks_normalize_name(d, strlen(d), device, &why) != 0) {
         api_error(resp, 400, "bad device: %s", why);
         return false;
     }
@@ -475,13 +477,13 @@ static bool pub_identity(const struct api_request *req, struct api_response *res
 static void encrypt_reply(struct api *api, const char *user, const char *device,
                           struct api_response *resp)
 {
-    unsigned char secret[OT_SECRET_MAX];
+    unsigned char secret[OWNTRACKS_SECRET_MAX];
     char *b64;
     int n = store_key_get(api->store, user, device, secret);
 
     if (n <= 0)
         return;
-    if (ot_encrypt(secret, (size_t)n, resp->body.buf, resp->body.len, &b64) == 0) {
+    if (owntracks_encrypt(secret, (size_t)n, resp->body.buf, resp->body.len, &b64) == 0) {
         resp->body.len = 0;
         sink_puts(&resp->body, "{\"_type\":\"encrypted\",\"data\":\"");
         sink_puts(&resp->body, b64);
@@ -492,7 +494,7 @@ static void encrypt_reply(struct api *api, const char *user, const char *device,
 
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp)
 {
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1], reason[OT_REASON_MAX];
+    char user[OWNTRACKS_NAME_MAX + 1], device[OWNTRACKS_NAME_MAX + 1], reason[OWNTRACKS_REASON_MAX];
     struct ingest_batch batch;
 
     if (!pub_identity(req, resp, user, device))
@@ -502,32 +504,33 @@ void api_post_pub(struct api *api, const struct api_request *req, struct api_res
         return;
     }
     bool retry;
-    enum ot_outcome o = ingest_http(api->ingest, &batch, user, device, req->body, req->body_len,
-                                    time(NULL), reason, sizeof(reason), &retry);
+    enum owntracks_outcome o =
+        ingest_http(api->ingest, &batch, user, device, req->body, req->body_len, time(NULL), reason,
+                    sizeof(reason), &retry);
     /* A message refused for what it says still gets a 2xx: the apps put a message that failed
      * back at the head of their queue and retry it, with a growing wait, before anything sent
      * after it (protocol §7), so a message that can never be stored would hold the phone's
      * later points back for many minutes. The reason goes to the log (ingest) and to a
      * header. One refused for now (no key configured yet, out of memory) gets a 503, so that
      * the app keeps it and sends it again. */
-    if (o == OT_REJECT) {
+    if (o == OWNTRACKS_REJECT) {
         /* A header value: printable ASCII only, whatever the payload put in the reason. */
         size_t i;
         for (i = 0; reason[i] && i + 1 < sizeof(resp->rejected); i++)
             resp->rejected[i] = reason[i] >= 0x20 && reason[i] < 0x7f ? reason[i] : '?';
         resp->rejected[i] = '\0';
     }
-    if (o == OT_REJECT && retry) {
+    if (o == OWNTRACKS_REJECT && retry) {
         api_error(resp, 503, "cannot store the message now: %s", reason);
         resp->retry_after = API_RETRY_AFTER;
-    } else if (o == OT_ACCEPT && ingest_commit(api->ingest, &batch, NULL) != 0) {
+    } else if (o == OWNTRACKS_ACCEPT && ingest_commit(api->ingest, &batch, NULL) != 0) {
         /* Not stored: the app keeps the message and posts it again. */
         api_error(resp, 503, "cannot store the message now; try again later");
         resp->retry_after = API_RETRY_AFTER;
     } else {
         ok_json(resp);
-        int rc = q_friends_json(api->store, user, device, api->opt.visible, api->opt.visible_arg,
-                                &resp->body);
+        int rc = query_friends_json(api->store, user, device, api->opt.visible,
+                                    api->opt.visible_arg, &resp->body);
         if (rc) {
             resp->body.len = 0;
             sink_putc(&resp->body, '['); /* stored all the same; the friends can wait */

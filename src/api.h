@@ -40,10 +40,11 @@ struct api_request {
 struct api_response {
     unsigned status;
     const char *content_type;
-    char disposition[512];        /* Content-Disposition, or "" */
-    const char *allow;            /* Allow, for 405 */
-    unsigned retry_after;         /* Retry-After seconds, or 0 */
-    char rejected[OT_REASON_MAX]; /* X-Wherelog-Rejected: why /pub refused a message, or "" */
+    char disposition[512]; /* Content-Disposition, or "" */
+    const char *allow;     /* Allow, for 405 */
+    unsigned retry_after;  /* Retry-After seconds, or 0 */
+    char
+        rejected[OWNTRACKS_REASON_MAX]; /* X-Wherelog-Rejected: why /pub refused a message, or "" */
     /* The body, a memory sink the caller set up. With `fill` set, it is only the beginning,
      * and fill(state, body, want) writes more until it returns 0 (<0: error, stop). */
     struct sink body;
@@ -62,10 +63,10 @@ struct api_options {
     const char *mqtt_host; /* NULL when MQTT is off */
     int mqtt_port;
     /* Access control (see query.h); NULL: everybody sees everything. */
-    q_visible_fn visible;
+    query_visible_fn visible;
     void *visible_arg;
     /* May `viewer` delete `user`'s data? NULL: nobody may (deleting needs authentication). */
-    q_visible_fn may_delete;
+    query_visible_fn may_delete;
     /* Called after data was deleted (the live hub tells clients to reload). */
     void (*changed)(void *arg);
     void *changed_arg;

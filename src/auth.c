@@ -19,7 +19,7 @@
 #define CLIENT_MAX 64
 
 struct account {
-    char user[OT_NAME_MAX + 1];
+    char user[OWNTRACKS_NAME_MAX + 1];
     char hash[HASH_MAX];
     /* The last password that verified, as a keyed hash, and until when it counts
      * (auth.cache_lock). */
@@ -28,9 +28,9 @@ struct account {
 };
 
 struct grant {
-    char viewer[OT_NAME_MAX + 1];
+    char viewer[OWNTRACKS_NAME_MAX + 1];
     bool all, admin;
-    char (*users)[OT_NAME_MAX + 1];
+    char (*users)[OWNTRACKS_NAME_MAX + 1];
     size_t nusers;
 };
 
@@ -148,7 +148,7 @@ static int load_htpasswd(const char *path, struct state *s)
         const char *hash = colon + 1;
         struct account *a = &s->accounts[s->naccounts];
         memset(a, 0, sizeof(*a));
-        if (ot_normalize_name(l, strlen(l), a->user, &why) != 0) {
+        if (owntracks_normalize_name(l, strlen(l), a->user, &why) != 0) {
             wl_log(WL_LOG_ERROR, "auth", "%s:%u: login: %s", path, lineno, why);
             rc = -EINVAL;
         } else if (!supported_hash(hash) || strlen(hash) >= sizeof(a->hash)) {
@@ -176,11 +176,11 @@ static int add_grant_user(struct grant *g, const char *user)
     for (size_t i = 0; i < g->nusers; i++)
         if (strcmp(g->users[i], user) == 0)
             return 0;
-    char(*v)[OT_NAME_MAX + 1] = realloc(g->users, (g->nusers + 1) * sizeof(*v));
+    char(*v)[OWNTRACKS_NAME_MAX + 1] = realloc(g->users, (g->nusers + 1) * sizeof(*v));
     if (!v)
         return -ENOMEM;
     g->users = v;
-    snprintf(g->users[g->nusers++], OT_NAME_MAX + 1, "%s", user);
+    snprintf(g->users[g->nusers++], OWNTRACKS_NAME_MAX + 1, "%s", user);
     return 0;
 }
 
@@ -199,7 +199,7 @@ static int load_acl(const char *path, struct state *s)
         if (hash)
             *hash = '\0';
         char *l = trim(line), *colon = strchr(l, ':');
-        char viewer[OT_NAME_MAX + 1];
+        char viewer[OWNTRACKS_NAME_MAX + 1];
         const char *why;
         if (*l == '\0')
             continue;
@@ -209,7 +209,7 @@ static int load_acl(const char *path, struct state *s)
             continue;
         }
         *colon = '\0';
-        if (ot_normalize_name(trim(l), strlen(trim(l)), viewer, &why) != 0) {
+        if (owntracks_normalize_name(trim(l), strlen(trim(l)), viewer, &why) != 0) {
             wl_log(WL_LOG_ERROR, "auth", "%s:%u: viewer: %s", path, lineno, why);
             rc = -EINVAL;
             continue;
@@ -228,7 +228,7 @@ static int load_acl(const char *path, struct state *s)
         }
         char *save = NULL;
         for (char *tok = strtok_r(colon + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            char *t = trim(tok), user[OT_NAME_MAX + 1];
+            char *t = trim(tok), user[OWNTRACKS_NAME_MAX + 1];
             if (*t == '\0')
                 continue;
             if (strcmp(t, "*") == 0) {
@@ -239,7 +239,7 @@ static int load_acl(const char *path, struct state *s)
                 wl_log(WL_LOG_ERROR, "auth", "%s:%u: unknown flag %s (only @admin)", path, lineno,
                        t);
                 rc = -EINVAL;
-            } else if (ot_normalize_name(t, strlen(t), user, &why) != 0) {
+            } else if (owntracks_normalize_name(t, strlen(t), user, &why) != 0) {
                 wl_log(WL_LOG_ERROR, "auth", "%s:%u: %s", path, lineno, why);
                 rc = -EINVAL;
             } else if (add_grant_user(g, user) != 0) {
@@ -438,7 +438,7 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
         count_failure(a, client, now);
         return AUTH_DENIED;
     }
-    known = ot_normalize_name(login, strlen(login), user, &why) == 0;
+    known = owntracks_normalize_name(login, strlen(login), user, &why) == 0;
     remember_digest(a, known ? user : "", password, digest);
 
     /* A password verified lately is recognised by its keyed hash. */

@@ -54,15 +54,15 @@ enum auth_result {
 
 /*
  * Checks an Authorization header value (NULL when absent) from `client` (an address, for the
- * failure log and throttling). On AUTH_OK, user (OT_NAME_MAX + 1 bytes) receives the user's
+ * failure log and throttling). On AUTH_OK, user (OWNTRACKS_NAME_MAX + 1 bytes) receives the user's
  * store name.
  */
 enum auth_result auth_check(struct auth *a, const char *authorization, const char *client,
                             char *user);
 
-/* q_visible_fn: may viewer see user's data? (arg is the struct auth) */
+/* query_visible_fn: may viewer see user's data? (arg is the struct auth) */
 bool auth_visible(void *arg, const char *viewer, const char *user);
-/* q_visible_fn: may viewer delete user's data? Their own, or anyone's for an admin. */
+/* query_visible_fn: may viewer delete user's data? Their own, or anyone's for an admin. */
 bool auth_may_delete(void *arg, const char *viewer, const char *user);
 
 #endif

@@ -155,9 +155,9 @@ int cli_last(int argc, char **argv)
         store_close(s);
         return 1;
     }
-    struct q_last_filter f = {.user = rq.given & REQUEST_USER ? rq.user : NULL,
-                              .device = rq.given & REQUEST_DEVICE ? rq.device : NULL};
-    rc = q_last_json(s, &f, &out);
+    struct query_last_filter f = {.user = rq.given & REQUEST_USER ? rq.user : NULL,
+                                  .device = rq.given & REQUEST_DEVICE ? rq.device : NULL};
+    rc = query_last_json(s, &f, &out);
     if (rc == 0)
         rc = sink_flush(&out);
     sink_free(&out);
@@ -241,8 +241,8 @@ int cli_export(int argc, char **argv)
     struct wl_config cfg;
     struct store *s = NULL;
     struct sink out = {0};
-    struct q_track *t = NULL;
-    struct q_plan plan = {0};
+    struct query_track *t = NULL;
+    struct query_plan plan = {0};
     static const struct request_rules rules = {
         .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_FORMAT | REQUEST_FIELDS,
         .requires = REQUEST_USER | REQUEST_DEVICE,
@@ -269,16 +269,16 @@ int cli_export(int argc, char **argv)
     }
     if (sink_init_fd(&out, fd, OUT_BUFFER))
         goto out;
-    struct q_range range = {.from = rq.from, .to = rq.to};
+    struct query_range range = {.from = rq.from, .to = rq.to};
     struct fmt_options fo = {.fields = rq.nfields ? rq.fields : NULL, .nfields = rq.nfields};
-    rc = q_plan_export(s, rq.user, rq.device, &range, &plan);
+    rc = query_plan_export(s, rq.user, rq.device, &range, &plan);
     if (rc == 0 && !plan.found) {
         fprintf(stderr, "wherelog export: no device %s/%s in the store\n", rq.user, rq.device);
         goto out;
     }
     if (rc == 0)
-        rc = q_track_open(s, &plan, rq.format, &fo, &out, &t);
-    while (rc == 0 && (rc = q_track_fill(t, &out, SIZE_MAX)) == 1)
+        rc = query_track_open(s, &plan, rq.format, &fo, &out, &t);
+    while (rc == 0 && (rc = query_track_fill(t, &out, SIZE_MAX)) == 1)
         rc = 0;
     if (rc == 0)
         rc = sink_flush(&out);
@@ -286,13 +286,13 @@ int cli_export(int argc, char **argv)
         fprintf(stderr, "wherelog export: %s\n", wl_strerror(rc));
         goto out;
     }
-    if (q_track_skipped(t))
+    if (query_track_skipped(t))
         fprintf(stderr, "wherelog export: %llu damaged records skipped (see 'wherelog check')\n",
-                (unsigned long long)q_track_skipped(t));
+                (unsigned long long)query_track_skipped(t));
     status = 0;
 out:
-    q_track_close(t);
-    q_plan_free(&plan);
+    query_track_close(t);
+    query_plan_free(&plan);
     sink_free(&out);
     if (fd != STDOUT_FILENO && fd >= 0 && close(fd) != 0 && status == 0) {
         fprintf(stderr, "wherelog export: %s: %s\n", output, strerror(errno));
@@ -344,9 +344,9 @@ int cli_stats(int argc, char **argv)
         store_close(s);
         return 1;
     }
-    rc = q_stats_json(s, rq.given & REQUEST_USER ? rq.user : NULL,
-                      rq.given & REQUEST_DEVICE ? rq.device : NULL, rq.from, rq.to, Q_STATS_MAX_ACC,
-                      NULL, NULL, NULL, &out);
+    rc = query_stats_json(s, rq.given & REQUEST_USER ? rq.user : NULL,
+                          rq.given & REQUEST_DEVICE ? rq.device : NULL, rq.from, rq.to,
+                          QUERY_STATS_MAX_ACC, NULL, NULL, NULL, &out);
     store_close(s);
     if (rc) {
         fprintf(stderr, "wherelog stats: %s\n", wl_strerror(rc));
@@ -368,7 +368,7 @@ int cli_stats(int argc, char **argv)
            "days");
     for (size_t i = 0; i < json_object_array_length(devs); i++) {
         struct json_object *d = json_object_array_get_idx(devs, i), *f, *l;
-        char label[2 * OT_NAME_MAX + 2];
+        char label[2 * OWNTRACKS_NAME_MAX + 2];
         json_object_object_get_ex(d, "user", &v);
         snprintf(label, sizeof(label), "%s/", json_object_get_string(v));
         json_object_object_get_ex(d, "device", &v);

@@ -42,7 +42,7 @@ int cli_import(int argc, char **argv)
     struct wl_config cfg;
     const char *args[2];
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
+    char uname[OWNTRACKS_NAME_MAX + 1], dname[OWNTRACKS_NAME_MAX + 1];
     struct store *s;
     struct imp *imp;
     int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
@@ -70,26 +70,26 @@ int cli_import(int argc, char **argv)
     }
     if (cli_open_store("import", &cfg, true, &s))
         return 1;
-    struct imp_options io = {.progress = !quiet && !json && isatty(STDERR_FILENO)};
-    if ((rc = imp_new(s, &io, &imp))) {
+    struct import_options io = {.progress = !quiet && !json && isatty(STDERR_FILENO)};
+    if ((rc = import_new(s, &io, &imp))) {
         store_close(s);
         return 1;
     }
     if (recorder)
-        rc = imp_recorder(imp, src);
+        rc = import_recorder(imp, src);
     else if (strcmp(kind, "gpx") == 0)
-        rc = imp_gpx(imp, src, uname, dname);
+        rc = import_gpx(imp, src, uname, dname);
     else if (strcmp(kind, "geojson") == 0)
-        rc = imp_geojson(imp, src, uname, dname);
+        rc = import_geojson(imp, src, uname, dname);
     else
-        rc = imp_google(imp, src, uname, dname);
+        rc = import_google(imp, src, uname, dname);
     if (json)
-        imp_summary_json(imp, stdout);
+        import_summary_json(imp, stdout);
     else
-        imp_summary_text(imp, stdout);
+        import_summary_text(imp, stdout);
     /* a file or directory skipped on the way is a source not read to its end, too */
-    bool skipped = imp_source_errors(imp) > 0;
-    imp_free(imp);
+    bool skipped = import_source_errors(imp) > 0;
+    import_free(imp);
     store_close(s);
     if (rc && rc != -EINVAL && rc != -ENOENT && rc != -EIO && rc != -E2BIG && rc != -ENAMETOOLONG)
         fprintf(stderr, "wherelog import: %s\n", wl_strerror(rc));
@@ -218,7 +218,7 @@ static int hide_command(int argc, char **argv, bool hidden)
     struct wl_config cfg;
     const char *args[3];
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
+    char uname[OWNTRACKS_NAME_MAX + 1], dname[OWNTRACKS_NAME_MAX + 1];
     int64_t tst;
     struct store *s;
     int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
@@ -243,7 +243,7 @@ static int hide_command(int argc, char **argv, bool hidden)
         fprintf(stderr, "wherelog %s: %s\n", name, wl_strerror(rc));
         return 1;
     }
-    char iso[21];
+    char iso[WTIME_ISO_SIZE];
     wtime_iso(tst, iso);
     printf("%s %s/%s %s (%lld)\n", hidden ? "hidden:" : "shown again:", uname, dname, iso,
            (long long)tst);
@@ -368,7 +368,7 @@ static int read_secret(const char *file, char *buf, size_t size)
     struct termios old, quiet;
     bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
     if (tty) {
-        fprintf(stderr, "secret (at most %d bytes): ", OT_SECRET_MAX);
+        fprintf(stderr, "secret (at most %d bytes): ", OWNTRACKS_SECRET_MAX);
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
@@ -402,7 +402,7 @@ int cli_key(int argc, char **argv)
     struct store *s;
     const char *args[3];
     size_t nargs;
-    char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
+    char uname[OWNTRACKS_NAME_MAX + 1], dname[OWNTRACKS_NAME_MAX + 1];
     int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
 
     if (rc)
@@ -423,11 +423,11 @@ int cli_key(int argc, char **argv)
             fprintf(stderr, "wherelog key: no secret given\n");
             return 1;
         }
-        if (strlen(secret) > OT_SECRET_MAX)
+        if (strlen(secret) > OWNTRACKS_SECRET_MAX)
             fprintf(stderr,
                     "wherelog key: note: OwnTracks uses only the first %d bytes of the "
                     "secret\n",
-                    OT_SECRET_MAX);
+                    OWNTRACKS_SECRET_MAX);
     }
     if (cli_open_store("key", &cfg, !list, &s))
         return 1;
@@ -436,7 +436,7 @@ int cli_key(int argc, char **argv)
     } else if (set) {
         size_t len = strlen(secret);
         rc = store_key_set(s, uname, dname, (const unsigned char *)secret,
-                           len > OT_SECRET_MAX ? OT_SECRET_MAX : len);
+                           len > OWNTRACKS_SECRET_MAX ? OWNTRACKS_SECRET_MAX : len);
     } else {
         rc = store_key_delete(s, uname, dname);
         if (rc == -ENOENT)

@@ -87,29 +87,29 @@ void fmt_end(struct fmt_writer *w)
 
 int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix)
 {
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     enum { LAT = 1, LON = 2, ALT = 4 };
     unsigned found = 0;
-    int rc = pk_open(&r, data, len, tst, "location");
+    int rc = pack_open(&r, data, len, tst, "location");
 
     fix->has_alt = false;
     /* Keys are unique (owntracks refuses duplicates), so the scan ends once all three are seen:
      * phones send them early in the message, which spares reading half the members. */
-    while (found != (LAT | LON | ALT) && rc == 0 && (rc = pk_next(&r, NULL, NULL, &v)) == 1) {
+    while (found != (LAT | LON | ALT) && rc == 0 && (rc = pack_next(&r, NULL, NULL, &v)) == 1) {
         rc = 0;
         switch (r.key_index) {
-        case PK_KEY_LAT:
+        case PACK_KEY_LAT:
             fix->lat = v;
             found |= LAT;
             break;
-        case PK_KEY_LON:
+        case PACK_KEY_LON:
             fix->lon = v;
             found |= LON;
             break;
-        case PK_KEY_ALT:
+        case PACK_KEY_ALT:
             fix->alt = v;
-            fix->has_alt = v.type == PK_INT || v.type == PK_DECIMAL;
+            fix->has_alt = v.type == PACK_INT || v.type == PACK_DECIMAL;
             found |= ALT;
             break;
         default: break;
@@ -118,19 +118,20 @@ int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix)
     if (rc < 0)
         return rc;
     if ((found & (LAT | LON)) != (LAT | LON) ||
-        (fix->lat.type != PK_INT && fix->lat.type != PK_DECIMAL && fix->lat.type != PK_NUMTEXT))
+        (fix->lat.type != PACK_INT && fix->lat.type != PACK_DECIMAL &&
+         fix->lat.type != PACK_NUMTEXT))
         return WL_ECORRUPT;
     return 0;
 }
 
-void fmt_write_decimal(struct sink *s, const struct pk_value *v)
+void fmt_write_decimal(struct sink *s, const struct pack_value *v)
 {
-    if (v->type == PK_INT || (v->type == PK_DECIMAL && v->exp <= 0 && v->exp >= -31)) {
-        pk_write_number(s, v); /* already plain digits */
+    if (v->type == PACK_INT || (v->type == PACK_DECIMAL && v->exp <= 0 && v->exp >= -31)) {
+        pack_write_number(s, v); /* already plain digits */
         return;
     }
     double d;
-    if (!pk_to_double(v, &d) || !isfinite(d))
+    if (!pack_to_double(v, &d) || !isfinite(d))
         d = 0;
     char tmp[64];
     int n = snprintf(tmp, sizeof(tmp), "%.9f", d);
@@ -139,7 +140,7 @@ void fmt_write_decimal(struct sink *s, const struct pk_value *v)
 
 bool fmt_is_blob_key(int key_index)
 {
-    return key_index == PK_KEY_IMAGE || key_index == PK_KEY_FACE;
+    return key_index == PACK_KEY_IMAGE || key_index == PACK_KEY_FACE;
 }
 
 int fmt_split_fields(char *list, const char **fields)

@@ -12,8 +12,8 @@ static const char *const default_columns[] = {"tst", "isotst", "lat", "lon",  "a
 
 static short key_index_of(const char *name)
 {
-    for (size_t i = 0; i < pk_dictionary_size(); i++)
-        if (strcmp(pk_dictionary_key(i), name) == 0)
+    for (size_t i = 0; i < pack_dictionary_size(); i++)
+        if (strcmp(pack_dictionary_key(i), name) == 0)
             return (short)i;
     return -1;
 }
@@ -41,27 +41,27 @@ void fmt_csv_begin(struct fmt_writer *w)
     sink_put(s, "\r\n", 2);
 }
 
-static void write_cell(struct fmt_writer *w, const struct pk_value *v, int64_t tst)
+static void write_cell(struct fmt_writer *w, const struct pack_value *v, int64_t tst)
 {
     struct sink *s = w->sink;
 
     switch (v->type) {
-    case PK_NULL: break;
-    case PK_FALSE: sink_puts(s, "false"); break;
-    case PK_TRUE: sink_puts(s, "true"); break;
-    case PK_STRING: sink_csv_field(s, v->str, v->len); break;
-    case PK_INT:
-    case PK_DECIMAL:
-    case PK_NUMTEXT: pk_write_number(s, v); break;
-    case PK_ARRAY:
-    case PK_OBJECT:
+    case PACK_NULL: break;
+    case PACK_FALSE: sink_puts(s, "false"); break;
+    case PACK_TRUE: sink_puts(s, "true"); break;
+    case PACK_STRING: sink_csv_field(s, v->str, v->len); break;
+    case PACK_INT:
+    case PACK_DECIMAL:
+    case PACK_NUMTEXT: pack_write_number(s, v); break;
+    case PACK_ARRAY:
+    case PACK_OBJECT:
         /* Nested values are written as their JSON text, quoted as CSV needs. */
         if (!w->scratch.buf && sink_init_mem(&w->scratch, 256) != 0) {
             s->err = s->err ? s->err : -ENOMEM;
             return;
         }
         w->scratch.len = 0;
-        pk_write_value_json(&w->scratch, v, tst);
+        pack_write_value_json(&w->scratch, v, tst);
         sink_csv_field(s, w->scratch.buf, w->scratch.len);
         break;
     }
@@ -70,15 +70,15 @@ static void write_cell(struct fmt_writer *w, const struct pk_value *v, int64_t t
 int fmt_csv_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
     struct sink *s = w->sink;
-    struct pk_value vals[FMT_MAX_FIELDS];
+    struct pack_value vals[FMT_MAX_FIELDS];
     bool have[FMT_MAX_FIELDS] = {false};
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     const char *key;
     size_t keylen;
-    int rc = pk_open(&r, data, len, tst, "location");
+    int rc = pack_open(&r, data, len, tst, "location");
 
-    while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+    while (rc == 0 && (rc = pack_next(&r, &key, &keylen, &v)) == 1) {
         rc = 0;
         if (r.key_index >= 0) {
             int col = w->col_of_key[r.key_index];

@@ -12,12 +12,12 @@ void fmt_geojson_begin(struct fmt_writer *w)
 static void write_position(struct sink *s, const struct fmt_fix *fix, bool with_alt)
 {
     sink_putc(s, '[');
-    pk_write_number(s, &fix->lon); /* longitude first (RFC 7946 §3.1.1) */
+    pack_write_number(s, &fix->lon); /* longitude first (RFC 7946 §3.1.1) */
     sink_putc(s, ',');
-    pk_write_number(s, &fix->lat);
+    pack_write_number(s, &fix->lat);
     if (with_alt && fix->has_alt) {
         sink_putc(s, ',');
-        pk_write_number(s, &fix->alt);
+        pack_write_number(s, &fix->alt);
     }
     sink_putc(s, ']');
 }
@@ -26,8 +26,8 @@ int fmt_geojson_point(struct fmt_writer *w, int64_t tst, const void *data, size_
 {
     struct sink *s = w->sink;
     struct fmt_fix fix;
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     const char *key;
     size_t keylen;
     char iso[WTIME_ISO_SIZE];
@@ -41,14 +41,15 @@ int fmt_geojson_point(struct fmt_writer *w, int64_t tst, const void *data, size_
     write_position(s, &fix, true);
     sink_puts(s, "},\"properties\":{");
     /* Every member but the geometry, the type and big blobs; then the ISO time. */
-    pk_open(&r, data, len, tst, "location");
-    while ((rc = pk_next(&r, &key, &keylen, &v)) == 1) {
-        if (r.key_index == PK_KEY_LAT || r.key_index == PK_KEY_LON || r.key_index == PK_KEY_TYPE ||
-            r.key_index == PK_KEY_ISOTST || fmt_is_blob_key(r.key_index))
+    pack_open(&r, data, len, tst, "location");
+    while ((rc = pack_next(&r, &key, &keylen, &v)) == 1) {
+        if (r.key_index == PACK_KEY_LAT || r.key_index == PACK_KEY_LON ||
+            r.key_index == PACK_KEY_TYPE || r.key_index == PACK_KEY_ISOTST ||
+            fmt_is_blob_key(r.key_index))
             continue;
         sink_json_string(s, key, keylen);
         sink_putc(s, ':');
-        pk_write_value_json(s, &v, tst);
+        pack_write_value_json(s, &v, tst);
         sink_putc(s, ',');
     }
     wtime_iso_cached(&w->days, tst, iso);

@@ -50,7 +50,7 @@ int fmt_gpx_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
     /* GPX's longitude type is [-180, 180): 180 and -180 are the same meridian. Stored
      * longitudes are within [-180, 180], so only exactly 180 needs rewriting. */
     int64_t whole;
-    if (!fix.lon.neg && pk_to_int(&fix.lon, &whole) && whole == 180)
+    if (!fix.lon.neg && pack_to_int(&fix.lon, &whole) && whole == 180)
         sink_puts(s, "-180");
     else
         fmt_write_decimal(s, &fix.lon);

@@ -7,7 +7,7 @@
 
 /* The parts of a point most formats need, read in one pass over its members. */
 struct fmt_fix {
-    struct pk_value lat, lon, alt;
+    struct pack_value lat, lon, alt;
     bool has_alt;
 };
 
@@ -15,7 +15,7 @@ struct fmt_fix {
  * validation at ingest rules out for stored locations). */
 int fmt_read_fix(int64_t tst, const void *data, size_t len, struct fmt_fix *fix);
 /* A number as an xsd:decimal (no exponent), for GPX attributes and elements. */
-void fmt_write_decimal(struct sink *s, const struct pk_value *v);
+void fmt_write_decimal(struct sink *s, const struct pack_value *v);
 /* True for members that are not worth repeating in every GeoJSON/CSV row (big blobs). */
 bool fmt_is_blob_key(int key_index);
 

@@ -34,13 +34,13 @@ static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, siz
 
     for (size_t i = 0; i < w->opt.nfields; i++) {
         const char *f = w->opt.fields[i];
-        struct pk_value v;
+        struct pack_value v;
         if (strcmp(f, "isotst") == 0 || strcmp(f, "disptst") == 0) {
             write_computed(w, tst, f[0] == 'i', any);
             any = true;
             continue;
         }
-        int rc = pk_find(data, len, tst, "location", f, &v);
+        int rc = pack_find(data, len, tst, "location", f, &v);
         if (rc < 0)
             return rc;
         if (rc == 0)
@@ -49,7 +49,7 @@ static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, siz
             sink_putc(s, ',');
         sink_json_string(s, f, strlen(f));
         sink_putc(s, ':');
-        pk_write_value_json(s, &v, tst);
+        pack_write_value_json(s, &v, tst);
         any = true;
     }
     return 0;
@@ -89,9 +89,10 @@ static void write_both_computed(struct fmt_writer *w, int64_t tst, bool comma)
 
 static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
-    const uint64_t isotst = (uint64_t)1 << PK_KEY_ISOTST, disptst = (uint64_t)1 << PK_KEY_DISPTST;
+    const uint64_t isotst = (uint64_t)1 << PACK_KEY_ISOTST,
+                   disptst = (uint64_t)1 << PACK_KEY_DISPTST;
     uint64_t seen;
-    int n = pk_write_members_json(w->sink, data, len, tst, "location", &seen);
+    int n = pack_write_members_json(w->sink, data, len, tst, "location", &seen);
 
     if (n < 0)
         return n;

@@ -33,29 +33,29 @@ static bool xml_name(const char *p, size_t n)
 int fmt_xml_point(struct fmt_writer *w, int64_t tst, const void *data, size_t len)
 {
     struct sink *s = w->sink;
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     const char *key;
     size_t keylen;
     char buf[WTIME_ISO_SIZE];
-    int rc = pk_open(&r, data, len, tst, "location");
+    int rc = pack_open(&r, data, len, tst, "location");
 
     if (rc)
         return rc;
     if (!w->scratch.buf && (rc = sink_init_mem(&w->scratch, 256)) != 0)
         return rc;
     sink_puts(s, "<point>");
-    while ((rc = pk_next(&r, &key, &keylen, &v)) == 1) {
-        if (r.key_index == PK_KEY_TYPE || !xml_name(key, keylen))
+    while ((rc = pack_next(&r, &key, &keylen, &v)) == 1) {
+        if (r.key_index == PACK_KEY_TYPE || !xml_name(key, keylen))
             continue;
         sink_putc(s, '<');
         sink_put(s, key, keylen);
         sink_putc(s, '>');
-        if (v.type == PK_STRING) {
+        if (v.type == PACK_STRING) {
             sink_xml_text(s, v.str, v.len);
         } else {
             w->scratch.len = 0;
-            pk_write_value_json(&w->scratch, &v, tst);
+            pack_write_value_json(&w->scratch, &v, tst);
             sink_xml_text(s, w->scratch.buf, w->scratch.len);
         }
         sink_puts(s, "</");

@@ -75,7 +75,7 @@ struct request {
     bool nul_in_uri; /* "%00" in the raw request target: refused */
     bool too_big;
     bool signed_in;
-    char user[OT_NAME_MAX + 1]; /* the authenticated user, when signed_in */
+    char user[OWNTRACKS_NAME_MAX + 1]; /* the authenticated user, when signed_in */
     const struct route *route;
     char method[8];
     char path[PATH_LOG_MAX];

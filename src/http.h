@@ -38,7 +38,7 @@ struct http_options {
     unsigned per_ip;
     unsigned timeout;
     unsigned threads;
-    struct auth *auth;    /* NULL: no authentication */
+    struct auth *auth; /* NULL: no authentication */
     /* GET /metrics (signed in like the API) and GET /healthz (open to anyone: it says
      * nothing private); NULL: 404. health writes a JSON body and returns 200 or 503. */
     void (*metrics)(void *arg, struct sink *out);

@@ -25,21 +25,21 @@ static double now_s(void)
 
 /*
  * Parsing JSON costs far more than storing it, so the reading thread only copies records
- * into jobs; workers validate and encode them (ot_parse_named, ingest_add), and the reading
+ * into jobs; workers validate and encode them (owntracks_parse_named, ingest_add), and the reading
  * thread applies finished jobs in the order they were filled: it counts their outcomes and
  * commits their batch. Hand-offs go through imp->lock: a job belongs to the reading thread
  * while seq >= parse (filling) or after the worker set `done` (applying), to one worker in
  * between.
  */
-struct imp_record {
-    struct imp_device *dev;
+struct import_record {
+    struct import_device *dev;
     int64_t now;
     size_t off, len;             /* the payload, in job->raw */
     unsigned char outcome, kind; /* set by the worker */
 };
 
-struct imp_job {
-    struct imp_record *recs;
+struct import_job {
+    struct import_record *recs;
     size_t n, cap;
     struct sink raw;           /* payloads, back to back */
     struct ingest_batch batch; /* the accepted records, in record order (worker) */
@@ -48,7 +48,7 @@ struct imp_job {
     bool done;
 };
 
-static void job_reset(struct imp_job *job)
+static void job_reset(struct import_job *job)
 {
     job->n = 0;
     job->raw.len = 0;
@@ -60,28 +60,28 @@ static void job_reset(struct imp_job *job)
     ingest_batch_reset(&job->batch);
 }
 
-static void parse_job(struct imp *imp, struct imp_job *job)
+static void parse_job(struct imp *imp, struct import_job *job)
 {
     for (size_t i = 0; i < job->n && job->rc == 0; i++) {
-        struct imp_record *r = &job->recs[i];
-        const struct imp_device *d = r->dev;
-        struct ot_message msg;
-        enum ot_outcome o = ot_parse_named(&imp->keys, d->user, d->device, job->raw.buf + r->off,
-                                           r->len, r->now, 0, &msg);
-        if (o == OT_ACCEPT) {
+        struct import_record *r = &job->recs[i];
+        const struct import_device *d = r->dev;
+        struct owntracks_message msg;
+        enum owntracks_outcome o = owntracks_parse_named(
+            &imp->keys, d->user, d->device, job->raw.buf + r->off, r->len, r->now, 0, &msg);
+        if (o == OWNTRACKS_ACCEPT) {
             int rc = ingest_add(&job->batch, &msg, d->topic[0] ? d->topic : NULL, r->now);
-            ot_message_clear(&msg);
+            owntracks_message_clear(&msg);
             if (rc == -ENOMEM) {
                 job->rc = rc;
                 break;
             }
             if (rc) {
-                o = OT_REJECT;
+                o = OWNTRACKS_REJECT;
                 snprintf(msg.reason, sizeof(msg.reason), "cannot encode the message");
             }
             r->kind = (unsigned char)msg.kind;
         }
-        if (o == OT_REJECT) {
+        if (o == OWNTRACKS_REJECT) {
             sink_puts(&job->reasons, msg.reason);
             sink_putc(&job->reasons, '\0');
         }
@@ -101,7 +101,7 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&imp->wake_workers, &imp->lock);
         if (imp->parse == imp->fill) /* stopping, and nothing left */
             break;
-        struct imp_job *job = &imp->jobs[imp->parse++ % imp->njobs];
+        struct import_job *job = &imp->jobs[imp->parse++ % imp->njobs];
         pthread_mutex_unlock(&imp->lock);
         parse_job(imp, job);
         pthread_mutex_lock(&imp->lock);
@@ -113,7 +113,7 @@ static void *worker_main(void *arg)
 }
 
 /* Counts a parsed job's outcomes and commits its batch (reading thread). */
-static int apply_job(struct imp *imp, struct imp_job *job)
+static int apply_job(struct imp *imp, struct import_job *job)
 {
     if (job->rc)
         return job->rc;
@@ -132,11 +132,11 @@ static int apply_job(struct imp *imp, struct imp_job *job)
     const char *reason = job->reasons.buf;
     size_t item = 0;
     for (size_t i = 0; i < job->n; i++) {
-        struct imp_record *r = &job->recs[i];
-        struct imp_device *d = r->dev;
+        struct import_record *r = &job->recs[i];
+        struct import_device *d = r->dev;
         d->read++;
-        switch ((enum ot_outcome)r->outcome) {
-        case OT_ACCEPT:
+        switch ((enum owntracks_outcome)r->outcome) {
+        case OWNTRACKS_ACCEPT:
             d->accepted_by_kind[r->kind]++;
             if (imp->results[item++] == STORE_STORED) {
                 d->stored++;
@@ -145,8 +145,8 @@ static int apply_job(struct imp *imp, struct imp_job *job)
                 d->duplicate++;
             }
             break;
-        case OT_IGNORE: d->ignored++; break;
-        case OT_REJECT:
+        case OWNTRACKS_IGNORE: d->ignored++; break;
+        case OWNTRACKS_REJECT:
             d->rejected++;
             tally_add(&imp->reasons, reason);
             reason += strlen(reason) + 1;
@@ -162,7 +162,7 @@ static int apply_job(struct imp *imp, struct imp_job *job)
  */
 static int apply_oldest(struct imp *imp)
 {
-    struct imp_job *job = &imp->jobs[imp->apply % imp->njobs];
+    struct import_job *job = &imp->jobs[imp->apply % imp->njobs];
     pthread_mutex_lock(&imp->lock);
     while (!job->done)
         pthread_cond_wait(&imp->job_done, &imp->lock);
@@ -177,7 +177,7 @@ static int apply_oldest(struct imp *imp)
 /* Hands the job being filled to the workers (or parses it here, without workers). */
 static void submit_job(struct imp *imp)
 {
-    struct imp_job *job = &imp->jobs[imp->fill % imp->njobs];
+    struct import_job *job = &imp->jobs[imp->fill % imp->njobs];
     if (imp->nworkers == 0) {
         parse_job(imp, job);
         job->done = true;
@@ -191,7 +191,7 @@ static void submit_job(struct imp *imp)
     pthread_mutex_unlock(&imp->lock);
 }
 
-int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now)
+int import_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64_t now)
 {
     if (imp->failed) /* storing failed: the source's remaining records are not read */
         return imp->failed;
@@ -201,24 +201,25 @@ int imp_feed(struct imp *imp, size_t dev, const void *payload, size_t len, int64
         if (rc)
             return rc;
     }
-    struct imp_job *job = &imp->jobs[imp->fill % imp->njobs];
-    struct imp_record *recs = array_reserve(job->recs, &job->cap, job->n + 1, sizeof(*recs), 1024);
+    struct import_job *job = &imp->jobs[imp->fill % imp->njobs];
+    struct import_record *recs =
+        array_reserve(job->recs, &job->cap, job->n + 1, sizeof(*recs), 1024);
     if (!recs)
         return -ENOMEM;
     job->recs = recs;
     job->recs[job->n++] =
-        (struct imp_record){.dev = imp->devs[dev], .now = now, .off = job->raw.len, .len = len};
+        (struct import_record){.dev = imp->devs[dev], .now = now, .off = job->raw.len, .len = len};
     sink_put(&job->raw, payload, len);
     if (job->raw.err)
         return -ENOMEM;
     job->batch.payload_bytes += len;
     imp->records++;
-    if (job->n >= IMP_JOB_RECORDS || job->raw.len >= IMP_JOB_BYTES)
+    if (job->n >= IMPORT_JOB_RECORDS || job->raw.len >= IMPORT_JOB_BYTES)
         submit_job(imp);
     return 0;
 }
 
-int imp_flush(struct imp *imp)
+int import_flush(struct imp *imp)
 {
     if (imp->jobs[imp->fill % imp->njobs].n)
         submit_job(imp);
@@ -236,13 +237,13 @@ static int online_cpus(void)
 static int start_workers(struct imp *imp)
 {
     int cpus = online_cpus();
-    size_t want = cpus > 1 ? (size_t)(cpus < IMP_WORKERS_MAX ? cpus : IMP_WORKERS_MAX) : 0;
+    size_t want = cpus > 1 ? (size_t)(cpus < IMPORT_WORKERS_MAX ? cpus : IMPORT_WORKERS_MAX) : 0;
 
     imp->njobs = want + 2;
     if (!(imp->jobs = calloc(imp->njobs, sizeof(*imp->jobs))))
         return -ENOMEM;
     for (size_t i = 0; i < imp->njobs; i++) {
-        struct imp_job *job = &imp->jobs[i];
+        struct import_job *job = &imp->jobs[i];
         if (sink_init_mem(&job->raw, 64 << 10) || sink_init_mem(&job->reasons, 256) ||
             ingest_batch_init(&job->batch))
             return -ENOMEM;
@@ -270,7 +271,7 @@ static void stop_workers(struct imp *imp)
         pthread_join(imp->workers[i], NULL);
     free(imp->workers);
     for (size_t i = 0; i < imp->njobs; i++) {
-        struct imp_job *job = &imp->jobs[i];
+        struct import_job *job = &imp->jobs[i];
         free(job->recs);
         sink_free(&job->raw);
         sink_free(&job->reasons);
@@ -284,7 +285,7 @@ static void stop_workers(struct imp *imp)
 
 /* ---------------------------------------------------------------- life cycle, accounting */
 
-int imp_new(struct store *store, const struct imp_options *opt, struct imp **out)
+int import_new(struct store *store, const struct import_options *opt, struct imp **out)
 {
     struct imp *imp = calloc(1, sizeof(*imp));
     int rc = -ENOMEM;
@@ -292,20 +293,20 @@ int imp_new(struct store *store, const struct imp_options *opt, struct imp **out
     if (!imp)
         return -ENOMEM;
     imp->store = store;
-    tally_init(&imp->reasons, imp->reason_entries, IMP_REASONS);
+    tally_init(&imp->reasons, imp->reason_entries, IMPORT_REASONS);
     imp->keys = store_keyring(store);
     imp->progress = opt && opt->progress;
     imp->start = imp->last_draw = now_s();
     if ((rc = writer_new(store, &imp->writer)) ||
         (rc = ingest_new(imp->writer, imp->keys, 0, &imp->ingest)) || (rc = start_workers(imp))) {
-        imp_free(imp);
+        import_free(imp);
         return rc;
     }
     *out = imp;
     return 0;
 }
 
-void imp_free(struct imp *imp)
+void import_free(struct imp *imp)
 {
     if (!imp)
         return;
@@ -319,21 +320,22 @@ void imp_free(struct imp *imp)
     free(imp);
 }
 
-uint64_t imp_source_errors(const struct imp *imp)
+uint64_t import_source_errors(const struct imp *imp)
 {
     return imp->errors;
 }
 
-size_t imp_device(struct imp *imp, const char *user, const char *device)
+size_t import_device(struct imp *imp, const char *user, const char *device)
 {
     for (size_t i = 0; i < imp->ndevs; i++)
         if (strcmp(imp->devs[i]->user, user) == 0 && strcmp(imp->devs[i]->device, device) == 0)
             return i;
-    struct imp_device **v = array_reserve(imp->devs, &imp->devcap, imp->ndevs + 1, sizeof(*v), 16);
+    struct import_device **v =
+        array_reserve(imp->devs, &imp->devcap, imp->ndevs + 1, sizeof(*v), 16);
     if (!v)
         return SIZE_MAX;
     imp->devs = v;
-    struct imp_device *d = calloc(1, sizeof(*d));
+    struct import_device *d = calloc(1, sizeof(*d));
     if (!d)
         return SIZE_MAX;
     snprintf(d->user, sizeof(d->user), "%s", user);
@@ -342,14 +344,14 @@ size_t imp_device(struct imp *imp, const char *user, const char *device)
     return imp->ndevs++;
 }
 
-void imp_ignored(struct imp *imp, size_t dev)
+void import_ignored(struct imp *imp, size_t dev)
 {
     imp->devs[dev]->read++;
     imp->devs[dev]->ignored++;
     imp->records++;
 }
 
-void imp_unreadable(struct imp *imp, size_t dev, const char *reason)
+void import_unreadable(struct imp *imp, size_t dev, const char *reason)
 {
     imp->devs[dev]->read++;
     imp->devs[dev]->unreadable++;
@@ -357,7 +359,7 @@ void imp_unreadable(struct imp *imp, size_t dev, const char *reason)
     tally_add(&imp->reasons, reason);
 }
 
-void imp_error(struct imp *imp, const char *fmt, ...)
+void import_error(struct imp *imp, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -370,7 +372,7 @@ void imp_error(struct imp *imp, const char *fmt, ...)
     wl_log(WL_LOG_ERROR, "import", "%s", msg);
 }
 
-void imp_progress(struct imp *imp)
+void import_progress(struct imp *imp)
 {
     double now = now_s();
     if (!imp->progress || now - imp->last_draw < 0.2)
@@ -387,7 +389,7 @@ void imp_progress(struct imp *imp)
     fflush(stderr);
 }
 
-void imp_e7(struct sink *s, int64_t e7)
+void import_e7(struct sink *s, int64_t e7)
 {
     uint64_t mag = e7 < 0 ? (uint64_t)0 - (uint64_t)e7 : (uint64_t)e7;
     char frac[8];
@@ -402,14 +404,15 @@ void imp_e7(struct sink *s, int64_t e7)
 /* ---------------------------------------------------------------- summary */
 
 /* What a migration is checked by: the kinds the text summary names, and the rest. */
-static const enum ot_kind named_kinds[] = {OT_LOCATION, OT_TRANSITION, OT_WAYPOINT, OT_CARD};
+static const enum owntracks_kind named_kinds[] = {OWNTRACKS_LOCATION, OWNTRACKS_TRANSITION,
+                                                  OWNTRACKS_WAYPOINT, OWNTRACKS_CARD};
 static const char *const named_labels[] = {"locations", "transitions", "waypoints", "cards"};
 
 /* Stored records of a named kind; waypoint lists (.otrw, "waypoints") count as waypoints. */
-static uint64_t stored_named(const struct imp_device *d, size_t i)
+static uint64_t stored_named(const struct import_device *d, size_t i)
 {
     uint64_t n = d->stored_by_kind[named_kinds[i]];
-    return named_kinds[i] == OT_WAYPOINT ? n + d->stored_by_kind[OT_WAYPOINTS] : n;
+    return named_kinds[i] == OWNTRACKS_WAYPOINT ? n + d->stored_by_kind[OWNTRACKS_WAYPOINTS] : n;
 }
 
 static bool is_named(int kind)
@@ -417,7 +420,7 @@ static bool is_named(int kind)
     for (size_t i = 0; i < WL_ARRAY_LEN(named_kinds); i++)
         if ((int)named_kinds[i] == kind)
             return true;
-    return kind == OT_WAYPOINTS;
+    return kind == OWNTRACKS_WAYPOINTS;
 }
 
 /*
@@ -426,16 +429,16 @@ static bool is_named(int kind)
  *     stored      locations 13, transitions 2, waypoints 1, cards 0, others 7 (lwt 2, ...)
  *     not stored  duplicates 0, ignored 0, rejected 0, unreadable 1
  */
-void imp_summary_text(struct imp *imp, FILE *f)
+void import_summary_text(struct imp *imp, FILE *f)
 {
     double secs = now_s() - imp->start;
 
     if (imp->progress)
         fputc('\n', stderr);
     for (size_t i = 0; i < imp->ndevs; i++) {
-        const struct imp_device *d = imp->devs[i];
+        const struct import_device *d = imp->devs[i];
         uint64_t others = 0;
-        for (int k = 0; k < OT_KIND_COUNT; k++)
+        for (int k = 0; k < OWNTRACKS_KIND_COUNT; k++)
             others += is_named(k) ? 0 : d->stored_by_kind[k];
         fprintf(f, "%s/%s: %llu read\n  stored      ", d->user, d->device,
                 (unsigned long long)d->read);
@@ -443,10 +446,11 @@ void imp_summary_text(struct imp *imp, FILE *f)
             fprintf(f, "%s %llu, ", named_labels[n], (unsigned long long)stored_named(d, n));
         fprintf(f, "others %llu", (unsigned long long)others);
         const char *sep = " (";
-        for (int k = 0; k < OT_KIND_COUNT; k++) {
+        for (int k = 0; k < OWNTRACKS_KIND_COUNT; k++) {
             if (is_named(k) || !d->stored_by_kind[k])
                 continue;
-            fprintf(f, "%s%s %llu", sep, ot_kind_name(k), (unsigned long long)d->stored_by_kind[k]);
+            fprintf(f, "%s%s %llu", sep, owntracks_kind_name(k),
+                    (unsigned long long)d->stored_by_kind[k]);
             sep = ", ";
         }
         fprintf(f,
@@ -469,12 +473,12 @@ void imp_summary_text(struct imp *imp, FILE *f)
             secs > 0 ? (double)imp->records / secs : 0);
 }
 
-void imp_summary_json(struct imp *imp, FILE *f)
+void import_summary_json(struct imp *imp, FILE *f)
 {
     struct json_object *o = json_object_new_object(), *devs = json_object_new_array(),
                        *reasons = json_object_new_object();
     for (size_t i = 0; i < imp->ndevs; i++) {
-        const struct imp_device *d = imp->devs[i];
+        const struct import_device *d = imp->devs[i];
         struct json_object *j = json_object_new_object(), *kinds = json_object_new_object(),
                            *stored = json_object_new_object();
         json_object_object_add(j, "user", json_object_new_string(d->user));
@@ -485,12 +489,12 @@ void imp_summary_json(struct imp *imp, FILE *f)
         json_object_object_add(j, "ignored", json_object_new_int64((int64_t)d->ignored));
         json_object_object_add(j, "rejected", json_object_new_int64((int64_t)d->rejected));
         json_object_object_add(j, "unreadable", json_object_new_int64((int64_t)d->unreadable));
-        for (int k = 0; k < OT_KIND_COUNT; k++) {
+        for (int k = 0; k < OWNTRACKS_KIND_COUNT; k++) {
             if (d->accepted_by_kind[k])
-                json_object_object_add(kinds, ot_kind_name(k),
+                json_object_object_add(kinds, owntracks_kind_name(k),
                                        json_object_new_int64((int64_t)d->accepted_by_kind[k]));
             if (d->stored_by_kind[k])
-                json_object_object_add(stored, ot_kind_name(k),
+                json_object_object_add(stored, owntracks_kind_name(k),
                                        json_object_new_int64((int64_t)d->stored_by_kind[k]));
         }
         json_object_object_add(j, "accepted_by_type", kinds);

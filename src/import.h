@@ -24,45 +24,45 @@
 
 struct imp;
 
-struct imp_options {
+struct import_options {
     bool progress; /* draw a progress line (points, rate, ETA) on stderr */
 };
 
 /* An import into store (which must outlive it); opt may be NULL. Starts its parsing workers
  * (fewer or none if the system refuses threads). Returns 0 or -ENOMEM. */
-int imp_new(struct store *store, const struct imp_options *opt, struct imp **out);
+int import_new(struct store *store, const struct import_options *opt, struct imp **out);
 /* Stops the workers and frees everything; what was committed stays stored. */
-void imp_free(struct imp *imp);
+void import_free(struct imp *imp);
 
 /*
  * The importers. user and device are validated names (owntracks.h) to file the points
  * under. They return 0 when the source was read to its end (records may still have been
  * rejected: see the summary), or a negative error when it could not be, each reported
- * (imp_error) when it happened: the -errno of opening or reading it (-EIO when libxml2
+ * (import_error) when it happened: the -errno of opening or reading it (-EIO when libxml2
  * cannot), -ENOENT (no rec/ in a Recorder store), -ENAMETOOLONG (its path), -EINVAL (not
  * well-formed), -E2BIG (a JSON array element over the importer's limit), -ENOMEM, or the
  * store error that stopped storing (store.h); what was read before is stored all the same.
  */
 /* rec/USER/DEVICE/YYYY-MM.rec, last/, cards/ and waypoints/ of an OwnTracks Recorder store,
  * filed under its directory names (the names the Recorder used). */
-int imp_recorder(struct imp *imp, const char *storedir);
+int import_recorder(struct imp *imp, const char *storedir);
 /* Track points, route points and waypoints of a GPX 1.0 or 1.1 file (libxml2's streaming
  * reader); points without a time cannot be stored and are rejected. */
-int imp_gpx(struct imp *imp, const char *path, const char *user, const char *device);
+int import_gpx(struct imp *imp, const char *path, const char *user, const char *device);
 /* Points (and LineStrings with per-point times) of a GeoJSON FeatureCollection. */
-int imp_geojson(struct imp *imp, const char *path, const char *user, const char *device);
+int import_geojson(struct imp *imp, const char *path, const char *user, const char *device);
 /* Google location history: Takeout Records.json or the on-device Timeline export. */
-int imp_google(struct imp *imp, const char *path, const char *user, const char *device);
+int import_google(struct imp *imp, const char *path, const char *user, const char *device);
 
 /* The summary, as a table or as JSON. Write errors are f's (ferror). */
-void imp_summary_text(struct imp *imp, FILE *f);
-void imp_summary_json(struct imp *imp, FILE *f);
+void import_summary_text(struct imp *imp, FILE *f);
+void import_summary_json(struct imp *imp, FILE *f);
 /* Sources (files, directories) that could not be read to their end, so far: each was
  * reported when it happened. */
-uint64_t imp_source_errors(const struct imp *imp);
+uint64_t import_source_errors(const struct imp *imp);
 
 /* One line of a Recorder .rec file: "YYYY-MM-DDTHH:MM:SSZ\tRELTOPIC   \tPAYLOAD". */
-struct imp_rec_line {
+struct import_rec_line {
     int64_t time;         /* column 1 */
     const char *reltopic; /* column 2, padding removed; not NUL-terminated */
     size_t reltopic_len;
@@ -70,6 +70,6 @@ struct imp_rec_line {
     size_t payload_len;
 };
 /* Splits a line (exported for tests and the fuzzer). Returns 0 or -EINVAL. */
-int imp_parse_rec_line(const char *line, size_t len, struct imp_rec_line *out);
+int import_parse_rec_line(const char *line, size_t len, struct import_rec_line *out);
 
 #endif

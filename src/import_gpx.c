@@ -77,19 +77,19 @@ static int emit(struct imp *imp, size_t dev, struct gpx_point *p, struct sink *j
 {
     struct wtime t;
     if (p->too_long) {
-        imp_unreadable(imp, dev, "GPX point with a value too long for its field");
+        import_unreadable(imp, dev, "GPX point with a value too long for its field");
         return 0;
     }
     if (!p->time[0]) {
-        imp_unreadable(imp, dev, "GPX point without a time");
+        import_unreadable(imp, dev, "GPX point without a time");
         return 0;
     }
     if (wtime_parse(p->time, &t) != 0) {
-        imp_unreadable(imp, dev, "GPX point with an unreadable time");
+        import_unreadable(imp, dev, "GPX point with an unreadable time");
         return 0;
     }
     if (!json_number(p->lat) || !json_number(p->lon)) {
-        imp_unreadable(imp, dev, "GPX point without a numeric lat and lon");
+        import_unreadable(imp, dev, "GPX point without a numeric lat and lon");
         return 0;
     }
     json->len = 0;
@@ -119,7 +119,7 @@ static int emit(struct imp *imp, size_t dev, struct gpx_point *p, struct sink *j
     sink_putc(json, '}');
     if (json->err)
         return json->err;
-    return imp_feed(imp, dev, json->buf, json->len, t.t);
+    return import_feed(imp, dev, json->buf, json->len, t.t);
 }
 
 struct xml_errors {
@@ -137,12 +137,12 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
     char msg[256];
     snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "XML error");
     msg[strcspn(msg, "\n")] = '\0';
-    imp_error(x->imp, "%s: not a well-formed GPX file at line %d: %s", x->path, e->line, msg);
+    import_error(x->imp, "%s: not a well-formed GPX file at line %d: %s", x->path, e->line, msg);
 }
 
-int imp_gpx(struct imp *imp, const char *path, const char *user, const char *device)
+int import_gpx(struct imp *imp, const char *path, const char *user, const char *device)
 {
-    size_t dev = imp_device(imp, user, device);
+    size_t dev = import_device(imp, user, device);
     struct gpx_point p = {0};
     struct sink json;
     struct xml_errors errors = {.imp = imp, .path = path};
@@ -155,7 +155,7 @@ int imp_gpx(struct imp *imp, const char *path, const char *user, const char *dev
     /* No network, no entity expansion (XXE), no DTD loading: a GPX needs none of them. */
     xmlTextReaderPtr reader = xmlReaderForFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOCDATA);
     if (!reader) {
-        imp_error(imp, "cannot read %s", path);
+        import_error(imp, "cannot read %s", path);
         sink_free(&json);
         return -EIO;
     }
@@ -205,13 +205,13 @@ int imp_gpx(struct imp *imp, const char *path, const char *user, const char *dev
             }
             field = NULL;
         }
-        imp_progress(imp);
+        import_progress(imp);
     }
     if (r < 0 && !errors.failed) /* a reader error without a message */
-        imp_error(imp, "%s: not a well-formed GPX file", path);
+        import_error(imp, "%s: not a well-formed GPX file", path);
     xmlFreeTextReader(reader);
     sink_free(&json);
-    int frc = imp_flush(imp);
+    int frc = import_flush(imp);
     if (rc == 0 && (r < 0 || errors.failed))
         rc = -EINVAL;
     return rc ? rc : frc;

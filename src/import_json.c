@@ -55,10 +55,10 @@ static int element_done(struct scanner *sc)
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     o = json_tokener_parse_ex(tok, sc->elem.buf, (int)sc->elem.len);
     if (!o || json_tokener_get_parse_end(tok) != sc->elem.len)
-        imp_unreadable(sc->imp, sc->dev, "array element is not JSON");
+        import_unreadable(sc->imp, sc->dev, "array element is not JSON");
     else if (sc->control_in_string)
-        imp_unreadable(sc->imp, sc->dev,
-                       "array element is not JSON: control character in a string");
+        import_unreadable(sc->imp, sc->dev,
+                          "array element is not JSON: control character in a string");
     else
         rc = sc->fn(sc->imp, sc->dev, (size_t)sc->target, o, &sc->json);
     json_object_put(o);
@@ -148,8 +148,8 @@ static int scan(struct scanner *sc, const char *buf, size_t n)
     }
     if (sc->elem_depth) { /* the element goes on in the next block */
         if (sc->elem.len + (n - start) > ELEMENT_MAX) {
-            imp_error(sc->imp, "%s: an array element larger than %u MiB", sc->path,
-                      ELEMENT_MAX >> 20);
+            import_error(sc->imp, "%s: an array element larger than %u MiB", sc->path,
+                         ELEMENT_MAX >> 20);
             return -E2BIG;
         }
         sink_put(&sc->elem, buf + start, n - start);
@@ -170,7 +170,7 @@ static int stream_file(struct imp *imp, const char *path, size_t dev, const char
 
     if (!buf || !f) {
         if (!f)
-            imp_error(imp, "cannot read %s: %s", path, strerror(errno));
+            import_error(imp, "cannot read %s: %s", path, strerror(errno));
         free(buf);
         if (f)
             fclose(f);
@@ -186,14 +186,14 @@ static int stream_file(struct imp *imp, const char *path, size_t dev, const char
     while (rc == 0 && (n = fread(buf, 1, READ_BLOCK, f)) > 0) {
         imp->bytes_done += n;
         rc = scan(&sc, buf, n);
-        imp_progress(imp);
+        import_progress(imp);
     }
     if (rc == 0 && ferror(f)) {
-        imp_error(imp, "error reading %s: %s", path, strerror(errno));
+        import_error(imp, "error reading %s: %s", path, strerror(errno));
         rc = -EIO;
     }
     if (rc == 0 && (sc.depth != 0 || sc.in_string)) {
-        imp_error(imp, "%s: the JSON ends in the middle (truncated file?)", path);
+        import_error(imp, "%s: the JSON ends in the middle (truncated file?)", path);
         rc = -EINVAL;
     }
 out:
@@ -252,7 +252,7 @@ static void begin_location(struct sink *s, const char *lat, const char *lon, int
 static int end_location(struct imp *imp, size_t dev, struct sink *s, int64_t tst)
 {
     sink_putc(s, '}');
-    return s->err ? s->err : imp_feed(imp, dev, s->buf, s->len, tst);
+    return s->err ? s->err : import_feed(imp, dev, s->buf, s->len, tst);
 }
 
 /* ---------------------------------------------------------------- GeoJSON */
@@ -280,11 +280,11 @@ static int geojson_point(struct imp *imp, size_t dev, struct json_object *coords
                        *lat = json_object_array_get_idx(coords, 1),
                        *alt = json_object_array_get_idx(coords, 2);
     if (!lon || !lat || !is_number(lon) || !is_number(lat)) {
-        imp_unreadable(imp, dev, "GeoJSON position without numeric coordinates");
+        import_unreadable(imp, dev, "GeoJSON position without numeric coordinates");
         return 0;
     }
     if (!when || !read_time(when, &tst)) {
-        imp_unreadable(imp, dev, "GeoJSON point without a time");
+        import_unreadable(imp, dev, "GeoJSON point without a time");
         return 0;
     }
     begin_location(s, json_object_to_json_string(lat), json_object_to_json_string(lon), tst);
@@ -317,7 +317,7 @@ static int geojson_feature(struct imp *imp, size_t dev, size_t key, struct json_
         !json_object_object_get_ex(geom, "type", &type) ||
         !json_object_object_get_ex(geom, "coordinates", &coords) ||
         !json_object_is_type(coords, json_type_array)) {
-        imp_unreadable(imp, dev, "GeoJSON feature without a geometry");
+        import_unreadable(imp, dev, "GeoJSON feature without a geometry");
         return 0;
     }
     json_object_object_get_ex(f, "properties", &props);
@@ -327,7 +327,7 @@ static int geojson_feature(struct imp *imp, size_t dev, size_t key, struct json_
     if (strcmp(t, "Point") == 0)
         return geojson_point(imp, dev, coords, props, when, s);
     if (strcmp(t, "LineString") != 0) {
-        imp_unreadable(imp, dev, "GeoJSON geometry other than Point or LineString");
+        import_unreadable(imp, dev, "GeoJSON geometry other than Point or LineString");
         return 0;
     }
     /* A LineString carries its times in a parallel array (togeojson's "coordTimes"). */
@@ -337,7 +337,7 @@ static int geojson_feature(struct imp *imp, size_t dev, size_t key, struct json_
     if (!times || !json_object_is_type(times, json_type_array) ||
         json_object_array_length(times) != n) {
         for (size_t i = 0; i < n; i++)
-            imp_unreadable(imp, dev, "GeoJSON LineString without a time for each point");
+            import_unreadable(imp, dev, "GeoJSON LineString without a time for each point");
         return 0;
     }
     int rc = 0;
@@ -347,10 +347,10 @@ static int geojson_feature(struct imp *imp, size_t dev, size_t key, struct json_
     return rc;
 }
 
-int imp_geojson(struct imp *imp, const char *path, const char *user, const char *device)
+int import_geojson(struct imp *imp, const char *path, const char *user, const char *device)
 {
     static const char *const keys[] = {"features"};
-    size_t dev = imp_device(imp, user, device);
+    size_t dev = import_device(imp, user, device);
     uint64_t elements;
     if (dev == SIZE_MAX)
         return -ENOMEM;
@@ -360,7 +360,7 @@ int imp_geojson(struct imp *imp, const char *path, const char *user, const char 
         struct json_object *o = json_object_from_file(path);
         struct sink s;
         if (!o || sink_init_mem(&s, 256)) {
-            imp_error(imp, "%s is not a GeoJSON FeatureCollection or Feature", path);
+            import_error(imp, "%s is not a GeoJSON FeatureCollection or Feature", path);
             rc = -EINVAL;
         } else {
             rc = geojson_feature(imp, dev, 0, o, &s);
@@ -368,7 +368,7 @@ int imp_geojson(struct imp *imp, const char *path, const char *user, const char 
         }
         json_object_put(o);
     }
-    int frc = imp_flush(imp);
+    int frc = import_flush(imp);
     return rc ? rc : frc;
 }
 
@@ -423,7 +423,7 @@ static int google_record(struct imp *imp, size_t dev, struct json_object *o, str
     if (!json_object_object_get_ex(o, "latitudeE7", &lat) ||
         !json_object_object_get_ex(o, "longitudeE7", &lon) ||
         !json_object_is_type(lat, json_type_int) || !json_object_is_type(lon, json_type_int)) {
-        imp_unreadable(imp, dev, "Google record without latitudeE7/longitudeE7");
+        import_unreadable(imp, dev, "Google record without latitudeE7/longitudeE7");
         return 0;
     }
     if (json_object_object_get_ex(o, "timestamp", &v) && read_time(v, &tst)) {
@@ -432,12 +432,12 @@ static int google_record(struct imp *imp, size_t dev, struct json_object *o, str
                (json_object_is_type(v, json_type_string) || is_number(v))) {
         const char *ms = json_object_get_string(v); /* older exports: milliseconds as text */
         if (strspn(ms, "0123456789") != strlen(ms) || strlen(ms) < 4 || strlen(ms) > 16) {
-            imp_unreadable(imp, dev, "Google record with an unreadable timestampMs");
+            import_unreadable(imp, dev, "Google record with an unreadable timestampMs");
             return 0;
         }
         tst = strtoll(ms, NULL, 10) / 1000;
     } else {
-        imp_unreadable(imp, dev, "Google record without a time");
+        import_unreadable(imp, dev, "Google record without a time");
         return 0;
     }
     char la[32], lo[32];
@@ -445,10 +445,10 @@ static int google_record(struct imp *imp, size_t dev, struct json_object *o, str
     /* E7 integers become exact decimals: 481371000 is 48.1371000 */
     if (sink_init_mem(&t, 64))
         return -ENOMEM;
-    imp_e7(&t, json_object_get_int64(lat));
+    import_e7(&t, json_object_get_int64(lat));
     snprintf(la, sizeof(la), "%.*s", (int)t.len, t.buf);
     t.len = 0;
-    imp_e7(&t, json_object_get_int64(lon));
+    import_e7(&t, json_object_get_int64(lon));
     snprintf(lo, sizeof(lo), "%.*s", (int)t.len, t.buf);
     sink_free(&t);
     begin_location(s, la, lo, tst);
@@ -474,11 +474,11 @@ static int timeline_position(struct imp *imp, size_t dev, struct json_object *wh
     int64_t tst;
     if (!where || !json_object_is_type(where, json_type_string) ||
         !parse_degrees(json_object_get_string(where), lat, lon, sizeof(lat))) {
-        imp_unreadable(imp, dev, "Timeline position that does not read as \"lat°, lon°\"");
+        import_unreadable(imp, dev, "Timeline position that does not read as \"lat°, lon°\"");
         return 0;
     }
     if (!when || !read_time(when, &tst)) {
-        imp_unreadable(imp, dev, "Timeline position without a time");
+        import_unreadable(imp, dev, "Timeline position without a time");
         return 0;
     }
     begin_location(s, lat, lon, tst);
@@ -499,7 +499,7 @@ static int google_element(struct imp *imp, size_t dev, size_t key, struct json_o
     case 1: /* semanticSegments[]: the timelinePath points; visits and activities are not */
         if (!json_object_object_get_ex(o, "timelinePath", &path) ||
             !json_object_is_type(path, json_type_array)) {
-            imp_ignored(imp, dev);
+            import_ignored(imp, dev);
             return 0;
         }
         for (size_t i = 0; i < json_object_array_length(path) && rc == 0; i++) {
@@ -511,7 +511,7 @@ static int google_element(struct imp *imp, size_t dev, size_t key, struct json_o
         return rc;
     default: /* rawSignals[]: only positions (wifi scans and activities are not) */
         if (!json_object_object_get_ex(o, "position", &pos)) {
-            imp_ignored(imp, dev);
+            import_ignored(imp, dev);
             return 0;
         }
         json_object_object_get_ex(pos, "LatLng", &a);
@@ -523,21 +523,21 @@ static int google_element(struct imp *imp, size_t dev, size_t key, struct json_o
     }
 }
 
-int imp_google(struct imp *imp, const char *path, const char *user, const char *device)
+int import_google(struct imp *imp, const char *path, const char *user, const char *device)
 {
     static const char *const keys[] = {"locations", "semanticSegments", "rawSignals"};
-    size_t dev = imp_device(imp, user, device);
+    size_t dev = import_device(imp, user, device);
     uint64_t elements;
     if (dev == SIZE_MAX)
         return -ENOMEM;
     int rc = stream_file(imp, path, dev, keys, 3, google_element, &elements);
     if (rc == 0 && elements == 0) {
-        imp_error(imp,
-                  "%s holds no Google location history (no \"locations\", "
-                  "\"semanticSegments\" or \"rawSignals\")",
-                  path);
+        import_error(imp,
+                     "%s holds no Google location history (no \"locations\", "
+                     "\"semanticSegments\" or \"rawSignals\")",
+                     path);
         rc = -EINVAL;
     }
-    int frc = imp_flush(imp);
+    int frc = import_flush(imp);
     return rc ? rc : frc;
 }

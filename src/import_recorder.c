@@ -17,7 +17,7 @@
 #include "log.h"
 #include "wtime.h"
 
-int imp_parse_rec_line(const char *line, size_t len, struct imp_rec_line *out)
+int import_parse_rec_line(const char *line, size_t len, struct import_rec_line *out)
 {
     const char *tab1 = memchr(line, '\t', len);
     if (!tab1)
@@ -106,7 +106,7 @@ static char *read_small(const char *path, size_t *len, int64_t *mtime)
     if (!f)
         return NULL;
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size <= OT_PAYLOAD_MAX &&
+    if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size <= OWNTRACKS_PAYLOAD_MAX &&
         (buf = malloc((size_t)st.st_size + 1))) {
         *len = fread(buf, 1, (size_t)st.st_size, f);
         /* a file time no message could have (a broken clock): the import's own */
@@ -129,27 +129,27 @@ static int import_rec_file(struct imp *imp, size_t dev, const char *path)
     int rc = 0;
 
     if (!f) {
-        imp_error(imp, "cannot read %s: %s", path, strerror(errno));
+        import_error(imp, "cannot read %s: %s", path, strerror(errno));
         return 0;
     }
     imp->files++;
     /* Lines of any length: a POI image can make one far longer than the Recorder's 32 KiB. */
     while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
-        struct imp_rec_line rl;
+        struct import_rec_line rl;
         imp->bytes_done += (uint64_t)len;
-        if (imp_parse_rec_line(line, (size_t)len, &rl) != 0) {
-            imp_unreadable(imp, dev, "malformed .rec line (not TIMESTAMP<TAB>TOPIC<TAB>JSON)");
+        if (import_parse_rec_line(line, (size_t)len, &rl) != 0) {
+            import_unreadable(imp, dev, "malformed .rec line (not TIMESTAMP<TAB>TOPIC<TAB>JSON)");
             continue;
         }
         if (rl.payload_len == 0 || rl.payload[0] != '{') {
-            imp_unreadable(imp, dev, "payload is not JSON (kept by the Recorder as text)");
+            import_unreadable(imp, dev, "payload is not JSON (kept by the Recorder as text)");
             continue;
         }
-        rc = imp_feed(imp, dev, rl.payload, rl.payload_len, rl.time);
-        imp_progress(imp);
+        rc = import_feed(imp, dev, rl.payload, rl.payload_len, rl.time);
+        import_progress(imp);
     }
     if (ferror(f) && rc == 0)
-        imp_error(imp, "error reading %s: %s", path, strerror(errno));
+        import_error(imp, "error reading %s: %s", path, strerror(errno));
     free(line);
     fclose(f);
     return rc;
@@ -174,8 +174,8 @@ static int rec_path(struct imp *imp, char *buf, const char *fmt, ...)
         return 0;
     /* Its end says which user, device or file: the beginning is the store's directory. */
     if (imp)
-        imp_error(imp, "skipping a path longer than %d bytes: ...%s...", REC_PATH_MAX - 1,
-                  buf + strlen(buf) - (strlen(buf) > 200 ? 200 : strlen(buf)));
+        import_error(imp, "skipping a path longer than %d bytes: ...%s...", REC_PATH_MAX - 1,
+                     buf + strlen(buf) - (strlen(buf) > 200 ? 200 : strlen(buf)));
     return -ENAMETOOLONG;
 }
 
@@ -217,7 +217,7 @@ static int import_side_files(struct imp *imp, size_t dev, const char *dir, const
      * so that importing again finds them as duplicates. */
     if (rec_path(imp, path, "%s/cards/%s/%s/%s-%s.json", dir, u, d, u, d) == 0 &&
         (text = read_small(path, &len, &mtime))) {
-        rc = imp_feed(imp, dev, text, len, mtime);
+        rc = import_feed(imp, dev, text, len, mtime);
         free(text);
     }
     if (rc || rec_path(imp, path, "%s/waypoints/%s/%s", dir, u, d) != 0)
@@ -231,7 +231,7 @@ static int import_side_files(struct imp *imp, size_t dev, const char *dir, const
         if (rec_path(imp, fpath, "%s/%s", path, files[i]) != 0)
             continue;
         if ((text = read_small(fpath, &len, &mtime))) {
-            rc = imp_feed(imp, dev, text, len, mtime);
+            rc = import_feed(imp, dev, text, len, mtime);
             free(text);
         }
     }
@@ -239,7 +239,7 @@ static int import_side_files(struct imp *imp, size_t dev, const char *dir, const
     return rc;
 }
 
-int imp_recorder(struct imp *imp, const char *dir)
+int import_recorder(struct imp *imp, const char *dir)
 {
     char path[REC_PATH_MAX], fpath[REC_PATH_MAX];
     size_t nusers, ndevs, nfiles;
@@ -249,7 +249,7 @@ int imp_recorder(struct imp *imp, const char *dir)
         return -ENAMETOOLONG;
     char **users = list_dir(path, &nusers);
     if (!users) {
-        imp_error(imp, "%s is not an OwnTracks Recorder store (no rec/ directory)", dir);
+        import_error(imp, "%s is not an OwnTracks Recorder store (no rec/ directory)", dir);
         return -ENOENT;
     }
     /* First the sizes, for the progress line's ETA; paths too long are reported in the
@@ -257,26 +257,26 @@ int imp_recorder(struct imp *imp, const char *dir)
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         struct imp *report = pass ? imp : NULL;
         for (size_t u = 0; u < nusers && rc == 0; u++) {
-            char uname[OT_NAME_MAX + 1], dname[OT_NAME_MAX + 1];
+            char uname[OWNTRACKS_NAME_MAX + 1], dname[OWNTRACKS_NAME_MAX + 1];
             const char *why;
-            if (ot_normalize_name(users[u], strlen(users[u]), uname, &why) != 0) {
+            if (owntracks_normalize_name(users[u], strlen(users[u]), uname, &why) != 0) {
                 if (pass)
-                    imp_error(imp, "skipping rec/%s: %s", users[u], why);
+                    import_error(imp, "skipping rec/%s: %s", users[u], why);
                 continue;
             }
             if (rec_path(report, path, "%s/rec/%s", dir, users[u]) != 0)
                 continue;
             char **devs = list_dir(path, &ndevs);
             for (size_t d = 0; d < ndevs && rc == 0; d++) {
-                if (ot_normalize_name(devs[d], strlen(devs[d]), dname, &why) != 0) {
+                if (owntracks_normalize_name(devs[d], strlen(devs[d]), dname, &why) != 0) {
                     if (pass)
-                        imp_error(imp, "skipping rec/%s/%s: %s", users[u], devs[d], why);
+                        import_error(imp, "skipping rec/%s/%s: %s", users[u], devs[d], why);
                     continue;
                 }
                 if (rec_path(report, path, "%s/rec/%s/%s", dir, users[u], devs[d]) != 0)
                     continue;
                 char **files = list_dir(path, &nfiles);
-                size_t slot = pass ? imp_device(imp, uname, dname) : 0;
+                size_t slot = pass ? import_device(imp, uname, dname) : 0;
                 if (slot == SIZE_MAX)
                     rc = -ENOMEM;
                 if (pass && rc == 0)
@@ -301,6 +301,6 @@ int imp_recorder(struct imp *imp, const char *dir)
         }
     }
     free_names(users, nusers);
-    int frc = imp_flush(imp);
+    int frc = import_flush(imp);
     return rc ? rc : frc;
 }

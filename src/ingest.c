@@ -15,14 +15,14 @@
 
 struct ingest {
     struct writer *writer;
-    struct ot_keyring keys;
+    struct owntracks_keyring keys;
     struct ingest_counters counters;
     pthread_mutex_t log_lock; /* guards the rate limiter */
     unsigned log_limit;       /* rejection lines per minute, 0: unlimited */
     int64_t last_when;        /* last message received (guarded by log_lock too) */
     char last_topic[STORE_TOPIC_MAX + 1];
-    char last_user[OT_NAME_MAX + 1]; /* "" when the message named no valid user */
-    int64_t log_window;              /* minute the counts below belong to */
+    char last_user[OWNTRACKS_NAME_MAX + 1]; /* "" when the message named no valid user */
+    int64_t log_window;                     /* minute the counts below belong to */
     unsigned log_lines, log_suppressed;
     struct tally reasons; /* over reason_entries (both guarded by log_lock) */
     struct tally_entry reason_entries[INGEST_REASONS];
@@ -32,7 +32,7 @@ struct ingest {
  * wherelog_messages_rejected_total short. */
 #define REASON_LABEL_MAX 64
 
-int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
+int ingest_new(struct writer *writer, struct owntracks_keyring keys, unsigned log_per_minute,
                struct ingest **out)
 {
     struct ingest *in = calloc(1, sizeof(*in));
@@ -88,7 +88,7 @@ static size_t put_str(struct sink *s, const char *str)
     return off;
 }
 
-int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char *topic,
+int ingest_add(struct ingest_batch *b, const struct owntracks_message *msg, const char *topic,
                int64_t received)
 {
     struct ingest_item *items = array_reserve(b->items, &b->cap, b->n + 1, sizeof(*items), 64);
@@ -104,9 +104,9 @@ int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char 
     it->device = put_str(&b->bytes, msg->device);
     it->topic = topic ? put_str(&b->bytes, topic) : SIZE_MAX;
     it->data = b->bytes.len;
-    struct pk_encode_ctx ctx = {
-        .type = ot_kind_name(msg->kind), .tst = msg->tst, .tst_member = msg->tst_member};
-    int rc = pk_encode(&b->bytes, msg->root, &ctx);
+    struct pack_encode_ctx ctx = {
+        .type = owntracks_kind_name(msg->kind), .tst = msg->tst, .tst_member = msg->tst_member};
+    int rc = pack_encode(&b->bytes, msg->root, &ctx);
     if (rc || b->bytes.err) {
         b->bytes.len = mark;
         b->bytes.err = 0;
@@ -178,7 +178,7 @@ bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t 
     pthread_mutex_lock(&in->log_lock);
     *when = in->last_when;
     snprintf(topic, size, "%s", in->last_topic);
-    snprintf(user, OT_NAME_MAX + 1, "%s", in->last_user);
+    snprintf(user, OWNTRACKS_NAME_MAX + 1, "%s", in->last_user);
     pthread_mutex_unlock(&in->log_lock);
     return *when != 0;
 }
@@ -193,23 +193,24 @@ static void note_received(struct ingest *in, const char *where, const char *user
 }
 
 /* where: the topic as /api/0/monitor shows it; ctx: the same as key=value for the log. */
-static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum ot_outcome o,
-                               struct ot_message *msg, const char *where, const char *ctx,
-                               const char *topic, int64_t now)
+static enum owntracks_outcome account(struct ingest *in, struct ingest_batch *b,
+                                      enum owntracks_outcome o, struct owntracks_message *msg,
+                                      const char *where, const char *ctx, const char *topic,
+                                      int64_t now)
 {
     atomic_fetch_add(&in->counters.received, 1);
     note_received(in, where, msg->user, now);
-    if (o == OT_ACCEPT) {
+    if (o == OWNTRACKS_ACCEPT) {
         int rc = ingest_add(b, msg, topic, now);
-        ot_message_clear(msg);
+        owntracks_message_clear(msg);
         if (rc == 0)
-            return OT_ACCEPT;
+            return OWNTRACKS_ACCEPT;
         snprintf(msg->reason, sizeof(msg->reason), "cannot encode: %s",
                  rc == -ENOMEM ? "out of memory" : "malformed");
         msg->retry = rc == -ENOMEM;
-        o = OT_REJECT;
+        o = OWNTRACKS_REJECT;
     }
-    if (o == OT_REJECT) {
+    if (o == OWNTRACKS_REJECT) {
         atomic_fetch_add(&in->counters.rejected, 1);
         log_rejection(in, ctx, msg->reason);
     } else {
@@ -221,19 +222,20 @@ static enum ot_outcome account(struct ingest *in, struct ingest_batch *b, enum o
     return o;
 }
 
-enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
-                            size_t topic_len, const void *payload, size_t len, int64_t now)
+enum owntracks_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
+                                   size_t topic_len, const void *payload, size_t len, int64_t now)
 {
-    struct ot_message msg;
+    struct owntracks_message msg;
     char where[WL_LOG_QUOTE_SIZE];
-    enum ot_outcome o = ot_parse_mqtt(&in->keys, topic, topic_len, payload, len, now, &msg);
+    enum owntracks_outcome o =
+        owntracks_parse_mqtt(&in->keys, topic, topic_len, payload, len, now, &msg);
 
     wl_log_quote(where, sizeof(where), topic, topic_len);
     b->payload_bytes += len;
     /* The topic is kept (for the API's "topic" member) only when it is a clean C string. */
     char topic_copy[STORE_TOPIC_MAX + 1];
     const char *kept = NULL;
-    if (o == OT_ACCEPT && topic_len <= STORE_TOPIC_MAX && !memchr(topic, '\0', topic_len)) {
+    if (o == OWNTRACKS_ACCEPT && topic_len <= STORE_TOPIC_MAX && !memchr(topic, '\0', topic_len)) {
         memcpy(topic_copy, topic, topic_len);
         topic_copy[topic_len] = '\0';
         kept = topic_copy;
@@ -243,14 +245,14 @@ enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const cha
     return account(in, b, o, &msg, where, ctx, kept, now);
 }
 
-enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
-                            const char *device, const void *payload, size_t len, int64_t now,
-                            char *reason, size_t reason_size, bool *retry)
+enum owntracks_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
+                                   const char *device, const void *payload, size_t len, int64_t now,
+                                   char *reason, size_t reason_size, bool *retry)
 {
-    struct ot_message msg;
+    struct owntracks_message msg;
     char where[2 * WL_LOG_QUOTE_SIZE + 8], qu[WL_LOG_QUOTE_SIZE], qd[WL_LOG_QUOTE_SIZE];
-    enum ot_outcome o =
-        ot_parse_named(&in->keys, user, device, payload, len, now, OT_VIA_HTTP, &msg);
+    enum owntracks_outcome o =
+        owntracks_parse_named(&in->keys, user, device, payload, len, now, OWNTRACKS_VIA_HTTP, &msg);
 
     char ctx[2 * WL_LOG_QUOTE_SIZE + 32];
     wl_log_quote(qu, sizeof(qu), user, strlen(user));
@@ -260,9 +262,9 @@ enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const cha
     b->payload_bytes += len;
     o = account(in, b, o, &msg, where, ctx, NULL, now);
     if (reason && reason_size)
-        snprintf(reason, reason_size, "%s", o == OT_ACCEPT ? "" : msg.reason);
+        snprintf(reason, reason_size, "%s", o == OWNTRACKS_ACCEPT ? "" : msg.reason);
     if (retry)
-        *retry = o == OT_REJECT && msg.retry;
+        *retry = o == OWNTRACKS_REJECT && msg.retry;
     return o;
 }
 
@@ -302,12 +304,12 @@ int ingest_commit(struct ingest *in, struct ingest_batch *b, enum store_result *
                 atomic_fetch_add(&in->counters.stored, 1);
                 atomic_fetch_add(&in->counters.stored_by_kind[recs[i].kind], 1);
                 wl_log(WL_LOG_DEBUG, "ingest", "stored type=%s user=%s device=%s tst=%lld",
-                       ot_kind_name(recs[i].kind), recs[i].user, recs[i].device,
+                       owntracks_kind_name(recs[i].kind), recs[i].user, recs[i].device,
                        (long long)recs[i].tst);
             } else {
                 atomic_fetch_add(&in->counters.duplicate, 1);
                 wl_log(WL_LOG_DEBUG, "ingest", "duplicate type=%s user=%s device=%s tst=%lld",
-                       ot_kind_name(recs[i].kind), recs[i].user, recs[i].device,
+                       owntracks_kind_name(recs[i].kind), recs[i].user, recs[i].device,
                        (long long)recs[i].tst);
             }
         }

@@ -25,12 +25,12 @@ struct ingest_counters {
     atomic_ulong duplicate;
     atomic_ulong ignored;
     atomic_ulong rejected;
-    atomic_ulong stored_by_kind[OT_KIND_COUNT];
+    atomic_ulong stored_by_kind[OWNTRACKS_KIND_COUNT];
 };
 
 struct ingest;
 
-/* When the last message arrived, on which topic, and for which user (OT_NAME_MAX + 1 bytes;
+/* When the last message arrived, on which topic, and for which user (OWNTRACKS_NAME_MAX + 1 bytes;
  * "" if it named no valid one), for /api/0/monitor. Returns false if none has yet. */
 bool ingest_last_received(struct ingest *in, int64_t *when, char *topic, size_t size, char *user);
 
@@ -48,7 +48,7 @@ void ingest_each_reason(struct ingest *in, void *arg,
  * must not flood the log), 0 for no limit; the counters always count them.
  * Returns 0 or -ENOMEM.
  */
-int ingest_new(struct writer *writer, struct ot_keyring keys, unsigned log_per_minute,
+int ingest_new(struct writer *writer, struct owntracks_keyring keys, unsigned log_per_minute,
                struct ingest **out);
 void ingest_free(struct ingest *in);
 /* Changes the rejection log limit (a reload). Any thread. */
@@ -58,7 +58,7 @@ const struct ingest_counters *ingest_counters(const struct ingest *in);
 /* Messages accepted but not yet committed. Records point into `bytes`, by offset until
  * commit so the buffer may grow. */
 struct ingest_item {
-    enum ot_kind kind;
+    enum owntracks_kind kind;
     int64_t tst;
     int64_t received;
     size_t user, device, topic, data; /* offsets into bytes; topic SIZE_MAX if none */
@@ -82,19 +82,19 @@ void ingest_batch_reset(struct ingest_batch *b);
  * Parses one MQTT message and, if acceptable, appends it to the batch. Logs rejections
  * (warn, within the log limit) and ignores (debug), and counts every outcome. Returns the
  * outcome; a message that is valid but cannot be added (no memory) is counted and returned
- * as OT_REJECT.
+ * as OWNTRACKS_REJECT.
  */
-enum ot_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
-                            size_t topic_len, const void *payload, size_t len, int64_t now);
+enum owntracks_outcome ingest_mqtt(struct ingest *in, struct ingest_batch *b, const char *topic,
+                                   size_t topic_len, const void *payload, size_t len, int64_t now);
 /* The same for a message that came over HTTP for user/device (already authenticated). If
  * reason is not NULL it receives a copy of the rejection reason, and *retry whether the
- * rejection is for now only (ot_message.retry): the sender should post it again later. */
-enum ot_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
-                            const char *device, const void *payload, size_t len, int64_t now,
-                            char *reason, size_t reason_size, bool *retry);
+ * rejection is for now only (owntracks_message.retry): the sender should post it again later. */
+enum owntracks_outcome ingest_http(struct ingest *in, struct ingest_batch *b, const char *user,
+                                   const char *device, const void *payload, size_t len, int64_t now,
+                                   char *reason, size_t reason_size, bool *retry);
 /* Appends an already validated message (importers). Returns 0, -ENOMEM, or -EINVAL (its
  * root is not a JSON object); on error nothing of msg is in the batch. */
-int ingest_add(struct ingest_batch *b, const struct ot_message *msg, const char *topic,
+int ingest_add(struct ingest_batch *b, const struct owntracks_message *msg, const char *topic,
                int64_t received);
 
 /*

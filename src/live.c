@@ -25,14 +25,14 @@
 struct event {
     char *json;
     size_t len;
-    bool card;                  /* a card ("event: card"), else a location */
-    char user[OT_NAME_MAX + 1]; /* whose location or card it is */
+    bool card;                         /* a card ("event: card"), else a location */
+    char user[OWNTRACKS_NAME_MAX + 1]; /* whose location or card it is */
 };
 
 /* Who a client is, for access control. */
 struct viewer {
     bool restricted; /* false: sees everything */
-    char name[OT_NAME_MAX + 1];
+    char name[OWNTRACKS_NAME_MAX + 1];
 };
 
 struct live_sse {
@@ -68,7 +68,7 @@ struct ws_client {
 
 struct live {
     struct store *store;
-    q_visible_fn visible;
+    query_visible_fn visible;
     void *visible_arg;
     pthread_mutex_t lock; /* guards everything below but `ws`, which only the thread uses */
     struct event ring[LIVE_RING];
@@ -155,12 +155,14 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
         return;
     for (size_t i = 0; i < n; i++) {
         const struct store_record *r = &recs[i];
-        if ((r->kind != OT_LOCATION && r->kind != OT_CARD) || results[i] != STORE_STORED)
+        if ((r->kind != OWNTRACKS_LOCATION && r->kind != OWNTRACKS_CARD) ||
+            results[i] != STORE_STORED)
             continue;
         buf.len = 0;
-        int rc = r->kind == OT_CARD
-                     ? q_card_event_json(r->user, r->device, r->tst, r->data, r->len, &buf)
-                     : q_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf);
+        int rc =
+            r->kind == OWNTRACKS_CARD
+                ? query_card_event_json(r->user, r->device, r->tst, r->data, r->len, &buf)
+                : query_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf);
         if (rc || buf.err)
             continue;
         char *json = malloc(buf.len);
@@ -172,7 +174,7 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
         free(e->json);
         e->json = json;
         e->len = buf.len;
-        e->card = r->kind == OT_CARD;
+        e->card = r->kind == OWNTRACKS_CARD;
         snprintf(e->user, sizeof(e->user), "%s", r->user);
         lv->seq++;
         pthread_mutex_unlock(&lv->lock);
@@ -387,10 +389,10 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     (void)ctx;
     /* The OwnTracks frontend asks for the last positions with the text "LAST". */
     if (a->opcode == WSLAY_TEXT_FRAME && a->msg_length == 4 && memcmp(a->msg, "LAST", 4) == 0) {
-        struct q_last_filter f = {.visible = w->viewer.restricted ? w->lv->visible : NULL,
-                                  .visible_arg = w->lv->visible_arg,
-                                  .viewer = w->viewer.name};
-        int rc = q_last_each(w->lv->store, &f, queue_text, w);
+        struct query_last_filter f = {.visible = w->viewer.restricted ? w->lv->visible : NULL,
+                                      .visible_arg = w->lv->visible_arg,
+                                      .viewer = w->viewer.name};
+        int rc = query_last_each(w->lv->store, &f, queue_text, w);
         if (rc)
             wl_log(WL_LOG_WARN, "live", "cannot send last positions: %s", wl_strerror(rc));
     }
@@ -575,7 +577,7 @@ static void *ws_thread(void *arg)
 
 /* ---------------------------------------------------------------- life */
 
-int live_new(struct store *store, q_visible_fn visible, void *visible_arg, struct live **out)
+int live_new(struct store *store, query_visible_fn visible, void *visible_arg, struct live **out)
 {
     struct live *lv = calloc(1, sizeof(*lv));
     if (!lv)

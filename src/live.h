@@ -44,7 +44,7 @@ struct live_sse;
 /* Creates the hub and starts its WebSocket thread. The store must outlive it. visible may be
  * NULL (every client sees everything). Returns 0, -ENOMEM, or the -errno of making its
  * eventfd, epoll instance or thread. */
-int live_new(struct store *store, q_visible_fn visible, void *visible_arg, struct live **out);
+int live_new(struct store *store, query_visible_fn visible, void *visible_arg, struct live **out);
 /* Closes every client (SSE streams end, WebSockets are closed) and stops the thread. Call
  * before stopping the HTTP server. */
 void live_shutdown(struct live *lv);

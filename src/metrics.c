@@ -37,9 +37,9 @@ static void ingest_section(struct ingest *in, struct sink *s)
                 (double)atomic_load(&c->received));
     prom_header(s, "wherelog_messages_stored_total", "counter",
                 "Messages stored, by OwnTracks _type.");
-    for (int k = 0; k < OT_KIND_COUNT; k++)
+    for (int k = 0; k < OWNTRACKS_KIND_COUNT; k++)
         prom_sample(s, "wherelog_messages_stored_total",
-                    label1(lb, sizeof(lb), "type", ot_kind_name(k)),
+                    label1(lb, sizeof(lb), "type", owntracks_kind_name(k)),
                     (double)atomic_load(&c->stored_by_kind[k]));
     prom_metric(s, "wherelog_messages_duplicate_total", "counter",
                 "Messages already stored (redeliveries, retained replays, re-imports).",
@@ -90,7 +90,7 @@ static int device_line(void *arg, const struct store_device *d)
     struct device_ctx *c = arg;
     if (c->n++ >= METRICS_DEVICES_MAX)
         return 0;
-    char lb[4 * OT_NAME_MAX + 64] = "";
+    char lb[4 * OWNTRACKS_NAME_MAX + 64] = "";
     prom_label(lb, sizeof(lb), "user", d->user);
     prom_label(lb, sizeof(lb), "device", d->device);
     prom_sample(c->s, "wherelog_device_points", lb, d->points);

@@ -12,41 +12,42 @@
 
 #include "wtime.h"
 
-static const char *const kind_names[OT_KIND_COUNT] = {
-    [OT_LOCATION] = "location",
-    [OT_TRANSITION] = "transition",
-    [OT_WAYPOINT] = "waypoint",
-    [OT_WAYPOINTS] = "waypoints",
-    [OT_CARD] = "card",
-    [OT_LWT] = "lwt",
-    [OT_STATUS] = "status",
-    [OT_STEPS] = "steps",
-    [OT_BEACON] = "beacon",
-    [OT_CMD] = "cmd",
-    [OT_CONFIGURATION] = "configuration",
+static const char *const kind_names[OWNTRACKS_KIND_COUNT] = {
+    [OWNTRACKS_LOCATION] = "location",
+    [OWNTRACKS_TRANSITION] = "transition",
+    [OWNTRACKS_WAYPOINT] = "waypoint",
+    [OWNTRACKS_WAYPOINTS] = "waypoints",
+    [OWNTRACKS_CARD] = "card",
+    [OWNTRACKS_LWT] = "lwt",
+    [OWNTRACKS_STATUS] = "status",
+    [OWNTRACKS_STEPS] = "steps",
+    [OWNTRACKS_BEACON] = "beacon",
+    [OWNTRACKS_CMD] = "cmd",
+    [OWNTRACKS_CONFIGURATION] = "configuration",
 };
 
 /* Subtopics the apps publish on (protocol §2.2); anything else is not a device message. */
 static const char *const subtopics[] = {"event", "info",   "waypoint", "waypoints", "cmd",
                                         "step",  "beacon", "dump",     "status",    "request"};
 
-const char *ot_kind_name(enum ot_kind kind)
+const char *owntracks_kind_name(enum owntracks_kind kind)
 {
-    return kind < OT_KIND_COUNT ? kind_names[kind] : "unknown";
+    return kind < OWNTRACKS_KIND_COUNT ? kind_names[kind] : "unknown";
 }
 
-int ot_kind_from_name(const char *name)
+int owntracks_kind_from_name(const char *name)
 {
-    for (int k = 0; k < OT_KIND_COUNT; k++)
+    for (int k = 0; k < OWNTRACKS_KIND_COUNT; k++)
         if (strcmp(kind_names[k], name) == 0)
             return k;
     return -1;
 }
 
-static enum ot_outcome verdict(struct ot_message *msg, enum ot_outcome o, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static enum owntracks_outcome verdict(struct owntracks_message *msg, enum owntracks_outcome o,
+                                      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static enum ot_outcome verdict(struct ot_message *msg, enum ot_outcome o, const char *fmt, ...)
+static enum owntracks_outcome verdict(struct owntracks_message *msg, enum owntracks_outcome o,
+                                      const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -59,14 +60,14 @@ static enum ot_outcome verdict(struct ot_message *msg, enum ot_outcome o, const 
     return o;
 }
 
-void ot_message_clear(struct ot_message *msg)
+void owntracks_message_clear(struct owntracks_message *msg)
 {
     if (msg->root)
         json_object_put(msg->root);
     msg->root = NULL;
 }
 
-bool ot_utf8_valid(const void *buf, size_t len)
+bool owntracks_utf8_valid(const void *buf, size_t len)
 {
     const unsigned char *s = buf, *end = s + len;
 
@@ -105,17 +106,17 @@ bool ot_utf8_valid(const void *buf, size_t len)
     return true;
 }
 
-int ot_normalize_name(const char *name, size_t len, char *out, const char **why)
+int owntracks_normalize_name(const char *name, size_t len, char *out, const char **why)
 {
     if (len == 0) {
         *why = "empty name";
         return -EINVAL;
     }
-    if (len > OT_NAME_MAX) {
+    if (len > OWNTRACKS_NAME_MAX) {
         *why = "name longer than 64 bytes";
         return -EINVAL;
     }
-    if (!ot_utf8_valid(name, len)) {
+    if (!owntracks_utf8_valid(name, len)) {
         *why = "name is not valid UTF-8";
         return -EINVAL;
     }
@@ -291,7 +292,7 @@ static struct json_tokener *thread_tokener(void)
         json_tokener_reset(tok);
         return tok;
     }
-    if (!(tok = json_tokener_new_ex(OT_JSON_DEPTH)))
+    if (!(tok = json_tokener_new_ex(OWNTRACKS_JSON_DEPTH)))
         return NULL;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     if (pthread_setspecific(tokener_key, tok) != 0) {
@@ -301,23 +302,24 @@ static struct json_tokener *thread_tokener(void)
     return tok;
 }
 
-static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_message *msg)
+static enum owntracks_outcome parse_json(const void *payload, size_t len,
+                                         struct owntracks_message *msg)
 {
     const char *text = payload;
-    char why[OT_REASON_MAX];
+    char why[OWNTRACKS_REASON_MAX];
     size_t members;
 
-    if (len > OT_PAYLOAD_MAX)
-        return verdict(msg, OT_REJECT, "payload of %zu bytes exceeds the 1 MiB limit", len);
+    if (len > OWNTRACKS_PAYLOAD_MAX)
+        return verdict(msg, OWNTRACKS_REJECT, "payload of %zu bytes exceeds the 1 MiB limit", len);
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        return verdict(msg, OT_REJECT, "payload starts with a byte order mark");
-    if (!ot_utf8_valid(text, len))
-        return verdict(msg, OT_REJECT, "payload is not valid UTF-8");
+        return verdict(msg, OWNTRACKS_REJECT, "payload starts with a byte order mark");
+    if (!owntracks_utf8_valid(text, len))
+        return verdict(msg, OWNTRACKS_REJECT, "payload is not valid UTF-8");
 
     struct json_tokener *tok = thread_tokener();
     if (!tok) {
         msg->retry = true;
-        return verdict(msg, OT_REJECT, "out of memory parsing JSON");
+        return verdict(msg, OWNTRACKS_REJECT, "out of memory parsing JSON");
     }
     msg->root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error err = json_tokener_get_error(tok);
@@ -325,24 +327,26 @@ static enum ot_outcome parse_json(const void *payload, size_t len, struct ot_mes
 
     if (!msg->root) {
         if (err == json_tokener_continue)
-            return verdict(msg, OT_REJECT, "truncated JSON");
+            return verdict(msg, OWNTRACKS_REJECT, "truncated JSON");
         if (err == json_tokener_error_depth)
-            return verdict(msg, OT_REJECT, "JSON nested deeper than %d", OT_JSON_DEPTH);
-        return verdict(msg, OT_REJECT, "not JSON: %s at byte %zu", json_tokener_error_desc(err),
-                       end);
+            return verdict(msg, OWNTRACKS_REJECT, "JSON nested deeper than %d",
+                           OWNTRACKS_JSON_DEPTH);
+        return verdict(msg, OWNTRACKS_REJECT, "not JSON: %s at byte %zu",
+                       json_tokener_error_desc(err), end);
     }
     for (size_t i = end; i < len; i++) {
         char c = text[i];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            return verdict(msg, OT_REJECT, "trailing data after the JSON value at byte %zu", i);
+            return verdict(msg, OWNTRACKS_REJECT, "trailing data after the JSON value at byte %zu",
+                           i);
     }
     if (scan_text(text, end, &members, why, sizeof(why)) != 0)
-        return verdict(msg, OT_REJECT, "%s", why);
+        return verdict(msg, OWNTRACKS_REJECT, "%s", why);
     if (members != tree_members(msg->root))
-        return verdict(msg, OT_REJECT, "duplicate key in JSON object");
+        return verdict(msg, OWNTRACKS_REJECT, "duplicate key in JSON object");
     if (!json_object_is_type(msg->root, json_type_object))
-        return verdict(msg, OT_REJECT, "top-level JSON value is not an object");
-    return OT_ACCEPT;
+        return verdict(msg, OWNTRACKS_REJECT, "top-level JSON value is not an object");
+    return OWNTRACKS_ACCEPT;
 }
 
 /* ---------------------------------------------------------------- fields */
@@ -353,21 +357,22 @@ static bool is_number(struct json_object *v)
 }
 
 /* A coordinate: required or optional, a finite JSON number within ±limit. */
-static enum ot_outcome check_coord(struct ot_message *msg, const char *key, double limit,
-                                   bool required)
+static enum owntracks_outcome check_coord(struct owntracks_message *msg, const char *key,
+                                          double limit, bool required)
 {
     struct json_object *v;
     if (!json_object_object_get_ex(msg->root, key, &v)) {
         if (required)
-            return verdict(msg, OT_REJECT, "%s missing", key);
-        return OT_ACCEPT;
+            return verdict(msg, OWNTRACKS_REJECT, "%s missing", key);
+        return OWNTRACKS_ACCEPT;
     }
     if (!is_number(v))
-        return verdict(msg, OT_REJECT, "%s is not a number", key);
+        return verdict(msg, OWNTRACKS_REJECT, "%s is not a number", key);
     double d = json_object_get_double(v);
     if (!isfinite(d) || d < -limit || d > limit)
-        return verdict(msg, OT_REJECT, "%s %s out of range", key, json_object_to_json_string(v));
-    return OT_ACCEPT;
+        return verdict(msg, OWNTRACKS_REJECT, "%s %s out of range", key,
+                       json_object_to_json_string(v));
+    return OWNTRACKS_ACCEPT;
 }
 
 /*
@@ -408,83 +413,83 @@ static int read_tst(struct json_object *root, int64_t *out, char *why, size_t wh
     return 0;
 }
 
-static enum ot_outcome check_tst(struct ot_message *msg, bool required)
+static enum owntracks_outcome check_tst(struct owntracks_message *msg, bool required)
 {
-    char why[OT_REASON_MAX];
+    char why[OWNTRACKS_REASON_MAX];
     int rc = read_tst(msg->root, &msg->tst, why, sizeof(why));
 
     if (rc == -ENOENT)
-        return required ? verdict(msg, OT_REJECT, "tst missing") : OT_ACCEPT;
+        return required ? verdict(msg, OWNTRACKS_REJECT, "tst missing") : OWNTRACKS_ACCEPT;
     if (rc)
-        return verdict(msg, OT_REJECT, "%s", why);
+        return verdict(msg, OWNTRACKS_REJECT, "%s", why);
     msg->tst_member = true;
-    return OT_ACCEPT;
+    return OWNTRACKS_ACCEPT;
 }
 
-static enum ot_outcome check_radius(struct ot_message *msg)
+static enum owntracks_outcome check_radius(struct owntracks_message *msg)
 {
     struct json_object *v;
     if (!json_object_object_get_ex(msg->root, "rad", &v))
-        return OT_ACCEPT;
+        return OWNTRACKS_ACCEPT;
     if (!is_number(v) || !isfinite(json_object_get_double(v)) || json_object_get_double(v) < 0)
-        return verdict(msg, OT_REJECT, "rad is not a non-negative number");
-    return OT_ACCEPT;
+        return verdict(msg, OWNTRACKS_REJECT, "rad is not a non-negative number");
+    return OWNTRACKS_ACCEPT;
 }
 
 #define CHECK(expr)                                                                                \
     do {                                                                                           \
-        enum ot_outcome o_ = (expr);                                                               \
-        if (o_ != OT_ACCEPT)                                                                       \
+        enum owntracks_outcome o_ = (expr);                                                        \
+        if (o_ != OWNTRACKS_ACCEPT)                                                                \
             return o_;                                                                             \
     } while (0)
 
-static enum ot_outcome check_kind(struct ot_message *msg)
+static enum owntracks_outcome check_kind(struct owntracks_message *msg)
 {
     struct json_object *v;
 
     switch (msg->kind) {
-    case OT_LOCATION:
+    case OWNTRACKS_LOCATION:
         CHECK(check_coord(msg, "lat", 90, true));
         CHECK(check_coord(msg, "lon", 180, true));
         return check_tst(msg, true);
-    case OT_TRANSITION:
+    case OWNTRACKS_TRANSITION:
         if (!json_object_object_get_ex(msg->root, "event", &v) ||
             !json_object_is_type(v, json_type_string) ||
             (strcmp(json_object_get_string(v), "enter") != 0 &&
              strcmp(json_object_get_string(v), "leave") != 0))
-            return verdict(msg, OT_REJECT, "transition event is not \"enter\" or \"leave\"");
+            return verdict(msg, OWNTRACKS_REJECT, "transition event is not \"enter\" or \"leave\"");
         CHECK(check_coord(msg, "lat", 90, false));
         CHECK(check_coord(msg, "lon", 180, false));
         return check_tst(msg, true);
-    case OT_WAYPOINT:
+    case OWNTRACKS_WAYPOINT:
         if (!json_object_object_get_ex(msg->root, "desc", &v) ||
             !json_object_is_type(v, json_type_string))
-            return verdict(msg, OT_REJECT, "waypoint desc missing or not a string");
+            return verdict(msg, OWNTRACKS_REJECT, "waypoint desc missing or not a string");
         CHECK(check_coord(msg, "lat", 90, false));
         CHECK(check_coord(msg, "lon", 180, false));
         CHECK(check_radius(msg));
         return check_tst(msg, true);
-    case OT_WAYPOINTS:
+    case OWNTRACKS_WAYPOINTS:
         if (!json_object_object_get_ex(msg->root, "waypoints", &v) ||
             !json_object_is_type(v, json_type_array))
-            return verdict(msg, OT_REJECT, "waypoints is not an array");
-        return OT_ACCEPT;
-    case OT_LWT: return check_tst(msg, false);
+            return verdict(msg, OWNTRACKS_REJECT, "waypoints is not an array");
+        return OWNTRACKS_ACCEPT;
+    case OWNTRACKS_LWT: return check_tst(msg, false);
     default:
         /* card, cmd, steps, status, configuration, beacon: stored as they are. A usable
          * tst dates them; without one they are dated by their arrival. */
         {
-            char why[OT_REASON_MAX];
+            char why[OWNTRACKS_REASON_MAX];
             msg->tst_member = read_tst(msg->root, &msg->tst, why, sizeof(why)) == 0;
         }
-        return OT_ACCEPT;
+        return OWNTRACKS_ACCEPT;
     }
 }
 
 /* ---------------------------------------------------------------- encryption */
 
-int ot_encrypt(const unsigned char *secret, size_t secret_len, const void *plain, size_t len,
-               char **b64_out)
+int owntracks_encrypt(const unsigned char *secret, size_t secret_len, const void *plain, size_t len,
+                      char **b64_out)
 {
     unsigned char key[crypto_secretbox_KEYBYTES] = {0};
     size_t blob_len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len;
@@ -509,46 +514,48 @@ out:
     return rc;
 }
 
-static enum ot_outcome classify(const struct ot_keyring *keys, const void *payload, size_t len,
-                                int64_t now, bool nested, struct ot_message *msg);
+static enum owntracks_outcome classify(const struct owntracks_keyring *keys, const void *payload,
+                                       size_t len, int64_t now, bool nested,
+                                       struct owntracks_message *msg);
 
-static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now, struct ot_message *msg)
+static enum owntracks_outcome decrypt(const struct owntracks_keyring *keys, int64_t now,
+                                      struct owntracks_message *msg)
 {
     struct json_object *data;
-    unsigned char secret[OT_SECRET_MAX];
+    unsigned char secret[OWNTRACKS_SECRET_MAX];
     unsigned char key[crypto_secretbox_KEYBYTES] = {0};
     unsigned char *blob = NULL, *plain = NULL;
     size_t blob_len;
-    enum ot_outcome o;
+    enum owntracks_outcome o;
 
     if (!json_object_object_get_ex(msg->root, "data", &data))
-        return verdict(msg, OT_REJECT, "encrypted message without data");
+        return verdict(msg, OWNTRACKS_REJECT, "encrypted message without data");
     if (!json_object_is_type(data, json_type_string))
-        return verdict(msg, OT_REJECT, "encrypted data is not a string");
+        return verdict(msg, OWNTRACKS_REJECT, "encrypted data is not a string");
 
     const char *b64 = json_object_get_string(data);
     size_t b64_len = (size_t)json_object_get_string_len(data);
     if (b64_len % 4 != 0)
-        return verdict(msg, OT_REJECT, "encrypted data is not base64");
+        return verdict(msg, OWNTRACKS_REJECT, "encrypted data is not base64");
     blob = malloc(b64_len / 4 * 3 + 1);
     if (!blob) {
         msg->retry = true;
-        return verdict(msg, OT_REJECT, "out of memory decrypting");
+        return verdict(msg, OWNTRACKS_REJECT, "out of memory decrypting");
     }
     if (sodium_base642bin(blob, b64_len / 4 * 3 + 1, b64, b64_len, NULL, &blob_len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0) {
-        o = verdict(msg, OT_REJECT, "encrypted data is not base64");
+        o = verdict(msg, OWNTRACKS_REJECT, "encrypted data is not base64");
         goto out;
     }
     if (blob_len < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
-        o = verdict(msg, OT_REJECT, "encrypted data shorter than nonce and MAC (%zu bytes)",
+        o = verdict(msg, OWNTRACKS_REJECT, "encrypted data shorter than nonce and MAC (%zu bytes)",
                     blob_len);
         goto out;
     }
     int n = keys && keys->lookup ? keys->lookup(keys->arg, msg->user, msg->device, secret) : 0;
     if (n <= 0) {
         msg->retry = true; /* until `wherelog key set` */
-        o = verdict(msg, OT_REJECT, "no encryption key configured for %s/%s", msg->user,
+        o = verdict(msg, OWNTRACKS_REJECT, "no encryption key configured for %s/%s", msg->user,
                     msg->device);
         goto out;
     }
@@ -557,18 +564,18 @@ static enum ot_outcome decrypt(const struct ot_keyring *keys, int64_t now, struc
     plain = malloc(plain_len + 1);
     if (!plain) {
         msg->retry = true;
-        o = verdict(msg, OT_REJECT, "out of memory decrypting");
+        o = verdict(msg, OWNTRACKS_REJECT, "out of memory decrypting");
         goto out;
     }
     if (crypto_secretbox_open_easy(plain, blob + crypto_secretbox_NONCEBYTES,
                                    blob_len - crypto_secretbox_NONCEBYTES, blob, key) != 0) {
-        o = verdict(msg, OT_REJECT, "decryption failed (wrong key or forged message)");
+        o = verdict(msg, OWNTRACKS_REJECT, "decryption failed (wrong key or forged message)");
         goto out;
     }
     json_object_put(msg->root);
     msg->root = NULL;
     o = classify(keys, plain, plain_len, now, true, msg);
-    if (o == OT_ACCEPT) {
+    if (o == OWNTRACKS_ACCEPT) {
         msg->decrypted = true;
         json_object_object_add(msg->root, "_decrypted", json_object_new_boolean(1));
     }
@@ -582,48 +589,50 @@ out:
     return o;
 }
 
-static enum ot_outcome classify(const struct ot_keyring *keys, const void *payload, size_t len,
-                                int64_t now, bool nested, struct ot_message *msg)
+static enum owntracks_outcome classify(const struct owntracks_keyring *keys, const void *payload,
+                                       size_t len, int64_t now, bool nested,
+                                       struct owntracks_message *msg)
 {
     struct json_object *type;
 
     if (len == 0)
-        return verdict(msg, OT_IGNORE, "zero-length payload");
+        return verdict(msg, OWNTRACKS_IGNORE, "zero-length payload");
     CHECK(parse_json(payload, len, msg));
 
     if (!json_object_object_get_ex(msg->root, "_type", &type))
-        return verdict(msg, OT_REJECT, "_type missing");
+        return verdict(msg, OWNTRACKS_REJECT, "_type missing");
     if (!json_object_is_type(type, json_type_string))
-        return verdict(msg, OT_REJECT, "_type is not a string");
+        return verdict(msg, OWNTRACKS_REJECT, "_type is not a string");
 
     const char *name = json_object_get_string(type);
     if (strcmp(name, "encrypted") == 0) {
         if (nested)
-            return verdict(msg, OT_REJECT, "encrypted message inside an encrypted message");
+            return verdict(msg, OWNTRACKS_REJECT, "encrypted message inside an encrypted message");
         return decrypt(keys, now, msg);
     }
     if (strcmp(name, "request") == 0)
-        return verdict(msg, OT_IGNORE, "request (tours) is not implemented");
-    int kind = ot_kind_from_name(name);
+        return verdict(msg, OWNTRACKS_IGNORE, "request (tours) is not implemented");
+    int kind = owntracks_kind_from_name(name);
     if (kind < 0) {
         char q[48];
         size_t n = (size_t)json_object_get_string_len(type);
         snprintf(q, sizeof(q), "%.*s", (int)(n > 40 ? 40 : n), name);
-        return verdict(msg, OT_IGNORE, "unknown _type \"%s\"", q);
+        return verdict(msg, OWNTRACKS_IGNORE, "unknown _type \"%s\"", q);
     }
-    msg->kind = (enum ot_kind)kind;
+    msg->kind = (enum owntracks_kind)kind;
     msg->tst = now;
     msg->tst_member = false;
     return check_kind(msg);
 }
 
-static void message_init(struct ot_message *msg)
+static void message_init(struct owntracks_message *msg)
 {
     memset(msg, 0, sizeof(*msg));
 }
 
-enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic, size_t topic_len,
-                              const void *payload, size_t len, int64_t now, struct ot_message *msg)
+enum owntracks_outcome owntracks_parse_mqtt(const struct owntracks_keyring *keys, const char *topic,
+                                            size_t topic_len, const void *payload, size_t len,
+                                            int64_t now, struct owntracks_message *msg)
 {
     const char *levels[4], *why;
     size_t lens[4], nlevels = 0;
@@ -643,47 +652,48 @@ enum ot_outcome ot_parse_mqtt(const struct ot_keyring *keys, const char *topic, 
         p = slash + 1;
     }
     if (nlevels < 3)
-        return verdict(msg, OT_REJECT, "topic has fewer than 3 levels");
+        return verdict(msg, OWNTRACKS_REJECT, "topic has fewer than 3 levels");
     if (memchr(topic, '+', topic_len) || memchr(topic, '#', topic_len))
-        return verdict(msg, OT_REJECT, "wildcard character in topic");
+        return verdict(msg, OWNTRACKS_REJECT, "wildcard character in topic");
     for (size_t i = 0; i < nlevels; i++)
         if (lens[i] == 0)
-            return verdict(msg, OT_REJECT, "empty topic level");
+            return verdict(msg, OWNTRACKS_REJECT, "empty topic level");
     if (nlevels == 4) {
         /* Deeper levels inside the subtopic must not be empty either. */
         const char *sub = levels[3];
         size_t sl = lens[3];
         if (sub[0] == '/' || sub[sl - 1] == '/' || memmem(sub, sl, "//", 2))
-            return verdict(msg, OT_REJECT, "empty topic level");
+            return verdict(msg, OWNTRACKS_REJECT, "empty topic level");
     }
-    if (ot_normalize_name(levels[1], lens[1], msg->user, &why) != 0)
-        return verdict(msg, OT_REJECT, "user: %s", why);
-    if (ot_normalize_name(levels[2], lens[2], msg->device, &why) != 0)
-        return verdict(msg, OT_REJECT, "device: %s", why);
+    if (owntracks_normalize_name(levels[1], lens[1], msg->user, &why) != 0)
+        return verdict(msg, OWNTRACKS_REJECT, "user: %s", why);
+    if (owntracks_normalize_name(levels[2], lens[2], msg->device, &why) != 0)
+        return verdict(msg, OWNTRACKS_REJECT, "device: %s", why);
     if (nlevels == 4) {
         bool known = false;
         for (size_t i = 0; i < sizeof(subtopics) / sizeof(subtopics[0]) && !known; i++)
             known =
                 strlen(subtopics[i]) == lens[3] && memcmp(subtopics[i], levels[3], lens[3]) == 0;
         if (!known)
-            return verdict(msg, OT_IGNORE, "unknown subtopic");
+            return verdict(msg, OWNTRACKS_IGNORE, "unknown subtopic");
     }
     return classify(keys, payload, len, now, false, msg);
 }
 
-enum ot_outcome ot_parse_named(const struct ot_keyring *keys, const char *user, const char *device,
-                               const void *payload, size_t len, int64_t now, unsigned flags,
-                               struct ot_message *msg)
+enum owntracks_outcome owntracks_parse_named(const struct owntracks_keyring *keys, const char *user,
+                                             const char *device, const void *payload, size_t len,
+                                             int64_t now, unsigned flags,
+                                             struct owntracks_message *msg)
 {
     const char *why;
 
     message_init(msg);
-    if (ot_normalize_name(user, strlen(user), msg->user, &why) != 0)
-        return verdict(msg, OT_REJECT, "user: %s", why);
-    if (ot_normalize_name(device, strlen(device), msg->device, &why) != 0)
-        return verdict(msg, OT_REJECT, "device: %s", why);
-    enum ot_outcome o = classify(keys, payload, len, now, false, msg);
-    if (o == OT_ACCEPT && (flags & OT_VIA_HTTP))
+    if (owntracks_normalize_name(user, strlen(user), msg->user, &why) != 0)
+        return verdict(msg, OWNTRACKS_REJECT, "user: %s", why);
+    if (owntracks_normalize_name(device, strlen(device), msg->device, &why) != 0)
+        return verdict(msg, OWNTRACKS_REJECT, "device: %s", why);
+    enum owntracks_outcome o = classify(keys, payload, len, now, false, msg);
+    if (o == OWNTRACKS_ACCEPT && (flags & OWNTRACKS_VIA_HTTP))
         json_object_object_add(msg->root, "_http", json_object_new_boolean(1));
     return o;
 }

@@ -13,37 +13,37 @@
 
 /* Value tags. Small values live in the tag byte itself. */
 enum {
-    PK_TAG_UINT_SMALL = 0x00, /* 0x00..0x3F: the integers 0..63 */
-    PK_TAG_NEG_SMALL = 0x40,  /* 0x40..0x5F: the integers -1..-32 */
-    PK_TAG_DEC_POS = 0x60,    /* 0x60..0x7F: positive decimal, scale = tag & 31, varint */
-    PK_TAG_DEC_NEG = 0x80,    /* 0x80..0x9F: negative decimal, scale = tag & 31, varint */
-    PK_TAG_STR_SHORT = 0xA0,  /* 0xA0..0xCF: string of 0..47 bytes */
-    PK_TAG_NULL = 0xD0,
-    PK_TAG_FALSE = 0xD1,
-    PK_TAG_TRUE = 0xD2,
-    PK_TAG_UINT = 0xD3,        /* varint */
-    PK_TAG_NEG = 0xD4,         /* varint(-(v + 1)) */
-    PK_TAG_DEC = 0xD5,         /* sign byte, varint mantissa, zigzag varint exponent */
-    PK_TAG_NUMTEXT = 0xD6,     /* varint len, ASCII */
-    PK_TAG_STR = 0xD7,         /* varint len, bytes */
-    PK_TAG_ARRAY = 0xD8,       /* varint byte length, varint count, values */
-    PK_TAG_OBJECT = 0xD9,      /* varint byte length, varint count, members */
-    PK_TAG_TST = 0xDA,         /* the record's tst */
-    PK_TAG_TYPE = 0xDB,        /* the record's _type name */
-    PK_TAG_TST_REL = 0xDC,     /* zigzag varint, relative to the record's tst */
-    PK_TAG_EMPTY_ARRAY = 0xDD, /* [] (inregions and inrids are often empty) */
-    PK_TAG_EMPTY_OBJECT = 0xDE,
+    PACK_TAG_UINT_SMALL = 0x00, /* 0x00..0x3F: the integers 0..63 */
+    PACK_TAG_NEG_SMALL = 0x40,  /* 0x40..0x5F: the integers -1..-32 */
+    PACK_TAG_DEC_POS = 0x60,    /* 0x60..0x7F: positive decimal, scale = tag & 31, varint */
+    PACK_TAG_DEC_NEG = 0x80,    /* 0x80..0x9F: negative decimal, scale = tag & 31, varint */
+    PACK_TAG_STR_SHORT = 0xA0,  /* 0xA0..0xCF: string of 0..47 bytes */
+    PACK_TAG_NULL = 0xD0,
+    PACK_TAG_FALSE = 0xD1,
+    PACK_TAG_TRUE = 0xD2,
+    PACK_TAG_UINT = 0xD3,        /* varint */
+    PACK_TAG_NEG = 0xD4,         /* varint(-(v + 1)) */
+    PACK_TAG_DEC = 0xD5,         /* sign byte, varint mantissa, zigzag varint exponent */
+    PACK_TAG_NUMTEXT = 0xD6,     /* varint len, ASCII */
+    PACK_TAG_STR = 0xD7,         /* varint len, bytes */
+    PACK_TAG_ARRAY = 0xD8,       /* varint byte length, varint count, values */
+    PACK_TAG_OBJECT = 0xD9,      /* varint byte length, varint count, members */
+    PACK_TAG_TST = 0xDA,         /* the record's tst */
+    PACK_TAG_TYPE = 0xDB,        /* the record's _type name */
+    PACK_TAG_TST_REL = 0xDC,     /* zigzag varint, relative to the record's tst */
+    PACK_TAG_EMPTY_ARRAY = 0xDD, /* [] (inregions and inrids are often empty) */
+    PACK_TAG_EMPTY_OBJECT = 0xDE,
 };
-#define PK_STR_SHORT_MAX 47
-#define PK_KEY_INLINE    0xFF
-#define PK_MAX_DEPTH     64 /* owntracks limits input to 32; decoding stays bounded regardless */
+#define PACK_STR_SHORT_MAX 47
+#define PACK_KEY_INLINE    0xFF
+#define PACK_MAX_DEPTH     64 /* owntracks limits input to 32; decoding stays bounded regardless */
 
 /*
  * The key dictionary. Append-only: a stored byte refers to an index forever. The first keys
  * are the ones nearly every message carries. Listed once, expanded into the tables below.
  */
 /* clang-format off */
-#define PK_DICTIONARY(X) \
+#define PACK_DICTIONARY(X) \
     X("_type") X("tst") X("lat") X("lon") X("acc") X("alt") X("vac") X("vel") X("cog") X("batt") \
     X("bs") X("tid") X("t") X("m") X("conn") X("p") X("created_at") X("_id") X("inregions") \
     X("inrids") X("SSID") X("BSSID") X("topic") X("rad") X("poi") X("image") X("imagename") \
@@ -60,7 +60,7 @@ static const struct {
     unsigned char len;
 } dict[] = {
 #define NAME(s) {s, sizeof(s) - 1},
-    PK_DICTIONARY(NAME)
+    PACK_DICTIONARY(NAME)
 #undef NAME
 };
 
@@ -73,7 +73,7 @@ static const unsigned char dict_sorted[] = {
 };
 
 _Static_assert(sizeof(dict) / sizeof(dict[0]) == sizeof(dict_sorted), "dictionary tables");
-_Static_assert(sizeof(dict_sorted) < PK_KEY_INLINE, "dictionary index must fit a byte");
+_Static_assert(sizeof(dict_sorted) < PACK_KEY_INLINE, "dictionary index must fit a byte");
 
 /* The dictionary's keys as JSON object keys after a comma (",\"lat\":"), so that writers
  * emit a known key, with or without the comma before it, in one copy. */
@@ -82,7 +82,7 @@ static const struct {
     unsigned char len;         /* without the comma */
 } dict_json[] = {
 #define JSON_KEY(s) {",\"" s "\":", sizeof(s) + 2},
-    PK_DICTIONARY(JSON_KEY)
+    PACK_DICTIONARY(JSON_KEY)
 #undef JSON_KEY
 };
 
@@ -96,24 +96,24 @@ static inline void write_json_key(struct sink *s, int key_index, const char *key
     }
 }
 
-void pk_write_json_key(struct sink *s, int key_index, const char *key, size_t len)
+void pack_write_json_key(struct sink *s, int key_index, const char *key, size_t len)
 {
     write_json_key(s, key_index, key, len);
 }
 
-size_t pk_dictionary_size(void)
+size_t pack_dictionary_size(void)
 {
     return WL_ARRAY_LEN(dict);
 }
 
-const char *pk_dictionary_key(size_t index)
+const char *pack_dictionary_key(size_t index)
 {
     return index < WL_ARRAY_LEN(dict) ? dict[index].name : NULL;
 }
 
 /* Public for the test that checks dict_sorted; not in the header. */
-const unsigned char *pk_dictionary_sorted(void);
-const unsigned char *pk_dictionary_sorted(void)
+const unsigned char *pack_dictionary_sorted(void);
+const unsigned char *pack_dictionary_sorted(void)
 {
     return dict_sorted;
 }
@@ -165,25 +165,25 @@ static void put_int(struct sink *s, bool neg, uint64_t mag)
 {
     if (!neg) {
         if (mag < 64) {
-            put_byte(s, (unsigned char)(PK_TAG_UINT_SMALL + mag));
+            put_byte(s, (unsigned char)(PACK_TAG_UINT_SMALL + mag));
         } else {
-            put_byte(s, PK_TAG_UINT);
+            put_byte(s, PACK_TAG_UINT);
             put_varint(s, mag);
         }
     } else if (mag >= 1 && mag <= 32) {
-        put_byte(s, (unsigned char)(PK_TAG_NEG_SMALL + mag - 1));
+        put_byte(s, (unsigned char)(PACK_TAG_NEG_SMALL + mag - 1));
     } else {
-        put_byte(s, PK_TAG_NEG);
+        put_byte(s, PACK_TAG_NEG);
         put_varint(s, mag - 1);
     }
 }
 
 static void put_string(struct sink *s, const char *p, size_t n)
 {
-    if (n <= PK_STR_SHORT_MAX) {
-        put_byte(s, (unsigned char)(PK_TAG_STR_SHORT + n));
+    if (n <= PACK_STR_SHORT_MAX) {
+        put_byte(s, (unsigned char)(PACK_TAG_STR_SHORT + n));
     } else {
-        put_byte(s, PK_TAG_STR);
+        put_byte(s, PACK_TAG_STR);
         put_varint(s, n);
     }
     sink_put(s, p, n);
@@ -242,17 +242,17 @@ static void put_number_text(struct sink *s, const char *text)
         goto verbatim;
 
     if (exp <= 0 && exp >= -31) {
-        put_byte(s, (unsigned char)((neg ? PK_TAG_DEC_NEG : PK_TAG_DEC_POS) + (int)-exp));
+        put_byte(s, (unsigned char)((neg ? PACK_TAG_DEC_NEG : PACK_TAG_DEC_POS) + (int)-exp));
         put_varint(s, mag);
     } else {
-        put_byte(s, PK_TAG_DEC);
+        put_byte(s, PACK_TAG_DEC);
         put_byte(s, neg);
         put_varint(s, mag);
         put_varint(s, zigzag(exp));
     }
     return;
 verbatim:
-    put_byte(s, PK_TAG_NUMTEXT);
+    put_byte(s, PACK_TAG_NUMTEXT);
     put_varint(s, strlen(text));
     sink_puts(s, text);
 }
@@ -266,7 +266,7 @@ static void put_key(struct sink *s, const char *key)
     if (idx >= 0) {
         put_byte(s, (unsigned char)idx);
     } else {
-        put_byte(s, PK_KEY_INLINE);
+        put_byte(s, PACK_KEY_INLINE);
         put_varint(s, len);
         sink_put(s, key, len);
     }
@@ -281,10 +281,10 @@ static int encode_container(struct sink *s, struct json_object *v, int depth)
     size_t count;
     int rc = 0;
 
-    if (depth > PK_MAX_DEPTH)
+    if (depth > PACK_MAX_DEPTH)
         return -EINVAL;
     if ((is_array ? json_object_array_length(v) : (size_t)json_object_object_length(v)) == 0) {
-        put_byte(s, is_array ? PK_TAG_EMPTY_ARRAY : PK_TAG_EMPTY_OBJECT);
+        put_byte(s, is_array ? PACK_TAG_EMPTY_ARRAY : PACK_TAG_EMPTY_OBJECT);
         return 0;
     }
     if (sink_init_mem(&body, 256))
@@ -306,7 +306,7 @@ static int encode_container(struct sink *s, struct json_object *v, int depth)
     if (rc == 0 && body.err)
         rc = body.err;
     if (rc == 0) {
-        put_byte(s, is_array ? PK_TAG_ARRAY : PK_TAG_OBJECT);
+        put_byte(s, is_array ? PACK_TAG_ARRAY : PACK_TAG_OBJECT);
         put_varint(s, varint_len(count) + body.len);
         put_varint(s, count);
         sink_put(s, body.buf, body.len);
@@ -318,9 +318,9 @@ static int encode_container(struct sink *s, struct json_object *v, int depth)
 static int encode_value(struct sink *s, struct json_object *v, int depth)
 {
     switch (json_object_get_type(v)) {
-    case json_type_null: put_byte(s, PK_TAG_NULL); return 0;
+    case json_type_null: put_byte(s, PACK_TAG_NULL); return 0;
     case json_type_boolean:
-        put_byte(s, json_object_get_boolean(v) ? PK_TAG_TRUE : PK_TAG_FALSE);
+        put_byte(s, json_object_get_boolean(v) ? PACK_TAG_TRUE : PACK_TAG_FALSE);
         return 0;
     case json_type_int: {
         /* json-c keeps integers above INT64_MAX as uint64; ask for the right one. */
@@ -343,7 +343,7 @@ static int encode_value(struct sink *s, struct json_object *v, int depth)
         if (!text) {
             double d = json_object_get_double(v);
             if (!isfinite(d)) {
-                put_byte(s, PK_TAG_NULL); /* JSON has no such number */
+                put_byte(s, PACK_TAG_NULL); /* JSON has no such number */
                 return 0;
             }
             snprintf(tmp, sizeof(tmp), "%.17g", d);
@@ -361,7 +361,7 @@ static int encode_value(struct sink *s, struct json_object *v, int depth)
     return -EINVAL;
 }
 
-int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_ctx *ctx)
+int pack_encode(struct sink *out, struct json_object *obj, const struct pack_encode_ctx *ctx)
 {
     if (!json_object_is_type(obj, json_type_object))
         return -EINVAL;
@@ -371,15 +371,15 @@ int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_
     {
         put_key(out, key);
         if (ctx->tst_member && strcmp(key, "tst") == 0) {
-            put_byte(out, PK_TAG_TST);
+            put_byte(out, PACK_TAG_TST);
         } else if (ctx->type && strcmp(key, "_type") == 0 &&
                    json_object_is_type(val, json_type_string) &&
                    strcmp(json_object_get_string(val), ctx->type) == 0) {
-            put_byte(out, PK_TAG_TYPE);
+            put_byte(out, PACK_TAG_TYPE);
         } else if (strcmp(key, "created_at") == 0 && json_object_is_type(val, json_type_int) &&
                    ctx->tst > 0 && json_object_get_int64(val) != INT64_MAX &&
                    json_object_get_int64(val) != INT64_MIN) {
-            put_byte(out, PK_TAG_TST_REL);
+            put_byte(out, PACK_TAG_TST_REL);
             put_varint(out, zigzag(json_object_get_int64(val) - ctx->tst));
         } else {
             int rc = encode_value(out, val, 1);
@@ -392,12 +392,12 @@ int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_
 
 /* ---------------------------------------------------------------- decoding */
 
-static bool get_varint(struct pk_reader *r, uint64_t *out)
+static bool get_varint(struct pack_reader *r, uint64_t *out)
 {
     return varint_get(&r->p, r->end, out);
 }
 
-static bool get_bytes(struct pk_reader *r, uint64_t n, const char **out)
+static bool get_bytes(struct pack_reader *r, uint64_t n, const char **out)
 {
     if (n > (uint64_t)(r->end - r->p))
         return false;
@@ -406,10 +406,10 @@ static bool get_bytes(struct pk_reader *r, uint64_t n, const char **out)
     return true;
 }
 
-int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, const char *type)
+int pack_open(struct pack_reader *r, const void *data, size_t len, int64_t tst, const char *type)
 {
     uint64_t count;
-    *r = (struct pk_reader){
+    *r = (struct pack_reader){
         .p = data, .end = (const uint8_t *)data + len, .top = true, .tst = tst, .type = type};
     if (!get_varint(r, &count) || count > len)
         return WL_ECORRUPT;
@@ -417,15 +417,16 @@ int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, cons
     return 0;
 }
 
-void pk_open_value(struct pk_reader *r, const struct pk_value *c)
+void pack_open_value(struct pack_reader *r, const struct pack_value *c)
 {
-    *r = (struct pk_reader){.p = c->body,
-                            .end = c->body + c->body_len,
-                            .remaining = c->count,
-                            .is_array = c->type == PK_ARRAY};
+    *r = (struct pack_reader){.p = c->body,
+                              .end = c->body + c->body_len,
+                              .remaining = c->count,
+                              .is_array = c->type == PACK_ARRAY};
 }
 
-static inline __attribute__((always_inline)) int read_value(struct pk_reader *r, struct pk_value *v)
+static inline __attribute__((always_inline)) int read_value(struct pack_reader *r,
+                                                            struct pack_value *v)
 {
     uint64_t u, e;
     const char *str;
@@ -437,43 +438,43 @@ static inline __attribute__((always_inline)) int read_value(struct pk_reader *r,
     v->neg = false;
     v->exp = 0;
 
-    if (tag < PK_TAG_NEG_SMALL) {
-        v->type = PK_INT;
+    if (tag < PACK_TAG_NEG_SMALL) {
+        v->type = PACK_INT;
         v->mag = tag;
-    } else if (tag < PK_TAG_DEC_POS) {
-        v->type = PK_INT;
+    } else if (tag < PACK_TAG_DEC_POS) {
+        v->type = PACK_INT;
         v->neg = true;
-        v->mag = (uint64_t)(tag - PK_TAG_NEG_SMALL) + 1;
-    } else if (tag < PK_TAG_STR_SHORT) {
-        v->type = PK_DECIMAL;
-        v->neg = tag >= PK_TAG_DEC_NEG;
+        v->mag = (uint64_t)(tag - PACK_TAG_NEG_SMALL) + 1;
+    } else if (tag < PACK_TAG_STR_SHORT) {
+        v->type = PACK_DECIMAL;
+        v->neg = tag >= PACK_TAG_DEC_NEG;
         v->exp = -(int32_t)(tag & 31);
         if (!get_varint(r, &v->mag))
             return WL_ECORRUPT;
-    } else if (tag <= PK_TAG_STR_SHORT + PK_STR_SHORT_MAX) {
-        v->type = PK_STRING;
-        v->len = tag - PK_TAG_STR_SHORT;
+    } else if (tag <= PACK_TAG_STR_SHORT + PACK_STR_SHORT_MAX) {
+        v->type = PACK_STRING;
+        v->len = tag - PACK_TAG_STR_SHORT;
         if (!get_bytes(r, v->len, &v->str))
             return WL_ECORRUPT;
     } else {
         switch (tag) {
-        case PK_TAG_NULL: v->type = PK_NULL; break;
-        case PK_TAG_FALSE: v->type = PK_FALSE; break;
-        case PK_TAG_TRUE: v->type = PK_TRUE; break;
-        case PK_TAG_UINT:
-            v->type = PK_INT;
+        case PACK_TAG_NULL: v->type = PACK_NULL; break;
+        case PACK_TAG_FALSE: v->type = PACK_FALSE; break;
+        case PACK_TAG_TRUE: v->type = PACK_TRUE; break;
+        case PACK_TAG_UINT:
+            v->type = PACK_INT;
             if (!get_varint(r, &v->mag))
                 return WL_ECORRUPT;
             break;
-        case PK_TAG_NEG:
-            v->type = PK_INT;
+        case PACK_TAG_NEG:
+            v->type = PACK_INT;
             v->neg = true;
             if (!get_varint(r, &u) || u == UINT64_MAX)
                 return WL_ECORRUPT;
             v->mag = u + 1;
             break;
-        case PK_TAG_DEC:
-            v->type = PK_DECIMAL;
+        case PACK_TAG_DEC:
+            v->type = PACK_DECIMAL;
             if (r->p >= r->end)
                 return WL_ECORRUPT;
             v->neg = *r->p++ != 0;
@@ -484,22 +485,22 @@ static inline __attribute__((always_inline)) int read_value(struct pk_reader *r,
                 return WL_ECORRUPT;
             v->exp = (int32_t)ex;
             break;
-        case PK_TAG_NUMTEXT:
-        case PK_TAG_STR:
-            v->type = tag == PK_TAG_STR ? PK_STRING : PK_NUMTEXT;
+        case PACK_TAG_NUMTEXT:
+        case PACK_TAG_STR:
+            v->type = tag == PACK_TAG_STR ? PACK_STRING : PACK_NUMTEXT;
             if (!get_varint(r, &u) || !get_bytes(r, u, &str))
                 return WL_ECORRUPT;
             v->str = str;
             v->len = (size_t)u;
             break;
-        case PK_TAG_ARRAY:
-        case PK_TAG_OBJECT: {
-            v->type = tag == PK_TAG_ARRAY ? PK_ARRAY : PK_OBJECT;
+        case PACK_TAG_ARRAY:
+        case PACK_TAG_OBJECT: {
+            v->type = tag == PACK_TAG_ARRAY ? PACK_ARRAY : PACK_OBJECT;
             const uint8_t *start;
             if (!get_varint(r, &u) || u > (uint64_t)(r->end - r->p))
                 return WL_ECORRUPT;
             start = r->p;
-            struct pk_reader inner = {.p = start, .end = start + u};
+            struct pack_reader inner = {.p = start, .end = start + u};
             uint64_t count;
             if (!get_varint(&inner, &count) || count > u)
                 return WL_ECORRUPT;
@@ -509,32 +510,32 @@ static inline __attribute__((always_inline)) int read_value(struct pk_reader *r,
             r->p = start + u;
             break;
         }
-        case PK_TAG_EMPTY_ARRAY:
-        case PK_TAG_EMPTY_OBJECT:
-            v->type = tag == PK_TAG_EMPTY_ARRAY ? PK_ARRAY : PK_OBJECT;
+        case PACK_TAG_EMPTY_ARRAY:
+        case PACK_TAG_EMPTY_OBJECT:
+            v->type = tag == PACK_TAG_EMPTY_ARRAY ? PACK_ARRAY : PACK_OBJECT;
             v->body = r->p; /* never read: count 0 */
             v->body_len = 0;
             v->count = 0;
             break;
-        case PK_TAG_TST:
+        case PACK_TAG_TST:
             if (!r->top)
                 return WL_ECORRUPT;
-            v->type = PK_INT;
+            v->type = PACK_INT;
             v->neg = r->tst < 0;
             v->mag = (uint64_t)(r->tst < 0 ? -r->tst : r->tst);
             break;
-        case PK_TAG_TYPE:
+        case PACK_TAG_TYPE:
             if (!r->top || !r->type)
                 return WL_ECORRUPT;
-            v->type = PK_STRING;
+            v->type = PACK_STRING;
             v->str = r->type;
             v->len = strlen(r->type);
             break;
-        case PK_TAG_TST_REL: {
+        case PACK_TAG_TST_REL: {
             if (!r->top || !get_varint(r, &u))
                 return WL_ECORRUPT;
             int64_t val = r->tst + unzigzag(u);
-            v->type = PK_INT;
+            v->type = PACK_INT;
             v->neg = val < 0;
             v->mag = val < 0 ? (uint64_t)0 - (uint64_t)val : (uint64_t)val;
             break;
@@ -545,9 +546,9 @@ static inline __attribute__((always_inline)) int read_value(struct pk_reader *r,
     return 0;
 }
 
-/* pk_next's body, inlined into the JSON writer's loop (the export hot path). */
-static inline __attribute__((always_inline)) int next_member(struct pk_reader *r, const char **key,
-                                                             size_t *keylen, struct pk_value *v)
+/* pack_next's body, inlined into the JSON writer's loop (the export hot path). */
+static inline __attribute__((always_inline)) int
+next_member(struct pack_reader *r, const char **key, size_t *keylen, struct pack_value *v)
 {
     if (r->remaining == 0)
         return 0;
@@ -565,7 +566,7 @@ static inline __attribute__((always_inline)) int next_member(struct pk_reader *r
         const char *name;
         size_t len;
         r->key_index = k < WL_ARRAY_LEN(dict) ? k : -1;
-        if (k == PK_KEY_INLINE) {
+        if (k == PACK_KEY_INLINE) {
             uint64_t n;
             if (!get_varint(r, &n) || !get_bytes(r, n, &name))
                 return WL_ECORRUPT;
@@ -585,33 +586,33 @@ static inline __attribute__((always_inline)) int next_member(struct pk_reader *r
     return rc ? rc : 1;
 }
 
-int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_value *v)
+int pack_next(struct pack_reader *r, const char **key, size_t *keylen, struct pack_value *v)
 {
     return next_member(r, key, keylen, v);
 }
 
-int pk_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
-            struct pk_value *v)
+int pack_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
+              struct pack_value *v)
 {
-    struct pk_reader r;
+    struct pack_reader r;
     const char *key;
     size_t keylen, nlen = strlen(name);
-    int rc = pk_open(&r, data, len, tst, type);
+    int rc = pack_open(&r, data, len, tst, type);
 
     if (rc)
         return rc;
-    while ((rc = pk_next(&r, &key, &keylen, v)) == 1) {
+    while ((rc = pack_next(&r, &key, &keylen, v)) == 1) {
         if (keylen == nlen && memcmp(key, name, nlen) == 0)
             return 1;
     }
     return rc;
 }
 
-bool pk_to_double(const struct pk_value *v, double *out)
+bool pack_to_double(const struct pack_value *v, double *out)
 {
     switch (v->type) {
-    case PK_INT: *out = v->neg ? -(double)v->mag : (double)v->mag; return true;
-    case PK_DECIMAL: {
+    case PACK_INT: *out = v->neg ? -(double)v->mag : (double)v->mag; return true;
+    case PACK_DECIMAL: {
         /* Exact for the scales phones send: the mantissa is below 2^53 and 10^scale is
          * exact for scale <= 22, so one correctly rounded division. */
         double m = (double)v->mag;
@@ -619,7 +620,7 @@ bool pk_to_double(const struct pk_value *v, double *out)
         *out = v->neg ? -d : d;
         return true;
     }
-    case PK_NUMTEXT: {
+    case PACK_NUMTEXT: {
         char tmp[64];
         if (v->len >= sizeof(tmp))
             return false;
@@ -632,10 +633,10 @@ bool pk_to_double(const struct pk_value *v, double *out)
     }
 }
 
-bool pk_to_int(const struct pk_value *v, int64_t *out)
+bool pack_to_int(const struct pack_value *v, int64_t *out)
 {
     uint64_t mag = v->mag;
-    if (v->type == PK_DECIMAL) {
+    if (v->type == PACK_DECIMAL) {
         int32_t e = v->exp;
         for (; e < 0; e++) {
             if (mag % 10)
@@ -647,7 +648,7 @@ bool pk_to_int(const struct pk_value *v, int64_t *out)
                 return false;
             mag *= 10;
         }
-    } else if (v->type != PK_INT) {
+    } else if (v->type != PACK_INT) {
         return false;
     }
     if (mag > (uint64_t)INT64_MAX + v->neg)
@@ -693,26 +694,26 @@ static void write_decimal(struct sink *s, bool neg, uint64_t mag, unsigned scale
         sink_put(s, d, (size_t)(end - d));
 }
 
-void pk_write_number(struct sink *s, const struct pk_value *v)
+void pack_write_number(struct sink *s, const struct pack_value *v)
 {
     /* Integers are built right to left at the end of a buffer and copied once; the buffer
      * has SINK_SMALL bytes of slack after the text, for sink_put_small. */
     char buf[64 + SINK_SMALL];
     char *end = buf + 64, *d;
 
-    if (v->type == PK_INT) {
+    if (v->type == PACK_INT) {
         write_int(s, v->neg, v->mag);
         return;
     }
-    if (v->type == PK_NUMTEXT) {
+    if (v->type == PACK_NUMTEXT) {
         sink_put(s, v->str, v->len);
         return;
     }
-    if (v->type == PK_DECIMAL && v->neg && v->mag == 0 && v->exp >= 0) {
+    if (v->type == PACK_DECIMAL && v->neg && v->mag == 0 && v->exp >= 0) {
         sink_put(s, "-0.0", 4); /* "-0" would read back as the integer 0, without its sign */
         return;
     }
-    if (v->type == PK_DECIMAL && v->exp < 0 && v->exp >= -31) {
+    if (v->type == PACK_DECIMAL && v->exp < 0 && v->exp >= -31) {
         write_decimal(s, v->neg, v->mag, (unsigned)-v->exp);
         return;
     }
@@ -739,38 +740,38 @@ void pk_write_number(struct sink *s, const struct pk_value *v)
     }
 }
 
-static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst, int depth);
+static int write_container_json(struct sink *s, const struct pack_value *c, int64_t tst, int depth);
 
-static int write_value_json(struct sink *s, const struct pk_value *v, int64_t tst, int depth)
+static int write_value_json(struct sink *s, const struct pack_value *v, int64_t tst, int depth)
 {
     switch (v->type) {
-    case PK_NULL: sink_put(s, "null", 4); break;
-    case PK_FALSE: sink_put(s, "false", 5); break;
-    case PK_TRUE: sink_put(s, "true", 4); break;
-    case PK_INT:
-    case PK_DECIMAL:
-    case PK_NUMTEXT: pk_write_number(s, v); break;
-    case PK_STRING: sink_json_string(s, v->str, v->len); break;
-    case PK_ARRAY:
-    case PK_OBJECT: return write_container_json(s, v, tst, depth + 1);
+    case PACK_NULL: sink_put(s, "null", 4); break;
+    case PACK_FALSE: sink_put(s, "false", 5); break;
+    case PACK_TRUE: sink_put(s, "true", 4); break;
+    case PACK_INT:
+    case PACK_DECIMAL:
+    case PACK_NUMTEXT: pack_write_number(s, v); break;
+    case PACK_STRING: sink_json_string(s, v->str, v->len); break;
+    case PACK_ARRAY:
+    case PACK_OBJECT: return write_container_json(s, v, tst, depth + 1);
     }
     return 0;
 }
 
-static int write_container_json(struct sink *s, const struct pk_value *c, int64_t tst, int depth)
+static int write_container_json(struct sink *s, const struct pack_value *c, int64_t tst, int depth)
 {
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     const char *key;
     size_t keylen;
     int rc, first = 1;
 
-    if (depth > PK_MAX_DEPTH)
+    if (depth > PACK_MAX_DEPTH)
         return WL_ECORRUPT;
-    pk_open_value(&r, c);
+    pack_open_value(&r, c);
     r.tst = tst;
-    sink_putc(s, c->type == PK_ARRAY ? '[' : '{');
-    while ((rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+    sink_putc(s, c->type == PACK_ARRAY ? '[' : '{');
+    while ((rc = pack_next(&r, &key, &keylen, &v)) == 1) {
         if (!first)
             sink_putc(s, ',');
         first = 0;
@@ -782,11 +783,11 @@ static int write_container_json(struct sink *s, const struct pk_value *c, int64_
         if (rc)
             return rc;
     }
-    sink_putc(s, c->type == PK_ARRAY ? ']' : '}');
+    sink_putc(s, c->type == PACK_ARRAY ? ']' : '}');
     return rc;
 }
 
-void pk_write_value_json(struct sink *s, const struct pk_value *v, int64_t tst)
+void pack_write_value_json(struct sink *s, const struct pack_value *v, int64_t tst)
 {
     write_value_json(s, v, tst, 0);
 }
@@ -803,18 +804,18 @@ static inline void write_small_uint(struct sink *s, unsigned m) /* m < 100 */
 /*
  * The export hot path: a year as JSON is some 750,000 members. A dictionary key, a small
  * integer, a decimal with a scale and a short string (the forms nearly every member takes)
- * go from packed bytes to text here without filling a pk_value; any other value falls back
+ * go from packed bytes to text here without filling a pack_value; any other value falls back
  * to read_value and write_value_json. Both paths format numbers with the same functions;
  * test_pack checks that they write the same text for every round trip.
  */
-int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
-                          const char *type, uint64_t *seen)
+int pack_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
+                            const char *type, uint64_t *seen)
 {
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     uint64_t keys = 0;
     int n = 0;
-    int rc = pk_open(&r, data, len, tst, type);
+    int rc = pack_open(&r, data, len, tst, type);
 
     if (seen)
         *seen = 0;
@@ -828,7 +829,7 @@ int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t 
             sink_put_small(s, dict_json[k].text + !comma, dict_json[k].len + comma);
             if (k < 64)
                 keys |= (uint64_t)1 << k;
-        } else if (k == PK_KEY_INLINE) {
+        } else if (k == PACK_KEY_INLINE) {
             uint64_t keylen;
             const char *key;
             if (!get_varint(&r, &keylen) || !get_bytes(&r, keylen, &key))
@@ -844,25 +845,25 @@ int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t 
         if (r.p >= r.end)
             return WL_ECORRUPT;
         unsigned char tag = *r.p;
-        if (tag < PK_TAG_NEG_SMALL) {
+        if (tag < PACK_TAG_NEG_SMALL) {
             r.p++;
             write_small_uint(s, tag);
-        } else if (tag >= PK_TAG_DEC_POS && tag < PK_TAG_STR_SHORT && (tag & 31) != 0) {
+        } else if (tag >= PACK_TAG_DEC_POS && tag < PACK_TAG_STR_SHORT && (tag & 31) != 0) {
             uint64_t mag;
             r.p++;
             if (!get_varint(&r, &mag))
                 return WL_ECORRUPT;
-            write_decimal(s, tag >= PK_TAG_DEC_NEG, mag, tag & 31);
-        } else if (tag >= PK_TAG_STR_SHORT && tag <= PK_TAG_STR_SHORT + PK_STR_SHORT_MAX) {
+            write_decimal(s, tag >= PACK_TAG_DEC_NEG, mag, tag & 31);
+        } else if (tag >= PACK_TAG_STR_SHORT && tag <= PACK_TAG_STR_SHORT + PACK_STR_SHORT_MAX) {
             const char *str;
             r.p++;
-            if (!get_bytes(&r, tag - PK_TAG_STR_SHORT, &str))
+            if (!get_bytes(&r, tag - PACK_TAG_STR_SHORT, &str))
                 return WL_ECORRUPT;
-            sink_json_string(s, str, tag - PK_TAG_STR_SHORT);
+            sink_json_string(s, str, tag - PACK_TAG_STR_SHORT);
         } else if ((rc = read_value(&r, &v)) == 0) {
-            if (v.type == PK_INT) /* tst and created_at: 10 digits each */
+            if (v.type == PACK_INT) /* tst and created_at: 10 digits each */
                 write_int(s, v.neg, v.mag);
-            else if (v.type == PK_STRING) /* "_type" */
+            else if (v.type == PACK_STRING) /* "_type" */
                 sink_json_string(s, v.str, v.len);
             else
                 rc = write_value_json(s, &v, tst, 0);

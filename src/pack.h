@@ -17,9 +17,9 @@
  *   message := count member*count          (the top-level object)
  *   member  := key value
  *   key     := byte < 0xFF (dictionary index) | 0xFF varint(len) bytes
- *   value   := tag byte, see PK_TAG_* in pack.c
+ *   value   := tag byte, see PACK_TAG_* in pack.c
  *
- * Thread rules: all functions are reentrant; nothing here allocates except pk_encode, which
+ * Thread rules: all functions are reentrant; nothing here allocates except pack_encode, which
  * appends to a caller-owned memory sink.
  */
 #ifndef WL_PACK_H
@@ -33,21 +33,21 @@
 
 struct json_object;
 
-enum pk_type {
-    PK_NULL,
-    PK_FALSE,
-    PK_TRUE,
-    PK_INT,     /* neg, mag: value = neg ? -mag : mag */
-    PK_DECIMAL, /* neg, mag, exp: value = (neg ? -1 : 1) * mag * 10^exp */
-    PK_NUMTEXT, /* str/len: a JSON number too long for the forms above, verbatim */
-    PK_STRING,  /* str/len: UTF-8, not NUL-terminated */
-    PK_ARRAY,   /* count elements at body/body_len */
-    PK_OBJECT,  /* count members at body/body_len */
+enum pack_type {
+    PACK_NULL,
+    PACK_FALSE,
+    PACK_TRUE,
+    PACK_INT,     /* neg, mag: value = neg ? -mag : mag */
+    PACK_DECIMAL, /* neg, mag, exp: value = (neg ? -1 : 1) * mag * 10^exp */
+    PACK_NUMTEXT, /* str/len: a JSON number too long for the forms above, verbatim */
+    PACK_STRING,  /* str/len: UTF-8, not NUL-terminated */
+    PACK_ARRAY,   /* count elements at body/body_len */
+    PACK_OBJECT,  /* count members at body/body_len */
 };
 
 /* A decoded value. Pointers borrow from the packed bytes and live as long as they do. */
-struct pk_value {
-    enum pk_type type;
+struct pack_value {
+    enum pack_type type;
     bool neg;
     uint64_t mag;
     int32_t exp;
@@ -59,28 +59,28 @@ struct pk_value {
 };
 
 /* Dictionary indexes of the keys formatters look for (see the dictionary in pack.c). */
-enum pk_key {
-    PK_KEY_TYPE = 0,
-    PK_KEY_TST = 1,
-    PK_KEY_LAT = 2,
-    PK_KEY_LON = 3,
-    PK_KEY_ACC = 4,
-    PK_KEY_ALT = 5,
-    PK_KEY_VAC = 6,
-    PK_KEY_VEL = 7,
-    PK_KEY_COG = 8,
-    PK_KEY_BATT = 9,
-    PK_KEY_TID = 11,
-    PK_KEY_IMAGE = 25,
-    PK_KEY_NAME = 39,
-    PK_KEY_FACE = 40,
-    PK_KEY_ISOTST = 58,
-    PK_KEY_DISPTST = 59,
+enum pack_key {
+    PACK_KEY_TYPE = 0,
+    PACK_KEY_TST = 1,
+    PACK_KEY_LAT = 2,
+    PACK_KEY_LON = 3,
+    PACK_KEY_ACC = 4,
+    PACK_KEY_ALT = 5,
+    PACK_KEY_VAC = 6,
+    PACK_KEY_VEL = 7,
+    PACK_KEY_COG = 8,
+    PACK_KEY_BATT = 9,
+    PACK_KEY_TID = 11,
+    PACK_KEY_IMAGE = 25,
+    PACK_KEY_NAME = 39,
+    PACK_KEY_FACE = 40,
+    PACK_KEY_ISOTST = 58,
+    PACK_KEY_DISPTST = 59,
 };
 
 /* Iterates the members of an object (or the elements of an array) in stored order. */
-struct pk_reader {
-    int key_index; /* after pk_next: enum pk_key / dictionary index of the key, or -1 */
+struct pack_reader {
+    int key_index; /* after pack_next: enum pack_key / dictionary index of the key, or -1 */
     const uint8_t *p;
     const uint8_t *end;
     size_t remaining;
@@ -90,8 +90,8 @@ struct pk_reader {
     const char *type; /* the record's _type name */
 };
 
-/* What pk_encode needs to know about the message beyond its JSON. */
-struct pk_encode_ctx {
+/* What pack_encode needs to know about the message beyond its JSON. */
+struct pack_encode_ctx {
     const char *type; /* _type name; a top-level "_type" equal to it is implied */
     int64_t tst;      /* the record's timestamp */
     bool tst_member;  /* the top-level "tst" member is the record's tst (normalised to it) */
@@ -101,47 +101,47 @@ struct pk_encode_ctx {
  * Appends the packed form of the JSON object `obj` to `out` (a memory sink).
  * Returns 0, -EINVAL if obj is not an object, or out->err on allocation failure.
  */
-int pk_encode(struct sink *out, struct json_object *obj, const struct pk_encode_ctx *ctx);
+int pack_encode(struct sink *out, struct json_object *obj, const struct pack_encode_ctx *ctx);
 
 /* Starts reading a packed top-level message. Returns 0 or WL_ECORRUPT. */
-int pk_open(struct pk_reader *r, const void *data, size_t len, int64_t tst, const char *type);
-/* Starts reading the inside of a PK_ARRAY or PK_OBJECT value (checked when it was read, so
- * this cannot fail; pk_next reports malformed bytes inside). */
-void pk_open_value(struct pk_reader *r, const struct pk_value *container);
+int pack_open(struct pack_reader *r, const void *data, size_t len, int64_t tst, const char *type);
+/* Starts reading the inside of a PACK_ARRAY or PACK_OBJECT value (checked when it was read, so
+ * this cannot fail; pack_next reports malformed bytes inside). */
+void pack_open_value(struct pack_reader *r, const struct pack_value *container);
 
 /*
  * Next member (objects: key and keylen are set) or element (arrays: key is NULL).
  * Returns 1 when a value was read, 0 at the end, WL_ECORRUPT on malformed bytes.
  */
-int pk_next(struct pk_reader *r, const char **key, size_t *keylen, struct pk_value *v);
+int pack_next(struct pack_reader *r, const char **key, size_t *keylen, struct pack_value *v);
 
 /* Finds a top-level member by name (a fresh scan from the start). Returns 1 found, 0 not,
  * or WL_ECORRUPT. */
-int pk_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
-            struct pk_value *v);
+int pack_find(const void *data, size_t len, int64_t tst, const char *type, const char *name,
+              struct pack_value *v);
 
-/* Numeric value of PK_INT or PK_DECIMAL (or PK_NUMTEXT) as a double; false otherwise. */
-bool pk_to_double(const struct pk_value *v, double *out);
+/* Numeric value of PACK_INT or PACK_DECIMAL (or PACK_NUMTEXT) as a double; false otherwise. */
+bool pack_to_double(const struct pack_value *v, double *out);
 /* Integer value if the number is integral and fits int64; false otherwise. */
-bool pk_to_int(const struct pk_value *v, int64_t *out);
+bool pack_to_int(const struct pack_value *v, int64_t *out);
 
 /* The writers below write into a sink and cannot fail themselves: output errors are the
  * sink's (sticky in s->err). */
 /* Writes a number value as JSON number text (also used for GPX, CSV and XML output). */
-void pk_write_number(struct sink *s, const struct pk_value *v);
-/* Writes `"key":` for a member (key_index from pk_reader; -1 for keys outside the
+void pack_write_number(struct sink *s, const struct pack_value *v);
+/* Writes `"key":` for a member (key_index from pack_reader; -1 for keys outside the
  * dictionary, which are escaped). */
-void pk_write_json_key(struct sink *s, int key_index, const char *key, size_t len);
+void pack_write_json_key(struct sink *s, int key_index, const char *key, size_t len);
 /* Writes any value as JSON. */
-void pk_write_value_json(struct sink *s, const struct pk_value *v, int64_t tst);
+void pack_write_value_json(struct sink *s, const struct pack_value *v, int64_t tst);
 /* Writes the members of a top-level message as JSON, without the enclosing braces. If seen
  * is not NULL it gets a bit (1 << index) for each dictionary key below 64 that occurred.
  * Returns the number of members written, or WL_ECORRUPT. */
-int pk_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
-                          const char *type, uint64_t *seen);
+int pack_write_members_json(struct sink *s, const void *data, size_t len, int64_t tst,
+                            const char *type, uint64_t *seen);
 
 /* Number of keys in the dictionary, and the key at an index (for tests). */
-size_t pk_dictionary_size(void);
-const char *pk_dictionary_key(size_t index);
+size_t pack_dictionary_size(void);
+const char *pack_dictionary_key(size_t index);
 
 #endif

@@ -18,7 +18,7 @@ int prune_parse_rule(const char *text, struct prune_rule *out)
     char *end;
     if (!eq || eq == text)
         return -EINVAL;
-    if (ot_normalize_name(text, (size_t)(eq - text), out->user, &why) != 0)
+    if (owntracks_normalize_name(text, (size_t)(eq - text), out->user, &why) != 0)
         return -EINVAL;
     errno = 0;
     long days = strtol(eq + 1, &end, 10);

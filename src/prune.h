@@ -18,7 +18,7 @@
 #define PRUNE_RULES_MAX 16
 
 struct prune_rule {
-    char user[OT_NAME_MAX + 1];
+    char user[OWNTRACKS_NAME_MAX + 1];
     long days; /* 0: keep forever */
 };
 

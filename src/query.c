@@ -26,7 +26,7 @@ static int read_card(struct store *s, uint32_t id, struct card *c)
 {
     struct store_iter *it;
     struct store_item item;
-    int rc = store_iter_events(s, id, OT_CARD, 0, WTIME_MAX, 0, &it);
+    int rc = store_iter_events(s, id, OWNTRACKS_CARD, 0, WTIME_MAX, 0, &it);
 
     c->data = NULL;
     c->len = 0;
@@ -63,11 +63,13 @@ struct last_ctx {
     bool no_blobs; /* live events leave out image and face */
 };
 
+_Static_assert(WTIME_ISO_SIZE >= WTIME_DISP_SIZE, "write_named's buffer holds either time");
+
 /* Writes member `name` of the assembled object; returns 1 written, 0 absent, <0 error. */
 static int write_named(struct sink *out, const struct last_ctx *c, const char *name, bool comma)
 {
-    struct pk_value v;
-    char buf[21];
+    struct pack_value v;
+    char buf[WTIME_ISO_SIZE]; /* an ISO or a display time, the longer of the two */
     const char *str = NULL;
 
     if (strcmp(name, "topic") == 0)
@@ -88,17 +90,17 @@ static int write_named(struct sink *out, const struct last_ctx *c, const char *n
         sink_json_string(out, str, strlen(str));
         return 1;
     }
-    int rc = pk_find(c->loc->data, c->loc->len, c->loc->tst, "location", name, &v);
+    int rc = pack_find(c->loc->data, c->loc->len, c->loc->tst, "location", name, &v);
     if (rc == 0 && c->card && c->card->data &&
         (strcmp(name, "name") == 0 || strcmp(name, "face") == 0 || strcmp(name, "tid") == 0))
-        rc = pk_find(c->card->data, c->card->len, c->card->tst, "card", name, &v);
+        rc = pack_find(c->card->data, c->card->len, c->card->tst, "card", name, &v);
     if (rc <= 0)
         return rc;
     if (comma)
         sink_putc(out, ',');
     sink_json_string(out, name, strlen(name));
     sink_putc(out, ':');
-    pk_write_value_json(out, &v, c->loc->tst);
+    pack_write_value_json(out, &v, c->loc->tst);
     return 1;
 }
 
@@ -107,11 +109,11 @@ static int write_named(struct sink *out, const struct last_ctx *c, const char *n
 static int write_card_string(struct sink *out, const void *card, size_t len, int64_t tst,
                              const char *name, size_t max)
 {
-    struct pk_value v;
-    int rc = pk_find(card, len, tst, "card", name, &v);
+    struct pack_value v;
+    int rc = pack_find(card, len, tst, "card", name, &v);
     if (rc <= 0)
         return rc;
-    if (v.type == PK_STRING && v.len <= max) {
+    if (v.type == PACK_STRING && v.len <= max) {
         sink_putc(out, ',');
         sink_json_string(out, name, strlen(name));
         sink_putc(out, ':');
@@ -121,11 +123,11 @@ static int write_card_string(struct sink *out, const void *card, size_t len, int
 }
 
 static int write_last_object(struct sink *out, const struct last_ctx *c,
-                             const struct q_last_filter *f)
+                             const struct query_last_filter *f)
 {
     static const char *const computed[] = {"topic", "username", "device", "isotst", "disptst"};
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     const char *key;
     size_t keylen;
     int rc, n = 0;
@@ -142,19 +144,19 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
         return 0;
     }
     bool has_tid = false;
-    rc = pk_open(&r, c->loc->data, c->loc->len, c->loc->tst, "location");
-    while (rc == 0 && (rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+    rc = pack_open(&r, c->loc->data, c->loc->len, c->loc->tst, "location");
+    while (rc == 0 && (rc = pack_next(&r, &key, &keylen, &v)) == 1) {
         rc = 0;
-        if (transport_member(key, keylen) || r.key_index == PK_KEY_ISOTST ||
-            r.key_index == PK_KEY_DISPTST ||
-            (c->no_blobs && (r.key_index == PK_KEY_IMAGE || r.key_index == PK_KEY_FACE)))
+        if (transport_member(key, keylen) || r.key_index == PACK_KEY_ISOTST ||
+            r.key_index == PACK_KEY_DISPTST ||
+            (c->no_blobs && (r.key_index == PACK_KEY_IMAGE || r.key_index == PACK_KEY_FACE)))
             continue;
-        has_tid |= r.key_index == PK_KEY_TID;
+        has_tid |= r.key_index == PACK_KEY_TID;
         if (n++)
             sink_putc(out, ',');
         sink_json_string(out, key, keylen);
         sink_putc(out, ':');
-        pk_write_value_json(out, &v, c->loc->tst);
+        pack_write_value_json(out, &v, c->loc->tst);
     }
     if (rc < 0)
         return rc;
@@ -200,7 +202,7 @@ static int with_last(struct store *s, const struct store_device *d,
 }
 
 struct each_ctx {
-    const struct q_last_filter *f;
+    const struct query_last_filter *f;
     struct sink buf;
     int (*cb)(void *arg, const char *json, size_t len);
     void *arg;
@@ -218,8 +220,8 @@ static int emit_last(void *arg, const struct store_device *d, const struct store
     return rc ? rc : e->cb(e->arg, e->buf.buf, e->buf.len);
 }
 
-int q_last_each(struct store *s, const struct q_last_filter *f,
-                int (*cb)(void *arg, const char *json, size_t len), void *arg)
+int query_last_each(struct store *s, const struct query_last_filter *f,
+                    int (*cb)(void *arg, const char *json, size_t len), void *arg)
 {
     struct store_device *devs;
     size_t ndevs;
@@ -252,21 +254,21 @@ static int append_element(void *arg, const char *json, size_t len)
     return a->out->err;
 }
 
-int q_last_json(struct store *s, const struct q_last_filter *f, struct sink *out)
+int query_last_json(struct store *s, const struct query_last_filter *f, struct sink *out)
 {
     struct array_ctx a = {.out = out};
     sink_putc(out, '[');
-    int rc = q_last_each(s, f, append_element, &a);
+    int rc = query_last_each(s, f, append_element, &a);
     sink_puts(out, a.n ? "\n]\n" : "]\n");
     return rc < 0 ? rc : 0;
 }
 
-int q_event_json(const char *user, const char *device, const char *topic, int64_t tst,
-                 const void *data, size_t len, struct sink *out)
+int query_event_json(const char *user, const char *device, const char *topic, int64_t tst,
+                     const void *data, size_t len, struct sink *out)
 {
     struct store_device d = {0};
-    struct store_item loc = {.tst = tst, .kind = OT_LOCATION, .data = data, .len = len};
-    struct q_last_filter f = {0};
+    struct store_item loc = {.tst = tst, .kind = OWNTRACKS_LOCATION, .data = data, .len = len};
+    struct query_last_filter f = {0};
 
     snprintf(d.user, sizeof(d.user), "%s", user);
     snprintf(d.device, sizeof(d.device), "%s", device);
@@ -275,8 +277,8 @@ int q_event_json(const char *user, const char *device, const char *topic, int64_
     return write_last_object(out, &c, &f);
 }
 
-int q_card_event_json(const char *user, const char *device, int64_t tst, const void *data,
-                      size_t len, struct sink *out)
+int query_card_event_json(const char *user, const char *device, int64_t tst, const void *data,
+                          size_t len, struct sink *out)
 {
     static const char *const members[] = {"name", "tid"};
     enum { LABEL_MAX = 256 }; /* bytes: a label for a map; longer ones stay out of the event */
@@ -308,14 +310,14 @@ struct friends_ctx {
 static void friend_tid(const struct store_device *d, const struct store_item *loc,
                        const struct card *card, struct sink *out)
 {
-    struct pk_value v;
-    if (pk_find(loc->data, loc->len, loc->tst, "location", "tid", &v) == 1 && v.type == PK_STRING &&
-        v.len) {
+    struct pack_value v;
+    if (pack_find(loc->data, loc->len, loc->tst, "location", "tid", &v) == 1 &&
+        v.type == PACK_STRING && v.len) {
         sink_json_string(out, v.str, v.len);
         return;
     }
-    if (card->data && pk_find(card->data, card->len, card->tst, "card", "tid", &v) == 1 &&
-        v.type == PK_STRING && v.len) {
+    if (card->data && pack_find(card->data, card->len, card->tst, "card", "tid", &v) == 1 &&
+        v.type == PACK_STRING && v.len) {
         sink_json_string(out, v.str, v.len);
         return;
     }
@@ -329,11 +331,11 @@ static int emit_friend(void *arg, const struct store_device *d, const struct sto
     static const char *const keep[] = {"lat", "lon", "vel", "alt", "cog", "acc", "vac"};
     struct friends_ctx *fc = arg;
     struct sink *out = fc->out;
-    struct pk_value name, face, v;
+    struct pack_value name, face, v;
 
-    if (card->data && pk_find(card->data, card->len, card->tst, "card", "name", &name) == 1 &&
-        pk_find(card->data, card->len, card->tst, "card", "face", &face) == 1 &&
-        name.type == PK_STRING && face.type == PK_STRING) {
+    if (card->data && pack_find(card->data, card->len, card->tst, "card", "name", &name) == 1 &&
+        pack_find(card->data, card->len, card->tst, "card", "face", &face) == 1 &&
+        name.type == PACK_STRING && face.type == PACK_STRING) {
         sink_puts(out,
                   fc->n++ ? ",\n{\"_type\":\"card\",\"tid\":" : "\n{\"_type\":\"card\",\"tid\":");
         friend_tid(d, loc, card, out);
@@ -347,12 +349,12 @@ static int emit_friend(void *arg, const struct store_device *d, const struct sto
                            : "\n{\"_type\":\"location\",\"tid\":");
     friend_tid(d, loc, card, out);
     for (size_t i = 0; i < WL_ARRAY_LEN(keep); i++) {
-        if (pk_find(loc->data, loc->len, loc->tst, "location", keep[i], &v) == 1 &&
-            (v.type == PK_INT || v.type == PK_DECIMAL)) {
+        if (pack_find(loc->data, loc->len, loc->tst, "location", keep[i], &v) == 1 &&
+            (v.type == PACK_INT || v.type == PACK_DECIMAL)) {
             sink_puts(out, ",\"");
             sink_puts(out, keep[i]);
             sink_puts(out, "\":");
-            pk_write_number(out, &v);
+            pack_write_number(out, &v);
         }
     }
     sink_puts(out, ",\"tst\":");
@@ -361,7 +363,7 @@ static int emit_friend(void *arg, const struct store_device *d, const struct sto
     if (d->topic[0]) {
         sink_json_string(out, d->topic, strlen(d->topic));
     } else {
-        char topic[2 * OT_NAME_MAX + 16];
+        char topic[2 * OWNTRACKS_NAME_MAX + 16];
         int n = snprintf(topic, sizeof(topic), "owntracks/%s/%s", d->user, d->device);
         sink_json_string(out, topic, (size_t)n);
     }
@@ -369,8 +371,8 @@ static int emit_friend(void *arg, const struct store_device *d, const struct sto
     return out->err;
 }
 
-int q_friends_json(struct store *s, const char *user, const char *device, q_visible_fn visible,
-                   void *visible_arg, struct sink *out)
+int query_friends_json(struct store *s, const char *user, const char *device,
+                       query_visible_fn visible, void *visible_arg, struct sink *out)
 {
     struct store_device *devs;
     size_t ndevs;
@@ -393,7 +395,7 @@ int q_friends_json(struct store *s, const char *user, const char *device, q_visi
 
 /* ---------------------------------------------------------------- months */
 
-int q_months_json(struct store *s, const char *user, const char *device, struct sink *out)
+int query_months_json(struct store *s, const char *user, const char *device, struct sink *out)
 {
     struct store_device d;
     struct store_iter *it;
@@ -439,8 +441,8 @@ struct device_stats {
 static bool point_position(const struct store_item *it, double *lat, double *lon)
 {
     struct fmt_fix fix;
-    if (fmt_read_fix(it->tst, it->data, it->len, &fix) != 0 || !pk_to_double(&fix.lat, lat) ||
-        !pk_to_double(&fix.lon, lon)) {
+    if (fmt_read_fix(it->tst, it->data, it->len, &fix) != 0 || !pack_to_double(&fix.lat, lat) ||
+        !pack_to_double(&fix.lon, lon)) {
         *lat = *lon = NAN;
         return false;
     }
@@ -461,7 +463,7 @@ static int device_stats(struct store *s, const struct store_device *d, int64_t f
         return rc;
     while ((rc = store_iter_next(it, &item)) == 1) {
         struct geo_fix fix = {.tst = item.tst, .acc = NAN};
-        struct pk_value acc;
+        struct pack_value acc;
         if (!st->points)
             st->first = item.tst;
         st->last = item.tst;
@@ -473,8 +475,8 @@ static int device_stats(struct store *s, const struct store_device *d, int64_t f
         }
         if (!point_position(&item, &fix.lat, &fix.lon))
             continue; /* no need to look for its accuracy */
-        if (pk_find(item.data, item.len, item.tst, "location", "acc", &acc) != 1 ||
-            !pk_to_double(&acc, &fix.acc))
+        if (pack_find(item.data, item.len, item.tst, "location", "acc", &acc) != 1 ||
+            !pack_to_double(&acc, &fix.acc))
             fix.acc = NAN;
         geo_path_add(&path, &fix, max_acc);
     }
@@ -483,15 +485,15 @@ static int device_stats(struct store *s, const struct store_device *d, int64_t f
     return rc < 0 ? rc : 0;
 }
 
-int q_stats_json(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
-                 int max_acc, q_visible_fn visible, void *visible_arg, const char *viewer,
-                 struct sink *out)
+int query_stats_json(struct store *s, const char *user, const char *device, int64_t from,
+                     int64_t to, int max_acc, query_visible_fn visible, void *visible_arg,
+                     const char *viewer, struct sink *out)
 {
     struct store_device *devs;
     size_t ndevs;
     struct store_stats ss;
     uint64_t total = 0;
-    char a[21], b[21];
+    char a[WTIME_ISO_SIZE], b[WTIME_ISO_SIZE];
     int rc = store_devices(s, user, device, &devs, &ndevs);
 
     sink_puts(out, "{\"devices\":[");
@@ -538,7 +540,7 @@ int q_stats_json(struct store *s, const char *user, const char *device, int64_t 
 
 /* ---------------------------------------------------------------- tracks */
 
-struct q_track {
+struct query_track {
     struct store_iter *it;
     struct fmt_writer fmt;
     struct sink *out;
@@ -548,14 +550,14 @@ struct q_track {
     uint32_t *keep; /* ascending */
     size_t nkeep, next_keep;
     uint64_t limit, taken; /* at most `limit` points (0: no limit); how many so far */
-    char where[2 * OT_NAME_MAX + 2];
+    char where[2 * OWNTRACKS_NAME_MAX + 2];
 };
 
 /*
  * With a limit, the newest `limit` points: walk back that far to find the first one
  * (*start) and note the newest (*newest), so that the export covers what this walk saw and
  * not what arrives after it. Points that arrive late inside that stretch can still make it
- * longer than `limit`: the export also counts what it writes (q_track_fill).
+ * longer than `limit`: the export also counts what it writes (query_track_fill).
  */
 static int limit_start(struct store *s, uint32_t id, int64_t from, int64_t to, uint64_t limit,
                        int64_t *start, int64_t *newest)
@@ -637,13 +639,14 @@ static int thin(struct store *s, uint32_t id, int64_t from, int64_t to, uint32_t
     return rc;
 }
 
-int q_plan_export(struct store *s, const char *user, const char *device,
-                  const struct q_range *range, struct q_plan *plan)
+int query_plan_export(struct store *s, const char *user, const char *device,
+                      const struct query_range *range, struct query_plan *plan)
 {
     int rc;
 
     memset(plan, 0, sizeof(*plan));
-    if (range->max_points && (range->max_points < Q_THIN_MIN || range->max_points > Q_THIN_MAX))
+    if (range->max_points &&
+        (range->max_points < QUERY_THIN_MIN || range->max_points > QUERY_THIN_MAX))
         return -EINVAL;
     snprintf(plan->user, sizeof(plan->user), "%s", user);
     snprintf(plan->device, sizeof(plan->device), "%s", device);
@@ -666,17 +669,17 @@ int q_plan_export(struct store *s, const char *user, const char *device,
     return 0;
 }
 
-void q_plan_free(struct q_plan *plan)
+void query_plan_free(struct query_plan *plan)
 {
     free(plan->keep);
     plan->keep = NULL;
     plan->nkeep = 0;
 }
 
-int q_track_open(struct store *s, struct q_plan *plan, enum fmt_kind kind,
-                 const struct fmt_options *opt, struct sink *out, struct q_track **qt)
+int query_track_open(struct store *s, struct query_plan *plan, enum fmt_kind kind,
+                     const struct fmt_options *opt, struct sink *out, struct query_track **qt)
 {
-    struct q_track *t = calloc(1, sizeof(*t));
+    struct query_track *t = calloc(1, sizeof(*t));
     int rc;
 
     if (!t)
@@ -706,7 +709,7 @@ int q_track_open(struct store *s, struct q_plan *plan, enum fmt_kind kind,
     return 0;
 }
 
-int q_track_fill(struct q_track *t, struct sink *out, size_t want)
+int query_track_fill(struct query_track *t, struct sink *out, size_t want)
 {
     struct store_item item;
     int rc;
@@ -749,12 +752,12 @@ int q_track_fill(struct q_track *t, struct sink *out, size_t want)
     return 1;
 }
 
-uint64_t q_track_skipped(const struct q_track *t)
+uint64_t query_track_skipped(const struct query_track *t)
 {
     return t->skipped;
 }
 
-void q_track_close(struct q_track *t)
+void query_track_close(struct query_track *t)
 {
     if (!t)
         return;

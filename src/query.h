@@ -2,8 +2,8 @@
  * query.h - the read side that the CLI and the HTTP API share: last positions and track
  * exports, from the store through the format writers into a sink.
  *
- * Thread rules: a struct q_track belongs to one thread at a time; between two calls to
- * q_track_fill() it holds no read transaction, so a slow consumer (an HTTP client) costs
+ * Thread rules: a struct query_track belongs to one thread at a time; between two calls to
+ * query_track_fill() it holds no read transaction, so a slow consumer (an HTTP client) costs
  * nothing but the struct itself.
  *
  * The store changes while a query reads it (store.h, "Snapshots"): a phone reports, late
@@ -26,14 +26,14 @@
 #include "store.h"
 
 /* Decides whether `viewer` may see `user`'s data (the access-control seam; NULL: yes). */
-typedef bool (*q_visible_fn)(void *arg, const char *viewer, const char *user);
+typedef bool (*query_visible_fn)(void *arg, const char *viewer, const char *user);
 
-struct q_last_filter {
+struct query_last_filter {
     const char *user;          /* NULL: all users */
     const char *device;        /* NULL: all devices (of user) */
     const char *const *fields; /* projection in this order; NULL: everything */
     size_t nfields;
-    q_visible_fn visible; /* NULL: all visible */
+    query_visible_fn visible; /* NULL: all visible */
     void *visible_arg;
     const char *viewer;
 };
@@ -45,22 +45,22 @@ struct q_last_filter {
  * location has none). Devices without a location are left out. "[]" when nothing matches.
  * Returns 0 or a store error (output may then be partial).
  */
-int q_last_json(struct store *s, const struct q_last_filter *f, struct sink *out);
+int query_last_json(struct store *s, const struct query_last_filter *f, struct sink *out);
 
 /* The same objects one by one: cb gets each as JSON text (valid until it returns). cb returns
  * 0 to go on. Returns 0, cb's non-zero value, or a store error. */
-int q_last_each(struct store *s, const struct q_last_filter *f,
-                int (*cb)(void *arg, const char *json, size_t len), void *arg);
+int query_last_each(struct store *s, const struct query_last_filter *f,
+                    int (*cb)(void *arg, const char *json, size_t len), void *arg);
 
 /* One live event: the /api/0/last object of a location just stored, without big blobs
  * (image, face) and without card data. */
-int q_event_json(const char *user, const char *device, const char *topic, int64_t tst,
-                 const void *data, size_t len, struct sink *out);
+int query_event_json(const char *user, const char *device, const char *topic, int64_t tst,
+                     const void *data, size_t len, struct sink *out);
 /* One live event for a card just stored: {"_type":"card","username","device","tst", and the
  * card's "name" and "tid" when it has them}. Never the face: an event stays small whatever a
  * client publishes (the live ring keeps a thousand of them); /api/0/last has it. */
-int q_card_event_json(const char *user, const char *device, int64_t tst, const void *data,
-                      size_t len, struct sink *out);
+int query_card_event_json(const char *user, const char *device, int64_t tst, const void *data,
+                          size_t len, struct sink *out);
 
 /*
  * The reply an OwnTracks app expects from HTTP mode (protocol §7): a JSON array with, for
@@ -68,15 +68,15 @@ int q_card_event_json(const char *user, const char *device, int64_t tst, const v
  * a face, then its last location reduced to what the apps read, always with a "tid". "[]"
  * when there is nobody to show.
  */
-int q_friends_json(struct store *s, const char *user, const char *device, q_visible_fn visible,
-                   void *visible_arg, struct sink *out);
+int query_friends_json(struct store *s, const char *user, const char *device,
+                       query_visible_fn visible, void *visible_arg, struct sink *out);
 
 /* The months (YYYY-MM) in which a device has points, oldest first, as a JSON array. */
-int q_months_json(struct store *s, const char *user, const char *device, struct sink *out);
+int query_months_json(struct store *s, const char *user, const char *device, struct sink *out);
 
 /* Points with a worse accuracy (acc, metres) than this do not count towards distances: a
  * fix 500 m off would add a kilometre of travel that never happened. */
-#define Q_STATS_MAX_ACC 100
+#define QUERY_STATS_MAX_ACC 100
 
 /*
  * Statistics as JSON: per device (of `user`, or all; only `device` if given) the points in
@@ -87,29 +87,29 @@ int q_months_json(struct store *s, const char *user, const char *device, struct 
  * devices and the store's figures are read apart and need not add up while the store
  * changes. Returns 0 or a store error.
  */
-int q_stats_json(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
-                 int max_acc, q_visible_fn visible, void *visible_arg, const char *viewer,
-                 struct sink *out);
+int query_stats_json(struct store *s, const char *user, const char *device, int64_t from,
+                     int64_t to, int max_acc, query_visible_fn visible, void *visible_arg,
+                     const char *viewer, struct sink *out);
 
-struct q_track;
+struct query_track;
 
 /* Which points of a track. */
-struct q_range {
+struct query_range {
     int64_t from, to;    /* from <= tst <= to */
     uint64_t limit;      /* only the newest `limit` (0: all); still written oldest first */
     uint32_t max_points; /* thin to at most this many, keeping the track's shape (0: all) */
 };
 
-/* Thinning works in Q_THIN_MIN..Q_THIN_MAX points: fewer draws no shape, more is no
+/* Thinning works in QUERY_THIN_MIN..QUERY_THIN_MAX points: fewer draws no shape, more is no
  * longer thinning (and bounds the memory it takes, 28 bytes a point: 5.6 MB at most). */
-#define Q_THIN_MIN 16
-#define Q_THIN_MAX 200000
+#define QUERY_THIN_MIN 16
+#define QUERY_THIN_MAX 200000
 
 /*
  * An export, decided before anything is written: the device (looked up once), the stretch to
  * read, and, with max_points, the points thinning chose. The doors look at it (does the
  * device exist? its first and last points, for a download's name) and then stream it with
- * q_track_open(). With max_points, the track is first thinned (Largest-Triangle-Three-Buckets
+ * query_track_open(). With max_points, the track is first thinned (Largest-Triangle-Three-Buckets
  * over the positions: the first and last points and, in each of max_points - 2 equal runs of
  * points, the one that best keeps the shape) in passes over the store, in memory bounded by
  * max_points whatever the range. What the export writes while the store changes under it:
@@ -119,14 +119,14 @@ struct q_range {
  *     left out) and never more than `limit`, late points inside that stretch included;
  *   - otherwise: the points in [from, to] as the export meets them, new ones included.
  */
-struct q_plan {
-    char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1]; /* as asked */
-    bool found;                                          /* the device exists */
-    struct store_device dev;                             /* when found */
+struct query_plan {
+    char user[OWNTRACKS_NAME_MAX + 1], device[OWNTRACKS_NAME_MAX + 1]; /* as asked */
+    bool found;                                                        /* the device exists */
+    struct store_device dev;                                           /* when found */
     int64_t from, to; /* what to read: the range asked, narrowed by limit */
     uint64_t limit;   /* as asked (0: all) */
     bool thinned;     /* found and max_points: only keep's tsts are written */
-    uint32_t *keep;   /* ascending; owned (q_plan_free, or q_track_open takes it) */
+    uint32_t *keep;   /* ascending; owned (query_plan_free, or query_track_open takes it) */
     size_t nkeep;
     uint64_t in_range; /* with thinned: the points the range held when counted */
 };
@@ -136,28 +136,28 @@ struct q_plan {
  * false: its export is an empty document; the caller may call that an error). Returns 0,
  * -EINVAL (max_points out of range), -ENOMEM or a store error; on error, nothing to free.
  */
-int q_plan_export(struct store *s, const char *user, const char *device,
-                  const struct q_range *range, struct q_plan *plan);
+int query_plan_export(struct store *s, const char *user, const char *device,
+                      const struct query_range *range, struct query_plan *plan);
 /* Frees what the plan holds (not the struct). */
-void q_plan_free(struct q_plan *plan);
+void query_plan_free(struct query_plan *plan);
 
 /*
  * Starts streaming a plan as `kind` into `out`: the format's header is written at once. The
- * track takes what the plan holds (the plan is left empty; q_plan_free on it is harmless).
+ * track takes what the plan holds (the plan is left empty; query_plan_free on it is harmless).
  * opt's user and device default to the plan's; with a thinned plan, the JSON envelope says
  * in_range. Returns 0 or -ENOMEM, or a store error (then the plan keeps what it holds).
  */
-int q_track_open(struct store *s, struct q_plan *plan, enum fmt_kind kind,
-                 const struct fmt_options *opt, struct sink *out, struct q_track **qt);
+int query_track_open(struct store *s, struct query_plan *plan, enum fmt_kind kind,
+                     const struct fmt_options *opt, struct sink *out, struct query_track **qt);
 /*
  * Writes points into `out` until it holds at least `want` bytes or the track ends (then the
- * format's trailer too). `out` may be another sink than the one given to q_track_open (the
+ * format's trailer too). `out` may be another sink than the one given to query_track_open (the
  * HTTP server moves the buffer into its stream). Returns 1 if there is more, 0 when done,
  * <0 on a store error.
  */
-int q_track_fill(struct q_track *qt, struct sink *out, size_t want);
+int query_track_fill(struct query_track *qt, struct sink *out, size_t want);
 /* Records that could not be decoded (skipped, and logged once). */
-uint64_t q_track_skipped(const struct q_track *qt);
-void q_track_close(struct q_track *qt);
+uint64_t query_track_skipped(const struct query_track *qt);
+void query_track_close(struct query_track *qt);
 
 #endif

@@ -46,7 +46,7 @@ static int given(struct request_params *rq, const struct request_rules *rules, u
     const char *v = get(ctx, name);
     if (!v || !v[0])
     return rules->requires & param ? refuse(err, REQUEST_MISSING, name, "required") : 0;
-    if (!ot_utf8_valid(v, strlen(v)))
+    if (!owntracks_utf8_valid(v, strlen(v)))
         return refuse(err, REQUEST_BAD, name, "not valid UTF-8");
     rq->given |= param;
     *out = v;
@@ -57,7 +57,7 @@ int request_name(const char *v, const char *param, char *out, struct request_err
 {
     const char *why;
     char quoted[QUOTED_MAX];
-    if (ot_normalize_name(v, strlen(v), out, &why) != 0)
+    if (owntracks_normalize_name(v, strlen(v), out, &why) != 0)
         return refuse(err, REQUEST_BAD, param, "%s (got \"%s\")", why,
                       wl_log_quote(quoted, sizeof(quoted), v, strlen(v)));
     return 0;
@@ -179,9 +179,9 @@ int request_parse(struct request_params *rq, const struct request_rules *rules, 
     if ((rc = given(rq, rules, REQUEST_MAX_POINTS, "max_points", get, ctx, &v, err)) != 0)
         return rc;
     if (v) {
-        if (!whole_number(v, ULLONG_MAX, &n) || n < Q_THIN_MIN || n > Q_THIN_MAX)
-            return refuse(err, REQUEST_BAD, "max_points", "a number from %d to %d", Q_THIN_MIN,
-                          Q_THIN_MAX);
+        if (!whole_number(v, ULLONG_MAX, &n) || n < QUERY_THIN_MIN || n > QUERY_THIN_MAX)
+            return refuse(err, REQUEST_BAD, "max_points", "a number from %d to %d", QUERY_THIN_MIN,
+                          QUERY_THIN_MAX);
         rq->max_points = (uint32_t)n;
     }
     if ((rc = given(rq, rules, REQUEST_FIELDS, "fields", get, ctx, &v, err)) != 0 ||

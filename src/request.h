@@ -9,7 +9,7 @@
  *   user, device   a name (owntracks.h's rules), lowercased
  *   from, to       a time (wtime.h); `to` covers the whole unit it names (a date: that day)
  *   limit          a whole number: only the newest `limit` points
- *   max_points     Q_THIN_MIN..Q_THIN_MAX: thin the track to this many
+ *   max_points     QUERY_THIN_MIN..QUERY_THIN_MAX: thin the track to this many
  *   fields         "a,b,c": at most FMT_MAX_FIELDS names
  *   format         json, geojson, gpx, csv, linestring or xml (those the door allows)
  *   download       "1" or "true": as an attachment
@@ -58,12 +58,12 @@ struct request_rules {
 /* A parsed request. `given` says which parameters were there (non-empty). */
 struct request_params {
     unsigned given;
-    char user[OT_NAME_MAX + 1];   /* "" when not given */
-    char device[OT_NAME_MAX + 1]; /* "" when not given */
-    int64_t from, to;             /* from <= to; the defaults when not given */
-    uint64_t limit;               /* 0: all */
-    uint32_t max_points;          /* 0: not thinned */
-    enum fmt_kind format;         /* FMT_JSON when not given */
+    char user[OWNTRACKS_NAME_MAX + 1];   /* "" when not given */
+    char device[OWNTRACKS_NAME_MAX + 1]; /* "" when not given */
+    int64_t from, to;                    /* from <= to; the defaults when not given */
+    uint64_t limit;                      /* 0: all */
+    uint32_t max_points;                 /* 0: not thinned */
+    enum fmt_kind format;                /* FMT_JSON when not given */
     bool download;
     const char *fields[FMT_MAX_FIELDS]; /* point into fields_text */
     size_t nfields;                     /* 0: the format's default */

@@ -24,7 +24,7 @@
 #include "varint.h"
 #include "wl.h"
 
-#define DEVICE_KEY_MAX (2 * OT_NAME_MAX + 1)
+#define DEVICE_KEY_MAX (2 * OWNTRACKS_NAME_MAX + 1)
 #define POINT_KEY      8  /* u32 id | u32 tst of the chunk's first point */
 #define EVENT_KEY      13 /* u32 id | u8 kind | u32 tst | u32 discriminator */
 #define DEVREC_FIXED   22 /* five u32 fields and a u16 topic length */
@@ -841,14 +841,14 @@ static uint32_t fnv1a(const void *data, size_t len)
 
 enum event_keying { KEEP_LATEST, KEEP_BY_TST, KEEP_HISTORY };
 
-static enum event_keying event_keying(enum ot_kind kind)
+static enum event_keying event_keying(enum owntracks_kind kind)
 {
     switch (kind) {
-    case OT_TRANSITION:
-    case OT_LWT:
-    case OT_STEPS:
-    case OT_BEACON: return KEEP_HISTORY;
-    case OT_WAYPOINT: return KEEP_BY_TST;
+    case OWNTRACKS_TRANSITION:
+    case OWNTRACKS_LWT:
+    case OWNTRACKS_STEPS:
+    case OWNTRACKS_BEACON: return KEEP_HISTORY;
+    case OWNTRACKS_WAYPOINT: return KEEP_BY_TST;
     default: return KEEP_LATEST;
     }
 }
@@ -1147,7 +1147,8 @@ static void count_point(struct dev_slot *dev, const struct store_record *r)
     dev->dirty = true;
 }
 
-static void event_key(uint8_t *key, uint32_t id, enum ot_kind kind, uint32_t tst, uint32_t disc)
+static void event_key(uint8_t *key, uint32_t id, enum owntracks_kind kind, uint32_t tst,
+                      uint32_t disc)
 {
     put_be32(key, id);
     key[4] = (uint8_t)kind;
@@ -1197,7 +1198,7 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
         struct dev_slot *dev;
         if ((rc = find_device(s, txn, slots, &nslots, r->user, r->device, &dev)))
             break;
-        if (r->kind == OT_LOCATION) {
+        if (r->kind == OWNTRACKS_LOCATION) {
             rc = put_point(s, txn, cur, sc, dev, r, &results[i]);
             if (rc == 0 && results[i] == STORE_STORED)
                 count_point(dev, r);
@@ -1306,7 +1307,7 @@ static int device_from_record(const MDB_val *k, const MDB_val *v, struct store_d
     const char *key = k->mv_data;
     size_t ul = strnlen(key, k->mv_size);
 
-    if (ul >= k->mv_size || ul > OT_NAME_MAX || k->mv_size - ul - 1 > OT_NAME_MAX ||
+    if (ul >= k->mv_size || ul > OWNTRACKS_NAME_MAX || k->mv_size - ul - 1 > OWNTRACKS_NAME_MAX ||
         devrec_decode(v, &r))
         return WL_ECORRUPT;
     memcpy(d->user, key, ul);
@@ -1356,7 +1357,7 @@ int store_list_devices(struct store *s, const char *user,
 }
 
 struct user_walk {
-    char last[OT_NAME_MAX + 1];
+    char last[OWNTRACKS_NAME_MAX + 1];
     int (*cb)(void *arg, const char *user);
     void *arg;
 };
@@ -1418,7 +1419,7 @@ int store_get_device(struct store *s, const char *user, const char *device,
     MDB_val k = {device_key(key, user, device), key}, v;
     int rc;
 
-    if (strlen(user) > OT_NAME_MAX || strlen(device) > OT_NAME_MAX)
+    if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(device) > OWNTRACKS_NAME_MAX)
         return -ENOENT;
     if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
         return rc;
@@ -1436,7 +1437,7 @@ struct store_iter {
     MDB_cursor *cur;
     bool reverse, with_hidden, done;
     unsigned in_txn; /* items returned under the current read transaction */
-    enum ot_kind kind;
+    enum owntracks_kind kind;
 
     /* Events: a plain key range; resumes after `last`. */
     bool started;
@@ -1478,7 +1479,7 @@ int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, un
         return rc;
     struct store_iter *it = *out;
     it->points = true;
-    it->kind = OT_LOCATION;
+    it->kind = OWNTRACKS_LOCATION;
     it->id = id;
     it->from = clamp_tst(from);
     it->to = clamp_tst(to);
@@ -1486,8 +1487,8 @@ int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, un
     return 0;
 }
 
-int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from, int64_t to,
-                      unsigned flags, struct store_iter **out)
+int store_iter_events(struct store *s, uint32_t id, enum owntracks_kind kind, int64_t from,
+                      int64_t to, unsigned flags, struct store_iter **out)
 {
     int rc = iter_new(s, flags, out);
     if (rc)
@@ -1622,7 +1623,7 @@ static int next_point(struct store_iter *it, struct store_item *item)
         if (pt.hidden && !it->with_hidden)
             continue;
         *item = (struct store_item){.tst = pt.tst,
-                                    .kind = OT_LOCATION,
+                                    .kind = OWNTRACKS_LOCATION,
                                     .flags = pt.hidden ? STORE_POINT_HIDDEN : 0,
                                     .data = pt.data,
                                     .len = pt.len};
@@ -2103,10 +2104,10 @@ static int check_device(struct store *s, MDB_txn *txn, const struct store_device
         if (n && ktst <= prev)
             problem(c, "%s/%s: chunks overlap at %u", d->user, d->device, ktst);
         for (long i = 0; i < count; i++) {
-            struct pk_reader r;
-            struct pk_value pv;
-            int prc = pk_open(&r, sc->pts[i].data, sc->pts[i].len, sc->pts[i].tst, "location");
-            while (prc == 0 && (prc = pk_next(&r, NULL, NULL, &pv)) == 1)
+            struct pack_reader r;
+            struct pack_value pv;
+            int prc = pack_open(&r, sc->pts[i].data, sc->pts[i].len, sc->pts[i].tst, "location");
+            while (prc == 0 && (prc = pack_next(&r, NULL, NULL, &pv)) == 1)
                 prc = 0;
             if (prc < 0)
                 problem(c, "%s/%s: the point at %u does not decode", d->user, d->device,
@@ -2171,10 +2172,10 @@ int store_check(struct store *s, void (*report)(void *arg, const char *problem),
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const uint8_t *key = k.mv_data;
-        struct pk_reader r;
-        struct pk_value pv;
+        struct pack_reader r;
+        struct pack_value pv;
         counts->events++;
-        if (k.mv_size != EVENT_KEY || key[4] >= OT_KIND_COUNT) {
+        if (k.mv_size != EVENT_KEY || key[4] >= OWNTRACKS_KIND_COUNT) {
             problem(&c, "an event key is malformed");
             continue;
         }
@@ -2183,11 +2184,12 @@ int store_check(struct store *s, void (*report)(void *arg, const char *problem),
         memcpy(idkey, key, 4);
         if (mdb_get(txn, s->devids, &ik, &iv) != 0)
             problem(&c, "an event belongs to unknown device %u", get_be32(key));
-        int prc = pk_open(&r, v.mv_data, v.mv_size, get_be32(key + 5), ot_kind_name(key[4]));
-        while (prc == 0 && (prc = pk_next(&r, NULL, NULL, &pv)) == 1)
+        int prc =
+            pack_open(&r, v.mv_data, v.mv_size, get_be32(key + 5), owntracks_kind_name(key[4]));
+        while (prc == 0 && (prc = pack_next(&r, NULL, NULL, &pv)) == 1)
             prc = 0;
         if (prc < 0)
-            problem(&c, "a %s event of device %u does not decode", ot_kind_name(key[4]),
+            problem(&c, "a %s event of device %u does not decode", owntracks_kind_name(key[4]),
                     get_be32(key));
     }
     mdb_cursor_close(cur);
@@ -2224,7 +2226,7 @@ static int key_op(struct store *s, const char *user, const char *device, MDB_val
 int store_key_set(struct store *s, const char *user, const char *device,
                   const unsigned char *secret, size_t len)
 {
-    if (len == 0 || len > OT_SECRET_MAX)
+    if (len == 0 || len > OWNTRACKS_SECRET_MAX)
         return -EINVAL;
     MDB_val v = {len, (void *)secret};
     return key_op(s, user, device, &v);
@@ -2236,7 +2238,7 @@ int store_key_delete(struct store *s, const char *user, const char *device)
 }
 
 int store_key_get(struct store *s, const char *user, const char *device,
-                  unsigned char secret[OT_SECRET_MAX])
+                  unsigned char secret[OWNTRACKS_SECRET_MAX])
 {
     uint8_t key[DEVICE_KEY_MAX];
     MDB_txn *txn;
@@ -2246,7 +2248,7 @@ int store_key_get(struct store *s, const char *user, const char *device,
     if (rc)
         return rc;
     rc = mdb_get(txn, s->keys, &k, &v);
-    if (rc == 0 && v.mv_size >= 1 && v.mv_size <= OT_SECRET_MAX) {
+    if (rc == 0 && v.mv_size >= 1 && v.mv_size <= OWNTRACKS_SECRET_MAX) {
         memcpy(secret, v.mv_data, v.mv_size);
         rc = (int)v.mv_size;
     } else {
@@ -2273,9 +2275,9 @@ int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const
     int stop = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        char user[OT_NAME_MAX + 1], device[OT_NAME_MAX + 1];
+        char user[OWNTRACKS_NAME_MAX + 1], device[OWNTRACKS_NAME_MAX + 1];
         size_t ul = strnlen(k.mv_data, k.mv_size);
-        if (ul > OT_NAME_MAX || ul >= k.mv_size || k.mv_size - ul - 1 > OT_NAME_MAX) {
+        if (ul > OWNTRACKS_NAME_MAX || ul >= k.mv_size || k.mv_size - ul - 1 > OWNTRACKS_NAME_MAX) {
             rc = WL_ECORRUPT;
             break;
         }
@@ -2294,14 +2296,14 @@ int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const
 }
 
 static int keyring_lookup(void *arg, const char *user, const char *device,
-                          unsigned char secret[OT_SECRET_MAX])
+                          unsigned char secret[OWNTRACKS_SECRET_MAX])
 {
     return store_key_get(arg, user, device, secret);
 }
 
-struct ot_keyring store_keyring(struct store *s)
+struct owntracks_keyring store_keyring(struct store *s)
 {
-    return (struct ot_keyring){.lookup = keyring_lookup, .arg = s};
+    return (struct owntracks_keyring){.lookup = keyring_lookup, .arg = s};
 }
 
 /* ---------------------------------------------------------------- facts */

@@ -111,7 +111,7 @@ void store_close(struct store *s);
 
 /* One message to store. All pointers are borrowed for the duration of the call. */
 struct store_record {
-    enum ot_kind kind;
+    enum owntracks_kind kind;
     const char *user; /* validated and lowercased (owntracks.h) */
     const char *device;
     int64_t tst;      /* the message time, WTIME_MIN..WTIME_MAX */
@@ -138,8 +138,8 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
 /* ------------------------------------------------------------------ reading */
 
 struct store_device {
-    char user[OT_NAME_MAX + 1];
-    char device[OT_NAME_MAX + 1];
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char device[OWNTRACKS_NAME_MAX + 1];
     uint32_t id;
     uint32_t points;                 /* stored location points, hidden ones included */
     int64_t first_tst;               /* oldest point (0 if none) */
@@ -167,7 +167,7 @@ int store_get_device(struct store *s, const char *user, const char *device,
 /* A stored message as a reader sees it. data is borrowed, see the iterator rules. */
 struct store_item {
     int64_t tst;
-    enum ot_kind kind;
+    enum owntracks_kind kind;
     uint8_t flags; /* STORE_POINT_HIDDEN */
     const uint8_t *data;
     size_t len;
@@ -190,8 +190,8 @@ int store_iter_points(struct store *s, uint32_t id, int64_t from, int64_t to, un
                       struct store_iter **out);
 /* Iterates the stored events of one kind for device `id` with from <= tst <= to. For
  * latest-only kinds there is at most one, whatever the range. Returns 0 or a store error. */
-int store_iter_events(struct store *s, uint32_t id, enum ot_kind kind, int64_t from, int64_t to,
-                      unsigned flags, struct store_iter **out);
+int store_iter_events(struct store *s, uint32_t id, enum owntracks_kind kind, int64_t from,
+                      int64_t to, unsigned flags, struct store_iter **out);
 /*
  * Next item: 1 and *item set, 0 at the end, or a store error (WL_ECORRUPT for a chunk that
  * does not decode). item->data stays valid until the next call to store_iter_next() or
@@ -263,14 +263,14 @@ int store_key_set(struct store *s, const char *user, const char *device,
                   const unsigned char *secret, size_t len);
 /* Returns the secret length (copied into secret), 0 if none, or an error. */
 int store_key_get(struct store *s, const char *user, const char *device,
-                  unsigned char secret[OT_SECRET_MAX]);
+                  unsigned char secret[OWNTRACKS_SECRET_MAX]);
 int store_key_delete(struct store *s, const char *user, const char *device);
 /* Lists the user/device pairs that have a key (never the secrets). cb as for
  * store_list_users. */
 int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const char *device),
                    void *arg);
 /* Keyring for owntracks.h backed by this store. */
-struct ot_keyring store_keyring(struct store *s);
+struct owntracks_keyring store_keyring(struct store *s);
 
 /* ------------------------------------------------------------------ facts */
 

@@ -16,7 +16,7 @@
 #include "owntracks.h"
 
 struct tally_entry {
-    char text[OT_REASON_MAX]; /* a reason longer than this is counted by its first bytes */
+    char text[OWNTRACKS_REASON_MAX]; /* a reason longer than this is counted by its first bytes */
     uint64_t count;
 };
 

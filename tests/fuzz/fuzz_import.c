@@ -38,8 +38,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int (*const importers[])(struct imp *, const char *, const char *,
-                                    const char *) = {imp_gpx, imp_geojson, imp_google};
-    struct imp_options opt = {.progress = false};
+                                    const char *) = {import_gpx, import_geojson, import_google};
+    struct import_options opt = {.progress = false};
     struct imp *imp;
 
     if (size == 0)
@@ -47,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f = fopen(file, "w");
     if (!f || fwrite(data + 1, 1, size - 1, f) != size - 1 || fclose(f) != 0)
         abort();
-    if (imp_new(store, &opt, &imp) != 0)
+    if (import_new(store, &opt, &imp) != 0)
         abort();
     importers[data[0] % 3](imp, file, "fuzz", "dev");
-    imp_free(imp);
+    import_free(imp);
     return 0;
 }

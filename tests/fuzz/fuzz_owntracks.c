@@ -29,13 +29,13 @@ static void check_round_trip(const struct ingest_batch *b)
 {
     const struct ingest_item *it = &b->items[0];
     const char *data = b->bytes.buf + it->data;
-    const char *type = ot_kind_name(it->kind);
+    const char *type = owntracks_kind_name(it->kind);
     struct sink json, again;
 
     if (sink_init_mem(&json, 256) || sink_init_mem(&again, 256))
         abort();
     sink_putc(&json, '{');
-    if (pk_write_members_json(&json, data, it->data_len, it->tst, type, NULL) < 0)
+    if (pack_write_members_json(&json, data, it->data_len, it->tst, type, NULL) < 0)
         abort(); /* we wrote it: it must read */
     sink_putc(&json, '}');
     struct json_tokener *tok = json_tokener_new_ex(64);
@@ -46,18 +46,17 @@ static void check_round_trip(const struct ingest_batch *b)
         abort(); /* what we give back must be JSON */
     /* As the parser decides it: "tst" is the record's tst when it is that number. */
     struct json_object *tst;
-    struct pk_encode_ctx ctx = {
-        .type = type,
-        .tst = it->tst,
-        .tst_member = json_object_object_get_ex(obj, "tst", &tst) &&
-                      json_object_is_type(tst, json_type_int) &&
-                      json_object_get_int64(tst) == it->tst};
+    struct pack_encode_ctx ctx = {.type = type,
+                                  .tst = it->tst,
+                                  .tst_member = json_object_object_get_ex(obj, "tst", &tst) &&
+                                                json_object_is_type(tst, json_type_int) &&
+                                                json_object_get_int64(tst) == it->tst};
     struct sink json2;
     if (sink_init_mem(&json2, 256))
         abort();
-    if (pk_encode(&again, obj, &ctx) == 0) {
+    if (pack_encode(&again, obj, &ctx) == 0) {
         sink_putc(&json2, '{');
-        if (pk_write_members_json(&json2, again.buf, again.len, it->tst, type, NULL) < 0)
+        if (pack_write_members_json(&json2, again.buf, again.len, it->tst, type, NULL) < 0)
             abort();
         sink_putc(&json2, '}');
         if (json2.len != json.len || memcmp(json2.buf, json.buf, json.len) != 0)
@@ -77,22 +76,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t topic_len = nl ? (size_t)(nl - data) : size;
     const uint8_t *payload = nl ? nl + 1 : data + size;
     size_t len = nl ? size - topic_len - 1 : 0;
-    struct ot_keyring keys = {any_key, NULL};
-    struct ot_message msg;
+    struct owntracks_keyring keys = {any_key, NULL};
+    struct owntracks_message msg;
     struct ingest_batch b;
 
     if (ingest_batch_init(&b))
         return 0;
-    if (ot_parse_mqtt(&keys, (const char *)data, topic_len, payload, len, 1700000000, &msg) ==
-        OT_ACCEPT) {
+    if (owntracks_parse_mqtt(&keys, (const char *)data, topic_len, payload, len, 1700000000,
+                             &msg) == OWNTRACKS_ACCEPT) {
         if (ingest_add(&b, &msg, "owntracks/u/d", 1700000000) == 0)
             check_round_trip(&b);
-        ot_message_clear(&msg);
+        owntracks_message_clear(&msg);
     }
     /* The same payload as HTTP mode would take it. */
-    if (ot_parse_named(&keys, "user", "device", payload, len, 1700000000, OT_VIA_HTTP, &msg) ==
-        OT_ACCEPT)
-        ot_message_clear(&msg);
+    if (owntracks_parse_named(&keys, "user", "device", payload, len, 1700000000, OWNTRACKS_VIA_HTTP,
+                              &msg) == OWNTRACKS_ACCEPT)
+        owntracks_message_clear(&msg);
     ingest_batch_free(&b);
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * Fuzz target: the parsers of short texts from outside: times (wtime_parse: API `from`/`to`,
- * CLI --from/--to), user and device names (ot_normalize_name), retention rules, and the
+ * CLI --from/--to), user and device names (owntracks_normalize_name), retention rules, and the
  * OwnTracks Recorder .rec line splitter, and the request parser that the API and the CLI
  * share (request.h). Input: any bytes; for the request, split at '&' into name=value pairs.
  *
@@ -46,7 +46,7 @@ static void check_request(const char *input)
         .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_LIMIT |
                  REQUEST_MAX_POINTS | REQUEST_FIELDS | REQUEST_FORMAT | REQUEST_DOWNLOAD,
         .requires = REQUEST_USER};
-    char again[OT_NAME_MAX + 1], why[REQUEST_WHY_MAX + 64];
+    char again[OWNTRACKS_NAME_MAX + 1], why[REQUEST_WHY_MAX + 64];
     const char *reason;
     struct request_params rq;
     struct request_error err;
@@ -59,9 +59,9 @@ static void check_request(const char *input)
     int rc = request_parse(&rq, &rules, pair_get, &pairs, &err);
     if (rc == 0) {
         if (rq.from > rq.to || rq.nfields > FMT_MAX_FIELDS ||
-            (rq.max_points && (rq.max_points < Q_THIN_MIN || rq.max_points > Q_THIN_MAX)) ||
+            (rq.max_points && (rq.max_points < QUERY_THIN_MIN || rq.max_points > QUERY_THIN_MAX)) ||
             !(rq.given & REQUEST_USER) ||
-            ot_normalize_name(rq.user, strlen(rq.user), again, &reason) != 0 ||
+            owntracks_normalize_name(rq.user, strlen(rq.user), again, &reason) != 0 ||
             strcmp(again, rq.user) != 0)
             abort();
         for (size_t i = 0; i < rq.nfields; i++)
@@ -84,7 +84,7 @@ static void check_request(const char *input)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char text[256], iso[64], name[OT_NAME_MAX + 1], again[OT_NAME_MAX + 1];
+    char text[256], iso[64], name[OWNTRACKS_NAME_MAX + 1], again[OWNTRACKS_NAME_MAX + 1];
     const char *why;
     struct wtime t, t2;
 
@@ -103,16 +103,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
-    if (ot_normalize_name(text, size, name, &why) == 0 &&
-        (ot_normalize_name(name, strlen(name), again, &why) != 0 || strcmp(name, again) != 0))
+    if (owntracks_normalize_name(text, size, name, &why) == 0 &&
+        (owntracks_normalize_name(name, strlen(name), again, &why) != 0 ||
+         strcmp(name, again) != 0))
         abort();
     struct prune_rule rule;
     (void)prune_parse_rule(text, &rule);
 
     check_request(text);
 
-    struct imp_rec_line rl;
-    if (imp_parse_rec_line((const char *)data, size, &rl) == 0) {
+    struct import_rec_line rl;
+    if (import_parse_rec_line((const char *)data, size, &rl) == 0) {
         const char *end = (const char *)data + size;
         if (rl.payload < (const char *)data || rl.payload + rl.payload_len > end ||
             rl.reltopic + rl.reltopic_len > end)

@@ -47,11 +47,11 @@ int main(int argc, char **argv)
                      5 + rand() % 20, 30 + rand() % 50, 20 + rand() % 80, tst + 2, lat, lon, tst,
                      rand() % 40);
             struct json_object *o = json_tokener_parse(doc);
-            struct pk_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
+            struct pack_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
             sink_init_mem(&bufs[i], 128);
-            pk_encode(&bufs[i], o, &ctx);
+            pack_encode(&bufs[i], o, &ctx);
             json_object_put(o);
-            recs[i] = (struct store_record){.kind = OT_LOCATION,
+            recs[i] = (struct store_record){.kind = OWNTRACKS_LOCATION,
                                             .user = argv[2],
                                             .device = argv[3],
                                             .tst = tst,

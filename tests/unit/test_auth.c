@@ -74,7 +74,7 @@ TestSuite(auth, .init = setup, .fini = teardown);
 Test(auth, checks_passwords_and_names_case_blind)
 {
     struct auth *a = load_users(NULL);
-    char who[OT_NAME_MAX + 1];
+    char who[OWNTRACKS_NAME_MAX + 1];
     cr_assert_eq(auth_check(a, basic("mum", "m"), "1.2.3.4", who), AUTH_OK);
     cr_assert_str_eq(who, "mum");
     cr_assert_eq(auth_check(a, basic("DAD", "d"), "1.2.3.4", who), AUTH_OK);
@@ -94,7 +94,7 @@ Test(auth, checks_passwords_and_names_case_blind)
 Test(auth, a_password_with_a_nul_is_refused)
 {
     struct auth *a = load_users(NULL);
-    char who[OT_NAME_MAX + 1], b64[64], header[80];
+    char who[OWNTRACKS_NAME_MAX + 1], b64[64], header[80];
     static const char plain[] = "mum:m\0x";
     sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)plain, sizeof(plain) - 1,
                       sodium_base64_VARIANT_ORIGINAL);
@@ -106,7 +106,7 @@ Test(auth, a_password_with_a_nul_is_refused)
 Test(auth, failures_throttle_one_address_for_a_while)
 {
     struct auth *a = load_users(NULL);
-    char who[OT_NAME_MAX + 1];
+    char who[OWNTRACKS_NAME_MAX + 1];
     for (int i = 0; i < AUTH_FAIL_LIMIT; i++)
         cr_assert_eq(auth_check(a, basic("mum", "x"), "10.0.0.1", who), AUTH_DENIED);
     cr_assert_eq(auth_check(a, basic("mum", "m"), "10.0.0.1", who), AUTH_THROTTLED);
@@ -165,7 +165,7 @@ Test(auth, malformed_files_are_refused_with_the_line)
 Test(auth, reload_swaps_users_and_forgets_remembered_passwords)
 {
     struct auth *a = load_users("mum: dad\n");
-    char who[OT_NAME_MAX + 1], text[256];
+    char who[OWNTRACKS_NAME_MAX + 1], text[256];
     cr_assert_eq(auth_check(a, basic("mum", "m"), "1.1.1.1", who), AUTH_OK);
 
     snprintf(text, sizeof(text), "mum:%s\n", bcrypt("new"));

@@ -22,9 +22,9 @@ static struct point make_point(int64_t tst, const char *members)
     snprintf(doc, sizeof(doc), "{\"_type\":\"location\",%s,\"tst\":%lld}", members, (long long)tst);
     struct json_object *o = json_tokener_parse(doc);
     cr_assert_not_null(o, "%s", doc);
-    struct pk_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
+    struct pack_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
     sink_init_mem(&p.packed, 64);
-    cr_assert_eq(pk_encode(&p.packed, o, &ctx), 0);
+    cr_assert_eq(pack_encode(&p.packed, o, &ctx), 0);
     json_object_put(o);
     return p;
 }

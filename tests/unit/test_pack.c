@@ -9,45 +9,45 @@
 #include "sink.h"
 #include "wl.h"
 
-const unsigned char *pk_dictionary_sorted(void); /* pack.c, for this test only */
+const unsigned char *pack_dictionary_sorted(void); /* pack.c, for this test only */
 
-static const struct ot_keyring keys = {.lookup = fixture_key_lookup};
+static const struct owntracks_keyring keys = {.lookup = fixture_key_lookup};
 
 Test(pack, dictionary_search_table_is_sorted_and_complete)
 {
-    const unsigned char *sorted = pk_dictionary_sorted();
-    size_t n = pk_dictionary_size();
+    const unsigned char *sorted = pack_dictionary_sorted();
+    size_t n = pack_dictionary_size();
     unsigned char seen[256] = {0};
     for (size_t i = 0; i < n; i++) {
         cr_assert_lt(sorted[i], n);
         cr_expect_eq(seen[sorted[i]]++, 0, "index %u listed twice", sorted[i]);
         if (i > 0)
-            cr_expect_lt(strcmp(pk_dictionary_key(sorted[i - 1]), pk_dictionary_key(sorted[i])), 0,
-                         "%s must sort before %s", pk_dictionary_key(sorted[i - 1]),
-                         pk_dictionary_key(sorted[i]));
+            cr_expect_lt(strcmp(pack_dictionary_key(sorted[i - 1]), pack_dictionary_key(sorted[i])),
+                         0, "%s must sort before %s", pack_dictionary_key(sorted[i - 1]),
+                         pack_dictionary_key(sorted[i]));
     }
-    cr_expect_str_eq(pk_dictionary_key(PK_KEY_LAT), "lat");
-    cr_expect_str_eq(pk_dictionary_key(PK_KEY_TID), "tid");
-    cr_expect_str_eq(pk_dictionary_key(PK_KEY_FACE), "face");
-    cr_expect_str_eq(pk_dictionary_key(PK_KEY_ISOTST), "isotst");
+    cr_expect_str_eq(pack_dictionary_key(PACK_KEY_LAT), "lat");
+    cr_expect_str_eq(pack_dictionary_key(PACK_KEY_TID), "tid");
+    cr_expect_str_eq(pack_dictionary_key(PACK_KEY_FACE), "face");
+    cr_expect_str_eq(pack_dictionary_key(PACK_KEY_ISOTST), "isotst");
 }
 
 /* The members as JSON through the general reader and value writer, member by member: what
- * pk_write_members_json's shortcuts must reproduce byte for byte. */
+ * pack_write_members_json's shortcuts must reproduce byte for byte. */
 static void write_members_generic(struct sink *out, const void *data, size_t len, int64_t tst,
                                   const char *type)
 {
-    struct pk_reader r;
-    struct pk_value v;
+    struct pack_reader r;
+    struct pack_value v;
     const char *key;
     size_t keylen;
     int rc, n = 0;
-    cr_assert_eq(pk_open(&r, data, len, tst, type), 0);
-    while ((rc = pk_next(&r, &key, &keylen, &v)) == 1) {
+    cr_assert_eq(pack_open(&r, data, len, tst, type), 0);
+    while ((rc = pack_next(&r, &key, &keylen, &v)) == 1) {
         if (n++)
             sink_putc(out, ',');
-        pk_write_json_key(out, r.key_index, key, keylen);
-        pk_write_value_json(out, &v, tst);
+        pack_write_json_key(out, r.key_index, key, keylen);
+        pack_write_value_json(out, &v, tst);
     }
     cr_assert_eq(rc, 0);
 }
@@ -57,15 +57,15 @@ static char *roundtrip(struct json_object *root, const char *type, int64_t tst, 
                        size_t *packed_len)
 {
     struct sink packed, json, generic;
-    struct pk_encode_ctx ctx = {.type = type, .tst = tst, .tst_member = tst_member};
+    struct pack_encode_ctx ctx = {.type = type, .tst = tst, .tst_member = tst_member};
     cr_assert_eq(sink_init_mem(&packed, 64), 0);
     cr_assert_eq(sink_init_mem(&json, 64), 0);
     cr_assert_eq(sink_init_mem(&generic, 64), 0);
-    cr_assert_eq(pk_encode(&packed, root, &ctx), 0);
+    cr_assert_eq(pack_encode(&packed, root, &ctx), 0);
     if (packed_len)
         *packed_len = packed.len;
     sink_putc(&json, '{');
-    cr_assert_geq(pk_write_members_json(&json, packed.buf, packed.len, tst, type, NULL), 0);
+    cr_assert_geq(pack_write_members_json(&json, packed.buf, packed.len, tst, type, NULL), 0);
     sink_putc(&json, '}');
     sink_putc(&json, '\0');
     sink_putc(&generic, '{');
@@ -88,12 +88,12 @@ Test(pack, keeps_every_member_of_every_fixture_in_order)
         size_t n;
         struct fixture *fx = fixtures_load(files[f], &n);
         for (size_t i = 0; i < n; i++) {
-            struct ot_message m;
+            struct owntracks_message m;
             stored += strcmp(fx[i].expect, "stored") == 0;
-            if (ot_parse_mqtt(&keys, fx[i].topic, fx[i].topic_len, fx[i].payload, fx[i].len, 1,
-                              &m) != OT_ACCEPT)
+            if (owntracks_parse_mqtt(&keys, fx[i].topic, fx[i].topic_len, fx[i].payload, fx[i].len,
+                                     1, &m) != OWNTRACKS_ACCEPT)
                 continue;
-            char *text = roundtrip(m.root, ot_kind_name(m.kind), m.tst, m.tst_member, NULL);
+            char *text = roundtrip(m.root, owntracks_kind_name(m.kind), m.tst, m.tst_member, NULL);
             struct json_object *back = json_tokener_parse(text);
             cr_assert_not_null(back, "%s:%d decodes to JSON: %s", files[f], fx[i].line, text);
             cr_expect_eq(json_object_object_length(back), json_object_object_length(m.root),
@@ -118,7 +118,7 @@ Test(pack, keeps_every_member_of_every_fixture_in_order)
             }
             json_object_put(back);
             free(text);
-            ot_message_clear(&m);
+            owntracks_message_clear(&m);
             checked++;
         }
         fixtures_free(fx, n);
@@ -211,19 +211,19 @@ Test(pack, finds_members_and_converts_numbers)
 {
     struct json_object *o = json_tokener_parse("{\"lat\":-33.8688,\"n\":7,\"s\":\"x\"}");
     struct sink packed;
-    struct pk_encode_ctx ctx = {0};
-    struct pk_value v;
+    struct pack_encode_ctx ctx = {0};
+    struct pack_value v;
     double d;
     int64_t i;
     sink_init_mem(&packed, 64);
-    cr_assert_eq(pk_encode(&packed, o, &ctx), 0);
-    cr_assert_eq(pk_find(packed.buf, packed.len, 0, NULL, "lat", &v), 1);
-    cr_expect(pk_to_double(&v, &d));
+    cr_assert_eq(pack_encode(&packed, o, &ctx), 0);
+    cr_assert_eq(pack_find(packed.buf, packed.len, 0, NULL, "lat", &v), 1);
+    cr_expect(pack_to_double(&v, &d));
     cr_expect_eq(d, -33.8688, "exact double for a 4-decimal coordinate");
-    cr_expect_not(pk_to_int(&v, &i));
-    cr_assert_eq(pk_find(packed.buf, packed.len, 0, NULL, "n", &v), 1);
-    cr_expect(pk_to_int(&v, &i) && i == 7);
-    cr_expect_eq(pk_find(packed.buf, packed.len, 0, NULL, "missing", &v), 0);
+    cr_expect_not(pack_to_int(&v, &i));
+    cr_assert_eq(pack_find(packed.buf, packed.len, 0, NULL, "n", &v), 1);
+    cr_expect(pack_to_int(&v, &i) && i == 7);
+    cr_expect_eq(pack_find(packed.buf, packed.len, 0, NULL, "missing", &v), 0);
     sink_free(&packed);
     json_object_put(o);
 }
@@ -233,21 +233,21 @@ Test(pack, refuses_damaged_bytes_without_reading_past_them)
     struct json_object *o = json_tokener_parse(
         "{\"_type\":\"location\",\"lat\":1.5,\"x\":[1,{\"y\":\"zzzzzz\"}],\"unknown\":\"v\"}");
     struct sink packed, out;
-    struct pk_encode_ctx ctx = {.type = "location"};
+    struct pack_encode_ctx ctx = {.type = "location"};
     sink_init_mem(&packed, 64);
     sink_init_mem(&out, 64);
-    cr_assert_eq(pk_encode(&packed, o, &ctx), 0);
+    cr_assert_eq(pack_encode(&packed, o, &ctx), 0);
     /* Every truncation must decode to an error or a shorter object, never crash. */
     for (size_t cut = 0; cut < packed.len; cut++) {
         unsigned char *copy = malloc(cut ? cut : 1);
         memcpy(copy, packed.buf, cut);
         out.len = 0;
-        int rc = pk_write_members_json(&out, copy, cut, 0, "location", NULL);
+        int rc = pack_write_members_json(&out, copy, cut, 0, "location", NULL);
         cr_expect(rc < 0 || cut == packed.len, "truncated at %zu: %d", cut, rc);
         free(copy);
     }
     unsigned char bad[] = {1, 0, 0xEE};
-    cr_expect_eq(pk_write_members_json(&out, bad, sizeof(bad), 0, "location", NULL), WL_ECORRUPT);
+    cr_expect_eq(pack_write_members_json(&out, bad, sizeof(bad), 0, "location", NULL), WL_ECORRUPT);
     sink_free(&packed);
     sink_free(&out);
     json_object_put(o);

@@ -40,11 +40,12 @@ static void write_track(const double (*p)[2], size_t n, int64_t t0)
                  "{\"_type\":\"location\",\"lat\":%.6f,\"lon\":%.6f,\"tst\":%lld}", p[i][0],
                  p[i][1], (long long)(t0 + (int64_t)i));
         struct json_object *o = json_tokener_parse(doc);
-        struct pk_encode_ctx ctx = {.type = "location", .tst = t0 + (int64_t)i, .tst_member = true};
+        struct pack_encode_ctx ctx = {
+            .type = "location", .tst = t0 + (int64_t)i, .tst_member = true};
         sink_init_mem(&bufs[i], 64);
-        cr_assert_eq(pk_encode(&bufs[i], o, &ctx), 0);
+        cr_assert_eq(pack_encode(&bufs[i], o, &ctx), 0);
         json_object_put(o);
-        recs[i] = (struct store_record){.kind = OT_LOCATION,
+        recs[i] = (struct store_record){.kind = OWNTRACKS_LOCATION,
                                         .user = "jane",
                                         .device = "phone",
                                         .tst = t0 + (int64_t)i,
@@ -70,13 +71,13 @@ static void write_at(const int64_t *tsts, size_t n)
 }
 
 /* Runs an opened track export to its end and parses it; frees the sink and the track. */
-static struct json_object *finish_json(struct q_track *t, struct sink *out)
+static struct json_object *finish_json(struct query_track *t, struct sink *out)
 {
     int rc;
-    while ((rc = q_track_fill(t, out, SIZE_MAX)) == 1)
+    while ((rc = query_track_fill(t, out, SIZE_MAX)) == 1)
         ;
     cr_assert_eq(rc, 0);
-    q_track_close(t);
+    query_track_close(t);
     sink_putc(out, '\0');
     struct json_object *o = json_tokener_parse(out->buf);
     cr_assert_not_null(o);
@@ -85,28 +86,28 @@ static struct json_object *finish_json(struct q_track *t, struct sink *out)
 }
 
 /* Plans jane/phone's export and starts it as JSON, as the doors do. */
-static int open_track(const struct q_range *range, struct sink *out, struct q_track **t)
+static int open_track(const struct query_range *range, struct sink *out, struct query_track **t)
 {
-    struct q_plan plan;
-    int rc = q_plan_export(st, "jane", "phone", range, &plan);
+    struct query_plan plan;
+    int rc = query_plan_export(st, "jane", "phone", range, &plan);
     if (rc == 0)
-        rc = q_track_open(st, &plan, FMT_JSON, NULL, out, t);
-    q_plan_free(&plan);
+        rc = query_track_open(st, &plan, FMT_JSON, NULL, out, t);
+    query_plan_free(&plan);
     return rc;
 }
 
 /* Runs a track export as JSON and parses it. */
-static struct json_object *export_json(const struct q_range *range)
+static struct json_object *export_json(const struct query_range *range)
 {
     struct sink out;
-    struct q_track *t;
+    struct query_track *t;
     sink_init_mem(&out, 4096);
     cr_assert_eq(open_track(range, &out, &t), 0);
     int rc;
-    while ((rc = q_track_fill(t, &out, SIZE_MAX)) == 1)
+    while ((rc = query_track_fill(t, &out, SIZE_MAX)) == 1)
         ;
     cr_assert_eq(rc, 0);
-    q_track_close(t);
+    query_track_close(t);
     sink_putc(&out, '\0');
     struct json_object *o = json_tokener_parse(out.buf);
     cr_assert_not_null(o);
@@ -132,12 +133,12 @@ Test(query, thinning_keeps_the_ends_and_the_corners)
     p[2000][0] = 48.01; /* the spike */
     write_track(p, N, 1000000);
 
-    struct q_range all = {.from = 0, .to = WTIME_MAX};
+    struct query_range all = {.from = 0, .to = WTIME_MAX};
     struct json_object *full = export_json(&all);
     cr_expect_eq(json_object_array_length(full), N);
     json_object_put(full);
 
-    struct q_range thin = {.from = 0, .to = WTIME_MAX, .max_points = 100};
+    struct query_range thin = {.from = 0, .to = WTIME_MAX, .max_points = 100};
     struct json_object *o = export_json(&thin);
     size_t n = json_object_array_length(o);
     cr_expect_leq(n, 100);
@@ -161,14 +162,14 @@ Test(query, thinning_keeps_the_ends_and_the_corners)
     cr_expect(spike, "the detour is kept");
     json_object_put(o);
 
-    struct q_range few = {.from = 0, .to = WTIME_MAX, .max_points = 50000};
+    struct query_range few = {.from = 0, .to = WTIME_MAX, .max_points = 50000};
     o = export_json(&few);
     cr_expect_eq(json_object_array_length(o), N, "no thinning when there are fewer points");
     json_object_put(o);
 
     struct sink out;
-    struct q_track *t;
-    struct q_range bad = {.from = 0, .to = WTIME_MAX, .max_points = 3};
+    struct query_track *t;
+    struct query_range bad = {.from = 0, .to = WTIME_MAX, .max_points = 3};
     sink_init_mem(&out, 64);
     cr_expect_eq(open_track(&bad, &out, &t), -EINVAL);
     sink_free(&out);
@@ -182,7 +183,7 @@ Test(query, limit_takes_the_newest_in_order)
         p[i][1] = 2;
     }
     write_track(p, 100, 5000);
-    struct q_range r = {.from = 0, .to = 5089, .limit = 3};
+    struct query_range r = {.from = 0, .to = 5089, .limit = 3};
     struct json_object *o = export_json(&r);
     cr_assert_eq(json_object_array_length(o), 3);
     struct json_object *v;
@@ -201,9 +202,9 @@ Test(query, limit_counts_what_it_writes_while_points_arrive)
         p[i][1] = 2;
     }
     write_track(p, 50, 10000); /* 10000..10049: the newest 3 are 10047..10049 */
-    struct q_range r = {.from = 0, .to = WTIME_MAX, .limit = 3};
+    struct query_range r = {.from = 0, .to = WTIME_MAX, .limit = 3};
     struct sink out;
-    struct q_track *t;
+    struct query_track *t;
     sink_init_mem(&out, 256);
     cr_assert_eq(open_track(&r, &out, &t), 0);
     /* Between the walk back and the export: newer points, an older one and a copy. */
@@ -226,9 +227,9 @@ Test(query, limit_stays_bounded_when_late_points_land_inside_it)
 {
     const int64_t even[] = {100, 102, 104, 106, 108, 110};
     write_at(even, 6);
-    struct q_range r = {.from = 0, .to = WTIME_MAX, .limit = 3};
+    struct query_range r = {.from = 0, .to = WTIME_MAX, .limit = 3};
     struct sink out;
-    struct q_track *t;
+    struct query_track *t;
     sink_init_mem(&out, 256);
     cr_assert_eq(open_track(&r, &out, &t), 0);
     const int64_t odd[] = {105, 107, 109};
@@ -247,9 +248,9 @@ Test(query, thinning_writes_what_it_chose_while_points_arrive)
     }
     /* Few enough not to thin: the export is exactly the points the count saw. */
     write_track(p, 20, 1000);
-    struct q_range r = {.from = 0, .to = WTIME_MAX, .max_points = 30};
+    struct query_range r = {.from = 0, .to = WTIME_MAX, .max_points = 30};
     struct sink out;
-    struct q_track *t;
+    struct query_track *t;
     sink_init_mem(&out, 256);
     cr_assert_eq(open_track(&r, &out, &t), 0);
     write_track(p, 200, 5000); /* newer points */
@@ -274,28 +275,28 @@ Test(query, a_plan_looks_the_device_up_once_and_knows_an_unknown_one)
 {
     const int64_t tsts[] = {100, 200, 300};
     write_at(tsts, 3);
-    struct q_range all = {.from = 0, .to = WTIME_MAX};
-    struct q_plan plan;
-    cr_assert_eq(q_plan_export(st, "jane", "phone", &all, &plan), 0);
+    struct query_range all = {.from = 0, .to = WTIME_MAX};
+    struct query_plan plan;
+    cr_assert_eq(query_plan_export(st, "jane", "phone", &all, &plan), 0);
     cr_expect(plan.found);
     cr_expect_eq(plan.dev.first_tst, 100, "the plan holds the device's first point");
     cr_expect_eq(plan.dev.last_tst, 300);
-    q_plan_free(&plan);
+    query_plan_free(&plan);
 
-    struct q_range newest = {.from = 0, .to = WTIME_MAX, .limit = 2};
-    cr_assert_eq(q_plan_export(st, "jane", "phone", &newest, &plan), 0);
+    struct query_range newest = {.from = 0, .to = WTIME_MAX, .limit = 2};
+    cr_assert_eq(query_plan_export(st, "jane", "phone", &newest, &plan), 0);
     cr_expect_eq(plan.from, 200, "limit narrows the stretch to read to the newest two");
     cr_expect_eq(plan.to, 300);
-    q_plan_free(&plan);
+    query_plan_free(&plan);
 
-    cr_assert_eq(q_plan_export(st, "jane", "nothing", &all, &plan), 0);
+    cr_assert_eq(query_plan_export(st, "jane", "nothing", &all, &plan), 0);
     cr_expect_not(plan.found, "an unknown device is a plan with nothing to read");
     struct sink out;
-    struct q_track *t;
+    struct query_track *t;
     sink_init_mem(&out, 64);
-    cr_assert_eq(q_track_open(st, &plan, FMT_JSON, NULL, &out, &t), 0);
+    cr_assert_eq(query_track_open(st, &plan, FMT_JSON, NULL, &out, &t), 0);
     struct json_object *o = finish_json(t, &out);
     cr_expect_eq(json_object_array_length(o), 0, "its export is an empty document");
     json_object_put(o);
-    q_plan_free(&plan);
+    query_plan_free(&plan);
 }

@@ -188,7 +188,7 @@ Test(request, a_hostile_value_is_quoted_and_cut)
 
 Test(request, single_names_and_times_read_as_the_request_does)
 {
-    char name[OT_NAME_MAX + 1];
+    char name[OWNTRACKS_NAME_MAX + 1];
     int64_t t;
     struct request_error err;
     cr_assert_eq(request_name("Jane", "user", name, &err), 0);

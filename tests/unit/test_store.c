@@ -41,11 +41,11 @@ static struct store_record location(const char *user, const char *device, int64_
     snprintf(doc, sizeof(doc), "{\"_type\":\"location\",\"lat\":%.6f,\"lon\":2.5,\"tst\":%lld}",
              lat, (long long)tst);
     struct json_object *o = json_tokener_parse(doc);
-    struct pk_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
+    struct pack_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
     cr_assert_eq(sink_init_mem(buf, 64), 0);
-    cr_assert_eq(pk_encode(buf, o, &ctx), 0);
+    cr_assert_eq(pack_encode(buf, o, &ctx), 0);
     json_object_put(o);
-    return (struct store_record){.kind = OT_LOCATION,
+    return (struct store_record){.kind = OWNTRACKS_LOCATION,
                                  .user = user,
                                  .device = device,
                                  .tst = tst,
@@ -67,10 +67,10 @@ static enum store_result put_one(const char *user, const char *device, int64_t t
 
 static double lat_of(const struct store_item *it)
 {
-    struct pk_value v;
+    struct pack_value v;
     double d = 0;
-    cr_assert_eq(pk_find(it->data, it->len, it->tst, "location", "lat", &v), 1);
-    pk_to_double(&v, &d);
+    cr_assert_eq(pack_find(it->data, it->len, it->tst, "location", "lat", &v), 1);
+    pack_to_double(&v, &d);
     return d;
 }
 
@@ -231,12 +231,12 @@ static struct store_record padded(int64_t tst, size_t pad, struct sink *buf)
     memset(doc + n, 'x', pad);
     strcpy(doc + n + pad, "\"}");
     struct json_object *o = json_tokener_parse(doc);
-    struct pk_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
+    struct pack_encode_ctx ctx = {.type = "location", .tst = tst, .tst_member = true};
     sink_init_mem(buf, 64);
-    cr_assert_eq(pk_encode(buf, o, &ctx), 0);
+    cr_assert_eq(pack_encode(buf, o, &ctx), 0);
     json_object_put(o);
     free(doc);
-    return (struct store_record){.kind = OT_LOCATION,
+    return (struct store_record){.kind = OWNTRACKS_LOCATION,
                                  .user = "jane",
                                  .device = "phone",
                                  .tst = tst,
@@ -287,8 +287,8 @@ Test(store, keeps_points_sorted_and_unique_whatever_the_arrival_order)
     cr_assert_eq(store_iter_points(st, device_id("jane", "phone"), 0, WTIME_MAX, 0, &it), 0);
     while (store_iter_next(it, &item) == 1) {
         cr_assert_eq(item.tst, expect, "point %zu", n);
-        struct pk_value v;
-        cr_assert_eq(pk_find(item.data, item.len, item.tst, "location", "pad", &v), 1);
+        struct pack_value v;
+        cr_assert_eq(pack_find(item.data, item.len, item.tst, "location", "pad", &v), 1);
         expect += 7;
         n++;
     }
@@ -352,7 +352,7 @@ Test(store, grows_the_map_instead_of_failing_when_full)
 }
 
 struct collected {
-    char names[8][2 * OT_NAME_MAX + 2];
+    char names[8][2 * OWNTRACKS_NAME_MAX + 2];
     size_t n;
 };
 
@@ -398,14 +398,14 @@ Test(store, lists_users_and_devices_without_the_history)
     cr_expect_eq(d.last_seen, 2);
 }
 
-static enum store_result put_event(enum ot_kind kind, int64_t tst, const char *doc)
+static enum store_result put_event(enum owntracks_kind kind, int64_t tst, const char *doc)
 {
     struct json_object *o = json_tokener_parse(doc);
     struct sink buf;
-    struct pk_encode_ctx ctx = {.type = ot_kind_name(kind), .tst = tst};
+    struct pack_encode_ctx ctx = {.type = owntracks_kind_name(kind), .tst = tst};
     enum store_result res;
     sink_init_mem(&buf, 64);
-    cr_assert_eq(pk_encode(&buf, o, &ctx), 0);
+    cr_assert_eq(pack_encode(&buf, o, &ctx), 0);
     struct store_record r = {.kind = kind,
                              .user = "jane",
                              .device = "phone",
@@ -419,7 +419,7 @@ static enum store_result put_event(enum ot_kind kind, int64_t tst, const char *d
     return res;
 }
 
-static size_t count_events(enum ot_kind kind)
+static size_t count_events(enum owntracks_kind kind)
 {
     struct store_iter *it;
     struct store_item item;
@@ -436,34 +436,34 @@ static size_t count_events(enum ot_kind kind)
 Test(store, keeps_events_by_their_nature)
 {
     /* histories: one entry per distinct message */
-    cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"enter\",\"desc\":\"A\"}"),
+    cr_expect_eq(put_event(OWNTRACKS_TRANSITION, 100, "{\"event\":\"enter\",\"desc\":\"A\"}"),
                  STORE_STORED);
-    cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"enter\",\"desc\":\"A\"}"),
+    cr_expect_eq(put_event(OWNTRACKS_TRANSITION, 100, "{\"event\":\"enter\",\"desc\":\"A\"}"),
                  STORE_DUPLICATE);
-    cr_expect_eq(put_event(OT_TRANSITION, 100, "{\"event\":\"leave\",\"desc\":\"B\"}"),
+    cr_expect_eq(put_event(OWNTRACKS_TRANSITION, 100, "{\"event\":\"leave\",\"desc\":\"B\"}"),
                  STORE_STORED, "another event in the same second is kept");
-    cr_expect_eq(count_events(OT_TRANSITION), 2);
+    cr_expect_eq(count_events(OWNTRACKS_TRANSITION), 2);
     /* latest only */
-    cr_expect_eq(put_event(OT_CARD, 1, "{\"name\":\"Jane\"}"), STORE_STORED);
-    cr_expect_eq(put_event(OT_CARD, 2, "{\"name\":\"Jane D.\"}"), STORE_STORED);
-    cr_expect_eq(put_event(OT_CARD, 3, "{\"name\":\"Jane D.\"}"), STORE_DUPLICATE);
-    cr_expect_eq(count_events(OT_CARD), 1);
+    cr_expect_eq(put_event(OWNTRACKS_CARD, 1, "{\"name\":\"Jane\"}"), STORE_STORED);
+    cr_expect_eq(put_event(OWNTRACKS_CARD, 2, "{\"name\":\"Jane D.\"}"), STORE_STORED);
+    cr_expect_eq(put_event(OWNTRACKS_CARD, 3, "{\"name\":\"Jane D.\"}"), STORE_DUPLICATE);
+    cr_expect_eq(count_events(OWNTRACKS_CARD), 1);
     /* waypoints by identity (their tst) */
-    cr_expect_eq(put_event(OT_WAYPOINT, 7, "{\"desc\":\"Home\",\"rad\":50}"), STORE_STORED);
-    cr_expect_eq(put_event(OT_WAYPOINT, 7, "{\"desc\":\"Home\",\"rad\":80}"), STORE_STORED);
-    cr_expect_eq(put_event(OT_WAYPOINT, 8, "{\"desc\":\"Work\"}"), STORE_STORED);
-    cr_expect_eq(count_events(OT_WAYPOINT), 2);
-    cr_expect_eq(count_events(OT_LOCATION), 0, "events never mix with points");
+    cr_expect_eq(put_event(OWNTRACKS_WAYPOINT, 7, "{\"desc\":\"Home\",\"rad\":50}"), STORE_STORED);
+    cr_expect_eq(put_event(OWNTRACKS_WAYPOINT, 7, "{\"desc\":\"Home\",\"rad\":80}"), STORE_STORED);
+    cr_expect_eq(put_event(OWNTRACKS_WAYPOINT, 8, "{\"desc\":\"Work\"}"), STORE_STORED);
+    cr_expect_eq(count_events(OWNTRACKS_WAYPOINT), 2);
+    cr_expect_eq(count_events(OWNTRACKS_LOCATION), 0, "events never mix with points");
 }
 
 Test(store, keeps_encryption_keys)
 {
-    unsigned char secret[OT_SECRET_MAX];
+    unsigned char secret[OWNTRACKS_SECRET_MAX];
     cr_expect_eq(store_key_get(st, "jane", "phone", secret), 0);
     cr_assert_eq(store_key_set(st, "jane", "phone", (const unsigned char *)"s3cret", 6), 0);
     cr_assert_eq(store_key_get(st, "jane", "phone", secret), 6);
     cr_expect_eq(memcmp(secret, "s3cret", 6), 0);
-    struct ot_keyring kr = store_keyring(st);
+    struct owntracks_keyring kr = store_keyring(st);
     cr_expect_eq(kr.lookup(kr.arg, "jane", "phone", secret), 6);
     cr_expect_eq(store_key_set(st, "jane", "phone", (const unsigned char *)"", 0), -EINVAL);
     cr_assert_eq(store_key_delete(st, "jane", "phone"), 0);
@@ -583,13 +583,13 @@ Test(store, deletes_a_range_across_chunks)
 Test(store, deletes_a_device_with_its_events)
 {
     write_many("jane", "phone", 1000, 3000);
-    put_event(OT_CARD, 1, "{\"name\":\"Jane\"}");
-    put_event(OT_TRANSITION, 5, "{\"event\":\"enter\"}");
+    put_event(OWNTRACKS_CARD, 1, "{\"name\":\"Jane\"}");
+    put_event(OWNTRACKS_TRANSITION, 5, "{\"event\":\"enter\"}");
     struct store_removed r;
     cr_assert_eq(store_delete_device(st, "jane", "phone", true, &r), 0);
     cr_expect_eq(r.points, 3000);
     cr_expect_eq(r.events, 2);
-    cr_expect_eq(count_events(OT_CARD), 1, "a dry run keeps everything");
+    cr_expect_eq(count_events(OWNTRACKS_CARD), 1, "a dry run keeps everything");
     cr_assert_eq(store_delete_device(st, "jane", "phone", false, &r), 0);
     struct store_device d;
     cr_expect_eq(store_get_device(st, "jane", "phone", &d), -ENOENT);
@@ -824,8 +824,8 @@ static int big_card(struct sink *buf)
     memcpy(doc + n + CARD_FACE, "\"}", 3);
     struct json_object *o = json_tokener_parse(doc);
     free(doc);
-    struct pk_encode_ctx ctx = {.type = "card"};
-    int rc = o && sink_init_mem(buf, CARD_FACE + 256) == 0 ? pk_encode(buf, o, &ctx) : -EINVAL;
+    struct pack_encode_ctx ctx = {.type = "card"};
+    int rc = o && sink_init_mem(buf, CARD_FACE + 256) == 0 ? pack_encode(buf, o, &ctx) : -EINVAL;
     json_object_put(o);
     return rc;
 }
@@ -838,7 +838,7 @@ static int put_cards(struct store *s, const struct sink *card, unsigned first, u
     char names[CARD_BATCH][16];
     for (unsigned i = 0; i < n && i < CARD_BATCH; i++) {
         snprintf(names[i], sizeof(names[i]), "d%u", first + i);
-        recs[i] = (struct store_record){.kind = OT_CARD,
+        recs[i] = (struct store_record){.kind = OWNTRACKS_CARD,
                                         .user = "jane",
                                         .device = names[i],
                                         .data = card->buf,
@@ -913,7 +913,7 @@ static int fill_child(void *arg)
     struct store_item item;
     struct store_device d;
     if (store_get_device(s, "jane", "d0", &d) ||
-        store_iter_events(s, d.id, OT_CARD, 0, WTIME_MAX, 0, &it))
+        store_iter_events(s, d.id, OWNTRACKS_CARD, 0, WTIME_MAX, 0, &it))
         return 7;
     rc = store_iter_next(it, &item) == 1 && item.len == card.len;
     store_iter_close(it);

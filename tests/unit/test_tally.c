@@ -26,7 +26,7 @@ Test(tally, counts_a_long_reason_by_its_first_bytes)
 {
     struct tally_entry entries[4];
     struct tally t;
-    char a[OT_REASON_MAX + 40], b[OT_REASON_MAX + 40];
+    char a[OWNTRACKS_REASON_MAX + 40], b[OWNTRACKS_REASON_MAX + 40];
     memset(a, 'x', sizeof(a) - 1);
     a[sizeof(a) - 1] = '\0';
     memcpy(b, a, sizeof(b));
@@ -36,7 +36,7 @@ Test(tally, counts_a_long_reason_by_its_first_bytes)
     tally_add(&t, b);
     cr_assert_eq(t.n, 1);
     cr_expect_eq(entries[0].count, 2);
-    cr_expect_eq(strlen(entries[0].text), OT_REASON_MAX - 1);
+    cr_expect_eq(strlen(entries[0].text), OWNTRACKS_REASON_MAX - 1);
 }
 
 Test(tally, groups_away_the_numbers_of_a_reason)

@@ -51,7 +51,7 @@ static void setup(void)
     cr_assert_eq(store_open(dir, NULL, &st), 0);
     cr_assert_eq(writer_new(st, &wr), 0);
     writer_set_committed_hook(wr, count_hook, NULL);
-    cr_assert_eq(ingest_new(wr, (struct ot_keyring){0}, 0, &in), 0);
+    cr_assert_eq(ingest_new(wr, (struct owntracks_keyring){0}, 0, &in), 0);
     hook_records = hook_calls = 0;
     hold_first_commit_for = 0;
 }
@@ -96,7 +96,7 @@ static void *produce(void *arg)
         int n = snprintf(payload, sizeof(payload),
                          "{\"_type\":\"location\",\"lat\":1.5,\"lon\":2.5,\"tst\":%lld}",
                          (long long)(p->first_tst + i));
-        if (ingest_mqtt(in, &b, topic, strlen(topic), payload, (size_t)n, 1) != OT_ACCEPT)
+        if (ingest_mqtt(in, &b, topic, strlen(topic), payload, (size_t)n, 1) != OWNTRACKS_ACCEPT)
             p->not_accepted++;
         if (b.n == (size_t)p->batch || i == p->messages - 1) {
             int rc = ingest_commit(in, &b, NULL);
@@ -181,10 +181,12 @@ Test(writer, reports_duplicates_and_rejections)
     const char *bad = "{\"_type\":\"location\",\"lat\":100,\"lon\":2,\"tst\":100}";
     enum store_result res[3];
     ingest_batch_init(&b);
-    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), good, strlen(good), 1), OT_ACCEPT);
-    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), good, strlen(good), 1), OT_ACCEPT);
-    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), bad, strlen(bad), 1), OT_REJECT);
-    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), "", 0, 1), OT_IGNORE);
+    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), good, strlen(good), 1),
+                 OWNTRACKS_ACCEPT);
+    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), good, strlen(good), 1),
+                 OWNTRACKS_ACCEPT);
+    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), bad, strlen(bad), 1), OWNTRACKS_REJECT);
+    cr_expect_eq(ingest_mqtt(in, &b, topic, strlen(topic), "", 0, 1), OWNTRACKS_IGNORE);
     cr_assert_eq(b.n, 2);
     cr_assert_eq(ingest_commit(in, &b, res), 0);
     cr_expect_eq(res[0], STORE_STORED);
