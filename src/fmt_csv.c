@@ -111,9 +111,9 @@ int fmt_csv_point(struct fmt_writer *w, int64_t tst, const void *data, size_t le
             sink_putc(s, ',');
         if (have[i]) {
             write_cell(w, &vals[i], tst);
-        } else if (strcmp(w->cols[i], "isotst") == 0 || strcmp(w->cols[i], "disptst") == 0) {
+        } else if (w->col_key[i] == PACK_KEY_ISOTST || w->col_key[i] == PACK_KEY_DISPTST) {
             char buf[WTIME_ISO_SIZE];
-            if (w->cols[i][0] == 'i')
+            if (w->col_key[i] == PACK_KEY_ISOTST)
                 wtime_iso_cached(&w->days, tst, buf);
             else
                 wtime_disp_cached(&w->days, tst, buf);
