@@ -30,6 +30,8 @@ import tempfile
 import time
 import warnings
 
+from tap import Failed, check, not_ok, plan, run  # noqa: E402 (the tests' own module)
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # fine for a test's password file
     import crypt
@@ -38,26 +40,6 @@ MIRRORS = ["deb http://deb.debian.org/debian bookworm main",
            "deb http://deb.debian.org/debian bookworm-updates main",
            "deb http://deb.debian.org/debian-security bookworm-security main"]
 NSPAWN_RUN = "/run/systemd/nspawn"  # nspawn's own state, left behind without a host systemd
-steps = 0
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, what, detail=""):
-    global steps
-    if not cond:
-        raise Failed(f"{what}{': ' + detail if detail else ''}")
-    steps += 1
-    print(f"ok {steps} - {what}", flush=True)
-
-
-def run(cmd, check_rc=True, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if check_rc and p.returncode != 0:
-        raise Failed(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}{p.stderr}")
-    return p
 
 
 class Container:
@@ -218,7 +200,7 @@ def main():
             test(container, root)
     except Exception as e:
         failed = f"{type(e).__name__}: {e}"
-        print(f"not ok {steps + 1} - {failed}", flush=True)
+        not_ok(failed)
         if os.path.exists(log_path):
             with open(log_path, errors="replace") as f:
                 print("# the container's console (last lines):\n" +
@@ -229,7 +211,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
         if not had_nspawn_run:
             shutil.rmtree(NSPAWN_RUN, ignore_errors=True)
-    print(f"1..{steps + (1 if failed else 0)}")
+    plan(failed)
     return 1 if failed else 0
 
 

@@ -42,6 +42,8 @@ import warnings
 
 import yaml
 
+from tap import Failed, check, not_ok, plan, run  # noqa: E402 (the tests' own module)
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # fine for a test's password file
     import crypt
@@ -53,26 +55,6 @@ APP_UID = 10001  # the Dockerfile's user; compose.yaml's files must be readable 
 # How long to wait for something that should happen (a server to answer, a message to
 # arrive): only a bound for a hung test, never a measure of speed.
 PATIENCE = 180
-steps = 0
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, what, detail=""):
-    global steps
-    if not cond:
-        raise Failed(f"{what}{': ' + str(detail) if detail else ''}")
-    steps += 1
-    print(f"ok {steps} - {what}", flush=True)
-
-
-def run(cmd, check_rc=True, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if check_rc and p.returncode != 0:
-        raise Failed(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}{p.stderr}")
-    return p
 
 
 def wait_for(predicate, what):
@@ -508,7 +490,7 @@ def main():
         test(tmp, storage)
     except Exception as e:
         failed = f"{type(e).__name__}: {e}"
-        print(f"not ok {steps + 1} - {failed}", flush=True)
+        not_ok(failed)
         for log in ("container.log", "mosquitto.log"):
             path = os.path.join(tmp, log)
             if os.path.exists(path):
@@ -522,7 +504,7 @@ def main():
             run([os.path.join(REPO, "packaging", "root"), "remove", os.path.join(tmp, "root")],
                 check_rc=False)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"1..{steps + (1 if failed else 0)}")
+    plan(failed)
     return 1 if failed else 0
 
 

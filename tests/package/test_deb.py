@@ -44,6 +44,8 @@ import time
 import traceback
 import urllib.request
 
+from tap import Failed, check, not_ok, ok, plan, run  # noqa: E402 (the tests' own module)
+
 UNIT = "/lib/systemd/system/wherelog.service"
 CONF = "/etc/wherelog/wherelog.conf"
 STATE = "/var/lib/wherelog"
@@ -53,31 +55,6 @@ STATE = "/var/lib/wherelog"
 SIDE_EFFECTS = ["/var/cache/man/cat1/wherelog.1.gz", "/var/cache/man/cat5/wherelog.conf.5.gz",
                 "/run/systemd/systemd-units-load"]
 MAX_EXPOSURE = 2.0  # systemd-analyze security: 1.2 when written; more means lost hardening
-
-steps = 0
-
-
-def ok(what):
-    global steps
-    steps += 1
-    print(f"ok {steps} - {what}", flush=True)
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, what, detail=""):
-    if not cond:
-        raise Failed(f"{what}{': ' + detail if detail else ''}")
-    ok(what)
-
-
-def run(cmd, check_rc=True, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if check_rc and p.returncode != 0:
-        raise Failed(f"{shlex.join(cmd)} exited {p.returncode}:\n{p.stdout}{p.stderr}")
-    return p
 
 
 def apt(*args):
@@ -527,10 +504,10 @@ def main():
         test_remove_and_purge()
     except Failed as e:
         failed = str(e)
-        print(f"not ok {steps + 1} - {failed}", flush=True)
+        not_ok(failed)
     except Exception as e:  # a bug or an unexpected answer: still clean up, and say where
         failed = f"{type(e).__name__}: {e}"
-        print(f"not ok {steps + 1} - {failed}", flush=True)
+        not_ok(failed)
         traceback.print_exc(file=sys.stdout)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -547,7 +524,7 @@ def main():
         if after != before:
             print(f"# packages differ from before: added {sorted(after - before)}, "
                   f"removed {sorted(before - after)}")
-    print(f"1..{steps + (1 if failed else 0)}")
+    plan(failed)
     return 1 if failed else 0
 
 
