@@ -7,8 +7,8 @@
  * answers with empty results, never an error.
  *
  * Thread rules: the handlers are called from the HTTP server's threads, concurrently; they
- * share only the store, ingest and the tile settings (under a lock). A request and its
- * response belong to the one thread that handles them.
+ * share the store, ingest, opt's callbacks (which must therefore be thread-safe) and the tile
+ * settings (under a lock). A request and its response belong to the thread that handles them.
  */
 #ifndef WL_API_H
 #define WL_API_H
