@@ -6,7 +6,9 @@
  * Every error is JSON {"error": "...", "status": N} with the matching status; an empty store
  * answers with empty results, never an error.
  *
- * Thread rules: the handlers are called from the HTTP server's threads, concurrently.
+ * Thread rules: the handlers are called from the HTTP server's threads, concurrently; they
+ * share the store, ingest, opt's callbacks (which must therefore be thread-safe) and the tile
+ * settings (under a lock). A request and its response belong to the thread that handles them.
  */
 #ifndef WL_API_H
 #define WL_API_H
@@ -74,10 +76,13 @@ struct api_options {
 
 struct api;
 
+/* Returns 0 or -ENOMEM. opt is copied; its strings other than the tile settings (copied),
+ * its callbacks' args, the store and ingest are borrowed until api_free() (NULL harmless). */
 int api_new(struct store *store, struct ingest *ingest, const struct api_options *opt,
             struct api **out);
 void api_free(struct api *api);
-/* Replaces the web map's tile settings (a reload); the strings are copied. Any thread. */
+/* Replaces the web map's tile settings (a reload); the strings are copied. Any thread.
+ * Returns 0 or -ENOMEM (the old settings stay). */
 int api_set_tiles(struct api *api, const char *url, const char *attribution, int max_zoom);
 
 /*
@@ -88,7 +93,9 @@ int api_set_tiles(struct api *api, const char *url, const char *attribution, int
 void api_get_version(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_list(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_last(struct api *api, const struct api_request *req, struct api_response *resp);
-/* A track, streamed: resp->fill, release and state are set (the caller calls release). */
+/* A track, streamed: for a device that exists, resp->fill, release and state are set (the
+ * caller calls release). An error, or an unknown device's empty document, comes whole, with
+ * fill NULL. */
 void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_delete_locations(struct api *api, const struct api_request *req,
                           struct api_response *resp);
@@ -97,7 +104,8 @@ void api_get_config(struct api *api, const struct api_request *req, struct api_r
 void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
 
-/* Fills resp with a JSON error (also used by the HTTP server for its own errors). */
+/* Replaces resp's body with a JSON error, the message cut to 511 bytes (also used by the
+ * HTTP server for its own errors). */
 void api_error(struct api_response *resp, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

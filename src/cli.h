@@ -1,11 +1,14 @@
 /*
  * cli.h - the subcommands. Each takes argv with argv[0] = the command name, parses its
  * options and settings (config.h), wires the modules together and returns the process exit
- * status: 0 success, 1 failure (a one-line reason on stderr), 2 bad usage.
+ * status: 0 success (also after --help), 1 failure (a one-line reason on stderr; import also
+ * when a source could not be read to its end, its summary on stdout), 2 bad usage.
  *
  * Where they live: serve in serve.c; the commands that only read the store (list, last,
  * export, stats) in cli.c, with the helpers they all share; those that change the store or
  * look after it (import, delete, hide, unhide, key, backup, compact, check) in cli_data.c.
+ *
+ * Thread rules: called once, from main(), before any thread starts (serve starts its own).
  */
 #ifndef WL_CLI_H
 #define WL_CLI_H
@@ -24,7 +27,7 @@ int cli_compact(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_stats(int argc, char **argv);
 
-/* Shared by the commands: applies the logging settings. */
+/* Shared by the commands: applies the logging settings (an unknown level leaves "info"). */
 struct wl_config;
 void cli_setup_logging(const struct wl_config *cfg);
 

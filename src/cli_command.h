@@ -2,7 +2,7 @@
  * cli_command.h - how a subcommand describes itself to the command-line parser (config.h's
  * cfg_load()): its name, usage, summary, which settings it takes, its own options and how
  * many positional arguments. The commands (cli*.c, serve.c) fill these in as constants; the
- * parser only reads them.
+ * parser only reads them. Constant data: any thread.
  */
 #ifndef WL_CLI_COMMAND_H
 #define WL_CLI_COMMAND_H
@@ -15,7 +15,7 @@ struct cli_option {
     const char *name;
     const char *arg; /* "USER", "FILE"...; NULL for a flag */
     const char *help;
-    const char **value; /* where the argument goes (options with arg) */
+    const char **value; /* where the argument goes (options with arg): a pointer into argv */
     bool *flag;         /* set to true (flags) */
 };
 

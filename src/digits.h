@@ -1,7 +1,7 @@
 /*
  * digits.h - the decimal digits of an unsigned number, written once for the two places that
  * print many numbers (sink_put_u64 for every integer of an export, pack for every decoded
- * coordinate). Inline: it is on the hot path of both.
+ * coordinate). Inline: it is on the hot path of both. No state: any thread.
  */
 #ifndef WL_DIGITS_H
 #define WL_DIGITS_H

@@ -30,7 +30,8 @@ struct geo_fix {
 /*
  * Great-circle distance in metres between two positions (haversine on a sphere of
  * GEO_EARTH_RADIUS_M). Symmetric, >= 0 and at most half the circumference (antipodes); NaN
- * if a coordinate is not finite, or too large to turn into radians (beyond 1e307).
+ * if a coordinate is not finite, or too large to turn into radians (beyond DBL_MAX / pi,
+ * about 5.7e307).
  */
 double geo_distance_m(double lat1, double lon1, double lat2, double lon2);
 

@@ -17,6 +17,10 @@
  * limit are refused by libmicrohttpd; idle connections close after `timeout` seconds; at most
  * `connections` in all and `per_ip` per client address, so slow or greedy clients cannot
  * exhaust the server.
+ *
+ * Thread rules: requests are served on libmicrohttpd's pool of `threads` threads, so the api,
+ * live, auth and the metrics and health callbacks are called concurrently. opt is copied but
+ * its cors_origin, auth and ops_arg, and api and live, are borrowed until http_stop().
  */
 #ifndef WL_HTTP_H
 #define WL_HTTP_H
@@ -50,11 +54,15 @@ struct http_options {
 
 struct http;
 
-/* Starts listening. Returns 0, -EADDRINUSE, -EINVAL (bad address), or another error; the
- * reason is logged. */
+/* Starts listening. Returns 0; -EADDRINUSE when libmicrohttpd will not start (the port is
+ * taken, or the certificate and key do not match); -EINVAL for an address that does not
+ * resolve or a PEM file that cannot be read; -ENOTSUP for TLS with a libmicrohttpd built
+ * without it; -ENOMEM (not logged). The others are logged. A docroot or Leaflet directory
+ * that cannot be resolved is only a warning: those files are then not served. */
 int http_start(const struct http_options *opt, struct api *api, struct live *live,
                struct http **out);
-/* Stops the server (call live_shutdown() first, so live streams end). */
+/* Stops the server and frees it (call live_shutdown() first: the stop waits for open live
+ * streams to end). NULL is harmless. */
 void http_stop(struct http *h);
 
 #endif

@@ -6,7 +6,8 @@
  * Each module owns its numbers and their locking (ingest counters are atomic, the writer
  * and the HTTP server keep theirs under a lock) and hands out snapshots; this module only
  * formats them. Label cardinality stays bounded: devices are listed up to METRICS_DEVICES_MAX,
- * rejection reasons are grouped (ingest.h).
+ * rejection reasons are grouped (ingest.h). metrics_render may run on several HTTP threads
+ * at once; the sources must outlive the calls.
  */
 #ifndef WL_METRICS_H
 #define WL_METRICS_H
@@ -31,7 +32,8 @@ struct metrics_sources {
 };
 
 /* Writes the exposition of these sources (the HTTP server appends its own). Write errors
- * stay in out->err (sink.h); a store that cannot be read leaves its store-wide gauges out. */
+ * stay in out->err (sink.h); a store that cannot be read leaves its store-wide gauges out and
+ * its per-device list short. */
 void metrics_render(const struct metrics_sources *src, struct sink *out);
 
 #endif

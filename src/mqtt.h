@@ -18,6 +18,11 @@
  * delivered when it returns; retained messages are stored like any other and deduplicated.
  * MQTT 3.1.1 is used: libmosquitto 2.0.11's MQTT 5 client never restores its receive
  * quota for QoS 1 and would disconnect after 20 messages.
+ *
+ * Thread rules: mqtt_run() owns the client on the thread that calls it; mqtt_get_state() and
+ * mqtt_reconnects() read atomics and may be called from any thread (GET /metrics);
+ * mqtt_free() only after mqtt_run() has returned. mqtt_library_init() and _cleanup() once per
+ * process, while no other thread uses libmosquitto.
  */
 #ifndef WL_MQTT_H
 #define WL_MQTT_H
@@ -47,16 +52,21 @@ enum mqtt_state { MQTT_DISCONNECTED, MQTT_CONNECTING, MQTT_CONNECTED };
 
 struct mqtt;
 
-/* Prepares a client (does not connect). The option strings must outlive the client; the
- * topics array itself is copied. Returns 0, -EINVAL (bad options, logged) or -ENOMEM. Call
- * mqtt_library_init() once per process first. */
+/* Prepares a client (does not connect). The option strings and ingest must outlive the
+ * client; the topics array itself is copied. Returns 0, -EINVAL (ntopics outside
+ * 1..MQTT_MAX_TOPICS, not logged; a client id, user or TLS setting libmosquitto refuses,
+ * logged) or -ENOMEM. Call mqtt_library_init() once per process first. mqtt_free(NULL) is
+ * harmless. */
 int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt **out);
 void mqtt_free(struct mqtt *m);
 
 /*
  * Runs the client until stop_fd becomes readable: connects (and reconnects with back-off
- * from 1 s to 60 s), subscribes, ingests. On stop it disconnects cleanly; every message
- * whose batch was committed has been acknowledged. Returns 0.
+ * from 1 s to 60 s), subscribes, ingests. A failed commit (store error, disk full) drops the
+ * connection unacknowledged and retries with back-off. On stop it disconnects and flushes the
+ * acks of committed batches for at most 2 s; an ack that did not go out only means a
+ * redelivery, which the store keeps once. Returns 0, also when poll(2) fails (logged; the
+ * run ends as on stop).
  */
 int mqtt_run(struct mqtt *m, int stop_fd);
 

@@ -7,7 +7,8 @@
  * OWNTRACKS_REJECT (malformed or hostile), and the message says why in `reason`.
  * Ownership comes from the transport only, never from payload members.
  *
- * Thread rules: reentrant; a keyring callback may be called from the calling thread.
+ * Thread rules: reentrant; a keyring's lookup is called synchronously, on the parsing thread,
+ * so it must be safe on every thread that parses.
  */
 #ifndef WL_OWNTRACKS_H
 #define WL_OWNTRACKS_H
@@ -46,13 +47,14 @@ enum owntracks_kind {
     OWNTRACKS_KIND_COUNT
 };
 
-/* The "_type" name of a kind ("location", ...). */
+/* The "_type" name of a kind ("location", ...); "unknown" for a value out of range. Static. */
 const char *owntracks_kind_name(enum owntracks_kind kind);
 /* The kind for a "_type" name; -1 if it is not one we keep. */
 int owntracks_kind_from_name(const char *name);
 
 /* Finds the secret for a user/device (names as stored: lowercased). Returns the secret's
- * length (1..OWNTRACKS_SECRET_MAX) with the bytes in `secret`, 0 if none, or a negative error. */
+ * length (1..OWNTRACKS_SECRET_MAX) with the bytes in `secret`, 0 if none, or a negative error
+ * (treated like none: the message is rejected with retry set). */
 typedef int (*owntracks_key_lookup_fn)(void *arg, const char *user, const char *device,
                                        unsigned char secret[OWNTRACKS_SECRET_MAX]);
 
@@ -81,7 +83,9 @@ struct owntracks_message {
 
 /*
  * Parses an MQTT message. `topic` need not be NUL-terminated; `now` is the receive time.
- * On OWNTRACKS_ACCEPT, msg->root is set and must be released with owntracks_message_clear().
+ * msg is reset first (clear an accepted one before, or its root leaks). On OWNTRACKS_ACCEPT,
+ * msg->root is set and must be released with owntracks_message_clear(); otherwise root is NULL and
+ * reason says why. Running out of memory is a REJECT with retry set.
  */
 enum owntracks_outcome owntracks_parse_mqtt(const struct owntracks_keyring *keys, const char *topic,
                                             size_t topic_len, const void *payload, size_t len,
@@ -114,7 +118,8 @@ bool owntracks_utf8_valid(const void *buf, size_t len);
 /*
  * OwnTracks payload encryption (libsodium crypto_secretbox, protocol §8).
  * owntracks_encrypt wraps plaintext into base64(nonce || box) with a random nonce; the result is
- * malloc'd, NUL-terminated, caller frees. Returns 0 or -ENOMEM.
+ * malloc'd, NUL-terminated, caller frees. The key is the first OWNTRACKS_SECRET_MAX bytes of
+ * secret, zero padded. Returns 0 or -ENOMEM (*b64_out untouched).
  */
 int owntracks_encrypt(const unsigned char *secret, size_t secret_len, const void *plain, size_t len,
                       char **b64_out);

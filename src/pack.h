@@ -19,8 +19,8 @@
  *   key     := byte < 0xFF (dictionary index) | 0xFF varint(len) bytes
  *   value   := tag byte, see PACK_TAG_* in pack.c
  *
- * Thread rules: all functions are reentrant; nothing here allocates except pack_encode, which
- * appends to a caller-owned memory sink.
+ * Thread rules: all functions are reentrant; nothing here allocates except pack_encode (its
+ * scratch buffers, and the caller-owned memory sink it appends to).
  */
 #ifndef WL_PACK_H
 #define WL_PACK_H
@@ -99,7 +99,8 @@ struct pack_encode_ctx {
 
 /*
  * Appends the packed form of the JSON object `obj` to `out` (a memory sink).
- * Returns 0, -EINVAL if obj is not an object, or out->err on allocation failure.
+ * Returns 0, -EINVAL if obj is not an object or nests deeper than the packer allows, -ENOMEM,
+ * or out->err. On error out holds a partial message: the caller drops it.
  */
 int pack_encode(struct sink *out, struct json_object *obj, const struct pack_encode_ctx *ctx);
 
@@ -132,7 +133,8 @@ void pack_write_number(struct sink *s, const struct pack_value *v);
 /* Writes `"key":` for a member (key_index from pack_reader; -1 for keys outside the
  * dictionary, which are escaped). */
 void pack_write_json_key(struct sink *s, int key_index, const char *key, size_t len);
-/* Writes any value as JSON. */
+/* Writes any value as JSON. Malformed bytes inside an array or object cut it short (the
+ * output is then not valid JSON); pack_write_members_json reports them. */
 void pack_write_value_json(struct sink *s, const struct pack_value *v, int64_t tst);
 /* Writes the members of a top-level message as JSON, without the enclosing braces. If seen
  * is not NULL it gets a bit (1 << index) for each dictionary key below 64 that occurred.

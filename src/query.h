@@ -12,6 +12,10 @@
  * decided and allocated at the start (max_points, limit), whatever the later passes find.
  * Single-pass readers (stats, months, last) describe the points they met, which may be
  * neither the store before nor after a concurrent write.
+ *
+ * Errors: the functions below return 0 or a negative code; on an error what they wrote is a
+ * partial document. "A store error" is any error store.h lists; WL_ECORRUPT is a stored record
+ * that does not decode (pack.h). Write errors of `out` stay in out->err (sink.h) unless said.
  */
 #ifndef WL_QUERY_H
 #define WL_QUERY_H
@@ -43,35 +47,39 @@ struct query_last_filter {
  * Recorder's /api/0/last shape: the location's members, then "topic", "username",
  * "device", "isotst", "disptst", and the card's "name" and "face" (and "tid" when the
  * location has none). Devices without a location are left out. "[]" when nothing matches.
- * Returns 0 or a store error (output may then be partial).
+ * Returns 0, -ENOMEM, WL_ECORRUPT, out's write error, or a store error.
  */
 int query_last_json(struct store *s, const struct query_last_filter *f, struct sink *out);
 
 /* The same objects one by one: cb gets each as JSON text (valid until it returns). cb returns
- * 0 to go on. Returns 0, cb's non-zero value, or a store error. */
+ * 0 to go on. Returns 0, cb's non-zero value, -ENOMEM, WL_ECORRUPT, or a store error. */
 int query_last_each(struct store *s, const struct query_last_filter *f,
                     int (*cb)(void *arg, const char *json, size_t len), void *arg);
 
 /* One live event: the /api/0/last object of a location just stored, without big blobs
- * (image, face) and without card data. */
+ * (image, face) and without card data. data is borrowed for the call. Returns 0 or
+ * WL_ECORRUPT (data does not decode). */
 int query_event_json(const char *user, const char *device, const char *topic, int64_t tst,
                      const void *data, size_t len, struct sink *out);
 /* One live event for a card just stored: {"_type":"card","username","device","tst", and the
  * card's "name" and "tid" when it has them}. Never the face: an event stays small whatever a
- * client publishes (the live ring keeps a thousand of them); /api/0/last has it. */
+ * client publishes (the live ring keeps a thousand of them); /api/0/last has it. Returns 0 or
+ * WL_ECORRUPT. */
 int query_card_event_json(const char *user, const char *device, int64_t tst, const void *data,
                           size_t len, struct sink *out);
 
 /*
  * The reply an OwnTracks app expects from HTTP mode (protocol §7): a JSON array with, for
  * each other device the viewer may see, its card ({"_type":"card",...}) when it has a name or
- * a face, then its last location reduced to what the apps read, always with a "tid". "[]"
- * when there is nobody to show.
+ * a face, then its last location reduced to what the apps read, always with a "tid". `user`
+ * is the viewer and its own `device` is left out. "[]" when there is nobody to show. Returns
+ * 0, -ENOMEM, out's write error, or a store error.
  */
 int query_friends_json(struct store *s, const char *user, const char *device,
                        query_visible_fn visible, void *visible_arg, struct sink *out);
 
-/* The months (YYYY-MM) in which a device has points, oldest first, as a JSON array. */
+/* The months (YYYY-MM) in which a device has points, hidden ones included, oldest first, as
+ * a JSON array; "[]" for an unknown device. Returns 0 or a store error. */
 int query_months_json(struct store *s, const char *user, const char *device, struct sink *out);
 
 /* Points with a worse accuracy (acc, metres) than this do not count towards distances: a
@@ -85,7 +93,7 @@ int query_months_json(struct store *s, const char *user, const char *device, str
  * for the store: its size on disk, bytes per point, map size and use. Reads every point in
  * the range. Each device is read in one pass, so its figures agree with each other; the
  * devices and the store's figures are read apart and need not add up while the store
- * changes. Returns 0 or a store error.
+ * changes. Returns 0, -ENOMEM or a store error.
  */
 int query_stats_json(struct store *s, const char *user, const char *device, int64_t from,
                      int64_t to, int max_acc, query_visible_fn visible, void *visible_arg,
@@ -138,26 +146,30 @@ struct query_plan {
  */
 int query_plan_export(struct store *s, const char *user, const char *device,
                       const struct query_range *range, struct query_plan *plan);
-/* Frees what the plan holds (not the struct). */
+/* Frees what the plan holds (not the struct); harmless on a plan already emptied. */
 void query_plan_free(struct query_plan *plan);
 
 /*
  * Starts streaming a plan as `kind` into `out`: the format's header is written at once. The
  * track takes what the plan holds (the plan is left empty; query_plan_free on it is harmless).
  * opt's user and device default to the plan's; with a thinned plan, the JSON envelope says
- * in_range. Returns 0 or -ENOMEM, or a store error (then the plan keeps what it holds).
+ * in_range. opt's strings are borrowed until query_track_close(); `out` until the next fill.
+ * Returns 0, -ENOMEM or a store error (then the plan keeps what it holds and *qt is unset).
+ * The caller closes the track with query_track_close().
  */
 int query_track_open(struct store *s, struct query_plan *plan, enum fmt_kind kind,
                      const struct fmt_options *opt, struct sink *out, struct query_track **qt);
 /*
  * Writes points into `out` until it holds at least `want` bytes or the track ends (then the
  * format's trailer too). `out` may be another sink than the one given to query_track_open (the
- * HTTP server moves the buffer into its stream). Returns 1 if there is more, 0 when done,
- * <0 on a store error.
+ * HTTP server moves the buffer into its stream). Returns 1 if there is more, 0 when done
+ * (and from then on), or a store error or out's write error. A point that does not decode is
+ * skipped, not an error.
  */
 int query_track_fill(struct query_track *qt, struct sink *out, size_t want);
 /* Records that could not be decoded (skipped, and logged once). */
 uint64_t query_track_skipped(const struct query_track *qt);
+/* Frees the track (NULL is harmless). */
 void query_track_close(struct query_track *qt);
 
 #endif

@@ -7,12 +7,13 @@
  *
  * The parameters (by their API names; the CLI's options have the same names):
  *   user, device   a name (owntracks.h's rules), lowercased
- *   from, to       a time (wtime.h); `to` covers the whole unit it names (a date: that day)
+ *   from, to       a time (wtime.h); `to` covers the whole unit it names (a date: that day);
+ *                  not bounded to WTIME_MIN..WTIME_MAX here (the store clamps a read range)
  *   limit          a whole number: only the newest `limit` points
  *   max_points     QUERY_THIN_MIN..QUERY_THIN_MAX: thin the track to this many
  *   fields         "a,b,c": at most FMT_MAX_FIELDS names
  *   format         json, geojson, gpx, csv, linestring or xml (those the door allows)
- *   download       "1" or "true": as an attachment
+ *   download       "1" or "true": as an attachment (any other text: not, never refused)
  * An empty text is the same as an absent one (web forms send empty fields). Every text must
  * be UTF-8.
  *
@@ -91,16 +92,17 @@ typedef const char *(*request_get_fn)(void *ctx, const char *name);
 
 /*
  * Parses the parameters the rules take, in the order listed above, and checks the range.
- * The request is self-contained (names and fields are copied). Returns 0, or -EINVAL with
- * err filled in (the first problem found).
+ * The request is self-contained (names and fields are copied; get's texts are borrowed only
+ * during the call). Returns 0, or -EINVAL with err filled in (the first problem found).
  */
 int request_parse(struct request_params *rq, const struct request_rules *rules, request_get_fn get,
                   void *ctx, struct request_error *err);
 
 /* One name or one time read the way request_parse() reads user, device, from and to, for a
  * door's other arguments (the CLI's positional USER DEVICE TST). `param` names it in the
- * error (a static string); `end`: the last moment of the unit the text names. Return 0, or
- * -EINVAL with err filled in (REQUEST_BAD). */
+ * error (a static string); `out` of request_name holds OWNTRACKS_NAME_MAX + 1 bytes; `end`:
+ * the last moment of the unit the text names. Return 0, or -EINVAL with err filled in
+ * (REQUEST_BAD). */
 int request_name(const char *text, const char *param, char *out, struct request_error *err);
 int request_time(const char *text, const char *param, bool end, int64_t *out,
                  struct request_error *err);
@@ -109,7 +111,7 @@ int request_time(const char *text, const char *param, bool end, int64_t *out,
 enum request_door { REQUEST_DOOR_API, REQUEST_DOOR_CLI };
 
 /* The refusal as one sentence for a door: "bad parameter limit: not a whole number" (API),
- * "--limit: not a whole number" (CLI). Returns buf. */
+ * "--limit: not a whole number" (CLI). Returns buf, cut to size. */
 const char *request_describe(const struct request_error *err, enum request_door door, char *buf,
                              size_t size);
 /* The HTTP status of a refusal: 416 for an empty range, else 400. */

@@ -57,20 +57,22 @@ struct route {
 #define ROUTE_MAX 16
 
 /* The route that answers `path`: the row with that exact path, else the first prefix row
- * that matches (the last row's prefix is "/", so there always is one). Never NULL. */
+ * that matches; a path matching none (not starting with '/') gets the last row, the "/"
+ * prefix. Never NULL; rows are static. */
 const struct route *route_find(const char *path);
 /* The table, for those that list it (metrics, the contract test): n rows. */
 const struct route *route_table(size_t *n);
-/* A row's index in the table (0 .. n - 1). */
+/* A row's index in the table (0 .. n - 1); r must be a row of the table. */
 size_t route_index(const struct route *r);
 /* The first row with r's metrics label: rows that share a label share their counters. */
 size_t route_metrics_slot(const struct route *r);
 
 /* Writes the route's methods for an Allow header, OPTIONS included ("GET, HEAD, OPTIONS");
- * with r NULL, the methods of all routes together (the CORS preflight's). Returns buf. */
+ * with r NULL, the methods of all routes together (the CORS preflight's). Returns buf; a
+ * method that does not fit in size is left out. */
 const char *route_allow(const struct route *r, char *buf, size_t size);
 /* Why a method is refused: "use GET or POST for /api/0/last" (the methods but HEAD and
- * OPTIONS, for people). Returns buf. */
+ * OPTIONS, for people). Returns buf, cut to size. */
 const char *route_refusal(const struct route *r, const char *path, char *buf, size_t size);
 /* Room for route_allow() and route_refusal() without path. */
 #define ROUTE_ALLOW_MAX 64

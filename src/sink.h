@@ -7,9 +7,11 @@
  *   memory sink: a growable buffer the owner drains (the HTTP layer copies it out in the
  *                pieces libmicrohttpd asks for, then calls sink_consume()).
  *
- * Errors are sticky: the first failed write or allocation is kept in `err` and later writes
- * do nothing, so a formatter can write a whole record and check once. A sink belongs to one
- * thread at a time.
+ * Errors are sticky: the first failed write or allocation is kept in `err`, so a formatter
+ * can write a whole record and check once. After an error the inline writers may still copy
+ * bytes into room the buffer has, but an fd sink never writes them out and the owner of a
+ * memory sink must check err before using what it holds. A sink belongs to one thread at a
+ * time; the caller owns the struct, sink_free() releases the buffer.
  *
  * A unit (one exported point) can be held: from sink_hold() to sink_keep() or sink_drop() its
  * bytes stay in the buffer (an fd sink flushes only what came before it, and grows its buffer
@@ -34,17 +36,18 @@ struct sink {
 };
 
 /* fd sink with a buffer of `cap` bytes (caller keeps ownership of fd; only a held unit larger
- * than that grows it). 0 or -ENOMEM. */
+ * than that grows it). 0 or -ENOMEM (then sink_free() is harmless and not needed). */
 int sink_init_fd(struct sink *s, int fd, size_t cap);
-/* Memory sink; `cap` is the initial size, it grows as needed. 0 or -ENOMEM. */
+/* Memory sink; `cap` is the initial size, it grows as needed. 0 or -ENOMEM (as above). */
 int sink_init_mem(struct sink *s, size_t cap);
 /* Releases the buffer (does not flush, does not close the fd). */
 void sink_free(struct sink *s);
 /* Writes buffered bytes to the fd (no-op for memory sinks), all but a held unit. Returns
- * s->err: 0 or the negative errno of write(2). */
+ * s->err: 0, the negative errno of write(2) (the bytes it failed on are dropped) or an earlier
+ * -ENOMEM; with err already set it writes nothing. */
 int sink_flush(struct sink *s);
-/* Memory sink: drops the first n buffered bytes after the owner has copied them out. Not
- * while a unit is held. */
+/* Memory sink: drops the first n buffered bytes (all, if n is more) after the owner has
+ * copied them out. Not while a unit is held. */
 void sink_consume(struct sink *s, size_t n);
 
 /* Starts holding a unit at the current end of the output (see above). Cannot fail. */
@@ -107,6 +110,7 @@ static inline void sink_puts(struct sink *s, const char *str)
     sink_put(s, str, strlen(str));
 }
 
+/* Text longer than 511 bytes is formatted in a malloc'd buffer (-ENOMEM into err). */
 void sink_printf(struct sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sink_put_u64(struct sink *s, uint64_t v);
 void sink_put_i64(struct sink *s, int64_t v);

@@ -1,6 +1,7 @@
 /*
  * varint.h - unsigned LEB128 integers, the variable-length encoding shared by the packed
  * message form (pack.c) and the point chunks (store.c). Header-only: these sit in hot loops.
+ * No state: any thread.
  */
 #ifndef WL_VARINT_H
 #define WL_VARINT_H
@@ -31,7 +32,8 @@ static inline uint8_t *varint_put(uint8_t *p, uint64_t v)
     return p;
 }
 
-/* Reads a varint from *p, never past end; advances *p. False if truncated or too long. */
+/* Reads a varint from *p, never past end; advances *p. False if truncated or longer than 10
+ * bytes (*p has then moved past what was read). Bits beyond the 64th are dropped. */
 static inline bool varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
     if (*p < end && **p < 0x80) { /* one byte: the common case */

@@ -1,5 +1,7 @@
 /*
  * wtime.h - the times users type and the times we print. All times are UTC epoch seconds.
+ *
+ * No state: any thread (a struct wtime_day_cache belongs to one thread at a time).
  */
 #ifndef WL_WTIME_H
 #define WL_WTIME_H
@@ -28,7 +30,9 @@ struct wtime {
  *   YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM, YYYY-MM-DDTHH:MM:SS[.fff]
  *   ('T' or 't' or ' ' between date and time), each optionally followed by 'Z'/'z' or an
  *   offset +HH:MM, -HH:MM, +HHMM, +HH. Without a zone the time is UTC.
- * Returns 0, or -EINVAL for anything else (out-of-range fields, Feb 30, overflow).
+ * Returns 0, or -EINVAL for anything else (out-of-range fields, Feb 30, more than 11
+ * digits). WTIME_MIN..WTIME_MAX is not applied here: epoch 0 and year 9999 parse, and the
+ * callers bound what they keep (owntracks, the importers; the store clamps a read range).
  */
 int wtime_parse(const char *s, struct wtime *out);
 
@@ -39,8 +43,8 @@ int wtime_parse(const char *s, struct wtime *out);
 #define WTIME_DISP_SIZE (WTIME_DISP_LEN + 1)
 #define WTIME_DATE_LEN  10 /* YYYY-MM-DD, the start of both */
 
-/* Writes "YYYY-MM-DDTHH:MM:SSZ" (WTIME_ISO_LEN chars + NUL) into buf. Cannot fail (t is
- * within WTIME_MIN..WTIME_MAX, or any year of up to four digits). */
+/* Writes "YYYY-MM-DDTHH:MM:SSZ" (WTIME_ISO_LEN chars + NUL) into buf. Cannot fail; a year
+ * outside 0..9999 (a time the callers do not keep) prints as 0000. */
 void wtime_iso(int64_t t, char buf[WTIME_ISO_SIZE]);
 /* wtime_iso for runs of times (a track): remembers the last day, so that consecutive times
  * within a day cost no calendar arithmetic. Zero-initialise the cache before first use. */
