@@ -87,6 +87,8 @@ struct request {
     char **form; /* key, value, key, value... pointing into form_buf */
     size_t nform;
     char *form_buf;
+    /* a WebSocket whose 101 is queued, until the upgrade hands its connection over */
+    struct live_ws *ws;
 };
 
 static enum api_method method_of(const char *m)
@@ -593,11 +595,12 @@ static void ws_done(void *arg)
 static void ws_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra,
                         size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-    struct http *h = cls;
     struct request *r = con_cls;
+    struct live_ws *w = r->ws;
+    (void)cls;
     (void)c;
-    if (live_ws_adopt(h->live, r->signed_in ? r->user : NULL, sock, extra, extra_len, ws_done,
-                      urh) != 0)
+    r->ws = NULL; /* the live module's now, whatever adopt says */
+    if (live_ws_adopt(w, sock, extra, extra_len, ws_done, urh) != 0)
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
@@ -641,6 +644,13 @@ static enum MHD_Result serve_websocket(struct request *r)
     struct MHD_Response *mr = MHD_create_response_for_upgrade(ws_upgraded, r->h);
     if (!mr)
         return MHD_NO;
+    /* Opened before the 101 is queued: libmicrohttpd calls ws_upgraded only after sending it,
+     * and a client that has read it may already have published the point it waits for.
+     * on_completed cancels it if the upgrade never happens. */
+    if (!(r->ws = live_ws_open(r->h->live, r->signed_in ? r->user : NULL))) {
+        MHD_destroy_response(mr);
+        return MHD_NO;
+    }
     MHD_add_response_header(mr, "Upgrade", "websocket");
     MHD_add_response_header(mr, "Connection", "Upgrade");
     MHD_add_response_header(mr, "Sec-WebSocket-Accept", accept);
@@ -899,6 +909,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         wl_log(WL_LOG_DEBUG, "http", "request method=%s path=\"%s\" status=%u ms=%.1f client=%s",
                r->method, r->path, r->status, ms, client_address(c, client, sizeof(client)));
     }
+    if (r->ws)
+        live_ws_cancel(r->ws); /* its upgrade did not happen */
     sink_free(&r->body);
     free(r->form);
     free(r->form_buf);

@@ -51,7 +51,7 @@ struct live_sse {
     struct live_sse *prev, *next_client;
 };
 
-struct ws_client {
+struct live_ws {
     struct live *lv;
     struct viewer viewer;
     int fd;
@@ -63,7 +63,7 @@ struct ws_client {
     time_t last_ping;
     void (*done)(void *);
     void *done_arg;
-    struct ws_client *next_client;
+    struct live_ws *next_client;
 };
 
 struct live {
@@ -76,13 +76,13 @@ struct live {
     uint64_t first_seq; /* the first event's number in this run */
     uint64_t resets;    /* live_reset() calls so far */
     struct live_sse *sse;
-    struct ws_client *adopt; /* handed over, not yet taken by the thread */
+    struct live_ws *adopt; /* handed over, not yet taken by the thread */
     bool stopping;
     atomic_uint clients;
     int efd, epfd;
     pthread_t thread;
     bool running;
-    struct ws_client *ws; /* the thread's own */
+    struct live_ws *ws; /* the thread's own */
 };
 
 static void set_viewer(struct viewer *v, const char *name)
@@ -340,7 +340,7 @@ ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max)
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
-    struct ws_client *w = user;
+    struct live_ws *w = user;
     (void)flags;
     if (w->extra_off < w->extra_len) { /* first what the HTTP server read ahead */
         size_t n = w->extra_len - w->extra_off < len ? w->extra_len - w->extra_off : len;
@@ -363,7 +363,7 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
-    struct ws_client *w = user;
+    struct live_ws *w = user;
     (void)flags;
     ssize_t r = send(w->fd, data, len, MSG_NOSIGNAL);
     if (r < 0) {
@@ -377,7 +377,7 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 
 static int queue_text(void *arg, const char *json, size_t len)
 {
-    struct ws_client *w = arg;
+    struct live_ws *w = arg;
     struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)json, len};
     return wslay_event_queue_msg(w->ctx, &m) == 0 ? 0 : -ENOMEM;
 }
@@ -385,7 +385,7 @@ static int queue_text(void *arg, const char *json, size_t len)
 static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
                       void *user)
 {
-    struct ws_client *w = user;
+    struct live_ws *w = user;
     (void)ctx;
     /* The OwnTracks frontend asks for the last positions with the text "LAST". */
     if (a->opcode == WSLAY_TEXT_FRAME && a->msg_length == 4 && memcmp(a->msg, "LAST", 4) == 0) {
@@ -398,52 +398,74 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     }
 }
 
-static void ws_close(struct live *lv, struct ws_client *w)
+/* Frees a client and stops counting it (its connection, if any, is already done with). */
+static void ws_free(struct live_ws *w)
 {
-    epoll_ctl(lv->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    struct live *lv = w->lv;
     wslay_event_context_free(w->ctx);
-    w->done(w->done_arg); /* the HTTP server closes the socket */
     free(w->extra);
     free(w);
     atomic_fetch_sub(&lv->clients, 1);
 }
 
-int live_ws_adopt(struct live *lv, const char *viewer, int fd, const char *extra, size_t extra_len,
-                  void (*done)(void *arg), void *done_arg)
+static void ws_close(struct live *lv, struct live_ws *w)
+{
+    epoll_ctl(lv->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->done(w->done_arg); /* the HTTP server closes the socket */
+    ws_free(w);
+}
+
+struct live_ws *live_ws_open(struct live *lv, const char *viewer)
 {
     static const struct wslay_event_callbacks callbacks = {
         .recv_callback = ws_recv, .send_callback = ws_send, .on_msg_recv_callback = ws_on_msg};
-    struct ws_client *w = calloc(1, sizeof(*w));
+    struct live_ws *w = calloc(1, sizeof(*w));
 
     if (!w)
-        return -ENOMEM;
+        return NULL;
     w->lv = lv;
     set_viewer(&w->viewer, viewer);
-    w->fd = fd;
-    w->done = done;
-    w->done_arg = done_arg;
-    w->last_ping = time(NULL);
+    w->fd = -1;
+    if (wslay_event_context_server_init(&w->ctx, &callbacks, w) != 0) {
+        free(w);
+        return NULL;
+    }
+    /* Clients only send commands ("LAST"): no reason to accept large messages. */
+    wslay_event_config_set_max_recv_msg_length(w->ctx, 4096);
+    /* Counted first: live_committed builds no event while nobody is counted. */
+    atomic_fetch_add(&lv->clients, 1);
+    pthread_mutex_lock(&lv->lock);
+    w->next = lv->seq;
+    w->resets = lv->resets;
+    pthread_mutex_unlock(&lv->lock);
+    return w;
+}
+
+void live_ws_cancel(struct live_ws *w)
+{
+    ws_free(w);
+}
+
+int live_ws_adopt(struct live_ws *w, int fd, const char *extra, size_t extra_len,
+                  void (*done)(void *arg), void *done_arg)
+{
+    struct live *lv = w->lv;
+
     if (extra_len) {
         w->extra = malloc(extra_len);
         if (!w->extra) {
-            free(w);
+            ws_free(w);
             return -ENOMEM;
         }
         memcpy(w->extra, extra, extra_len);
         w->extra_len = extra_len;
     }
-    if (wslay_event_context_server_init(&w->ctx, &callbacks, w) != 0) {
-        free(w->extra);
-        free(w);
-        return -ENOMEM;
-    }
-    /* Clients only send commands ("LAST"): no reason to accept large messages. */
-    wslay_event_config_set_max_recv_msg_length(w->ctx, 4096);
+    w->fd = fd;
+    w->done = done;
+    w->done_arg = done_arg;
+    w->last_ping = time(NULL);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    atomic_fetch_add(&lv->clients, 1);
     pthread_mutex_lock(&lv->lock);
-    w->next = lv->seq;
-    w->resets = lv->resets;
     w->next_client = lv->adopt;
     lv->adopt = w;
     pthread_mutex_unlock(&lv->lock);
@@ -452,7 +474,7 @@ int live_ws_adopt(struct live *lv, const char *viewer, int fd, const char *extra
 }
 
 /* Queues the events this client has not had yet. */
-static void ws_catch_up(struct live *lv, struct ws_client *w)
+static void ws_catch_up(struct live *lv, struct live_ws *w)
 {
     pthread_mutex_lock(&lv->lock);
     if (w->resets < lv->resets) {
@@ -471,7 +493,7 @@ static void ws_catch_up(struct live *lv, struct ws_client *w)
 }
 
 /* Reads, writes and re-arms one client; false when it is finished. */
-static bool ws_service(struct live *lv, struct ws_client *w, uint32_t ev)
+static bool ws_service(struct live *lv, struct live_ws *w, uint32_t ev)
 {
     if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) || w->extra_off < w->extra_len)
         if (wslay_event_recv(w->ctx) != 0)
@@ -514,9 +536,9 @@ static void *ws_thread(void *arg)
                 woken = true;
                 continue;
             }
-            struct ws_client *w = events[i].data.ptr;
+            struct live_ws *w = events[i].data.ptr;
             if (!ws_service(lv, w, events[i].events)) {
-                for (struct ws_client **p = &lv->ws; *p; p = &(*p)->next_client)
+                for (struct live_ws **p = &lv->ws; *p; p = &(*p)->next_client)
                     if (*p == w) {
                         *p = w->next_client;
                         break;
@@ -526,19 +548,16 @@ static void *ws_thread(void *arg)
         }
         pthread_mutex_lock(&lv->lock);
         bool stopping = lv->stopping;
-        struct ws_client *adopted = lv->adopt;
+        struct live_ws *adopted = lv->adopt;
         lv->adopt = NULL;
         pthread_mutex_unlock(&lv->lock);
         while (adopted) {
-            struct ws_client *w = adopted;
+            struct live_ws *w = adopted;
             adopted = w->next_client;
             struct epoll_event e = {.events = EPOLLIN, .data.ptr = w};
             if (epoll_ctl(lv->epfd, EPOLL_CTL_ADD, w->fd, &e) != 0) {
                 w->done(w->done_arg);
-                wslay_event_context_free(w->ctx);
-                free(w->extra);
-                free(w);
-                atomic_fetch_sub(&lv->clients, 1);
+                ws_free(w);
                 continue;
             }
             w->next_client = lv->ws;
@@ -550,8 +569,8 @@ static void *ws_thread(void *arg)
         time_t now = time(NULL);
         bool tick = now - last_tick >= 5;
         if (woken || tick) { /* new events, new clients, or time for keepalives */
-            for (struct ws_client **p = &lv->ws; *p;) {
-                struct ws_client *w = *p;
+            for (struct live_ws **p = &lv->ws; *p;) {
+                struct live_ws *w = *p;
                 if (ws_service(lv, w, 0)) {
                     p = &w->next_client;
                 } else {
@@ -566,7 +585,7 @@ static void *ws_thread(void *arg)
         }
     }
     while (lv->ws) {
-        struct ws_client *w = lv->ws;
+        struct live_ws *w = lv->ws;
         lv->ws = w->next_client;
         wslay_event_queue_close(w->ctx, WSLAY_CODE_GOING_AWAY, NULL, 0);
         wslay_event_send(w->ctx);

@@ -11,8 +11,8 @@
  * built at all.
  *
  * SSE clients are driven by the HTTP server's threads (live_sse_read). WebSocket clients are
- * handed over after the HTTP upgrade (live_ws_adopt) and served by this module's own thread
- * with wslay doing the framing.
+ * opened when their upgrade is answered (live_ws_open), handed over after it (live_ws_adopt) and
+ * served by this module's own thread with wslay doing the framing.
  *
  * Access control: a client opened for a viewer only gets the events of users that
  * `visible` (given to live_new) lets the viewer see; one opened without a viewer gets all.
@@ -40,6 +40,7 @@
 
 struct live;
 struct live_sse;
+struct live_ws;
 
 /* Creates the hub and starts its WebSocket thread. The store must outlive it. visible may be
  * NULL (every client sees everything). Returns 0, -ENOMEM, or the -errno of making its
@@ -60,7 +61,7 @@ void live_reset(struct live *lv);
 /* The same, as an api_options.changed callback (arg is the struct live). */
 void live_changed(void *arg);
 
-/* Clients connected now (SSE and WebSocket). */
+/* Clients connected now (SSE and WebSocket; a WebSocket from live_ws_open on). */
 unsigned live_clients(struct live *lv);
 
 /*
@@ -79,12 +80,24 @@ ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max);
 void live_sse_close(struct live_sse *c);
 
 /*
- * Takes over an upgraded WebSocket connection of viewer (NULL: no access control): fd (made
- * non-blocking here), the bytes the HTTP server already read past the request, and `done(done_arg)`
- * to call once the connection is finished with (the HTTP server closes it). Returns 0 or -ENOMEM
- * (then the caller closes it).
+ * A WebSocket client of viewer (NULL: no access control), opened while its upgrade is answered,
+ * before the 101 goes out: it is counted, and every event stored from now on is kept for it,
+ * so a client that publishes a location once it has read the 101 gets that location, however
+ * late the HTTP server hands the connection over. Then exactly one of live_ws_adopt (the
+ * upgrade happened) or live_ws_cancel (it did not) ends it. Returns NULL when out of memory.
  */
-int live_ws_adopt(struct live *lv, const char *viewer, int fd, const char *extra, size_t extra_len,
+struct live_ws *live_ws_open(struct live *lv, const char *viewer);
+
+/*
+ * Takes over the upgraded connection of w: fd (made non-blocking here), the bytes the HTTP server
+ * already read past the request, and `done(done_arg)` to call once the connection is finished
+ * with (the HTTP server closes it). Returns 0, or -ENOMEM (then the caller closes it). w belongs
+ * to this module either way.
+ */
+int live_ws_adopt(struct live_ws *w, int fd, const char *extra, size_t extra_len,
                   void (*done)(void *arg), void *done_arg);
+
+/* Forgets w, whose upgrade did not happen (the request failed or the connection closed). */
+void live_ws_cancel(struct live_ws *w);
 
 #endif
