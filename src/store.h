@@ -41,14 +41,16 @@
  * this process can map: its "room" is the smaller of what RLIMIT_AS (ulimit -v) leaves and
  * the largest free range of addresses (what a 32-bit board has), the store's own map counted
  * as free. The map may take the room less a spare (STORE_MAP_SPARE_MIN or a sixteenth of it)
- * kept for the rest of the process. A store opens with a map of twice its file size (at
- * least STORE_MAP_MIN, or STORE_OPTIONS.initial_map) within that ceiling, or of the file
- * size alone when only that fits, and doubles the map whenever a write finds it full. An
- * attempt that the system refuses is undone (the store is re-opened at its previous size)
- * and smaller steps are tried. When no step fits, writes fail with WL_EMAPFULL ("map full",
- * logged once, store_map_full() true) while reads go on; a write that fits again (after a
- * deletion) clears it. A store larger than the room cannot be opened (WL_EMAPFULL); one
- * that another process made larger than this map is mapped again as if opened.
+ * kept for the rest of the process; since the room is an estimate (another mapping of the
+ * file, or one made since, makes it smaller), a growth that the system accepts but that leaves
+ * less than STORE_MAP_SPARE_MIN free is undone too. A store opens with a map of twice its file size
+ * (at least STORE_MAP_MIN, or STORE_OPTIONS.initial_map) within that ceiling, or of the file size
+ * alone when only that fits, and doubles the map whenever a write finds it full. An attempt that
+ * the system refuses is undone (the store is re-opened at its previous size) and smaller steps are
+ * tried. When no step fits, writes fail with WL_EMAPFULL ("map full", logged once, store_map_full()
+ * true) while reads go on; a write that fits again (after a deletion) clears it. A store larger
+ * than the room cannot be opened (WL_EMAPFULL); one that another process made larger than this map
+ * is mapped again as if opened.
  *
  * Thread rules: a struct store is shared by all threads. Writes are serialised by the
  * caller (writer.h: one writer at a time). Readers open short read transactions; an
@@ -60,7 +62,7 @@
  * Other processes (the CLI) may read and write the same store at the same time.
  *
  * Errors: every function below that returns an int returns 0 (or a count where it says so)
- * or a "store error": -ENOMEM; -ENOSPC (disk full, logged); WL_EMAPFULL (the map is full
+ * or a "store error": -ENOMEM (logged when LMDB ran out); -ENOSPC (disk full, logged); WL_EMAPFULL (the map is full
  * and cannot grow, or was lost; logged once); WL_ECORRUPT (a stored record does not
  * decode); WL_ESTORE (any other LMDB failure, logged); and -ENOENT or -EINVAL where a
  * function says so. No LMDB code leaves this module.
@@ -291,10 +293,17 @@ int store_stats(struct store *s, struct store_stats *out);
 
 /* ------------------------------------------------------------------ map size */
 
-#define STORE_MAP_MIN       (64u << 20) /* first map of a new store: small enough for any board */
-#define STORE_MAP_ALIGN     (64u << 10) /* map sizes are a multiple of any LMDB page size */
-#define STORE_MAP_SPARE_MIN (32u << 20) /* left to thread stacks, malloc and HTTP buffers */
-#define STORE_MAP_TRIES     8           /* sizes tried per growth, largest first */
+#define STORE_MAP_MIN   (64u << 20) /* first map of a new store: small enough for any board */
+#define STORE_MAP_ALIGN (64u << 10) /* map sizes are a multiple of any LMDB page size */
+/* What `wherelog serve` still allocates once the map has grown, at most: the write that grew
+ * it (an MQTT burst of MQTT_BATCH_BYTES, 4 MiB, held by libmosquitto, copied into the ingest
+ * batch and into LMDB's dirty pages: 12 MiB; the HTTP threads' bodies, 1 MiB each by default,
+ * go through the same writer), a thread started later (an 8 MiB default stack), and malloc's
+ * per-thread arenas on a 32-bit board (1 MiB each) and libraries loaded late (NSS for a name
+ * lookup): 32 MiB covers these with room to spare. Kept free even when the room measured was
+ * wrong (see "Map size"); a larger room keeps a sixteenth instead. */
+#define STORE_MAP_SPARE_MIN (32u << 20)
+#define STORE_MAP_TRIES     8 /* sizes tried per growth, largest first */
 
 /* Is the map full (see "Map size" above)? Cheap, any thread: for /healthz. */
 bool store_map_full(struct store *s);

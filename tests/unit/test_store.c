@@ -813,6 +813,17 @@ static int limit_address_space(uint64_t room)
     return setrlimit(RLIMIT_AS, &rl);
 }
 
+/* Can this process still map the spare the store promises to leave it (STORE_MAP_SPARE_MIN)? */
+static bool spare_is_free(void)
+{
+    void *p = mmap(NULL, STORE_MAP_SPARE_MIN, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    munmap(p, STORE_MAP_SPARE_MIN);
+    return true;
+}
+
 /* A packed card with a big face (caller frees buf), in a child: no criterion asserts. */
 static int big_card(struct sink *buf)
 {
@@ -907,6 +918,8 @@ static int fill_child(void *arg)
         return 4;
     if (ss.map_resizes < 1 || ss.map_bytes > ss.map_max_bytes || ss.map_max_bytes > 160 * MiB)
         return 5;
+    if (!spare_is_free())
+        return 11; /* the map left the rest of the process its spare */
     if (jane_devices(s) != stored)
         return 6; /* reads go on */
     struct store_iter *it;
@@ -1088,10 +1101,112 @@ Test(store_map, undoes_a_map_size_the_system_refuses, .init = setup, .fini = tea
         fclose(f);
     }
     cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
-    cr_expect_eq(job->write_rc, WL_EMAPFULL, "%s", wl_strerror(job->write_rc));
+    cr_expect_eq(job->write_rc, WL_EMAPFULL, "%s; the child's log:\n%s", wl_strerror(job->write_rc),
+                 text);
     cr_expect_not_null(strstr(text, "the system refused a map"), "a size was refused:\n%s", text);
     cr_assert_eq(store_open(dir, NULL, &st), 0);
     cr_expect_eq(jane_devices(st), job->stored, "everything committed is there");
     expect_clean(st, job->stored);
+    munmap(job, sizeof(*job));
+}
+
+struct hog_job {
+    unsigned stored; /* cards committed before the address space ran out */
+    int starved_rc;  /* the write made with no address space left */
+    unsigned after;  /* cards committed once it was given back */
+};
+
+struct hog {
+    void **mapped, **allocated; /* lists through the pieces' first words */
+};
+
+/* Takes all the address space this process has left, in 1 MiB maps, then what malloc's heap
+ * still has free (from 1 MiB down to 4 KiB pieces), so that the next allocation of a page or
+ * more fails as it would at the edge. */
+static void hog_address_space(struct hog *h)
+{
+    *h = (struct hog){0};
+    for (;;) {
+        void **p = mmap(NULL, MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            break;
+        *p = h->mapped;
+        h->mapped = p;
+    }
+    for (size_t piece = MiB; piece >= 4096; piece /= 2) {
+        void **p;
+        while ((p = malloc(piece))) {
+            *p = h->allocated;
+            h->allocated = p;
+        }
+    }
+}
+
+static void give_back(struct hog *h)
+{
+    for (void **p = h->mapped, **next; p; p = next) {
+        next = *p;
+        munmap(p, MiB);
+    }
+    for (void **p = h->allocated, **next; p; p = next) {
+        next = *p;
+        free(p);
+    }
+}
+
+/* Writes a card, then eight with no address space left at all (malloc and LMDB get ENOMEM),
+ * then again once it is given back. Returns 0 or the number of the check that failed. */
+static int starved_child(void *arg)
+{
+    struct hog_job *job = arg;
+    struct store *s;
+    struct sink card;
+
+    if (big_card(&card) || limit_address_space(160 * MiB) || store_open(dir, NULL, &s))
+        return 2;
+    /* One card first: what its write leaves in malloc's heap is less than eight need. */
+    if (put_cards(s, &card, 0, 1))
+        return 3;
+    job->stored = 1;
+    struct hog hog;
+    hog_address_space(&hog);
+    job->starved_rc = put_cards(s, &card, job->stored, CARD_BATCH);
+    give_back(&hog);
+    if (job->starved_rc == 0)
+        return 4; /* the hog did not take the room a batch of cards needs */
+    if (jane_devices(s) != job->stored)
+        return 5; /* reads go on, and the failed write left nothing */
+    for (unsigned i = 0; i < CARD_BATCH; i++)
+        if (put_cards(s, &card, job->stored + job->after, 1) == 0)
+            job->after++;
+    if (job->after != CARD_BATCH)
+        return 6; /* writing again once there is room */
+    store_close(s);
+    sink_free(&card);
+    return 0;
+}
+
+Test(store_map, a_write_without_memory_fails_cleanly_and_loses_nothing, .init = setup,
+     .fini = teardown)
+{
+    skip_under_asan();
+    char log[300];
+    snprintf(log, sizeof(log), "%s/child.log", dir);
+    store_close(st);
+    st = NULL;
+    struct hog_job *job = shared_result(sizeof(*job));
+    int code = in_child(starved_child, job, log);
+    char text[16384] = "";
+    FILE *f = fopen(log, "re");
+    if (f) {
+        text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+        fclose(f);
+    }
+    cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
+    cr_expect(job->starved_rc == -ENOMEM || job->starved_rc == WL_EMAPFULL,
+              "out of memory or map full, not: %s", wl_strerror(job->starved_rc));
+    cr_assert_eq(store_open(dir, NULL, &st), 0);
+    cr_expect_eq(jane_devices(st), job->stored + job->after, "everything committed is there");
+    expect_clean(st, job->stored + job->after);
     munmap(job, sizeof(*job));
 }
