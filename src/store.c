@@ -444,10 +444,26 @@ static uint64_t file_size(const struct store *s)
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+/* Is STORE_MAP_SPARE_MIN of address space still free for the rest of the process? Asked of
+ * the system itself (a reservation that takes no memory, undone at once), since the room is
+ * an estimate: another mapping of the store's file, or one made since it was measured, make
+ * it smaller than measured, and then a map that the system accepts can still leave the heap
+ * without room for the write that asked for it. */
+static bool spare_is_free(void)
+{
+    void *p = mmap(NULL, STORE_MAP_SPARE_MIN, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    munmap(p, STORE_MAP_SPARE_MIN);
+    return true;
+}
+
 /*
  * A new environment on the store mapped with the first of sizes[0..n) that the system
- * accepts; a refused size leaves nothing behind (LMDB wants a failed environment closed).
- * Returns 0 (s->env set) or an LMDB code (ENOMEM: no size could be mapped).
+ * accepts and that leaves the spare free (but the last, the least the store needs, is taken
+ * whatever it leaves); a refused size leaves nothing behind (LMDB wants a failed environment
+ * closed). Returns 0 (s->env set) or an LMDB code (ENOMEM: no size could be mapped).
  */
 static int env_map(struct store *s, const uint64_t *sizes, size_t n)
 {
@@ -460,8 +476,17 @@ static int env_map(struct store *s, const uint64_t *sizes, size_t n)
             (rc = mdb_env_set_mapsize(env, (size_t)sizes[i])) == 0 &&
             (rc = mdb_env_open(env, s->dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600)) ==
                 0) {
-            s->env = env;
-            return 0;
+            if (i + 1 == n || spare_is_free()) {
+                s->env = env;
+                return 0;
+            }
+            wl_log(WL_LOG_WARN, "store",
+                   "%s: a map of %llu MiB leaves less than %u MiB for the rest of the process; "
+                   "trying less",
+                   s->dir, (unsigned long long)(sizes[i] >> 20), STORE_MAP_SPARE_MIN >> 20);
+            mdb_env_close(env);
+            rc = ENOMEM;
+            continue;
         }
         mdb_env_close(env);
         if (rc != ENOMEM)
@@ -514,21 +539,6 @@ static int env_reopen(struct store *s, uint64_t map)
         wl_log(WL_LOG_INFO, "store", "%s: mapped again at %zu MiB", s->dir, info.me_mapsize >> 20);
     }
     return rc;
-}
-
-/* Is STORE_MAP_SPARE_MIN of address space still free for the rest of the process? Asked of
- * the system itself (a reservation that takes no memory, undone at once), since the room is
- * an estimate: another mapping of the store's file, or one made since it was measured, make
- * it smaller than measured, and then a map that the system accepts can still leave the heap
- * without room for the write that asked for it. */
-static bool spare_is_free(void)
-{
-    void *p = mmap(NULL, STORE_MAP_SPARE_MIN, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        return false;
-    munmap(p, STORE_MAP_SPARE_MIN);
-    return true;
 }
 
 static void note_refused(struct store *s, uint64_t size, uint64_t room)

@@ -690,12 +690,12 @@ Test(store_map, opens_with_twice_the_file_within_the_ceiling)
     expect_ladder(sizes, n, 200 * MiB, 100 * MiB);
     n = store_map_open_sizes(0, 256 << 10, UINT64_MAX, sizes);
     expect_ladder(sizes, n, 256 << 10, STORE_MAP_ALIGN);
-    /* 232 MiB of room: a ceiling of 200 MiB */
-    n = store_map_open_sizes(0, 0, 232 * MiB, sizes);
+    /* 264 MiB of room: a ceiling of 200 MiB (the room less STORE_MAP_SPARE_MIN) */
+    n = store_map_open_sizes(0, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, STORE_MAP_MIN, STORE_MAP_ALIGN);
-    n = store_map_open_sizes(90 * MiB, 0, 232 * MiB, sizes);
+    n = store_map_open_sizes(90 * MiB, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 180 * MiB, 90 * MiB);
-    n = store_map_open_sizes(90 * MiB + 5, 0, 232 * MiB, sizes);
+    n = store_map_open_sizes(90 * MiB + 5, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 180 * MiB, 90 * MiB + STORE_MAP_ALIGN);
 }
 
@@ -703,13 +703,13 @@ Test(store_map, reopens_any_store_that_fits_the_room)
 {
     uint64_t sizes[STORE_MAP_TRIES];
     /* More than half the room: twice the file does not fit, the ceiling does */
-    size_t n = store_map_open_sizes(150 * MiB, 0, 232 * MiB, sizes);
+    size_t n = store_map_open_sizes(150 * MiB, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 200 * MiB, 150 * MiB);
     /* Past the ceiling but within the room: the file alone (reads, and deleting) */
-    n = store_map_open_sizes(220 * MiB, 0, 232 * MiB, sizes);
+    n = store_map_open_sizes(220 * MiB, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 220 * MiB, 220 * MiB);
     cr_expect_eq(n, 1);
-    cr_expect_eq(store_map_open_sizes(233 * MiB, 0, 232 * MiB, sizes), 0,
+    cr_expect_eq(store_map_open_sizes(265 * MiB, 0, 264 * MiB, sizes), 0,
                  "a store larger than the room cannot be mapped");
     cr_expect_eq(store_map_open_sizes(0, 0, 0, sizes), 0, "no room at all");
 }
@@ -721,13 +721,13 @@ Test(store_map, grows_by_doubling_then_by_what_is_left)
     expect_ladder(sizes, n, 128 * MiB, 64 * MiB + STORE_MAP_ALIGN);
     cr_expect_eq(sizes[1], 96 * MiB, "then halfway");
     cr_expect_eq(n, STORE_MAP_TRIES, "as many tries as allowed");
-    /* The case of the crash: 128 MiB under a limit that leaves 232 MiB of room */
-    n = store_map_grow_sizes(128 * MiB, 232 * MiB, sizes);
+    /* The case of the crash: 128 MiB under a limit that leaves a ceiling of 200 MiB */
+    n = store_map_grow_sizes(128 * MiB, 264 * MiB, sizes);
     expect_ladder(sizes, n, 200 * MiB, 128 * MiB + STORE_MAP_ALIGN);
-    cr_expect_eq(store_map_grow_sizes(200 * MiB, 232 * MiB, sizes), 0, "at the ceiling: full");
-    cr_expect_eq(store_map_grow_sizes(220 * MiB, 232 * MiB, sizes), 0,
+    cr_expect_eq(store_map_grow_sizes(200 * MiB, 264 * MiB, sizes), 0, "at the ceiling: full");
+    cr_expect_eq(store_map_grow_sizes(220 * MiB, 264 * MiB, sizes), 0,
                  "opened past the ceiling: full");
-    n = store_map_grow_sizes(200 * MiB - STORE_MAP_ALIGN, 232 * MiB, sizes);
+    n = store_map_grow_sizes(200 * MiB - STORE_MAP_ALIGN, 264 * MiB, sizes);
     expect_ladder(sizes, n, 200 * MiB, 200 * MiB);
 }
 
@@ -1056,7 +1056,8 @@ struct refused_job {
 /*
  * Makes the room look larger than it is: a second mapping of data.mdb counts as the store's
  * own map (free once it is remapped) but is not LMDB's to unmap, so the first sizes tried are
- * refused by the system and must be undone.
+ * refused by the system and must be undone. Being larger than the spare, it also makes the
+ * sizes that the system accepts leave less than the spare: they are given up too.
  */
 static int refused_child(void *arg)
 {
@@ -1065,11 +1066,11 @@ static int refused_child(void *arg)
     struct sink card;
     char path[300];
 
-    if (big_card(&card) || limit_address_space(160 * MiB) || store_open(dir, NULL, &s))
+    if (big_card(&card) || limit_address_space(200 * MiB) || store_open(dir, NULL, &s))
         return 2;
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || mmap(NULL, 64 * MiB, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+    if (fd < 0 || mmap(NULL, 96 * MiB, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
         return 3;
     close(fd);
     int rc;
