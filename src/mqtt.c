@@ -260,6 +260,7 @@ static int read_burst(struct mqtt *m, int sock)
                "acknowledging them, the broker keeps them; retrying in %d s",
                crc == -ENOSPC       ? "disk full"
                : crc == WL_EMAPFULL ? "map full"
+               : crc == -ENOMEM     ? "out of memory"
                                     : "store error",
                m->backoff);
         if (mosquitto_socket(m->mosq) >= 0) {

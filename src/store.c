@@ -93,7 +93,7 @@ static int lmdb_error(const char *what, int rc)
     case MDB_NOTFOUND: return -ENOENT;
     case MDB_MAP_FULL: return WL_EMAPFULL;
     case ENOSPC: wl_log(WL_LOG_ERROR, "store", "%s: disk full", what); return -ENOSPC;
-    case ENOMEM: return -ENOMEM;
+    case ENOMEM: wl_log(WL_LOG_ERROR, "store", "%s: out of memory", what); return -ENOMEM;
     default: wl_log(WL_LOG_ERROR, "store", "%s: %s", what, mdb_strerror(rc)); return WL_ESTORE;
     }
 }
@@ -444,10 +444,26 @@ static uint64_t file_size(const struct store *s)
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+/* Is STORE_MAP_SPARE_MIN of address space still free for the rest of the process? Asked of
+ * the system itself (a reservation that takes no memory, undone at once), since the room is
+ * an estimate: another mapping of the store's file, or one made since it was measured, make
+ * it smaller than measured, and then a map that the system accepts can still leave the heap
+ * without room for the write that asked for it. */
+static bool spare_is_free(void)
+{
+    void *p = mmap(NULL, STORE_MAP_SPARE_MIN, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    munmap(p, STORE_MAP_SPARE_MIN);
+    return true;
+}
+
 /*
  * A new environment on the store mapped with the first of sizes[0..n) that the system
- * accepts; a refused size leaves nothing behind (LMDB wants a failed environment closed).
- * Returns 0 (s->env set) or an LMDB code (ENOMEM: no size could be mapped).
+ * accepts and that leaves the spare free (but the last, the least the store needs, is taken
+ * whatever it leaves); a refused size leaves nothing behind (LMDB wants a failed environment
+ * closed). Returns 0 (s->env set) or an LMDB code (ENOMEM: no size could be mapped).
  */
 static int env_map(struct store *s, const uint64_t *sizes, size_t n)
 {
@@ -460,8 +476,17 @@ static int env_map(struct store *s, const uint64_t *sizes, size_t n)
             (rc = mdb_env_set_mapsize(env, (size_t)sizes[i])) == 0 &&
             (rc = mdb_env_open(env, s->dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600)) ==
                 0) {
-            s->env = env;
-            return 0;
+            if (i + 1 == n || spare_is_free()) {
+                s->env = env;
+                return 0;
+            }
+            wl_log(WL_LOG_WARN, "store",
+                   "%s: a map of %llu MiB leaves less than %u MiB for the rest of the process; "
+                   "trying less",
+                   s->dir, (unsigned long long)(sizes[i] >> 20), STORE_MAP_SPARE_MIN >> 20);
+            mdb_env_close(env);
+            rc = ENOMEM;
+            continue;
         }
         mdb_env_close(env);
         if (rc != ENOMEM)
@@ -516,26 +541,42 @@ static int env_reopen(struct store *s, uint64_t map)
     return rc;
 }
 
+static void note_refused(struct store *s, uint64_t size, uint64_t room)
+{
+    if (!s->refused || size < s->refused) {
+        s->refused = size;
+        s->refused_room = room;
+    }
+}
+
 /*
- * Maps the store with the first of sizes[0..n) that the system accepts; `cur` is the map it
- * has. Resize lock held exclusively. LMDB unmaps the store before mapping the new size and,
- * when that fails, leaves its environment with no map at all but the new size recorded (a
- * later call only records a size, and the next transaction reads unmapped memory). So a
- * refused size is undone by closing the environment and opening the store again at `cur`
- * before the next, smaller, size is tried. `room` is what was measured for these sizes.
- * Returns 0 (s->env mapped), WL_EMAPFULL or an LMDB code (then s->env may be NULL: see
- * reopen_lost_map).
+ * Maps the store with the first of sizes[0..n) that the system accepts and, if keep_spare,
+ * that leaves the spare free (spare_is_free); `cur` is the map it has. Resize lock held
+ * exclusively. LMDB unmaps the store before mapping the new size and, when that fails,
+ * leaves its environment with no map at all but the new size recorded (a later call only
+ * records a size, and the next transaction reads unmapped memory). So a refused size is
+ * undone by closing the environment and opening the store again at `cur` before the next,
+ * smaller, size is tried. A size that leaves too little spare is mapped, so the next size
+ * (or `cur`, after the last) simply replaces it. `room` is what was measured for these
+ * sizes. Returns 0 (s->env mapped), WL_EMAPFULL or an LMDB code (then s->env may be NULL:
+ * see reopen_lost_map).
  */
-static int remap(struct store *s, const uint64_t *sizes, size_t n, uint64_t cur, uint64_t room)
+static int remap(struct store *s, const uint64_t *sizes, size_t n, uint64_t cur, uint64_t room,
+                 bool keep_spare)
 {
     int rc = WL_EMAPFULL;
     for (size_t i = 0; i < n; i++) {
         rc = mdb_env_set_mapsize(s->env, (size_t)sizes[i]);
-        if (rc == 0)
+        if (rc == 0 && (!keep_spare || spare_is_free()))
             return 0;
-        if (!s->refused || sizes[i] < s->refused) {
-            s->refused = sizes[i];
-            s->refused_room = room;
+        note_refused(s, sizes[i], room);
+        if (rc == 0) {
+            wl_log(WL_LOG_WARN, "store",
+                   "%s: a map of %llu MiB leaves less than %u MiB for the rest of the process; "
+                   "%s",
+                   s->dir, (unsigned long long)(sizes[i] >> 20), STORE_MAP_SPARE_MIN >> 20,
+                   i + 1 < n ? "trying less" : "going back to the map it had");
+            continue;
         }
         wl_log(WL_LOG_WARN, "store",
                "%s: the system refused a map of %llu MiB (%s); opening "
@@ -546,6 +587,16 @@ static int remap(struct store *s, const uint64_t *sizes, size_t n, uint64_t cur,
         s->env = NULL;
         if ((rc = env_reopen(s, cur)))
             return rc;
+        rc = WL_EMAPFULL;
+    }
+    if (rc == 0) {
+        /* The last size tried is mapped but leaves too little: back to the smaller map. */
+        if (mdb_env_set_mapsize(s->env, (size_t)cur) != 0) {
+            mdb_env_close(s->env);
+            s->env = NULL;
+            if ((rc = env_reopen(s, cur)))
+                return rc;
+        }
         rc = WL_EMAPFULL;
     }
     return rc;
@@ -589,7 +640,7 @@ static int adopt_map_size(struct store *s)
         rc = WL_EMAPFULL;
         goto out;
     }
-    rc = lmdb_error("adopt the map size", remap(s, sizes, n, info.me_mapsize, room));
+    rc = lmdb_error("adopt the map size", remap(s, sizes, n, info.me_mapsize, room, false));
     if (rc == 0) {
         mdb_env_info(s->env, &info);
         note_map_max(s, room, info.me_mapsize);
@@ -621,7 +672,7 @@ static int grow_map(struct store *s)
         s->refused = 0; /* the room grew: what was refused may fit now */
     while (s->refused && skip < n && sizes[skip] >= s->refused)
         skip++;
-    rc = lmdb_error("grow the map", remap(s, sizes + skip, n - skip, cur, room));
+    rc = lmdb_error("grow the map", remap(s, sizes + skip, n - skip, cur, room, true));
     if (rc == 0) {
         mdb_env_info(s->env, &info);
         wl_log(WL_LOG_INFO, "store", "map grown from %.1f to %.1f MiB", (double)cur / (1 << 20),

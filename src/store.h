@@ -41,14 +41,17 @@
  * this process can map: its "room" is the smaller of what RLIMIT_AS (ulimit -v) leaves and
  * the largest free range of addresses (what a 32-bit board has), the store's own map counted
  * as free. The map may take the room less a spare (STORE_MAP_SPARE_MIN or a sixteenth of it)
- * kept for the rest of the process. A store opens with a map of twice its file size (at
- * least STORE_MAP_MIN, or STORE_OPTIONS.initial_map) within that ceiling, or of the file
- * size alone when only that fits, and doubles the map whenever a write finds it full. An
- * attempt that the system refuses is undone (the store is re-opened at its previous size)
- * and smaller steps are tried. When no step fits, writes fail with WL_EMAPFULL ("map full",
- * logged once, store_map_full() true) while reads go on; a write that fits again (after a
- * deletion) clears it. A store larger than the room cannot be opened (WL_EMAPFULL); one
- * that another process made larger than this map is mapped again as if opened.
+ * kept for the rest of the process; since the room is an estimate (another mapping of the
+ * file, or one made since, makes it smaller), a map size that the system accepts but that
+ * leaves less than STORE_MAP_SPARE_MIN free is given up for a smaller one too (at opening, not
+ * below the file's size). A store opens with a map of twice its file size
+ * (at least STORE_MAP_MIN, or STORE_OPTIONS.initial_map) within that ceiling, or of the file size
+ * alone when only that fits, and doubles the map whenever a write finds it full. An attempt that
+ * the system refuses is undone (the store is re-opened at its previous size) and smaller steps are
+ * tried. When no step fits, writes fail with WL_EMAPFULL ("map full", logged once, store_map_full()
+ * true) while reads go on; a write that fits again (after a deletion) clears it. A store larger
+ * than the room cannot be opened (WL_EMAPFULL); one that another process made larger than this map
+ * is mapped again as if opened.
  *
  * Thread rules: a struct store is shared by all threads. Writes are serialised by the
  * caller (writer.h: one writer at a time). Readers open short read transactions; an
@@ -60,10 +63,10 @@
  * Other processes (the CLI) may read and write the same store at the same time.
  *
  * Errors: every function below that returns an int returns 0 (or a count where it says so)
- * or a "store error": -ENOMEM; -ENOSPC (disk full, logged); WL_EMAPFULL (the map is full
- * and cannot grow, or was lost; logged once); WL_ECORRUPT (a stored record does not
- * decode); WL_ESTORE (any other LMDB failure, logged); and -ENOENT or -EINVAL where a
- * function says so. No LMDB code leaves this module.
+ * or a "store error": -ENOMEM (logged when LMDB ran out); -ENOSPC (disk full, logged); WL_EMAPFULL
+ * (the map is full and cannot grow, or was lost; logged once); WL_ECORRUPT (a stored record does
+ * not decode); WL_ESTORE (any other LMDB failure, logged); and -ENOENT or -EINVAL where a function
+ * says so. No LMDB code leaves this module.
  *
  * Snapshots: every read sees the store as of when its read transaction began, and nothing
  * holds one snapshot across two reads: two iterators, an iterator and a listing, or a device
@@ -291,10 +294,18 @@ int store_stats(struct store *s, struct store_stats *out);
 
 /* ------------------------------------------------------------------ map size */
 
-#define STORE_MAP_MIN       (64u << 20) /* first map of a new store: small enough for any board */
-#define STORE_MAP_ALIGN     (64u << 10) /* map sizes are a multiple of any LMDB page size */
-#define STORE_MAP_SPARE_MIN (32u << 20) /* left to thread stacks, malloc and HTTP buffers */
-#define STORE_MAP_TRIES     8           /* sizes tried per growth, largest first */
+#define STORE_MAP_MIN   (64u << 20) /* first map of a new store: small enough for any board */
+#define STORE_MAP_ALIGN (64u << 10) /* map sizes are a multiple of any LMDB page size */
+/* What `wherelog serve` still maps after the store is opened or its map grown, at most, with
+ * the default settings: the threads it starts after opening the store (2 HTTP pool threads,
+ * MQTT, live updates, pruning), each with a stack of glibc's default 8 MiB (RLIMIT_STACK):
+ * 40 MiB; the write that grew the map (an MQTT burst of MQTT_BATCH_BYTES, 4 MiB, held by
+ * libmosquitto, copied into the ingest batch and into LMDB's dirty pages: 12 MiB; HTTP bodies,
+ * 1 MiB each by default, go through the same writer); and malloc's per-thread arenas on a
+ * 32-bit board (1 MiB each) and libraries loaded late (NSS for a name lookup): 64 MiB covers
+ * these. Each further --http-threads takes 8 MiB more: a larger room keeps a sixteenth. */
+#define STORE_MAP_SPARE_MIN (64u << 20)
+#define STORE_MAP_TRIES     8 /* sizes tried per growth, largest first */
 
 /* Is the map full (see "Map size" above)? Cheap, any thread: for /healthz. */
 bool store_map_full(struct store *s);

@@ -690,12 +690,12 @@ Test(store_map, opens_with_twice_the_file_within_the_ceiling)
     expect_ladder(sizes, n, 200 * MiB, 100 * MiB);
     n = store_map_open_sizes(0, 256 << 10, UINT64_MAX, sizes);
     expect_ladder(sizes, n, 256 << 10, STORE_MAP_ALIGN);
-    /* 232 MiB of room: a ceiling of 200 MiB */
-    n = store_map_open_sizes(0, 0, 232 * MiB, sizes);
+    /* 264 MiB of room: a ceiling of 200 MiB (the room less STORE_MAP_SPARE_MIN) */
+    n = store_map_open_sizes(0, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, STORE_MAP_MIN, STORE_MAP_ALIGN);
-    n = store_map_open_sizes(90 * MiB, 0, 232 * MiB, sizes);
+    n = store_map_open_sizes(90 * MiB, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 180 * MiB, 90 * MiB);
-    n = store_map_open_sizes(90 * MiB + 5, 0, 232 * MiB, sizes);
+    n = store_map_open_sizes(90 * MiB + 5, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 180 * MiB, 90 * MiB + STORE_MAP_ALIGN);
 }
 
@@ -703,13 +703,13 @@ Test(store_map, reopens_any_store_that_fits_the_room)
 {
     uint64_t sizes[STORE_MAP_TRIES];
     /* More than half the room: twice the file does not fit, the ceiling does */
-    size_t n = store_map_open_sizes(150 * MiB, 0, 232 * MiB, sizes);
+    size_t n = store_map_open_sizes(150 * MiB, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 200 * MiB, 150 * MiB);
     /* Past the ceiling but within the room: the file alone (reads, and deleting) */
-    n = store_map_open_sizes(220 * MiB, 0, 232 * MiB, sizes);
+    n = store_map_open_sizes(220 * MiB, 0, 264 * MiB, sizes);
     expect_ladder(sizes, n, 220 * MiB, 220 * MiB);
     cr_expect_eq(n, 1);
-    cr_expect_eq(store_map_open_sizes(233 * MiB, 0, 232 * MiB, sizes), 0,
+    cr_expect_eq(store_map_open_sizes(265 * MiB, 0, 264 * MiB, sizes), 0,
                  "a store larger than the room cannot be mapped");
     cr_expect_eq(store_map_open_sizes(0, 0, 0, sizes), 0, "no room at all");
 }
@@ -721,13 +721,13 @@ Test(store_map, grows_by_doubling_then_by_what_is_left)
     expect_ladder(sizes, n, 128 * MiB, 64 * MiB + STORE_MAP_ALIGN);
     cr_expect_eq(sizes[1], 96 * MiB, "then halfway");
     cr_expect_eq(n, STORE_MAP_TRIES, "as many tries as allowed");
-    /* The case of the crash: 128 MiB under a limit that leaves 232 MiB of room */
-    n = store_map_grow_sizes(128 * MiB, 232 * MiB, sizes);
+    /* The case of the crash: 128 MiB under a limit that leaves a ceiling of 200 MiB */
+    n = store_map_grow_sizes(128 * MiB, 264 * MiB, sizes);
     expect_ladder(sizes, n, 200 * MiB, 128 * MiB + STORE_MAP_ALIGN);
-    cr_expect_eq(store_map_grow_sizes(200 * MiB, 232 * MiB, sizes), 0, "at the ceiling: full");
-    cr_expect_eq(store_map_grow_sizes(220 * MiB, 232 * MiB, sizes), 0,
+    cr_expect_eq(store_map_grow_sizes(200 * MiB, 264 * MiB, sizes), 0, "at the ceiling: full");
+    cr_expect_eq(store_map_grow_sizes(220 * MiB, 264 * MiB, sizes), 0,
                  "opened past the ceiling: full");
-    n = store_map_grow_sizes(200 * MiB - STORE_MAP_ALIGN, 232 * MiB, sizes);
+    n = store_map_grow_sizes(200 * MiB - STORE_MAP_ALIGN, 264 * MiB, sizes);
     expect_ladder(sizes, n, 200 * MiB, 200 * MiB);
 }
 
@@ -811,6 +811,17 @@ static int limit_address_space(uint64_t room)
 {
     struct rlimit rl = {.rlim_cur = vm_size() + room, .rlim_max = vm_size() + room};
     return setrlimit(RLIMIT_AS, &rl);
+}
+
+/* Can this process still map the spare the store promises to leave it (STORE_MAP_SPARE_MIN)? */
+static bool spare_is_free(void)
+{
+    void *p = mmap(NULL, STORE_MAP_SPARE_MIN, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    munmap(p, STORE_MAP_SPARE_MIN);
+    return true;
 }
 
 /* A packed card with a big face (caller frees buf), in a child: no criterion asserts. */
@@ -907,6 +918,8 @@ static int fill_child(void *arg)
         return 4;
     if (ss.map_resizes < 1 || ss.map_bytes > ss.map_max_bytes || ss.map_max_bytes > 160 * MiB)
         return 5;
+    if (!spare_is_free())
+        return 11; /* the map left the rest of the process its spare */
     if (jane_devices(s) != stored)
         return 6; /* reads go on */
     struct store_iter *it;
@@ -1043,7 +1056,8 @@ struct refused_job {
 /*
  * Makes the room look larger than it is: a second mapping of data.mdb counts as the store's
  * own map (free once it is remapped) but is not LMDB's to unmap, so the first sizes tried are
- * refused by the system and must be undone.
+ * refused by the system and must be undone. Being larger than the spare, it also makes the
+ * sizes that the system accepts leave less than the spare: they are given up too.
  */
 static int refused_child(void *arg)
 {
@@ -1052,11 +1066,11 @@ static int refused_child(void *arg)
     struct sink card;
     char path[300];
 
-    if (big_card(&card) || limit_address_space(160 * MiB) || store_open(dir, NULL, &s))
+    if (big_card(&card) || limit_address_space(200 * MiB) || store_open(dir, NULL, &s))
         return 2;
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || mmap(NULL, 64 * MiB, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+    if (fd < 0 || mmap(NULL, 96 * MiB, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
         return 3;
     close(fd);
     int rc;
@@ -1088,10 +1102,112 @@ Test(store_map, undoes_a_map_size_the_system_refuses, .init = setup, .fini = tea
         fclose(f);
     }
     cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
-    cr_expect_eq(job->write_rc, WL_EMAPFULL, "%s", wl_strerror(job->write_rc));
+    cr_expect_eq(job->write_rc, WL_EMAPFULL, "%s; the child's log:\n%s", wl_strerror(job->write_rc),
+                 text);
     cr_expect_not_null(strstr(text, "the system refused a map"), "a size was refused:\n%s", text);
     cr_assert_eq(store_open(dir, NULL, &st), 0);
     cr_expect_eq(jane_devices(st), job->stored, "everything committed is there");
     expect_clean(st, job->stored);
+    munmap(job, sizeof(*job));
+}
+
+struct hog_job {
+    unsigned stored; /* cards committed before the address space ran out */
+    int starved_rc;  /* the write made with no address space left */
+    unsigned after;  /* cards committed once it was given back */
+};
+
+struct hog {
+    void **mapped, **allocated; /* lists through the pieces' first words */
+};
+
+/* Takes all the address space this process has left, in 1 MiB maps, then what malloc's heap
+ * still has free (from 1 MiB down to 4 KiB pieces), so that the next allocation of a page or
+ * more fails as it would at the edge. */
+static void hog_address_space(struct hog *h)
+{
+    *h = (struct hog){0};
+    for (;;) {
+        void **p = mmap(NULL, MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            break;
+        *p = h->mapped;
+        h->mapped = p;
+    }
+    for (size_t piece = MiB; piece >= 4096; piece /= 2) {
+        void **p;
+        while ((p = malloc(piece))) {
+            *p = h->allocated;
+            h->allocated = p;
+        }
+    }
+}
+
+static void give_back(struct hog *h)
+{
+    for (void **p = h->mapped, **next; p; p = next) {
+        next = *p;
+        munmap(p, MiB);
+    }
+    for (void **p = h->allocated, **next; p; p = next) {
+        next = *p;
+        free(p);
+    }
+}
+
+/* Writes a card, then eight with no address space left at all (malloc and LMDB get ENOMEM),
+ * then again once it is given back. Returns 0 or the number of the check that failed. */
+static int starved_child(void *arg)
+{
+    struct hog_job *job = arg;
+    struct store *s;
+    struct sink card;
+
+    if (big_card(&card) || limit_address_space(160 * MiB) || store_open(dir, NULL, &s))
+        return 2;
+    /* One card first: what its write leaves in malloc's heap is less than eight need. */
+    if (put_cards(s, &card, 0, 1))
+        return 3;
+    job->stored = 1;
+    struct hog hog;
+    hog_address_space(&hog);
+    job->starved_rc = put_cards(s, &card, job->stored, CARD_BATCH);
+    give_back(&hog);
+    if (job->starved_rc == 0)
+        return 4; /* the hog did not take the room a batch of cards needs */
+    if (jane_devices(s) != job->stored)
+        return 5; /* reads go on, and the failed write left nothing */
+    for (unsigned i = 0; i < CARD_BATCH; i++)
+        if (put_cards(s, &card, job->stored + job->after, 1) == 0)
+            job->after++;
+    if (job->after != CARD_BATCH)
+        return 6; /* writing again once there is room */
+    store_close(s);
+    sink_free(&card);
+    return 0;
+}
+
+Test(store_map, a_write_without_memory_fails_cleanly_and_loses_nothing, .init = setup,
+     .fini = teardown)
+{
+    skip_under_asan();
+    char log[300];
+    snprintf(log, sizeof(log), "%s/child.log", dir);
+    store_close(st);
+    st = NULL;
+    struct hog_job *job = shared_result(sizeof(*job));
+    int code = in_child(starved_child, job, log);
+    char text[16384] = "";
+    FILE *f = fopen(log, "re");
+    if (f) {
+        text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+        fclose(f);
+    }
+    cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
+    cr_expect(job->starved_rc == -ENOMEM || job->starved_rc == WL_EMAPFULL,
+              "out of memory or map full, not: %s", wl_strerror(job->starved_rc));
+    cr_assert_eq(store_open(dir, NULL, &st), 0);
+    cr_expect_eq(jane_devices(st), job->stored + job->after, "everything committed is there");
+    expect_clean(st, job->stored + job->after);
     munmap(job, sizeof(*job));
 }
