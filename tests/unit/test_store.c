@@ -891,6 +891,25 @@ static int in_child(int (*child)(void *), void *arg, const char *log)
     return WEXITSTATUS(status);
 }
 
+/* Runs child(arg) like in_child with its stderr kept in the store directory, closing the
+ * store first (the child opens its own), and fails the test with that log if the child's
+ * checks failed. The log is returned in text (at most size - 1 bytes) for later messages. */
+static void in_logged_child(int (*child)(void *), void *arg, char *text, size_t size)
+{
+    char log[300];
+    snprintf(log, sizeof(log), "%s/child.log", dir);
+    store_close(st);
+    st = NULL;
+    int code = in_child(child, arg, log);
+    text[0] = '\0';
+    FILE *f = fopen(log, "re");
+    if (f) {
+        text[fread(text, 1, size - 1, f)] = '\0';
+        fclose(f);
+    }
+    cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
+}
+
 struct fill_result {
     unsigned stored;  /* cards stored before the map was full */
     uint64_t map_max; /* the largest map the child could have */
@@ -1089,19 +1108,9 @@ static int refused_child(void *arg)
 Test(store_map, undoes_a_map_size_the_system_refuses, .init = setup, .fini = teardown)
 {
     skip_under_asan();
-    char log[300];
-    snprintf(log, sizeof(log), "%s/child.log", dir);
-    store_close(st);
-    st = NULL;
     struct refused_job *job = shared_result(sizeof(*job));
-    int code = in_child(refused_child, job, log);
-    char text[16384] = "";
-    FILE *f = fopen(log, "re");
-    if (f) {
-        text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
-        fclose(f);
-    }
-    cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
+    char text[16384];
+    in_logged_child(refused_child, job, text, sizeof(text));
     cr_expect_eq(job->write_rc, WL_EMAPFULL, "%s; the child's log:\n%s", wl_strerror(job->write_rc),
                  text);
     cr_expect_not_null(strstr(text, "the system refused a map"), "a size was refused:\n%s", text);
@@ -1191,19 +1200,9 @@ Test(store_map, a_write_without_memory_fails_cleanly_and_loses_nothing, .init = 
      .fini = teardown)
 {
     skip_under_asan();
-    char log[300];
-    snprintf(log, sizeof(log), "%s/child.log", dir);
-    store_close(st);
-    st = NULL;
     struct hog_job *job = shared_result(sizeof(*job));
-    int code = in_child(starved_child, job, log);
-    char text[16384] = "";
-    FILE *f = fopen(log, "re");
-    if (f) {
-        text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
-        fclose(f);
-    }
-    cr_assert_eq(code, 0, "check %d failed in the child; its log:\n%s", code, text);
+    char text[16384];
+    in_logged_child(starved_child, job, text, sizeof(text));
     cr_expect(job->starved_rc == -ENOMEM || job->starved_rc == WL_EMAPFULL,
               "out of memory or map full, not: %s", wl_strerror(job->starved_rc));
     cr_assert_eq(store_open(dir, NULL, &st), 0);
