@@ -167,14 +167,22 @@ class Stress(unittest.TestCase):
             self.tally("points published", BATCH)
             time.sleep(PAUSE)
 
-    def cli_deleter(self, rng):
-        """`wherelog delete` from another process: a few points in a random stretch."""
+    def stretch_to_delete(self, rng):
+        """A device and the start of 25 s of its published points to delete, or None while
+        too little has been published (after a short pause)."""
         device = rng.choice(DEVICES)
         lo, hi = self.published.span(device)
         if hi - lo < 100:
             time.sleep(0.05)
+            return None
+        return device, rng.randrange(lo, hi - 30)
+
+    def cli_deleter(self, rng):
+        """`wherelog delete` from another process: a few points in a random stretch."""
+        stretch = self.stretch_to_delete(rng)
+        if not stretch:
             return
-        start = rng.randrange(lo, hi - 30)
+        device, start = stretch
         r = h.cli(self.stack.storage, "delete", "--user", "jane", "--device", device,
                   "--from", str(start), "--to", str(start + 25), check=False)
         if not self.check(r.returncode == 0, "wherelog delete failed: %s" % r.stderr):
@@ -187,12 +195,10 @@ class Stress(unittest.TestCase):
         time.sleep(0.2)
 
     def api_deleter(self, rng):
-        device = rng.choice(DEVICES)
-        lo, hi = self.published.span(device)
-        if hi - lo < 100:
-            time.sleep(0.05)
+        stretch = self.stretch_to_delete(rng)
+        if not stretch:
             return
-        start = rng.randrange(lo, hi - 30)
+        device, start = stretch
         r = self.get("/api/0/locations?user=jane&device=%s&from=%d&to=%d"
                      % (device, start, start + 25), method="DELETE")
         if r:
