@@ -88,6 +88,7 @@
 #include <stdio.h>
 
 #include "owntracks.h"
+#include "timeline.h"
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_ITER_CHUNK     4096
@@ -98,6 +99,9 @@ struct store;
 struct store_options {
     size_t initial_map; /* 0: default (2 x file size, at least STORE_MAP_MIN) */
     bool read_only;     /* open an existing store for reading only */
+    /* The timeline's defaults for users without their own settings (store_user_settings);
+     * NULL: tl_settings_default() and the server's zone. Borrowed during store_open. */
+    const struct store_user_settings *timeline;
 };
 
 /*
@@ -274,6 +278,94 @@ int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const
                    void *arg);
 /* Keyring for owntracks.h backed by this store. */
 struct owntracks_keyring store_keyring(struct store *s);
+
+/* ------------------------------------------------------------------ timeline */
+
+/*
+ * The timeline (timeline.h) is kept beside the points, in these databases:
+ *
+ *   tl_segs  u32 device id | u32 start -> a closed segment, the fix time after which the
+ *            detector closed it, and the detector's state just then (a checkpoint to replay from)
+ *   tl_state u32 device id -> the detector's state after the device's newest point, the
+ *            settings it ran with, and a "dirty" time: points at or after it changed since
+ *   tl_days  u32 device id | u32 local date (yyyymmdd) -> that day's figures (store_day)
+ *   users    "user" -> the user's own timeline settings (time zone, stay radius, minimum stay)
+ *
+ * Kept at ingest: store_write_batch() runs the detector over a device's new points in the same
+ * transaction that stores them (from the saved state for points after the newest, from the
+ * last checkpoint before the oldest new point for late ones), so the timeline and the day
+ * figures are committed with their points. Deleting and hiding points, and changing a user's
+ * settings, mark the time from which the timeline is stale in the transaction that changes the
+ * points, and recompute it before returning; a mark left by a crash is recomputed the next
+ * time the store is opened for writing or the device written. A reader never sees a stale
+ * timeline: where a mark is set, the stale part is computed from the points as it is read.
+ */
+
+/* The settings of one user's timeline. */
+#define STORE_ZONE_MAX 64 /* IANA zone names are at most 30 bytes or so; "" is the server's */
+struct store_user_settings {
+    char zone[STORE_ZONE_MAX]; /* time zone of the user's days; "" the default */
+    struct tl_settings tl;
+};
+
+/* The user's settings: their own, or the store's defaults (store_options) where unset.
+ * Returns 0 or a store error. */
+int store_user_settings(struct store *s, const char *user, struct store_user_settings *out);
+/* Sets a user's own settings (a zone that zone.h cannot open, or settings tl_settings_check
+ * refuses: -EINVAL) and recomputes the timelines of their devices. Returns 0 or an error. */
+int store_set_user_settings(struct store *s, const char *user,
+                            const struct store_user_settings *set);
+
+/* Called for each segment of a timeline read, in time order: closed ones (TL_CLOSED) and, at
+ * the end, those still open (TL_OPENED). Runs inside the read's transaction: it must not call
+ * the store. Returns 0 to go on; any other value stops the read and is returned. */
+typedef int (*store_timeline_fn)(void *arg, enum tl_event ev, const struct tl_segment *seg);
+
+/*
+ * Reads the timeline of device `id`: the segments that overlap [from, to] and start after
+ * `after` (INT64_MIN for all; a reader that stopped resumes with the start of the last segment
+ * it took). Returns 0, cb's value, or a store error.
+ */
+int store_timeline_read(struct store *s, uint32_t id, int64_t from, int64_t to, int64_t after,
+                        store_timeline_fn cb, void *arg);
+
+/* One local day of one device. */
+#define STORE_DAY_STAYS 16 /* the day's longest stays, in time order; a day has a few */
+struct store_day {
+    uint32_t date;          /* yyyymmdd in the user's zone */
+    int64_t start, end;     /* the day's bounds in epoch seconds: [start, end) */
+    uint32_t points;        /* fixes stored that day */
+    int64_t first, last;    /* the first and the last of them (0 if none) */
+    double distance_m;      /* travelled in trips (accuracy-filtered), that day's share */
+    int64_t moving_s;       /* time moving in trips, that day's share */
+    uint32_t stays, trips;  /* segments that overlap the day */
+    int64_t stay_s;         /* time in stays that day */
+    uint32_t nstays;        /* entries in stay[] */
+    struct {
+        int64_t start;      /* the stay's start (it may begin the day before) */
+        uint32_t seconds;   /* its time within this day */
+        float lat, lon;
+    } stay[STORE_DAY_STAYS];
+};
+
+/* Calls cb for each day of device `id` with from_date <= date <= to_date (yyyymmdd) that has
+ * points or a segment, in date order. cb runs inside the read transaction (must not call the
+ * store) and returns 0 to go on. Returns 0, cb's value, or a store error. */
+int store_days_read(struct store *s, uint32_t id, uint32_t from_date, uint32_t to_date,
+                    int (*cb)(void *arg, const struct store_day *day), void *arg);
+
+/* Called after a commit for each segment that opened or closed in it (live updates), from
+ * the committing thread, with names borrowed for the call; it must not block or call the
+ * store. Set before writers start. */
+typedef void (*store_timeline_hook)(void *arg, const char *user, const char *device,
+                                    enum tl_event ev, const struct tl_segment *seg);
+void store_set_timeline_hook(struct store *s, store_timeline_hook fn, void *arg);
+
+/* Recomputes the timelines of a user's devices (all users if NULL; one device if device is
+ * not NULL) from their points, in one transaction per device. *points gets how many points
+ * were read (may be NULL). Returns 0, -ENOENT (no such device), or a store error. */
+int store_timeline_rebuild(struct store *s, const char *user, const char *device,
+                           uint64_t *points);
 
 /* ------------------------------------------------------------------ facts */
 
