@@ -1210,10 +1210,12 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
         }
     }
     /* The timeline of each device that got points, in the same transaction (store.h). */
+    bool deferred = atomic_load(&s->tl_deferred);
     for (size_t i = 0; i < nslots && rc == 0; i++)
         if (slots[i].oldest_stored != UINT32_MAX)
-            rc = stl_update(s, txn, slots[i].rec.id, slots[i].user, slots[i].device,
-                            slots[i].oldest_stored, false, ev);
+            rc = deferred ? stl_mark(s, txn, slots[i].rec.id, slots[i].oldest_stored)
+                          : stl_update(s, txn, slots[i].rec.id, slots[i].user, slots[i].device,
+                                       slots[i].oldest_stored, false, ev);
     for (size_t i = 0; i < nslots && rc == 0; i++) {
         uint8_t key[DEVICE_KEY_MAX], val[DEVREC_FIXED + STORE_TOPIC_MAX];
         if (!slots[i].dirty)

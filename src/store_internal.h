@@ -48,6 +48,7 @@ struct store {
     struct store_user_settings tl_defaults;
     store_timeline_hook tl_hook;
     void *tl_hook_arg;
+    atomic_bool tl_deferred; /* store_set_timeline_deferred */
 };
 
 static inline void put_be32(uint8_t *p, uint32_t v)

@@ -1007,6 +1007,16 @@ void stl_deliver(struct store *s, struct stl_events *ev)
     ev->n = 0;
 }
 
+void store_set_timeline_deferred(struct store *s, bool deferred)
+{
+    atomic_store(&s->tl_deferred, deferred);
+}
+
+int store_timeline_catch_up(struct store *s)
+{
+    return stl_catch_up(s);
+}
+
 void store_set_timeline_hook(struct store *s, store_timeline_hook fn, void *arg)
 {
     s->tl_hook = fn;

@@ -461,3 +461,26 @@ Test(store_timeline, tells_the_hook_what_opened_and_closed_after_the_commit)
     cr_expect(h.closed >= 4, "stays and trips closed: %d", h.closed);
     cr_expect(h.opened >= 3, "stays and trips opened: %d", h.opened);
 }
+
+Test(store_timeline, a_deferred_bulk_load_is_brought_up_to_date_when_read)
+{
+    size_t n = make_day(fixes, 0, DAY0, 31);
+    n = make_day(fixes, n, DAY0 + 86400, 32);
+    store_set_timeline_deferred(st, true);
+    /* newest first, as an import of a phone's backlog behind newer points might come */
+    write_fixes(st, "phone", fixes + n / 2, n - n / 2, 64);
+    write_fixes(st, "phone", fixes, n / 2, 64);
+    struct segs got, ref;
+    struct days gotd, refd;
+    read_all(st, "phone", &got);
+    read_days(st, "phone", &gotd);
+    reference(fixes, n, &ref, &refd);
+    expect_same_timeline(&got, &ref, "deferred, then read");
+    expect_same_days(&gotd, &refd, "deferred, then read");
+
+    write_fixes(st, "tablet", fixes, n, 64);
+    cr_assert_eq(store_timeline_catch_up(st), 0);
+    store_set_timeline_deferred(st, false);
+    read_all(st, "tablet", &got);
+    expect_same_timeline(&got, &ref, "deferred, then caught up");
+}
