@@ -1,5 +1,6 @@
 /*
- * store.h - wherelog's LMDB store. The only module that includes lmdb.h.
+ * store.h - wherelog's LMDB store (store.c, and store_timeline.c for the timeline): the only
+ * module that includes lmdb.h.
  *
  * Layout: one LMDB environment in the storage directory (data.mdb, lock.mdb, mode 0600),
  * holding these named databases. Integers in keys are big-endian so that byte order is
