@@ -584,7 +584,8 @@ struct tl_run {
     MDB_txn *txn;
     uint32_t id;
     const struct tl_settings *set;
-    uint32_t report_after; /* events of segments ending after this go to ev */
+    uint32_t report_after; /* what fixes after this open or close goes to ev: */
+    bool reporting;        /* a replay of older fixes repeats what was said */
     struct stl_events *ev;
     const char *user, *device;
     struct tl_detector det;
@@ -595,7 +596,7 @@ struct tl_run {
 static void push_event(struct tl_run *r, enum tl_event ev, const struct tl_segment *g)
 {
     struct stl_events *e = r->ev;
-    if (!e || g->end <= (int64_t)r->report_after)
+    if (!e || !r->reporting)
         return;
     struct stl_event *v = array_reserve(e->v, &e->cap, e->n + 1, sizeof(*v), 8);
     if (!v)
@@ -658,6 +659,7 @@ static void on_segment_noting_stays(void *arg, enum tl_event ev, const struct tl
 static int feed(struct tl_run *r, const struct geo_fix *f)
 {
     struct closed_stays c = {.run = r};
+    r->reporting = f->tst > (int64_t)r->report_after;
     tl_feed(&r->det, r->set, f, on_segment_noting_stays, &c);
     /* Only the newest stay this fix closed needs the state: it is the one replays start from. */
     if (c.n && r->rc == 0 && f->tst >= (int64_t)r->last_ckpt + TL_CKPT_SPACING) {
