@@ -322,6 +322,8 @@ fail:
 int auth_reload(struct auth *a)
 {
     struct state *s, *old;
+    if (!a->htpasswd_path && !a->acl_path)
+        return 0; /* open, without files: nothing to read again */
     int rc = load(a, &s);
     if (rc) {
         wl_log(WL_LOG_ERROR, "auth", "reload failed; the previous users and ACL stay in force");
