@@ -492,9 +492,7 @@ int cli_token(int argc, char **argv)
         {"name", "NAME", "create, revoke: the token's name, one per user (required)", &name, NULL},
         {"read-only", NULL, "create: a token that reads only: no deleting, no /pub", NULL,
          &read_only},
-        {"expires", "WHEN",
-         "create: expire after a duration (90m, 24h, 30d, 2w) or at a time (2027-01-01); "
-         "default: never",
+        {"expires", "WHEN", "create: a duration (90m, 24h, 30d, 2w) or a time; default: never",
          &expires, NULL}};
     const struct cli_command cmd = {
         "token",

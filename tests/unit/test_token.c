@@ -55,7 +55,6 @@ Test(token, secrets_are_long_random_url_safe_and_prefixed)
     cr_assert_neq(memcmp(ha, hb, sizeof(ha)), 0, "and so do their hashes");
     cr_assert_eq(token_hash(a, strlen(a), again), 0);
     cr_assert_eq(memcmp(ha, again, sizeof(ha)), 0, "the stored hash is the secret's hash");
-    cr_assert_eq(strstr((const char *)ha, "wlt_"), NULL);
 }
 
 Test(token, only_a_well_formed_secret_is_hashed)
