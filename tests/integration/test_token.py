@@ -219,6 +219,32 @@ class Expiry(unittest.TestCase):
             work.remove()
 
 
+class CommandLine(unittest.TestCase):
+    def test_bad_usage_is_one_line_and_status_2(self):
+        work = h.Workdir()
+        try:
+            store = work.file("store")
+            for args in (["frob"], ["create", "--user", "a"], ["create", "--name", "b"],
+                         ["revoke", "--user", "a"], ["list", "--name", "b"],
+                         ["revoke", "--user", "a", "--name", "b", "--read-only"],
+                         ["create", "--user", "a", "--name", "b", "--expires", "soon"],
+                         ["create", "--user", "a/b", "--name", "b"], []):
+                r = h.cli(store, "token", *args, check=False)
+                self.assertEqual(r.returncode, 2, args)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, (args, r.stderr))
+                self.assertEqual(r.stdout, "", args)
+            self.assertFalse(os.path.exists(store), "a refused command makes no store")
+            secret = create(store, "a", "b")
+            r = h.cli(store, "token", "create", "--user", "A", "--name", "B", check=False)
+            self.assertEqual(r.returncode, 1, "names are lowercased: a/b exists")
+            self.assertIn("already has a token named b", r.stderr)
+            self.assertEqual(r.stdout, "")
+            self.assertEqual([(t["USER"], t["NAME"]) for t in listed(store)], [("a", "b")])
+            self.assertNotIn(secret, h.cli(store, "token", "list").stdout)
+        finally:
+            work.remove()
+
+
 class SignedIn(unittest.TestCase):
     """With a password file: a token stands in for the password, scoped by the ACL."""
 
