@@ -19,7 +19,8 @@
  * Without an htpasswd file the server is open (loopback, sign-in off): a request without a
  * token is anonymous and sees everyone, as before tokens existed. A request that carries a
  * token acts as the token's user wherever it is sent, open or not, and a token that is not
- * valid is refused, never taken as anonymous.
+ * valid is refused, never taken as anonymous. With an htpasswd file, a token whose user is no
+ * longer in it is refused too.
  *
  * A correct password is remembered for a while (as a keyed hash, never in clear) so that a
  * browser sending it with every request costs one slow hash, not one per request. A client
