@@ -6,6 +6,7 @@ never their secrets."""
 import json
 import os
 import re
+import signal
 import subprocess
 import unittest
 
@@ -251,7 +252,7 @@ class SignedIn(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = h.Workdir()
-        htpasswd = cls.dir.file("users")
+        cls.htpasswd = htpasswd = cls.dir.file("users")
         for i, (user, password) in enumerate([("mum", "mum-pw"), ("dad", "dad-pw"),
                                               ("kid", "kid-pw")]):
             subprocess.run(["htpasswd", "-bB", "-C", "5"] + (["-c"] if i == 0 else []) +
@@ -283,6 +284,20 @@ class SignedIn(unittest.TestCase):
         self.assertEqual(r.status, 401)
         r = h.request(self.port, "/api/0/list", auth=("mum", "mum-pw"))
         self.assertEqual(users_in(r), {"mum", "dad"}, "the password still works")
+
+    def test_a_user_removed_from_the_password_file_loses_their_tokens(self):
+        secret = create(self.stack.storage, "kid", "game")
+        self.assertEqual(h.request(self.port, "/api/0/last", headers=bearer(secret)).status, 200)
+        subprocess.run(["htpasswd", "-D", self.htpasswd, "kid"], check=True,
+                       capture_output=True)
+        reloads = self.stack.server.log_text().count("auth: reloaded")
+        self.stack.server.proc.send_signal(signal.SIGHUP)
+        h.wait_for(lambda: self.stack.server.log_text().count("auth: reloaded") > reloads, 20,
+                   "the reload")
+        r = h.request(self.port, "/api/0/last", headers=bearer(secret))
+        self.assertEqual(r.status, 401)
+        self.assertIn('token refused user=kid token="game" client=127.0.0.1 reason="its user is '
+                      'not in the password file"', self.stack.server.log_text())
 
 
 if __name__ == "__main__":
