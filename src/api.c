@@ -529,7 +529,9 @@ void api_post_pub(struct api *api, const struct api_request *req, struct api_res
         resp->retry_after = API_RETRY_AFTER;
     } else {
         ok_json(resp);
-        int rc = query_friends_json(api->store, user, device, api->opt.visible,
+        /* Friends are whom the caller may see: an anonymous caller on an open server
+         * (req->user NULL) sees everyone, whatever user it publishes as. */
+        int rc = query_friends_json(api->store, user, device, req->user ? api->opt.visible : NULL,
                                     api->opt.visible_arg, &resp->body);
         if (rc) {
             resp->body.len = 0;

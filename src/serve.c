@@ -458,9 +458,10 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
 
-    if (cfg->http_port && http_auth_on(cfg) &&
-        auth_new(cfg->http_auth_file, cfg->http_acl_file[0] ? cfg->http_acl_file : NULL,
-                 &sv.auth) != 0) {
+    /* An open server (sign-in off) has one too: API tokens identify their users there. */
+    if (cfg->http_port &&
+        auth_new(http_auth_on(cfg) ? cfg->http_auth_file : NULL,
+                 cfg->http_acl_file[0] ? cfg->http_acl_file : NULL, &sv.auth) != 0) {
         fprintf(stderr, "wherelog serve: cannot load the users (see the log)\n");
         goto out;
     }
@@ -469,6 +470,8 @@ int cli_serve(int argc, char **argv)
                 wl_strerror(rc));
         goto out;
     }
+    if (sv.auth)
+        auth_use_tokens(sv.auth, sv.store);
     if (writer_new(sv.store, &sv.writer) ||
         ingest_new(sv.writer, store_keyring(sv.store), (unsigned)cfg->log_rejections, &sv.ingest) ||
         live_new(sv.store, sv.auth ? auth_visible : NULL, sv.auth, &sv.live))

@@ -93,6 +93,7 @@ static size_t devrec_encode(const struct devrec *r, uint8_t *p)
 
 static int adopt_map_size(struct store *s);
 static int reopen_lost_map(struct store *s);
+static int open_token_table(struct store *s, MDB_txn *txn);
 
 int store_txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
 {
@@ -166,7 +167,8 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         if (rc)
             return rc;
     }
-    return stl_open_dbs(s, txn);
+    int rc = stl_open_dbs(s, txn);
+    return rc ? rc : open_token_table(s, txn);
 }
 
 static int meta_get_u32(struct store *s, MDB_txn *txn, const char *name, uint32_t *out)
@@ -2371,4 +2373,194 @@ int store_stats(struct store *s, struct store_stats *out)
     out->map_max_bytes = atomic_load(&s->map_max);
     out->map_full = atomic_load(&s->map_full);
     return 0;
+}
+
+/* ---------------------------------------------------------------- API tokens */
+
+#define TOKEN_FORMAT    1
+#define TOKEN_READ_ONLY 0x01
+#define TOKEN_RECORD    (2 + STORE_TOKEN_HASH_BYTES + 3 * 8)
+
+/*
+ * The tokens table came after schema 1: a store opened for writing gains it (an older store
+ * needs no migration, the table starts empty), and a read-only open of a store without it
+ * simply has no tokens. Called from open_dbs, so that a store mapped again after a map change
+ * gets its handle back too (the table exists by then: MDB_CREATE finds it, even read-only).
+ */
+static int open_token_table(struct store *s, MDB_txn *txn)
+{
+    int rc = mdb_dbi_open(txn, "tokens", s->read_only ? 0 : MDB_CREATE, &s->tokens);
+    s->have_tokens = rc == 0;
+    return rc == MDB_NOTFOUND && s->read_only ? 0 : rc;
+}
+
+static void put_le64(uint8_t *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+static int64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static void token_encode(const struct store_token *t, uint8_t v[TOKEN_RECORD])
+{
+    v[0] = TOKEN_FORMAT;
+    v[1] = t->read_only ? TOKEN_READ_ONLY : 0;
+    memcpy(v + 2, t->hash, STORE_TOKEN_HASH_BYTES);
+    put_le64(v + 2 + STORE_TOKEN_HASH_BYTES, t->created);
+    put_le64(v + 10 + STORE_TOKEN_HASH_BYTES, t->expires);
+    put_le64(v + 18 + STORE_TOKEN_HASH_BYTES, t->last_used);
+}
+
+/* Decodes a key ("user" NUL "name") and its record; WL_ECORRUPT if either is malformed. */
+static int token_decode(const MDB_val *k, const MDB_val *v, struct store_token *t)
+{
+    const uint8_t *p = v->mv_data;
+    size_t ul = strnlen(k->mv_data, k->mv_size);
+    if (ul == 0 || ul > OWNTRACKS_NAME_MAX || ul >= k->mv_size ||
+        k->mv_size - ul - 1 > OWNTRACKS_NAME_MAX || k->mv_size - ul - 1 == 0 ||
+        v->mv_size != TOKEN_RECORD || p[0] != TOKEN_FORMAT)
+        return WL_ECORRUPT;
+    memcpy(t->user, k->mv_data, ul);
+    t->user[ul] = '\0';
+    memcpy(t->name, (const char *)k->mv_data + ul + 1, k->mv_size - ul - 1);
+    t->name[k->mv_size - ul - 1] = '\0';
+    t->read_only = p[1] & TOKEN_READ_ONLY;
+    memcpy(t->hash, p + 2, STORE_TOKEN_HASH_BYTES);
+    t->created = get_le64(p + 2 + STORE_TOKEN_HASH_BYTES);
+    t->expires = get_le64(p + 10 + STORE_TOKEN_HASH_BYTES);
+    t->last_used = get_le64(p + 18 + STORE_TOKEN_HASH_BYTES);
+    return 0;
+}
+
+enum token_change { TOKEN_ADD, TOKEN_REMOVE, TOKEN_TOUCH };
+
+struct token_job {
+    enum token_change change;
+    uint8_t key_bytes[DEVICE_KEY_MAX];
+    MDB_val key;
+    const struct store_token *token; /* TOKEN_ADD */
+    const uint8_t *hash;             /* TOKEN_TOUCH */
+    int64_t when;                    /* TOKEN_TOUCH */
+};
+
+static int token_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct token_job *j = arg;
+    uint8_t rec[TOKEN_RECORD];
+    MDB_val v = {sizeof(rec), rec}, old;
+    struct store_token t;
+    int rc;
+
+    switch (j->change) {
+    case TOKEN_ADD:
+        token_encode(j->token, rec);
+        rc = mdb_put(txn, s->tokens, &j->key, &v, MDB_NOOVERWRITE);
+        return rc == MDB_KEYEXIST ? -EEXIST : rc;
+    case TOKEN_REMOVE: return mdb_del(txn, s->tokens, &j->key, NULL);
+    case TOKEN_TOUCH:
+        if ((rc = mdb_get(txn, s->tokens, &j->key, &old)))
+            return rc;
+        if ((rc = token_decode(&j->key, &old, &t)))
+            return rc;
+        if (memcmp(t.hash, j->hash, STORE_TOKEN_HASH_BYTES) != 0)
+            return -ENOENT; /* revoked and made again under the same name meanwhile */
+        if (j->when <= t.last_used)
+            return STORE_ABORT; /* another request recorded it meanwhile */
+        t.last_used = j->when;
+        token_encode(&t, rec);
+        return mdb_put(txn, s->tokens, &j->key, &v, 0);
+    }
+    return -EINVAL;
+}
+
+static int token_change(struct store *s, struct token_job *j, const char *user, const char *name)
+{
+    if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(name) > OWNTRACKS_NAME_MAX)
+        return -EINVAL;
+    if (!s->have_tokens)
+        return -EROFS; /* only a read-only store lacks the table */
+    j->key = (MDB_val){device_key(j->key_bytes, user, name), j->key_bytes};
+    return store_with_write_txn(s, token_fn, j, "update token"); /* MDB_NOTFOUND becomes -ENOENT */
+}
+
+int store_token_put(struct store *s, const struct store_token *t)
+{
+    struct token_job j = {.change = TOKEN_ADD, .token = t};
+    if (!t->user[0] || !t->name[0])
+        return -EINVAL;
+    return token_change(s, &j, t->user, t->name);
+}
+
+int store_token_delete(struct store *s, const char *user, const char *name)
+{
+    struct token_job j = {.change = TOKEN_REMOVE};
+    return token_change(s, &j, user, name);
+}
+
+int store_token_touch(struct store *s, const char *user, const char *name,
+                      const uint8_t hash[STORE_TOKEN_HASH_BYTES], int64_t when)
+{
+    struct token_job j = {.change = TOKEN_TOUCH, .hash = hash, .when = when};
+    return token_change(s, &j, user, name);
+}
+
+int store_token_get(struct store *s, const char *user, const char *name, struct store_token *out)
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc;
+
+    if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(name) > OWNTRACKS_NAME_MAX)
+        return -EINVAL;
+    if (!s->have_tokens)
+        return -ENOENT;
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    k = (MDB_val){device_key(key, user, name), key};
+    rc = mdb_get(txn, s->tokens, &k, &v);
+    rc = rc ? store_lmdb_error("read token", rc) : token_decode(&k, &v, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+int store_token_list(struct store *s, const char *user,
+                     int (*cb)(void *arg, const struct store_token *t), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t ul = user ? strlen(user) : 0;
+    int rc, stop = 0;
+
+    if (!s->have_tokens)
+        return 0;
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->tokens, &cur))) {
+        store_txn_abort(s, txn);
+        return store_lmdb_error("open cursor", rc);
+    }
+    /* One user's tokens are the keys that start with "user" NUL. */
+    k = (MDB_val){user ? ul + 1 : 0, (void *)user};
+    rc = mdb_cursor_get(cur, &k, &v, user ? MDB_SET_RANGE : MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct store_token t;
+        if (user && (k.mv_size <= ul || memcmp(k.mv_data, user, ul + 1) != 0))
+            break;
+        if ((rc = token_decode(&k, &v, &t)) || (stop = cb(arg, &t)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    store_txn_abort(s, txn);
+    if (stop)
+        return stop;
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_lmdb_error("list tokens", rc);
 }

@@ -27,6 +27,8 @@
  *            keyed by their tst (their identity; an edit replaces); card, waypoints, status,
  *            cmd and configuration keep only the latest (tst = discriminator = 0).
  *   keys     "user" NUL "device" -> encryption secret (1..32 bytes, protocol §8)
+ *   tokens   "user" NUL "name" -> API token record (see "API tokens" below); a store made
+ *            before tokens gains this table when next opened for writing
  *
  * The last position of a device is the newest visible point in `points`, so a late or
  * replayed point can never move it backwards.
@@ -456,6 +458,44 @@ uint64_t store_map_room(FILE *maps, uint64_t as_limit, unsigned long dev_major,
  * memory rather than how much of the store they have touched. Any thread, any time.
  */
 void store_drop_resident_pages(struct store *s);
+
+/* ------------------------------------------------------------------ API tokens */
+
+/*
+ * A per-user API token, as stored: never the secret, only its hash (token.h makes both).
+ * Record: u8 format (1) | u8 flags (1: read-only) | hash | i64le created | i64le expires
+ * | i64le last_used. A token is named by its user and its name, unique together.
+ */
+#define STORE_TOKEN_HASH_BYTES 32
+struct store_token {
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char name[OWNTRACKS_NAME_MAX + 1];
+    uint8_t hash[STORE_TOKEN_HASH_BYTES];
+    bool read_only;
+    int64_t created;   /* epoch seconds */
+    int64_t expires;   /* epoch seconds from which it is refused; 0: never */
+    int64_t last_used; /* epoch seconds, as last recorded (token.h: not every use); 0: never */
+};
+
+/* Adds a token. Durable when it returns. Returns 0, -EEXIST when the user already has a
+ * token of that name, -EROFS for a store opened read-only, or a store error. */
+int store_token_put(struct store *s, const struct store_token *t);
+/* Reads one token. Returns 0, -ENOENT when there is none, or a store error. */
+int store_token_get(struct store *s, const char *user, const char *name, struct store_token *out);
+/* Calls cb for each token of `user` (every user's if NULL), by user then name, in one read
+ * transaction; t is borrowed for the call. cb returns 0 to go on; any other value stops the
+ * walk and is returned. Returns 0 or a store error. Reads the store, never a copy: a token
+ * added or removed by another process is seen by the next call. */
+int store_token_list(struct store *s, const char *user,
+                     int (*cb)(void *arg, const struct store_token *t), void *arg);
+/* Removes a token (revoking it: the next store_token_list no longer has it). Durable when it
+ * returns. Returns 0, -ENOENT when there is none, -EROFS, or a store error. */
+int store_token_delete(struct store *s, const char *user, const char *name);
+/* Sets a token's last_used to `when` if it still exists with this hash (not revoked, nor
+ * replaced by a new token of the same name) and `when` is later than what is recorded.
+ * Returns 0, -ENOENT when there is no such token, -EROFS, or a store error. */
+int store_token_touch(struct store *s, const char *user, const char *name,
+                      const uint8_t hash[STORE_TOKEN_HASH_BYTES], int64_t when);
 
 /* A stable id, made once per store: the default MQTT client id is built from it. */
 const char *store_client_id(struct store *s);
