@@ -1,0 +1,394 @@
+#include "placename.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pack.h"
+#include "wl.h"
+
+struct job {
+    char ghash[GEOHASH_SIZE];
+    double lat, lon;
+};
+
+struct placename {
+    struct store *store;
+    const struct gazetteer *gz;
+    struct placename_options opt;
+    struct geocoder **providers;
+    size_t nproviders;
+    bool *failing; /* per provider: its last request failed (logged once a streak) */
+
+    /* The queue and the recent cells, under lock; the thread waits on wake (CLOCK_MONOTONIC). */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct job *queue; /* ring of opt.queue_max */
+    size_t head, len;
+    char (*recent)[GEOHASH_SIZE]; /* PLACENAME_RECENT, direct-mapped by a hash of the geohash */
+    bool stop;
+    pthread_t thread;
+    bool running;
+
+    atomic_ulong requests, failures, answers, cache_hits, queue_drops;
+};
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t recent_slot(const char *ghash)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *c = ghash; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    return h % PLACENAME_RECENT;
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+/* Waits until `until` (monotonic seconds) or stop. Lock held. Returns false on stop. */
+static bool wait_until(struct placename *p, double until)
+{
+    while (!p->stop) {
+        double now = monotonic_now();
+        if (now >= until)
+            return true;
+        struct timespec ts = {.tv_sec = (time_t)until,
+                              .tv_nsec = (long)((until - floor(until)) * 1e9)};
+        pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+    }
+    return false;
+}
+
+static void forget(struct placename *p, const char *ghash)
+{
+    pthread_mutex_lock(&p->lock);
+    char *slot = p->recent[recent_slot(ghash)];
+    if (strcmp(slot, ghash) == 0)
+        slot[0] = '\0';
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Asks the providers in order; stores the first answer. Returns 0 (stored), -EAGAIN (every
+ * provider is backing off: ask again later), -ECANCELED (stopping), or the last failure. */
+static int ask(struct placename *p, const struct job *j)
+{
+    int last = -EAGAIN;
+    for (size_t i = 0; i < p->nproviders; i++) {
+        struct geocoder *g = p->providers[i];
+        const struct geocoder_spec *spec = geocoder_get_spec(g);
+        struct geocoder_answer a;
+        char why[160];
+        if (geocoder_backing_off(g, monotonic_now()))
+            continue;
+        pthread_mutex_lock(&p->lock);
+        bool go = wait_until(p, geocoder_next_at(g)); /* its rate */
+        pthread_mutex_unlock(&p->lock);
+        if (!go)
+            return -ECANCELED;
+        atomic_fetch_add(&p->requests, 1);
+        int rc = geocoder_reverse(g, j->lat, j->lon, monotonic_now(), &a, why, sizeof(why));
+        if (rc < 0) {
+            atomic_fetch_add(&p->failures, 1);
+            if (!p->failing[i])
+                wl_log(WL_LOG_WARN, "placename", "geocoder %s (%s) failed for %s: %s%s",
+                       geocoder_kind_name(spec->kind), spec->url, j->ghash, why,
+                       i + 1 < p->nproviders ? "; asking the next one" : "");
+            p->failing[i] = true;
+            last = rc;
+            continue;
+        }
+        if (p->failing[i])
+            wl_log(WL_LOG_INFO, "placename", "geocoder %s (%s) answers again",
+                   geocoder_kind_name(spec->kind), spec->url);
+        p->failing[i] = false;
+        struct store_geo e = {.fetched = time(NULL)};
+        memcpy(e.cc, a.cc, sizeof(e.cc));
+        snprintf(e.addr, sizeof(e.addr), "%s", a.addr);
+        snprintf(e.locality, sizeof(e.locality), "%s", a.locality);
+        snprintf(e.provider, sizeof(e.provider), "%s", geocoder_kind_name(spec->kind));
+        struct gazetteer_city city;
+        if (p->gz && gazetteer_nearest(p->gz, j->lat, j->lon, &city))
+            snprintf(e.tzname, sizeof(e.tzname), "%s", city.tzname);
+        const char *key = j->ghash;
+        rc = store_geo_put(p->store, &key, &e, 1);
+        if (rc) {
+            wl_log(WL_LOG_ERROR, "placename", "cannot cache the name of %s: %s", j->ghash,
+                   wl_strerror(rc));
+            return rc;
+        }
+        atomic_fetch_add(&p->answers, 1);
+        return 0;
+    }
+    return last;
+}
+
+static void work(struct placename *p, const struct job *j)
+{
+    struct store_geo e;
+    if (store_geo_get(p->store, j->ghash, &e) == 0 && time(NULL) - e.fetched < p->opt.max_age) {
+        atomic_fetch_add(&p->cache_hits, 1);
+        return;
+    }
+    for (;;) {
+        int rc = ask(p, j);
+        if (rc == 0 || rc == -ECANCELED)
+            return;
+        if (rc != -EAGAIN || !p->nproviders)
+            break;
+        /* Every provider is backing off: wait for the first to come back, then ask it. */
+        double soonest = INFINITY;
+        for (size_t i = 0; i < p->nproviders; i++)
+            soonest = fmin(soonest, geocoder_next_at(p->providers[i]));
+        pthread_mutex_lock(&p->lock);
+        bool go = wait_until(p, soonest);
+        pthread_mutex_unlock(&p->lock);
+        if (!go)
+            return;
+    }
+    forget(p, j->ghash); /* asked again when a point falls there again */
+}
+
+static void *run(void *arg)
+{
+    struct placename *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->stop && p->len == 0)
+            pthread_cond_wait(&p->wake, &p->lock);
+        if (p->stop)
+            break;
+        struct job j = p->queue[p->head];
+        p->head = (p->head + 1) % p->opt.queue_max;
+        p->len--;
+        pthread_mutex_unlock(&p->lock);
+        work(p, &j);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- life */
+
+int placename_new(struct store *store, const struct gazetteer *gz,
+                  const struct placename_options *opt, struct geocoder **providers, size_t n,
+                  struct placename **out)
+{
+    struct placename *p = calloc(1, sizeof(*p));
+    pthread_condattr_t attr;
+    int rc;
+
+    if (!p) {
+        for (size_t i = 0; i < n; i++)
+            geocoder_free(providers[i]);
+        return -ENOMEM;
+    }
+    p->store = store;
+    p->gz = gz;
+    p->opt = *opt;
+    if (!p->opt.queue_max)
+        p->opt.queue_max = PLACENAME_QUEUE_DEFAULT;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    p->providers = calloc(n ? n : 1, sizeof(*p->providers));
+    p->failing = calloc(n ? n : 1, sizeof(*p->failing));
+    if (!p->providers || !p->failing) {
+        for (size_t i = 0; i < n; i++)
+            geocoder_free(providers[i]);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        p->providers[p->nproviders++] = providers[i];
+    if (opt->precision < GEOHASH_PRECISION_MIN || opt->precision > GEOHASH_PRECISION_MAX) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (n == 0) {
+        *out = p;
+        return 0;
+    }
+    p->queue = calloc(p->opt.queue_max, sizeof(*p->queue));
+    p->recent = calloc(PLACENAME_RECENT, sizeof(*p->recent));
+    if (!p->queue || !p->recent) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = pthread_create(&p->thread, NULL, run, p)) != 0) {
+        rc = -rc;
+        goto fail;
+    }
+    p->running = true;
+    *out = p;
+    return 0;
+fail:
+    placename_free(p);
+    return rc;
+}
+
+void placename_free(struct placename *p)
+{
+    if (!p)
+        return;
+    if (p->running) {
+        pthread_mutex_lock(&p->lock);
+        p->stop = true;
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->thread, NULL);
+    }
+    for (size_t i = 0; i < p->nproviders; i++)
+        geocoder_free(p->providers[i]);
+    free(p->providers);
+    free(p->failing);
+    free(p->queue);
+    free(p->recent);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+void placename_note(struct placename *p, double lat, double lon)
+{
+    struct job j = {.lat = lat, .lon = lon};
+    if (!p || !p->running || geohash_encode(lat, lon, p->opt.precision, j.ghash) != 0)
+        return;
+    pthread_mutex_lock(&p->lock);
+    char *slot = p->recent[recent_slot(j.ghash)];
+    if (strcmp(slot, j.ghash) != 0) {
+        if (p->len < p->opt.queue_max) {
+            p->queue[(p->head + p->len) % p->opt.queue_max] = j;
+            p->len++;
+            memcpy(slot, j.ghash, GEOHASH_SIZE);
+            pthread_cond_signal(&p->wake);
+        } else {
+            atomic_fetch_add(&p->queue_drops, 1);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void placename_get_stats(struct placename *p, struct placename_stats *out)
+{
+    *out = (struct placename_stats){.requests = atomic_load(&p->requests),
+                                    .failures = atomic_load(&p->failures),
+                                    .answers = atomic_load(&p->answers),
+                                    .cache_hits = atomic_load(&p->cache_hits),
+                                    .queue_drops = atomic_load(&p->queue_drops),
+                                    .providers = p->nproviders};
+    pthread_mutex_lock(&p->lock);
+    out->queued = p->len;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+int placename_lookup(struct placename *p, double lat, double lon, bool nested,
+                     struct placename_answer *out)
+{
+    struct store_geo e;
+    struct gazetteer_city city;
+
+    *out = (struct placename_answer){0};
+    if (geohash_encode(lat, lon, p->opt.precision, out->ghash) != 0)
+        return -EINVAL;
+    int rc =
+        nested ? store_geo_peek(p->store, out->ghash, &e) : store_geo_get(p->store, out->ghash, &e);
+    if (rc == 0) {
+        out->cached = true;
+        out->fetched = e.fetched;
+        memcpy(out->cc, e.cc, sizeof(out->cc));
+        memcpy(out->addr, e.addr, sizeof(out->addr));
+        memcpy(out->locality, e.locality, sizeof(out->locality));
+        memcpy(out->tzname, e.tzname, sizeof(out->tzname));
+        memcpy(out->provider, e.provider, sizeof(out->provider));
+    }
+    /* What the cache leaves out, the nearest city says. */
+    if ((!out->cc[0] || !out->locality[0] || !out->tzname[0]) && p->gz &&
+        gazetteer_nearest(p->gz, lat, lon, &city)) {
+        if (!out->cc[0])
+            snprintf(out->cc, sizeof(out->cc), "%s", city.cc);
+        if (!out->locality[0])
+            snprintf(out->locality, sizeof(out->locality), "%s", city.name);
+        if (!out->tzname[0])
+            snprintf(out->tzname, sizeof(out->tzname), "%s", city.tzname);
+    }
+    return 0;
+}
+
+struct placename_memo {
+    struct placename *p;
+    struct placename_answer slot[PLACENAME_MEMO];
+    bool used[PLACENAME_MEMO];
+};
+
+struct placename_memo *placename_memo_new(struct placename *p)
+{
+    struct placename_memo *m = calloc(1, sizeof(*m));
+    if (m)
+        m->p = p;
+    return m;
+}
+
+static void write_member(struct sink *out, const char *name, const char *value, bool comma)
+{
+    if (comma)
+        sink_putc(out, ',');
+    sink_putc(out, '"');
+    sink_puts(out, name);
+    sink_puts(out, "\":");
+    sink_json_string(out, value, strlen(value));
+}
+
+int placename_write_members(void *memo, double lat, double lon, const char *only, uint64_t have,
+                            bool comma, struct sink *out)
+{
+    static const struct {
+        const char *name;
+        int key;
+        size_t offset;
+    } members[] = {
+        {"ghash", PACK_KEY_GHASH, offsetof(struct placename_answer, ghash)},
+        {"cc", PACK_KEY_CC, offsetof(struct placename_answer, cc)},
+        {"addr", PACK_KEY_ADDR, offsetof(struct placename_answer, addr)},
+        {"locality", PACK_KEY_LOCALITY, offsetof(struct placename_answer, locality)},
+        {"tzname", PACK_KEY_TZNAME, offsetof(struct placename_answer, tzname)},
+    };
+    struct placename_memo *m = memo;
+    char ghash[GEOHASH_SIZE];
+    int n = 0;
+
+    if (geohash_encode(lat, lon, m->p->opt.precision, ghash) != 0)
+        return 0;
+    size_t at = recent_slot(ghash) % PLACENAME_MEMO;
+    struct placename_answer *a = &m->slot[at];
+    if (!m->used[at] || strcmp(a->ghash, ghash) != 0) {
+        if (placename_lookup(m->p, lat, lon, true, a) != 0)
+            return 0;
+        m->used[at] = true;
+    }
+    for (size_t i = 0; i < WL_ARRAY_LEN(members); i++) {
+        const char *value = (const char *)a + members[i].offset;
+        if ((only && strcmp(only, members[i].name) != 0) ||
+            (have & ((uint64_t)1 << members[i].key)) || !value[0])
+            continue;
+        write_member(out, members[i].name, value, comma || n > 0);
+        n++;
+    }
+    return n;
+}
