@@ -7,6 +7,8 @@ import http.server
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
 import time
 import unittest
@@ -275,6 +277,46 @@ class Places(unittest.TestCase):
         self.assertEqual(len(self.geo.requests()), 1)
         self.assertEqual(self.q(40, -40), {"tst": self.q(40, -40)["tst"]})
         self.assertNotIn("addr", self.last())
+
+    def recorder_store_with_a_cache(self):
+        """The fixture Recorder store with a ghash/ cache made by mdb_load: one place (the
+        Recorder's own JSON, cached in 2015), a value that is no JSON, and a named database
+        (keys), whose record the cache's main database lists too."""
+        store = self.dir.file("recorder")
+        shutil.copytree(os.environ.get("WHERELOG_RECORDER_STORE",
+                                       os.path.join(h.FIXTURES, "recorder-store")), store)
+        ghash = os.path.join(store, "ghash")
+        os.makedirs(ghash)
+        place = {"cc": "FR", "addr": "Place de l'Hotel de Ville, 75004 Paris",
+                 "tst": 1432152000, "locality": "Paris", "tzname": "Europe/Paris"}
+        for args, text in ((["-T"], "u09tvw0\n%s\nu0bcdef\nnot json\n" % json.dumps(place)),
+                           (["-T", "-s", "keys"], "jane-phone\nsecret\n")):
+            subprocess.run(["mdb_load"] + args + [ghash], input=text.encode(), check=True)
+        return store
+
+    def test_a_recorder_cache_is_imported_and_refreshed_when_old(self):
+        store = self.recorder_store_with_a_cache()
+        storage = self.dir.file("store")
+        out = json.loads(h.cli(storage, "import", "recorder", store, "--json").stdout)
+        self.assertEqual((out["places"], out["places_unreadable"]), (1, 2))
+        self.stack = h.Stack(storage=storage, server_args=(
+            "--geocoder", "nominatim:%s,rate=20" % self.geo.url("nominatim"),
+            "--geocoder-max-age", "36500"))
+        self.port = self.stack.server.http_port
+        self.assertEqual(self.q(48.856632, 2.352251),
+                         {"cc": "FR", "addr": "Place de l'Hotel de Ville, 75004 Paris",
+                          "tst": 1432152000, "locality": "Paris", "tzname": "Europe/Paris"})
+        self.post(48.856632, 2.352251, 1733065200)
+        self.wait_metric("wherelog_geocoder_cache_hits_total", 1)
+        self.assertEqual(self.geo.requests(), [], "a cached place is not asked for")
+        self.stack.server.stop()
+        # With a year as the age limit, 2015's name is asked for again.
+        self.stack.server.extra_args[-1] = "365"
+        self.stack.server.start()
+        self.post(48.856632, 2.352251, 1733065300)
+        self.wait_metric("wherelog_geocoder_answers_total", 1)
+        self.assertEqual(len(self.geo.requests()), 1)
+        self.assertEqual(self.q(48.856632, 2.352251)["addr"], NOMINATIM_PARIS["display_name"])
 
 
 if __name__ == "__main__":
