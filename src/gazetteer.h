@@ -8,7 +8,7 @@
  * position. It does let every city be read by index, so gazetteer_open() reads them all once
  * into its own arrays and a grid of one-degree cells, and a lookup looks at the cells within
  * GAZETTEER_MAX_DISTANCE_M of the position. Memory is fixed after opening (gazetteer_bytes();
- * about 2 MB) and libgeonames is not called again.
+ * about 1 MB) and libgeonames is not called again.
  *
  * Nearest city is an approximation of "where": a point near a border gets the country of the
  * nearest city, which is right unless a city across the border is nearer. A point further than
@@ -41,7 +41,7 @@ struct gazetteer_city {
 };
 
 /* Reads libgeonames' cities into a new gazetteer. Returns 0, -ENOMEM, or -ENOENT when the
- * library has no cities (its data is missing). Takes about 20 ms. */
+ * library has no cities (its data is missing). Takes some 20 to 50 ms. */
 int gazetteer_open(struct gazetteer **out);
 /* Frees it (NULL harmless); no lookup may still be running. */
 void gazetteer_free(struct gazetteer *g);
