@@ -220,7 +220,7 @@ void api_get_last(struct api *api, const struct api_request *req, struct api_res
     if (memo)
         f.place = (struct fmt_place){.write = placename_write_members, .arg = memo};
     int rc = query_last_json(api->store, &f, &resp->body);
-    free(memo);
+    placename_memo_free(memo);
     if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
@@ -278,7 +278,7 @@ static void track_release(void *state)
 {
     struct track_stream *ts = state;
     query_track_close(ts->track);
-    free(ts->memo);
+    placename_memo_free(ts->memo);
     free(ts);
 }
 
@@ -340,7 +340,7 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
     resp->state = ts;
     return;
 fail:
-    free(ts->memo);
+    placename_memo_free(ts->memo);
     free(ts);
 }
 

@@ -2,9 +2,31 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+
+/* The position of v within lo..hi as a 30-bit integer: bit by bit, what halving the range 30
+ * times says (1: v is in the upper half, its edge included); the upper edge is the last cell.
+ * Fewer bits are its top bits (a power-of-two scale is exact). */
+static uint64_t cell_bits(double v, double lo, double hi)
+{
+    const double max = (1u << 30) - 1;
+    double f = ldexp((v - lo) / (hi - lo), 30);
+    return f >= max ? (uint64_t)max : (uint64_t)f;
+}
+
+/* The 30 bits of v at the even positions of a 60-bit word. */
+static uint64_t spread(uint64_t v)
+{
+    v = (v | v << 16) & 0x0000FFFF0000FFFFull;
+    v = (v | v << 8) & 0x00FF00FF00FF00FFull;
+    v = (v | v << 4) & 0x0F0F0F0F0F0F0F0Full;
+    v = (v | v << 2) & 0x3333333333333333ull;
+    v = (v | v << 1) & 0x5555555555555555ull;
+    return v;
+}
 
 int geohash_encode(double lat, double lon, int precision, char out[GEOHASH_SIZE])
 {
@@ -12,23 +34,12 @@ int geohash_encode(double lat, double lon, int precision, char out[GEOHASH_SIZE]
     if (precision < GEOHASH_PRECISION_MIN || precision > GEOHASH_PRECISION_MAX || !isfinite(lat) ||
         !isfinite(lon) || fabs(lat) > 90 || fabs(lon) > 180)
         return -EINVAL;
-    double lat_lo = -90, lat_hi = 90, lon_lo = -180, lon_hi = 180;
-    bool even = true; /* bits alternate, longitude first */
-    for (int c = 0; c < precision; c++) {
-        unsigned idx = 0;
-        for (int bit = 0; bit < 5; bit++) {
-            double *lo = even ? &lon_lo : &lat_lo, *hi = even ? &lon_hi : &lat_hi;
-            double v = even ? lon : lat, mid = (*lo + *hi) / 2;
-            idx <<= 1;
-            if (v >= mid) {
-                idx |= 1;
-                *lo = mid;
-            } else {
-                *hi = mid;
-            }
-            even = !even;
-        }
-        out[c] = alphabet[idx];
+    /* The bits alternate, longitude first: 60 of them, of which a hash takes the first. */
+    uint64_t code = spread(cell_bits(lon, -180, 180)) << 1 | spread(cell_bits(lat, -90, 90));
+    code >>= 60 - 5 * precision;
+    for (int c = precision - 1; c >= 0; c--) {
+        out[c] = alphabet[code & 31];
+        code >>= 5;
     }
     out[precision] = '\0';
     return 0;

@@ -298,17 +298,25 @@ void placename_get_stats(struct placename *p, struct placename_stats *out)
 
 /* ---------------------------------------------------------------- reading */
 
-int placename_lookup(struct placename *p, double lat, double lon, bool nested,
-                     struct placename_answer *out)
+/* How a lookup reads the cache. */
+enum cache_read { CACHE_SKIP, CACHE_PEEK, CACHE_GET };
+
+/* The answer for a position whose geohash is known. */
+static void lookup(struct placename *p, double lat, double lon, const char *ghash,
+                   enum cache_read how, struct placename_answer *out)
 {
     struct store_geo e;
     struct gazetteer_city city;
+    int rc = -ENOENT;
 
-    *out = (struct placename_answer){0};
-    if (geohash_encode(lat, lon, p->opt.precision, out->ghash) != 0)
-        return -EINVAL;
-    int rc =
-        nested ? store_geo_peek(p->store, out->ghash, &e) : store_geo_get(p->store, out->ghash, &e);
+    out->cached = false;
+    out->fetched = 0;
+    out->cc[0] = out->addr[0] = out->locality[0] = out->tzname[0] = out->provider[0] = '\0';
+    memcpy(out->ghash, ghash, GEOHASH_SIZE);
+    if (how == CACHE_PEEK)
+        rc = store_geo_peek(p->store, ghash, &e);
+    else if (how == CACHE_GET)
+        rc = store_geo_get(p->store, ghash, &e);
     if (rc == 0) {
         out->cached = true;
         out->fetched = e.fetched;
@@ -328,66 +336,187 @@ int placename_lookup(struct placename *p, double lat, double lon, bool nested,
         if (!out->tzname[0])
             snprintf(out->tzname, sizeof(out->tzname), "%s", city.tzname);
     }
+}
+
+int placename_lookup(struct placename *p, double lat, double lon, bool nested,
+                     struct placename_answer *out)
+{
+    char ghash[GEOHASH_SIZE];
+    *out = (struct placename_answer){0};
+    if (geohash_encode(lat, lon, p->opt.precision, ghash) != 0)
+        return -EINVAL;
+    lookup(p, lat, lon, ghash, nested ? CACHE_PEEK : CACHE_GET, out);
     return 0;
 }
 
+/* A cell's members as JSON, rendered once: `"ghash":"...","cc":"..."`, each member's bytes at
+ * at[i] (len[i], 0 when unknown), joined by commas. */
+struct memo_slot {
+    char ghash[GEOHASH_SIZE];
+    bool used;
+    uint16_t at[PLACENAME_MEMBERS], len[PLACENAME_MEMBERS];
+    uint16_t first, end; /* the span of all of them */
+    char json[PLACENAME_MEMO_TEXT];
+};
+
 struct placename_memo {
     struct placename *p;
-    struct placename_answer slot[PLACENAME_MEMO];
-    bool used[PLACENAME_MEMO];
+    bool cache_empty; /* the cache had nothing when the memo was made: never look there */
+    /* The last position asked for and its slot: a still phone repeats its position. */
+    double last_lat, last_lon;
+    const struct memo_slot *last;
+    struct placename_answer answer; /* scratch of a lookup */
+    struct sink text;               /* scratch of a rendering */
+    struct memo_slot slot[PLACENAME_MEMO];
+};
+
+static const struct {
+    const char *name;
+    int key;
+    size_t offset;
+} members[PLACENAME_MEMBERS] = {
+    {"ghash", PACK_KEY_GHASH, offsetof(struct placename_answer, ghash)},
+    {"cc", PACK_KEY_CC, offsetof(struct placename_answer, cc)},
+    {"addr", PACK_KEY_ADDR, offsetof(struct placename_answer, addr)},
+    {"locality", PACK_KEY_LOCALITY, offsetof(struct placename_answer, locality)},
+    {"tzname", PACK_KEY_TZNAME, offsetof(struct placename_answer, tzname)},
 };
 
 struct placename_memo *placename_memo_new(struct placename *p)
 {
     struct placename_memo *m = calloc(1, sizeof(*m));
-    if (m)
-        m->p = p;
+    uint64_t entries = 0;
+    if (!m)
+        return NULL;
+    if (sink_init_mem(&m->text, 1024) != 0) {
+        free(m);
+        return NULL;
+    }
+    m->p = p;
+    /* A store that never had a geocoder has an empty cache: then a stream does not open a
+     * read for every new cell. One that fills meanwhile is seen by the next request. */
+    m->cache_empty = store_geo_count(p->store, &entries) == 0 && entries == 0;
     return m;
 }
 
-static void write_member(struct sink *out, const char *name, const char *value, bool comma)
+void placename_memo_free(struct placename_memo *m)
 {
-    if (comma)
-        sink_putc(out, ',');
-    sink_putc(out, '"');
-    sink_puts(out, name);
-    sink_puts(out, "\":");
-    sink_json_string(out, value, strlen(value));
+    if (!m)
+        return;
+    sink_free(&m->text);
+    free(m);
+}
+
+/* Renders the answer into the slot; false when it does not fit (the slot stays unused). */
+static bool render(struct placename_memo *m, const struct placename_answer *a,
+                   struct memo_slot *slot)
+{
+    size_t o = 0;
+    bool any = false;
+    for (size_t i = 0; i < PLACENAME_MEMBERS; i++) {
+        const char *value = (const char *)a + members[i].offset;
+        slot->at[i] = slot->len[i] = 0;
+        if (!value[0])
+            continue;
+        m->text.len = 0;
+        sink_putc(&m->text, '"');
+        sink_puts(&m->text, members[i].name);
+        sink_puts(&m->text, "\":");
+        sink_json_string(&m->text, value, strlen(value));
+        if (m->text.err || o + any + m->text.len > sizeof(slot->json))
+            return false;
+        if (any)
+            slot->json[o++] = ',';
+        else
+            slot->first = (uint16_t)o;
+        memcpy(slot->json + o, m->text.buf, m->text.len);
+        slot->at[i] = (uint16_t)o;
+        slot->len[i] = (uint16_t)m->text.len;
+        o += m->text.len;
+        any = true;
+    }
+    slot->end = (uint16_t)o;
+    memcpy(slot->ghash, a->ghash, GEOHASH_SIZE);
+    slot->used = true;
+    return true;
+}
+
+/* The slot for (lat, lon); NULL for a position that is not one, or members too long to keep. */
+static const struct memo_slot *memo_slot(struct placename_memo *m, double lat, double lon)
+{
+    char ghash[GEOHASH_SIZE];
+    if (m->last && lat == m->last_lat && lon == m->last_lon)
+        return m->last;
+    if (geohash_encode(lat, lon, m->p->opt.precision, ghash) != 0)
+        return NULL;
+    struct memo_slot *slot = &m->slot[recent_slot(ghash) % PLACENAME_MEMO];
+    if (!slot->used || strcmp(slot->ghash, ghash) != 0) {
+        slot->used = false;
+        lookup(m->p, lat, lon, ghash, m->cache_empty ? CACHE_SKIP : CACHE_PEEK, &m->answer);
+        if (!render(m, &m->answer, slot))
+            return NULL;
+    }
+    m->last = slot;
+    m->last_lat = lat;
+    m->last_lon = lon;
+    return slot;
+}
+
+/* Writes the members of an answer that could not be kept, one by one. */
+static int write_answer(const struct placename_answer *a, const char *only, uint64_t have,
+                        bool comma, struct sink *out)
+{
+    int n = 0;
+    for (size_t i = 0; i < PLACENAME_MEMBERS; i++) {
+        const char *value = (const char *)a + members[i].offset;
+        if ((only && strcmp(only, members[i].name) != 0) ||
+            (have & ((uint64_t)1 << members[i].key)) || !value[0])
+            continue;
+        if (comma || n > 0)
+            sink_putc(out, ',');
+        sink_putc(out, '"');
+        sink_puts(out, members[i].name);
+        sink_puts(out, "\":");
+        sink_json_string(out, value, strlen(value));
+        n++;
+    }
+    return n;
 }
 
 int placename_write_members(void *memo, double lat, double lon, const char *only, uint64_t have,
                             bool comma, struct sink *out)
 {
-    static const struct {
-        const char *name;
-        int key;
-        size_t offset;
-    } members[] = {
-        {"ghash", PACK_KEY_GHASH, offsetof(struct placename_answer, ghash)},
-        {"cc", PACK_KEY_CC, offsetof(struct placename_answer, cc)},
-        {"addr", PACK_KEY_ADDR, offsetof(struct placename_answer, addr)},
-        {"locality", PACK_KEY_LOCALITY, offsetof(struct placename_answer, locality)},
-        {"tzname", PACK_KEY_TZNAME, offsetof(struct placename_answer, tzname)},
-    };
     struct placename_memo *m = memo;
-    char ghash[GEOHASH_SIZE];
+    const struct memo_slot *slot = memo_slot(m, lat, lon);
+    uint64_t mine = 0;
     int n = 0;
 
-    if (geohash_encode(lat, lon, m->p->opt.precision, ghash) != 0)
-        return 0;
-    size_t at = recent_slot(ghash) % PLACENAME_MEMO;
-    struct placename_answer *a = &m->slot[at];
-    if (!m->used[at] || strcmp(a->ghash, ghash) != 0) {
-        if (placename_lookup(m->p, lat, lon, true, a) != 0)
+    if (!slot) {
+        char ghash[GEOHASH_SIZE];
+        if (geohash_encode(lat, lon, m->p->opt.precision, ghash) != 0)
             return 0;
-        m->used[at] = true;
+        lookup(m->p, lat, lon, ghash, m->cache_empty ? CACHE_SKIP : CACHE_PEEK, &m->answer);
+        return write_answer(&m->answer, only, have, comma, out);
     }
-    for (size_t i = 0; i < WL_ARRAY_LEN(members); i++) {
-        const char *value = (const char *)a + members[i].offset;
-        if ((only && strcmp(only, members[i].name) != 0) ||
-            (have & ((uint64_t)1 << members[i].key)) || !value[0])
+    for (size_t i = 0; i < PLACENAME_MEMBERS; i++)
+        mine |= (uint64_t)1 << members[i].key;
+    if (!only && !(have & mine)) { /* the usual case: all of them, as rendered */
+        if (slot->end == 0)
+            return 0;
+        if (comma)
+            sink_putc(out, ',');
+        sink_put(out, slot->json + slot->first, slot->end - slot->first);
+        for (size_t i = 0; i < PLACENAME_MEMBERS; i++)
+            n += slot->len[i] > 0;
+        return n;
+    }
+    for (size_t i = 0; i < PLACENAME_MEMBERS; i++) {
+        if (!slot->len[i] || (only && strcmp(only, members[i].name) != 0) ||
+            (have & ((uint64_t)1 << members[i].key)))
             continue;
-        write_member(out, members[i].name, value, comma || n > 0);
+        if (comma || n > 0)
+            sink_putc(out, ',');
+        sink_put(out, slot->json + slot->at[i], slot->len[i]);
         n++;
     }
     return n;

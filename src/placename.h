@@ -42,7 +42,12 @@
 #define PLACENAME_RECENT 8192
 /* A stream's memo of the cells it has named: consecutive points mostly share a cell, and a
  * track that comes back to a place finds it here without asking the store. */
-#define PLACENAME_MEMO 64
+#define PLACENAME_MEMO 128
+/* The Recorder's members (ghash, cc, addr, locality, tzname), and the bytes a memo keeps of
+ * one cell's as JSON: enough for any but addresses of hundreds of escaped characters, which
+ * are written out each time instead. About 100 KB a memo. */
+#define PLACENAME_MEMBERS   5
+#define PLACENAME_MEMO_TEXT 768
 
 struct placename_options {
     int precision;    /* of the geohash cells (GEOHASH_PRECISION_MIN..MAX) */
@@ -99,8 +104,10 @@ struct placename_answer {
 int placename_lookup(struct placename *p, double lat, double lon, bool nested,
                      struct placename_answer *out);
 
-/* A stream's memo (above). Returns NULL when out of memory. Free with free(). */
+/* A stream's memo (above). Returns NULL when out of memory. */
 struct placename_memo *placename_memo_new(struct placename *p);
+/* Frees it (NULL harmless). */
+void placename_memo_free(struct placename_memo *m);
 
 /*
  * Writes the Recorder's members for (lat, lon) into out as `,"ghash":"...","cc":...` (the

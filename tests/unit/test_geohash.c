@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "geohash.h"
 
@@ -65,4 +67,38 @@ Test(geohash, refuses_what_is_no_position_or_no_hash)
     cr_expect_eq(geohash_decode("0123456789bcd", &a, &b, &c, &d), -EINVAL, "13 is too long");
     cr_expect(geohash_valid("u09tvw0"));
     cr_expect(!geohash_valid("keys!"));
+}
+
+/* The definition, bit by bit: halve the range, 1 when the value is in the upper half. */
+static void bisect(double lat, double lon, int precision, char *out)
+{
+    static const char alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+    double range[2][2] = {{-180, 180}, {-90, 90}};
+    int axis = 0;
+    for (int c = 0; c < precision; c++) {
+        int idx = 0;
+        for (int b = 0; b < 5; b++, axis ^= 1) {
+            double v = axis ? lat : lon, mid = (range[axis][0] + range[axis][1]) / 2;
+            idx = idx * 2 + (v >= mid);
+            range[axis][v >= mid ? 0 : 1] = mid;
+        }
+        out[c] = alphabet[idx];
+    }
+    out[precision] = '\0';
+}
+
+Test(geohash, agrees_with_halving_the_ranges)
+{
+    char want[GEOHASH_SIZE], got[GEOHASH_SIZE];
+    srand(14);
+    for (int i = 0; i < 200000; i++) {
+        double lat = (double)rand() / RAND_MAX * 180 - 90,
+               lon = (double)rand() / RAND_MAX * 360 - 180;
+        int p = 1 + i % GEOHASH_PRECISION_MAX;
+        if (i % 7 == 0) /* on a cell's edge: a multiple of the finest cell */
+            lat = ldexp(floor(ldexp(lat, 20)), -20), lon = ldexp(floor(ldexp(lon, 20)), -20);
+        bisect(lat, lon, p, want);
+        cr_assert_eq(geohash_encode(lat, lon, p, got), 0);
+        cr_assert_str_eq(got, want, "%.17g,%.17g at precision %d", lat, lon, p);
+    }
 }
