@@ -167,8 +167,18 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         if (rc)
             return rc;
     }
+    /* Databases added since schema 1: a store from before has none, and gets them when it is
+     * opened for writing. */
     int rc = stl_open_dbs(s, txn);
-    return rc ? rc : open_token_table(s, txn);
+    if (rc == 0)
+        rc = open_token_table(s, txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "geo", s->read_only ? 0 : MDB_CREATE, &s->geo);
+        s->have_geo = rc == 0;
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    return rc;
 }
 
 static int meta_get_u32(struct store *s, MDB_txn *txn, const char *name, uint32_t *out)
@@ -2563,4 +2573,206 @@ int store_token_list(struct store *s, const char *user,
     if (stop)
         return stop;
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_lmdb_error("list tokens", rc);
+}
+
+/* ---------------------------------------------------------------- reverse-geocoding cache */
+
+#define GEO_FORMAT 1
+#define GEO_FIXED  9 /* format, fetched */
+
+static bool geo_key_ok(const char *ghash, size_t *len)
+{
+    *len = strnlen(ghash, STORE_GEO_KEY_MAX + 1);
+    return *len >= 1 && *len <= STORE_GEO_KEY_MAX;
+}
+
+/* Copies the next NUL-terminated string of a value into out (cut to fit); false if none. */
+static bool geo_take(const uint8_t **p, const uint8_t *end, char *out, size_t size)
+{
+    const uint8_t *nul = memchr(*p, 0, (size_t)(end - *p));
+    if (!nul)
+        return false;
+    size_t n = (size_t)(nul - *p);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p = nul + 1;
+    return true;
+}
+
+static int geo_decode(const MDB_val *v, struct store_geo *out)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    if (v->mv_size < GEO_FIXED || p[0] != GEO_FORMAT)
+        return WL_ECORRUPT;
+    out->fetched = (int64_t)((uint64_t)get_le32(p + 1) | (uint64_t)get_le32(p + 5) << 32);
+    p += GEO_FIXED;
+    if (!geo_take(&p, end, out->cc, sizeof(out->cc)) ||
+        !geo_take(&p, end, out->addr, sizeof(out->addr)) ||
+        !geo_take(&p, end, out->locality, sizeof(out->locality)) ||
+        !geo_take(&p, end, out->tzname, sizeof(out->tzname)) ||
+        !geo_take(&p, end, out->provider, sizeof(out->provider)))
+        return WL_ECORRUPT;
+    return 0;
+}
+
+static int geo_get_in(struct store *s, MDB_txn *txn, const char *ghash, size_t len,
+                      struct store_geo *out)
+{
+    MDB_val k = {len, (void *)ghash}, v;
+    int rc = mdb_get(txn, s->geo, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return -ENOENT;
+    if (rc)
+        return store_lmdb_error("read the geo cache", rc);
+    return geo_decode(&v, out);
+}
+
+int store_geo_get(struct store *s, const char *ghash, struct store_geo *out)
+{
+    MDB_txn *txn;
+    size_t len;
+    if (!geo_key_ok(ghash, &len) || !s->have_geo)
+        return -ENOENT;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = geo_get_in(s, txn, ghash, len, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+int store_geo_peek(struct store *s, const char *ghash, struct store_geo *out)
+{
+    MDB_txn *txn;
+    size_t len;
+    if (!geo_key_ok(ghash, &len) || !s->have_geo)
+        return -ENOENT;
+    /* A second hold of the resize lock by a thread that holds it already would wait behind a
+     * resize that waits for this thread: try, and go without rather than wait. */
+    if (pthread_rwlock_tryrdlock(&s->resize_lock) != 0)
+        return -EAGAIN;
+    if (!s->env || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        return -EAGAIN;
+    }
+    int rc = geo_get_in(s, txn, ghash, len, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+struct geo_job {
+    const char *const *ghashes;
+    const struct store_geo *entries;
+    size_t n;
+};
+
+static void geo_put_text(uint8_t *buf, size_t *o, const char *text, size_t max)
+{
+    size_t n = strnlen(text, max - 1);
+    memcpy(buf + *o, text, n);
+    buf[*o + n] = 0;
+    *o += n + 1;
+}
+
+static int geo_put_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct geo_job *j = arg;
+    uint8_t buf[GEO_FIXED + sizeof(struct store_geo)];
+    for (size_t i = 0; i < j->n; i++) {
+        const struct store_geo *e = &j->entries[i];
+        size_t o = GEO_FIXED;
+        buf[0] = GEO_FORMAT;
+        put_le32(buf + 1, (uint32_t)(uint64_t)e->fetched);
+        put_le32(buf + 5, (uint32_t)((uint64_t)e->fetched >> 32));
+        geo_put_text(buf, &o, e->cc, sizeof(e->cc));
+        geo_put_text(buf, &o, e->addr, sizeof(e->addr));
+        geo_put_text(buf, &o, e->locality, sizeof(e->locality));
+        geo_put_text(buf, &o, e->tzname, sizeof(e->tzname));
+        geo_put_text(buf, &o, e->provider, sizeof(e->provider));
+        MDB_val k = {strlen(j->ghashes[i]), (void *)j->ghashes[i]}, v = {o, buf};
+        int rc = mdb_put(txn, s->geo, &k, &v, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int store_geo_put(struct store *s, const char *const *ghashes, const struct store_geo *entries,
+                  size_t n)
+{
+    size_t len;
+    if (s->read_only)
+        return -EROFS;
+    for (size_t i = 0; i < n; i++)
+        if (!geo_key_ok(ghashes[i], &len))
+            return -EINVAL;
+    if (n == 0)
+        return 0;
+    struct geo_job j = {.ghashes = ghashes, .entries = entries, .n = n};
+    return store_with_write_txn(s, geo_put_fn, &j, "write the geo cache");
+}
+
+int store_geo_count(struct store *s, uint64_t *count)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    *count = 0;
+    if (!s->have_geo)
+        return 0;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_stat(txn, s->geo, &st);
+    if (rc == 0)
+        *count = st.ms_entries;
+    store_txn_abort(s, txn);
+    return store_lmdb_error("count the geo cache", rc);
+}
+
+int store_read_recorder_geo(const char *dir,
+                            int (*cb)(void *arg, const char *key, size_t klen, const char *value,
+                                      size_t vlen),
+                            void *arg)
+{
+    char path[PATH_MAX];
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_dbi dbi;
+    MDB_val k, v;
+    int rc, stop = 0;
+
+    if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path) ||
+        access(path, R_OK) != 0)
+        return -ENOENT;
+    /* The Recorder's own settings (maxdbs 10); read-only and without a lock file of ours, so a
+     * Recorder may keep running on it. */
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 10)) ||
+        (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0)) ||
+        (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
+        (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) || (rc = mdb_cursor_open(txn, dbi, &cur)))
+        goto out;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if ((stop = cb(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
+            break;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    if (stop)
+        return stop;
+    if (rc) {
+        wl_log(WL_LOG_ERROR, "store", "cannot read the Recorder's cache in %s: %s", dir,
+               mdb_strerror(rc));
+        return WL_ESTORE;
+    }
+    return 0;
 }

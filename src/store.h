@@ -502,4 +502,54 @@ const char *store_client_id(struct store *s);
 /* The storage directory. */
 const char *store_dir(struct store *s);
 
+/* ------------------------------------------------------------------ reverse-geocoding cache */
+/*
+ *   geo      geohash (1..12 characters) -> u8 format (1) | i64le fetched | cc NUL addr NUL
+ *            locality NUL tzname NUL provider NUL
+ *            What a geocoder (or an imported Recorder cache) said about a cell. An entry with
+ *            every name empty is an answer too: nothing there (the sea). Made the first time a
+ *            store is opened for writing; a read-only store from before has none (lookups find
+ *            nothing).
+ */
+#define STORE_GEO_KEY_MAX      12  /* GEOHASH_PRECISION_MAX */
+#define STORE_GEO_ADDR_MAX     256 /* an address line; longer ones are cut */
+#define STORE_GEO_LOCALITY_MAX 128
+#define STORE_GEO_TZNAME_MAX   64 /* IANA names are at most 30 bytes */
+#define STORE_GEO_PROVIDER_MAX 16 /* "nominatim", "recorder"... */
+
+struct store_geo {
+    char cc[3];
+    char addr[STORE_GEO_ADDR_MAX];
+    char locality[STORE_GEO_LOCALITY_MAX];
+    char tzname[STORE_GEO_TZNAME_MAX];
+    char provider[STORE_GEO_PROVIDER_MAX];
+    int64_t fetched; /* epoch seconds */
+};
+
+/* The entry for a geohash: 0 and *out set, -ENOENT (none, or a malformed key), or a store
+ * error. Opens its own read transaction (see the thread rules). */
+int store_geo_get(struct store *s, const char *ghash, struct store_geo *out);
+/* The same from a thread that may hold a read open (an iterator): never waits for the map's
+ * resize lock, and returns -EAGAIN instead when it would have to (the caller goes without). */
+int store_geo_peek(struct store *s, const char *ghash, struct store_geo *out);
+/* Stores entries[0..n) under ghashes[0..n) in one transaction (durable on return), replacing
+ * what was there; strings longer than their field are cut. Returns 0, -EINVAL (a malformed
+ * key: nothing stored), -EROFS, or a store error. */
+int store_geo_put(struct store *s, const char *const *ghashes, const struct store_geo *entries,
+                  size_t n);
+/* The number of entries. Returns 0 or a store error. */
+int store_geo_count(struct store *s, uint64_t *count);
+
+/*
+ * Reads the reverse-geocoding cache of an OwnTracks Recorder (the unnamed database of the LMDB
+ * environment in `dir`, its ghash/ directory), read-only, calling cb with each key and value
+ * (the Recorder's JSON; not NUL-terminated, borrowed for the call). Named databases' own
+ * records in it are passed too: the caller judges the values. cb returns 0 to go on. Returns 0,
+ * cb's non-zero value, -ENOENT (no LMDB environment there), or WL_ESTORE (logged).
+ */
+int store_read_recorder_geo(const char *dir,
+                            int (*cb)(void *arg, const char *key, size_t klen, const char *value,
+                                      size_t vlen),
+                            void *arg);
+
 #endif
