@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "cli.h"
 #include "cli_command.h"
+#include "cli_internal.h"
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
@@ -30,6 +31,7 @@
 #include "version.h"
 #include "wl.h"
 #include "writer.h"
+#include "zone.h"
 
 struct mqtt_thread {
     struct mqtt *mqtt;
@@ -116,6 +118,21 @@ static int check_settings(const struct wl_config *cfg)
     }
     if (cfg->http_acl_file[0] && !http_auth_on(cfg)) {
         printf("problem: --http-acl-file needs HTTP sign-in (--http-auth-file)\n");
+        problems++;
+    }
+    struct store_user_settings timeline;
+    struct zone *zone;
+    const char *why;
+    cli_timeline_defaults(cfg, &timeline);
+    if (zone_open(cfg->timezone, &zone) != 0) {
+        printf("problem: --timezone '%s' is not a zone of this system's tz database\n",
+               cfg->timezone);
+        problems++;
+    } else {
+        zone_unref(zone);
+    }
+    if (tl_settings_check(&timeline.tl, &why) != 0) {
+        printf("problem: --stay-radius, --stay-time: %s\n", why);
         problems++;
     }
     if (!!cfg->http_tls_cert[0] != !!cfg->http_tls_key[0]) {
@@ -464,7 +481,10 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "wherelog serve: cannot load the users (see the log)\n");
         goto out;
     }
-    if ((rc = store_open(cfg->storage, NULL, &sv.store))) {
+    struct store_user_settings timeline;
+    cli_timeline_defaults(cfg, &timeline);
+    struct store_options so = {.timeline = &timeline};
+    if ((rc = store_open(cfg->storage, &so, &sv.store))) {
         fprintf(stderr, "wherelog serve: cannot open the store in %s: %s\n", cfg->storage,
                 wl_strerror(rc));
         goto out;
@@ -474,6 +494,12 @@ int cli_serve(int argc, char **argv)
         live_new(sv.store, sv.auth ? auth_visible : NULL, sv.auth, &sv.live))
         goto out;
     writer_set_committed_hook(sv.writer, live_committed, sv.live);
+    struct zone *zone;
+    if (zone_open(cfg->timezone, &zone) == 0) { /* checked above */
+        live_set_timeline_zone(sv.live, zone);
+        zone_unref(zone);
+    }
+    store_set_timeline_hook(sv.store, live_timeline, sv.live);
     /* MQTT first: the HTTP threads read what it set up (health, metrics). */
     if ((cfg->mqtt && start_mqtt(&sv, cfg)) || (cfg->http_port && start_http(&sv, cfg)) ||
         start_prune(&sv, cfg))
