@@ -614,14 +614,20 @@ static int write_segment(struct tlread *t, struct sink *out, const struct window
             sink_printf(out, "{\"type\":\"Point\",\"coordinates\":[%.6f,%.6f]}", seg->lon,
                         seg->lat);
         } else if (seg->kind == TL_TRIP) {
-            /* The trip's fixes; a trip with fewer than two (sparse data) is drawn from where it
-             * began to where it ended. */
-            size_t mark = out->len;
+            /* The trip's fixes, held as one unit (sink.h) so that a trip with fewer than two
+             * (sparse data) can be taken back and drawn from where it began to where it
+             * ended. */
+            sink_hold(out);
             sink_puts(out, "{\"type\":\"LineString\",\"coordinates\":[");
-            if ((rc = trip_points(t, seg, out, put_geojson_position, &n)))
+            if ((rc = trip_points(t, seg, out, put_geojson_position, &n))) {
+                sink_drop(out);
                 return rc;
-            if (n < 2) {
-                out->len = mark;
+            }
+            if (n >= 2) {
+                sink_puts(out, "]}");
+                sink_keep(out);
+            } else {
+                sink_drop(out);
                 if (isfinite(seg->lat) && isfinite(seg->lon) && isfinite(seg->end_lat) &&
                     isfinite(seg->end_lon))
                     sink_printf(out,
@@ -630,8 +636,6 @@ static int write_segment(struct tlread *t, struct sink *out, const struct window
                                 seg->lon, seg->lat, seg->end_lon, seg->end_lat);
                 else
                     sink_puts(out, "null");
-            } else {
-                sink_puts(out, "]}");
             }
         } else {
             sink_puts(out, "null"); /* a gap: properties only */
