@@ -77,6 +77,9 @@ int cli_import(int argc, char **argv)
         store_close(s);
         return 1;
     }
+    /* History arrives in any order, often older than what is stored: build each device's
+     * timeline once at the end rather than replay it after every batch. */
+    store_set_timeline_deferred(s, true);
     if (recorder)
         rc = import_recorder(imp, src);
     else if (strcmp(kind, "gpx") == 0)
@@ -92,6 +95,10 @@ int cli_import(int argc, char **argv)
     /* a file or directory skipped on the way is a source not read to its end, too */
     bool skipped = import_source_errors(imp) > 0;
     import_free(imp);
+    int tl_rc = store_timeline_catch_up(s);
+    if (tl_rc)
+        fprintf(stderr, "wherelog import: timelines not brought up to date (they will be when "
+                        "read): %s\n", wl_strerror(tl_rc));
     store_close(s);
     if (rc && rc != -EINVAL && rc != -ENOENT && rc != -EIO && rc != -E2BIG && rc != -ENAMETOOLONG)
         fprintf(stderr, "wherelog import: %s\n", wl_strerror(rc));

@@ -1,5 +1,6 @@
 /*
- * store.h - wherelog's LMDB store. The only module that includes lmdb.h.
+ * store.h - wherelog's LMDB store (store.c, and store_timeline.c for the timeline): the only
+ * module that includes lmdb.h.
  *
  * Layout: one LMDB environment in the storage directory (data.mdb, lock.mdb, mode 0600),
  * holding these named databases. Integers in keys are big-endian so that byte order is
@@ -353,6 +354,15 @@ struct store_day {
  * store) and returns 0 to go on. Returns 0, cb's value, or a store error. */
 int store_days_read(struct store *s, uint32_t id, uint32_t from_date, uint32_t to_date,
                     int (*cb)(void *arg, const struct store_day *day), void *arg);
+
+/* While deferred (a bulk import), writes only mark the span of each device's timeline they
+ * change, which costs one small record per device and batch instead of running the detector;
+ * a read brings a marked timeline up to date first, as does store_timeline_catch_up() and the
+ * next store_open() for writing. Any thread; takes effect for the next write. */
+void store_set_timeline_deferred(struct store *s, bool deferred);
+/* Brings every marked or missing timeline up to date, each device in a transaction of its own.
+ * Returns 0 or a store error. */
+int store_timeline_catch_up(struct store *s);
 
 /* Called after a commit for each segment that opened or closed in it (live updates), from
  * the committing thread, with names borrowed for the call; it must not block or call the
