@@ -40,12 +40,40 @@ static int32_t offset_at(const struct zone *z, int64_t t)
     return z ? zone_offset(z, t) : 0;
 }
 
-static void put_double(struct sink *out, const char *fmt, double v)
+/* A number with `decimals` (0..6) fixed decimals, or null when not finite: written with integer
+ * arithmetic, since printf's floating point was most of the time a year of days took. */
+static void put_fixed(struct sink *out, double v, int decimals)
 {
-    if (isfinite(v))
-        sink_printf(out, fmt, v);
-    else
+    static const int64_t scale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    if (!isfinite(v)) {
         sink_puts(out, "null");
+        return;
+    }
+    if (fabs(v) >= 1e12) { /* beyond what a distance or a position can be: printf's way */
+        sink_printf(out, "%.*f", decimals, v);
+        return;
+    }
+    int64_t n = llround(v * (double)scale[decimals]);
+    if (n < 0) {
+        sink_putc(out, '-');
+        n = -n;
+    }
+    sink_put_i64(out, n / scale[decimals]);
+    if (decimals) {
+        char frac[8];
+        int64_t f = n % scale[decimals];
+        for (int i = decimals - 1; i >= 0; i--, f /= 10)
+            frac[i] = (char)('0' + f % 10);
+        sink_putc(out, '.');
+        sink_put(out, frac, (size_t)decimals);
+    }
+}
+
+/* ,"name":N for an integer. */
+static void put_int(struct sink *out, const char *key, int64_t v)
+{
+    sink_puts(out, key);
+    sink_put_i64(out, v);
 }
 
 /* ,"name":{"lat":..,"lon":..}, or null without a usable position. */
@@ -56,7 +84,11 @@ static void put_place(struct sink *out, const char *name, double lat, double lon
         sink_puts(out, "null");
         return;
     }
-    sink_printf(out, "{\"lat\":%.6f,\"lon\":%.6f}", lat, lon);
+    sink_puts(out, "{\"lat\":");
+    put_fixed(out, lat, 6);
+    sink_puts(out, ",\"lon\":");
+    put_fixed(out, lon, 6);
+    sink_putc(out, '}');
 }
 
 void tlread_segment_json(struct sink *out, const struct tl_segment *seg, bool open,
@@ -75,21 +107,21 @@ void tlread_segment_json(struct sink *out, const struct tl_segment *seg, bool op
     switch (seg->kind) {
     case TL_STAY:
         sink_puts(out, ",\"lat\":");
-        put_double(out, "%.6f", seg->lat);
+        put_fixed(out, seg->lat, 6);
         sink_puts(out, ",\"lon\":");
-        put_double(out, "%.6f", seg->lon);
+        put_fixed(out, seg->lon, 6);
         sink_puts(out, ",\"radius\":");
-        put_double(out, "%.0f", seg->radius_m);
+        put_fixed(out, seg->radius_m, 0);
         sink_puts(out, ",\"acc\":");
-        put_double(out, "%.0f", seg->acc_m);
+        put_fixed(out, seg->acc_m, 0);
         break;
     case TL_TRIP:
         sink_printf(out, ",\"mode\":\"%s\",\"distance\":", tl_mode_name(seg->mode));
-        put_double(out, "%.0f", seg->distance_m);
+        put_fixed(out, seg->distance_m, 0);
         sink_printf(out, ",\"moving\":%lld,\"avg_speed\":", (long long)seg->moving_s);
-        put_double(out, "%.2f", duration > 0 ? seg->distance_m / (double)duration : 0.0);
+        put_fixed(out, duration > 0 ? seg->distance_m / (double)duration : 0.0, 2);
         sink_puts(out, ",\"top_speed\":");
-        put_double(out, "%.2f", seg->top_speed_ms);
+        put_fixed(out, seg->top_speed_ms, 2);
         put_place(out, "from", seg->lat, seg->lon);
         put_place(out, "to", seg->end_lat, seg->end_lon);
         break;
@@ -683,11 +715,13 @@ static void put_stays(struct sink *out, const struct stay_share *st, uint32_t n)
 {
     sink_puts(out, ",\"longest_stays\":[");
     for (uint32_t i = 0; i < n; i++) {
-        sink_printf(out, "%s{\"start\":%lld,\"seconds\":%u,\"lat\":", i ? "," : "",
-                    (long long)st[i].start, (unsigned)st[i].seconds);
-        put_double(out, "%.6f", st[i].lat);
+        sink_puts(out, i ? ",{\"start\":" : "{\"start\":");
+        sink_put_i64(out, st[i].start);
+        put_int(out, ",\"seconds\":", st[i].seconds);
+        sink_puts(out, ",\"lat\":");
+        put_fixed(out, st[i].lat, 6);
         sink_puts(out, ",\"lon\":");
-        put_double(out, "%.6f", st[i].lon);
+        put_fixed(out, st[i].lon, 6);
         sink_putc(out, '}');
     }
     sink_putc(out, ']');
@@ -697,15 +731,19 @@ static void put_figures(struct sink *out, uint32_t points, int64_t first, int64_
                         double distance, int64_t moving, uint32_t stays, uint32_t trips,
                         int64_t stay_s)
 {
-    sink_printf(out, ",\"points\":%u", (unsigned)points);
-    if (points)
-        sink_printf(out, ",\"first\":%lld,\"last\":%lld", (long long)first, (long long)last);
-    else
+    put_int(out, ",\"points\":", points);
+    if (points) {
+        put_int(out, ",\"first\":", first);
+        put_int(out, ",\"last\":", last);
+    } else {
         sink_puts(out, ",\"first\":null,\"last\":null");
+    }
     sink_puts(out, ",\"distance\":");
-    put_double(out, "%.0f", distance);
-    sink_printf(out, ",\"moving\":%lld,\"stays\":%u,\"trips\":%u,\"stay_time\":%lld",
-                (long long)moving, (unsigned)stays, (unsigned)trips, (long long)stay_s);
+    put_fixed(out, distance, 0);
+    put_int(out, ",\"moving\":", moving);
+    put_int(out, ",\"stays\":", stays);
+    put_int(out, ",\"trips\":", trips);
+    put_int(out, ",\"stay_time\":", stay_s);
 }
 
 static void write_day(struct tlread *t, struct sink *out, const struct store_day *d)
@@ -952,7 +990,7 @@ static void put_fix(struct sink *out, const char *name, const struct geo_fix *f,
     sink_printf(out,
                 ",\"%s\":{\"tst\":%lld,\"iso\":\"%s\",\"lat\":%.6f,\"lon\":%.6f,\"acc\":", name,
                 (long long)f->tst, iso, f->lat, f->lon);
-    put_double(out, "%.0f", f->acc);
+    put_fixed(out, f->acc, 0);
     sink_putc(out, '}');
 }
 
@@ -1019,9 +1057,9 @@ int tlread_at_json(struct store *s, const char *user, const char *device, int64_
     sink_printf(out, ",\"t\":%lld,\"iso\":\"%s\",\"status\":\"%s\"", (long long)at, iso, status);
     if (position) {
         sink_puts(out, ",\"lat\":");
-        put_double(out, "%.6f", lat);
+        put_fixed(out, lat, 6);
         sink_puts(out, ",\"lon\":");
-        put_double(out, "%.6f", lon);
+        put_fixed(out, lon, 6);
     }
     if (have_before)
         put_fix(out, "before", &before, z);
