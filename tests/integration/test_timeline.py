@@ -17,6 +17,7 @@ import urllib.parse
 import websocket
 
 import contract
+import dayfaker
 import gpx_check
 import harness as h
 
@@ -431,6 +432,51 @@ class Changes(unittest.TestCase):
                 by_ws.append(msg)
         ws.close()
         self.assertEqual(by_ws[:len(seen)], seen, "the WebSocket gets the same events")
+
+
+class GeneratedDays(unittest.TestCase):
+    """Days from tests/tools/dayfaker.py, published as a phone would (buffered spans late and
+    out of order): the stays the API reports match the true ones, and the day figures count
+    every fix."""
+
+    def test_generated_days_through_the_api(self):
+        stack = h.Stack()
+        self.addCleanup(stack.stop)
+        days = [dayfaker.make_day("tlread", i, "mixed") for i in range(6)]
+        for n, day in enumerate(days):
+            msgs = list(day.messages())
+            late = day.labels().get("late", [])
+            is_late = lambda m: any(s["from"] <= m["tst"] <= s["to"] for s in late)
+            on_time = [m for m in msgs if not is_late(m)]
+            buffered = [m for m in msgs if is_late(m)]
+            h.publish(stack.broker.port, [
+                {"topic": "owntracks/gen/phone%d" % n, "payload": json.dumps(m)}
+                for m in on_time + buffered])
+        h.sync(stack.broker.port, stack.storage)
+        matched = total = 0
+        for n, day in enumerate(days):
+            labels = day.labels()
+            r = h.request(stack.server.http_port, "/api/0/timeline?" + query(
+                user="gen", device="phone%d" % n, **{"from": str(labels["day_start"]),
+                                                   "to": str(labels["day_end"])}))
+            segs = contract.check("/api/0/timeline", "GET", r)["segments"]
+            stays = [s for s in segs if s["type"] == "stay"]
+            for true in labels["stays"]:
+                if true["clipped_start"] or true["clipped_end"]:
+                    continue
+                total += 1
+                span = true["end"] - true["start"]
+                matched += any(
+                    min(s["end"], true["end"]) - max(s["start"], true["start"]) >= span / 2 and
+                    h_dist(s["lat"], s["lon"], true["lat"], true["lon"]) <= 150 for s in stays)
+            r = h.request(stack.server.http_port, "/api/0/days?" + query(
+                user="gen", device="phone%d" % n))
+            days_body = contract.check("/api/0/days", "GET", r)
+            self.assertEqual(sum(d["points"] for d in days_body["days"]),
+                             len(list(day.messages())), "every fix is counted on a day")
+        self.assertGreater(total, 3)
+        self.assertGreaterEqual(matched / total, 0.8, "%d of %d true stays found" % (matched,
+                                                                                     total))
 
 
 USERS = {"ann": "ann-pw", "bob": "bob-pw"}

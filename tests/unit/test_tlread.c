@@ -118,6 +118,17 @@ Test(tlread, a_trip_as_json_has_its_speeds_and_ends)
     cr_expect_float_eq(json_object_get_double(w), 2.2945, 1e-9);
     json_object_put(o);
 
+    out.len = 0; /* negative numbers, rounding half away from zero, and never "-0.00" */
+    s.lat = -33.8690004;
+    s.end_lon = -0.1278;
+    s.distance_m = 2339.5;
+    s.top_speed_ms = -0.004;
+    tlread_segment_json(&out, &s, false, NULL);
+    cr_expect(strstr(text(), "\"from\":{\"lat\":-33.869000,") != NULL, "%s", text());
+    cr_expect(strstr(text(), "\"lon\":-0.127800}") != NULL, "%s", text());
+    cr_expect(strstr(text(), "\"distance\":2340,") != NULL, "%s", text());
+    cr_expect(strstr(text(), "\"top_speed\":0.00,") != NULL, "%s", text());
+
     out.len = 0; /* a gap without a position before it says null */
     struct tl_segment g = {.kind = TL_GAP,
                            .start = T0,
