@@ -384,10 +384,11 @@ void api_get_timeline(struct api *api, const struct api_request *req, struct api
 static void locations_timeline(struct api *api, const struct api_request *req,
                                struct api_response *resp)
 {
-    static const struct request_rules rules = {
+    const struct request_rules rules = {
         .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_MAX_POINTS |
                  REQUEST_FORMAT | REQUEST_DOWNLOAD | REQUEST_TIMELINE,
-        .requires = REQUEST_USER | REQUEST_DEVICE};
+        .requires = REQUEST_USER | REQUEST_DEVICE,
+        .default_from = time(NULL) - API_DEFAULT_WINDOW}; /* as for the points */
     struct request_params rq;
     struct zone *z;
     if (!timeline_request(api, req, resp, &rules, &rq, &z))

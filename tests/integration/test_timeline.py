@@ -240,6 +240,7 @@ class Timeline(unittest.TestCase):
             ("/api/0/at", dict(user="jane", device="phone", t="3000-01-01"), 400),
             ("/api/0/at", dict(user="jane", device="phone", t="soon"), 400),
             ("/api/0/at", dict(user="jane", device="nope", t=str(DAY)), 404),
+            ("/api/0/locations", dict(user="jane", device="phone", timeline=1), 400),
         ]
         for path, params, status in cases:
             r, body = self.get(path, **params)
