@@ -878,24 +878,40 @@ bool tl_feed(struct tl_detector *d, const struct tl_settings *settings, const st
     return true;
 }
 
-void tl_pending(const struct tl_detector *d, const struct tl_settings *settings, tl_emit_fn emit,
-                void *arg)
+void tl_pending_at(const struct tl_detector *d, const struct tl_settings *settings, int64_t now,
+                   tl_emit_fn emit, void *arg)
 {
     if (d->phase == PHASE_NONE || d->phase > PHASE_STAY || d->npending > TL_PENDING_MAX)
         return;
     struct tl_settings s = usable_settings(settings);
     struct out o = {emit, arg, TL_OPENED};
     struct tl_detector c = *d;
-    /* Fewer than DEPART_FIXES outside fixes are undecided: a departure or an outlier. Until
-     * the next fix tells, they are points of the place (a single point kilometres away does
-     * not end a stay, even for a while). */
+    bool later = now > c.last_tst;
+    /* A fix outside the place and a silence since it long enough for a stay: the device went
+     * there (the rule of feed_good for a fix back inside, with `now` as that fix). */
+    if (later && c.npending > 0 &&
+        secs(c.pending[c.npending - 1].fix.tst, now) >= (double)s.stay_min_s)
+        depart(&c, &s, &o);
+    /* Fewer than DEPART_FIXES outside fixes, lately: a departure or an outlier. Until the
+     * next fix tells, they are points of the place (a single point kilometres away does not
+     * end a stay, even for a while). */
     for (uint32_t i = 0; i < c.npending; i++) {
         place_others(&c, 1, c.pending[i].fix.tst, c.pending[i].fix.tst);
         place_others(&c, c.pending[i].others, c.pending[i].others_first, c.pending[i].others_last);
     }
     c.npending = 0;
+    /* The silence since the last fix began at the place: it is part of a stay there up to
+     * stay_silence_max_s, and makes the candidate one if long enough (see depart). */
+    bool quiet = later && secs(c.c_last_any, now) <= (double)s.stay_silence_max_s;
+    if (quiet && c.phase == PHASE_TRIP && c.have_place) {
+        double least = secs(c.c_first, c.c_last) >= (double)s.stay_min_s
+                           ? (double)s.stay_min_s
+                           : SILENT_STAY_FACTOR * (double)s.stay_min_s;
+        if (secs(c.c_first, now) >= least)
+            confirm_stay(&c, &s, &o, false);
+    }
     if (c.phase == PHASE_STAY) {
-        emit_stay(&c, &s, &o, TL_OPENED, c.seg_start, c.last_tst, c.c_points);
+        emit_stay(&c, &s, &o, TL_OPENED, c.seg_start, quiet ? now : c.last_tst, c.c_points);
         return;
     }
     double end_lat = c.have_prev_good ? c.prev_good_lat : NAN;
@@ -903,6 +919,12 @@ void tl_pending(const struct tl_detector *d, const struct tl_settings *settings,
     emit_trip(&c, &s, &o, TL_OPENED, c.seg_start, c.last_tst,
               c.seg_points + (c.have_place ? c.c_points : 0), end_lat, end_lon, c.t_dist,
               c.t_moving);
+}
+
+void tl_pending(const struct tl_detector *d, const struct tl_settings *settings, tl_emit_fn emit,
+                void *arg)
+{
+    tl_pending_at(d, settings, d->last_tst, emit, arg);
 }
 
 bool tl_detector_valid(const void *bytes, size_t len)

@@ -161,6 +161,17 @@ bool tl_feed(struct tl_detector *d, const struct tl_settings *s, const struct ge
 void tl_pending(const struct tl_detector *d, const struct tl_settings *s, tl_emit_fn emit,
                 void *arg);
 
+/*
+ * tl_pending as the timeline stands at `now` (epoch seconds; the time it is read, at or after
+ * the last fix), for sparse data, where the last fix may be hours old: the silence since the
+ * last fix began where that fix was, so, as tl_feed would judge a next fix there at `now`, it
+ * is part of the stay there up to stay_silence_max_s (the open stay then ends at `now`), and
+ * a candidate stay or a fix outside the stay becomes a stay of its own if the silence is long
+ * enough. `now` at or before d->last_tst is tl_pending. d is not changed.
+ */
+void tl_pending_at(const struct tl_detector *d, const struct tl_settings *s, int64_t now,
+                   tl_emit_fn emit, void *arg);
+
 /* True if d was made by this build's detector (version and size match): only then may a
  * stored state be resumed. */
 bool tl_detector_valid(const void *bytes, size_t len);
