@@ -423,6 +423,7 @@ static void place_add(struct tl_detector *d, const struct tl_settings *s, const 
         d->swy += d->l_w * dwell * d->l_y;
     }
     d->l_w = 1 / (acc * acc);
+    d->c_inv_acc2 += 1 / (acc_of(f->acc) * acc_of(f->acc));
     d->l_x = x;
     d->l_y = y;
     d->c_n++;
@@ -480,7 +481,8 @@ static void place_start(struct tl_detector *d, const struct tl_settings *s, cons
     d->o_lat = f->lat;
     d->o_lon = f->lon;
     d->o_cos = fmax(cos(f->lat * M_PI / 180), 1e-6);
-    d->sx = d->sy = d->sxx = d->syy = d->sw = d->swx = d->swy = 0;
+    d->o_acc = acc_of(f->acc);
+    d->sx = d->sy = d->sxx = d->syy = d->sw = d->swx = d->swy = d->c_inv_acc2 = 0;
     d->c_n = d->c_points = d->c_points_after_near = d->c_acc_said = 0;
     memset(d->c_acc_n, 0, sizeof(d->c_acc_n));
     d->c_first = f->tst;
@@ -555,8 +557,8 @@ static int64_t place_arrival(const struct tl_detector *d)
     int64_t lo = d->c_before < d->seg_start ? d->seg_start : d->c_before;
     if (lo > d->c_first)
         lo = d->c_first;
-    if (!d->c_have_pv)
-        return d->c_first;
+    if (!d->c_have_pv) /* nothing usable before it: nothing says it was elsewhere */
+        return d->seg_start < d->c_first ? d->seg_start : d->c_first;
     double dd = geo_distance_m(d->c_pv_lat, d->c_pv_lon, d->c_lat, d->c_lon);
     double t = (double)d->c_pv_tst + (isfinite(dd) ? dd : 0) / d->c_v;
     return clamp_time(t, lo, d->c_first);
@@ -772,14 +774,25 @@ static void feed_good(struct tl_detector *d, const struct tl_settings *s, const 
         place_start(d, s, f, before);
     } else {
         double dist = geo_distance_m(d->c_lat, d->c_lon, f->lat, f->lon);
-        /* Outside only beyond twice the fix's accuracy (acc is about the 68 % radius: twice
-         * it holds 99 % of a normal error), so that indoor scatter does not leave. */
-        double reach = s->stay_radius_m + fmin(2 * acc_of(f->acc), 2 * s->stay_radius_m);
+        /* Outside only beyond twice the accuracy of the fix and of the centre together (acc
+         * is about the 68 % radius: twice it holds 99 % of a normal error), so that indoor
+         * scatter does not leave, nor a precise fix leave a candidate made of a vague one. */
+        double acc_f = acc_of(f->acc), acc_c = 1 / sqrt(d->c_inv_acc2);
+        double reach =
+            s->stay_radius_m + fmin(2 * sqrt(acc_f * acc_f + acc_c * acc_c), 2 * s->stay_radius_m);
         /* A candidate also holds its fixes within reach of its first (Li et al.'s anchor):
          * the mean of a walk follows the walker, the first fix does not. */
         bool inside = dist <= reach;
         if (inside && d->phase == PHASE_TRIP)
-            inside = geo_distance_m(d->o_lat, d->o_lon, f->lat, f->lon) <= reach;
+            inside = geo_distance_m(d->o_lat, d->o_lon, f->lat, f->lon) <=
+                     s->stay_radius_m +
+                         fmin(2 * sqrt(acc_f * acc_f + d->o_acc * d->o_acc), 2 * s->stay_radius_m);
+        if (!inside && acc_f >= s->stay_radius_m) {
+            /* A fix too vague to tell whether it is within the radius tells no departure
+             * either: a point of the place, no more. */
+            count_other(d, f->tst);
+            return;
+        }
         if (!inside) {
             struct tl_pending_fix *p = &d->pending[d->npending++];
             memset(p, 0, sizeof(*p));

@@ -110,7 +110,8 @@ struct tl_detector {
     int64_t a_tst;
     uint32_t t_nspeed, t_speed_m[24];
     /* the place: a candidate stay while in a trip, or the stay */
-    double o_lat, o_lon, o_cos, sx, sy, sxx, syy, sw, swx, swy, l_w, l_x, l_y, c_lat, c_lon;
+    double o_lat, o_lon, o_cos, o_acc, sx, sy, sxx, syy, sw, swx, swy, l_w, l_x, l_y, c_inv_acc2,
+        c_lat, c_lon;
     int64_t c_first, c_last, c_last_any, c_before, c_near_last, c_after_near;
     uint32_t c_n, c_points, c_points_after_near, c_acc_said, c_acc_n[32];
     double c_pv_lat, c_pv_lon, c_v, c_trip_dist, c_trip_a_lat, c_trip_a_lon, c_trip_moving;
