@@ -4,23 +4,30 @@
  * The method is the stay-point family (Li et al. 2008; Kang et al. 2004: a place is where
  * consecutive fixes stay within a radius for a minimum time; trackintel's
  * generate_staypoints is the same idea in batch form), made incremental and bounded, with
- * what real phones need on top:
+ * what real phones need on top. Written for this project; the ideas are the papers'.
  *
  *  - A *place* is either a candidate stay (while in a trip) or the confirmed stay. Its centre
- *    is the accuracy-weighted (1/acc^2) mean of its fixes in a local plane around its first
- *    fix, so it works across the antimeridian. A candidate becomes a stay once its fixes span
- *    stay_min_s.
+ *    is the mean of its fixes in a local plane around its first fix (so it works across the
+ *    antimeridian), weighted by accuracy and by the time each fix stands for (place_centre).
+ *    A candidate also holds its fixes near its first one (Li et al.'s anchor: the mean of a
+ *    walk follows the walker). It becomes a stay once its fixes span stay_min_s.
+ *  - Inside or outside is judged with the radius plus twice the accuracy of the fix and of
+ *    the centre; a fix too vague to tell (accuracy worse than the radius) never leaves.
  *  - A good fix outside the place is not believed at once: it waits in `pending`. If a later
- *    fix comes back inside, the pending ones were outliers (a fix km away and back, indoor
- *    jitter) and join the place as mere points. DEPART_FIXES good fixes outside in a row are
- *    a departure. This is Kang et al.'s "pending" list, bounded.
+ *    fix comes back inside soon, the pending ones were outliers (a fix km away and back,
+ *    indoor jitter) and join the place as mere points; a fix thrown far whose successor is
+ *    back near the place is a spike (is_spike). DEPART_FIXES good fixes outside in a row are
+ *    a departure (Kang et al.'s "pending" list, bounded).
  *  - Silence inside a stay is part of it (up to stay_silence_max_s): in the app's
- *    "significant changes" mode a stay may be one fix and hours of nothing. For the same
+ *    "significant changes" mode a stay may be one fix and hours of nothing, and a fix outside
+ *    followed by a stay's length of silence and a return is a visit there. For the same
  *    reason the end of a place is not its last fix but an estimate: the device left at
  *    (first fix outside) - (its distance from the centre) / (the speed the next fixes show),
- *    bounded by the last fix near the centre and the first fix after it. So a single fix at a
- *    place followed, hours later, by fixes of a departure is a stay of those hours. The
- *    arrival is estimated the same way from the last fix of the trip before it.
+ *    not before the last fix near the centre. So a single fix at a place followed, hours
+ *    later, by the fixes of a departure is a stay of those hours (if clearly longer than a
+ *    slow stretch of a trip: SILENT_STAY_FACTOR). The arrival is estimated the same way
+ *    from the last fix of the trip before it. tl_pending_at judges the silence after the
+ *    last fix as of the time the timeline is read.
  *  - Each boundary lies between two consecutive fed fixes (or on one), and each fix is
  *    counted in exactly one segment: the points of all segments add up to the fixes taken.
  *  - A fix that is not usable (no position), less accurate than max_acc, or that implies an
@@ -29,10 +36,12 @@
  *    point.
  *  - Trip distance adds a leg only once the device moved farther than the fixes' accuracy
  *    (STEP_MIN_M or the summed accuracies): at a standstill or walking slowly, jitter would
- *    otherwise add metres that were never travelled.
+ *    otherwise add metres that were never travelled. The top speed is one three legs in a
+ *    row agree on; the mode comes from the distance-weighted speeds (trip_mode).
  *
  * Work per fix is O(1): a few distances, and on a departure a replay of at most
- * TL_PENDING_MAX pending fixes. Nothing is allocated.
+ * TL_PENDING_MAX pending fixes. Nothing is allocated. The measured quality (stay F1, arrival
+ * and departure errors, trip distance) is printed by tests/bench/bench_timeline.py.
  */
 #include "timeline.h"
 

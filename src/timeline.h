@@ -29,12 +29,14 @@
 
 /* How stays are found; per user (store.h keeps a user's own, config.h the defaults). */
 struct tl_settings {
-    double stay_radius_m;       /* fixes within this of the stay's centre belong to it */
-    int64_t stay_min_s;         /* the least time at one place that makes a stay */
-    double max_acc_m;           /* a fix less accurate than this neither places a stay nor measures
-                                   a trip (it still counts as a point) */
-    int64_t gap_s;              /* a silence longer than this, between places farther apart than the
-                                   radius, is a gap */
+    double stay_radius_m; /* fixes within this of the stay's centre belong to it */
+    int64_t stay_min_s;   /* the least time at one place that makes a stay */
+    double max_acc_m;     /* a fix less accurate than this neither places a stay nor measures
+                             a trip (it still counts as a point) */
+    int64_t gap_s; /* a silence longer than this, between places farther apart than the radius,
+                      is a gap, unless the device can have made that way in the last half hour
+                      of it (at the speed its next fixes show): then it stayed, and left
+                      shortly before (significant-changes mode) */
     int64_t stay_silence_max_s; /* a silence that begins and ends at one place is part of the
                                    stay up to this long; longer, it is a gap */
 };
