@@ -458,10 +458,24 @@ static void place_add(struct tl_detector *d, const struct tl_settings *s, const 
     if (dist <= 0.3 * s->stay_radius_m + fmin(acc, s->stay_radius_m)) {
         d->c_near_last = f->tst;
         d->c_points_after_near = 0;
+        d->c_near_lat = d->c_an_lat = f->lat;
+        d->c_near_lon = d->c_an_lon = f->lon;
+        d->c_an_acc = acc_of(f->acc);
+        d->c_an_path = 0;
     } else {
         if (d->c_points_after_near == 0)
             d->c_after_near = f->tst;
         d->c_points_after_near++;
+        /* The way out so far, should these fixes turn out to be the start of a trip: legs
+         * as a trip counts them (trip_leg). */
+        double acc_f = acc_of(f->acc);
+        double leg = geo_distance_m(d->c_an_lat, d->c_an_lon, f->lat, f->lon);
+        if (leg >= fmax(STEP_MIN_M, d->c_an_acc + acc_f)) {
+            d->c_an_path += leg;
+            d->c_an_lat = f->lat;
+            d->c_an_lon = f->lon;
+            d->c_an_acc = acc_f;
+        }
     }
 }
 
@@ -487,6 +501,10 @@ static void place_start(struct tl_detector *d, const struct tl_settings *s, cons
                         int64_t before)
 {
     d->have_place = true;
+    d->c_near_lat = d->c_an_lat = f->lat;
+    d->c_near_lon = d->c_an_lon = f->lon;
+    d->c_an_acc = acc_of(f->acc);
+    d->c_an_path = 0;
     d->o_lat = f->lat;
     d->o_lon = f->lon;
     d->o_cos = fmax(cos(f->lat * M_PI / 180), 1e-6);
@@ -732,6 +750,15 @@ static void depart(struct tl_detector *d, const struct tl_settings *s, const str
         d->seg_start = departure;
         d->seg_points = after;
         trip_from(d, lat, lon, departure);
+        if (after > 0) {
+            /* The fixes on the way out, inside the radius, are the trip's: its way starts
+             * through them. */
+            double to_near = geo_distance_m(lat, lon, d->c_near_lat, d->c_near_lon);
+            d->t_dist = (isfinite(to_near) ? to_near : 0) + d->c_an_path;
+            d->a_lat = d->c_an_lat;
+            d->a_lon = d->c_an_lon;
+            d->a_acc = d->c_an_acc;
+        }
         replay(d, s, p, n, o);
         if (o->closed_as == TL_CLOSED && d->phase == PHASE_TRIP && d->seg_start == departure)
             emit_trip(d, s, o, TL_OPENED, departure, d->last_tst,

@@ -117,7 +117,7 @@ struct tl_detector {
     int64_t c_first, c_last, c_last_any, c_before, c_near_last, c_after_near;
     uint32_t c_n, c_points, c_points_after_near, c_acc_said, c_acc_n[32];
     double c_pv_lat, c_pv_lon, c_v, c_trip_dist, c_trip_a_lat, c_trip_a_lon, c_trip_moving;
-    double c_trip_top;
+    double c_trip_top, c_near_lat, c_near_lon, c_an_lat, c_an_lon, c_an_acc, c_an_path;
     uint32_t c_trip_speed_m[24];
     int64_t c_pv_tst;
     bool c_have_pv;
