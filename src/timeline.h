@@ -15,9 +15,11 @@
  * to replay from when a late point arrives): feeding the same fixes from the same state always
  * gives the same segments. A detector belongs to one thread at a time.
  *
- * Input is not trusted: a fix with no usable position (lat or lon not finite), an accuracy that
- * is unknown (NaN), zero, negative or huge, a tst that does not advance: each is handled as said
- * below and never breaks a bound or the tiling.
+ * Input is not trusted: a fix with no usable position (lat or lon not finite, or beyond 90 and
+ * 180 degrees), an accuracy that is unknown (NaN), zero, negative (all three taken as unknown)
+ * or huge, a tst that does not advance, settings that tl_settings_check refuses (each such
+ * member is taken as its default): each is handled as said below and never breaks a bound or
+ * the tiling. Every fix taken counts in exactly one segment's points.
  */
 #ifndef WL_TIMELINE_H
 #define WL_TIMELINE_H
@@ -100,18 +102,24 @@ struct tl_segment {
 struct tl_detector {
     uint32_t version; /* TL_DETECTOR_VERSION: a stored state of another version is not resumed */
     int64_t last_tst; /* the newest fix fed (0: none yet) */
-    /* the rest is timeline.c's: what each member means is said there */
+    /* The rest is timeline.c's. The open segment (a trip, or a stay: phase) starts at
+     * seg_start; seg_points are its fixes not held by the place or pending. ok_*: the last fix
+     * the speed check believed; prev_good_*: the trip's last good fix. */
     uint8_t phase;
     bool have_place, have_accepted, rejected_last, have_anchor, a_estimated, have_prev_good;
     int64_t seg_start;
     uint32_t seg_points;
     int64_t prev_good_tst, ok_tst;
     double prev_good_lat, prev_good_lon, ok_lat, ok_lon, ok_acc;
-    /* the trip */
+    /* the trip: start, distance, top speed, moving time, the last legs' speeds, the anchor
+     * (a_*) its next leg starts from, metres per speed bin */
     double t_lat, t_lon, t_dist, t_top, t_moving, t_speeds[3], a_lat, a_lon, a_acc;
     int64_t a_tst;
     uint32_t t_nspeed, t_speed_m[24];
-    /* the place: a candidate stay while in a trip, or the stay */
+    /* the place, a candidate stay while in a trip or the stay: its first fix (o_*), sums for
+     * its centre (weighted: sw*, l_* the newest fix's part) and radius (s*), its fixes' times,
+     * the fixes since the last one near the centre (after_near, an_*: the way out), what the
+     * trip was when it began (c_trip_*, c_pv_*: for the arrival) */
     double o_lat, o_lon, o_cos, o_acc, sx, sy, sxx, syy, sw, swx, swy, l_w, l_x, l_y, c_inv_acc2,
         c_lat, c_lon;
     int64_t c_first, c_last, c_last_any, c_before, c_near_last, c_after_near;
