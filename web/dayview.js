@@ -325,7 +325,11 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
 
   function draw() {
     day.parts = day.segments.map((seg, i) => layersOf(seg, i));
-    const layers = day.parts.flat().map((p) => p.layer);
+    // Stays over lines: a trip begins at its stay's centre, and the stay's dot must take the click.
+    const layers = [
+      ...day.parts.filter((_, i) => day.segments[i].type !== 'stay'),
+      ...day.parts.filter((_, i) => day.segments[i].type === 'stay'),
+    ].flat().map((p) => p.layer);
     // Points and no timeline (none computed for this range): the track, as one line.
     if (day.segments.length === 0 && day.points.length > 1) {
       layers.push(L.polyline(day.points.map((p) => [p.lat, p.lon]),
@@ -359,13 +363,17 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
       }
     });
     for (const p of day.parts[day.selected] || []) p.layer.bringToFront();
+    // The stays' dots stay on top, where a click must find them (see draw).
+    day.parts.forEach((parts, i) => {
+      if (day.segments[i].type === 'stay') parts.forEach((p) => p.layer.bringToFront());
+    });
   }
 
   // ---------------------------------------------------------------- the list
 
   function itemFor(seg, i) {
     const { zone, date } = day;
-    const end = seg.open ? 'now' : formatTime(zone, seg.end, date);
+    const end = formatTime(zone, seg.end, date); // an open segment's: its latest fix
     const duration = finite(seg.duration) ? seg.duration : seg.end - seg.start;
     let mark;
     let what;
@@ -407,10 +415,10 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
       el('div', { class: 'seg-line' },
         el('span', { class: 'seg-time' },
           el('time', { datetime: isoTime(seg.start) }, formatTime(zone, seg.start, date)), ' – ',
-          seg.open ? end : el('time', { datetime: isoTime(seg.end) }, end)),
+          el('time', { datetime: isoTime(seg.end) }, end)),
         el('span', { class: 'seg-duration' }, formatSpan(duration))),
       el('div', { class: 'seg-what' }, el('strong', {}, what),
-        details.filter(Boolean).map((d) => ` · ${d}`), seg.open ? ' · ongoing' : '')));
+        details.filter(Boolean).map((d) => ` · ${d}`), seg.open ? ' · not over yet' : '')));
   }
 
   function renderList() {
