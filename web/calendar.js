@@ -1,24 +1,27 @@
-// The calendar: one month of a device's days as a grid, each day shaded by how far the device
-// moved that day and labelled with the figure, from /api/0/days. It draws and reports picks;
-// dayview.js loads the figures and opens the day picked.
+// The calendar: a month of a device's days, or a year of its months, as a grid, each cell
+// shaded by how far the device moved and labelled with the figure, from /api/0/days. It draws
+// and reports picks; dayview.js loads the figures and opens the day picked.
 
 import { el, formatNumber } from './util.js';
 import { addDays, addMonths, longDate, monthName, weekday } from './zone.js';
 
-/** Distance bands (metres) of the shades 2, 3 and 4; shade 1 is a day with points but less. */
+/** Distance bands (metres) of the shades 2, 3 and 4 of a day; shade 1 is a day with data but
+ * less. A month's bands are thirty times a day's. */
 const SHADE_FROM_M = [1000, 5000, 25000];
+const MONTH_SCALE = 30;
 
-/** How far a day's figure is written in its cell: "12", "3.4" (km), "·" below 100 m. */
+/** A cell's figure, in km: "12", "3.4"; "·" below 100 m. */
 function cellFigure(distance) {
   if (!(distance >= 100)) return '·';
   const km = distance / 1000;
-  return km >= 10 ? String(Math.round(km)) : km.toFixed(1);
+  return km >= 10 ? formatNumber(Math.round(km)) : km.toFixed(1);
 }
 
-export function shadeOf(day) {
-  if (!day || !(day.points > 0 || day.stays > 0 || day.trips > 0)) return 0;
-  const d = Number(day.distance) || 0;
-  return 1 + SHADE_FROM_M.filter((m) => d >= m).length;
+/** 0 for no data, else 1..4 by distance moved; scale: 1 for a day, MONTH_SCALE for a month. */
+function shadeOf(entry, scale = 1) {
+  if (!entry || !(entry.points > 0 || entry.stays > 0 || entry.trips > 0)) return 0;
+  const d = Number(entry.distance) || 0;
+  return 1 + SHADE_FROM_M.filter((m) => d >= m * scale).length;
 }
 
 /** "12.3 km" or "850 m". */
@@ -28,20 +31,22 @@ export function formatDistance(m) {
 }
 
 /**
- * Builds the calendar in node (a <div>, filled here). onPick(date) is called when a day is
- * chosen; onMonth(month) when the arrows ask for another month (dayview loads it and calls
- * render).
+ * Builds the calendar in node (a <div>, filled here). onPick(date): a day was chosen;
+ * onShow(mode, month): the arrows, a month of the year grid or the Year/Month button ask for
+ * another view (dayview loads its figures and calls render).
  */
-export function createCalendar(node, { onPick, onMonth }) {
-  let month = null;
+export function createCalendar(node, { onPick, onShow }) {
+  let mode = 'month';
+  let month = null; // "YYYY-MM-01": the month shown, or in year mode a month of the year
   const title = el('h3', { id: 'cal-title', class: 'cal-title', 'aria-live': 'polite' });
-  const prev = el('button', { type: 'button', class: 'quiet icon', 'aria-label': 'Previous month',
-    title: 'Previous month', onclick: () => onMonth(addMonths(month, -1)) }, '‹');
-  const next = el('button', { type: 'button', class: 'quiet icon', 'aria-label': 'Next month',
-    title: 'Next month', onclick: () => onMonth(addMonths(month, 1)) }, '›');
+  const step = (n) => (mode === 'year' ? addMonths(month, 12 * n) : addMonths(month, n));
+  const prev = el('button', { type: 'button', class: 'quiet icon', onclick: () => onShow(mode, step(-1)) }, '‹');
+  const next = el('button', { type: 'button', class: 'quiet icon', onclick: () => onShow(mode, step(1)) }, '›');
+  const zoom = el('button', { type: 'button', class: 'quiet cal-zoom',
+    onclick: () => onShow(mode === 'year' ? 'month' : 'year', month) });
   const grid = el('table', { class: 'cal-grid', 'aria-labelledby': 'cal-title' });
   const note = el('p', { class: 'cal-note muted' });
-  node.replaceChildren(el('div', { class: 'cal-head' }, prev, title, next), grid, note);
+  node.replaceChildren(el('div', { class: 'cal-head' }, title, prev, next, zoom), grid, note);
 
   // Monday first; the header's names come from the locale (2024-01-01 was a Monday).
   const dayNames = [...Array(7)].map((_, i) => {
@@ -51,61 +56,111 @@ export function createCalendar(node, { onPick, onMonth }) {
       long: new Intl.DateTimeFormat(undefined, { weekday: 'long', timeZone: 'UTC' }).format(d),
     };
   });
+  const shortMonth = new Intl.DateTimeFormat(undefined, { month: 'short', timeZone: 'UTC' });
+
+  /** A cell's button: its shade, its figure, and a label that says it all. */
+  function cell(key, label, entry, scale, number, loading, attrs) {
+    const shade = shadeOf(entry, scale);
+    const distance = entry ? Number(entry.distance) || 0 : 0;
+    const what = shade === 0 ? (loading ? '' : 'no data')
+      : `${formatDistance(distance)}, ${formatNumber(entry.points || 0)} points`;
+    return el('button', {
+      type: 'button',
+      class: 'cal-day',
+      dataset: { [mode === 'year' ? 'month' : 'date']: key, shade: String(shade),
+        points: String(entry?.points || 0), distance: String(distance) },
+      'aria-label': `${label}${what ? `: ${what}` : ''}`,
+      ...attrs,
+    }, el('span', { class: 'cal-n' }, number),
+    el('span', { class: 'cal-km', 'aria-hidden': 'true' }, shade > 0 ? cellFigure(distance) : ''));
+  }
+
+  /** The line under the grid; cells: the days (or months, in a year) with data. */
+  function summary(cells, moved) {
+    const unit = mode === 'year' ? ['month', 'months', 'year'] : ['day', 'days', 'month'];
+    return cells === 0 ? `No data this ${unit[2]}.`
+      : `${cells} ${cells === 1 ? unit[0] : unit[1]} with data, ${formatDistance(moved)} moved. Figures in km; darker: farther.`;
+  }
 
   /**
-   * Draws month ("YYYY-MM-01") with days (a Map date → the /api/0/days object), marking
-   * `selected` (the day shown) and `today` (both dates, or null). loading: the figures are on
-   * their way (the grid shows, without shades).
+   * Draws a view. mode "month": month ("YYYY-MM-01") with days (a Map date → a day of
+   * /api/0/days), marking `selected` (the day shown) and `today` (dates, or null). mode
+   * "year": the year of month, with days a Map "YYYY-MM" → a month of /api/0/days?group=month.
+   * loading: the figures are on their way (the grid shows, without shades).
    */
-  function render({ month: m, days, selected, today, loading = false, error = null }) {
-    month = m;
-    title.textContent = monthName(m);
-    const head = el('thead', {}, el('tr', {}, dayNames.map((n) =>
-      el('th', { scope: 'col', abbr: n.long }, n.short))));
-    const body = el('tbody');
-    let row = el('tr');
-    for (let i = 1; i < weekday(m); i++) row.append(el('td'));
+  function render({ mode: m = 'month', month: at, days, selected, today, loading = false, error = null }) {
+    mode = m;
+    month = at;
+    const year = at.slice(0, 4);
+    prev.setAttribute('aria-label', mode === 'year' ? 'Previous year' : 'Previous month');
+    next.setAttribute('aria-label', mode === 'year' ? 'Next year' : 'Next month');
+    prev.title = prev.getAttribute('aria-label');
+    next.title = next.getAttribute('aria-label');
+    zoom.textContent = mode === 'year' ? 'Month' : 'Year';
+    zoom.setAttribute('aria-label', mode === 'year' ? 'Show one month' : 'Show the whole year');
     let moved = 0;
     let withData = 0;
-    for (let date = m; date.slice(0, 7) === m.slice(0, 7); date = addDays(date, 1)) {
-      const day = days?.get(date);
-      const shade = shadeOf(day);
-      if (shade > 0) withData += 1;
-      if (day) moved += Number(day.distance) || 0;
-      const what = shade === 0 ? (loading ? '' : 'no data')
-        : `${formatDistance(Number(day.distance) || 0)}, ${formatNumber(day.points)} points`;
-      row.append(el('td', {}, el('button', {
-        type: 'button',
-        class: 'cal-day',
-        dataset: { date, shade: String(shade), points: String(day?.points || 0),
-          distance: String(day ? Number(day.distance) || 0 : 0) },
-        'aria-label': `${longDate(date)}${what ? `: ${what}` : ''}`,
-        'aria-current': date === selected ? 'date' : null,
-        onclick: () => onPick(date),
-      }, el('span', { class: 'cal-n' }, String(Number(date.slice(8)))),
-      el('span', { class: 'cal-km', 'aria-hidden': 'true' }, shade > 0 ? cellFigure(Number(day.distance) || 0) : ''))));
-      if (date === today) row.lastChild.firstChild.classList.add('today');
-      if (weekday(date) === 7) {
-        body.append(row);
-        row = el('tr');
+    const body = el('tbody');
+    let head = null;
+    if (mode === 'year') {
+      title.textContent = year;
+      let row = el('tr');
+      for (let i = 0; i < 12; i++) {
+        const first = `${year}-${String(i + 1).padStart(2, '0')}-01`;
+        const entry = days?.get(first.slice(0, 7));
+        if (shadeOf(entry) > 0) withData += 1;
+        if (entry) moved += Number(entry.distance) || 0;
+        row.append(el('td', {}, cell(first.slice(0, 7), monthName(first), entry, MONTH_SCALE,
+          shortMonth.format(new Date(Date.UTC(Number(year), i, 15))), loading, {
+            'aria-current': selected?.startsWith(first.slice(0, 7)) ? 'date' : null,
+            onclick: () => onShow('month', first),
+          })));
+        if (i % 4 === 3) {
+          body.append(row);
+          row = el('tr');
+        }
       }
+    } else {
+      title.textContent = monthName(at);
+      head = el('thead', {}, el('tr', {}, dayNames.map((n) => el('th', { scope: 'col', abbr: n.long }, n.short))));
+      let row = el('tr');
+      for (let i = 1; i < weekday(at); i++) row.append(el('td'));
+      for (let date = at; date.slice(0, 7) === at.slice(0, 7); date = addDays(date, 1)) {
+        const entry = days?.get(date);
+        if (shadeOf(entry) > 0) withData += 1;
+        if (entry) moved += Number(entry.distance) || 0;
+        const button = cell(date, longDate(date), entry, 1, String(Number(date.slice(8))), loading, {
+          'aria-current': date === selected ? 'date' : null,
+          onclick: () => onPick(date),
+        });
+        if (date === today) button.classList.add('today');
+        row.append(el('td', {}, button));
+        if (weekday(date) === 7) {
+          body.append(row);
+          row = el('tr');
+        }
+      }
+      if (row.childNodes.length) body.append(row);
     }
-    if (row.childNodes.length) body.append(row);
-    grid.replaceChildren(head, body);
-    node.dataset.month = m.slice(0, 7);
+    grid.classList.toggle('cal-year', mode === 'year');
+    grid.replaceChildren(...(head ? [head] : []), body);
+    node.dataset.mode = mode;
+    node.dataset.month = mode === 'year' ? year : at.slice(0, 7);
     node.dataset.state = error ? 'error' : loading ? 'loading' : 'ready';
     if (error) note.textContent = error;
     else if (loading) note.textContent = 'Loading…';
-    else if (withData === 0) note.textContent = 'No data this month.';
-    else note.textContent = `${withData} ${withData === 1 ? 'day' : 'days'} with data, ${formatDistance(moved)} moved. Figures in km; darker: farther.`;
+    else note.textContent = summary(withData, moved);
   }
 
   return {
     render,
+    get mode() {
+      return mode;
+    },
     get month() {
       return month;
     },
-    /** Keyboard focus on a day's button (after the month changed under it). */
+    /** Keyboard focus on a day's button (after the grid was drawn anew). */
     focusDay(date) {
       node.querySelector(`.cal-day[data-date="${date}"]`)?.focus();
     },

@@ -108,14 +108,14 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
   let calLoading = null; // AbortController of the month being loaded
   let reloadTimer = 0;
   let calReloadTimer = 0;
-  let calShown = null; // { key, month, days }: the month drawn last, kept while the next loads
+  let calShown = null; // { key, mode, month, days }: the view drawn last, kept while the next loads
 
   const calendar = createCalendar(calNode, {
     onPick: (date) => {
       if (phone.matches) setCalendarOpen(false); // the list takes the room again
       show(deviceSelect.value, date);
     },
-    onMonth: (month) => loadMonth(month),
+    onShow: (mode, month) => loadCalendar(mode, month),
   });
 
   const todayOf = (key) => localDate(zones.get(key) || browserZone(), nowSeconds());
@@ -130,7 +130,7 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
   });
   deviceSelect.addEventListener('change', () => {
     if (day) show(deviceSelect.value, dateInput.value);
-    if (!calNode.hidden) loadMonth(calendar.month);
+    if (!calNode.hidden) loadCalendar(calendar.mode, calendar.month);
   });
   $('#day-prev').addEventListener('click', () => step(-1));
   $('#day-next').addEventListener('click', () => step(1));
@@ -238,7 +238,7 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
         if (i >= 0) select(i, { fit: false, scroll: false });
       }
       if (!reload) fitDay();
-      if (!calNode.hidden) loadMonth(date);
+      if (!calNode.hidden) loadCalendar(calendar.mode, date);
       // Drawn means painted: two frames after the layers were added.
       await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
       if (loading !== ctl) return;
@@ -509,46 +509,58 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
     calNode.hidden = !open;
     calButton.setAttribute('aria-expanded', String(open));
     calButton.classList.toggle('active', open);
-    if (open) loadMonth(day?.date || dateInput.value || todayOf(deviceSelect.value));
+    if (open) loadCalendar('month', day?.date || dateInput.value || todayOf(deviceSelect.value));
     else if (calLoading) calLoading.abort();
   }
 
-  /** Loads and draws the month of date for the chosen device. */
-  async function loadMonth(date) {
+  /**
+   * Loads and draws a view of the calendar for the chosen device: mode "month", the month of
+   * date, or "year", its year (the months' sums).
+   */
+  async function loadCalendar(mode, date) {
     const month = `${date.slice(0, 7)}-01`;
+    const unit = mode === 'year' ? 4 : 7; // "YYYY" or "YYYY-MM": what the answer's dates begin with
     const key = deviceSelect.value;
     const selected = day && day.key === key ? day.date : null;
     if (calLoading) calLoading.abort();
     if (!key) {
-      calendar.render({ month, days: new Map(), selected, today: null, error: 'Choose a device.' });
+      calendar.render({ mode, month, days: new Map(), selected, today: null, error: 'Choose a device.' });
       return;
     }
     const ctl = new AbortController();
     calLoading = ctl;
-    const keepDays = calShown?.key === key && calShown.month === month ? calShown.days : null;
-    calendar.render({ month, days: keepDays, selected, today: todayOf(key), loading: !keepDays });
+    // Drawing the grid replaces its buttons: keyboard focus on one comes back to the same day
+    // (or to the day shown, after a shortcut moved it).
+    const focused = calNode.contains(document.activeElement) ? document.activeElement.dataset?.date : null;
+    const refocus = Boolean(focused) || calNode.dataset.refocus === 'true';
+    delete calNode.dataset.refocus;
+    const same = calShown?.key === key && calShown.mode === mode && calShown.month.slice(0, unit) === month.slice(0, unit);
+    const keepDays = same ? calShown.days : null;
+    calendar.render({ mode, month, days: keepDays, selected, today: todayOf(key), loading: !keepDays });
     const [y, m] = parseDateValue(month);
     const [user, device] = splitKey(key);
+    // The month or year in any zone lies within this UTC window; the answer's dates say which.
+    const [from, to] = mode === 'year' ? [Date.UTC(y, 0, 1), Date.UTC(y + 1, 0, 1)]
+      : [Date.UTC(y, m - 1, 1), Date.UTC(y, m, 1)];
     try {
-      // The month in any zone lies within this UTC window; the answer's dates say which days.
       const body = await getJSON(apiUrl('/api/0/days', {
-        user, device, group: 'day',
-        from: Date.UTC(y, m - 1, 1) / 1000 - ZONE_SLACK_S, to: Date.UTC(y, m, 1) / 1000 + ZONE_SLACK_S,
+        user, device, group: mode === 'year' ? 'month' : 'day',
+        from: from / 1000 - ZONE_SLACK_S, to: to / 1000 + ZONE_SLACK_S,
       }), ctl.signal);
       if (calLoading !== ctl) return;
       adoptZone(key, body?.zone);
       const days = new Map((Array.isArray(body?.days) ? body.days : [])
-        .filter((d) => typeof d?.date === 'string' && d.date.startsWith(month.slice(0, 7)))
-        .map((d) => [d.date, d]));
-      calShown = { key, month, days };
-      const refocus = calNode.dataset.refocus === 'true' || calNode.contains(document.activeElement);
-      delete calNode.dataset.refocus;
-      const focused = document.activeElement?.dataset?.date;
-      calendar.render({ month, days, selected: day && day.key === key ? day.date : null, today: todayOf(key) });
-      if (refocus) calendar.focusDay(selected && selected.startsWith(month.slice(0, 7)) ? selected : focused || month);
+        .filter((d) => typeof d?.date === 'string' && d.date.startsWith(month.slice(0, unit)))
+        .map((d) => [mode === 'year' ? d.date.slice(0, 7) : d.date, d]));
+      calShown = { key, mode, month, days };
+      calendar.render({ mode, month, days, selected: day && day.key === key ? day.date : null, today: todayOf(key) });
+      if (refocus && mode === 'month') {
+        calendar.focusDay(selected?.startsWith(month.slice(0, 7)) ? selected : focused || month);
+      }
     } catch (e) {
       if (e.name === 'AbortError') return;
-      calendar.render({ month, days: new Map(), selected, today: todayOf(key), error: `Cannot load the month: ${e.message}` });
+      calendar.render({ mode, month, days: new Map(), selected, today: todayOf(key),
+        error: `Cannot load the ${mode}: ${e.message}` });
     } finally {
       if (calLoading === ctl) calLoading = null;
     }
@@ -564,7 +576,9 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
     const seg = ev?.segment || {};
     if (!calNode.hidden && `${user}/${ev?.device}` === deviceSelect.value) {
       clearTimeout(calReloadTimer);
-      calReloadTimer = setTimeout(() => { if (!calNode.hidden) loadMonth(calendar.month); }, RELOAD_DELAY_MS);
+      calReloadTimer = setTimeout(() => {
+        if (!calNode.hidden) loadCalendar(calendar.mode, calendar.month);
+      }, RELOAD_DELAY_MS);
     }
     if (!matches(user, ev?.device)) return;
     const startsBefore = !finite(seg.start) || seg.start < day.end;

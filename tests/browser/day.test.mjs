@@ -273,6 +273,21 @@ await run.check('the calendar marks the days with data and opens a day', async (
     return c.dataset.state === 'ready' && c.dataset.month === '2024-04';
   });
   assertEqual(await page.$$eval('.cal-day:not([data-shade="0"])', (l) => l.length), 0, 'April days with data');
+  // The year: May alone has data; picking it shows its days.
+  await page.click('#calendar .cal-zoom');
+  await waitIn(page, 'the year 2024', () => {
+    const c = document.querySelector('#calendar');
+    return c.dataset.state === 'ready' && c.dataset.mode === 'year' && c.dataset.month === '2024';
+  });
+  const months = await page.$$eval('.cal-day', (bs) => bs.map((b) => [b.dataset.month, Number(b.dataset.shade)]));
+  assertEqual(months.length, 12, 'months in the year');
+  await run.shot(page, '05-year');
+  assertEqual(months.filter(([, shade]) => shade > 0).map(([m]) => m).join(' '), '2024-05', 'months with data');
+  await page.click('.cal-day[data-month="2024-05"]');
+  await waitIn(page, 'May 2024 again', () => {
+    const c = document.querySelector('#calendar');
+    return c.dataset.state === 'ready' && c.dataset.mode === 'month' && c.dataset.month === '2024-05';
+  });
   await page.click('#day-cal');
   if (await page.isVisible('#calendar')) fail('the calendar does not close');
 });
@@ -321,7 +336,7 @@ await run.check('a phone screen (390x844) shows the day list usable', async () =
   assertEqual(await phone.getAttribute('#seg-2', 'aria-selected'), 'true', 'the item tapped, selected');
   // The map above the sheet shows what was picked.
   if (!(await phone.evaluate(() => window.wherelogMap.day.inView(2)))) fail('the map does not show the item picked');
-  await run.shot(phone, '05-phone');
+  await run.shot(phone, '07-phone');
   if (phone.errors.length) fail(`console errors:\n${phone.errors.join('\n')}`);
   await phone.close();
 });
@@ -358,7 +373,7 @@ await run.check('a day of 50,000 points is drawn and the page stays responsive',
   await page.click('#seg-0');
   await waitIn(page, 'the first item to be selected', () =>
     document.querySelector('#seg-0').getAttribute('aria-selected') === 'true');
-  await run.shot(page, '06-big');
+  await run.shot(page, '08-big');
 });
 
 await run.check('no console errors', async () => {
