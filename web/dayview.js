@@ -101,6 +101,7 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
   // The day's own canvas, with a wide click tolerance so that a finger finds a line.
   const renderer = L.canvas({ padding: 0.3, tolerance: 8 });
   const zones = new Map(); // device key → the zone the API named for its user
+  const unknownZones = new Map(); // device key → the zone named that this browser does not know
   // { key, user, device, date, zone, start, end, segments, points, inRange, group, parts,
   //   items, selected, drawMs }: parts[i] is segment i's layers, each { layer, base, strong, dim }
   let day = null;
@@ -168,11 +169,12 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
   /** Takes the zone an answer named; a zone this browser does not know falls back to its own. */
   function adoptZone(key, zone) {
     if (!zone) return zones.get(key) || browserZone();
-    if (!knownZone(zone)) {
-      status.set('day', `This browser does not know the time zone ${zone}; times are in ${browserZone()}.`);
-      zones.set(key, browserZone());
-    } else {
+    if (knownZone(zone)) {
       zones.set(key, zone);
+      unknownZones.delete(key);
+    } else {
+      zones.set(key, browserZone());
+      unknownZones.set(key, zone);
     }
     return zones.get(key);
   }
@@ -232,7 +234,9 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
       const drawStart = performance.now();
       draw();
       renderList();
-      status.set('day', null);
+      const unknown = unknownZones.get(key);
+      status.set('day', unknown
+        ? `This browser does not know the time zone ${unknown}: times are in ${zone}.` : null);
       if (keep) {
         const i = day.segments.findIndex((s) => s.type === keep.type && s.start === keep.start);
         if (i >= 0) select(i, { fit: false, scroll: false });

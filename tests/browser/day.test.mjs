@@ -130,7 +130,20 @@ await run.check('the day list shows the stays and trips of the known day at the 
   await page.goto(`${base}/`);
   await waitIn(page, 'the device to be listed', (k) =>
     [...document.querySelectorAll('#day-device option')].some((o) => o.value === k), KEY);
+  const asked = [];
+  const onRequest = (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === '/api/0/timeline' || u.pathname === '/api/0/locations') asked.push(u);
+  };
+  page.on('request', onRequest);
   await openDay(page, KEY, kd.day);
+  page.off('request', onRequest);
+  // The page asks for the local day in the user's zone, not the browser's.
+  for (const u of asked) {
+    assertEqual(`${u.searchParams.get('from')}..${u.searchParams.get('to')}`, `${dayStart}..${dayEnd - 1}`,
+      `the range asked of ${u.pathname}`);
+  }
+  if (asked.length < 2) fail(`the page asked for ${asked.map((u) => u.pathname).join(', ') || 'nothing'}`);
   const named = await page.textContent('#day-head');
   if (!/^Friday,? 3 May 2024$/.test(named)) fail(`the day is named "${named}"`);
   const zoneLine = await page.textContent('#day-zone');
@@ -163,6 +176,18 @@ await run.check('the day list shows the stays and trips of the known day at the 
   assertEqual(drawn.zone, USER_ZONE, 'the zone the page uses');
   if (drawn.overlay < 1) fail('the day is not drawn on a canvas');
   await run.shot(page, '01-day');
+});
+
+await run.check('local days in a zone: 23 and 25 hours when clocks change, and a skipped midnight', async () => {
+  const got = await page.evaluate(async () => {
+    const zone = await import('/zone.js');
+    return [['Europe/Paris', '2024-03-31'], ['Europe/Paris', '2024-10-27'], ['America/Santiago', '2024-09-08'],
+      ['Asia/Tokyo', '2024-05-03']].map(([z, d]) => zone.dayBounds(z, d));
+  });
+  const want = [['2024-03-30T23:00Z', '2024-03-31T22:00Z'], ['2024-10-26T22:00Z', '2024-10-27T23:00Z'],
+    ['2024-09-08T04:00Z', '2024-09-09T03:00Z'], ['2024-05-02T15:00Z', '2024-05-03T15:00Z']]
+    .map((pair) => pair.map((t) => Date.parse(t) / 1000));
+  assertEqual(JSON.stringify(got), JSON.stringify(want), 'day bounds');
 });
 
 await run.check('previous and next, and the keyboard shortcuts, change the day', async () => {
