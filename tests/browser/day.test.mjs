@@ -286,6 +286,12 @@ await run.check('the calendar marks the days with data and opens a day', async (
   if (!/\d/.test(moved.figure) || !/km/.test(moved.label)) fail(`3 May's figure: "${moved.figure}", label: ${moved.label}`);
   assertEqual(moved.current, 'date', 'the day shown, marked current');
   if (!(moved.shade >= cells[kd.before].shade)) fail('the day that moved most is shaded lighter than the evening before it');
+  const unnamed = await page.$$eval('#day button', (bs) => bs.filter((b) =>
+    !(b.getAttribute('aria-label') || b.textContent.trim())).map((b) => b.outerHTML));
+  if (unnamed.length) fail(`buttons without a name:\n${unnamed.join('\n')}`);
+  if (!(await page.$eval(`.cal-day[data-date="${kd.day}"]`, (b) => /May 2024/.test(b.getAttribute('aria-label'))))) {
+    fail('a day of the calendar does not say which it is');
+  }
   await run.shot(page, '04-calendar');
   await page.click(`.cal-day[data-date="${kd.after}"]`);
   await dayShown(page, kd.after);
