@@ -80,17 +80,18 @@ const listItems = (page) => page.$$eval('#day-list > li', (items) => items.map((
   height: li.getBoundingClientRect().height,
 })));
 
-/** Waits for the map to stop moving after fn (a click that fits the map), then returns. */
+/**
+ * Runs fn, a click that moves the map (a fit or a zoom), and waits until that move has ended:
+ * Leaflet ends every fit with a moveend, even one that leaves the view as it was. A click on
+ * the map while it moves would miss what it aims at.
+ */
 async function settled(page, fn) {
   await page.evaluate(() => {
-    window.__settled = new Promise((resolve) => {
-      window.wherelogMap.map.once('moveend', resolve);
-      setTimeout(resolve, 3000); // in case nothing moves
-    });
+    window.__moved = false;
+    window.wherelogMap.map.once('moveend', () => { window.__moved = true; });
   });
   await fn();
-  await page.evaluate(() => window.__settled.then(() => true));
-  await page.waitForFunction(() => !window.wherelogMap.map._animatingZoom, null, { polling: 50 });
+  await waitIn(page, 'the map to end its move', () => window.__moved && !window.wherelogMap.map._animatingZoom);
 }
 
 // ------------------------------------------------------------------ data
@@ -176,6 +177,19 @@ await run.check('the day list shows the stays and trips of the known day at the 
   assertEqual(drawn.zone, USER_ZONE, 'the zone the page uses');
   if (drawn.overlay < 1) fail('the day is not drawn on a canvas');
   await run.shot(page, '01-day');
+});
+
+await run.check("a device's popup opens today's timeline; a day without data says so", async () => {
+  await settled(page, () => page.click('#show-all')); // the device's marker in view
+  await page.click(`.pin[data-device="${KEY}"]`);
+  await page.click('.leaflet-popup-content button:has-text("Open today’s timeline")');
+  await waitIn(page, "today's timeline", (dates) => {
+    const v = document.querySelector('#day-view');
+    return v.dataset.state === 'ready' && dates.includes(v.dataset.date);
+  }, [todayThere(), todayThere()]);
+  assertEqual(await page.textContent('#day-summary'), 'No data this day.', "today's summary");
+  assertEqual(await page.$$eval('#day-list > li', (l) => l.length), 0, "today's items");
+  await openDay(page, KEY, kd.day);
 });
 
 await run.check('local days in a zone: 23 and 25 hours when clocks change, and a skipped midnight', async () => {
