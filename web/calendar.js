@@ -24,9 +24,10 @@ function shadeOf(entry, scale = 1) {
   return 1 + SHADE_FROM_M.filter((m) => d >= m * scale).length;
 }
 
-/** "12.3 km" or "850 m". */
+/** "1,449 km", "12.3 km" or "850 m". */
 export function formatDistance(m) {
   if (!(m >= 0)) return '';
+  if (m >= 100000) return `${formatNumber(Math.round(m / 1000))} km`;
   return m >= 1000 ? `${formatNumber(m / 1000)} km` : `${Math.round(m)} m`;
 }
 

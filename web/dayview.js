@@ -553,9 +553,11 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
       }), ctl.signal);
       if (calLoading !== ctl) return;
       adoptZone(key, body?.zone);
+      // A day is named by its date ("2024-05-03"), a month of group=month by its period ("2024-05").
+      const nameOf = (d) => (mode === 'year' ? d?.period : d?.date);
       const days = new Map((Array.isArray(body?.days) ? body.days : [])
-        .filter((d) => typeof d?.date === 'string' && d.date.startsWith(month.slice(0, unit)))
-        .map((d) => [mode === 'year' ? d.date.slice(0, 7) : d.date, d]));
+        .filter((d) => typeof nameOf(d) === 'string' && nameOf(d).startsWith(month.slice(0, unit)))
+        .map((d) => [nameOf(d).slice(0, mode === 'year' ? 7 : 10), d]));
       calShown = { key, mode, month, days };
       calendar.render({ mode, month, days, selected: day && day.key === key ? day.date : null, today: todayOf(key) });
       if (refocus && mode === 'month') {
