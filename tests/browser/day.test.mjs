@@ -3,8 +3,9 @@
 // `wherelog serve` (harness.mjs): a known stretch of days (dayfixture.mjs) is published over
 // MQTT, the server computes its timeline, and the page must show it in the user's zone.
 //
-// The user's zone (the server's, TZ=Europe/Paris) and the browser's (America/New_York) differ
-// by six hours, so times shown in the wrong zone cannot pass. The page's test hook:
+// Three zones differ: the user's own (Europe/Paris, set with `wherelog settings`), the
+// server's default (Asia/Tokyo) and the browser's (America/New_York), so times shown in the
+// wrong zone cannot pass. The page's test hook:
 // #day-view carries data-state ("loading", "ready", "error"), data-date, data-zone,
 // data-segments, data-selected, data-drawn and data-draw-ms; window.wherelogMap.day is
 // dayview.js's controller (state, highlighted(), anchor(i), inView(i)).
@@ -12,11 +13,12 @@
 // The checks assert what a person would see and never how long anything takes; the draw time
 // of 50,000 points is printed, not judged.
 
-import { Run, loc, waitIn, fail, assertEqual, until, WL_FILL } from './harness.mjs';
+import { Run, loc, waitIn, fail, assertEqual, until, WHERELOG, WL_FILL } from './harness.mjs';
 import { knownDays } from './dayfixture.mjs';
 
-const USER_ZONE = 'Europe/Paris';
+const USER_ZONE = 'Europe/Paris'; // the user's own setting
 const USER_OFFSET_H = 2; // CEST, all of May 2024
+const SERVER_ZONE = 'Asia/Tokyo'; // the server's default for users without their own: UTC+9
 const BROWSER_ZONE = 'America/New_York'; // UTC-4 then
 const kd = knownDays(USER_OFFSET_H);
 const USER = 'kim';
@@ -42,7 +44,8 @@ const todayThere = () => new Intl.DateTimeFormat('en-CA', { timeZone: USER_ZONE 
 
 const run = new Run('day', 200 * 1000);
 await run.startBroker();
-await run.startServer({ TZ: USER_ZONE });
+await run.run(WHERELOG, ['settings', '--storage', run.store, '--user', USER, '--zone', USER_ZONE]);
+await run.startServer({ WHERELOG_TIMEZONE: SERVER_ZONE });
 const { base } = run;
 
 async function api(path) {
@@ -110,7 +113,8 @@ let apiDay; // the API's answer for 3 May
 
 await run.launch(BROWSER_ZONE);
 const page = await run.newPage();
-console.log(`# wherelog ${base}, broker ${run.brokerPort}, user zone ${USER_ZONE}, browser ${BROWSER_ZONE}, work ${run.work}`);
+console.log(`# wherelog ${base}, broker ${run.brokerPort}, zones: ${USER}'s ${USER_ZONE}, the server's ${SERVER_ZONE}, `
+  + `the browser's ${BROWSER_ZONE}; work ${run.work}`);
 
 await run.check('the server\'s timeline of the known day is the true one (within minutes)', async () => {
   apiDay = await timelineOf(kd.day);
