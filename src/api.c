@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -13,7 +14,9 @@
 #include "fmt.h"
 #include "log.h"
 #include "owntracks.h"
+#include "placename.h"
 #include "request.h"
+#include "tlread.h"
 #include "wl.h"
 #include "wtime.h"
 
@@ -214,7 +217,11 @@ void api_get_last(struct api *api, const struct api_request *req, struct api_res
                                   .visible = api->opt.visible,
                                   .visible_arg = api->opt.visible_arg,
                                   .viewer = req->user};
+    struct placename_memo *memo = api->opt.places ? placename_memo_new(api->opt.places) : NULL;
+    if (memo)
+        f.place = (struct fmt_place){.write = placename_write_members, .arg = memo};
     int rc = query_last_json(api->store, &f, &resp->body);
+    placename_memo_free(memo);
     if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
@@ -258,7 +265,8 @@ static void set_download(struct api_response *resp, const struct request_params 
 /* A streamed track; it outlives the request handler, so the fields live here. */
 struct track_stream {
     struct query_track *track;
-    struct request_params rq; /* the names and fields the format writer borrows */
+    struct request_params rq;    /* the names and fields the format writer borrows */
+    struct placename_memo *memo; /* the place members' (NULL: none) */
 };
 
 static int track_fill(void *state, struct sink *out, size_t want)
@@ -271,14 +279,207 @@ static void track_release(void *state)
 {
     struct track_stream *ts = state;
     query_track_close(ts->track);
+    placename_memo_free(ts->memo);
     free(ts);
+}
+
+/* ---------------------------------------------------------------- timeline */
+
+/* A streamed timeline or list of days (tlread.h). */
+static int timeline_fill(void *state, struct sink *out, size_t want)
+{
+    return tlread_fill(state, out, want);
+}
+
+static void timeline_release(void *state)
+{
+    tlread_close(state);
+}
+
+/* What the timeline routes share: the parameters parsed, the viewer allowed, the user's zone
+ * opened (caller unrefs), and a plain date in from or to read as that day in the zone. False,
+ * with the answer in resp, when the request goes no further. */
+static bool timeline_request(struct api *api, const struct api_request *req,
+                             struct api_response *resp, const struct request_rules *rules,
+                             struct request_params *rq, struct zone **z)
+{
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    int rc;
+
+    *z = NULL;
+    if (!parse(req, resp, rules, rq))
+        return false;
+    if (!may_see(api, req, rq->user)) {
+        api_error(resp, 403, "not allowed to read %s's timeline", rq->user);
+        return false;
+    }
+    if ((rc = tlread_user_zone(api->store, rq->user, z))) {
+        api_error(resp, 500, "cannot read %s's time zone: %s", rq->user, wl_strerror(rc));
+        return false;
+    }
+    if ((rules->takes & REQUEST_RANGE) &&
+        (tlread_local_bound(req->param(req->ctx, "from"), "from", false, *z, &rq->from, &err) ||
+         tlread_local_bound(req->param(req->ctx, "to"), "to", true, *z, &rq->to, &err))) {
+        api_error(resp, 400, "%s", request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+        goto fail;
+    }
+    if (rq->from > rq->to) {
+        api_error(resp, 416, "impossible date/time range: from is after to");
+        goto fail;
+    }
+    return true;
+fail:
+    zone_unref(*z);
+    *z = NULL;
+    return false;
+}
+
+/* Starts the stream of a timeline or of days into resp. Takes z. */
+static void timeline_stream(struct api *api, struct api_response *resp,
+                            const struct tlread_request *tq, struct zone *z, bool days)
+{
+    struct tlread *t;
+    int rc = days ? tlread_days_open(api->store, tq, z, &resp->body, &t)
+                  : tlread_timeline_open(api->store, tq, z, &resp->body, &t);
+    zone_unref(z);
+    if (rc == -ENOENT) {
+        api_error(resp, 404, "no device %s/%s", tq->user, tq->device);
+        return;
+    }
+    if (rc) {
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+        return;
+    }
+    resp->status = 200;
+    switch (tq->format) {
+    case TLREAD_GEOJSON: resp->content_type = fmt_content_type(FMT_GEOJSON); break;
+    case TLREAD_GPX: resp->content_type = fmt_content_type(FMT_GPX); break;
+    default: resp->content_type = json_type; break;
+    }
+    resp->fill = timeline_fill;
+    resp->release = timeline_release;
+    resp->state = t;
+}
+
+static const struct request_rules timeline_rules = {
+    .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_MAX_POINTS | REQUEST_FORMAT,
+    .requires = REQUEST_USER | REQUEST_DEVICE,
+    .formats = REQUEST_FORMAT_BIT(FMT_JSON) | REQUEST_FORMAT_BIT(FMT_GEOJSON) |
+               REQUEST_FORMAT_BIT(FMT_GPX)};
+
+static enum tlread_format timeline_format(enum fmt_kind kind)
+{
+    return kind == FMT_GEOJSON ? TLREAD_GEOJSON : kind == FMT_GPX ? TLREAD_GPX : TLREAD_JSON;
+}
+
+void api_get_timeline(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct request_params rq;
+    struct zone *z;
+    if (!timeline_request(api, req, resp, &timeline_rules, &rq, &z))
+        return;
+    struct tlread_request tq = {.user = rq.user,
+                                .device = rq.device,
+                                .from = rq.from,
+                                .to = rq.to,
+                                .format = timeline_format(rq.format),
+                                .max_points = rq.max_points};
+    timeline_stream(api, resp, &tq, z, false);
+}
+
+/* GET /api/0/locations?format=gpx&timeline=1: the stays as waypoints, a track per trip. */
+static void locations_timeline(struct api *api, const struct api_request *req,
+                               struct api_response *resp)
+{
+    const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_MAX_POINTS |
+                 REQUEST_FORMAT | REQUEST_DOWNLOAD | REQUEST_TIMELINE,
+        .requires = REQUEST_USER | REQUEST_DEVICE,
+        .default_from = time(NULL) - API_DEFAULT_WINDOW}; /* as for the points */
+    struct request_params rq;
+    struct zone *z;
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    if (rq.format != FMT_GPX) {
+        zone_unref(z);
+        api_error(resp, 400,
+                  "bad parameter timeline: goes with format=gpx (for JSON and GeoJSON "
+                  "use /api/0/timeline)");
+        return;
+    }
+    struct tlread_request tq = {.user = rq.user,
+                                .device = rq.device,
+                                .from = rq.from,
+                                .to = rq.to,
+                                .format = TLREAD_GPX,
+                                .max_points = rq.max_points};
+    timeline_stream(api, resp, &tq, z, false);
+    if (resp->status == 200) {
+        struct query_plan plan = {.found = false};
+        set_download(resp, &rq, &plan);
+    }
+}
+
+void api_get_days(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE,
+                                               .requires = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    enum tlread_group group;
+    struct zone *z;
+
+    if (tlread_parse_group(req->param(req->ctx, "group"), &group, &err)) {
+        api_error(resp, 400, "%s", request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+        return;
+    }
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    struct tlread_request tq = {
+        .user = rq.user, .device = rq.device, .from = rq.from, .to = rq.to, .group = group};
+    timeline_stream(api, resp, &tq, z, true);
+}
+
+void api_get_at(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE,
+                                               .requires = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    struct zone *z;
+    int64_t at;
+
+    const char *text = req->param(req->ctx, "t");
+    if (!text || !text[0]) {
+        api_error(resp, 400, "missing parameter t");
+        return;
+    }
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    if (tlread_at_time(text, "t", z, &at, &err)) {
+        zone_unref(z);
+        api_error(resp, 400, "%s", request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+        return;
+    }
+    ok_json(resp);
+    int rc = tlread_at_json(api->store, rq.user, rq.device, at, z, &resp->body);
+    zone_unref(z);
+    if (rc == -ENOENT)
+        api_error(resp, 404, "no device %s/%s", rq.user, rq.device);
+    else if (rc)
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
 
 void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE |
                                                  REQUEST_LIMIT | REQUEST_MAX_POINTS |
-                                                 REQUEST_FIELDS | REQUEST_FORMAT | REQUEST_DOWNLOAD,
+                                                 REQUEST_FIELDS | REQUEST_FORMAT |
+                                                 REQUEST_DOWNLOAD | REQUEST_TIMELINE,
                                         .requires = REQUEST_USER | REQUEST_DEVICE,
                                         .default_from = time(NULL) - API_DEFAULT_WINDOW};
     struct track_stream *ts = calloc(1, sizeof(*ts));
@@ -294,6 +495,11 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
         api_error(resp, 403, "not allowed to read %s's locations", rq->user);
         goto fail;
     }
+    if (rq->timeline) {
+        free(ts);
+        locations_timeline(api, req, resp);
+        return;
+    }
 
     struct fmt_options fo = {.user = rq->user,
                              .device = rq->device,
@@ -301,6 +507,9 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
                              .version = api->opt.version,
                              .fields = rq->nfields ? rq->fields : NULL,
                              .nfields = rq->nfields};
+    if (api->opt.places && rq->format == FMT_JSON &&
+        (ts->memo = placename_memo_new(api->opt.places)))
+        fo.place = (struct fmt_place){.write = placename_write_members, .arg = ts->memo};
     struct query_range range = {
         .from = rq->from, .to = rq->to, .limit = rq->limit, .max_points = rq->max_points};
     struct query_plan plan;
@@ -329,7 +538,58 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
     resp->state = ts;
     return;
 fail:
+    placename_memo_free(ts->memo);
     free(ts);
+}
+
+/* A coordinate parameter: a finite number within -limit..limit, or false. */
+static bool coordinate(const char *text, double limit, double *out)
+{
+    char *end;
+    if (!text || !text[0])
+        return false;
+    *out = strtod(text, &end);
+    return *end == '\0' && isfinite(*out) && fabs(*out) <= limit;
+}
+
+static void put_member(struct sink *out, const char *name, const char *value, bool *comma)
+{
+    if (!value[0])
+        return;
+    sink_puts(out, *comma ? ",\"" : "\"");
+    sink_puts(out, name);
+    sink_puts(out, "\":");
+    sink_json_string(out, value, strlen(value));
+    *comma = true;
+}
+
+void api_get_q(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct placename_answer a;
+    double lat, lon;
+    bool comma = false;
+
+    if (!coordinate(req->param(req->ctx, "lat"), 90, &lat) ||
+        !coordinate(req->param(req->ctx, "lon"), 180, &lon)) {
+        api_error(resp, 400, "lat and lon must be numbers within -90..90 and -180..180");
+        return;
+    }
+    ok_json(resp);
+    if (!api->opt.places || placename_lookup(api->opt.places, lat, lon, false, &a) != 0) {
+        sink_puts(&resp->body, "{}\n");
+        return;
+    }
+    sink_putc(&resp->body, '{');
+    put_member(&resp->body, "cc", a.cc, &comma);
+    put_member(&resp->body, "addr", a.addr, &comma);
+    if (a.cached) {
+        sink_puts(&resp->body, comma ? ",\"tst\":" : "\"tst\":");
+        sink_put_i64(&resp->body, a.fetched);
+        comma = true;
+    }
+    put_member(&resp->body, "locality", a.locality, &comma);
+    put_member(&resp->body, "tzname", a.tzname, &comma);
+    sink_puts(&resp->body, "}\n");
 }
 
 /* DELETE /api/0/locations: removes points (or, without from and to, whole devices). */
@@ -529,7 +789,9 @@ void api_post_pub(struct api *api, const struct api_request *req, struct api_res
         resp->retry_after = API_RETRY_AFTER;
     } else {
         ok_json(resp);
-        int rc = query_friends_json(api->store, user, device, api->opt.visible,
+        /* Friends are whom the caller may see: an anonymous caller on an open server
+         * (req->user NULL) sees everyone, whatever user it publishes as. */
+        int rc = query_friends_json(api->store, user, device, req->user ? api->opt.visible : NULL,
                                     api->opt.visible_arg, &resp->body);
         if (rc) {
             resp->body.len = 0;

@@ -69,6 +69,9 @@ struct api_options {
     void *visible_arg;
     /* May `viewer` delete `user`'s data? NULL: nobody may (deleting needs authentication). */
     query_visible_fn may_delete;
+    /* Names for places (ghash, cc, addr, locality, tzname in last, locations and q); NULL:
+     * none. Thread-safe (placename.h). */
+    struct placename *places;
     /* Called after data was deleted (the live hub tells clients to reload). */
     void (*changed)(void *arg);
     void *changed_arg;
@@ -97,11 +100,21 @@ void api_get_last(struct api *api, const struct api_request *req, struct api_res
  * caller calls release). An error, or an unknown device's empty document, comes whole, with
  * fill NULL. */
 void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp);
+/* The timeline routes (tlread.h), streamed like a track: GET /api/0/timeline (segments) and
+ * /api/0/days (day figures); an unknown device is 404. GET /api/0/at answers whole. With
+ * timeline=1 and format=gpx, api_get_locations streams the timeline as GPX. */
+void api_get_timeline(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_days(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_at(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_delete_locations(struct api *api, const struct api_request *req,
                           struct api_response *resp);
 void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_config(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp);
+/* GET /api/0/q?lat=&lon=: what is known of a position's geohash cell (the Recorder's cache
+ * object: cc, addr, tst, locality, tzname), from the cache and the offline cities; never asks a
+ * geocoder. {} when nothing is known. */
+void api_get_q(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
 
 /* Replaces resp's body with a JSON error, the message cut to 511 bytes (also used by the

@@ -1,19 +1,23 @@
 /* The subcommands that change or look after the store: import, delete, hide/unhide, key,
- * backup, compact and check (the rule: a command that opens the store for writing, or checks
- * it, lives here; one that only reads what is stored lives in cli.c). Argument handling and
- * wiring only; the work is in import.c and store.c. */
+ * token, backup, compact, check, settings and timeline rebuild (the rule: a command that opens
+ * the store for writing, or checks it, lives here; one that only reads what is stored lives in
+ * cli.c). Argument handling and wiring only; the work is in import.c and store.c. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cli_internal.h"
 #include "import.h"
+#include "token.h"
 #include "wl.h"
 #include "wtime.h"
+#include "zone.h"
 
 /* ---------------------------------------------------------------- import */
 
@@ -75,6 +79,9 @@ int cli_import(int argc, char **argv)
         store_close(s);
         return 1;
     }
+    /* History arrives in any order, often older than what is stored: build each device's
+     * timeline once at the end rather than replay it after every batch. */
+    store_set_timeline_deferred(s, true);
     if (recorder)
         rc = import_recorder(imp, src);
     else if (strcmp(kind, "gpx") == 0)
@@ -90,6 +97,10 @@ int cli_import(int argc, char **argv)
     /* a file or directory skipped on the way is a source not read to its end, too */
     bool skipped = import_source_errors(imp) > 0;
     import_free(imp);
+    int tl_rc = store_timeline_catch_up(s);
+    if (tl_rc)
+        fprintf(stderr, "wherelog import: timelines not brought up to date (they will be when "
+                        "read): %s\n", wl_strerror(tl_rc));
     store_close(s);
     if (rc && rc != -EINVAL && rc != -ENOENT && rc != -EIO && rc != -E2BIG && rc != -ENAMETOOLONG)
         fprintf(stderr, "wherelog import: %s\n", wl_strerror(rc));
@@ -447,4 +458,299 @@ int cli_key(int argc, char **argv)
     if (rc && rc != -ENOENT)
         fprintf(stderr, "wherelog key: %s\n", wl_strerror(rc));
     return rc ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- token */
+
+static void print_time_or(int64_t t, const char *none)
+{
+    char iso[WTIME_ISO_SIZE];
+    if (t) {
+        wtime_iso(t, iso);
+        fputs(iso, stdout);
+    } else {
+        fputs(none, stdout);
+    }
+}
+
+/* One line per token, tab-separated under a header: never the secret (only its hash is
+ * stored anyway). */
+static int print_token(void *arg, const struct store_token *t)
+{
+    const int64_t *now = arg;
+    printf("%s\t%s\t%s\t", t->user, t->name, t->read_only ? "read-only" : "read-write");
+    print_time_or(t->created, "?");
+    putchar('\t');
+    print_time_or(t->expires, "never");
+    if (t->expires && *now >= t->expires)
+        fputs(" (expired)", stdout);
+    putchar('\t');
+    print_time_or(t->last_used, "never");
+    putchar('\n');
+    return 0;
+}
+
+int cli_token(int argc, char **argv)
+{
+    const char *user = NULL, *name = NULL, *expires = NULL;
+    bool read_only = false;
+    const struct cli_option opts[] = {
+        {"user", "USER", "create, revoke: whose token (required); list: only this user's", &user,
+         NULL},
+        {"name", "NAME", "create, revoke: the token's name, one per user (required)", &name, NULL},
+        {"read-only", NULL, "create: a token that reads only: no deleting, no /pub", NULL,
+         &read_only},
+        {"expires", "WHEN", "create: a duration (90m, 24h, 30d, 2w) or a time; default: never",
+         &expires, NULL}};
+    const struct cli_command cmd = {
+        "token",
+        "token create --user U --name NAME [--read-only] [--expires WHEN] | token list "
+        "[--user U] | token revoke --user U --name NAME",
+        "Manages API tokens for scripts (Home Assistant, cron jobs), sent as\n"
+        "'Authorization: Bearer SECRET'. A token acts as its user and sees what the ACL lets\n"
+        "that user see. 'create' prints the secret once, on standard output; only its hash is\n"
+        "stored. 'revoke' takes effect at once, also for a server that is running.",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        1,
+        1};
+    struct wl_config cfg;
+    struct store *s;
+    const char *args[1];
+    size_t nargs;
+    char uname[OWNTRACKS_NAME_MAX + 1], tname[OWNTRACKS_NAME_MAX + 1];
+    int64_t now = time(NULL);
+    int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    bool create = strcmp(args[0], "create") == 0, list = strcmp(args[0], "list") == 0;
+    bool revoke = strcmp(args[0], "revoke") == 0;
+    if (!create && !list && !revoke) {
+        fprintf(stderr, "wherelog token: usage: wherelog %s\n", cmd.usage);
+        return 2;
+    }
+    if (!list && (!user || !name)) {
+        fprintf(stderr, "wherelog token: %s needs --user and --name\n", args[0]);
+        return 2;
+    }
+    if ((list && name) || (!create && (read_only || expires))) {
+        fprintf(stderr, "wherelog token: %s takes %s\n", args[0],
+                list ? "only --user" : "only --user and --name");
+        return 2;
+    }
+    if ((user && cli_name_arg("token", "user", user, uname)) ||
+        (name && cli_name_arg("token", "name", name, tname)))
+        return 2;
+    struct store_token t = {.read_only = read_only, .created = now};
+    const char *why;
+    if (expires && token_parse_expiry(expires, now, &t.expires, &why) != 0) {
+        fprintf(stderr, "wherelog token: --expires: %s\n", why);
+        return 2;
+    }
+    if (cli_open_store("token", &cfg, !list, &s))
+        return 1;
+    if (list) {
+        printf("USER\tNAME\tACCESS\tCREATED\tEXPIRES\tLAST USED\n");
+        rc = store_token_list(s, user ? uname : NULL, print_token, &now);
+    } else if (revoke) {
+        rc = store_token_delete(s, uname, tname);
+        if (rc == 0)
+            fprintf(stderr, "wherelog token: revoked %s's token %s\n", uname, tname);
+        else if (rc == -ENOENT)
+            fprintf(stderr, "wherelog token: %s has no token named %s\n", uname, tname);
+    } else {
+        char secret[TOKEN_SECRET_SIZE];
+        snprintf(t.user, sizeof(t.user), "%s", uname);
+        snprintf(t.name, sizeof(t.name), "%s", tname);
+        token_make(secret, t.hash);
+        rc = store_token_put(s, &t);
+        if (rc == 0) {
+            char until[WTIME_ISO_SIZE + 16] = "";
+            if (t.expires) {
+                memcpy(until, " until ", 7);
+                wtime_iso(t.expires, until + 7);
+            }
+            printf("%s\n", secret);
+            fprintf(stderr,
+                    "wherelog token: created %s's %s token %s%s; the secret above is shown "
+                    "only this once\n",
+                    uname, read_only ? "read-only" : "read-write", tname, until);
+        } else if (rc == -EEXIST) {
+            fprintf(stderr,
+                    "wherelog token: %s already has a token named %s (revoke it first, or "
+                    "pick another name)\n",
+                    uname, tname);
+        }
+        sodium_memzero(secret, sizeof(secret));
+    }
+    store_close(s);
+    if (rc && rc != -ENOENT && rc != -EEXIST)
+        fprintf(stderr, "wherelog token: %s\n", wl_strerror(rc));
+    return rc ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- timeline rebuild */
+
+int cli_timeline_rebuild(int argc, char **argv)
+{
+    struct cli_params p = {0};
+    const struct cli_option opts[] = {
+        {"user", "USER", "only this user's devices (default: everybody's)", &p.user, NULL},
+        {"device", "DEVICE", "only this device (with --user)", &p.device, NULL}};
+    const struct cli_command cmd = {
+        "timeline rebuild",
+        "timeline rebuild [--user USER] [--device DEVICE]",
+        "Recomputes timelines and day figures from the stored points (one transaction per\n"
+        "device; the server may go on storing meanwhile).",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct wl_config cfg;
+    struct store *s;
+    struct timespec t0, t1;
+    uint64_t points = 0;
+    size_t nargs;
+    int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    if (cli_request("timeline rebuild", &p, &rules, &rq))
+        return 2;
+    bool user = rq.given & REQUEST_USER, device = rq.given & REQUEST_DEVICE;
+    if (device && !user) {
+        fprintf(stderr, "wherelog timeline rebuild: --device goes with --user\n");
+        return 2;
+    }
+    if (cli_open_store("timeline rebuild", &cfg, true, &s))
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = store_timeline_rebuild(s, user ? rq.user : NULL, device ? rq.device : NULL, &points);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    store_close(s);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "wherelog timeline rebuild: no device %s/%s in the store\n", rq.user,
+                rq.device);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "wherelog timeline rebuild: %s\n", wl_strerror(rc));
+        return 1;
+    }
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("rebuilt the timeline%s%s%s%s: %llu points read in %.3f s\n", user ? " of " : "s",
+           user ? rq.user : "", device ? "/" : "", device ? rq.device : "",
+           (unsigned long long)points, seconds);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- settings */
+
+int cli_settings(int argc, char **argv)
+{
+    struct cli_params p = {0};
+    const char *zone = NULL, *radius = NULL, *stay = NULL;
+    const struct cli_option opts[] = {
+        {"user", "USER", "whose settings (required)", &p.user, NULL},
+        {"zone", "ZONE", "the time zone of their days (Europe/Paris; \"\": the default)", &zone,
+         NULL},
+        {"stay-radius", "METRES", "fixes within this of a place's centre are a stay (5..5000)",
+         &radius, NULL},
+        {"stay-time", "DURATION", "the least time at one place that makes a stay (300, 5m)", &stay,
+         NULL}};
+    const struct cli_command cmd = {
+        "settings",
+        "settings --user USER [--zone ZONE] [--stay-radius METRES] [--stay-time DURATION]",
+        "Shows a user's timeline settings, or sets their own (then their timelines are\n"
+        "recomputed). Users without their own have the defaults of --timezone, --stay-radius\n"
+        "and --stay-time in the server's configuration.",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
+    static const struct request_rules rules = {.takes = REQUEST_USER, .requires = REQUEST_USER};
+    struct request_params rq;
+    struct store_user_settings set;
+    struct wl_config cfg;
+    struct store *s;
+    const char *why;
+    size_t nargs;
+    int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    if (cli_request("settings", &p, &rules, &rq))
+        return 2;
+    bool change = zone || radius || stay;
+    if (cli_open_store("settings", &cfg, change, &s))
+        return 1;
+    if ((rc = store_user_settings(s, rq.user, &set))) {
+        fprintf(stderr, "wherelog settings: %s\n", wl_strerror(rc));
+        store_close(s);
+        return 1;
+    }
+    if (change) {
+        int usage = 0;
+        struct zone *z;
+        char *end;
+        long v;
+        if (zone && (strlen(zone) >= sizeof(set.zone) || (zone[0] && zone_open(zone, &z) != 0))) {
+            fprintf(stderr, "wherelog settings: --zone: '%s' is not a time zone of this system\n",
+                    zone);
+            usage = 1;
+        } else if (zone) {
+            if (zone[0])
+                zone_unref(z);
+            snprintf(set.zone, sizeof(set.zone), "%s", zone);
+        }
+        if (!usage && radius) {
+            errno = 0;
+            v = strtol(radius, &end, 10);
+            if (errno || end == radius || *end) {
+                fprintf(stderr,
+                        "wherelog settings: --stay-radius: '%s' is not a whole number of "
+                        "metres\n",
+                        radius);
+                usage = 1;
+            }
+            set.tl.stay_radius_m = (double)v;
+        }
+        if (!usage && stay) {
+            if (cfg_parse_duration(stay, &v) != 0) {
+                fprintf(stderr,
+                        "wherelog settings: --stay-time: '%s' is not a duration (300, 5m, "
+                        "1h)\n",
+                        stay);
+                usage = 1;
+            }
+            set.tl.stay_min_s = v;
+        }
+        if (!usage && tl_settings_check(&set.tl, &why) != 0) {
+            fprintf(stderr, "wherelog settings: %s\n", why);
+            usage = 1;
+        }
+        if (usage) {
+            store_close(s);
+            return 2;
+        }
+        if ((rc = store_set_user_settings(s, rq.user, &set))) {
+            fprintf(stderr, "wherelog settings: %s\n", wl_strerror(rc));
+            store_close(s);
+            return 1;
+        }
+    }
+    store_close(s);
+    printf("user         %s\nzone         %s\nstay-radius  %.0f m\nstay-time    %lld s\n", rq.user,
+           set.zone[0] ? set.zone : "(the server's)", set.tl.stay_radius_m,
+           (long long)set.tl.stay_min_s);
+    return 0;
 }

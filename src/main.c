@@ -19,10 +19,14 @@ static const struct {
     {"hide", cli_hide, "hide a bad point (without deleting it)"},
     {"unhide", cli_unhide, "show a hidden point again"},
     {"stats", cli_stats, "points, distances and days per device; store size"},
+    {"timeline", cli_timeline, "stays, trips and gaps of a day or a range; rebuild them"},
+    {"at", cli_at, "where a device was at a given moment"},
+    {"settings", cli_settings, "a user's time zone and stay settings: show or set"},
     {"backup", cli_backup, "a consistent copy of the store, while it runs"},
     {"compact", cli_compact, "a compacted copy of the store"},
     {"check", cli_check, "verify the store"},
     {"key", cli_key, "manage OwnTracks encryption secrets"},
+    {"token", cli_token, "API tokens for scripts: create, list, revoke"},
 };
 
 static void usage(FILE *f)

@@ -41,6 +41,22 @@ static const struct route routes[] = {
                  [API_POST] = api_get_locations,
                  [API_DELETE] = api_delete_locations},
      .label = "/api/0/locations",
+     .reads_query = true,
+     .changes = DELETE},
+    {.path = "/api/0/timeline",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_timeline),
+     .label = "/api/0/timeline",
+     .reads_query = true},
+    {.path = "/api/0/days",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_days),
+     .label = "/api/0/days",
+     .reads_query = true},
+    {.path = "/api/0/at",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_at),
+     .label = "/api/0/at",
      .reads_query = true},
     {.path = "/api/0/monitor",
      .methods = READ,
@@ -55,11 +71,17 @@ static const struct route routes[] = {
      .handler = READ_HANDLER(api_get_stats),
      .label = "/api/0/stats",
      .reads_query = true},
+    {.path = "/api/0/q",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_q),
+     .label = "/api/0/q",
+     .reads_query = true},
     {.path = "/pub",
      .methods = POST,
      .handler = {[API_POST] = api_post_pub},
      .label = "/pub",
-     .reads_query = true},
+     .reads_query = true,
+     .changes = POST},
     {.path = "/api/0/stream",
      .methods = GET,
      .door = ROUTE_EVENTS,
@@ -127,6 +149,11 @@ size_t route_metrics_slot(const struct route *r)
     while (strcmp(routes[i].label, r->label) != 0)
         i++;
     return i;
+}
+
+bool route_changes_data(const struct route *r, enum api_method m)
+{
+    return m == API_DELETE || m == API_PUT || (r->changes & ROUTE_METHOD(m));
 }
 
 /* The methods of the set that are named (API_OTHER is not), in the enum's order. */

@@ -22,69 +22,17 @@
 #include "log.h"
 #include "pack.h"
 #include "varint.h"
+#include "store_internal.h"
 #include "wl.h"
 
-#define DEVICE_KEY_MAX (2 * OWNTRACKS_NAME_MAX + 1)
-#define POINT_KEY      8  /* u32 id | u32 tst of the chunk's first point */
-#define EVENT_KEY      13 /* u32 id | u8 kind | u32 tst | u32 discriminator */
-#define DEVREC_FIXED   22 /* five u32 fields and a u16 topic length */
-
-struct store {
-    MDB_env *env;
-    MDB_dbi meta, devices, devids, points, events, keys;
-    /*
-     * Read and write transactions hold this shared; growing the map takes it exclusively,
-     * because LMDB requires that no transaction of this process is open while the map
-     * size changes. Writer-preferring, so a resize is never starved by readers.
-     */
-    pthread_rwlock_t resize_lock;
-    atomic_uint map_resizes;
-    atomic_bool map_full;  /* the last write found the map full and it could not grow */
-    atomic_size_t map_max; /* the ceiling (or the map, if larger) when last measured */
-    /* The smallest map size the system refused, and the room measured then: while the room
-     * is no larger, it is overestimated (a 32-bit hole that moved...), so growing does not
-     * try that size again. Under the resize lock. */
-    uint64_t refused, refused_room;
-    size_t chunk_max; /* bytes of points per chunk: one LMDB page */
-    bool read_only;
-    char dir[PATH_MAX];
-    char client_id[40];
-};
-
 /* ---------------------------------------------------------------- helpers */
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /*
  * Translates an LMDB code (or a positive errno from LMDB) at the module edge and logs what
  * it was. Our own codes (0, negative errno values, WL_E*) pass through unchanged: LMDB's lie
  * below -30000, ours above.
  */
-static int lmdb_error(const char *what, int rc)
+int store_lmdb_error(const char *what, int rc)
 {
     if (rc <= 0 && rc > -30000)
         return rc;
@@ -108,10 +56,6 @@ static size_t device_key(uint8_t *key, const char *user, const char *device)
 }
 
 /* Device record: id, points, first, last, last seen (u32 each), u16 topic length, topic. */
-struct devrec {
-    uint32_t id, points, first, last, seen;
-    char topic[STORE_TOPIC_MAX + 1];
-};
 
 static int devrec_decode(const MDB_val *v, struct devrec *r)
 {
@@ -149,8 +93,9 @@ static size_t devrec_encode(const struct devrec *r, uint8_t *p)
 
 static int adopt_map_size(struct store *s);
 static int reopen_lost_map(struct store *s);
+static int open_token_table(struct store *s, MDB_txn *txn);
 
-static int txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
+int store_txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
 {
     for (;;) {
         pthread_rwlock_rdlock(&s->resize_lock);
@@ -163,19 +108,19 @@ static int txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
         else if (rc == MDB_MAP_RESIZED)
             rc = adopt_map_size(s);
         else
-            return lmdb_error("begin transaction", rc);
+            return store_lmdb_error("begin transaction", rc);
         if (rc)
             return rc;
     }
 }
 
-static void txn_abort(struct store *s, MDB_txn *txn)
+void store_txn_abort(struct store *s, MDB_txn *txn)
 {
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->resize_lock);
 }
 
-static int txn_commit(struct store *s, MDB_txn *txn)
+int store_txn_commit(struct store *s, MDB_txn *txn)
 {
     int rc = mdb_txn_commit(txn);
     pthread_rwlock_unlock(&s->resize_lock);
@@ -222,7 +167,18 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         if (rc)
             return rc;
     }
-    return 0;
+    /* Databases added since schema 1: a store from before has none, and gets them when it is
+     * opened for writing. */
+    int rc = stl_open_dbs(s, txn);
+    if (rc == 0)
+        rc = open_token_table(s, txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "geo", s->read_only ? 0 : MDB_CREATE, &s->geo);
+        s->have_geo = rc == 0;
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    return rc;
 }
 
 static int meta_get_u32(struct store *s, MDB_txn *txn, const char *name, uint32_t *out)
@@ -465,6 +421,9 @@ static bool spare_is_free(void)
  * whatever it leaves); a refused size leaves nothing behind (LMDB wants a failed environment
  * closed). Returns 0 (s->env set) or an LMDB code (ENOMEM: no size could be mapped).
  */
+/* Named databases: ours, with room for those later versions add. */
+#define STORE_MAX_DBS 32
+
 static int env_map(struct store *s, const uint64_t *sizes, size_t n)
 {
     int rc = ENOMEM;
@@ -472,7 +431,7 @@ static int env_map(struct store *s, const uint64_t *sizes, size_t n)
         MDB_env *env;
         if ((rc = mdb_env_create(&env)))
             return rc;
-        if ((rc = mdb_env_set_maxdbs(env, 8)) == 0 &&
+        if ((rc = mdb_env_set_maxdbs(env, STORE_MAX_DBS)) == 0 &&
             (rc = mdb_env_set_mapsize(env, (size_t)sizes[i])) == 0 &&
             (rc = mdb_env_open(env, s->dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600)) ==
                 0) {
@@ -608,7 +567,7 @@ static int reopen_lost_map(struct store *s)
     int rc = 0;
     pthread_rwlock_wrlock(&s->resize_lock);
     if (!s->env)
-        rc = lmdb_error("map the store", env_reopen(s, atomic_load(&s->map_max)));
+        rc = store_lmdb_error("map the store", env_reopen(s, atomic_load(&s->map_max)));
     pthread_rwlock_unlock(&s->resize_lock);
     return rc;
 }
@@ -640,7 +599,7 @@ static int adopt_map_size(struct store *s)
         rc = WL_EMAPFULL;
         goto out;
     }
-    rc = lmdb_error("adopt the map size", remap(s, sizes, n, info.me_mapsize, room, false));
+    rc = store_lmdb_error("adopt the map size", remap(s, sizes, n, info.me_mapsize, room, false));
     if (rc == 0) {
         mdb_env_info(s->env, &info);
         note_map_max(s, room, info.me_mapsize);
@@ -672,7 +631,7 @@ static int grow_map(struct store *s)
         s->refused = 0; /* the room grew: what was refused may fit now */
     while (s->refused && skip < n && sizes[skip] >= s->refused)
         skip++;
-    rc = lmdb_error("grow the map", remap(s, sizes + skip, n - skip, cur, room, true));
+    rc = store_lmdb_error("grow the map", remap(s, sizes + skip, n - skip, cur, room, true));
     if (rc == 0) {
         mdb_env_info(s->env, &info);
         wl_log(WL_LOG_INFO, "store", "map grown from %.1f to %.1f MiB", (double)cur / (1 << 20),
@@ -716,6 +675,12 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
         return -ENAMETOOLONG;
     }
     s->read_only = ro;
+    if (opt && opt->timeline) {
+        s->tl_defaults = *opt->timeline;
+    } else {
+        s->tl_defaults.zone[0] = '\0';
+        tl_settings_default(&s->tl_defaults.tl);
+    }
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&s->resize_lock, &attr);
@@ -764,7 +729,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
     s->chunk_max = est.ms_psize - 16;
 
     if ((rc = mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn))) {
-        rc = lmdb_error("begin transaction", rc);
+        rc = store_lmdb_error("begin transaction", rc);
         goto fail;
     }
     rc = open_dbs(s, txn, false);
@@ -778,7 +743,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
             goto fail;
         }
         if ((rc = open_dbs(s, txn, true)) || (rc = init_store(s, txn))) {
-            rc = lmdb_error("initialise store", rc);
+            rc = store_lmdb_error("initialise store", rc);
             goto fail;
         }
         wl_log(WL_LOG_INFO, "store", "created a new store in %s", dir);
@@ -787,7 +752,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
         rc = WL_ESCHEMA;
         goto fail;
     } else if (rc) {
-        rc = lmdb_error("open databases", rc);
+        rc = store_lmdb_error("open databases", rc);
         goto fail;
     }
     if ((rc = check_schema(s, txn)))
@@ -795,12 +760,18 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
     rc = mdb_txn_commit(txn); /* also makes the database handles visible to every txn */
     txn = NULL;
     if (rc) {
-        rc = lmdb_error("open store", rc);
+        rc = store_lmdb_error("open store", rc);
         goto fail;
     }
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     note_map_max(s, room, info.me_mapsize);
+    /* Timelines left stale by a crash, or missing in a store made before them: readers would
+     * bring each up to date when asked, at the cost of that request; do it now. A failure
+     * (the map full, say) leaves that to them. */
+    if (!ro && (rc = stl_catch_up(s)))
+        wl_log(WL_LOG_WARN, "timeline", "%s: timelines not brought up to date: %s", dir,
+               wl_strerror(rc));
     *out = s;
     return 0;
 fail:
@@ -840,6 +811,7 @@ struct dev_slot {
     const char *user, *device;
     struct devrec rec;
     bool dirty;
+    uint32_t oldest_stored; /* the oldest point this batch stored (UINT32_MAX: none) */
 };
 
 static int find_device(struct store *s, MDB_txn *txn, struct dev_slot *slots, size_t *nslots,
@@ -856,7 +828,7 @@ static int find_device(struct store *s, MDB_txn *txn, struct dev_slot *slots, si
         }
     }
     struct dev_slot *slot = &slots[(*nslots)++];
-    *slot = (struct dev_slot){.user = user, .device = device};
+    *slot = (struct dev_slot){.user = user, .device = device, .oldest_stored = UINT32_MAX};
     k = (MDB_val){device_key(key, user, device), key};
     rc = mdb_get(txn, s->devices, &k, &v);
     if (rc == 0) {
@@ -922,21 +894,6 @@ static enum event_keying event_keying(enum owntracks_kind kind)
  */
 #define CHUNK_FORMAT 1
 #define CHUNK_HEADER 7
-
-struct chunk_pt {
-    uint32_t tst;
-    bool hidden;
-    const uint8_t *data;
-    size_t len;
-};
-
-/* Scratch memory for rewriting chunks, reused across one batch. */
-struct scratch {
-    uint8_t *copy; /* the chunk being rewritten, copied out of the map */
-    size_t copy_cap;
-    struct chunk_pt *pts;
-    size_t pts_cap;
-};
 
 static size_t point_size(uint32_t delta, size_t len)
 {
@@ -1187,6 +1144,8 @@ static int put_point(struct store *s, MDB_txn *txn, MDB_cursor *cur, struct scra
 static void count_point(struct dev_slot *dev, const struct store_record *r)
 {
     struct devrec *d = &dev->rec;
+    if ((uint32_t)r->tst < dev->oldest_stored)
+        dev->oldest_stored = (uint32_t)r->tst;
     d->points++;
     if (d->first == 0 || (uint32_t)r->tst < d->first)
         d->first = (uint32_t)r->tst;
@@ -1238,7 +1197,8 @@ static int put_event(struct store *s, MDB_txn *txn, struct dev_slot *dev,
 }
 
 static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs, size_t n,
-                         enum store_result *results, struct dev_slot *slots, struct scratch *sc)
+                         enum store_result *results, struct dev_slot *slots, struct scratch *sc,
+                         struct stl_events *ev)
 {
     size_t nslots = 0;
     MDB_cursor *cur = NULL;
@@ -1261,6 +1221,13 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             dev->dirty = true;
         }
     }
+    /* The timeline of each device that got points, in the same transaction (store.h). */
+    bool deferred = atomic_load(&s->tl_deferred);
+    for (size_t i = 0; i < nslots && rc == 0; i++)
+        if (slots[i].oldest_stored != UINT32_MAX)
+            rc = deferred ? stl_mark(s, txn, slots[i].rec.id, slots[i].oldest_stored)
+                          : stl_update(s, txn, slots[i].rec.id, slots[i].user, slots[i].device,
+                                       slots[i].oldest_stored, false, ev);
     for (size_t i = 0; i < nslots && rc == 0; i++) {
         uint8_t key[DEVICE_KEY_MAX], val[DEVREC_FIXED + STORE_TOPIC_MAX];
         if (!slots[i].dirty)
@@ -1274,20 +1241,14 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
     return rc;
 }
 
-/*
- * Runs fn(s, txn, arg) in a write transaction and commits it; when the map is full, grows it
- * and runs fn again from the start (so fn must only depend on arg and the store). fn returns
- * 0 to commit, STORE_ABORT to abort quietly (a dry run), or an LMDB or project error.
- */
-#define STORE_ABORT (-20000)
 bool store_disk_low(const struct store *s)
 {
     struct statvfs st;
     return statvfs(s->dir, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < STORE_DISK_LOW_BYTES;
 }
 
-static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *), void *arg,
-                          const char *what)
+int store_with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *), void *arg,
+                         const char *what)
 {
     MDB_txn *txn;
     int rc;
@@ -1295,13 +1256,13 @@ static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, 
     if (s->read_only)
         return -EROFS;
     for (;;) {
-        if ((rc = txn_begin(s, 0, &txn)))
+        if ((rc = store_txn_begin(s, 0, &txn)))
             return rc;
         rc = fn(s, txn, arg);
         if (rc == 0) {
-            rc = txn_commit(s, txn);
+            rc = store_txn_commit(s, txn);
         } else {
-            txn_abort(s, txn);
+            store_txn_abort(s, txn);
             if (rc == STORE_ABORT)
                 return 0;
         }
@@ -1314,7 +1275,7 @@ static int with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, 
                    s->dir);
         if (rc == EIO && store_disk_low(s))
             rc = ENOSPC; /* LMDB reports a short write as EIO: say what it was */
-        return lmdb_error(what, rc);
+        return store_lmdb_error(what, rc);
     }
 }
 
@@ -1324,12 +1285,14 @@ struct batch_job {
     enum store_result *results;
     struct dev_slot *slots;
     struct scratch sc;
+    struct stl_events ev; /* what opened or closed: for the hook, after the commit */
 };
 
 static int batch_fn(struct store *s, MDB_txn *txn, void *arg)
 {
     struct batch_job *j = arg;
-    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc);
+    j->ev.n = 0; /* a retry after growing the map starts again */
+    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc, &j->ev);
 }
 
 int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
@@ -1343,7 +1306,10 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
     j.slots = malloc(n * sizeof(*j.slots));
     if (!j.slots)
         return -ENOMEM;
-    rc = with_write_txn(s, batch_fn, &j, "write batch");
+    rc = store_with_write_txn(s, batch_fn, &j, "write batch");
+    if (rc == 0)
+        stl_deliver(s, &j.ev);
+    free(j.ev.v);
     free(j.sc.copy);
     free(j.sc.pts);
     free(j.slots);
@@ -1381,13 +1347,13 @@ int store_list_devices(struct store *s, const char *user,
     MDB_cursor *cur;
     MDB_val k, v;
     size_t ul = user ? strlen(user) + 1 : 0; /* prefix: the user name and its NUL */
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
 
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(txn, s->devices, &cur))) {
-        txn_abort(s, txn);
-        return lmdb_error("open cursor", rc);
+        store_txn_abort(s, txn);
+        return store_lmdb_error("open cursor", rc);
     }
     k = (MDB_val){ul, (void *)user};
     int stop = 0;
@@ -1401,10 +1367,10 @@ int store_list_devices(struct store *s, const char *user,
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    txn_abort(s, txn);
+    store_txn_abort(s, txn);
     if (stop)
         return stop;
-    return rc == MDB_NOTFOUND ? 0 : lmdb_error("list devices", rc);
+    return rc == MDB_NOTFOUND ? 0 : store_lmdb_error("list devices", rc);
 }
 
 struct user_walk {
@@ -1472,13 +1438,13 @@ int store_get_device(struct store *s, const char *user, const char *device,
 
     if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(device) > OWNTRACKS_NAME_MAX)
         return -ENOENT;
-    if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
         return rc;
     rc = mdb_get(txn, s->devices, &k, &v);
     rc = rc == 0              ? device_from_record(&k, &v, out)
          : rc == MDB_NOTFOUND ? -ENOENT
-                              : lmdb_error("get", rc);
-    txn_abort(s, txn);
+                              : store_lmdb_error("get", rc);
+    store_txn_abort(s, txn);
     return rc;
 }
 
@@ -1562,7 +1528,7 @@ static void iter_release(struct store_iter *it)
     if (!it->txn)
         return;
     mdb_cursor_close(it->cur);
-    txn_abort(it->s, it->txn);
+    store_txn_abort(it->s, it->txn);
     it->txn = NULL;
     it->cur = NULL;
     it->in_txn = 0;
@@ -1571,13 +1537,13 @@ static void iter_release(struct store_iter *it)
 
 static int iter_begin(struct store_iter *it)
 {
-    int rc = txn_begin(it->s, MDB_RDONLY, &it->txn);
+    int rc = store_txn_begin(it->s, MDB_RDONLY, &it->txn);
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(it->txn, it->points ? it->s->points : it->s->events, &it->cur))) {
-        txn_abort(it->s, it->txn);
+        store_txn_abort(it->s, it->txn);
         it->txn = NULL;
-        return lmdb_error("open cursor", rc);
+        return store_lmdb_error("open cursor", rc);
     }
     return 0;
 }
@@ -1621,7 +1587,7 @@ static int position_points(struct store_iter *it)
     int rc = find_chunk(it->cur, it->id, it->reverse ? it->to : it->from, &k, &v, &place);
 
     if (rc)
-        return lmdb_error("read", rc);
+        return store_lmdb_error("read", rc);
     if (place == CHUNK_NONE || (place == CHUNK_AFTER && it->reverse))
         return 1; /* nothing of this device on that side */
     return load_chunk(it, &k, &v);
@@ -1651,7 +1617,7 @@ static int next_point(struct store_iter *it, struct store_item *item)
             if (rc == MDB_NOTFOUND || (rc == 0 && !same_device(&k, it->id)))
                 return 0;
             if (rc)
-                return lmdb_error("read", rc);
+                return store_lmdb_error("read", rc);
             if (!it->reverse && get_be32((uint8_t *)k.mv_data + 4) > it->to)
                 return 0;
             if ((rc = load_chunk(it, &k, &v)))
@@ -1707,7 +1673,7 @@ static int next_event(struct store_iter *it, struct store_item *item)
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
-        return lmdb_error("read", rc);
+        return store_lmdb_error("read", rc);
     if (k.mv_size != EVENT_KEY || memcmp(k.mv_data, it->lo, EVENT_KEY) < 0 ||
         memcmp(k.mv_data, it->hi, EVENT_KEY) > 0)
         return 0;
@@ -1759,8 +1725,8 @@ void store_iter_close(struct store_iter *it)
 #define STORE_EDIT_CHUNKS 32
 
 /* Reads a device record by name inside a transaction. */
-static int get_devrec(struct store *s, MDB_txn *txn, const char *user, const char *device,
-                      struct devrec *r)
+int store_get_devrec(struct store *s, MDB_txn *txn, const char *user, const char *device,
+                     struct devrec *r)
 {
     uint8_t key[DEVICE_KEY_MAX];
     MDB_val k = {device_key(key, user, device), key}, v;
@@ -1780,7 +1746,7 @@ static int put_devrec(struct store *s, MDB_txn *txn, const char *user, const cha
  * Positions cur on the chunk of device id whose range holds t, or else on the device's
  * first chunk after t. Returns 0, MDB_NOTFOUND (no such chunk) or an LMDB error.
  */
-static int seek_chunk(MDB_cursor *cur, uint32_t id, uint32_t t, MDB_val *k, MDB_val *v)
+int store_seek_chunk(MDB_cursor *cur, uint32_t id, uint32_t t, MDB_val *k, MDB_val *v)
 {
     uint32_t last;
     unsigned count;
@@ -1805,7 +1771,7 @@ static int seek_chunk(MDB_cursor *cur, uint32_t id, uint32_t t, MDB_val *k, MDB_
 }
 
 /* Copies the chunk at (k, v) into the scratch and decodes it. Returns the count or -1. */
-static long load_for_edit(struct scratch *sc, const MDB_val *k, const MDB_val *v)
+long store_load_chunk(struct scratch *sc, const MDB_val *k, const MDB_val *v)
 {
     uint8_t *copy = array_reserve(sc->copy, &sc->copy_cap, v->mv_size, 1, 16);
     if (!copy)
@@ -1863,14 +1829,14 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
     MDB_val k, v;
     uint64_t removed = 0;
     uint32_t from = j->from;
-    int rc = get_devrec(s, txn, j->user, j->device, &r);
+    int rc = store_get_devrec(s, txn, j->user, j->device, &r);
 
     if (rc)
         return rc == MDB_NOTFOUND ? (j->done = true, 0) : rc;
     if ((rc = mdb_cursor_open(txn, s->points, &cur)))
         return rc;
     for (int n = 0; n < STORE_EDIT_CHUNKS && !j->done; n++) {
-        if ((rc = seek_chunk(cur, r.id, from, &k, &v)) == MDB_NOTFOUND ||
+        if ((rc = store_seek_chunk(cur, r.id, from, &k, &v)) == MDB_NOTFOUND ||
             (rc == 0 && get_be32((uint8_t *)k.mv_data + 4) > j->to)) {
             j->done = true;
             rc = 0;
@@ -1880,7 +1846,7 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
             break;
         uint8_t okey[POINT_KEY];
         memcpy(okey, k.mv_data, POINT_KEY);
-        long count = load_for_edit(&j->sc, &k, &v);
+        long count = store_load_chunk(&j->sc, &k, &v);
         if (count < 0) {
             rc = MDB_CORRUPTED;
             break;
@@ -1907,7 +1873,7 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
         return rc;
     if (removed && !j->dry_run) {
         r.points = removed > r.points ? 0 : r.points - (uint32_t)removed;
-        if ((rc = refresh_bounds(s, txn, r.id, &r)) ||
+        if ((rc = stl_mark(s, txn, r.id, j->from)) || (rc = refresh_bounds(s, txn, r.id, &r)) ||
             (rc = put_devrec(s, txn, j->user, j->device, &r)))
             return rc;
     }
@@ -1931,7 +1897,9 @@ int store_delete_points(struct store *s, const char *user, const char *device, i
     if (from > to)
         return 0;
     while (!j.done && rc == 0)
-        rc = with_write_txn(s, delete_some, &j, "delete points");
+        rc = store_with_write_txn(s, delete_some, &j, "delete points");
+    if (rc == 0 && j.removed && !dry_run)
+        rc = stl_refresh(s, user, device);
     free(j.sc.copy);
     free(j.sc.pts);
     *removed = j.removed;
@@ -1940,8 +1908,8 @@ int store_delete_points(struct store *s, const char *user, const char *device, i
 
 /* Deletes (or counts) up to `max` entries of a database whose keys start with the device
  * id. Sets *done when none is left. */
-static int delete_prefixed(MDB_txn *txn, MDB_dbi dbi, uint32_t id, bool dry_run, size_t max,
-                           uint64_t *count, bool *done)
+int store_delete_prefixed(MDB_txn *txn, MDB_dbi dbi, uint32_t id, bool dry_run, size_t max,
+                          uint64_t *count, bool *done)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -1981,18 +1949,30 @@ static int delete_device_some(struct store *s, MDB_txn *txn, void *arg)
     struct devrec r;
     uint64_t chunks = 0, events = 0;
     bool points_done = false, events_done = false;
-    int rc = get_devrec(s, txn, j->user, j->device, &r);
+    int rc = store_get_devrec(s, txn, j->user, j->device, &r);
 
     if (rc == MDB_NOTFOUND) {
         j->done = true;
         return j->dry_run ? STORE_ABORT : 0;
     }
     if (rc ||
-        (rc = delete_prefixed(txn, s->points, r.id, j->dry_run, STORE_EDIT_CHUNKS, &chunks,
-                              &points_done)) ||
-        (rc = delete_prefixed(txn, s->events, r.id, j->dry_run, 4 * STORE_EDIT_CHUNKS, &events,
-                              &events_done)))
+        (rc = store_delete_prefixed(txn, s->points, r.id, j->dry_run, STORE_EDIT_CHUNKS, &chunks,
+                                    &points_done)) ||
+        (rc = store_delete_prefixed(txn, s->events, r.id, j->dry_run, 4 * STORE_EDIT_CHUNKS,
+                                    &events, &events_done)))
         return rc;
+    if (s->have_timeline && !j->dry_run) {
+        /* The timeline goes with the points: segments, days and state. */
+        uint64_t ignored = 0;
+        bool segs_done, days_done, state_done;
+        if ((rc = store_delete_prefixed(txn, s->tl_segs, r.id, false, 4 * STORE_EDIT_CHUNKS,
+                                        &ignored, &segs_done)) ||
+            (rc = store_delete_prefixed(txn, s->tl_days, r.id, false, 4 * STORE_EDIT_CHUNKS,
+                                        &ignored, &days_done)) ||
+            (rc = store_delete_prefixed(txn, s->tl_state, r.id, false, 1, &ignored, &state_done)))
+            return rc;
+        events_done = events_done && segs_done && days_done && state_done;
+    }
     j->out.events += events;
     if (j->dry_run || (points_done && events_done)) {
         j->out.points = r.points;
@@ -2016,7 +1996,7 @@ int store_delete_device(struct store *s, const char *user, const char *device, b
     struct device_job j = {.user = user, .device = device, .dry_run = dry_run};
     int rc = 0;
     while (!j.done && rc == 0)
-        rc = with_write_txn(s, delete_device_some, &j, "delete device");
+        rc = store_with_write_txn(s, delete_device_some, &j, "delete device");
     *out = j.out;
     return rc;
 }
@@ -2035,15 +2015,15 @@ static int hide_fn(struct store *s, MDB_txn *txn, void *arg)
     struct devrec r;
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = get_devrec(s, txn, j->user, j->device, &r);
+    int rc = store_get_devrec(s, txn, j->user, j->device, &r);
 
     j->found = false;
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(txn, s->points, &cur)))
         return rc;
-    rc = seek_chunk(cur, r.id, j->tst, &k, &v);
-    long count = rc ? 0 : load_for_edit(&j->sc, &k, &v);
+    rc = store_seek_chunk(cur, r.id, j->tst, &k, &v);
+    long count = rc ? 0 : store_load_chunk(&j->sc, &k, &v);
     mdb_cursor_close(cur);
     if (rc)
         return rc;
@@ -2053,7 +2033,10 @@ static int hide_fn(struct store *s, MDB_txn *txn, void *arg)
         if (j->sc.pts[i].tst == j->tst) {
             j->found = true;
             j->sc.pts[i].hidden = j->hidden;
-            return put_chunk(s, txn, r.id, j->sc.pts, (size_t)count); /* same key, same size */
+            /* same key, same size; and the timeline from that point on */
+            if ((rc = put_chunk(s, txn, r.id, j->sc.pts, (size_t)count)))
+                return rc;
+            return stl_update(s, txn, r.id, j->user, j->device, j->tst, false, NULL);
         }
     }
     return MDB_NOTFOUND;
@@ -2063,7 +2046,7 @@ int store_set_hidden(struct store *s, const char *user, const char *device, int6
                      bool hidden)
 {
     struct hide_job j = {.user = user, .device = device, .tst = clamp_tst(tst), .hidden = hidden};
-    int rc = with_write_txn(s, hide_fn, &j, "hide point");
+    int rc = store_with_write_txn(s, hide_fn, &j, "hide point");
     free(j.sc.copy);
     free(j.sc.pts);
     return rc;
@@ -2091,14 +2074,14 @@ int store_copy(struct store *s, const char *path, enum store_copy_mode mode)
                 rc = errno;
             if (rc)
                 unlink(path);
-            rc = lmdb_error("copy", rc);
+            rc = store_lmdb_error("copy", rc);
         }
     } else {
         if (mkdir(path, 0700) != 0 && errno != EEXIST) {
             rc = -errno;
         } else {
             rc = mdb_env_copy2(s->env, path, MDB_CP_COMPACT);
-            rc = lmdb_error("copy", rc);
+            rc = store_lmdb_error("copy", rc);
         }
     }
     pthread_rwlock_unlock(&s->resize_lock);
@@ -2144,7 +2127,7 @@ static int check_device(struct store *s, MDB_txn *txn, const struct store_device
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint32_t ktst = get_be32((uint8_t *)k.mv_data + 4), hlast;
         unsigned hcount;
-        long count = load_for_edit(sc, &k, &v);
+        long count = store_load_chunk(sc, &k, &v);
         if (count < 0 || !chunk_header(&v, &hlast, &hcount)) {
             problem(c, "%s/%s: the chunk at %u does not decode", d->user, d->device, ktst);
             continue;
@@ -2193,7 +2176,7 @@ int store_check(struct store *s, void (*report)(void *arg, const char *problem),
     int rc;
 
     memset(counts, 0, sizeof(*counts));
-    if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
         return rc;
     /* One snapshot for the whole check: a long read, but the check must see one state. */
     if ((rc = mdb_cursor_open(txn, s->devices, &cur)))
@@ -2246,11 +2229,11 @@ int store_check(struct store *s, void (*report)(void *arg, const char *problem),
     mdb_cursor_close(cur);
     rc = rc == MDB_NOTFOUND ? 0 : rc;
 out:
-    txn_abort(s, txn);
+    store_txn_abort(s, txn);
     free(sc.copy);
     free(sc.pts);
     counts->problems = c.problems;
-    return lmdb_error("check", rc);
+    return store_lmdb_error("check", rc);
 }
 
 /* ---------------------------------------------------------------- keys */
@@ -2271,7 +2254,7 @@ static int key_op(struct store *s, const char *user, const char *device, MDB_val
 {
     uint8_t key[DEVICE_KEY_MAX];
     struct key_job j = {.key = {device_key(key, user, device), key}, .secret = secret};
-    return with_write_txn(s, key_fn, &j, "update key"); /* MDB_NOTFOUND becomes -ENOENT */
+    return store_with_write_txn(s, key_fn, &j, "update key"); /* MDB_NOTFOUND becomes -ENOENT */
 }
 
 int store_key_set(struct store *s, const char *user, const char *device,
@@ -2294,7 +2277,7 @@ int store_key_get(struct store *s, const char *user, const char *device,
     uint8_t key[DEVICE_KEY_MAX];
     MDB_txn *txn;
     MDB_val k = {device_key(key, user, device), key}, v;
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
 
     if (rc)
         return rc;
@@ -2303,9 +2286,9 @@ int store_key_get(struct store *s, const char *user, const char *device,
         memcpy(secret, v.mv_data, v.mv_size);
         rc = (int)v.mv_size;
     } else {
-        rc = rc == MDB_NOTFOUND ? 0 : rc ? lmdb_error("read key", rc) : WL_ECORRUPT;
+        rc = rc == MDB_NOTFOUND ? 0 : rc ? store_lmdb_error("read key", rc) : WL_ECORRUPT;
     }
-    txn_abort(s, txn);
+    store_txn_abort(s, txn);
     return rc;
 }
 
@@ -2315,13 +2298,13 @@ int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
 
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(txn, s->keys, &cur))) {
-        txn_abort(s, txn);
-        return lmdb_error("open cursor", rc);
+        store_txn_abort(s, txn);
+        return store_lmdb_error("open cursor", rc);
     }
     int stop = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -2340,10 +2323,10 @@ int store_key_list(struct store *s, int (*cb)(void *arg, const char *user, const
             break;
     }
     mdb_cursor_close(cur);
-    txn_abort(s, txn);
+    store_txn_abort(s, txn);
     if (stop)
         return stop;
-    return rc == MDB_NOTFOUND ? 0 : lmdb_error("list keys", rc);
+    return rc == MDB_NOTFOUND ? 0 : store_lmdb_error("list keys", rc);
 }
 
 static int keyring_lookup(void *arg, const char *user, const char *device,
@@ -2372,7 +2355,7 @@ int store_stats(struct store *s, struct store_stats *out)
     snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
     if (stat(path, &fst) == 0)
         out->file_bytes = (uint64_t)fst.st_size;
-    if ((rc = txn_begin(s, MDB_RDONLY, &txn)))
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
         return rc;
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &st);
@@ -2395,9 +2378,401 @@ int store_stats(struct store *s, struct store_stats *out)
         out->events = st.ms_entries;
     if (mdb_stat(txn, s->devices, &st) == 0)
         out->devices = (uint32_t)st.ms_entries;
-    txn_abort(s, txn);
+    store_txn_abort(s, txn);
     out->map_resizes = atomic_load(&s->map_resizes);
     out->map_max_bytes = atomic_load(&s->map_max);
     out->map_full = atomic_load(&s->map_full);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- API tokens */
+
+#define TOKEN_FORMAT    1
+#define TOKEN_READ_ONLY 0x01
+#define TOKEN_RECORD    (2 + STORE_TOKEN_HASH_BYTES + 3 * 8)
+
+/*
+ * The tokens table came after schema 1: a store opened for writing gains it (an older store
+ * needs no migration, the table starts empty), and a read-only open of a store without it
+ * simply has no tokens. Called from open_dbs, so that a store mapped again after a map change
+ * gets its handle back too (the table exists by then: MDB_CREATE finds it, even read-only).
+ */
+static int open_token_table(struct store *s, MDB_txn *txn)
+{
+    int rc = mdb_dbi_open(txn, "tokens", s->read_only ? 0 : MDB_CREATE, &s->tokens);
+    s->have_tokens = rc == 0;
+    return rc == MDB_NOTFOUND && s->read_only ? 0 : rc;
+}
+
+static void put_le64(uint8_t *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+static int64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static void token_encode(const struct store_token *t, uint8_t v[TOKEN_RECORD])
+{
+    v[0] = TOKEN_FORMAT;
+    v[1] = t->read_only ? TOKEN_READ_ONLY : 0;
+    memcpy(v + 2, t->hash, STORE_TOKEN_HASH_BYTES);
+    put_le64(v + 2 + STORE_TOKEN_HASH_BYTES, t->created);
+    put_le64(v + 10 + STORE_TOKEN_HASH_BYTES, t->expires);
+    put_le64(v + 18 + STORE_TOKEN_HASH_BYTES, t->last_used);
+}
+
+/* Decodes a key ("user" NUL "name") and its record; WL_ECORRUPT if either is malformed. */
+static int token_decode(const MDB_val *k, const MDB_val *v, struct store_token *t)
+{
+    const uint8_t *p = v->mv_data;
+    size_t ul = strnlen(k->mv_data, k->mv_size);
+    if (ul == 0 || ul > OWNTRACKS_NAME_MAX || ul >= k->mv_size ||
+        k->mv_size - ul - 1 > OWNTRACKS_NAME_MAX || k->mv_size - ul - 1 == 0 ||
+        v->mv_size != TOKEN_RECORD || p[0] != TOKEN_FORMAT)
+        return WL_ECORRUPT;
+    memcpy(t->user, k->mv_data, ul);
+    t->user[ul] = '\0';
+    memcpy(t->name, (const char *)k->mv_data + ul + 1, k->mv_size - ul - 1);
+    t->name[k->mv_size - ul - 1] = '\0';
+    t->read_only = p[1] & TOKEN_READ_ONLY;
+    memcpy(t->hash, p + 2, STORE_TOKEN_HASH_BYTES);
+    t->created = get_le64(p + 2 + STORE_TOKEN_HASH_BYTES);
+    t->expires = get_le64(p + 10 + STORE_TOKEN_HASH_BYTES);
+    t->last_used = get_le64(p + 18 + STORE_TOKEN_HASH_BYTES);
+    return 0;
+}
+
+enum token_change { TOKEN_ADD, TOKEN_REMOVE, TOKEN_TOUCH };
+
+struct token_job {
+    enum token_change change;
+    uint8_t key_bytes[DEVICE_KEY_MAX];
+    MDB_val key;
+    const struct store_token *token; /* TOKEN_ADD */
+    const uint8_t *hash;             /* TOKEN_TOUCH */
+    int64_t when;                    /* TOKEN_TOUCH */
+};
+
+static int token_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct token_job *j = arg;
+    uint8_t rec[TOKEN_RECORD];
+    MDB_val v = {sizeof(rec), rec}, old;
+    struct store_token t;
+    int rc;
+
+    switch (j->change) {
+    case TOKEN_ADD:
+        token_encode(j->token, rec);
+        rc = mdb_put(txn, s->tokens, &j->key, &v, MDB_NOOVERWRITE);
+        return rc == MDB_KEYEXIST ? -EEXIST : rc;
+    case TOKEN_REMOVE: return mdb_del(txn, s->tokens, &j->key, NULL);
+    case TOKEN_TOUCH:
+        if ((rc = mdb_get(txn, s->tokens, &j->key, &old)))
+            return rc;
+        if ((rc = token_decode(&j->key, &old, &t)))
+            return rc;
+        if (memcmp(t.hash, j->hash, STORE_TOKEN_HASH_BYTES) != 0)
+            return -ENOENT; /* revoked and made again under the same name meanwhile */
+        if (j->when <= t.last_used)
+            return STORE_ABORT; /* another request recorded it meanwhile */
+        t.last_used = j->when;
+        token_encode(&t, rec);
+        return mdb_put(txn, s->tokens, &j->key, &v, 0);
+    }
+    return -EINVAL;
+}
+
+static int token_change(struct store *s, struct token_job *j, const char *user, const char *name)
+{
+    if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(name) > OWNTRACKS_NAME_MAX)
+        return -EINVAL;
+    if (!s->have_tokens)
+        return -EROFS; /* only a read-only store lacks the table */
+    j->key = (MDB_val){device_key(j->key_bytes, user, name), j->key_bytes};
+    return store_with_write_txn(s, token_fn, j, "update token"); /* MDB_NOTFOUND becomes -ENOENT */
+}
+
+int store_token_put(struct store *s, const struct store_token *t)
+{
+    struct token_job j = {.change = TOKEN_ADD, .token = t};
+    if (!t->user[0] || !t->name[0])
+        return -EINVAL;
+    return token_change(s, &j, t->user, t->name);
+}
+
+int store_token_delete(struct store *s, const char *user, const char *name)
+{
+    struct token_job j = {.change = TOKEN_REMOVE};
+    return token_change(s, &j, user, name);
+}
+
+int store_token_touch(struct store *s, const char *user, const char *name,
+                      const uint8_t hash[STORE_TOKEN_HASH_BYTES], int64_t when)
+{
+    struct token_job j = {.change = TOKEN_TOUCH, .hash = hash, .when = when};
+    return token_change(s, &j, user, name);
+}
+
+int store_token_get(struct store *s, const char *user, const char *name, struct store_token *out)
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc;
+
+    if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(name) > OWNTRACKS_NAME_MAX)
+        return -EINVAL;
+    if (!s->have_tokens)
+        return -ENOENT;
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    k = (MDB_val){device_key(key, user, name), key};
+    rc = mdb_get(txn, s->tokens, &k, &v);
+    rc = rc ? store_lmdb_error("read token", rc) : token_decode(&k, &v, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+int store_token_list(struct store *s, const char *user,
+                     int (*cb)(void *arg, const struct store_token *t), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t ul = user ? strlen(user) : 0;
+    int rc, stop = 0;
+
+    if (!s->have_tokens)
+        return 0;
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->tokens, &cur))) {
+        store_txn_abort(s, txn);
+        return store_lmdb_error("open cursor", rc);
+    }
+    /* One user's tokens are the keys that start with "user" NUL. */
+    k = (MDB_val){user ? ul + 1 : 0, (void *)user};
+    rc = mdb_cursor_get(cur, &k, &v, user ? MDB_SET_RANGE : MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct store_token t;
+        if (user && (k.mv_size <= ul || memcmp(k.mv_data, user, ul + 1) != 0))
+            break;
+        if ((rc = token_decode(&k, &v, &t)) || (stop = cb(arg, &t)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    store_txn_abort(s, txn);
+    if (stop)
+        return stop;
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_lmdb_error("list tokens", rc);
+}
+
+/* ---------------------------------------------------------------- reverse-geocoding cache */
+
+#define GEO_FORMAT 1
+#define GEO_FIXED  9 /* format, fetched */
+
+static bool geo_key_ok(const char *ghash, size_t *len)
+{
+    *len = strnlen(ghash, STORE_GEO_KEY_MAX + 1);
+    return *len >= 1 && *len <= STORE_GEO_KEY_MAX;
+}
+
+/* Copies the next NUL-terminated string of a value into out (cut to fit); false if none. */
+static bool geo_take(const uint8_t **p, const uint8_t *end, char *out, size_t size)
+{
+    const uint8_t *nul = memchr(*p, 0, (size_t)(end - *p));
+    if (!nul)
+        return false;
+    size_t n = (size_t)(nul - *p);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p = nul + 1;
+    return true;
+}
+
+static int geo_decode(const MDB_val *v, struct store_geo *out)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    if (v->mv_size < GEO_FIXED || p[0] != GEO_FORMAT)
+        return WL_ECORRUPT;
+    out->fetched = (int64_t)((uint64_t)get_le32(p + 1) | (uint64_t)get_le32(p + 5) << 32);
+    p += GEO_FIXED;
+    if (!geo_take(&p, end, out->cc, sizeof(out->cc)) ||
+        !geo_take(&p, end, out->addr, sizeof(out->addr)) ||
+        !geo_take(&p, end, out->locality, sizeof(out->locality)) ||
+        !geo_take(&p, end, out->tzname, sizeof(out->tzname)) ||
+        !geo_take(&p, end, out->provider, sizeof(out->provider)))
+        return WL_ECORRUPT;
+    return 0;
+}
+
+static int geo_get_in(struct store *s, MDB_txn *txn, const char *ghash, size_t len,
+                      struct store_geo *out)
+{
+    MDB_val k = {len, (void *)ghash}, v;
+    int rc = mdb_get(txn, s->geo, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return -ENOENT;
+    if (rc)
+        return store_lmdb_error("read the geo cache", rc);
+    return geo_decode(&v, out);
+}
+
+int store_geo_get(struct store *s, const char *ghash, struct store_geo *out)
+{
+    MDB_txn *txn;
+    size_t len;
+    if (!geo_key_ok(ghash, &len) || !s->have_geo)
+        return -ENOENT;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = geo_get_in(s, txn, ghash, len, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+int store_geo_peek(struct store *s, const char *ghash, struct store_geo *out)
+{
+    MDB_txn *txn;
+    size_t len;
+    if (!geo_key_ok(ghash, &len) || !s->have_geo)
+        return -ENOENT;
+    /* A second hold of the resize lock by a thread that holds it already would wait behind a
+     * resize that waits for this thread: try, and go without rather than wait. */
+    if (pthread_rwlock_tryrdlock(&s->resize_lock) != 0)
+        return -EAGAIN;
+    if (!s->env || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        return -EAGAIN;
+    }
+    int rc = geo_get_in(s, txn, ghash, len, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+struct geo_job {
+    const char *const *ghashes;
+    const struct store_geo *entries;
+    size_t n;
+};
+
+static void geo_put_text(uint8_t *buf, size_t *o, const char *text, size_t max)
+{
+    size_t n = strnlen(text, max - 1);
+    memcpy(buf + *o, text, n);
+    buf[*o + n] = 0;
+    *o += n + 1;
+}
+
+static int geo_put_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct geo_job *j = arg;
+    uint8_t buf[GEO_FIXED + sizeof(struct store_geo)];
+    for (size_t i = 0; i < j->n; i++) {
+        const struct store_geo *e = &j->entries[i];
+        size_t o = GEO_FIXED;
+        buf[0] = GEO_FORMAT;
+        put_le32(buf + 1, (uint32_t)(uint64_t)e->fetched);
+        put_le32(buf + 5, (uint32_t)((uint64_t)e->fetched >> 32));
+        geo_put_text(buf, &o, e->cc, sizeof(e->cc));
+        geo_put_text(buf, &o, e->addr, sizeof(e->addr));
+        geo_put_text(buf, &o, e->locality, sizeof(e->locality));
+        geo_put_text(buf, &o, e->tzname, sizeof(e->tzname));
+        geo_put_text(buf, &o, e->provider, sizeof(e->provider));
+        MDB_val k = {strlen(j->ghashes[i]), (void *)j->ghashes[i]}, v = {o, buf};
+        int rc = mdb_put(txn, s->geo, &k, &v, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int store_geo_put(struct store *s, const char *const *ghashes, const struct store_geo *entries,
+                  size_t n)
+{
+    size_t len;
+    if (s->read_only)
+        return -EROFS;
+    for (size_t i = 0; i < n; i++)
+        if (!geo_key_ok(ghashes[i], &len))
+            return -EINVAL;
+    if (n == 0)
+        return 0;
+    struct geo_job j = {.ghashes = ghashes, .entries = entries, .n = n};
+    return store_with_write_txn(s, geo_put_fn, &j, "write the geo cache");
+}
+
+int store_geo_count(struct store *s, uint64_t *count)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    *count = 0;
+    if (!s->have_geo)
+        return 0;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_stat(txn, s->geo, &st);
+    if (rc == 0)
+        *count = st.ms_entries;
+    store_txn_abort(s, txn);
+    return store_lmdb_error("count the geo cache", rc);
+}
+
+int store_read_recorder_geo(const char *dir,
+                            int (*cb)(void *arg, const char *key, size_t klen, const char *value,
+                                      size_t vlen),
+                            void *arg)
+{
+    char path[PATH_MAX];
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_dbi dbi;
+    MDB_val k, v;
+    int rc, stop = 0;
+
+    if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path) ||
+        access(path, R_OK) != 0)
+        return -ENOENT;
+    /* The Recorder's own settings (maxdbs 10); read-only and without a lock file of ours, so a
+     * Recorder may keep running on it. */
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 10)) ||
+        (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0)) ||
+        (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
+        (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) || (rc = mdb_cursor_open(txn, dbi, &cur)))
+        goto out;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if ((stop = cb(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
+            break;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    if (stop)
+        return stop;
+    if (rc) {
+        wl_log(WL_LOG_ERROR, "store", "cannot read the Recorder's cache in %s: %s", dir,
+               mdb_strerror(rc));
+        return WL_ESTORE;
+    }
     return 0;
 }

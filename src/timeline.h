@@ -29,12 +29,12 @@
 
 /* How stays are found; per user (store.h keeps a user's own, config.h the defaults). */
 struct tl_settings {
-    double stay_radius_m; /* fixes within this of the stay's centre belong to it */
-    int64_t stay_min_s;   /* the least time at one place that makes a stay */
-    double max_acc_m;     /* a fix less accurate than this neither places a stay nor measures
-                             a trip (it still counts as a point) */
-    int64_t gap_s;        /* a silence longer than this, between places farther apart than the
-                             radius, is a gap */
+    double stay_radius_m;       /* fixes within this of the stay's centre belong to it */
+    int64_t stay_min_s;         /* the least time at one place that makes a stay */
+    double max_acc_m;           /* a fix less accurate than this neither places a stay nor measures
+                                   a trip (it still counts as a point) */
+    int64_t gap_s;              /* a silence longer than this, between places farther apart than the
+                                   radius, is a gap */
     int64_t stay_silence_max_s; /* a silence that begins and ends at one place is part of the
                                    stay up to this long; longer, it is a gap */
 };
@@ -98,23 +98,34 @@ struct tl_segment {
 struct tl_detector {
     uint32_t version; /* TL_DETECTOR_VERSION: a stored state of another version is not resumed */
     int64_t last_tst; /* the newest fix fed (0: none yet) */
-    /* the rest is timeline.c's */
+    /* the rest is timeline.c's: what each member means is said there */
     uint8_t phase;
-    uint32_t points_open;
-    int64_t seg_start, last_usable_tst;
-    double last_lat, last_lon, last_acc;
-    /* candidate or confirmed stay */
-    double sum_w, sum_wlat, sum_wlon, c_lat, c_lon, acc_sum;
-    uint32_t c_n, c_points;
-    int64_t c_first, c_last;
-    /* trip in progress */
-    double t_lat, t_lon, t_dist, t_top, t_speeds[4];
-    int64_t t_moving;
-    uint32_t t_nspeed;
-    /* fixes outside the stay not yet judged (an outlier or a departure) */
-    struct geo_fix pending[TL_PENDING_MAX];
+    bool have_place, have_accepted, rejected_last, have_anchor, a_estimated, have_prev_good;
+    int64_t seg_start;
+    uint32_t seg_points;
+    int64_t prev_good_tst, ok_tst;
+    double prev_good_lat, prev_good_lon, ok_lat, ok_lon, ok_acc;
+    /* the trip */
+    double t_lat, t_lon, t_dist, t_top, t_moving, t_speeds[3], a_lat, a_lon, a_acc;
+    int64_t a_tst;
+    uint32_t t_nspeed, t_speed_m[24];
+    /* the place: a candidate stay while in a trip, or the stay */
+    double o_lat, o_lon, o_cos, sx, sy, sxx, syy, sw, swx, swy, l_w, l_x, l_y, c_lat, c_lon;
+    int64_t c_first, c_last, c_last_any, c_before, c_near_last, c_after_near;
+    uint32_t c_n, c_points, c_points_after_near, c_acc_said, c_acc_n[32];
+    double c_pv_lat, c_pv_lon, c_v, c_trip_dist, c_trip_a_lat, c_trip_a_lon, c_trip_moving;
+    double c_trip_top;
+    uint32_t c_trip_speed_m[24];
+    int64_t c_pv_tst;
+    bool c_have_pv;
+    /* good fixes outside the place not yet judged (an outlier or a departure) */
+    struct tl_pending_fix {
+        struct geo_fix fix;
+        int64_t before;                    /* the fix fed just before it */
+        uint32_t others;                   /* unusable fixes fed after it */
+        int64_t others_first, others_last; /* and their tsts */
+    } pending[TL_PENDING_MAX];
     uint32_t npending;
-    uint32_t reserved[8];
 };
 
 #define TL_DETECTOR_VERSION 1

@@ -21,7 +21,7 @@ struct zone;
  * silently give UTC: this refuses instead), or -ENOMEM.
  */
 int zone_open(const char *name, struct zone **out);
-/* A second reference to the same zone (any thread). */
+/* Another reference to the same zone (any thread); each is released with zone_unref. */
 struct zone *zone_ref(struct zone *z);
 void zone_unref(struct zone *z);
 

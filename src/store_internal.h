@@ -1,0 +1,168 @@
+/*
+ * store_internal.h - what the files of the store module share (store.c: points, devices,
+ * events, keys; store_timeline.c: the timeline kept beside them). Not a contract for anyone
+ * else: only store*.c include it, and with it lmdb.h.
+ */
+#ifndef WL_STORE_INTERNAL_H
+#define WL_STORE_INTERNAL_H
+
+#include <limits.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define DEVICE_KEY_MAX (2 * OWNTRACKS_NAME_MAX + 1)
+#define POINT_KEY      8  /* u32 id | u32 tst of the chunk's first point */
+#define EVENT_KEY      13 /* u32 id | u8 kind | u32 tst | u32 discriminator */
+#define DEVREC_FIXED   22 /* five u32 fields and a u16 topic length */
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, devices, devids, points, events, keys;
+    MDB_dbi tokens;
+    bool have_tokens; /* false: read-only, on a store made before tokens (none to read) */
+    MDB_dbi geo;      /* the reverse-geocoding cache; made when first opened for writing */
+    bool have_geo;    /* false: a read-only store from before it (lookups find nothing) */
+    /*
+     * Read and write transactions hold this shared; growing the map takes it exclusively,
+     * because LMDB requires that no transaction of this process is open while the map
+     * size changes. Writer-preferring, so a resize is never starved by readers.
+     */
+    pthread_rwlock_t resize_lock;
+    atomic_uint map_resizes;
+    atomic_bool map_full;  /* the last write found the map full and it could not grow */
+    atomic_size_t map_max; /* the ceiling (or the map, if larger) when last measured */
+    /* The smallest map size the system refused, and the room measured then: while the room
+     * is no larger, it is overestimated (a 32-bit hole that moved...), so growing does not
+     * try that size again. Under the resize lock. */
+    uint64_t refused, refused_room;
+    size_t chunk_max; /* bytes of points per chunk: one LMDB page */
+    bool read_only;
+    char dir[PATH_MAX];
+    char client_id[40];
+    /* The timeline (store_timeline.c): its databases (0 in a read-only store made before
+     * them: every timeline is then computed as it is read), the defaults of users without
+     * their own settings, and the hook for segments that opened or closed in a commit. */
+    MDB_dbi tl_segs, tl_state, tl_days, users;
+    bool have_timeline;
+    struct store_user_settings tl_defaults;
+    store_timeline_hook tl_hook;
+    void *tl_hook_arg;
+    atomic_bool tl_deferred; /* store_set_timeline_deferred */
+};
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+struct devrec {
+    uint32_t id, points, first, last, seen;
+    char topic[STORE_TOPIC_MAX + 1];
+};
+
+struct chunk_pt {
+    uint32_t tst;
+    bool hidden;
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Scratch memory for rewriting chunks, reused across one batch. */
+struct scratch {
+    uint8_t *copy; /* the chunk being rewritten, copied out of the map */
+    size_t copy_cap;
+    struct chunk_pt *pts;
+    size_t pts_cap;
+};
+
+/* What a write transaction's work function returns to abort quietly (a dry run). */
+#define STORE_ABORT (-20000)
+
+/* Transactions under the resize lock (store.c explains it). */
+int store_txn_begin(struct store *s, unsigned flags, MDB_txn **txn);
+void store_txn_abort(struct store *s, MDB_txn *txn);
+int store_txn_commit(struct store *s, MDB_txn *txn);
+/* Runs fn(s, txn, arg) in a write transaction and commits it; when the map is full, grows it
+ * and runs fn again from the start (so fn must only depend on arg and the store). fn returns 0
+ * to commit, STORE_ABORT to abort quietly, or an LMDB or project error. Returns 0 or a store
+ * error (logged with `what`). */
+int store_with_write_txn(struct store *s, int (*fn)(struct store *, MDB_txn *, void *), void *arg,
+                         const char *what);
+/* Translates an LMDB code into a store error (store.h), logging what failed. */
+int store_lmdb_error(const char *what, int rc);
+
+/* Positions cur on the chunk of device id whose range holds t, or else on the device's first
+ * chunk after t. Returns 0, MDB_NOTFOUND (no such chunk) or an LMDB error. */
+int store_seek_chunk(MDB_cursor *cur, uint32_t id, uint32_t t, MDB_val *k, MDB_val *v);
+/* Copies the chunk at (k, v) out of the map into sc and decodes it into sc->pts (which point
+ * into sc->copy, so they survive writes). Returns the count or -1. */
+long store_load_chunk(struct scratch *sc, const MDB_val *k, const MDB_val *v);
+/* Deletes (or counts) up to max entries of a database whose keys start with the device id;
+ * sets *done when none is left. Returns 0 or an LMDB error. */
+int store_delete_prefixed(MDB_txn *txn, MDB_dbi dbi, uint32_t id, bool dry_run, size_t max,
+                          uint64_t *count, bool *done);
+/* A device record by name inside a transaction: 0, MDB_NOTFOUND, MDB_CORRUPTED or LMDB's. */
+int store_get_devrec(struct store *s, MDB_txn *txn, const char *user, const char *device,
+                     struct devrec *r);
+
+/* store_timeline.c, called by store.c. */
+/* Opens (creating unless read-only) the timeline's databases; 0, or an LMDB error. */
+int stl_open_dbs(struct store *s, MDB_txn *txn);
+/* Points of device id at or after t changed in this transaction (deleted, hidden): the
+ * timeline from t on is stale until stl_update. Returns 0 or an LMDB error. */
+int stl_mark(struct store *s, MDB_txn *txn, uint32_t id, uint32_t t);
+
+/* Segments that opened or closed in a write, kept for the hook until the commit. */
+struct stl_event {
+    char user[OWNTRACKS_NAME_MAX + 1], device[OWNTRACKS_NAME_MAX + 1];
+    enum tl_event ev;
+    struct tl_segment seg;
+};
+struct stl_events {
+    struct stl_event *v;
+    size_t n, cap;
+};
+
+/*
+ * Brings the timeline of device id (of user, device) up to date inside txn: from `changed`
+ * (the oldest point this transaction stored or changed; UINT32_MAX: only what stl_mark or a
+ * settings change left) or from scratch when `full`. Appends what opened or closed after the
+ * device's previous newest point to ev (may be NULL). Returns 0 or an LMDB/store error.
+ */
+int stl_update(struct store *s, MDB_txn *txn, uint32_t id, const char *user, const char *device,
+               uint32_t changed, bool full, struct stl_events *ev);
+/* Brings the timeline of one device up to date in a transaction of its own (after a deletion
+ * made it stale). Returns 0 (an unknown device: nothing to do) or a store error. */
+int stl_refresh(struct store *s, const char *user, const char *device);
+/* Brings every device with a stale or missing timeline up to date (store_open, writable). */
+int stl_catch_up(struct store *s);
+/* Calls the hook for each event and empties ev (after a commit). */
+void stl_deliver(struct store *s, struct stl_events *ev);
+
+#endif
