@@ -166,7 +166,8 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         if (rc)
             return rc;
     }
-    return stl_open_dbs(s, txn);
+    int rc = stl_open_dbs(s, txn);
+    return rc ? rc : spl_open_dbs(s, txn);
 }
 
 static int meta_get_u32(struct store *s, MDB_txn *txn, const char *name, uint32_t *out)
