@@ -26,6 +26,8 @@ int cli_backup(int argc, char **argv);
 int cli_compact(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_stats(int argc, char **argv);
+/* place: a user's places (cli_place.c). */
+int cli_place(int argc, char **argv);
 
 /* Shared by the commands: applies the logging settings (an unknown level leaves "info"). */
 struct wl_config;
