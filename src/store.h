@@ -333,18 +333,18 @@ int store_timeline_read(struct store *s, uint32_t id, int64_t from, int64_t to, 
 /* One local day of one device. */
 #define STORE_DAY_STAYS 16 /* the day's longest stays, in time order; a day has a few */
 struct store_day {
-    uint32_t date;         /* yyyymmdd in the user's zone */
-    int64_t start, end;    /* the day's bounds in epoch seconds: [start, end) */
-    uint32_t points;       /* fixes stored that day */
-    int64_t first, last;   /* the first and the last of them (0 if none) */
-    double distance_m;     /* travelled in trips (accuracy-filtered), that day's share */
-    int64_t moving_s;      /* time moving in trips, that day's share */
-    uint32_t stays, trips; /* segments that overlap the day */
-    int64_t stay_s;        /* time in stays that day */
-    uint32_t nstays;       /* entries in stay[] */
+    uint32_t date;          /* yyyymmdd in the user's zone */
+    int64_t start, end;     /* the day's bounds in epoch seconds: [start, end) */
+    uint32_t points;        /* fixes stored that day */
+    int64_t first, last;    /* the first and the last of them (0 if none) */
+    double distance_m;      /* travelled in trips (accuracy-filtered), that day's share */
+    int64_t moving_s;       /* time moving in trips, that day's share */
+    uint32_t stays, trips;  /* segments that overlap the day */
+    int64_t stay_s;         /* time in stays that day */
+    uint32_t nstays;        /* entries in stay[] */
     struct {
-        int64_t start;    /* the stay's start (it may begin the day before) */
-        uint32_t seconds; /* its time within this day */
+        int64_t start;      /* the stay's start (it may begin the day before) */
+        uint32_t seconds;   /* its time within this day */
         float lat, lon;
     } stay[STORE_DAY_STAYS];
 };
@@ -374,7 +374,8 @@ void store_set_timeline_hook(struct store *s, store_timeline_hook fn, void *arg)
 /* Recomputes the timelines of a user's devices (all users if NULL; one device if device is
  * not NULL) from their points, in one transaction per device. *points gets how many points
  * were read (may be NULL). Returns 0, -ENOENT (no such device), or a store error. */
-int store_timeline_rebuild(struct store *s, const char *user, const char *device, uint64_t *points);
+int store_timeline_rebuild(struct store *s, const char *user, const char *device,
+                           uint64_t *points);
 
 /* ------------------------------------------------------------------ places */
 
