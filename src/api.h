@@ -27,8 +27,8 @@ enum api_method {
     API_POST,
     API_PUT,
     API_DELETE,
-    API_OPTIONS,
     API_PATCH,
+    API_OPTIONS,
     API_OTHER
 };
 

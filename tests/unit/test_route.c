@@ -62,8 +62,14 @@ Test(route, allow_lists_the_methods_and_options)
                      "GET, HEAD, POST, DELETE, OPTIONS");
     cr_assert_str_eq(route_allow(route_find("/api/0/stream"), buf, sizeof(buf)), "GET, OPTIONS");
     cr_assert_str_eq(route_allow(route_find("/x.html"), buf, sizeof(buf)), "GET, HEAD, OPTIONS");
-    cr_assert_str_eq(route_allow(NULL, buf, sizeof(buf)), "GET, HEAD, POST, DELETE, OPTIONS",
+    cr_assert_str_eq(route_allow(NULL, buf, sizeof(buf)), "GET, HEAD, POST, DELETE, PATCH, OPTIONS",
                      "a preflight names what some route takes, not PUT");
+    cr_assert_str_eq(route_allow(route_find("/api/0/places/12"), buf, sizeof(buf)),
+                     "DELETE, PATCH, OPTIONS", "one place by id");
+    cr_assert_str_eq(route_allow(route_find("/api/0/places"), buf, sizeof(buf)),
+                     "GET, HEAD, POST, OPTIONS");
+    cr_assert_str_eq(route_allow(route_find("/api/0/places/suggestions"), buf, sizeof(buf)),
+                     "GET, HEAD, OPTIONS", "the exact path wins over the prefix");
     char small[8];
     route_allow(route_find("/api/0/locations"), small, sizeof(small));
     cr_assert_lt(strlen(small), sizeof(small), "a short buffer is not overrun");
