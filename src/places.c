@@ -526,3 +526,111 @@ out:
     zone_unref(z);
     return rc;
 }
+
+/* ---------------------------------------------------------------- names for a reader */
+
+int places_names_open(struct store *s, const char *user, struct places_names *out)
+{
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = store_places(s, user, &out->places, &out->nplaces)) ||
+        (rc = places_regions(s, user, &out->regions, &out->nregions)))
+        places_names_free(out);
+    return rc;
+}
+
+bool places_names_find(const struct places_names *pn, double lat, double lon,
+                       struct places_name *out)
+{
+    long k = places_find(pn->places, pn->nplaces, lat, lon);
+    if (k >= 0) {
+        *out = (struct places_name){pn->places[k].id, pn->places[k].name, "user"};
+        return true;
+    }
+    k = places_find_region(pn->regions, pn->nregions, lat, lon);
+    if (k >= 0) {
+        *out = (struct places_name){0, pn->regions[k].desc, "owntracks"};
+        return true;
+    }
+    return false;
+}
+
+void places_names_free(struct places_names *pn)
+{
+    if (!pn)
+        return;
+    free(pn->places);
+    free(pn->regions);
+    memset(pn, 0, sizeof(*pn));
+}
+
+void places_name_json(const struct places_name *n, struct sink *out)
+{
+    if (n->id)
+        sink_printf(out, "\"place\":{\"id\":%u,\"name\":", n->id);
+    else
+        sink_puts(out, "\"place\":{\"id\":null,\"name\":");
+    sink_json_string(out, n->name, strlen(n->name));
+    sink_printf(out, ",\"source\":\"%s\"}", n->source);
+}
+
+/* ---------------------------------------------------------------- transitions */
+
+int places_transitions_json(struct store *s, uint32_t id, int64_t from, int64_t to,
+                            struct sink *out)
+{
+    struct store_iter *it;
+    struct store_item item;
+    size_t n = 0;
+    int rc = store_iter_events(s, id, OWNTRACKS_TRANSITION, from, to, 0, &it);
+    if (rc)
+        return rc;
+    sink_putc(out, '[');
+    while ((rc = store_iter_next(it, &item)) == 1) {
+        struct pack_reader r;
+        const char *key;
+        size_t keylen;
+        struct pack_value v;
+        char event[16] = "", desc[STORE_PLACE_NAME_MAX + 1] = "", trigger[8] = "";
+        double lat = NAN, lon = NAN, acc = NAN;
+        int64_t wtst = 0;
+        if (pack_open(&r, item.data, item.len, item.tst, "transition") != 0)
+            continue;
+        while (pack_next(&r, &key, &keylen, &v) == 1) {
+            if (keylen == 5 && memcmp(key, "event", 5) == 0)
+                text_of(&v, event, sizeof(event));
+            else if (keylen == 4 && memcmp(key, "desc", 4) == 0)
+                text_of(&v, desc, sizeof(desc));
+            else if (keylen == 1 && key[0] == 't')
+                text_of(&v, trigger, sizeof(trigger));
+            else if (keylen == 3 && memcmp(key, "lat", 3) == 0)
+                pack_to_double(&v, &lat);
+            else if (keylen == 3 && memcmp(key, "lon", 3) == 0)
+                pack_to_double(&v, &lon);
+            else if (keylen == 3 && memcmp(key, "acc", 3) == 0)
+                pack_to_double(&v, &acc);
+            else if (keylen == 4 && memcmp(key, "wtst", 4) == 0)
+                pack_to_int(&v, &wtst);
+        }
+        sink_puts(out, n++ ? ",{" : "{");
+        put_time(out, "tst", item.tst);
+        sink_puts(out, ",\"event\":");
+        sink_json_string(out, event, strlen(event));
+        sink_puts(out, ",\"desc\":");
+        sink_json_string(out, desc, strlen(desc));
+        if (isfinite(lat) && isfinite(lon) && fabs(lat) <= 90 && fabs(lon) <= 180)
+            sink_printf(out, ",\"lat\":%.7f,\"lon\":%.7f", lat, lon);
+        if (isfinite(acc) && acc >= 0)
+            sink_printf(out, ",\"acc\":%.0f", acc);
+        if (wtst > 0)
+            sink_printf(out, ",\"wtst\":%lld", (long long)wtst);
+        if (trigger[0]) {
+            sink_puts(out, ",\"trigger\":");
+            sink_json_string(out, trigger, strlen(trigger));
+        }
+        sink_putc(out, '}');
+    }
+    store_iter_close(it);
+    sink_putc(out, ']');
+    return rc < 0 ? rc : 0;
+}

@@ -87,6 +87,35 @@ int places_suggestions_json(struct store *s, const char *user, struct sink *out)
 /* One place as a JSON object (no visit figures): what POST and PATCH answer. */
 void places_place_json(const struct store_place *p, struct sink *out);
 
+/*
+ * A user's places and regions read once, for a reader that names many stays (the timeline):
+ * places_names_find() gives the place holding a stay's centre (id 0 and source "owntracks" for
+ * a region), or NULL. Owned by one thread; free with places_names_free() (NULL harmless).
+ */
+struct places_names {
+    struct store_place *places;
+    size_t nplaces;
+    struct places_region *regions;
+    size_t nregions;
+};
+struct places_name {
+    uint32_t id;               /* 0: a region of a phone */
+    const char *name, *source; /* borrowed from the places_names */
+};
+int places_names_open(struct store *s, const char *user, struct places_names *out);
+bool places_names_find(const struct places_names *pn, double lat, double lon,
+                       struct places_name *out);
+void places_names_free(struct places_names *pn);
+/* Writes `"place":{"id":N|null,"name":"...","source":"user"|"owntracks"}` (with no comma). */
+void places_name_json(const struct places_name *n, struct sink *out);
+
+/* The OwnTracks transitions (enter and leave events of the phone's regions) of device `id`
+ * with from <= tst <= to as a JSON array of {tst, tst_iso, event, desc, lat, lon, acc, wtst,
+ * trigger}, in time order; members the phone did not send are left out (event and desc are
+ * "" when absent). Returns 0 or a store error. */
+int places_transitions_json(struct store *s, uint32_t id, int64_t from, int64_t to,
+                            struct sink *out);
+
 /* The stay of `user` (on `device`, or any device when NULL) that starts at `start`: 0 and *out
  * set, -ENOENT when there is none. For promoting a stay to a place. */
 int places_find_stay(struct store *s, const char *user, const char *device, int64_t start,

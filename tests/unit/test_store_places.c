@@ -437,3 +437,96 @@ Test(store_places, a_year_of_visits_is_read_at_once, .timeout = 300)
             "place %.1f ms\n",
             n, list_ms, visits_ms);
 }
+
+/* Stores one non-location message of jane's phone. */
+static void put_event(enum owntracks_kind kind, const char *type, int64_t tst, const char *doc)
+{
+    struct sink b;
+    enum store_result res;
+    struct json_object *o = json_tokener_parse(doc);
+    struct pack_encode_ctx ctx = {.type = type, .tst = tst, .tst_member = true};
+    cr_assert_not_null(o);
+    cr_assert_eq(sink_init_mem(&b, 256), 0);
+    cr_assert_eq(pack_encode(&b, o, &ctx), 0);
+    json_object_put(o);
+    struct store_record r = {.kind = kind,
+                             .user = "jane",
+                             .device = "phone",
+                             .tst = tst,
+                             .data = b.buf,
+                             .len = b.len,
+                             .received = tst};
+    cr_assert_eq(store_write_batch(st, &r, 1, &res), 0);
+    sink_free(&b);
+}
+
+Test(store_places, regions_and_transitions_of_the_phone)
+{
+    static struct day_writer w = {.seed = 9};
+    day(&w, "phone", DAY0, false, false);
+    put_event(OWNTRACKS_WAYPOINTS, "waypoints", DAY0 + 10,
+              "{\"_type\":\"waypoints\",\"waypoints\":["
+              "{\"_type\":\"waypoint\",\"desc\":\"Bureau\",\"lat\":48.868,\"lon\":2.35,"
+              "\"rad\":150,\"tst\":1600000000},"
+              "{\"_type\":\"waypoint\",\"desc\":\"Beacon\",\"tst\":1600000001},"
+              "{\"_type\":\"waypoint\",\"desc\":\"Off\",\"lat\":1,\"lon\":1,\"rad\":0,"
+              "\"tst\":1600000002}]}");
+    /* a later edit of the same region (same tst), published alone */
+    put_event(OWNTRACKS_WAYPOINT, "waypoint", 1600000000,
+              "{\"_type\":\"waypoint\",\"desc\":\"Office\",\"lat\":48.868,\"lon\":2.35,"
+              "\"rad\":120,\"tst\":1600000000}");
+    put_event(OWNTRACKS_TRANSITION, "transition", DAY0 + 8 * 3600 + 1700,
+              "{\"_type\":\"transition\",\"event\":\"enter\",\"desc\":\"Office\",\"lat\":48.868,"
+              "\"lon\":2.35,\"acc\":20,\"wtst\":1600000000,\"t\":\"c\",\"tst\":1714723700}");
+    put_event(OWNTRACKS_TRANSITION, "transition", DAY0 + 17 * 3600 + 60,
+              "{\"_type\":\"transition\",\"event\":\"leave\",\"wtst\":1600000000,"
+              "\"tst\":1714755660}");
+
+    struct places_region *rg;
+    size_t n;
+    cr_assert_eq(places_regions(st, "jane", &rg, &n), 0);
+    cr_assert_eq(n, 1, "one geographic region (not the beacon, not the one turned off)");
+    cr_assert_str_eq(rg[0].desc, "Office", "the edit replaces the region of the same tst");
+    cr_assert_float_eq(rg[0].radius_m, 120, 1e-9);
+    free(rg);
+
+    /* the region names the work stay, until the user has a place there */
+    struct places_names pn;
+    struct places_name nm;
+    cr_assert_eq(places_names_open(st, "jane", &pn), 0);
+    cr_assert(places_names_find(&pn, work[0], work[1] + 0.0003, &nm));
+    cr_assert_str_eq(nm.name, "Office");
+    cr_assert_str_eq(nm.source, "owntracks");
+    cr_assert_eq(nm.id, 0);
+    cr_assert_not(places_names_find(&pn, shop[0], shop[1], &nm));
+    places_names_free(&pn);
+    struct store_place mine = place("jane", "Work", work[0], work[1], 80);
+    cr_assert_eq(store_place_add(st, &mine), 0);
+    cr_assert_eq(places_names_open(st, "jane", &pn), 0);
+    cr_assert(places_names_find(&pn, work[0], work[1] + 0.0003, &nm));
+    cr_assert_str_eq(nm.name, "Work", "the user's own place wins over the phone's region");
+    cr_assert_eq(nm.id, mine.id);
+    places_names_free(&pn);
+
+    struct store_device d;
+    struct sink out;
+    cr_assert_eq(store_get_device(st, "jane", "phone", &d), 0);
+    cr_assert_eq(sink_init_mem(&out, 1024), 0);
+    cr_assert_eq(places_transitions_json(st, d.id, DAY0, DAY0 + 86400, &out), 0);
+    sink_putc(&out, '\0');
+    struct json_object *a = json_tokener_parse(out.buf);
+    cr_assert_eq(json_object_array_length(a), 2, "%s", out.buf);
+    struct json_object *e0 = json_object_array_get_idx(a, 0), *e1 = json_object_array_get_idx(a, 1);
+    cr_assert_str_eq(json_object_get_string(member(e0, "event")), "enter");
+    cr_assert_str_eq(json_object_get_string(member(e0, "desc")), "Office");
+    cr_assert_str_eq(json_object_get_string(member(e0, "trigger")), "c");
+    cr_assert_eq(json_object_get_int64(member(e0, "wtst")), 1600000000);
+    cr_assert_str_eq(json_object_get_string(member(e1, "event")), "leave");
+    cr_assert_str_eq(json_object_get_string(member(e1, "desc")), "", "no desc sent: empty");
+    cr_assert_not(json_object_object_get_ex(e1, "lat", NULL), "no position sent: none shown");
+    json_object_put(a);
+    out.len = 0;
+    cr_assert_eq(places_transitions_json(st, d.id, DAY0 + 86400, DAY0 + 2 * 86400, &out), 0);
+    cr_assert_eq(out.len, 2, "an empty array outside the range");
+    sink_free(&out);
+}
