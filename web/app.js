@@ -13,6 +13,7 @@ import {
   relativeTime, absoluteTime, isoTime, formatDuration, nowSeconds,
 } from './util.js';
 import { createHistory } from './history.js';
+import { createPlaces } from './places.js';
 
 const L = window.L;
 
@@ -467,6 +468,7 @@ async function start() {
   map = createMap(config);
   historyView = createHistory({ map, status, padding: () => panel.padding() });
   window.wherelogMap = { map, history: historyView };
+  createPlaces({ map, status, user: config.user });
   const takeOver = () => { autoFit = false; };
   map.on('dragstart popupopen', takeOver);
   map.on('zoomend', scheduleDeclutter);

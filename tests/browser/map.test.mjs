@@ -713,6 +713,39 @@ await check('phone viewport (390x844): the panel collapses and the map stays usa
   await phone.close();
 });
 
+await check('places: a place added where the map is clicked is listed and drawn (web/places.js)', async () => {
+  await waitIn(page, 'the places panel with the users', () =>
+    [...document.querySelectorAll('#p-user option')].some((o) => o.value === 'alice'));
+  await page.selectOption('#p-user', 'alice');
+  await waitIn(page, "alice's places to load", () => document.querySelector('#places li') !== null);
+  await page.fill('#p-name', 'Café <b>Rouge</b>');
+  await page.fill('#p-radius', '150');
+  await page.click('#p-pick');
+  const at = { x: 900, y: 420 };
+  const expected = await page.evaluate((pt) => {
+    const ll = window.wherelogMap.map.containerPointToLatLng([pt.x, pt.y]);
+    return { lat: ll.lat, lng: ll.lng };
+  }, at);
+  await page.click('#map', { position: at });
+  await waitIn(page, 'the new place in the list', () =>
+    [...document.querySelectorAll('#places li[data-place-id]')].some((li) => li.textContent.includes('Café <b>Rouge</b>')));
+  await page.hover('#map', { position: at }); // the circle's tooltip
+  await waitIn(page, "the place's tooltip", () => document.querySelector('.leaflet-tooltip') !== null);
+  if (await page.$('#places b, .leaflet-tooltip b')) fail('a place name was parsed as HTML');
+  const r = await page.evaluate(async () => (await fetch('/api/0/places?user=alice')).json());
+  const got = r.places.find((p) => p.name === 'Café <b>Rouge</b>');
+  if (!got) fail(`the API does not have the place: ${JSON.stringify(r)}`);
+  if (Math.abs(got.lat - expected.lat) > 1e-5 || Math.abs(got.lon - expected.lng) > 1e-5) {
+    fail(`the place is not where the map was clicked: ${JSON.stringify(got)} vs ${JSON.stringify(expected)}`);
+  }
+  assertEqual(got.radius_m, 150, 'the radius typed');
+  const circles = await page.$$eval('.leaflet-interactive', (paths) => paths.length);
+  if (circles < 1) fail('no circle drawn for the place');
+  await shot(page, '11-place-added');
+  const del = await page.evaluate(async (id) => (await fetch(`/api/0/places/${id}`, { method: 'DELETE' })).status, got.id);
+  assertEqual(del, 200, 'deleting the place');
+});
+
 await check('8 no console errors (no tiles configured)', async () => {
   if (consoleErrors.length) fail(describe(consoleErrors));
 });
