@@ -78,6 +78,9 @@ struct api_options {
     void *visible_arg;
     /* May `viewer` delete `user`'s data? NULL: nobody may (deleting needs authentication). */
     query_visible_fn may_delete;
+    /* Names for places (ghash, cc, addr, locality, tzname in last, locations and q); NULL:
+     * none. Thread-safe (placename.h). */
+    struct placename *places;
     /* Called after data was deleted (the live hub tells clients to reload). */
     void (*changed)(void *arg);
     void *changed_arg;
@@ -111,11 +114,16 @@ void api_delete_locations(struct api *api, const struct api_request *req,
 void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_config(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp);
+/* GET /api/0/q?lat=&lon=: what is known of a position's geohash cell (the Recorder's cache
+ * object: cc, addr, tst, locality, tzname), from the cache and the offline cities; never asks a
+ * geocoder. {} when nothing is known. */
+void api_get_q(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
 /* A user's places (places.h): GET and POST /api/0/places, PATCH and DELETE /api/0/places/ID
  * (the id from req->path), GET /api/0/places/suggestions and /api/0/visits. Reading needs to
  * see the user (as for locations); changing needs to be the user, or an admin (as deleting
- * points does). A place of a user the caller may not see is 404, as if absent. */
+ * points does), or on an open server (sign-in off) anyone. A place of a user the caller may
+ * not see is 404, as if absent. */
 void api_get_places(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_places(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_patch_place(struct api *api, const struct api_request *req, struct api_response *resp);

@@ -39,7 +39,7 @@ enum cfg_source { CFG_DEFAULT, CFG_FILE, CFG_ENV, CFG_FLAG };
 /* Which commands a setting applies to. */
 enum cfg_scope { CFG_ALL = 1, CFG_SERVE = 2 };
 
-/* A repeatable setting (topic, retain-user). */
+/* A repeatable setting (topic, retain-user, geocoder). */
 struct cfg_list {
     char v[CFG_LIST_MAX][CFG_STR];
     int n;
@@ -86,8 +86,13 @@ struct wl_config {
     long retain_days;
     struct cfg_list retain_user;
     long retain_interval;
+    struct cfg_list geocoder;
+    char geocoder_contact[CFG_STR];
+    long geocoder_timeout;
+    long geocoder_max_age;
+    long geohash_precision;
 
-    enum cfg_source source[48]; /* per setting, indexed like the settings table */
+    enum cfg_source source[64]; /* per setting, indexed like the settings table */
 };
 
 /* A command and its options (cli_command.h). */

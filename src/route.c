@@ -43,7 +43,8 @@ static const struct route routes[] = {
                  [API_POST] = api_get_locations,
                  [API_DELETE] = api_delete_locations},
      .label = "/api/0/locations",
-     .reads_query = true},
+     .reads_query = true,
+     .changes = DELETE},
     {.path = "/api/0/monitor",
      .methods = READ,
      .handler = READ_HANDLER(api_get_monitor),
@@ -57,12 +58,18 @@ static const struct route routes[] = {
      .handler = READ_HANDLER(api_get_stats),
      .label = "/api/0/stats",
      .reads_query = true},
+    {.path = "/api/0/q",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_q),
+     .label = "/api/0/q",
+     .reads_query = true},
     {.path = "/api/0/places",
      .methods = GET | HEAD | POST,
      .handler =
          {[API_GET] = api_get_places, [API_HEAD] = api_get_places, [API_POST] = api_post_places},
      .label = "/api/0/places",
-     .reads_query = true},
+     .reads_query = true,
+     .changes = POST},
     {.path = "/api/0/places/suggestions",
      .methods = GET | HEAD,
      .handler = {[API_GET] = api_get_place_suggestions, [API_HEAD] = api_get_place_suggestions},
@@ -77,7 +84,8 @@ static const struct route routes[] = {
      .methods = POST,
      .handler = {[API_POST] = api_post_pub},
      .label = "/pub",
-     .reads_query = true},
+     .reads_query = true,
+     .changes = POST},
     {.path = "/api/0/stream",
      .methods = GET,
      .door = ROUTE_EVENTS,
@@ -100,7 +108,8 @@ static const struct route routes[] = {
      .methods = PATCH | DELETE,
      .handler = {[API_PATCH] = api_patch_place, [API_DELETE] = api_delete_place},
      .label = "/api/0/places/{id}",
-     .reads_query = true},
+     .reads_query = true,
+     .changes = PATCH | DELETE},
     {.path = "/api/",
      .prefix = true,
      .methods = ANY_METHOD,
@@ -152,6 +161,11 @@ size_t route_metrics_slot(const struct route *r)
     while (strcmp(routes[i].label, r->label) != 0)
         i++;
     return i;
+}
+
+bool route_changes_data(const struct route *r, enum api_method m)
+{
+    return m == API_DELETE || m == API_PUT || m == API_PATCH || (r->changes & ROUTE_METHOD(m));
 }
 
 /* The methods of the set that are named (API_OTHER is not), in the enum's order. */

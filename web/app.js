@@ -154,7 +154,7 @@ function popupFor(dev) {
       el('dt', {}, 'Time'),
       el('dd', {},
         el('span', { class: 'relative' }, relativeTime(dev.tst)), el('br'),
-        el('time', { datetime: isoTime(dev.tst) }, absoluteTime(dev.tst))),
+        el('time', { datetime: isoTime(dev.tst) }, absoluteTime(dev.tst, dev.tzname))),
       detailRows(dev).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
     el('button', {
       type: 'button', class: 'link',

@@ -516,10 +516,16 @@ await check('2 markers: one per device, labelled by card name, tid or device; po
 
   await clickMarker(page, 'alice/phone');
   const text = await popupText(page);
-  for (const want of ['Alice Martin', 'alice / phone', '3 min ago', hhmm(ALICE.tst), '18 km/h', '35 m',
+  // The time is local to where the point was recorded (its tzname, Paris, from the offline
+  // place names), not to this browser's zone.
+  const paris = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).format(new Date(ALICE.tst * 1000));
+  for (const want of ['Alice Martin', 'alice / phone', '3 min ago', paris, '18 km/h', '35 m',
     '80 %', 'Wi-Fi']) {
     if (!text.includes(want)) fail(`alice's popup lacks "${want}": ${text}`);
   }
+  if (!/CES?T|GMT\+[12]/.test(text)) fail(`alice's popup does not name the Paris zone: ${text}`);
   const when = await page.$eval('.leaflet-popup-content time', (t) => t.textContent);
   if (!when.includes(String(new Date(ALICE.tst * 1000).getUTCFullYear()))) fail(`absolute time without a year: ${when}`);
   await shot(page, '03-popup');
