@@ -59,9 +59,13 @@ static int take_stay(void *arg, enum tl_event ev, const struct tl_segment *seg)
         size_t ncap = st->cap ? 2 * st->cap : 256;
         if (ncap > PLACES_STAYS_MAX)
             ncap = PLACES_STAYS_MAX;
-        if (st->n == ncap) { /* full: keep the newest, as the stays come in time order */
-            memmove(st->v, st->v + 1, (st->n - 1) * sizeof(*st->v));
-            st->n--;
+        if (st->n == ncap) {
+            /* Full: a device's stays come oldest first, so dropping from the front keeps the
+             * newest. A quarter at a time, so that a long history costs one move per
+             * PLACES_STAYS_MAX / 4 stays, not one per stay. */
+            size_t drop = st->n / 4;
+            memmove(st->v, st->v + drop, (st->n - drop) * sizeof(*st->v));
+            st->n -= drop;
             st->full = true;
         } else {
             struct places_stay *m = realloc(st->v, ncap * sizeof(*m));

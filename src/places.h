@@ -28,7 +28,8 @@
 #include "store.h"
 
 /* Stays read for one answer, at most: ten years of a busy phone's stays (ten a day), so an
- * answer's memory is bounded whatever the store holds. Beyond it the oldest are left out. */
+ * answer's memory (about 5 MB) is bounded whatever the store holds. Beyond it the oldest are
+ * left out (of the devices read first: an answer over that much is approximate anyway). */
 #define PLACES_STAYS_MAX 40000
 /* Regions read from the phones, at most: the apps keep tens. */
 #define PLACES_REGIONS_MAX 1000
@@ -61,8 +62,8 @@ long places_find_region(const struct places_region *regions, size_t n, double la
 
 /*
  * The stays of every device of `user` that overlap [from, to], in time order (ties by
- * device), copied into an array (malloc'd, caller frees *out; at most PLACES_STAYS_MAX, the
- * newest kept). Returns 0 or an error.
+ * device), copied into an array (malloc'd, caller frees *out; at most PLACES_STAYS_MAX, see
+ * there). Returns 0 or an error.
  */
 int places_stays(struct store *s, const char *user, int64_t from, int64_t to,
                  struct places_stay **out, size_t *n);
