@@ -322,7 +322,8 @@ Test(store_places, stays_belong_to_the_place_that_holds_them)
         day(&w, "phone", DAY0 + i * 86400, i == 1, false);
 
     /* nothing named yet: home and work recur on 3 days, the shop once */
-    struct json_object *sg = member(json_of(places_suggestions_json), "suggestions");
+    struct json_object *sg_doc = json_of(places_suggestions_json);
+    struct json_object *sg = member(sg_doc, "suggestions");
     cr_assert_eq(json_object_array_length(sg), 2, "home and work are suggested: %s",
                  json_object_to_json_string(sg));
     struct json_object *first = json_object_array_get_idx(sg, 0);
@@ -358,7 +359,9 @@ Test(store_places, stays_belong_to_the_place_that_holds_them)
               (long long)total);
 
     /* the shop is seen on one day only: no suggestion left */
-    sg = member(json_of(places_suggestions_json), "suggestions");
+    json_object_put(sg_doc);
+    sg_doc = json_of(places_suggestions_json);
+    sg = member(sg_doc, "suggestions");
     cr_assert_eq(json_object_array_length(sg), 0, "%s", json_object_to_json_string(sg));
 
     /* visits in a range: day 1 only */
@@ -367,12 +370,15 @@ Test(store_places, stays_belong_to_the_place_that_holds_them)
     cr_assert_eq(places_visits_json(st, "jane", wk.id, DAY0 + 86400, DAY0 + 2 * 86400 - 1, &out),
                  0);
     sink_putc(&out, '\0');
+    json_object_put(sg_doc);
+    json_object_put(ls);
     struct json_object *vs = json_tokener_parse(out.buf);
     cr_assert_eq(json_object_get_int(member(vs, "count")), 1, "%s", out.buf);
     struct json_object *v0 = json_object_array_get_idx(member(vs, "visits"), 0);
     cr_assert_str_eq(json_object_get_string(member(v0, "device")), "phone");
     cr_assert(llabs(json_object_get_int64(member(v0, "start")) -
                     (DAY0 + 86400 + 8 * 3600 + 1800)) <= 600);
+    json_object_put(vs);
     out.len = 0;
     cr_assert_eq(places_visits_json(st, "jane", 99, WTIME_MIN, WTIME_MAX, &out), -ENOENT);
     cr_assert_eq(places_visits_json(st, "john", wk.id, WTIME_MIN, WTIME_MAX, &out), -ENOENT,
