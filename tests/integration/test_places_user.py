@@ -172,6 +172,12 @@ class PlacesOfAUser(unittest.TestCase):
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["name"], "Le Café")
         self.assertEqual(self.places()["Le Café"]["visits"], 3)
+        # a form-encoded body, as the map sends it
+        r = h.request(self.port, "/api/0/places/%d" % a["id"], method="PATCH",
+                      body=urllib.parse.urlencode({"radius": 45}).encode(),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"},
+                      auth=("jane", USERS["jane"]))
+        self.assertEqual(contract.check("/api/0/places/{id}", "PATCH", r)["radius_m"], 45)
         r = self.place(a["id"], "PATCH", lat=GYM[0], lon=GYM[1])
         self.assertEqual(r.json()["lat"], GYM[0])
         got = self.places()
