@@ -88,6 +88,14 @@ class PlacesOfAUser(unittest.TestCase):
                 {"_type": "waypoint", "desc": "Beacon only", "tst": 1600000001},
                 {"_type": "waypoint", "desc": "Off", "lat": 1, "lon": 1, "rad": 0,
                  "tst": 1600000002}]})}])
+        # the phone's own enter and leave events at work, on day 1
+        h.publish(cls.stack.broker.port, [{
+            "topic": "owntracks/jane/phone/event",
+            "payload": json.dumps({"_type": "transition", "event": ev, "desc": "Bureau",
+                                   "lat": WORK[0], "lon": WORK[1], "acc": 15,
+                                   "wtst": 1600000005, "t": "c", "tst": tst})}
+            for ev, tst in (("enter", DAY0 + 86400 + 8 * 3600 + 1700),
+                            ("leave", DAY0 + 86400 + 17 * 3600 + 30))])
         h.sync(cls.stack.broker.port, cls.stack.storage)
 
     @classmethod
@@ -199,6 +207,37 @@ class PlacesOfAUser(unittest.TestCase):
         self.assertEqual(self.place(b["id"], "DELETE").status, 200)
         self.assertEqual(self.place(b["id"], "DELETE").status, 404)
         self.assertNotIn("Office", self.places())
+
+    def test_the_timeline_names_stays_and_shows_transitions(self):
+        r = self.add(name="Bureau", lat=WORK[0], lon=WORK[1], radius=100)
+        work = r.json()
+        try:
+            r = self.call("GET", "/api/0/timeline", user="jane", device="phone",
+                          **{"from": DAY0 + 86400, "to": DAY0 + 2 * 86400 - 1})
+            self.assertEqual(r.status, 200, r.body)
+            tl = r.json()
+            named = [(s["place"]["name"], s["place"]["id"], s["place"]["source"])
+                     for s in tl["segments"] if s["type"] == "stay" and "place" in s]
+            self.assertEqual(named.count(("Bureau", work["id"], "user")), 2,
+                             "both stays at work that day: %s" % named)
+            self.assertFalse([s for s in tl["segments"] if s["type"] != "stay" and "place" in s],
+                             "only stays are named")
+            self.assertEqual([(t["event"], t["desc"], t["trigger"]) for t in tl["transitions"]],
+                             [("enter", "Bureau", "c"), ("leave", "Bureau", "c")])
+            self.assertEqual(tl["transitions"][0]["tst"], DAY0 + 86400 + 8 * 3600 + 1700)
+            r = self.call("GET", "/api/0/timeline", user="jane", device="phone",
+                          **{"from": DAY0 + 2 * 86400, "to": DAY0 + 3 * 86400 - 1})
+            self.assertEqual(r.json()["transitions"], [], "none that day")
+            r = self.call("GET", "/api/0/timeline", user="jane", device="phone", format="geojson",
+                          **{"from": DAY0 + 86400, "to": DAY0 + 2 * 86400 - 1})
+            props = [f["properties"] for f in r.json()["features"]]
+            self.assertIn("Bureau", [p.get("place", {}).get("name") for p in props])
+        finally:
+            self.place(work["id"], "DELETE")
+        r = self.call("GET", "/api/0/timeline", user="jane", device="phone",
+                      **{"from": DAY0 + 86400, "to": DAY0 + 2 * 86400 - 1})
+        self.assertFalse([s for s in r.json()["segments"] if "place" in s],
+                         "a deleted place names nothing (the gym region is elsewhere)")
 
     def test_the_phones_regions_are_places_too(self):
         regions = [p for p in self.places().values() if p["source"] == "owntracks"]
