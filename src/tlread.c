@@ -199,6 +199,12 @@ static void local_hm(const struct zone *z, int64_t t, char buf[8])
 void tlread_segment_text(struct sink *out, const struct tl_segment *seg, bool open,
                          const struct zone *z)
 {
+    tlread_segment_text_at(out, seg, open, z, NULL);
+}
+
+void tlread_segment_text_at(struct sink *out, const struct tl_segment *seg, bool open,
+                            const struct zone *z, const char *place)
+{
     char a[8], b[8], later[32] = "", dur[32];
     int64_t duration = seg->end - seg->start, days = days_between(z, seg->start, seg->end);
 
@@ -211,8 +217,12 @@ void tlread_segment_text(struct sink *out, const struct tl_segment *seg, bool op
     switch (seg->kind) {
     case TL_STAY:
         sink_printf(out, "%-5s  %s", "stay", dur);
+        if (place)
+            sink_printf(out, "  %s", place); /* UTF-8 checked when it was stored */
         if (isfinite(seg->lat) && isfinite(seg->lon))
-            sink_printf(out, "  %.4f, %.4f", seg->lat, seg->lon);
+            sink_printf(out, "%s%.4f, %.4f", place ? " (" : "  ", seg->lat, seg->lon);
+        if (place && isfinite(seg->lat) && isfinite(seg->lon))
+            sink_putc(out, ')');
         break;
     case TL_TRIP:
         if (isfinite(seg->distance_m) && seg->distance_m >= 1000)
@@ -657,7 +667,8 @@ static int write_segment(struct tlread *t, struct sink *out, const struct window
             sink_printf(out, "\n%04u-%02u-%02u\n", date / 10000, date / 100 % 100, date % 100);
             t->text_date = date;
         }
-        tlread_segment_text(out, seg, w->open, t->z);
+        const struct places_name *pl = stay_place(t, seg, &place);
+        tlread_segment_text_at(out, seg, w->open, t->z, pl ? pl->name : NULL);
         break;
     }
     case TLREAD_GEOJSON:

@@ -61,6 +61,10 @@ void tlread_segment_json_at(struct sink *out, const struct tl_segment *seg, bool
  * (the dash is an en dash; "(+1)" after an end on a later day; "open" for an open one). */
 void tlread_segment_text(struct sink *out, const struct tl_segment *seg, bool open,
                          const struct zone *z);
+/* The same, a stay named by its place (NULL: none): "08:41-17:10  stay   8 h 29 min  Work
+ * (48.8584, 2.2945)". */
+void tlread_segment_text_at(struct sink *out, const struct tl_segment *seg, bool open,
+                            const struct zone *z, const char *place);
 /* A live event: {"_type":"timeline","user","device","event":"opened"|"closed","segment":{..}}. */
 void tlread_event_json(struct sink *out, const char *user, const char *device, enum tl_event ev,
                        const struct tl_segment *seg, const struct zone *z);

@@ -232,6 +232,10 @@ class PlacesOfAUser(unittest.TestCase):
                           **{"from": DAY0 + 86400, "to": DAY0 + 2 * 86400 - 1})
             props = [f["properties"] for f in r.json()["features"]]
             self.assertIn("Bureau", [p.get("place", {}).get("name") for p in props])
+            text = h.cli(self.stack.storage, "timeline", "--user", "jane", "--device", "phone",
+                         "--date", "2024-05-04").stdout
+            self.assertEqual(len([l for l in text.splitlines() if "stay" in l and
+                                  "Bureau (48.86" in l]), 2, text)
         finally:
             self.place(work["id"], "DELETE")
         r = self.call("GET", "/api/0/timeline", user="jane", device="phone",
