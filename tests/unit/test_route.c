@@ -100,4 +100,11 @@ Test(route, says_which_methods_change_data)
     /* A row that forgot to say so still counts any DELETE or PUT. */
     cr_assert(route_changes_data(route_find("/api/0/last"), API_DELETE));
     cr_assert(route_changes_data(route_find("/api/0/nothing"), API_PUT));
+    const struct route *places = route_find("/api/0/places"), *one = route_find("/api/0/places/7");
+    cr_assert(route_changes_data(places, API_POST), "adding a place is a change");
+    cr_assert_not(route_changes_data(places, API_GET));
+    cr_assert(route_changes_data(one, API_PATCH) && route_changes_data(one, API_DELETE));
+    cr_assert(route_changes_data(route_find("/api/0/nothing"), API_PATCH),
+              "any PATCH changes, whatever the row says");
+    cr_assert_not(route_changes_data(route_find("/api/0/visits"), API_GET));
 }
