@@ -267,6 +267,18 @@ class PlacesOfAUser(unittest.TestCase):
             # john's own list has none of jane's
             r = self.call("GET", "/api/0/places", "john", user="john")
             self.assertEqual(r.json()["places"], [])
+            # a read-only token of jane's may read her places, not change them
+            secret = h.cli(self.stack.storage, "token", "create", "--user", "jane", "--name",
+                           "ro-places", "--read-only").stdout.strip()
+            bearer = {"Authorization": "Bearer " + secret}
+            r = h.request(self.port, "/api/0/places?user=jane", headers=bearer)
+            self.assertEqual(r.status, 200, r.body)
+            r = h.request(self.port, "/api/0/places?user=jane&name=T&lat=1&lon=1",
+                          method="POST", headers=bearer)
+            self.assertEqual(r.status, 403, r.body)
+            r = h.request(self.port, "/api/0/places/%d?name=T" % a["id"], method="PATCH",
+                          headers=bearer)
+            self.assertEqual(r.status, 403, r.body)
             # an admin may change them
             self.assertEqual(self.place(a["id"], "PATCH", "root", radius=90).status, 200)
         finally:
