@@ -263,28 +263,49 @@ int places_regions(struct store *s, const char *user, struct places_region **out
 
 /* ---------------------------------------------------------------- JSON */
 
-/* An instant as epoch seconds and, beside it, as ISO 8601 in UTC. */
-static void put_time(struct sink *out, const char *name, int64_t t)
+/* An instant as epoch seconds and, beside it, as ISO 8601 local to zone z with its offset
+ * ("2024-05-03T08:41:00+02:00"; z NULL: UTC, "+00:00"). */
+static void put_time(struct sink *out, const char *name, int64_t t, const struct zone *z)
 {
     char iso[WTIME_ISO_SIZE];
-    wtime_iso(t, iso);
-    sink_printf(out, "\"%s\":%lld,\"%s_iso\":\"%s\"", name, (long long)t, name, iso);
+    int32_t off = z ? zone_offset(z, t) : 0, a = off < 0 ? -off : off;
+    wtime_iso(t + off, iso);
+    iso[WTIME_ISO_LEN - 1] = '\0'; /* the 'Z': the offset follows instead */
+    sink_printf(out, "\"%s\":%lld,\"%s_iso\":\"%s%c%02d:%02d\"", name, (long long)t, name, iso,
+                off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
+}
+
+/* The user's zone (their setting, else the store's default; UTC if the system lacks it). */
+static int user_zone(struct store *s, const char *user, struct zone **z)
+{
+    struct store_user_settings set;
+    int rc = store_user_settings(s, user, &set);
+    if (rc)
+        return rc;
+    return zone_open(set.zone, z) == 0 ? 0 : zone_open("UTC", z);
+}
+
+static void put_zone(struct sink *out, const struct zone *z)
+{
+    const char *name = zone_name(z);
+    sink_puts(out, "\"zone\":");
+    sink_json_string(out, name, strlen(name));
 }
 
 /* A place's members, without the braces. */
-static void place_members(const struct store_place *p, struct sink *out)
+static void place_members(const struct store_place *p, const struct zone *z, struct sink *out)
 {
     sink_printf(out, "\"id\":%u,\"source\":\"user\",\"name\":", p->id);
     sink_json_string(out, p->name, strlen(p->name));
     sink_printf(out, ",\"lat\":%.7f,\"lon\":%.7f,\"radius_m\":%.1f,\"private\":%s,", p->lat, p->lon,
                 p->radius_m, p->flags & STORE_PLACE_PRIVATE ? "true" : "false");
-    put_time(out, "created", p->created);
+    put_time(out, "created", p->created, z);
 }
 
 void places_place_json(const struct store_place *p, struct sink *out)
 {
     sink_putc(out, '{');
-    place_members(p, out);
+    place_members(p, NULL, out);
     sink_putc(out, '}');
 }
 
@@ -301,13 +322,13 @@ static void tally_add(struct tally *t, const struct places_stay *st)
     t->total_s += st->end - st->start;
 }
 
-static void put_tally(struct sink *out, const struct tally *t)
+static void put_tally(struct sink *out, const struct tally *t, const struct zone *z)
 {
     sink_printf(out, ",\"visits\":%u,\"total_s\":%lld,", t->visits, (long long)t->total_s);
     if (t->visits) {
-        put_time(out, "first", t->first);
+        put_time(out, "first", t->first, z);
         sink_putc(out, ',');
-        put_time(out, "last", t->last);
+        put_time(out, "last", t->last, z);
     } else {
         sink_puts(out, "\"first\":null,\"last\":null");
     }
@@ -321,10 +342,13 @@ struct user_view {
     size_t nregions;
     struct places_stay *stays;
     size_t nstays;
+    struct zone *z; /* the user's: times are shown local to it */
 };
 
 static void view_free(struct user_view *v)
 {
+    if (v->z)
+        zone_unref(v->z);
     free(v->places);
     free(v->regions);
     free(v->stays);
@@ -335,7 +359,7 @@ static int view_read(struct store *s, const char *user, int64_t from, int64_t to
 {
     int rc;
     memset(v, 0, sizeof(*v));
-    if ((rc = store_places(s, user, &v->places, &v->nplaces)) ||
+    if ((rc = user_zone(s, user, &v->z)) || (rc = store_places(s, user, &v->places, &v->nplaces)) ||
         (rc = places_regions(s, user, &v->regions, &v->nregions)) ||
         (rc = places_stays(s, user, from, to, &v->stays, &v->nstays)))
         view_free(v);
@@ -361,11 +385,13 @@ int places_list_json(struct store *s, const char *user, struct sink *out)
         if (k >= 0)
             tally_add(&t[k], st);
     }
-    sink_puts(out, "{\"places\":[");
+    sink_putc(out, '{');
+    put_zone(out, v.z);
+    sink_puts(out, ",\"places\":[");
     for (size_t i = 0; i < v.nplaces; i++) {
         sink_puts(out, i ? ",{" : "{");
-        place_members(&v.places[i], out);
-        put_tally(out, &t[i]);
+        place_members(&v.places[i], v.z, out);
+        put_tally(out, &t[i], v.z);
         sink_putc(out, '}');
     }
     for (size_t i = 0; i < v.nregions; i++) {
@@ -377,7 +403,7 @@ int places_list_json(struct store *s, const char *user, struct sink *out)
         sink_json_string(out, g->device, strlen(g->device));
         sink_printf(out, ",\"tst\":%lld,\"lat\":%.7f,\"lon\":%.7f,\"radius_m\":%.1f",
                     (long long)g->tst, g->lat, g->lon, g->radius_m);
-        put_tally(out, &t[v.nplaces + i]);
+        put_tally(out, &t[v.nplaces + i], v.z);
         sink_putc(out, '}');
     }
     sink_puts(out, "]}\n");
@@ -402,8 +428,11 @@ int places_visits_json(struct store *s, const char *user, uint32_t id, int64_t f
         return -ENOENT;
     }
     struct tally t = {0};
-    sink_puts(out, "{\"place\":");
-    places_place_json(&v.places[k], out);
+    sink_putc(out, '{');
+    put_zone(out, v.z);
+    sink_puts(out, ",\"place\":{");
+    place_members(&v.places[k], v.z, out);
+    sink_putc(out, '}');
     sink_puts(out, ",\"visits\":[");
     for (size_t i = 0; i < v.nstays; i++) {
         const struct places_stay *st = &v.stays[i];
@@ -413,9 +442,9 @@ int places_visits_json(struct store *s, const char *user, uint32_t id, int64_t f
         tally_add(&t, st);
         sink_json_string(out, st->device, strlen(st->device));
         sink_putc(out, ',');
-        put_time(out, "start", st->start);
+        put_time(out, "start", st->start, v.z);
         sink_putc(out, ',');
-        put_time(out, "end", st->end);
+        put_time(out, "end", st->end, v.z);
         sink_printf(out, ",\"duration_s\":%lld,\"open\":%s}", (long long)(st->end - st->start),
                     st->open ? "true" : "false");
     }
@@ -507,7 +536,9 @@ int places_suggestions_json(struct store *s, const char *user, struct sink *out)
     }
     if (nc)
         qsort(c, nc, sizeof(*c), by_stays);
-    sink_puts(out, "{\"suggestions\":[");
+    sink_putc(out, '{');
+    put_zone(out, z);
+    sink_puts(out, ",\"suggestions\":[");
     for (size_t j = 0; j < nc && shown < PLACES_SUGGEST_MAX; j++) {
         const struct cluster *k = &c[j];
         if (k->stays < PLACES_SUGGEST_STAYS || k->days < PLACES_SUGGEST_DAYS)
@@ -518,9 +549,9 @@ int places_suggestions_json(struct store *s, const char *user, struct sink *out)
                     "\"total_s\":%lld,",
                     shown++ ? "," : "", k->lat, k->lon, r, k->stays, k->days,
                     (long long)k->total_s);
-        put_time(out, "first", k->first);
+        put_time(out, "first", k->first, z);
         sink_putc(out, ',');
-        put_time(out, "last", k->last);
+        put_time(out, "last", k->last, z);
         sink_putc(out, '}');
     }
     sink_puts(out, "]}\n");
@@ -581,7 +612,7 @@ void places_name_json(const struct places_name *n, struct sink *out)
 /* ---------------------------------------------------------------- transitions */
 
 int places_transitions_json(struct store *s, uint32_t id, int64_t from, int64_t to,
-                            struct sink *out)
+                            const struct zone *z, struct sink *out)
 {
     struct store_iter *it;
     struct store_item item;
@@ -617,7 +648,7 @@ int places_transitions_json(struct store *s, uint32_t id, int64_t from, int64_t 
                 pack_to_int(&v, &wtst);
         }
         sink_puts(out, n++ ? ",{" : "{");
-        put_time(out, "tst", item.tst);
+        put_time(out, "tst", item.tst, z);
         sink_puts(out, ",\"event\":");
         sink_json_string(out, event, strlen(event));
         sink_puts(out, ",\"desc\":");

@@ -14,7 +14,9 @@
  * several do; where none does, to the phone's region that holds it (a user's own place always
  * wins). One stay is one visit.
  *
- * Reads are several store reads, not one snapshot (store.h). No state: any thread.
+ * Times are epoch seconds, each with an ISO 8601 twin local to the user's zone (their timeline
+ * setting) and its offset; answers name the zone. Reads are several store reads, not one
+ * snapshot (store.h). No state: any thread.
  * Errors: 0, -ENOMEM, or a store error; others where a function says so.
  */
 #ifndef WL_PLACES_H
@@ -111,11 +113,12 @@ void places_names_free(struct places_names *pn);
 void places_name_json(const struct places_name *n, struct sink *out);
 
 /* The OwnTracks transitions (enter and leave events of the phone's regions) of device `id`
- * with from <= tst <= to as a JSON array of {tst, tst_iso, event, desc, lat, lon, acc, wtst,
- * trigger}, in time order; members the phone did not send are left out (event and desc are
- * "" when absent). Returns 0 or a store error. */
+ * with from <= tst <= to as a JSON array of {tst, tst_iso (local to z; NULL: UTC), event, desc,
+ * lat, lon, acc, wtst, trigger}, in time order; members the phone did not send are left out
+ * (event and desc are "" when absent). Returns 0 or a store error. */
+struct zone;
 int places_transitions_json(struct store *s, uint32_t id, int64_t from, int64_t to,
-                            struct sink *out);
+                            const struct zone *z, struct sink *out);
 
 /* The stay of `user` (on `device`, or any device when NULL) that starts at `start`: 0 and *out
  * set, -ENOENT when there is none. For promoting a stay to a place. */

@@ -947,7 +947,8 @@ int tlread_fill(struct tlread *t, struct sink *out, size_t want)
             if (!t->days && t->rq.format == TLREAD_JSON) {
                 /* the phone's enter and leave events, beside the stays */
                 sink_puts(out, t->written ? "\n],\"transitions\":" : "],\"transitions\":");
-                if ((rc = places_transitions_json(t->s, t->dev.id, t->rq.from, t->rq.to, out)))
+                if ((rc =
+                         places_transitions_json(t->s, t->dev.id, t->rq.from, t->rq.to, t->z, out)))
                     return rc;
                 sink_puts(out, "}\n");
                 t->phase = PHASE_DONE;

@@ -378,11 +378,30 @@ Test(store_places, stays_belong_to_the_place_that_holds_them)
     cr_assert_str_eq(json_object_get_string(member(v0, "device")), "phone");
     cr_assert(llabs(json_object_get_int64(member(v0, "start")) -
                     (DAY0 + 86400 + 8 * 3600 + 1800)) <= 600);
+    cr_assert_str_eq(json_object_get_string(member(vs, "zone")), "UTC");
+    cr_assert(strstr(json_object_get_string(member(v0, "start_iso")), "+00:00"), "%s", out.buf);
     json_object_put(vs);
+    /* in the user's own zone, times are local to it, with its offset */
+    struct store_user_settings paris = utc;
+    snprintf(paris.zone, sizeof(paris.zone), "Europe/Paris");
+    cr_assert_eq(store_set_user_settings(st, "jane", &paris), 0);
+    out.len = 0;
+    cr_assert_eq(places_visits_json(st, "jane", wk.id, DAY0 + 86400, DAY0 + 2 * 86400 - 1, &out),
+                 0);
+    sink_putc(&out, '\0');
+    vs = json_tokener_parse(out.buf);
+    cr_assert_str_eq(json_object_get_string(member(vs, "zone")), "Europe/Paris");
+    v0 = json_object_array_get_idx(member(vs, "visits"), 0);
+    int64_t start = json_object_get_int64(member(v0, "start"));
+    char want[40];
+    wtime_iso(start + 7200, want); /* May in Paris: UTC+2 */
+    memcpy(want + 19, "+02:00", 7);
+    cr_assert_str_eq(json_object_get_string(member(v0, "start_iso")), want);
     out.len = 0;
     cr_assert_eq(places_visits_json(st, "jane", 99, WTIME_MIN, WTIME_MAX, &out), -ENOENT);
     cr_assert_eq(places_visits_json(st, "john", wk.id, WTIME_MIN, WTIME_MAX, &out), -ENOENT,
                  "another user's place is no place of john's");
+    json_object_put(vs);
     sink_free(&out);
 
     /* a stay promoted to a place: the one at the shop, found by its start */
@@ -518,7 +537,7 @@ Test(store_places, regions_and_transitions_of_the_phone)
     struct sink out;
     cr_assert_eq(store_get_device(st, "jane", "phone", &d), 0);
     cr_assert_eq(sink_init_mem(&out, 1024), 0);
-    cr_assert_eq(places_transitions_json(st, d.id, DAY0, DAY0 + 86400, &out), 0);
+    cr_assert_eq(places_transitions_json(st, d.id, DAY0, DAY0 + 86400, NULL, &out), 0);
     sink_putc(&out, '\0');
     struct json_object *a = json_tokener_parse(out.buf);
     cr_assert_eq(json_object_array_length(a), 2, "%s", out.buf);
@@ -532,7 +551,7 @@ Test(store_places, regions_and_transitions_of_the_phone)
     cr_assert_not(json_object_object_get_ex(e1, "lat", NULL), "no position sent: none shown");
     json_object_put(a);
     out.len = 0;
-    cr_assert_eq(places_transitions_json(st, d.id, DAY0 + 86400, DAY0 + 2 * 86400, &out), 0);
+    cr_assert_eq(places_transitions_json(st, d.id, DAY0 + 86400, DAY0 + 2 * 86400, NULL, &out), 0);
     cr_assert_eq(out.len, 2, "an empty array outside the range");
     sink_free(&out);
 }
