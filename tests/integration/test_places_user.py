@@ -103,6 +103,15 @@ class PlacesOfAUser(unittest.TestCase):
         cls.stack.stop()
         cls.dir.remove()
 
+    def tearDown(self):
+        # each test starts with no places, whatever the one before left behind on failing
+        for who in ("jane", "john"):
+            r = h.request(self.port, "/api/0/places?user=" + who, auth=(who, USERS[who]))
+            for p in r.json()["places"]:
+                if p["source"] == "user":
+                    h.request(self.port, "/api/0/places/%d" % p["id"], method="DELETE",
+                              auth=(who, USERS[who]))
+
     def call(self, method, path, who="jane", spec=None, **params):
         """A request signed in as `who`; params go in the query string."""
         query = urllib.parse.urlencode(params)
