@@ -158,5 +158,18 @@ export function createPlaces({ map, status, user }) {
       fail(e);
     }
   })();
-  return { refresh, layer };
+  /** Names a stay of the timeline (the day view's form): true when a place was made. */
+  async function nameStay(stayUser, device, seg, n) {
+    try {
+      await send('POST', '/api/0/places', { user: stayUser, device, from_stay: seg.start, name: n });
+      status.set('places', null);
+      if (stayUser === users.value) await refresh();
+      return true;
+    } catch (e) {
+      fail(e);
+      return false;
+    }
+  }
+
+  return { refresh, layer, nameStay };
 }
