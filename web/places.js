@@ -91,19 +91,33 @@ export function createPlaces({ map, status, user }) {
     const buttons = own ? [
       el('button', {
         type: 'button', class: 'quiet',
-        onclick: async () => {
-          const n = window.prompt('New name', p.name);
-          if (n && n.trim()) {
-            try { await send('PATCH', `/api/0/places/${p.id}`, { name: n.trim() }); await refresh(); } catch (e) { fail(e); }
-          }
+        onclick: (e) => {
+          // a name typed in place of the button: no dialog
+          const input = el('input', { type: 'text', class: 'rename-input', maxlength: 128, value: p.name,
+            'aria-label': `New name for ${p.name}` });
+          e.currentTarget.replaceWith(el('form', {
+            class: 'rename-form',
+            onsubmit: async (ev) => {
+              ev.preventDefault();
+              const n = input.value.trim();
+              if (!n) return;
+              try { await send('PATCH', `/api/0/places/${p.id}`, { name: n }); await refresh(); } catch (err) { fail(err); }
+            },
+          }, input, el('button', { type: 'submit', class: 'quiet' }, 'Save')));
+          input.focus();
         },
       }, 'Rename'),
       el('button', {
         type: 'button', class: 'quiet',
-        onclick: async () => {
-          if (window.confirm(`Delete the place "${p.name}"? Its stays are kept.`)) {
-            try { await send('DELETE', `/api/0/places/${p.id}`); await refresh(); } catch (e) { fail(e); }
+        onclick: async (e) => {
+          // a second click confirms: the stays are kept, only the name goes
+          const b = e.currentTarget;
+          if (b.dataset.confirm !== 'yes') {
+            b.dataset.confirm = 'yes';
+            b.textContent = 'Delete: sure?';
+            return;
           }
+          try { await send('DELETE', `/api/0/places/${p.id}`); await refresh(); } catch (err) { fail(err); }
         },
       }, 'Delete'),
     ] : [el('span', { class: 'muted' }, `from ${p.device}`)];

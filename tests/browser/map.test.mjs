@@ -748,8 +748,19 @@ await check('places: a place added where the map is clicked is listed and drawn 
   const circles = await page.$$eval('.leaflet-interactive', (paths) => paths.length);
   if (circles < 1) fail('no circle drawn for the place');
   await shot(page, '11-place-added');
-  const del = await page.evaluate(async (id) => (await fetch(`/api/0/places/${id}`, { method: 'DELETE' })).status, got.id);
-  assertEqual(del, 200, 'deleting the place');
+  // rename in the list (typed in place of the button), then delete (a second click confirms)
+  const item = `#places li[data-place-id="${got.id}"]`;
+  await page.click(`${item} button:has-text("Rename")`);
+  await page.fill(`${item} .rename-input`, 'Bistro');
+  await page.press(`${item} .rename-input`, 'Enter');
+  await waitIn(page, 'the renamed place', (sel) =>
+    document.querySelector(sel)?.textContent.includes('Bistro'), item);
+  await page.click(`${item} button:has-text("Delete")`);
+  if (!(await page.$(item))) fail('one click deleted the place without asking');
+  await page.click(`${item} button:has-text("sure")`);
+  await waitIn(page, 'the place to leave the list', (sel) => !document.querySelector(sel), item);
+  const left = await page.evaluate(async () => (await fetch('/api/0/places?user=alice')).json());
+  if (left.places.some((p) => p.id === got.id)) fail('the place is still in the API after deleting');
 });
 
 await check('8 no console errors (no tiles configured)', async () => {
