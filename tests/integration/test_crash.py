@@ -3,6 +3,7 @@ wherelog acknowledged it) must be in the store, exactly once, after a restart, a
 must check clean. This is the test of "acknowledge only after commit" (see src/mqtt.h). The
 second test kills wherelog while it streams a large export as well."""
 import http.client
+import json
 import signal
 import subprocess
 import threading
@@ -57,7 +58,24 @@ class KillNine(unittest.TestCase):
         self.server.stop()
         r = h.cli(self.storage, "check", check=False)
         self.assertEqual(r.returncode, 0, "the store checks clean: " + r.stdout + r.stderr)
+        # The timeline is kept in the transactions that store the points: whatever the kills
+        # interrupted, it is what a rebuild from the points gives.
+        kept = self.timelines(skip)
+        self.assertTrue(kept, "there are timelines to compare")
+        h.cli(self.storage, "timeline", "rebuild")
+        self.assertEqual(kept, self.timelines(skip), "the kept timelines are a rebuild's")
         return after, caught_up
+
+    def timelines(self, skip=()):
+        out = {}
+        for user in h.cli(self.storage, "list").stdout.split():
+            if user in skip or user == h.SENTINEL_USER:
+                continue
+            for device in h.cli(self.storage, "list", "--user", user).stdout.split():
+                r = h.cli(self.storage, "timeline", "--user", user, "--device", device,
+                          "--from", "2000-01-01", "--to", "2099-12-31", "--format", "json")
+                out[user + "/" + device] = json.loads(r.stdout)["segments"]
+        return out
 
     def test_nothing_acknowledged_is_lost(self):
         # wherelog takes the stream through a relay that passes a fifth of it at a time, so
