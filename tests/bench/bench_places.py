@@ -78,6 +78,7 @@ def year_of_days(seed=14):
     favourites = [(48.80 + rnd.random() * 0.15, 2.20 + rnd.random() * 0.25) for _ in range(40)]
     away = (43.2965, 5.3698)  # Marseille
     points = []
+    visited = {home, work}
 
     def jitter(p):
         return (p[0] + rnd.gauss(0, 0.0002), p[1] + rnd.gauss(0, 0.0003))
@@ -97,6 +98,7 @@ def year_of_days(seed=14):
         t = YEAR + day * 86400
         weekday = (day + 0) % 7 < 5  # 2024-01-01 was a Monday
         if 214 <= day < 221:
+            visited.add(away)
             stay(away, t, t + 86400)
             continue
         if weekday:
@@ -107,12 +109,13 @@ def year_of_days(seed=14):
             stay(home, t3, t + 86400)
         else:
             place = favourites[rnd.randrange(len(favourites))]
+            visited.add(place)
             stay(home, t, t + 10 * 3600)
             t2 = move(home, place, t + 10 * 3600, 30)
             stay(place, t2, t + 16 * 3600)
             t3 = move(place, home, t + 16 * 3600, 30)
             stay(home, t3, t + 86400)
-    return points
+    return points, len(visited)
 
 
 def requests_for_a_year():
@@ -123,7 +126,7 @@ def requests_for_a_year():
     server = h.Server(work, storage, broker.port, [
         "--log-level", "info", "--geocoder",
         "nominatim:%s,rate=1000" % geo.url("nominatim")]).start()
-    points = year_of_days()
+    points, places = year_of_days()
     lines = [{"topic": "owntracks/jane/phone",
               "payload": '{"_type":"location","lat":%.6f,"lon":%.6f,"tst":%d}' % (p[0], p[1], t)}
              for t, p in points]
@@ -135,11 +138,12 @@ def requests_for_a_year():
                    "wherelog_geocoder_answers_total"], 600, "the geocoder queue to drain")
     m = tp.metrics(server.http_port)
     cells = len({geohash(p[0], p[1]) for _, p in points})
-    print("  a year of days: %d points in %d geohash-7 cells; %d geocoder requests "
-          "(%.3f a point, %.2f a cell), %d cache hits, %d queue drops"
-          % (len(points), cells, len(geo.requests()), len(geo.requests()) / len(points),
-             len(geo.requests()) / cells, m["wherelog_geocoder_cache_hits_total"],
-             m["wherelog_geocoder_queue_drops_total"]))
+    print("  a year of days: %d points in %d geohash-7 cells at %d places; %d geocoder requests "
+          "(%.4f a point, %.2f a cell, %.2f a place: stays are named, not points), %d cache "
+          "hits, %d queue drops"
+          % (len(points), cells, places, len(geo.requests()), len(geo.requests()) / len(points),
+             len(geo.requests()) / cells, len(geo.requests()) / places,
+             m["wherelog_geocoder_cache_hits_total"], m["wherelog_geocoder_queue_drops_total"]))
     server.stop()
     broker.stop()
     geo.stop()
