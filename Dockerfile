@@ -28,7 +28,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev \
         libmosquitto-dev liblmdb-dev libjson-c-dev libsodium-dev libmicrohttpd-dev \
-        libgnutls28-dev libwslay-dev libcrypt-dev libsystemd-dev libxml2-dev libglib2.0-dev
+        libgnutls28-dev libwslay-dev libcrypt-dev libsystemd-dev libxml2-dev libglib2.0-dev \
+        libcurl4-gnutls-dev
 WORKDIR /src
 COPY . .
 RUN meson setup /build --buildtype=release --prefix=/usr -Dtests=disabled \
@@ -46,7 +47,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-exclude /usr/share/man/*
  && apt-get update \
  && apt-get install -y --no-install-recommends \
         libmosquitto1 liblmdb0 libjson-c5 libsodium23 libmicrohttpd12 libgnutls30 \
-        libwslay1 libcrypt1 libsystemd0 libxml2 libglib2.0-0 tzdata libjs-leaflet ca-certificates \
+        libwslay1 libcrypt1 libsystemd0 libxml2 libglib2.0-0 libcurl3-gnutls tzdata libjs-leaflet ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 RUN groupadd --gid 10001 wherelog \

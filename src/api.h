@@ -103,6 +103,9 @@ void api_get_monitor(struct api *api, const struct api_request *req, struct api_
 void api_get_config(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
+/* The derived events of a user's devices (store.h), streamed like a track: ?user (required),
+ * device, from, to, kind=KIND[,KIND...]; the same access control as the locations. */
+void api_get_events(struct api *api, const struct api_request *req, struct api_response *resp);
 
 /* Replaces resp's body with a JSON error, the message cut to 511 bytes (also used by the
  * HTTP server for its own errors). */

@@ -26,6 +26,9 @@ int cli_backup(int argc, char **argv);
 int cli_compact(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_stats(int argc, char **argv);
+/* cli_events.c: the derived events, and the webhooks that deliver them. */
+int cli_events(int argc, char **argv);
+int cli_webhook(int argc, char **argv);
 
 /* Shared by the commands: applies the logging settings (an unknown level leaves "info"). */
 struct wl_config;

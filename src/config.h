@@ -86,8 +86,16 @@ struct wl_config {
     long retain_days;
     struct cfg_list retain_user;
     long retain_interval;
+    long battery_low;
+    long silence_after;
+    long webhook_max_age;
+    long webhook_max_count;
+    long webhook_backoff_max;
+    char event_topic[CFG_STR];
+    bool ha_discovery;
+    char ha_prefix[CFG_STR];
 
-    enum cfg_source source[48]; /* per setting, indexed like the settings table */
+    enum cfg_source source[64]; /* per setting, indexed like the settings table */
 };
 
 /* A command and its options (cli_command.h). */

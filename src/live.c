@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
+#include "event.h"
 #include "log.h"
 #include "query.h"
 #include "wl.h"
@@ -22,11 +23,14 @@
 /* Sleeping clients are woken in batches of this many (the wake list lives on the stack). */
 #define WL_LIVE_WAKE_BATCH 64
 
+enum event_kind { EVENT_LOCATION, EVENT_CARD, EVENT_EVENT };
+static const char *const event_names[] = {"location", "card", "event"};
+
 struct event {
     char *json;
     size_t len;
-    bool card;                         /* a card ("event: card"), else a location */
-    char user[OWNTRACKS_NAME_MAX + 1]; /* whose location or card it is */
+    enum event_kind kind;              /* the SSE event's name */
+    char user[OWNTRACKS_NAME_MAX + 1]; /* whose location, card or event it is */
 };
 
 /* Who a client is, for access control. */
@@ -142,6 +146,42 @@ static void wake_sse(struct live *lv, time_t idle)
 
 /* ---------------------------------------------------------------- events */
 
+/* Adds an event made in buf to the ring; false when out of memory (the event is lost). */
+static bool append(struct live *lv, enum event_kind kind, const char *user, const struct sink *buf)
+{
+    char *json = malloc(buf->len);
+    if (!json)
+        return false;
+    memcpy(json, buf->buf, buf->len);
+    pthread_mutex_lock(&lv->lock);
+    struct event *e = &lv->ring[lv->seq % LIVE_RING];
+    free(e->json);
+    e->json = json;
+    e->len = buf->len;
+    e->kind = kind;
+    snprintf(e->user, sizeof(e->user), "%s", user);
+    lv->seq++;
+    pthread_mutex_unlock(&lv->lock);
+    return true;
+}
+
+void live_event(struct live *lv, const struct store_event *ev)
+{
+    struct sink buf;
+
+    if (atomic_load(&lv->clients) == 0)
+        return; /* nobody listens: build nothing */
+    if (sink_init_mem(&buf, 512))
+        return;
+    event_json(&buf, ev);
+    bool added = !buf.err && append(lv, EVENT_EVENT, ev->user, &buf);
+    sink_free(&buf);
+    if (!added)
+        return;
+    wake_sse(lv, 0);
+    wake_thread(lv);
+}
+
 void live_committed(void *arg, const struct store_record *recs, const enum store_result *results,
                     size_t n)
 {
@@ -165,20 +205,7 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
                 : query_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf);
         if (rc || buf.err)
             continue;
-        char *json = malloc(buf.len);
-        if (!json)
-            continue;
-        memcpy(json, buf.buf, buf.len);
-        pthread_mutex_lock(&lv->lock);
-        struct event *e = &lv->ring[lv->seq % LIVE_RING];
-        free(e->json);
-        e->json = json;
-        e->len = buf.len;
-        e->card = r->kind == OWNTRACKS_CARD;
-        snprintf(e->user, sizeof(e->user), "%s", r->user);
-        lv->seq++;
-        pthread_mutex_unlock(&lv->lock);
-        added++;
+        added += append(lv, r->kind == OWNTRACKS_CARD ? EVENT_CARD : EVENT_LOCATION, r->user, &buf);
     }
     sink_free(&buf);
     if (!added)
@@ -279,7 +306,7 @@ static bool next_frame(struct live_sse *c)
     } else if (skip_hidden(lv, &c->viewer, &c->next) < lv->seq) {
         const struct event *e = &lv->ring[c->next % LIVE_RING];
         hl = snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: %s\ndata: ", c->next,
-                      e->card ? "card" : "location");
+                      event_names[e->kind]);
         c->pending = malloc((size_t)hl + e->len + 2);
         if (!c->pending)
             return false;

@@ -55,6 +55,10 @@ void live_free(struct live *lv);
 void live_committed(void *arg, const struct store_record *recs, const enum store_result *results,
                     size_t n);
 
+/* A derived event (store.h, "events") to every client that may see its user: SSE
+ * "event: event", WebSocket {"_type":"event",...} (event.h). For store_set_event_hook. */
+void live_event(struct live *lv, const struct store_event *ev);
+
 /* Tells every client that stored data changed beyond new points (a deletion): SSE clients
  * get an event "reset", WebSocket clients {"_type":"reset"}; both reload /api/0/last. */
 void live_reset(struct live *lv);

@@ -23,6 +23,8 @@ static const struct {
     {"compact", cli_compact, "a compacted copy of the store"},
     {"check", cli_check, "verify the store"},
     {"key", cli_key, "manage OwnTracks encryption secrets"},
+    {"events", cli_events, "events derived from the data: stays, trips, battery, regions"},
+    {"webhook", cli_webhook, "where a user's events are delivered"},
 };
 
 static void usage(FILE *f)

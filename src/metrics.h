@@ -21,6 +21,7 @@ struct ingest;
 struct writer;
 struct mqtt;
 struct live;
+struct webhook;
 
 /* Everything that has numbers to show; NULL members are left out (mqtt when it is off). */
 struct metrics_sources {
@@ -29,6 +30,7 @@ struct metrics_sources {
     struct writer *writer;
     struct mqtt *mqtt;
     struct live *live;
+    struct webhook *webhook;
 };
 
 /* Writes the exposition of these sources (the HTTP server appends its own). Write errors

@@ -54,7 +54,7 @@ struct route {
 };
 
 /* Rows in the table (a bound for arrays indexed by route_index()). */
-#define ROUTE_MAX 16
+#define ROUTE_MAX 24
 
 /* The route that answers `path`: the row with that exact path, else the first prefix row
  * that matches; a path matching none (not starting with '/') gets the last row, the "/"
