@@ -15,6 +15,7 @@ import subprocess
 import threading
 import unittest
 
+import contract
 import harness as h
 
 MOSQUITTO_SUB = "mosquitto_sub"
@@ -255,14 +256,20 @@ class Events(unittest.TestCase):
 
         r = h.request(self.port, "/api/0/events?user=jane&kind=battery_low")
         self.assertEqual(r.status, 200)
-        self.assertEqual(r.json(), events, "the API shows what the CLI shows")
+        self.assertEqual(contract.check("/api/0/events", "GET", r), events,
+                         "the API shows what the CLI shows")
+        everything = h.request(self.port, "/api/0/events?user=jane")
+        contract.check("/api/0/events", "GET", everything)
         r = h.request(self.port, "/api/0/events?user=jane&device=phone&from=%d&to=%d" %
                       (t0 + 120, t0 + 300))
         self.assertEqual([e["id"] for e in r.json() if e["kind"] == "battery_low"],
                          [events[1]["id"]])
         self.assertEqual(h.request(self.port, "/api/0/events?user=nobody").json(), [])
-        self.assertEqual(h.request(self.port, "/api/0/events?user=jane&kind=x").status, 400)
-        self.assertEqual(h.request(self.port, "/api/0/events").status, 400)
+        for bad, status in (("user=jane&kind=x", 400), ("", 400),
+                            ("user=jane&from=2024-05-04&to=2024-05-03", 416)):
+            r = h.request(self.port, "/api/0/events?" + bad)
+            self.assertEqual(r.status, status, bad)
+            contract.check("/api/0/events", "GET", r)
 
         seen = []
         while len([e for e in seen if e.get("kind") == "battery_low"]) < 2:
