@@ -29,7 +29,7 @@ RUN apt-get update \
         meson ninja-build pkg-config gcc libc6-dev \
         libmosquitto-dev liblmdb-dev libjson-c-dev libsodium-dev libmicrohttpd-dev \
         libgnutls28-dev libwslay-dev libcrypt-dev libsystemd-dev libxml2-dev libglib2.0-dev \
-        libcurl4-gnutls-dev
+        libgeonames-dev libcurl4-gnutls-dev
 WORKDIR /src
 COPY . .
 RUN meson setup /build --buildtype=release --prefix=/usr -Dtests=disabled \
@@ -38,16 +38,19 @@ RUN meson setup /build --buildtype=release --prefix=/usr -Dtests=disabled \
 
 FROM ${BASE}
 # Only what the binary links (the .deb's shlibs), Leaflet for the map, CA certificates for
-# MQTT over TLS; no compiler, no headers. Documentation, man pages and translations are left
-# out (debian:bookworm-slim already does this; a plain Debian root does not), and apt's
-# downloads and lists are removed in the same layer so that they never reach the image.
+# MQTT over TLS and the geocoders' HTTPS; no compiler, no headers. Documentation, man pages and
+# translations are left out (debian:bookworm-slim already does this; a plain Debian root does
+# not), and apt's downloads and lists are removed in the same layer so that they never reach the
+# image.
 RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-exclude /usr/share/man/*' \
         'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' \
         'path-include /usr/share/doc/*/copyright' > /etc/dpkg/dpkg.cfg.d/wherelog-nodoc \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
         libmosquitto1 liblmdb0 libjson-c5 libsodium23 libmicrohttpd12 libgnutls30 \
-        libwslay1 libcrypt1 libsystemd0 libxml2 libglib2.0-0 libcurl3-gnutls tzdata libjs-leaflet ca-certificates \
+        libwslay1 libcrypt1 libsystemd0 libxml2 libgeonames0 libcurl3-gnutls \
+        libglib2.0-0 tzdata \
+        libjs-leaflet ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 RUN groupadd --gid 10001 wherelog \

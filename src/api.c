@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include "fmt.h"
 #include "log.h"
 #include "owntracks.h"
+#include "placename.h"
 #include "request.h"
 #include "wl.h"
 #include "wtime.h"
@@ -214,7 +216,11 @@ void api_get_last(struct api *api, const struct api_request *req, struct api_res
                                   .visible = api->opt.visible,
                                   .visible_arg = api->opt.visible_arg,
                                   .viewer = req->user};
+    struct placename_memo *memo = api->opt.places ? placename_memo_new(api->opt.places) : NULL;
+    if (memo)
+        f.place = (struct fmt_place){.write = placename_write_members, .arg = memo};
     int rc = query_last_json(api->store, &f, &resp->body);
+    placename_memo_free(memo);
     if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }
@@ -258,7 +264,8 @@ static void set_download(struct api_response *resp, const struct request_params 
 /* A streamed track; it outlives the request handler, so the fields live here. */
 struct track_stream {
     struct query_track *track;
-    struct request_params rq; /* the names and fields the format writer borrows */
+    struct request_params rq;    /* the names and fields the format writer borrows */
+    struct placename_memo *memo; /* the place members' (NULL: none) */
 };
 
 static int track_fill(void *state, struct sink *out, size_t want)
@@ -271,6 +278,7 @@ static void track_release(void *state)
 {
     struct track_stream *ts = state;
     query_track_close(ts->track);
+    placename_memo_free(ts->memo);
     free(ts);
 }
 
@@ -301,6 +309,9 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
                              .version = api->opt.version,
                              .fields = rq->nfields ? rq->fields : NULL,
                              .nfields = rq->nfields};
+    if (api->opt.places && rq->format == FMT_JSON &&
+        (ts->memo = placename_memo_new(api->opt.places)))
+        fo.place = (struct fmt_place){.write = placename_write_members, .arg = ts->memo};
     struct query_range range = {
         .from = rq->from, .to = rq->to, .limit = rq->limit, .max_points = rq->max_points};
     struct query_plan plan;
@@ -329,7 +340,58 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
     resp->state = ts;
     return;
 fail:
+    placename_memo_free(ts->memo);
     free(ts);
+}
+
+/* A coordinate parameter: a finite number within -limit..limit, or false. */
+static bool coordinate(const char *text, double limit, double *out)
+{
+    char *end;
+    if (!text || !text[0])
+        return false;
+    *out = strtod(text, &end);
+    return *end == '\0' && isfinite(*out) && fabs(*out) <= limit;
+}
+
+static void put_member(struct sink *out, const char *name, const char *value, bool *comma)
+{
+    if (!value[0])
+        return;
+    sink_puts(out, *comma ? ",\"" : "\"");
+    sink_puts(out, name);
+    sink_puts(out, "\":");
+    sink_json_string(out, value, strlen(value));
+    *comma = true;
+}
+
+void api_get_q(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct placename_answer a;
+    double lat, lon;
+    bool comma = false;
+
+    if (!coordinate(req->param(req->ctx, "lat"), 90, &lat) ||
+        !coordinate(req->param(req->ctx, "lon"), 180, &lon)) {
+        api_error(resp, 400, "lat and lon must be numbers within -90..90 and -180..180");
+        return;
+    }
+    ok_json(resp);
+    if (!api->opt.places || placename_lookup(api->opt.places, lat, lon, false, &a) != 0) {
+        sink_puts(&resp->body, "{}\n");
+        return;
+    }
+    sink_putc(&resp->body, '{');
+    put_member(&resp->body, "cc", a.cc, &comma);
+    put_member(&resp->body, "addr", a.addr, &comma);
+    if (a.cached) {
+        sink_puts(&resp->body, comma ? ",\"tst\":" : "\"tst\":");
+        sink_put_i64(&resp->body, a.fetched);
+        comma = true;
+    }
+    put_member(&resp->body, "locality", a.locality, &comma);
+    put_member(&resp->body, "tzname", a.tzname, &comma);
+    sink_puts(&resp->body, "}\n");
 }
 
 /* DELETE /api/0/locations: removes points (or, without from and to, whole devices). */
@@ -574,7 +636,9 @@ void api_post_pub(struct api *api, const struct api_request *req, struct api_res
         resp->retry_after = API_RETRY_AFTER;
     } else {
         ok_json(resp);
-        int rc = query_friends_json(api->store, user, device, api->opt.visible,
+        /* Friends are whom the caller may see: an anonymous caller on an open server
+         * (req->user NULL) sees everyone, whatever user it publishes as. */
+        int rc = query_friends_json(api->store, user, device, req->user ? api->opt.visible : NULL,
                                     api->opt.visible_arg, &resp->body);
         if (rc) {
             resp->body.len = 0;

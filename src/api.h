@@ -69,6 +69,9 @@ struct api_options {
     void *visible_arg;
     /* May `viewer` delete `user`'s data? NULL: nobody may (deleting needs authentication). */
     query_visible_fn may_delete;
+    /* Names for places (ghash, cc, addr, locality, tzname in last, locations and q); NULL:
+     * none. Thread-safe (placename.h). */
+    struct placename *places;
     /* Called after data was deleted (the live hub tells clients to reload). */
     void (*changed)(void *arg);
     void *changed_arg;
@@ -102,6 +105,10 @@ void api_delete_locations(struct api *api, const struct api_request *req,
 void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_config(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_stats(struct api *api, const struct api_request *req, struct api_response *resp);
+/* GET /api/0/q?lat=&lon=: what is known of a position's geohash cell (the Recorder's cache
+ * object: cc, addr, tst, locality, tzname), from the cache and the offline cities; never asks a
+ * geocoder. {} when nothing is known. */
+void api_get_q(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
 /* The derived events of a user's devices (store.h), streamed like a track: ?user (required),
  * device, from, to, kind=KIND[,KIND...]; the same access control as the locations. */

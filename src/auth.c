@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "token.h"
 #include "wl.h"
 
 #define HASH_MAX   256 /* longest hash accepted in an htpasswd line */
@@ -50,8 +51,9 @@ struct failure {
 };
 
 struct auth {
-    char *htpasswd_path, *acl_path;
-    pthread_rwlock_t lock; /* guards `state`: checks read it, a reload swaps it */
+    char *htpasswd_path, *acl_path; /* htpasswd_path NULL: open */
+    struct store *tokens;           /* where API tokens are looked up, or NULL: none */
+    pthread_rwlock_t lock;          /* guards `state`: checks read it, a reload swaps it */
     struct state *state;
     pthread_mutex_t cache_lock; /* guards accounts' remembered passwords and `fails` */
     unsigned char cache_key[crypto_generichash_KEYBYTES];
@@ -275,7 +277,7 @@ static int load(struct auth *a, struct state **out)
     int rc;
     if (!s)
         return -ENOMEM;
-    rc = load_htpasswd(a->htpasswd_path, s);
+    rc = a->htpasswd_path ? load_htpasswd(a->htpasswd_path, s) : 0;
     if (rc == 0 && a->acl_path)
         rc = load_acl(a->acl_path, s);
     if (rc) {
@@ -294,7 +296,7 @@ int auth_new(const char *htpasswd_path, const char *acl_path, struct auth **out)
 
     if (!a || sodium_init() < 0)
         goto fail;
-    if (!(a->htpasswd_path = strdup(htpasswd_path)) ||
+    if ((htpasswd_path && !(a->htpasswd_path = strdup(htpasswd_path))) ||
         (acl_path && !(a->acl_path = strdup(acl_path))))
         goto fail;
     crypto_generichash_keygen(a->cache_key);
@@ -302,8 +304,10 @@ int auth_new(const char *htpasswd_path, const char *acl_path, struct auth **out)
         goto fail;
     pthread_rwlock_init(&a->lock, NULL);
     pthread_mutex_init(&a->cache_lock, NULL);
-    wl_log(WL_LOG_INFO, "auth", "%zu user(s) from %s, %zu ACL line(s)%s%s", a->state->naccounts,
-           htpasswd_path, a->state->ngrants, acl_path ? " from " : "", acl_path ? acl_path : "");
+    if (htpasswd_path)
+        wl_log(WL_LOG_INFO, "auth", "%zu user(s) from %s, %zu ACL line(s)%s%s", a->state->naccounts,
+               htpasswd_path, a->state->ngrants, acl_path ? " from " : "",
+               acl_path ? acl_path : "");
     *out = a;
     return 0;
 fail:
@@ -318,6 +322,8 @@ fail:
 int auth_reload(struct auth *a)
 {
     struct state *s, *old;
+    if (!a->htpasswd_path && !a->acl_path)
+        return 0; /* open, without files: nothing to read again */
     int rc = load(a, &s);
     if (rc) {
         wl_log(WL_LOG_ERROR, "auth", "reload failed; the previous users and ACL stay in force");
@@ -330,6 +336,16 @@ int auth_reload(struct auth *a)
     state_free(old);
     wl_log(WL_LOG_INFO, "auth", "reloaded: %zu user(s), %zu ACL line(s)", s->naccounts, s->ngrants);
     return 0;
+}
+
+bool auth_required(const struct auth *a)
+{
+    return a->htpasswd_path != NULL;
+}
+
+void auth_use_tokens(struct auth *a, struct store *store)
+{
+    a->tokens = store;
 }
 
 void auth_free(struct auth *a)
@@ -418,8 +434,59 @@ static void remember_digest(struct auth *a, const char *user, const char *passwo
     crypto_generichash_final(&st, out, crypto_generichash_BYTES);
 }
 
+/* A Bearer token (the header's value after the scheme), looked up in the store as it is now,
+ * so that a token revoked by another process fails at once. */
+static enum auth_result check_token(struct auth *a, const char *value, const char *client,
+                                    time_t now, struct auth_who *who)
+{
+    struct store_token t = {.user = ""};
+    char name[WL_LOG_QUOTE_SIZE];
+    const char *why;
+
+    if (throttled(a, client, now))
+        return AUTH_THROTTLED;
+    while (*value == ' ')
+        value++;
+    size_t len = strlen(value);
+    while (len && value[len - 1] == ' ')
+        len--;
+    int rc = a->tokens ? token_verify(a->tokens, value, len, now, &t) : TOKEN_UNKNOWN;
+    if (rc < 0) {
+        wl_log(WL_LOG_ERROR, "auth", "cannot check a token from %s: %s", client, wl_strerror(rc));
+        return AUTH_UNAVAILABLE;
+    }
+    if (rc == TOKEN_VALID && a->htpasswd_path) {
+        /* A user removed from the password file loses their tokens too. */
+        pthread_rwlock_rdlock(&a->lock);
+        bool account = find_account(a->state, t.user) != NULL;
+        pthread_rwlock_unlock(&a->lock);
+        if (!account)
+            rc = TOKEN_UNKNOWN;
+    }
+    if (rc == TOKEN_VALID) {
+        snprintf(who->user, sizeof(who->user), "%s", t.user);
+        snprintf(who->token, sizeof(who->token), "%s", t.name);
+        who->read_only = t.read_only;
+        token_note_use(a->tokens, &t, now, client);
+        return AUTH_OK;
+    }
+    if (rc == TOKEN_EXPIRED || (rc == TOKEN_UNKNOWN && t.user[0])) {
+        wl_log_quote(name, sizeof(name), t.name, strlen(t.name));
+        wl_log(WL_LOG_WARN, "auth", "token refused user=%s token=\"%s\" client=%s reason=\"%s\"",
+               t.user, name, client,
+               rc == TOKEN_EXPIRED ? "expired" : "its user is not in the password file");
+    } else {
+        why = !a->tokens              ? "API tokens are not in use"
+              : rc == TOKEN_MALFORMED ? "not a wherelog token"
+                                      : "unknown or revoked token";
+        wl_log(WL_LOG_WARN, "auth", "token refused client=%s reason=\"%s\"", client, why);
+    }
+    count_failure(a, client, now);
+    return AUTH_BAD_TOKEN;
+}
+
 enum auth_result auth_check(struct auth *a, const char *authorization, const char *client,
-                            char *user)
+                            struct auth_who *who)
 {
     char cred[CRED_MAX], hash[HASH_MAX], shown[WL_LOG_QUOTE_SIZE];
     char *login, *password;
@@ -427,7 +494,14 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
     time_t now = time(NULL);
     const char *why;
     bool known, ok = false;
+    char *user = who->user;
 
+    memset(who, 0, sizeof(*who));
+    if (authorization && strncasecmp(authorization, "Bearer", 6) == 0 &&
+        (authorization[6] == ' ' || authorization[6] == '\0'))
+        return check_token(a, authorization + 6, client, now, who);
+    if (!a->htpasswd_path) /* open: a password is not asked for, and not looked at */
+        return AUTH_ANONYMOUS;
     if (!authorization || strncasecmp(authorization, "Basic ", 6) != 0)
         return AUTH_MISSING;
     if (throttled(a, client, now))
@@ -495,7 +569,7 @@ static int grant_of(struct auth *a, const char *viewer, const char *user)
 {
     int level = 0;
     if (!viewer)
-        return 0;
+        return a->htpasswd_path ? 0 : 1; /* anonymous: open servers show everything */
     if (strcmp(viewer, user) == 0)
         return 2; /* one's own data */
     pthread_rwlock_rdlock(&a->lock);

@@ -6,7 +6,8 @@
  *
  * Where they live: serve in serve.c; the commands that only read the store (list, last,
  * export, stats) in cli.c, with the helpers they all share; those that change the store or
- * look after it (import, delete, hide, unhide, key, backup, compact, check) in cli_data.c.
+ * look after it (import, delete, hide, unhide, key, token, backup, compact, check) in
+ * cli_data.c.
  *
  * Thread rules: called once, from main(), before any thread starts (serve starts its own).
  */
@@ -18,6 +19,7 @@ int cli_list(int argc, char **argv);
 int cli_last(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_key(int argc, char **argv);
+int cli_token(int argc, char **argv);
 int cli_import(int argc, char **argv);
 int cli_delete(int argc, char **argv);
 int cli_hide(int argc, char **argv);

@@ -1,17 +1,20 @@
 /* The subcommands that change or look after the store: import, delete, hide/unhide, key,
- * backup, compact and check (the rule: a command that opens the store for writing, or checks
+ * token, backup, compact and check (the rule: a command that opens the store for writing, or checks
  * it, lives here; one that only reads what is stored lives in cli.c). Argument handling and
  * wiring only; the work is in import.c and store.c. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cli_internal.h"
 #include "import.h"
+#include "token.h"
 #include "wl.h"
 #include "wtime.h"
 
@@ -453,5 +456,137 @@ int cli_key(int argc, char **argv)
     store_close(s);
     if (rc && rc != -ENOENT)
         fprintf(stderr, "wherelog key: %s\n", wl_strerror(rc));
+    return rc ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- token */
+
+static void print_time_or(int64_t t, const char *none)
+{
+    char iso[WTIME_ISO_SIZE];
+    if (t) {
+        wtime_iso(t, iso);
+        fputs(iso, stdout);
+    } else {
+        fputs(none, stdout);
+    }
+}
+
+/* One line per token, tab-separated under a header: never the secret (only its hash is
+ * stored anyway). */
+static int print_token(void *arg, const struct store_token *t)
+{
+    const int64_t *now = arg;
+    printf("%s\t%s\t%s\t", t->user, t->name, t->read_only ? "read-only" : "read-write");
+    print_time_or(t->created, "?");
+    putchar('\t');
+    print_time_or(t->expires, "never");
+    if (t->expires && *now >= t->expires)
+        fputs(" (expired)", stdout);
+    putchar('\t');
+    print_time_or(t->last_used, "never");
+    putchar('\n');
+    return 0;
+}
+
+int cli_token(int argc, char **argv)
+{
+    const char *user = NULL, *name = NULL, *expires = NULL;
+    bool read_only = false;
+    const struct cli_option opts[] = {
+        {"user", "USER", "create, revoke: whose token (required); list: only this user's", &user,
+         NULL},
+        {"name", "NAME", "create, revoke: the token's name, one per user (required)", &name, NULL},
+        {"read-only", NULL, "create: a token that reads only: no deleting, no /pub", NULL,
+         &read_only},
+        {"expires", "WHEN", "create: a duration (90m, 24h, 30d, 2w) or a time; default: never",
+         &expires, NULL}};
+    const struct cli_command cmd = {
+        "token",
+        "token create --user U --name NAME [--read-only] [--expires WHEN] | token list "
+        "[--user U] | token revoke --user U --name NAME",
+        "Manages API tokens for scripts (Home Assistant, cron jobs), sent as\n"
+        "'Authorization: Bearer SECRET'. A token acts as its user and sees what the ACL lets\n"
+        "that user see. 'create' prints the secret once, on standard output; only its hash is\n"
+        "stored. 'revoke' takes effect at once, also for a server that is running.",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        1,
+        1};
+    struct wl_config cfg;
+    struct store *s;
+    const char *args[1];
+    size_t nargs;
+    char uname[OWNTRACKS_NAME_MAX + 1], tname[OWNTRACKS_NAME_MAX + 1];
+    int64_t now = time(NULL);
+    int rc = cfg_load(&cfg, &cmd, argc, argv, args, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    bool create = strcmp(args[0], "create") == 0, list = strcmp(args[0], "list") == 0;
+    bool revoke = strcmp(args[0], "revoke") == 0;
+    if (!create && !list && !revoke) {
+        fprintf(stderr, "wherelog token: usage: wherelog %s\n", cmd.usage);
+        return 2;
+    }
+    if (!list && (!user || !name)) {
+        fprintf(stderr, "wherelog token: %s needs --user and --name\n", args[0]);
+        return 2;
+    }
+    if ((list && name) || (!create && (read_only || expires))) {
+        fprintf(stderr, "wherelog token: %s takes %s\n", args[0],
+                list ? "only --user" : "only --user and --name");
+        return 2;
+    }
+    if ((user && cli_name_arg("token", "user", user, uname)) ||
+        (name && cli_name_arg("token", "name", name, tname)))
+        return 2;
+    struct store_token t = {.read_only = read_only, .created = now};
+    const char *why;
+    if (expires && token_parse_expiry(expires, now, &t.expires, &why) != 0) {
+        fprintf(stderr, "wherelog token: --expires: %s\n", why);
+        return 2;
+    }
+    if (cli_open_store("token", &cfg, !list, &s))
+        return 1;
+    if (list) {
+        printf("USER\tNAME\tACCESS\tCREATED\tEXPIRES\tLAST USED\n");
+        rc = store_token_list(s, user ? uname : NULL, print_token, &now);
+    } else if (revoke) {
+        rc = store_token_delete(s, uname, tname);
+        if (rc == 0)
+            fprintf(stderr, "wherelog token: revoked %s's token %s\n", uname, tname);
+        else if (rc == -ENOENT)
+            fprintf(stderr, "wherelog token: %s has no token named %s\n", uname, tname);
+    } else {
+        char secret[TOKEN_SECRET_SIZE];
+        snprintf(t.user, sizeof(t.user), "%s", uname);
+        snprintf(t.name, sizeof(t.name), "%s", tname);
+        token_make(secret, t.hash);
+        rc = store_token_put(s, &t);
+        if (rc == 0) {
+            char until[WTIME_ISO_SIZE + 16] = "";
+            if (t.expires) {
+                memcpy(until, " until ", 7);
+                wtime_iso(t.expires, until + 7);
+            }
+            printf("%s\n", secret);
+            fprintf(stderr,
+                    "wherelog token: created %s's %s token %s%s; the secret above is shown "
+                    "only this once\n",
+                    uname, read_only ? "read-only" : "read-write", tname, until);
+        } else if (rc == -EEXIST) {
+            fprintf(stderr,
+                    "wherelog token: %s already has a token named %s (revoke it first, or "
+                    "pick another name)\n",
+                    uname, tname);
+        }
+        sodium_memzero(secret, sizeof(secret));
+    }
+    store_close(s);
+    if (rc && rc != -ENOENT && rc != -EEXIST)
+        fprintf(stderr, "wherelog token: %s\n", wl_strerror(rc));
     return rc ? 1 : 0;
 }

@@ -125,6 +125,17 @@ static const struct setting settings[] = {
      "announce each device to Home Assistant as a device tracker (MQTT discovery)"},
     {"ha-prefix", T_STR, STR(ha_prefix), 0, 0, "homeassistant", CFG_SERVE, "PREFIX",
      "Home Assistant's discovery prefix"},
+    {"geocoder", T_LIST, NUM(geocoder), 0, 0, "", CFG_SERVE, "KIND[:URL][,key-file=FILE][,rate=R]",
+     "reverse geocoder to ask for addresses, in order (repeatable): nominatim, photon or "
+     "opencage; none: names come from the offline cities only and nothing leaves the machine"},
+    {"geocoder-contact", T_STR, STR(geocoder_contact), 0, 0, "", CFG_SERVE, "EMAIL|URL",
+     "how a geocoder's operator can reach you, sent in the User-Agent"},
+    {"geocoder-timeout", T_INT, NUM(geocoder_timeout), 1, 300, "10", CFG_SERVE, "SECONDS",
+     "give up on a geocoder's answer after this long"},
+    {"geocoder-max-age", T_INT, NUM(geocoder_max_age), 1, 36500, "365", CFG_SERVE, "DAYS",
+     "ask a geocoder again about a place named longer ago than this"},
+    {"geohash-precision", T_INT, NUM(geohash_precision), 1, 12, "7", CFG_SERVE, "1..12",
+     "geohash length of the places named (7: about 150 m, as the OwnTracks Recorder)"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -39,7 +39,7 @@ enum cfg_source { CFG_DEFAULT, CFG_FILE, CFG_ENV, CFG_FLAG };
 /* Which commands a setting applies to. */
 enum cfg_scope { CFG_ALL = 1, CFG_SERVE = 2 };
 
-/* A repeatable setting (topic, retain-user). */
+/* A repeatable setting (topic, retain-user, geocoder). */
 struct cfg_list {
     char v[CFG_LIST_MAX][CFG_STR];
     int n;
@@ -94,6 +94,11 @@ struct wl_config {
     char event_topic[CFG_STR];
     bool ha_discovery;
     char ha_prefix[CFG_STR];
+    struct cfg_list geocoder;
+    char geocoder_contact[CFG_STR];
+    long geocoder_timeout;
+    long geocoder_max_age;
+    long geohash_precision;
 
     enum cfg_source source[64]; /* per setting, indexed like the settings table */
 };

@@ -40,6 +40,19 @@ const char *fmt_extension(enum fmt_kind kind);
  * FMT_MAX_FIELDS; empty names are skipped). Returns how many, or -E2BIG. */
 int fmt_split_fields(char *list, const char **fields);
 
+/*
+ * Members derived from a point's position that the JSON writer adds after the point's own (the
+ * Recorder's ghash, cc, addr, locality and tzname: placename_write_members, placename.h).
+ * write() appends `,"name":value` for each member it knows (the first without its comma unless
+ * comma is true): only that member when only is not NULL; none whose bit (1 << pack key index)
+ * is set in have, which the point already has. It returns how many it wrote.
+ */
+struct fmt_place {
+    int (*write)(void *arg, double lat, double lon, const char *only, uint64_t have, bool comma,
+                 struct sink *out);
+    void *arg; /* borrowed until fmt_end */
+};
+
 struct fmt_options {
     const char *user;
     const char *device;
@@ -54,6 +67,8 @@ struct fmt_options {
     /* JSON envelope: the points the range holds before thinning ("in_range"). */
     bool in_range_known;
     uint64_t in_range;
+    /* JSON: the place members (NULL write: none). */
+    struct fmt_place place;
 };
 
 struct fmt_writer {

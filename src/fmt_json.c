@@ -43,6 +43,14 @@ static int write_fields(struct fmt_writer *w, int64_t tst, const void *data, siz
         int rc = pack_find(data, len, tst, "location", f, &v);
         if (rc < 0)
             return rc;
+        if (rc == 0 && w->opt.place.write) {
+            struct fmt_fix fix;
+            double lat, lon;
+            if (fmt_read_fix(tst, data, len, &fix) == 0 && pack_to_double(&fix.lat, &lat) &&
+                pack_to_double(&fix.lon, &lon))
+                any |= w->opt.place.write(w->opt.place.arg, lat, lon, f, 0, any, s) > 0;
+            continue;
+        }
         if (rc == 0)
             continue;
         if (any)
@@ -96,6 +104,13 @@ static int write_all(struct fmt_writer *w, int64_t tst, const void *data, size_t
 
     if (n < 0)
         return n;
+    if (w->opt.place.write) {
+        struct fmt_fix fix;
+        double lat, lon;
+        if (fmt_read_fix(tst, data, len, &fix) == 0 && pack_to_double(&fix.lat, &lat) &&
+            pack_to_double(&fix.lon, &lon))
+            n += w->opt.place.write(w->opt.place.arg, lat, lon, NULL, seen, n > 0, w->sink);
+    }
     /* Payloads imported from elsewhere may already carry these; never write a key twice. */
     if (!(seen & (isotst | disptst))) {
         write_both_computed(w, tst, n > 0);

@@ -75,7 +75,8 @@ struct request {
     bool nul_in_uri; /* "%00" in the raw request target: refused */
     bool too_big;
     bool signed_in;
-    char user[OWNTRACKS_NAME_MAX + 1]; /* the authenticated user, when signed_in */
+    struct auth_who who;   /* the authenticated user (and token), when signed_in */
+    const char *challenge; /* WWW-Authenticate of a 401 */
     const struct route *route;
     char method[8];
     char path[PATH_LOG_MAX];
@@ -346,7 +347,8 @@ static enum MHD_Result respond_api(struct request *r, struct api_response *resp)
     }
     if (resp->status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(mr, "WWW-Authenticate",
-                                "Basic realm=\"wherelog\", charset=\"UTF-8\"");
+                                r->challenge ? r->challenge
+                                             : "Basic realm=\"wherelog\", charset=\"UTF-8\"");
     common_headers(r, mr, true);
     return queue(r, resp->status, mr);
 }
@@ -567,7 +569,7 @@ static enum MHD_Result serve_sse(struct request *r)
     if (!s)
         return MHD_NO;
     s->c = r->c;
-    s->client = live_sse_open(r->h->live, r->signed_in ? r->user : NULL,
+    s->client = live_sse_open(r->h->live, r->signed_in ? r->who.user : NULL,
                               req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
     if (!s->client) {
         free(s);
@@ -647,7 +649,7 @@ static enum MHD_Result serve_websocket(struct request *r)
     /* Opened before the 101 is queued: libmicrohttpd calls ws_upgraded only after sending it,
      * and a client that has read it may already have published the point it waits for.
      * on_completed cancels it if the upgrade never happens. */
-    if (!(r->ws = live_ws_open(r->h->live, r->signed_in ? r->user : NULL))) {
+    if (!(r->ws = live_ws_open(r->h->live, r->signed_in ? r->who.user : NULL))) {
         MHD_destroy_response(mr);
         return MHD_NO;
     }
@@ -765,7 +767,7 @@ static enum MHD_Result serve_api(struct request *r, const char *url, enum api_me
                               .body = r->body.buf,
                               .body_len = r->body.len,
                               .client = client_address(r->c, client, sizeof(client)),
-                              .user = r->signed_in ? r->user : NULL};
+                              .user = r->signed_in ? r->who.user : NULL};
     struct api_response resp = {0};
     if (sink_init_mem(&resp.body, 4096))
         return MHD_NO;
@@ -853,13 +855,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route->caller != ROUTE_ANYONE) {
             char client[INET6_ADDRSTRLEN];
             switch (auth_check(h->opt.auth, req_header(r, "Authorization"),
-                               client_address(c, client, sizeof(client)), r->user)) {
+                               client_address(c, client, sizeof(client)), &r->who)) {
             case AUTH_OK: r->signed_in = true; break;
+            case AUTH_ANONYMOUS: break;
             case AUTH_THROTTLED:
                 return respond_error(r, 429, NULL, "too many failed sign-ins; try again later");
             case AUTH_MISSING: return respond_error(r, 401, NULL, "sign in to use wherelog");
             case AUTH_DENIED: return respond_error(r, 401, NULL, "wrong user name or password");
+            case AUTH_BAD_TOKEN:
+                /* RFC 6750: a Bearer challenge, so a script is not asked for a password. */
+                r->challenge = "Bearer realm=\"wherelog\", error=\"invalid_token\"";
+                return respond_error(r, 401, NULL, "invalid, expired or revoked API token");
+            case AUTH_UNAVAILABLE:
+                return respond_error(r, 503, NULL, "cannot check the API token now");
             }
+            if (r->signed_in && r->who.read_only && route_changes_data(r->route, method_of(method)))
+                return respond_error(r, 403, NULL, "API token %s is read-only", r->who.token);
         }
         /* An announced oversized body is refused before it is sent (no 100 Continue). */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -905,9 +916,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->h && r->status)
         count_request(r->h, r->route, r->status, ms / 1e3);
     if (wl_log_enabled(WL_LOG_DEBUG)) {
-        char client[INET6_ADDRSTRLEN];
-        wl_log(WL_LOG_DEBUG, "http", "request method=%s path=\"%s\" status=%u ms=%.1f client=%s",
-               r->method, r->path, r->status, ms, client_address(c, client, sizeof(client)));
+        char client[INET6_ADDRSTRLEN], token[WL_LOG_QUOTE_SIZE] = "";
+        if (r->who.token[0]) /* by its name: the secret is never logged */
+            wl_log_quote(token, sizeof(token), r->who.token, strlen(r->who.token));
+        wl_log(WL_LOG_DEBUG, "http",
+               "request method=%s path=\"%s\" status=%u ms=%.1f client=%s%s%s%s%s%s", r->method,
+               r->path, r->status, ms, client_address(c, client, sizeof(client)),
+               r->signed_in ? " user=" : "", r->signed_in ? r->who.user : "",
+               token[0] ? " token=\"" : "", token, token[0] ? "\"" : "");
     }
     if (r->ws)
         live_ws_cancel(r->ws); /* its upgrade did not happen */
@@ -1033,7 +1049,7 @@ int http_start(const struct http_options *opt, struct api *api, struct live *liv
     }
     wl_log(WL_LOG_INFO, "http", "listening on %s://%s%s%s:%u/%s", h->tls_cert ? "https" : "http",
            strchr(opt->host, ':') ? "[" : "", opt->host, strchr(opt->host, ':') ? "]" : "",
-           opt->port, opt->auth ? " (sign-in required)" : "");
+           opt->port, opt->auth && auth_required(opt->auth) ? " (sign-in required)" : "");
     *out = h;
     return 0;
 }

@@ -7,9 +7,12 @@
  * does not take gets 405 with its Allow; OPTIONS is a CORS preflight anywhere.
  *
  * Authentication: with `auth` set, every request but a CORS preflight and the routes open to
- * anyone (route.h: health checks) must carry HTTP Basic credentials that auth.h accepts (401
- * with a challenge otherwise, 429 for a client that failed too often); the user is handed to
- * the API and the live streams, which show only what that user may see.
+ * anyone (route.h: health checks) is checked by auth.h: when sign-in is required it must carry
+ * HTTP Basic credentials or an API token (Bearer) that auth.h accepts (401 with a challenge
+ * otherwise, 429 for a client that failed too often); on an open server it may carry a token.
+ * A token that is not valid is 401 either way, and a read-only token gets 403 for a method
+ * that changes data (route_changes_data). The user is handed to the API and the live streams,
+ * which show only what that user may see.
  *
  * TLS: with tls_cert and tls_key set, the server speaks HTTPS only (libmicrohttpd's GnuTLS).
  *
@@ -42,7 +45,7 @@ struct http_options {
     unsigned per_ip;
     unsigned timeout;
     unsigned threads;
-    struct auth *auth; /* NULL: no authentication */
+    struct auth *auth; /* NULL: no authentication, nor tokens */
     /* GET /metrics (signed in like the API) and GET /healthz (open to anyone: it says
      * nothing private); NULL: 404. health writes a JSON body and returns 200 or 503. */
     void (*metrics)(void *arg, struct sink *out);

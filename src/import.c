@@ -466,6 +466,9 @@ void import_summary_text(struct imp *imp, FILE *f)
         if (imp->reasons.other)
             fprintf(f, "%10llu  (other reasons)\n", (unsigned long long)imp->reasons.other);
     }
+    if (imp->places || imp->places_unreadable)
+        fprintf(f, "place names (ghash/): %llu stored, %llu unreadable\n",
+                (unsigned long long)imp->places, (unsigned long long)imp->places_unreadable);
     if (imp->errors)
         fprintf(f, "%llu source(s) could not be read to the end (see above)\n",
                 (unsigned long long)imp->errors);
@@ -509,6 +512,9 @@ void import_summary_json(struct imp *imp, FILE *f)
                                json_object_new_int64((int64_t)imp->reasons.other));
     json_object_object_add(o, "devices", devs);
     json_object_object_add(o, "reasons", reasons);
+    json_object_object_add(o, "places", json_object_new_int64((int64_t)imp->places));
+    json_object_object_add(o, "places_unreadable",
+                           json_object_new_int64((int64_t)imp->places_unreadable));
     json_object_object_add(o, "errors", json_object_new_int64((int64_t)imp->errors));
     json_object_object_add(o, "files", json_object_new_int64((int64_t)imp->files));
     json_object_object_add(o, "records", json_object_new_int64((int64_t)imp->records));

@@ -44,7 +44,9 @@ void import_free(struct imp *imp);
  * store error that stopped storing (store.h); what was read before is stored all the same.
  */
 /* rec/USER/DEVICE/YYYY-MM.rec, last/, cards/ and waypoints/ of an OwnTracks Recorder store,
- * filed under its directory names (the names the Recorder used). */
+ * filed under its directory names (the names the Recorder used); then its reverse-geocoding
+ * cache (ghash/, an LMDB environment) into the store's (store_geo_put), replacing what the
+ * store had for those geohashes, with the time the Recorder cached each. */
 int import_recorder(struct imp *imp, const char *storedir);
 /* Track points, route points and waypoints of a GPX 1.0 or 1.1 file (libxml2's streaming
  * reader); points without a time cannot be stored and are rejected. */

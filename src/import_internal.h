@@ -43,6 +43,8 @@ struct imp {
     struct tally reasons; /* over reason_entries, exact (an import shows each reason whole) */
     struct tally_entry reason_entries[IMPORT_REASONS];
     uint64_t errors; /* sources that could not be read to the end */
+    /* a Recorder's reverse-geocoding cache (ghash/): names stored, entries not understood */
+    uint64_t places, places_unreadable;
     uint64_t files;
     /* parallel parsing (import.c): the reading thread fills jobs[fill % njobs], workers parse
      * jobs in sequence order, the reading thread applies and commits them in the same order */

@@ -1,6 +1,7 @@
 /*
  * The OwnTracks Recorder importer: a Recorder store (rec/USER/DEVICE/YYYY-MM.rec, last/,
- * cards/, waypoints/) read through the shared import pipeline (import_internal.h).
+ * cards/, waypoints/) read through the shared import pipeline (import_internal.h), and its
+ * reverse-geocoding cache (ghash/) into ours.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,8 +14,10 @@
 #include <sys/stat.h>
 
 #include "array.h"
+#include "geohash.h"
 #include "import_internal.h"
 #include "log.h"
+#include "wl.h"
 #include "wtime.h"
 
 int import_parse_rec_line(const char *line, size_t len, struct import_rec_line *out)
@@ -239,6 +242,96 @@ static int import_side_files(struct imp *imp, size_t dev, const char *dir, const
     return rc;
 }
 
+/* ghash/: the Recorder's reverse-geocoding cache, stored as ours in batches. */
+#define PLACES_BATCH 256
+
+struct places_job {
+    struct imp *imp;
+    char keys[PLACES_BATCH][GEOHASH_SIZE];
+    const char *key_ptrs[PLACES_BATCH];
+    struct store_geo entries[PLACES_BATCH];
+    size_t n;
+    int rc;
+};
+
+static int places_flush(struct places_job *j)
+{
+    int rc = store_geo_put(j->imp->store, j->key_ptrs, j->entries, j->n);
+    if (rc == 0)
+        j->imp->places += j->n;
+    j->n = 0;
+    return rc;
+}
+
+static void take_string(struct json_object *o, const char *name, char *out, size_t size)
+{
+    struct json_object *v;
+    if (json_object_object_get_ex(o, name, &v) && json_object_is_type(v, json_type_string))
+        snprintf(out, size, "%s", json_object_get_string(v));
+}
+
+/* One entry: key a geohash, value {"cc","addr","tst","locality"?,"tzname"?}. The cache's
+ * database also lists the Recorder's named databases (topic2tid, keys...), whose values are
+ * no JSON: they count as unreadable. */
+static int place_entry(void *arg, const char *key, size_t klen, const char *value, size_t vlen)
+{
+    struct places_job *j = arg;
+    char k[GEOHASH_SIZE];
+    struct json_object *o = NULL, *tst;
+    struct json_tokener *tok = json_tokener_new();
+    struct store_geo *e = &j->entries[j->n];
+
+    if (!tok)
+        return -ENOMEM;
+    if (klen < sizeof(k)) {
+        memcpy(k, key, klen);
+        k[klen] = '\0';
+        o = vlen < INT32_MAX ? json_tokener_parse_ex(tok, value, (int)vlen) : NULL;
+    }
+    *e = (struct store_geo){0};
+    bool ok = klen < sizeof(k) && geohash_valid(k) && o &&
+              json_object_is_type(o, json_type_object) &&
+              json_object_object_get_ex(o, "tst", &tst) && json_object_is_type(tst, json_type_int);
+    if (ok) {
+        take_string(o, "cc", e->cc, sizeof(e->cc));
+        take_string(o, "addr", e->addr, sizeof(e->addr));
+        take_string(o, "locality", e->locality, sizeof(e->locality));
+        take_string(o, "tzname", e->tzname, sizeof(e->tzname));
+        snprintf(e->provider, sizeof(e->provider), "recorder");
+        e->fetched = json_object_get_int64(tst);
+        memcpy(j->keys[j->n], k, klen + 1);
+        j->key_ptrs[j->n] = j->keys[j->n];
+        if (++j->n == PLACES_BATCH)
+            j->rc = places_flush(j);
+    } else {
+        j->imp->places_unreadable++;
+    }
+    json_object_put(o);
+    json_tokener_free(tok);
+    return j->rc;
+}
+
+static int import_places(struct imp *imp, const char *dir)
+{
+    char path[REC_PATH_MAX];
+    struct stat st;
+    if (rec_path(imp, path, "%s/ghash", dir) != 0 || stat(path, &st) != 0)
+        return 0; /* a store without a cache */
+    struct places_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    j->imp = imp;
+    int rc = store_read_recorder_geo(path, place_entry, j);
+    if (rc == 0 && j->n)
+        rc = places_flush(j);
+    if (rc == -ENOENT)
+        rc = 0; /* ghash/ without data.mdb: nothing cached */
+    else if (rc == WL_ESTORE)
+        import_error(imp, "cannot read the place names in %s (see above)", path);
+    free(j);
+    return rc == WL_ESTORE ? 0 : rc;
+}
+
 int import_recorder(struct imp *imp, const char *dir)
 {
     char path[REC_PATH_MAX], fpath[REC_PATH_MAX];
@@ -302,5 +395,7 @@ int import_recorder(struct imp *imp, const char *dir)
     }
     free_names(users, nusers);
     int frc = import_flush(imp);
+    if (rc == 0 && frc == 0)
+        rc = import_places(imp, dir);
     return rc ? rc : frc;
 }

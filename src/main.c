@@ -23,6 +23,7 @@ static const struct {
     {"compact", cli_compact, "a compacted copy of the store"},
     {"check", cli_check, "verify the store"},
     {"key", cli_key, "manage OwnTracks encryption secrets"},
+    {"token", cli_token, "API tokens for scripts: create, list, revoke"},
     {"events", cli_events, "events derived from the data: stays, trips, battery, regions"},
     {"webhook", cli_webhook, "where a user's events are delivered"},
 };

@@ -5,6 +5,7 @@
 
 #include "ingest.h"
 #include "live.h"
+#include "placename.h"
 #include "mqtt.h"
 #include "prom.h"
 #include "store.h"
@@ -100,6 +101,26 @@ static void webhook_section(struct webhook *w, struct sink *s)
                 "Events waiting in the outbox (at the last trim).", (double)st.pending);
 }
 
+static void places_section(struct placename *p, struct sink *s)
+{
+    struct placename_stats st;
+    placename_get_stats(p, &st);
+    prom_metric(s, "wherelog_geocoder_requests_total", "counter",
+                "Requests sent to reverse geocoders.", (double)st.requests);
+    prom_metric(s, "wherelog_geocoder_failures_total", "counter",
+                "Geocoder requests that failed (timeout, refused, 429, 5xx, no answer).",
+                (double)st.failures);
+    prom_metric(s, "wherelog_geocoder_answers_total", "counter",
+                "Geocoder answers stored in the cache.", (double)st.answers);
+    prom_metric(s, "wherelog_geocoder_cache_hits_total", "counter",
+                "Places queued for a geocoder that the cache knew already.", (double)st.cache_hits);
+    prom_metric(s, "wherelog_geocoder_queue_drops_total", "counter",
+                "Places not queued for a geocoder because the queue was full.",
+                (double)st.queue_drops);
+    prom_metric(s, "wherelog_geocoder_queued", "gauge", "Places waiting for a geocoder.",
+                (double)st.queued);
+}
+
 struct device_ctx {
     struct sink *s;
     unsigned n;
@@ -167,6 +188,8 @@ void metrics_render(const struct metrics_sources *src, struct sink *out)
                     "Open live streams (Server-Sent Events and WebSocket).");
         prom_sample(out, "wherelog_live_clients", NULL, live_clients(src->live));
     }
+    if (src->places)
+        places_section(src->places, out);
     if (src->store)
         store_section(src->store, out);
 }

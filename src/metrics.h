@@ -22,6 +22,7 @@ struct writer;
 struct mqtt;
 struct live;
 struct webhook;
+struct placename;
 
 /* Everything that has numbers to show; NULL members are left out (mqtt when it is off). */
 struct metrics_sources {
@@ -31,6 +32,7 @@ struct metrics_sources {
     struct mqtt *mqtt;
     struct live *live;
     struct webhook *webhook;
+    struct placename *places;
 };
 
 /* Writes the exposition of these sources (the HTTP server appends its own). Write errors

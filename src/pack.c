@@ -615,8 +615,13 @@ bool pack_to_double(const struct pack_value *v, double *out)
     case PACK_DECIMAL: {
         /* Exact for the scales phones send: the mantissa is below 2^53 and 10^scale is
          * exact for scale <= 22, so one correctly rounded division. */
+        static const double exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
         double m = (double)v->mag;
-        double d = v->exp >= 0 ? m * pow(10, v->exp) : m / pow(10, -v->exp);
+        int32_t e = v->exp >= 0 ? v->exp : -v->exp;
+        double scale = e < (int32_t)WL_ARRAY_LEN(exact) ? exact[e] : pow(10, e);
+        double d = v->exp >= 0 ? m * scale : m / scale;
         *out = v->neg ? -d : d;
         return true;
     }

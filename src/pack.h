@@ -72,8 +72,13 @@ enum pack_key {
     PACK_KEY_BATT = 9,
     PACK_KEY_TID = 11,
     PACK_KEY_IMAGE = 25,
+    PACK_KEY_TZNAME = 31,
     PACK_KEY_NAME = 39,
     PACK_KEY_FACE = 40,
+    PACK_KEY_GHASH = 53,
+    PACK_KEY_ADDR = 54,
+    PACK_KEY_CC = 55,
+    PACK_KEY_LOCALITY = 56,
     PACK_KEY_ISOTST = 58,
     PACK_KEY_DISPTST = 59,
 };

@@ -61,9 +61,22 @@ struct last_ctx {
     const struct store_item *loc;
     const struct card *card;
     bool no_blobs; /* live events leave out image and face */
+    const struct fmt_place *place;
 };
 
 _Static_assert(WTIME_ISO_SIZE >= WTIME_DISP_SIZE, "write_named's buffer holds either time");
+
+/* The place members of the location (all, or only `only`); returns how many were written. */
+static int write_place(struct sink *out, const struct last_ctx *c, const char *only, uint64_t have,
+                       bool comma)
+{
+    struct fmt_fix fix;
+    double lat, lon;
+    if (fmt_read_fix(c->loc->tst, c->loc->data, c->loc->len, &fix) != 0 ||
+        !pack_to_double(&fix.lat, &lat) || !pack_to_double(&fix.lon, &lon))
+        return 0;
+    return c->place->write(c->place->arg, lat, lon, only, have, comma, out);
+}
 
 /* Writes member `name` of the assembled object; returns 1 written, 0 absent, <0 error. */
 static int write_named(struct sink *out, const struct last_ctx *c, const char *name, bool comma)
@@ -94,6 +107,8 @@ static int write_named(struct sink *out, const struct last_ctx *c, const char *n
     if (rc == 0 && c->card && c->card->data &&
         (strcmp(name, "name") == 0 || strcmp(name, "face") == 0 || strcmp(name, "tid") == 0))
         rc = pack_find(c->card->data, c->card->len, c->card->tst, "card", name, &v);
+    if (rc == 0 && c->place && c->place->write)
+        return write_place(out, c, name, 0, comma);
     if (rc <= 0)
         return rc;
     if (comma)
@@ -144,9 +159,12 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
         return 0;
     }
     bool has_tid = false;
+    uint64_t have = 0;
     rc = pack_open(&r, c->loc->data, c->loc->len, c->loc->tst, "location");
     while (rc == 0 && (rc = pack_next(&r, &key, &keylen, &v)) == 1) {
         rc = 0;
+        if (r.key_index >= 0 && r.key_index < 64)
+            have |= (uint64_t)1 << r.key_index;
         if (transport_member(key, keylen) || r.key_index == PACK_KEY_ISOTST ||
             r.key_index == PACK_KEY_DISPTST ||
             (c->no_blobs && (r.key_index == PACK_KEY_IMAGE || r.key_index == PACK_KEY_FACE)))
@@ -174,6 +192,8 @@ static int write_last_object(struct sink *out, const struct last_ctx *c,
                 return rc;
         }
     }
+    if (c->place && c->place->write)
+        write_place(out, c, NULL, have, true);
     sink_putc(out, '}');
     return 0;
 }
@@ -212,7 +232,7 @@ static int emit_last(void *arg, const struct store_device *d, const struct store
                      const struct card *card)
 {
     struct each_ctx *e = arg;
-    struct last_ctx c = {.dev = d, .loc = loc, .card = card};
+    struct last_ctx c = {.dev = d, .loc = loc, .card = card, .place = &e->f->place};
     e->buf.len = 0;
     int rc = write_last_object(&e->buf, &c, e->f);
     if (rc == 0 && e->buf.err)

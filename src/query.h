@@ -40,14 +40,15 @@ struct query_last_filter {
     query_visible_fn visible; /* NULL: all visible */
     void *visible_arg;
     const char *viewer;
+    struct fmt_place place; /* the Recorder's ghash, cc, addr, locality, tzname (NULL: none) */
 };
 
 /*
  * Writes a JSON array with the last position of each matching device, in OwnTracks
  * Recorder's /api/0/last shape: the location's members, then "topic", "username",
- * "device", "isotst", "disptst", and the card's "name" and "face" (and "tid" when the
- * location has none). Devices without a location are left out. "[]" when nothing matches.
- * Returns 0, -ENOMEM, WL_ECORRUPT, out's write error, or a store error.
+ * "device", "isotst", "disptst", the card's "name" and "face" (and "tid" when the
+ * location has none), and f->place's members. Devices without a location are left out. "[]" when
+ * nothing matches. Returns 0, -ENOMEM, WL_ECORRUPT, out's write error, or a store error.
  */
 int query_last_json(struct store *s, const struct query_last_filter *f, struct sink *out);
 

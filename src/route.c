@@ -41,7 +41,8 @@ static const struct route routes[] = {
                  [API_POST] = api_get_locations,
                  [API_DELETE] = api_delete_locations},
      .label = "/api/0/locations",
-     .reads_query = true},
+     .reads_query = true,
+     .changes = DELETE},
     {.path = "/api/0/monitor",
      .methods = READ,
      .handler = READ_HANDLER(api_get_monitor),
@@ -60,11 +61,17 @@ static const struct route routes[] = {
      .handler = READ_HANDLER(api_get_events),
      .label = "/api/0/events",
      .reads_query = true},
+    {.path = "/api/0/q",
+     .methods = READ,
+     .handler = READ_HANDLER(api_get_q),
+     .label = "/api/0/q",
+     .reads_query = true},
     {.path = "/pub",
      .methods = POST,
      .handler = {[API_POST] = api_post_pub},
      .label = "/pub",
-     .reads_query = true},
+     .reads_query = true,
+     .changes = POST},
     {.path = "/api/0/stream",
      .methods = GET,
      .door = ROUTE_EVENTS,
@@ -132,6 +139,11 @@ size_t route_metrics_slot(const struct route *r)
     while (strcmp(routes[i].label, r->label) != 0)
         i++;
     return i;
+}
+
+bool route_changes_data(const struct route *r, enum api_method m)
+{
+    return m == API_DELETE || m == API_PUT || (r->changes & ROUTE_METHOD(m));
 }
 
 /* The methods of the set that are named (API_OTHER is not), in the enum's order. */

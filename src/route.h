@@ -51,6 +51,9 @@ struct route {
     bool streamed;    /* lasts as long as the client: left out of the latency histogram */
     bool reads_query; /* the answer depends on query parameters (malformed escapes: 400) */
     enum route_caller caller;
+    /* ROUTE_METHOD() bits of the methods that change data (store, delete): a read-only API
+     * token may not call them (route_changes_data). */
+    unsigned changes;
 };
 
 /* Rows in the table (a bound for arrays indexed by route_index()). */
@@ -66,6 +69,10 @@ const struct route *route_table(size_t *n);
 size_t route_index(const struct route *r);
 /* The first row with r's metrics label: rows that share a label share their counters. */
 size_t route_metrics_slot(const struct route *r);
+
+/* Does calling r with method m change data? Any DELETE or PUT does, whatever the row says
+ * (so a new row that forgets `changes` stays safe); otherwise the row's `changes`. */
+bool route_changes_data(const struct route *r, enum api_method m);
 
 /* Writes the route's methods for an Allow header, OPTIONS included ("GET, HEAD, OPTIONS");
  * with r NULL, the methods of all routes together (the CORS preflight's). Returns buf; a

@@ -23,12 +23,16 @@
 #include "config.h"
 #include "event.h"
 #include "ha.h"
+#include "gazetteer.h"
+#include "geocoder.h"
 #include "http.h"
 #include "ingest.h"
 #include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "mqtt.h"
+#include "pack.h"
+#include "placename.h"
 #include "prune.h"
 #include "store.h"
 #include "version.h"
@@ -127,6 +131,17 @@ static int check_settings(const struct wl_config *cfg)
         printf("problem: --http-tls-cert and --http-tls-key go together\n");
         problems++;
     }
+    for (int i = 0; i < cfg->geocoder.n; i++) {
+        struct geocoder_spec spec;
+        char why[300];
+        if (geocoder_parse_spec(cfg->geocoder.v[i], &spec, why, sizeof(why)) != 0) {
+            printf("problem: geocoder '%s': %s\n", cfg->geocoder.v[i], why);
+            problems++;
+        } else if (spec.key_file[0] && access(spec.key_file, R_OK) != 0) {
+            printf("problem: cannot read %s: %s\n", spec.key_file, strerror(errno));
+            problems++;
+        }
+    }
     return problems;
 }
 
@@ -143,6 +158,9 @@ struct server {
     struct webhook *webhook;
     struct ha *ha;           /* Home Assistant's discovery, when on */
     const char *event_topic; /* the configuration's; NULL: events are not republished */
+    struct gazetteer *gazetteer;
+    struct placename *places;
+    bool curl_ready;
     struct mqtt_thread mq;
     bool mosq_ready;
     char password[512];
@@ -176,7 +194,8 @@ static void render_metrics(void *arg, struct sink *out)
                                   .writer = sv->writer,
                                   .mqtt = sv->mq.running ? sv->mq.mqtt : NULL,
                                   .live = sv->live,
-                                  .webhook = sv->webhook};
+                                  .webhook = sv->webhook,
+                                  .places = sv->places};
     metrics_render(&src, out);
 }
 
@@ -226,7 +245,8 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
                              .visible_arg = sv->auth,
                              .may_delete = sv->auth ? auth_may_delete : NULL,
                              .changed = live_changed,
-                             .changed_arg = sv->live};
+                             .changed_arg = sv->live,
+                             .places = sv->places};
     struct http_options ho = {
         .host = cfg->http_host,
         .port = (unsigned)cfg->http_port,
@@ -313,16 +333,6 @@ static void on_event(void *arg, const struct store_event *ev)
         webhook_wake(sv->webhook);
 }
 
-/* The writer's committed hook: the live streams, and Home Assistant when it is on. */
-static void on_committed(void *arg, const struct store_record *recs,
-                         const enum store_result *results, size_t n)
-{
-    struct server *sv = arg;
-    live_committed(sv->live, recs, results, n);
-    if (sv->ha)
-        ha_committed(sv->ha, recs, results, n);
-}
-
 static int start_events(struct server *sv, const struct wl_config *cfg)
 {
     struct webhook_options wo = {.max_age = cfg->webhook_max_age,
@@ -336,7 +346,6 @@ static int start_events(struct server *sv, const struct wl_config *cfg)
         fprintf(stderr, "wherelog serve: cannot start the webhooks' thread: %s\n", wl_strerror(rc));
         return rc;
     }
-    writer_set_committed_hook(sv->writer, on_committed, sv);
     store_set_event_hook(sv->store, on_event, sv);
     return 0;
 }
@@ -354,6 +363,72 @@ static int start_prune(struct server *sv, const struct wl_config *cfg)
     return prune_start(sv->store, &po, &sv->prune);
 }
 
+/* The writer's hook: live events, and the geocoders' queue (neither waits). */
+static void committed(void *arg, const struct store_record *recs, const enum store_result *results,
+                      size_t n)
+{
+    struct server *sv = arg;
+    live_committed(sv->live, recs, results, n);
+    if (sv->ha)
+        ha_committed(sv->ha, recs, results, n);
+    for (size_t i = 0; sv->places && i < n; i++) {
+        struct pack_value lat, lon;
+        double la, lo;
+        if (results[i] == STORE_STORED && recs[i].kind == OWNTRACKS_LOCATION &&
+            pack_find(recs[i].data, recs[i].len, recs[i].tst, "location", "lat", &lat) == 1 &&
+            pack_find(recs[i].data, recs[i].len, recs[i].tst, "location", "lon", &lon) == 1 &&
+            pack_to_double(&lat, &la) && pack_to_double(&lon, &lo))
+            placename_note(sv->places, la, lo);
+    }
+}
+
+/* Names for places: the offline cities always, the geocoders the operator configured. */
+static int start_places(struct server *sv, const struct wl_config *cfg)
+{
+    struct geocoder *providers[CFG_LIST_MAX];
+    size_t n = 0;
+    char agent[CFG_STR + 64];
+    int rc = gazetteer_open(&sv->gazetteer);
+
+    if (rc)
+        wl_log(WL_LOG_WARN, "serve", "no offline place names (libgeonames' cities): %s",
+               wl_strerror(rc));
+    else
+        wl_log(WL_LOG_DEBUG, "serve", "offline place names: %zu cities, %zu KB",
+               gazetteer_cities(sv->gazetteer), gazetteer_bytes(sv->gazetteer) >> 10);
+    if (cfg->geocoder.n) {
+        if (geocoder_global_init() != 0) {
+            wl_log(WL_LOG_ERROR, "serve", "cannot set up libcurl for the geocoders");
+            return -EIO;
+        }
+        sv->curl_ready = true;
+    }
+    if (cfg->geocoder_contact[0])
+        snprintf(agent, sizeof(agent), "wherelog/%s (+%s)", WHERELOG_VERSION,
+                 cfg->geocoder_contact);
+    else
+        snprintf(agent, sizeof(agent), "wherelog/%s", WHERELOG_VERSION);
+    for (int i = 0; i < cfg->geocoder.n; i++) {
+        struct geocoder_spec spec;
+        char why[300];
+        if ((rc = geocoder_parse_spec(cfg->geocoder.v[i], &spec, why, sizeof(why))) ||
+            (rc = geocoder_new(&spec, agent, cfg->geocoder_timeout * 1000, &providers[n]))) {
+            wl_log(WL_LOG_ERROR, "serve", "geocoder '%s': %s", cfg->geocoder.v[i],
+                   rc == -EINVAL && why[0] ? why : wl_strerror(rc));
+            for (size_t k = 0; k < n; k++)
+                geocoder_free(providers[k]);
+            return rc;
+        }
+        n++;
+        wl_log(WL_LOG_INFO, "serve", "geocoder %zu: %s at %s, %g requests a second at most%s", n,
+               geocoder_kind_name(spec.kind), spec.url, spec.rate,
+               cfg->geocoder_contact[0] ? "" : " (no --geocoder-contact in the User-Agent)");
+    }
+    struct placename_options po = {.precision = (int)cfg->geohash_precision,
+                                   .max_age = cfg->geocoder_max_age * 86400};
+    return placename_new(sv->store, sv->gazetteer, &po, providers, n, &sv->places);
+}
+
 /* Inputs first (so nothing new arrives), then the readers, then the store. */
 static void stop_server(struct server *sv)
 {
@@ -369,6 +444,10 @@ static void stop_server(struct server *sv)
     webhook_stop(sv->webhook);
     live_shutdown(sv->live); /* ends live streams, which the HTTP server waits for */
     http_stop(sv->http);
+    placename_free(sv->places); /* after every door that stores or reads: they use it */
+    gazetteer_free(sv->gazetteer);
+    if (sv->curl_ready)
+        geocoder_global_cleanup();
     /* Only now: /healthz and /metrics read the MQTT client's state until HTTP stops. */
     mqtt_free(sv->mq.mqtt);
     if (sv->mosq_ready)
@@ -523,9 +602,10 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
 
-    if (cfg->http_port && http_auth_on(cfg) &&
-        auth_new(cfg->http_auth_file, cfg->http_acl_file[0] ? cfg->http_acl_file : NULL,
-                 &sv.auth) != 0) {
+    /* An open server (sign-in off) has one too: API tokens identify their users there. */
+    if (cfg->http_port &&
+        auth_new(http_auth_on(cfg) ? cfg->http_auth_file : NULL,
+                 cfg->http_acl_file[0] ? cfg->http_acl_file : NULL, &sv.auth) != 0) {
         fprintf(stderr, "wherelog serve: cannot load the users (see the log)\n");
         goto out;
     }
@@ -535,10 +615,15 @@ int cli_serve(int argc, char **argv)
                 wl_strerror(rc));
         goto out;
     }
+    if (sv.auth)
+        auth_use_tokens(sv.auth, sv.store);
     if (writer_new(sv.store, &sv.writer) ||
         ingest_new(sv.writer, store_keyring(sv.store), (unsigned)cfg->log_rejections, &sv.ingest) ||
         live_new(sv.store, sv.auth ? auth_visible : NULL, sv.auth, &sv.live))
         goto out;
+    if (start_places(&sv, cfg))
+        goto out;
+    writer_set_committed_hook(sv.writer, committed, &sv);
     if (start_events(&sv, cfg))
         goto out;
     /* MQTT first: the HTTP threads read what it set up (health, metrics). */

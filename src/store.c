@@ -93,6 +93,7 @@ static size_t devrec_encode(const struct devrec *r, uint8_t *p)
 
 static int adopt_map_size(struct store *s);
 static int reopen_lost_map(struct store *s);
+static int open_token_table(struct store *s, MDB_txn *txn);
 
 int store_txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
 {
@@ -166,8 +167,20 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         if (rc)
             return rc;
     }
+    /* Databases added since schema 1: a store from before has none, and gets them when it is
+     * opened for writing. */
     int rc = stl_open_dbs(s, txn);
-    return rc ? rc : sev_open_dbs(s, txn);
+    if (rc == 0)
+        rc = open_token_table(s, txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "geo", s->read_only ? 0 : MDB_CREATE, &s->geo);
+        s->have_geo = rc == 0;
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = sev_open_dbs(s, txn);
+    return rc;
 }
 
 static int meta_get_u32(struct store *s, MDB_txn *txn, const char *name, uint32_t *out)
@@ -2403,5 +2416,397 @@ int store_stats(struct store *s, struct store_stats *out)
     out->map_resizes = atomic_load(&s->map_resizes);
     out->map_max_bytes = atomic_load(&s->map_max);
     out->map_full = atomic_load(&s->map_full);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- API tokens */
+
+#define TOKEN_FORMAT    1
+#define TOKEN_READ_ONLY 0x01
+#define TOKEN_RECORD    (2 + STORE_TOKEN_HASH_BYTES + 3 * 8)
+
+/*
+ * The tokens table came after schema 1: a store opened for writing gains it (an older store
+ * needs no migration, the table starts empty), and a read-only open of a store without it
+ * simply has no tokens. Called from open_dbs, so that a store mapped again after a map change
+ * gets its handle back too (the table exists by then: MDB_CREATE finds it, even read-only).
+ */
+static int open_token_table(struct store *s, MDB_txn *txn)
+{
+    int rc = mdb_dbi_open(txn, "tokens", s->read_only ? 0 : MDB_CREATE, &s->tokens);
+    s->have_tokens = rc == 0;
+    return rc == MDB_NOTFOUND && s->read_only ? 0 : rc;
+}
+
+static void put_le64(uint8_t *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+static int64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static void token_encode(const struct store_token *t, uint8_t v[TOKEN_RECORD])
+{
+    v[0] = TOKEN_FORMAT;
+    v[1] = t->read_only ? TOKEN_READ_ONLY : 0;
+    memcpy(v + 2, t->hash, STORE_TOKEN_HASH_BYTES);
+    put_le64(v + 2 + STORE_TOKEN_HASH_BYTES, t->created);
+    put_le64(v + 10 + STORE_TOKEN_HASH_BYTES, t->expires);
+    put_le64(v + 18 + STORE_TOKEN_HASH_BYTES, t->last_used);
+}
+
+/* Decodes a key ("user" NUL "name") and its record; WL_ECORRUPT if either is malformed. */
+static int token_decode(const MDB_val *k, const MDB_val *v, struct store_token *t)
+{
+    const uint8_t *p = v->mv_data;
+    size_t ul = strnlen(k->mv_data, k->mv_size);
+    if (ul == 0 || ul > OWNTRACKS_NAME_MAX || ul >= k->mv_size ||
+        k->mv_size - ul - 1 > OWNTRACKS_NAME_MAX || k->mv_size - ul - 1 == 0 ||
+        v->mv_size != TOKEN_RECORD || p[0] != TOKEN_FORMAT)
+        return WL_ECORRUPT;
+    memcpy(t->user, k->mv_data, ul);
+    t->user[ul] = '\0';
+    memcpy(t->name, (const char *)k->mv_data + ul + 1, k->mv_size - ul - 1);
+    t->name[k->mv_size - ul - 1] = '\0';
+    t->read_only = p[1] & TOKEN_READ_ONLY;
+    memcpy(t->hash, p + 2, STORE_TOKEN_HASH_BYTES);
+    t->created = get_le64(p + 2 + STORE_TOKEN_HASH_BYTES);
+    t->expires = get_le64(p + 10 + STORE_TOKEN_HASH_BYTES);
+    t->last_used = get_le64(p + 18 + STORE_TOKEN_HASH_BYTES);
+    return 0;
+}
+
+enum token_change { TOKEN_ADD, TOKEN_REMOVE, TOKEN_TOUCH };
+
+struct token_job {
+    enum token_change change;
+    uint8_t key_bytes[DEVICE_KEY_MAX];
+    MDB_val key;
+    const struct store_token *token; /* TOKEN_ADD */
+    const uint8_t *hash;             /* TOKEN_TOUCH */
+    int64_t when;                    /* TOKEN_TOUCH */
+};
+
+static int token_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct token_job *j = arg;
+    uint8_t rec[TOKEN_RECORD];
+    MDB_val v = {sizeof(rec), rec}, old;
+    struct store_token t;
+    int rc;
+
+    switch (j->change) {
+    case TOKEN_ADD:
+        token_encode(j->token, rec);
+        rc = mdb_put(txn, s->tokens, &j->key, &v, MDB_NOOVERWRITE);
+        return rc == MDB_KEYEXIST ? -EEXIST : rc;
+    case TOKEN_REMOVE: return mdb_del(txn, s->tokens, &j->key, NULL);
+    case TOKEN_TOUCH:
+        if ((rc = mdb_get(txn, s->tokens, &j->key, &old)))
+            return rc;
+        if ((rc = token_decode(&j->key, &old, &t)))
+            return rc;
+        if (memcmp(t.hash, j->hash, STORE_TOKEN_HASH_BYTES) != 0)
+            return -ENOENT; /* revoked and made again under the same name meanwhile */
+        if (j->when <= t.last_used)
+            return STORE_ABORT; /* another request recorded it meanwhile */
+        t.last_used = j->when;
+        token_encode(&t, rec);
+        return mdb_put(txn, s->tokens, &j->key, &v, 0);
+    }
+    return -EINVAL;
+}
+
+static int token_change(struct store *s, struct token_job *j, const char *user, const char *name)
+{
+    if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(name) > OWNTRACKS_NAME_MAX)
+        return -EINVAL;
+    if (!s->have_tokens)
+        return -EROFS; /* only a read-only store lacks the table */
+    j->key = (MDB_val){device_key(j->key_bytes, user, name), j->key_bytes};
+    return store_with_write_txn(s, token_fn, j, "update token"); /* MDB_NOTFOUND becomes -ENOENT */
+}
+
+int store_token_put(struct store *s, const struct store_token *t)
+{
+    struct token_job j = {.change = TOKEN_ADD, .token = t};
+    if (!t->user[0] || !t->name[0])
+        return -EINVAL;
+    return token_change(s, &j, t->user, t->name);
+}
+
+int store_token_delete(struct store *s, const char *user, const char *name)
+{
+    struct token_job j = {.change = TOKEN_REMOVE};
+    return token_change(s, &j, user, name);
+}
+
+int store_token_touch(struct store *s, const char *user, const char *name,
+                      const uint8_t hash[STORE_TOKEN_HASH_BYTES], int64_t when)
+{
+    struct token_job j = {.change = TOKEN_TOUCH, .hash = hash, .when = when};
+    return token_change(s, &j, user, name);
+}
+
+int store_token_get(struct store *s, const char *user, const char *name, struct store_token *out)
+{
+    uint8_t key[DEVICE_KEY_MAX];
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc;
+
+    if (strlen(user) > OWNTRACKS_NAME_MAX || strlen(name) > OWNTRACKS_NAME_MAX)
+        return -EINVAL;
+    if (!s->have_tokens)
+        return -ENOENT;
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    k = (MDB_val){device_key(key, user, name), key};
+    rc = mdb_get(txn, s->tokens, &k, &v);
+    rc = rc ? store_lmdb_error("read token", rc) : token_decode(&k, &v, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+int store_token_list(struct store *s, const char *user,
+                     int (*cb)(void *arg, const struct store_token *t), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t ul = user ? strlen(user) : 0;
+    int rc, stop = 0;
+
+    if (!s->have_tokens)
+        return 0;
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->tokens, &cur))) {
+        store_txn_abort(s, txn);
+        return store_lmdb_error("open cursor", rc);
+    }
+    /* One user's tokens are the keys that start with "user" NUL. */
+    k = (MDB_val){user ? ul + 1 : 0, (void *)user};
+    rc = mdb_cursor_get(cur, &k, &v, user ? MDB_SET_RANGE : MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct store_token t;
+        if (user && (k.mv_size <= ul || memcmp(k.mv_data, user, ul + 1) != 0))
+            break;
+        if ((rc = token_decode(&k, &v, &t)) || (stop = cb(arg, &t)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    store_txn_abort(s, txn);
+    if (stop)
+        return stop;
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_lmdb_error("list tokens", rc);
+}
+
+/* ---------------------------------------------------------------- reverse-geocoding cache */
+
+#define GEO_FORMAT 1
+#define GEO_FIXED  9 /* format, fetched */
+
+static bool geo_key_ok(const char *ghash, size_t *len)
+{
+    *len = strnlen(ghash, STORE_GEO_KEY_MAX + 1);
+    return *len >= 1 && *len <= STORE_GEO_KEY_MAX;
+}
+
+/* Copies the next NUL-terminated string of a value into out (cut to fit); false if none. */
+static bool geo_take(const uint8_t **p, const uint8_t *end, char *out, size_t size)
+{
+    const uint8_t *nul = memchr(*p, 0, (size_t)(end - *p));
+    if (!nul)
+        return false;
+    size_t n = (size_t)(nul - *p);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p = nul + 1;
+    return true;
+}
+
+static int geo_decode(const MDB_val *v, struct store_geo *out)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    if (v->mv_size < GEO_FIXED || p[0] != GEO_FORMAT)
+        return WL_ECORRUPT;
+    out->fetched = (int64_t)((uint64_t)get_le32(p + 1) | (uint64_t)get_le32(p + 5) << 32);
+    p += GEO_FIXED;
+    if (!geo_take(&p, end, out->cc, sizeof(out->cc)) ||
+        !geo_take(&p, end, out->addr, sizeof(out->addr)) ||
+        !geo_take(&p, end, out->locality, sizeof(out->locality)) ||
+        !geo_take(&p, end, out->tzname, sizeof(out->tzname)) ||
+        !geo_take(&p, end, out->provider, sizeof(out->provider)))
+        return WL_ECORRUPT;
+    return 0;
+}
+
+static int geo_get_in(struct store *s, MDB_txn *txn, const char *ghash, size_t len,
+                      struct store_geo *out)
+{
+    MDB_val k = {len, (void *)ghash}, v;
+    int rc = mdb_get(txn, s->geo, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return -ENOENT;
+    if (rc)
+        return store_lmdb_error("read the geo cache", rc);
+    return geo_decode(&v, out);
+}
+
+int store_geo_get(struct store *s, const char *ghash, struct store_geo *out)
+{
+    MDB_txn *txn;
+    size_t len;
+    if (!geo_key_ok(ghash, &len) || !s->have_geo)
+        return -ENOENT;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = geo_get_in(s, txn, ghash, len, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+int store_geo_peek(struct store *s, const char *ghash, struct store_geo *out)
+{
+    MDB_txn *txn;
+    size_t len;
+    if (!geo_key_ok(ghash, &len) || !s->have_geo)
+        return -ENOENT;
+    /* A second hold of the resize lock by a thread that holds it already would wait behind a
+     * resize that waits for this thread: try, and go without rather than wait. */
+    if (pthread_rwlock_tryrdlock(&s->resize_lock) != 0)
+        return -EAGAIN;
+    if (!s->env || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0) {
+        pthread_rwlock_unlock(&s->resize_lock);
+        return -EAGAIN;
+    }
+    int rc = geo_get_in(s, txn, ghash, len, out);
+    store_txn_abort(s, txn);
+    return rc;
+}
+
+struct geo_job {
+    const char *const *ghashes;
+    const struct store_geo *entries;
+    size_t n;
+};
+
+static void geo_put_text(uint8_t *buf, size_t *o, const char *text, size_t max)
+{
+    size_t n = strnlen(text, max - 1);
+    memcpy(buf + *o, text, n);
+    buf[*o + n] = 0;
+    *o += n + 1;
+}
+
+static int geo_put_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct geo_job *j = arg;
+    uint8_t buf[GEO_FIXED + sizeof(struct store_geo)];
+    for (size_t i = 0; i < j->n; i++) {
+        const struct store_geo *e = &j->entries[i];
+        size_t o = GEO_FIXED;
+        buf[0] = GEO_FORMAT;
+        put_le32(buf + 1, (uint32_t)(uint64_t)e->fetched);
+        put_le32(buf + 5, (uint32_t)((uint64_t)e->fetched >> 32));
+        geo_put_text(buf, &o, e->cc, sizeof(e->cc));
+        geo_put_text(buf, &o, e->addr, sizeof(e->addr));
+        geo_put_text(buf, &o, e->locality, sizeof(e->locality));
+        geo_put_text(buf, &o, e->tzname, sizeof(e->tzname));
+        geo_put_text(buf, &o, e->provider, sizeof(e->provider));
+        MDB_val k = {strlen(j->ghashes[i]), (void *)j->ghashes[i]}, v = {o, buf};
+        int rc = mdb_put(txn, s->geo, &k, &v, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int store_geo_put(struct store *s, const char *const *ghashes, const struct store_geo *entries,
+                  size_t n)
+{
+    size_t len;
+    if (s->read_only)
+        return -EROFS;
+    for (size_t i = 0; i < n; i++)
+        if (!geo_key_ok(ghashes[i], &len))
+            return -EINVAL;
+    if (n == 0)
+        return 0;
+    struct geo_job j = {.ghashes = ghashes, .entries = entries, .n = n};
+    return store_with_write_txn(s, geo_put_fn, &j, "write the geo cache");
+}
+
+int store_geo_count(struct store *s, uint64_t *count)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    *count = 0;
+    if (!s->have_geo)
+        return 0;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_stat(txn, s->geo, &st);
+    if (rc == 0)
+        *count = st.ms_entries;
+    store_txn_abort(s, txn);
+    return store_lmdb_error("count the geo cache", rc);
+}
+
+int store_read_recorder_geo(const char *dir,
+                            int (*cb)(void *arg, const char *key, size_t klen, const char *value,
+                                      size_t vlen),
+                            void *arg)
+{
+    char path[PATH_MAX];
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_dbi dbi;
+    MDB_val k, v;
+    int rc, stop = 0;
+
+    if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path) ||
+        access(path, R_OK) != 0)
+        return -ENOENT;
+    /* The Recorder's own settings (maxdbs 10); read-only and without a lock file of ours, so a
+     * Recorder may keep running on it. */
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 10)) ||
+        (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0)) ||
+        (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
+        (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) || (rc = mdb_cursor_open(txn, dbi, &cur)))
+        goto out;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if ((stop = cb(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
+            break;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    if (stop)
+        return stop;
+    if (rc) {
+        wl_log(WL_LOG_ERROR, "store", "cannot read the Recorder's cache in %s: %s", dir,
+               mdb_strerror(rc));
+        return WL_ESTORE;
+    }
     return 0;
 }

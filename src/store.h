@@ -27,6 +27,8 @@
  *            keyed by their tst (their identity; an edit replaces); card, waypoints, status,
  *            cmd and configuration keep only the latest (tst = discriminator = 0).
  *   keys     "user" NUL "device" -> encryption secret (1..32 bytes, protocol §8)
+ *   tokens   "user" NUL "name" -> API token record (see "API tokens" below); a store made
+ *            before tokens gains this table when next opened for writing
  *
  * The last position of a device is the newest visible point in `points`, so a late or
  * replayed point can never move it backwards.
@@ -578,9 +580,97 @@ uint64_t store_map_room(FILE *maps, uint64_t as_limit, unsigned long dev_major,
  */
 void store_drop_resident_pages(struct store *s);
 
+/* ------------------------------------------------------------------ API tokens */
+
+/*
+ * A per-user API token, as stored: never the secret, only its hash (token.h makes both).
+ * Record: u8 format (1) | u8 flags (1: read-only) | hash | i64le created | i64le expires
+ * | i64le last_used. A token is named by its user and its name, unique together.
+ */
+#define STORE_TOKEN_HASH_BYTES 32
+struct store_token {
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char name[OWNTRACKS_NAME_MAX + 1];
+    uint8_t hash[STORE_TOKEN_HASH_BYTES];
+    bool read_only;
+    int64_t created;   /* epoch seconds */
+    int64_t expires;   /* epoch seconds from which it is refused; 0: never */
+    int64_t last_used; /* epoch seconds, as last recorded (token.h: not every use); 0: never */
+};
+
+/* Adds a token. Durable when it returns. Returns 0, -EEXIST when the user already has a
+ * token of that name, -EROFS for a store opened read-only, or a store error. */
+int store_token_put(struct store *s, const struct store_token *t);
+/* Reads one token. Returns 0, -ENOENT when there is none, or a store error. */
+int store_token_get(struct store *s, const char *user, const char *name, struct store_token *out);
+/* Calls cb for each token of `user` (every user's if NULL), by user then name, in one read
+ * transaction; t is borrowed for the call. cb returns 0 to go on; any other value stops the
+ * walk and is returned. Returns 0 or a store error. Reads the store, never a copy: a token
+ * added or removed by another process is seen by the next call. */
+int store_token_list(struct store *s, const char *user,
+                     int (*cb)(void *arg, const struct store_token *t), void *arg);
+/* Removes a token (revoking it: the next store_token_list no longer has it). Durable when it
+ * returns. Returns 0, -ENOENT when there is none, -EROFS, or a store error. */
+int store_token_delete(struct store *s, const char *user, const char *name);
+/* Sets a token's last_used to `when` if it still exists with this hash (not revoked, nor
+ * replaced by a new token of the same name) and `when` is later than what is recorded.
+ * Returns 0, -ENOENT when there is no such token, -EROFS, or a store error. */
+int store_token_touch(struct store *s, const char *user, const char *name,
+                      const uint8_t hash[STORE_TOKEN_HASH_BYTES], int64_t when);
+
 /* A stable id, made once per store: the default MQTT client id is built from it. */
 const char *store_client_id(struct store *s);
 /* The storage directory. */
 const char *store_dir(struct store *s);
+
+/* ------------------------------------------------------------------ reverse-geocoding cache */
+/*
+ *   geo      geohash (1..12 characters) -> u8 format (1) | i64le fetched | cc NUL addr NUL
+ *            locality NUL tzname NUL provider NUL
+ *            What a geocoder (or an imported Recorder cache) said about a cell. An entry with
+ *            every name empty is an answer too: nothing there (the sea). Made the first time a
+ *            store is opened for writing; a read-only store from before has none (lookups find
+ *            nothing).
+ */
+#define STORE_GEO_KEY_MAX      12  /* GEOHASH_PRECISION_MAX */
+#define STORE_GEO_ADDR_MAX     256 /* an address line; longer ones are cut */
+#define STORE_GEO_LOCALITY_MAX 128
+#define STORE_GEO_TZNAME_MAX   64 /* IANA names are at most 30 bytes */
+#define STORE_GEO_PROVIDER_MAX 16 /* "nominatim", "recorder"... */
+
+struct store_geo {
+    char cc[3];
+    char addr[STORE_GEO_ADDR_MAX];
+    char locality[STORE_GEO_LOCALITY_MAX];
+    char tzname[STORE_GEO_TZNAME_MAX];
+    char provider[STORE_GEO_PROVIDER_MAX];
+    int64_t fetched; /* epoch seconds */
+};
+
+/* The entry for a geohash: 0 and *out set, -ENOENT (none, or a malformed key), or a store
+ * error. Opens its own read transaction (see the thread rules). */
+int store_geo_get(struct store *s, const char *ghash, struct store_geo *out);
+/* The same from a thread that may hold a read open (an iterator): never waits for the map's
+ * resize lock, and returns -EAGAIN instead when it would have to (the caller goes without). */
+int store_geo_peek(struct store *s, const char *ghash, struct store_geo *out);
+/* Stores entries[0..n) under ghashes[0..n) in one transaction (durable on return), replacing
+ * what was there; strings longer than their field are cut. Returns 0, -EINVAL (a malformed
+ * key: nothing stored), -EROFS, or a store error. */
+int store_geo_put(struct store *s, const char *const *ghashes, const struct store_geo *entries,
+                  size_t n);
+/* The number of entries. Returns 0 or a store error. */
+int store_geo_count(struct store *s, uint64_t *count);
+
+/*
+ * Reads the reverse-geocoding cache of an OwnTracks Recorder (the unnamed database of the LMDB
+ * environment in `dir`, its ghash/ directory), read-only, calling cb with each key and value
+ * (the Recorder's JSON; not NUL-terminated, borrowed for the call). Named databases' own
+ * records in it are passed too: the caller judges the values. cb returns 0 to go on. Returns 0,
+ * cb's non-zero value, -ENOENT (no LMDB environment there), or WL_ESTORE (logged).
+ */
+int store_read_recorder_geo(const char *dir,
+                            int (*cb)(void *arg, const char *key, size_t klen, const char *value,
+                                      size_t vlen),
+                            void *arg);
 
 #endif

@@ -23,6 +23,10 @@
 struct store {
     MDB_env *env;
     MDB_dbi meta, devices, devids, points, events, keys;
+    MDB_dbi tokens;
+    bool have_tokens; /* false: read-only, on a store made before tokens (none to read) */
+    MDB_dbi geo;      /* the reverse-geocoding cache; made when first opened for writing */
+    bool have_geo;    /* false: a read-only store from before it (lookups find nothing) */
     /*
      * Read and write transactions hold this shared; growing the map takes it exclusively,
      * because LMDB requires that no transaction of this process is open while the map

@@ -108,6 +108,22 @@ def seeds(name):
                                               (0x0b, 3, 900, 0, 0), (0x06, 2000, 1500, 0, 0)):
             yield (bytes([flags]) + max_points.to_bytes(2, "little") + n1.to_bytes(2, "little")
                    + n2.to_bytes(2, "little") + n3.to_bytes(2, "little") + body)
+    elif name == "geocoder":
+        # Byte 0 picks the format: 0 Nominatim, 1 Photon, 2 OpenCage.
+        yield b"\x00" + json.dumps({"display_name": "5, Avenue Anatole France, Paris, France",
+                                    "address": {"city": "Paris", "country_code": "fr"}}).encode()
+        yield b"\x00" + b'{"error":"Unable to geocode"}'
+        yield b"\x01" + json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": "Staatsbibliothek", "street": "Unter den "
+             "Linden", "housenumber": "8", "postcode": "10117", "city": "Berlin",
+             "country": "Germany", "countrycode": "DE"}}]}).encode()
+        yield b"\x02" + json.dumps({"results": [{"formatted": "Philipsbornstrasse 3, Hanover",
+                                                 "components": {"city": "Hanover",
+                                                                "country_code": "de"}}],
+                                    "status": {"code": 200, "message": "OK"}}).encode()
+        yield b"\x00nominatim:https://nominatim.example.org/,rate=0.5"
+        yield b"\x02opencage,key-file=/etc/key,rate=2"
+        yield b"\x00u09tvw0"
 
 
 def main():

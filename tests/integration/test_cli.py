@@ -33,7 +33,7 @@ class Cli(unittest.TestCase):
         cls.stack.stop()
 
     def test_help_everywhere(self):
-        for cmd in ("serve", "list", "last", "export", "key"):
+        for cmd in ("serve", "list", "last", "export", "key", "token"):
             r = run(cmd, "--help")
             self.assertEqual(r.returncode, 0, cmd)
             self.assertIn("usage: wherelog " + cmd, r.stdout)

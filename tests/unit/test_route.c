@@ -82,3 +82,16 @@ Test(route, refusal_says_which_methods_to_use)
         route_refusal(route_find("/api/0/locations"), "/api/0/locations", buf, sizeof(buf)),
         "use GET, POST or DELETE for /api/0/locations");
 }
+
+Test(route, says_which_methods_change_data)
+{
+    const struct route *locations = route_find("/api/0/locations"), *pub = route_find("/pub");
+    cr_assert(route_changes_data(locations, API_DELETE));
+    cr_assert_not(route_changes_data(locations, API_GET));
+    cr_assert_not(route_changes_data(locations, API_POST), "POST reads, as in the Recorder");
+    cr_assert(route_changes_data(pub, API_POST), "publishing stores data");
+    cr_assert_not(route_changes_data(route_find("/api/0/last"), API_GET));
+    /* A row that forgot to say so still counts any DELETE or PUT. */
+    cr_assert(route_changes_data(route_find("/api/0/last"), API_DELETE));
+    cr_assert(route_changes_data(route_find("/api/0/nothing"), API_PUT));
+}
