@@ -488,12 +488,14 @@ struct store_delivery {
     int64_t enqueued; /* when it was committed */
     struct store_event ev;
 };
-/* The oldest waiting record of each (webhook, device), up to max of them, in key order: what
- * may be delivered next without overtaking an older event of the same device. Returns how
- * many (into out), or a store error. */
-long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max);
-/* Removes a delivered record. Returns 0 (also if it is gone already) or a store error. */
-int store_outbox_done(struct store *s, uint32_t webhook, uint32_t device, uint32_t seq);
+/* The oldest waiting records of each (webhook, device), up to per_group of each and max in
+ * all, in key order (so each group's in the order of its events): what may be delivered next,
+ * one after the other, without overtaking an older event of the same device. Returns how many
+ * (into out), or a store error. */
+long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max, size_t per_group);
+/* Removes delivered records, all in one transaction (one fsync for a pass of deliveries).
+ * Returns 0 (also for records gone already) or a store error. */
+int store_outbox_done(struct store *s, const struct store_delivery *const *d, size_t n);
 /* Drops records enqueued before now - max_age (max_age 0: no age limit), then the oldest
  * beyond max_count (0: no count limit), in small transactions. *dropped gets how many;
  * *left how many remain. Returns 0 or a store error. */

@@ -708,13 +708,15 @@ int store_webhook_delete(struct store *s, const char *user, uint32_t id)
 
 /* ---------------------------------------------------------------- the outbox */
 
-long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max)
+long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max, size_t per_group)
 {
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
     uint8_t key[OUTBOX_KEY] = {0};
     MDB_val k = {OUTBOX_KEY, key}, v;
-    size_t n = 0;
+    size_t n = 0, taken = 0;
+    uint32_t group_wh = 0, group_dev = 0;
+    bool have_group = false;
     int rc;
 
     if (!s->have_events || max == 0)
@@ -733,6 +735,30 @@ long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max)
         const uint8_t *kp = k.mv_data;
         d->webhook = get_be32(kp);
         d->device = get_be32(kp + 4);
+        if (!have_group || d->webhook != group_wh || d->device != group_dev) {
+            group_wh = d->webhook;
+            group_dev = d->device;
+            taken = 0;
+            have_group = true;
+        }
+        if (taken == per_group) { /* enough of this one: on to the next (webhook, device) */
+            uint32_t dev = d->device, wh = d->webhook;
+            if (dev == UINT32_MAX) {
+                if (wh == UINT32_MAX)
+                    break;
+                wh++;
+                dev = 0;
+            } else {
+                dev++;
+            }
+            put_be32(key, wh);
+            put_be32(key + 4, dev);
+            put_be32(key + 8, 0);
+            k = (MDB_val){OUTBOX_KEY, key};
+            op = MDB_SET_RANGE;
+            continue;
+        }
+        taken++;
         d->enqueued = get_le32((const uint8_t *)v.mv_data + 4);
         uint32_t seq = get_be32(kp + 8), tst = get_le32(v.mv_data);
 
@@ -760,21 +786,8 @@ long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max)
             break;
         }
         /* (An event deleted with its device leaves nothing to send: the record is skipped
-         * here and dropped by the trim.) Next: the following (webhook, device). */
-        uint32_t dev = d->device, wh = d->webhook;
-        if (dev == UINT32_MAX) {
-            if (wh == UINT32_MAX)
-                break;
-            wh++;
-            dev = 0;
-        } else {
-            dev++;
-        }
-        put_be32(key, wh);
-        put_be32(key + 4, dev);
-        put_be32(key + 8, 0);
-        k = (MDB_val){OUTBOX_KEY, key};
-        op = MDB_SET_RANGE;
+         * here and dropped by the trim.) */
+        op = MDB_NEXT;
     }
     if (cur)
         mdb_cursor_close(cur);
@@ -787,24 +800,30 @@ long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max)
 }
 
 struct done_job {
-    uint8_t key[OUTBOX_KEY];
+    const struct store_delivery *const *d;
+    size_t n;
 };
 
 static int done_fn(struct store *s, MDB_txn *txn, void *arg)
 {
     struct done_job *j = arg;
-    MDB_val k = {OUTBOX_KEY, j->key};
-    int rc = mdb_del(txn, s->outbox, &k, NULL);
-    return rc == MDB_NOTFOUND ? STORE_ABORT : rc;
+    for (size_t i = 0; i < j->n; i++) {
+        uint8_t key[OUTBOX_KEY];
+        put_be32(key, j->d[i]->webhook);
+        put_be32(key + 4, j->d[i]->device);
+        put_be32(key + 8, j->d[i]->ev.seq);
+        MDB_val k = {OUTBOX_KEY, key};
+        int rc = mdb_del(txn, s->outbox, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    return 0;
 }
 
-int store_outbox_done(struct store *s, uint32_t webhook, uint32_t device, uint32_t seq)
+int store_outbox_done(struct store *s, const struct store_delivery *const *d, size_t n)
 {
-    struct done_job j;
-    put_be32(j.key, webhook);
-    put_be32(j.key + 4, device);
-    put_be32(j.key + 8, seq);
-    return store_with_write_txn(s, done_fn, &j, "remove a delivered event");
+    struct done_job j = {.d = d, .n = n};
+    return n ? store_with_write_txn(s, done_fn, &j, "remove delivered events") : 0;
 }
 
 struct trim_job {

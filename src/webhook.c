@@ -40,6 +40,7 @@ struct webhook {
     struct backoff slots[BACKOFF_SLOTS];
     size_t nslots;
     struct store_delivery heads[WEBHOOK_HEADS];
+    const struct store_delivery *done[WEBHOOK_HEADS];
 };
 
 static time_t monotonic_s(void)
@@ -143,13 +144,16 @@ static long post(struct webhook *w, const struct store_webhook *hook, const stru
     return status;
 }
 
-/* Tries the head of each (webhook, device) whose back-off allows. Returns whether any was
- * delivered (then look again at once: the next of that device may be waiting). */
+/* Tries the waiting events of each (webhook, device) whose back-off allows, in order, each
+ * group until one fails; removes the delivered ones in one transaction. Returns whether any
+ * was delivered (then look again at once: more may be waiting). */
 static bool deliver_heads(struct webhook *w, time_t *next_wake)
 {
-    long n = store_outbox_heads(w->store, w->heads, WEBHOOK_HEADS);
-    bool progress = false;
+    long n = store_outbox_heads(w->store, w->heads, WEBHOOK_HEADS, WEBHOOK_PER_GROUP);
     struct store_webhook *hook = malloc(sizeof(*hook));
+    size_t ndone = 0;
+    bool have_hook = false, skipping = false;
+    uint32_t skip_wh = 0, skip_dev = 0;
 
     if (n < 0 || !hook) {
         free(hook);
@@ -157,19 +161,27 @@ static bool deliver_heads(struct webhook *w, time_t *next_wake)
     }
     for (long i = 0; i < n; i++) {
         const struct store_delivery *d = &w->heads[i];
+        if (skipping && d->webhook == skip_wh && d->device == skip_dev)
+            continue; /* an earlier event of this device is not delivered yet */
+        skipping = false;
         time_t now = monotonic_s();
         struct backoff *b = find_slot(w, d->webhook, d->device, false);
         if (b && b->next_try > now) {
             if (b->next_try < *next_wake)
                 *next_wake = b->next_try;
+            skipping = true;
+            skip_wh = d->webhook;
+            skip_dev = d->device;
             continue;
         }
-        if (store_webhook_get(w->store, d->webhook, hook) != 0)
-            continue; /* deleted meanwhile: its records went with it */
+        if (!have_hook || hook->id != d->webhook) {
+            have_hook = store_webhook_get(w->store, d->webhook, hook) == 0;
+            if (!have_hook)
+                continue; /* deleted meanwhile: its records went with it */
+        }
         long status = post(w, hook, &d->ev);
         if (status >= 200 && status < 300) {
-            if (store_outbox_done(w->store, d->webhook, d->device, d->ev.seq) == 0)
-                progress = true;
+            w->done[ndone++] = d;
             atomic_fetch_add(&w->delivered, 1);
             if (b) {
                 if (b->attempts >= 3)
@@ -180,6 +192,9 @@ static bool deliver_heads(struct webhook *w, time_t *next_wake)
             continue;
         }
         atomic_fetch_add(&w->failed, 1);
+        skipping = true;
+        skip_wh = d->webhook;
+        skip_dev = d->device;
         if (!b)
             b = find_slot(w, d->webhook, d->device, true);
         unsigned attempts = b ? ++b->attempts : 1;
@@ -197,7 +212,8 @@ static bool deliver_heads(struct webhook *w, time_t *next_wake)
     }
     sodium_memzero(hook, sizeof(*hook));
     free(hook);
-    return progress;
+    /* Failing to remove them only means sending them again (at least once). */
+    return ndone && store_outbox_done(w->store, w->done, ndone) == 0;
 }
 
 static void *run(void *arg)

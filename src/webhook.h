@@ -29,8 +29,9 @@
 
 #include "store.h"
 
-#define WEBHOOK_TIMEOUT_S 10 /* a receiver slower than this is failing */
-#define WEBHOOK_HEADS     64 /* (webhook, device) pairs looked at per pass */
+#define WEBHOOK_TIMEOUT_S 10  /* a receiver slower than this is failing */
+#define WEBHOOK_HEADS     256 /* outbox records looked at per pass */
+#define WEBHOOK_PER_GROUP 32  /* of them for one (webhook, device): others are not starved */
 
 struct webhook_options {
     int64_t max_age;      /* seconds; 0: no limit */

@@ -271,7 +271,7 @@ Test(store_events, the_outbox_holds_each_event_per_webhook_in_order)
     cr_assert_eq(count_kind(STORE_EV_BATTERY_LOW), 4);
 
     struct store_delivery heads[16];
-    long n = store_outbox_heads(st, heads, 16);
+    long n = store_outbox_heads(st, heads, 16, 1);
     cr_assert_eq(n, 4, "a head per (webhook, device): %ld", n);
     for (long i = 0; i < n; i++) {
         cr_assert(heads[i].webhook == battery || heads[i].webhook == all, "not bob's");
@@ -283,16 +283,25 @@ Test(store_events, the_outbox_holds_each_event_per_webhook_in_order)
     /* The head of (battery, phone) is its first event; delivering it shows the second. */
     uint32_t first = heads[0].ev.seq;
     int64_t first_tst = heads[0].ev.tst;
-    cr_assert_eq(store_outbox_done(st, heads[0].webhook, heads[0].device, first), 0);
-    long m = store_outbox_heads(st, heads, 16);
+    const struct store_delivery *done[] = {&heads[0]};
+    cr_assert_eq(store_outbox_done(st, done, 1), 0);
+    long m = store_outbox_heads(st, heads, 16, 1);
     cr_assert_eq(m, 4);
     cr_assert_gt(heads[0].ev.seq, first, "the next event of that device comes next");
     cr_assert_gt(heads[0].ev.tst, first_tst);
 
+    /* Several of a group, in order. */
+    m = store_outbox_heads(st, heads, 16, 8);
+    cr_assert_eq(m, 7, "all the records: %ld", m);
+    for (long i = 1; i < m; i++)
+        if (heads[i].webhook == heads[i - 1].webhook && heads[i].device == heads[i - 1].device)
+            cr_assert_gt(heads[i].ev.seq, heads[i - 1].ev.seq, "a group's in event order");
+    cr_assert_eq(store_outbox_heads(st, heads, 3, 8), 3, "at most max");
+
     /* Deleting a webhook takes its records with it. */
     cr_assert_eq(store_webhook_delete(st, "bob", all), -ENOENT, "not bob's webhook");
     cr_assert_eq(store_webhook_delete(st, "jane", all), 0);
-    m = store_outbox_heads(st, heads, 16);
+    m = store_outbox_heads(st, heads, 16, 1);
     cr_assert_eq(m, 2, "only the battery webhook's records are left: %ld", m);
 
     /* The bounds: by count, then by age. */
@@ -303,7 +312,7 @@ Test(store_events, the_outbox_holds_each_event_per_webhook_in_order)
     cr_assert_eq(store_outbox_trim(st, time(NULL) + 3600, 60, 0, &dropped, &left), 0);
     cr_assert_eq(dropped, 2, "older than a minute, an hour from now");
     cr_assert_eq(left, 0);
-    cr_assert_eq(store_outbox_heads(st, heads, 16), 0);
+    cr_assert_eq(store_outbox_heads(st, heads, 16, 1), 0);
 }
 
 Test(store_events, kinds_parse_and_names)
