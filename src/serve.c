@@ -441,9 +441,9 @@ static void stop_server(struct server *sv)
     if (sv->mq.stop_fd >= 0)
         close(sv->mq.stop_fd);
     prune_stop(sv->prune);
-    webhook_stop(sv->webhook);
     live_shutdown(sv->live); /* ends live streams, which the HTTP server waits for */
     http_stop(sv->http);
+    webhook_stop(sv->webhook); /* after every door that commits: their events wake it */
     placename_free(sv->places); /* after every door that stores or reads: they use it */
     gazetteer_free(sv->gazetteer);
     if (sv->curl_ready)
