@@ -15,7 +15,11 @@ struct ha {
     struct mqtt *mqtt;
     char prefix[HA_PREFIX_MAX];
     pthread_mutex_t lock;
-    uint32_t configured[HA_CONFIGURED]; /* hashes of user/device, under lock */
+    /* Devices configured since the last connect, under lock: the hash of user/device, and the
+     * newest fix whose state was published (a late fix must not set an old state). */
+    struct {
+        uint32_t hash, newest;
+    } configured[HA_CONFIGURED];
     size_t nconfigured;
 };
 
@@ -151,15 +155,29 @@ void ha_free(struct ha *ha)
     free(ha);
 }
 
-/* Was the device configured since the last connect? Marks it if not. */
-static bool mark_configured(struct ha *ha, uint32_t h)
+/* Was the device configured since the last connect? Marks it if not. With a fix's tst,
+ * *newer says whether it is the device's newest so far (and records it). */
+static bool mark_configured(struct ha *ha, uint32_t h, uint32_t tst, bool *newer)
 {
     bool known = false;
+    size_t i = 0;
     pthread_mutex_lock(&ha->lock);
-    for (size_t i = 0; i < ha->nconfigured && !known; i++)
-        known = ha->configured[i] == h;
-    if (!known && ha->nconfigured < HA_CONFIGURED)
-        ha->configured[ha->nconfigured++] = h;
+    for (; i < ha->nconfigured && !known; i++)
+        known = ha->configured[i].hash == h;
+    if (known) {
+        i--;
+    } else if (ha->nconfigured < HA_CONFIGURED) {
+        i = ha->nconfigured++;
+        ha->configured[i].hash = h;
+        ha->configured[i].newest = 0;
+    } else {
+        i = SIZE_MAX; /* not remembered: published every time */
+    }
+    if (newer) {
+        *newer = i == SIZE_MAX || tst >= ha->configured[i].newest;
+        if (i != SIZE_MAX && *newer)
+            ha->configured[i].newest = tst;
+    }
     pthread_mutex_unlock(&ha->lock);
     return known;
 }
@@ -191,7 +209,7 @@ void ha_connected(void *arg)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        mark_configured(ha, name_hash(devs[i].user, devs[i].device));
+        mark_configured(ha, name_hash(devs[i].user, devs[i].device), 0, NULL);
         publish_config(ha, devs[i].user, devs[i].device);
     }
     free(devs);
@@ -210,8 +228,11 @@ void ha_committed(void *arg, const struct store_record *recs, const enum store_r
         const struct store_record *r = &recs[i];
         if (r->kind != OWNTRACKS_LOCATION || results[i] != STORE_STORED)
             continue;
-        if (!mark_configured(ha, name_hash(r->user, r->device)))
+        bool newer;
+        if (!mark_configured(ha, name_hash(r->user, r->device), (uint32_t)r->tst, &newer))
             publish_config(ha, r->user, r->device);
+        if (!newer)
+            continue; /* a late fix: the device is elsewhere now */
         /* Retained: Home Assistant started later still learns where the device is. */
         body.len = 0;
         ha_attributes_json(&body, r->data, r->len, r->tst);

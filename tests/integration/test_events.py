@@ -376,6 +376,7 @@ class Mqtt(unittest.TestCase):
         t0 = 1714694400
         h.publish(self.broker, battery_walk("jane", "phone", t0, [50, 10]) + [
             h.location("jane", "phone", t0 + 600, batt=9, inregions=["Home"], acc=12),
+            h.location("jane", "phone", t0 + 300, batt=60, inregions=["Work"]),  # late
             h.location("bob", "car.1", t0, batt=80, inregions=["Work", "Town"]),
             h.location("bob", "car.1", t0 + 60, batt=80)])
         got = events.wait(lambda m: [x for x in m if x[1] == "wherelog/event/jane/phone"],
@@ -409,7 +410,7 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(len({c["unique_id"] for c in by_name.values()}), len(by_name))
 
         jane, bob = by_name["jane/phone"], by_name["bob/car.1"]
-        self.assertEqual(self.retained(jane["state_topic"]), "home")
+        self.assertEqual(self.retained(jane["state_topic"]), "home", "a late fix changes nothing")
         self.assertEqual(self.retained(bob["state_topic"]), "not_home",
                          "bob's newest fix is in no region")
         attrs = json.loads(self.retained(jane["json_attributes_topic"]))
