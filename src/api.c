@@ -16,6 +16,7 @@
 #include "owntracks.h"
 #include "placename.h"
 #include "request.h"
+#include "tlread.h"
 #include "wl.h"
 #include "wtime.h"
 
@@ -282,11 +283,203 @@ static void track_release(void *state)
     free(ts);
 }
 
+/* ---------------------------------------------------------------- timeline */
+
+/* A streamed timeline or list of days (tlread.h). */
+static int timeline_fill(void *state, struct sink *out, size_t want)
+{
+    return tlread_fill(state, out, want);
+}
+
+static void timeline_release(void *state)
+{
+    tlread_close(state);
+}
+
+/* What the timeline routes share: the parameters parsed, the viewer allowed, the user's zone
+ * opened (caller unrefs), and a plain date in from or to read as that day in the zone. False,
+ * with the answer in resp, when the request goes no further. */
+static bool timeline_request(struct api *api, const struct api_request *req,
+                             struct api_response *resp, const struct request_rules *rules,
+                             struct request_params *rq, struct zone **z)
+{
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    int rc;
+
+    *z = NULL;
+    if (!parse(req, resp, rules, rq))
+        return false;
+    if (!may_see(api, req, rq->user)) {
+        api_error(resp, 403, "not allowed to read %s's timeline", rq->user);
+        return false;
+    }
+    if ((rc = tlread_user_zone(api->store, rq->user, z))) {
+        api_error(resp, 500, "cannot read %s's time zone: %s", rq->user, wl_strerror(rc));
+        return false;
+    }
+    if ((rules->takes & REQUEST_RANGE) &&
+        (tlread_local_bound(req->param(req->ctx, "from"), "from", false, *z, &rq->from, &err) ||
+         tlread_local_bound(req->param(req->ctx, "to"), "to", true, *z, &rq->to, &err))) {
+        api_error(resp, 400, "%s", request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+        goto fail;
+    }
+    if (rq->from > rq->to) {
+        api_error(resp, 416, "impossible date/time range: from is after to");
+        goto fail;
+    }
+    return true;
+fail:
+    zone_unref(*z);
+    *z = NULL;
+    return false;
+}
+
+/* Starts the stream of a timeline or of days into resp. Takes z. */
+static void timeline_stream(struct api *api, struct api_response *resp,
+                            const struct tlread_request *tq, struct zone *z, bool days)
+{
+    struct tlread *t;
+    int rc = days ? tlread_days_open(api->store, tq, z, &resp->body, &t)
+                  : tlread_timeline_open(api->store, tq, z, &resp->body, &t);
+    zone_unref(z);
+    if (rc == -ENOENT) {
+        api_error(resp, 404, "no device %s/%s", tq->user, tq->device);
+        return;
+    }
+    if (rc) {
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+        return;
+    }
+    resp->status = 200;
+    switch (tq->format) {
+    case TLREAD_GEOJSON: resp->content_type = fmt_content_type(FMT_GEOJSON); break;
+    case TLREAD_GPX: resp->content_type = fmt_content_type(FMT_GPX); break;
+    default: resp->content_type = json_type; break;
+    }
+    resp->fill = timeline_fill;
+    resp->release = timeline_release;
+    resp->state = t;
+}
+
+static const struct request_rules timeline_rules = {
+    .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_MAX_POINTS | REQUEST_FORMAT,
+    .requires = REQUEST_USER | REQUEST_DEVICE,
+    .formats = REQUEST_FORMAT_BIT(FMT_JSON) | REQUEST_FORMAT_BIT(FMT_GEOJSON) |
+               REQUEST_FORMAT_BIT(FMT_GPX)};
+
+static enum tlread_format timeline_format(enum fmt_kind kind)
+{
+    return kind == FMT_GEOJSON ? TLREAD_GEOJSON : kind == FMT_GPX ? TLREAD_GPX : TLREAD_JSON;
+}
+
+void api_get_timeline(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct request_params rq;
+    struct zone *z;
+    if (!timeline_request(api, req, resp, &timeline_rules, &rq, &z))
+        return;
+    struct tlread_request tq = {.user = rq.user,
+                                .device = rq.device,
+                                .from = rq.from,
+                                .to = rq.to,
+                                .format = timeline_format(rq.format),
+                                .max_points = rq.max_points};
+    timeline_stream(api, resp, &tq, z, false);
+}
+
+/* GET /api/0/locations?format=gpx&timeline=1: the stays as waypoints, a track per trip. */
+static void locations_timeline(struct api *api, const struct api_request *req,
+                               struct api_response *resp)
+{
+    const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_MAX_POINTS |
+                 REQUEST_FORMAT | REQUEST_DOWNLOAD | REQUEST_TIMELINE,
+        .requires = REQUEST_USER | REQUEST_DEVICE,
+        .default_from = time(NULL) - API_DEFAULT_WINDOW}; /* as for the points */
+    struct request_params rq;
+    struct zone *z;
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    if (rq.format != FMT_GPX) {
+        zone_unref(z);
+        api_error(resp, 400,
+                  "bad parameter timeline: goes with format=gpx (for JSON and GeoJSON "
+                  "use /api/0/timeline)");
+        return;
+    }
+    struct tlread_request tq = {.user = rq.user,
+                                .device = rq.device,
+                                .from = rq.from,
+                                .to = rq.to,
+                                .format = TLREAD_GPX,
+                                .max_points = rq.max_points};
+    timeline_stream(api, resp, &tq, z, false);
+    if (resp->status == 200) {
+        struct query_plan plan = {.found = false};
+        set_download(resp, &rq, &plan);
+    }
+}
+
+void api_get_days(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE,
+                                               .requires = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    enum tlread_group group;
+    struct zone *z;
+
+    if (tlread_parse_group(req->param(req->ctx, "group"), &group, &err)) {
+        api_error(resp, 400, "%s", request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+        return;
+    }
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    struct tlread_request tq = {
+        .user = rq.user, .device = rq.device, .from = rq.from, .to = rq.to, .group = group};
+    timeline_stream(api, resp, &tq, z, true);
+}
+
+void api_get_at(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE,
+                                               .requires = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct request_error err;
+    char why[REQUEST_WHY_MAX + 64];
+    struct zone *z;
+    int64_t at;
+
+    const char *text = req->param(req->ctx, "t");
+    if (!text || !text[0]) {
+        api_error(resp, 400, "missing parameter t");
+        return;
+    }
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    if (tlread_at_time(text, "t", z, &at, &err)) {
+        zone_unref(z);
+        api_error(resp, 400, "%s", request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+        return;
+    }
+    ok_json(resp);
+    int rc = tlread_at_json(api->store, rq.user, rq.device, at, z, &resp->body);
+    zone_unref(z);
+    if (rc == -ENOENT)
+        api_error(resp, 404, "no device %s/%s", rq.user, rq.device);
+    else if (rc)
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+}
+
 void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE |
                                                  REQUEST_LIMIT | REQUEST_MAX_POINTS |
-                                                 REQUEST_FIELDS | REQUEST_FORMAT | REQUEST_DOWNLOAD,
+                                                 REQUEST_FIELDS | REQUEST_FORMAT |
+                                                 REQUEST_DOWNLOAD | REQUEST_TIMELINE,
                                         .requires = REQUEST_USER | REQUEST_DEVICE,
                                         .default_from = time(NULL) - API_DEFAULT_WINDOW};
     struct track_stream *ts = calloc(1, sizeof(*ts));
@@ -301,6 +494,11 @@ void api_get_locations(struct api *api, const struct api_request *req, struct ap
     if (!may_see(api, req, rq->user)) {
         api_error(resp, 403, "not allowed to read %s's locations", rq->user);
         goto fail;
+    }
+    if (rq->timeline) {
+        free(ts);
+        locations_timeline(api, req, resp);
+        return;
     }
 
     struct fmt_options fo = {.user = rq->user,

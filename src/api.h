@@ -100,6 +100,12 @@ void api_get_last(struct api *api, const struct api_request *req, struct api_res
  * caller calls release). An error, or an unknown device's empty document, comes whole, with
  * fill NULL. */
 void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp);
+/* The timeline routes (tlread.h), streamed like a track: GET /api/0/timeline (segments) and
+ * /api/0/days (day figures); an unknown device is 404. GET /api/0/at answers whole. With
+ * timeline=1 and format=gpx, api_get_locations streams the timeline as GPX. */
+void api_get_timeline(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_days(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_at(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_delete_locations(struct api *api, const struct api_request *req,
                           struct api_response *resp);
 void api_get_monitor(struct api *api, const struct api_request *req, struct api_response *resp);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_internal.h"
@@ -20,7 +21,9 @@
 #include "query.h"
 #include "sink.h"
 #include "store.h"
+#include "tlread.h"
 #include "wl.h"
+#include "zone.h"
 
 #define OUT_BUFFER (64u << 10)
 
@@ -38,9 +41,20 @@ int cli_usage_status(int rc)
     return rc > 0 ? 0 : 2; /* --help printed: success; bad usage: 2 */
 }
 
+void cli_timeline_defaults(const struct wl_config *cfg, struct store_user_settings *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->zone, sizeof(out->zone), "%s", cfg->timezone);
+    tl_settings_default(&out->tl);
+    out->tl.stay_radius_m = (double)cfg->stay_radius;
+    out->tl.stay_min_s = cfg->stay_time;
+}
+
 int cli_open_store(const char *cmd, const struct wl_config *cfg, bool write, struct store **s)
 {
-    struct store_options opt = {.read_only = !write};
+    struct store_user_settings defaults;
+    cli_timeline_defaults(cfg, &defaults);
+    struct store_options opt = {.read_only = !write, .timeline = &defaults};
     int rc = store_open(cfg->storage, &opt, s);
     if (rc == -ENOENT)
         fprintf(stderr, "wherelog %s: no store in %s (run 'wherelog serve' or pass --storage)\n",
@@ -211,10 +225,53 @@ int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, 
     return 0;
 }
 
+static int cli_refuse(const char *cmd, const struct request_error *err);
+
+/* export --format gpx --timeline: the timeline's GPX (tlread.h) over the range. Returns 0, or
+ * an error after saying why (-EINVAL: bad usage). */
+static int export_timeline(struct store *s, const struct cli_params *p, struct request_params *rq,
+                           struct sink *out)
+{
+    struct request_error err;
+    struct zone *z;
+    struct tlread *t = NULL;
+    int rc = tlread_user_zone(s, rq->user, &z);
+    if (rc) {
+        fprintf(stderr, "wherelog export: cannot read %s's time zone: %s\n", rq->user,
+                wl_strerror(rc));
+        return rc;
+    }
+    if (tlread_local_bound(p->from, "from", false, z, &rq->from, &err) ||
+        tlread_local_bound(p->to, "to", true, z, &rq->to, &err)) {
+        zone_unref(z);
+        return cli_refuse("export", &err);
+    }
+    struct tlread_request tq = {.user = rq->user,
+                                .device = rq->device,
+                                .from = rq->from,
+                                .to = rq->to,
+                                .format = TLREAD_GPX};
+    rc = tlread_timeline_open(s, &tq, z, out, &t);
+    zone_unref(z);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "wherelog export: no device %s/%s in the store\n", rq->user, rq->device);
+        return rc;
+    }
+    while (rc == 0 && (rc = tlread_fill(t, out, OUT_BUFFER)) == 1)
+        rc = sink_flush(out);
+    if (rc == 0)
+        rc = sink_flush(out);
+    tlread_close(t);
+    if (rc)
+        fprintf(stderr, "wherelog export: %s\n", wl_strerror(rc));
+    return rc;
+}
+
 int cli_export(int argc, char **argv)
 {
     struct cli_params p = {0};
     const char *output = NULL;
+    bool timeline = false;
     const struct cli_option opts[] = {
         {"user", "USER", "whose track (required)", &p.user, NULL},
         {"device", "DEVICE", "which device (required)", &p.device, NULL},
@@ -225,11 +282,13 @@ int cli_export(int argc, char **argv)
         {"fields", "LIST", "json and csv: only these members, in this order (tst,lat,lon)",
          &p.fields, NULL},
         {"output", "FILE", "write to FILE instead of standard output (- is standard output)",
-         &output, NULL}};
+         &output, NULL},
+        {"timeline", NULL, "gpx: the stays as waypoints and a track per trip, not the points", NULL,
+         &timeline}};
     const struct cli_command cmd = {
         "export",
         "export --user USER --device DEVICE [--from TIME] [--to TIME] "
-        "[--format json|geojson|gpx|csv] [--fields LIST] [--output FILE]",
+        "[--format json|geojson|gpx|csv] [--fields LIST] [--output FILE] [--timeline]",
         "Writes a device's track in time order. TIME is YYYY-MM-DD, "
         "YYYY-MM-DDTHH:MM[:SS] with optional Z or\n+HH:MM (UTC when no zone is given), or "
         "epoch seconds.",
@@ -258,6 +317,11 @@ int cli_export(int argc, char **argv)
     cli_setup_logging(&cfg);
     if (cli_request("export", &p, &rules, &rq))
         return 2;
+    if (timeline && rq.format != FMT_GPX) {
+        fprintf(stderr, "wherelog export: --timeline goes with --format gpx (for json and "
+                        "geojson: wherelog timeline)\n");
+        return 2;
+    }
     if (cli_open_store("export", &cfg, false, &s))
         return 1;
     if (output && strcmp(output, "-") != 0) {
@@ -269,6 +333,14 @@ int cli_export(int argc, char **argv)
     }
     if (sink_init_fd(&out, fd, OUT_BUFFER))
         goto out;
+    if (timeline) {
+        rc = export_timeline(s, &p, &rq, &out);
+        if (rc == 0)
+            status = 0;
+        else if (rc == -EINVAL)
+            status = 2;
+        goto out;
+    }
     struct query_range range = {.from = rq.from, .to = rq.to};
     struct fmt_options fo = {.fields = rq.nfields ? rq.fields : NULL, .nfields = rq.nfields};
     rc = query_plan_export(s, rq.user, rq.device, &range, &plan);
@@ -399,4 +471,234 @@ int cli_stats(int argc, char **argv)
            (double)fb / 1e6, pts, bpp, use * 100);
     json_object_put(o);
     return 0;
+}
+
+/* ---------------------------------------------------------------- timeline */
+
+/* A refusal in the CLI's words: "wherelog CMD: --param: why". */
+static int cli_refuse(const char *cmd, const struct request_error *err)
+{
+    char why[REQUEST_WHY_MAX + 64];
+    fprintf(stderr, "wherelog %s: %s\n", cmd,
+            request_describe(err, REQUEST_DOOR_CLI, why, sizeof(why)));
+    return -EINVAL;
+}
+
+int cli_timeline(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "rebuild") == 0)
+        return cli_timeline_rebuild(argc - 1, argv + 1);
+    struct cli_params p = {0};
+    const char *date = NULL, *format = NULL;
+    uint32_t max_points = 0;
+    const char *max_text = NULL;
+    const struct cli_option opts[] = {
+        {"user", "USER", "whose timeline (required)", &p.user, NULL},
+        {"device", "DEVICE", "which device (required)", &p.device, NULL},
+        {"date", "DATE", "one local day, YYYY-MM-DD (default: today, without --from/--to)", &date,
+         NULL},
+        {"from", "TIME", "from this moment (a date: the start of that local day)", &p.from, NULL},
+        {"to", "TIME", "to this moment (a date: the end of that local day)", &p.to, NULL},
+        {"format", "FORMAT", "text, json, geojson or gpx (default: text)", &format, NULL},
+        {"max-points", "N", "geojson, gpx: thin each trip's points to N", &max_text, NULL}};
+    const struct cli_command cmd = {
+        "timeline",
+        "timeline --user USER --device DEVICE [--date DATE | --from TIME --to TIME] "
+        "[--format text|json|geojson|gpx]\n       wherelog timeline rebuild [--user USER] "
+        "[--device DEVICE]",
+        "Prints a device's stays, trips and gaps, times in the user's zone (wherelog settings):\n"
+        "by default as a list, one line each; json and geojson as GET /api/0/timeline gives them,\n"
+        "gpx with the stays as waypoints and a track per trip. `timeline rebuild` recomputes the\n"
+        "timelines from the points.",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE |
+                                                        REQUEST_RANGE | REQUEST_MAX_POINTS,
+                                               .requires = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct request_error err;
+    struct wl_config cfg;
+    struct store *s = NULL;
+    struct zone *z = NULL;
+    struct tlread *t = NULL;
+    struct sink out = {0};
+    enum tlread_format fmt;
+    size_t nargs;
+    int status = 1, rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    if (date && (p.from || p.to)) {
+        fprintf(stderr, "wherelog timeline: --date goes without --from and --to\n");
+        return 2;
+    }
+    if (date)
+        p.from = p.to = date;
+    if (tlread_parse_format(format ? format : "text", true, &fmt, &err) &&
+        cli_refuse("timeline", &err))
+        return 2;
+    if (cli_request("timeline", &p, &rules, &rq))
+        return 2;
+    if (max_text) {
+        char *end;
+        unsigned long n = strtoul(max_text, &end, 10);
+        if (*end || n < QUERY_THIN_MIN || n > QUERY_THIN_MAX) {
+            fprintf(stderr, "wherelog timeline: --max-points: a number from %d to %d\n",
+                    QUERY_THIN_MIN, QUERY_THIN_MAX);
+            return 2;
+        }
+        max_points = (uint32_t)n;
+    }
+    if (cli_open_store("timeline", &cfg, false, &s))
+        return 1;
+    if ((rc = tlread_user_zone(s, rq.user, &z))) {
+        fprintf(stderr, "wherelog timeline: cannot read %s's time zone: %s\n", rq.user,
+                wl_strerror(rc));
+        goto out;
+    }
+    if (tlread_local_bound(p.from, "from", false, z, &rq.from, &err) ||
+        tlread_local_bound(p.to, "to", true, z, &rq.to, &err)) {
+        cli_refuse("timeline", &err);
+        status = 2;
+        goto out;
+    }
+    if (!p.from && !p.to) { /* today, where the user is */
+        zone_day_bounds(z, zone_date(z, time(NULL)), &rq.from, &rq.to);
+        rq.to--;
+    }
+    if (rq.from > rq.to) {
+        fprintf(stderr, "wherelog timeline: --from is after --to\n");
+        status = 2;
+        goto out;
+    }
+    if (sink_init_fd(&out, STDOUT_FILENO, OUT_BUFFER))
+        goto out;
+    struct tlread_request tq = {.user = rq.user,
+                                .device = rq.device,
+                                .from = rq.from,
+                                .to = rq.to,
+                                .format = fmt,
+                                .max_points = max_points};
+    rc = tlread_timeline_open(s, &tq, z, &out, &t);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "wherelog timeline: no device %s/%s in the store\n", rq.user, rq.device);
+        goto out;
+    }
+    while (rc == 0 && (rc = tlread_fill(t, &out, OUT_BUFFER)) == 1)
+        rc = sink_flush(&out);
+    if (rc == 0)
+        rc = sink_flush(&out);
+    if (rc) {
+        fprintf(stderr, "wherelog timeline: %s\n", wl_strerror(rc));
+        goto out;
+    }
+    status = 0;
+out:
+    tlread_close(t);
+    sink_free(&out);
+    zone_unref(z);
+    store_close(s);
+    return status;
+}
+
+/* ---------------------------------------------------------------- at */
+
+int cli_at(int argc, char **argv)
+{
+    struct cli_params p = {0};
+    const char *when = NULL;
+    bool json = false;
+    const struct cli_option opts[] = {
+        {"user", "USER", "whose device (required)", &p.user, NULL},
+        {"device", "DEVICE", "which device (required)", &p.device, NULL},
+        {"time", "TIME", "the moment (required; a date: the start of that local day)", &when, NULL},
+        {"json", NULL, "print JSON (what GET /api/0/at gives)", NULL, &json}};
+    const struct cli_command cmd = {
+        "at",
+        "at --user USER --device DEVICE --time TIME [--json]",
+        "Where the device was at TIME: in a stay, moving (the position between the fixes\n"
+        "before and after), in a gap, or outside its data.",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE,
+                                               .requires = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct request_error err;
+    struct wl_config cfg;
+    struct store *s = NULL;
+    struct zone *z = NULL;
+    struct sink out = {0};
+    int64_t at;
+    size_t nargs;
+    int status = 1, rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    if (cli_request("at", &p, &rules, &rq))
+        return 2;
+    if (!when || !when[0]) {
+        fprintf(stderr, "wherelog at: --time is required\n");
+        return 2;
+    }
+    if (cli_open_store("at", &cfg, false, &s))
+        return 1;
+    if ((rc = tlread_user_zone(s, rq.user, &z))) {
+        fprintf(stderr, "wherelog at: cannot read %s's time zone: %s\n", rq.user, wl_strerror(rc));
+        goto out;
+    }
+    if (tlread_at_time(when, "time", z, &at, &err)) {
+        cli_refuse("at", &err);
+        status = 2;
+        goto out;
+    }
+    if (sink_init_mem(&out, 1024))
+        goto out;
+    rc = tlread_at_json(s, rq.user, rq.device, at, z, &out);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "wherelog at: no device %s/%s in the store\n", rq.user, rq.device);
+        goto out;
+    }
+    if (rc) {
+        fprintf(stderr, "wherelog at: %s\n", wl_strerror(rc));
+        goto out;
+    }
+    if (json) {
+        fwrite(out.buf, 1, out.len, stdout);
+        status = 0;
+        goto out;
+    }
+    /* The line is made from the JSON, so both say the same. */
+    sink_putc(&out, '\0');
+    struct json_object *o = json_tokener_parse(out.buf), *v, *b, *a;
+    if (!o)
+        goto out;
+    json_object_object_get_ex(o, "iso", &v);
+    printf("%s  ", json_object_get_string(v));
+    json_object_object_get_ex(o, "status", &v);
+    printf("%s", json_object_get_string(v));
+    if (json_object_object_get_ex(o, "lat", &v)) {
+        double lat = json_object_get_double(v);
+        json_object_object_get_ex(o, "lon", &v);
+        printf("  %.5f, %.5f", lat, json_object_get_double(v));
+    }
+    if (json_object_object_get_ex(o, "before", &b) && json_object_object_get_ex(b, "iso", &v))
+        printf("  fix before: %s", json_object_get_string(v));
+    if (json_object_object_get_ex(o, "after", &a) && json_object_object_get_ex(a, "iso", &v))
+        printf("  fix after: %s", json_object_get_string(v));
+    putchar('\n');
+    json_object_put(o);
+    status = 0;
+out:
+    sink_free(&out);
+    zone_unref(z);
+    store_close(s);
+    return status;
 }

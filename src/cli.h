@@ -5,9 +5,9 @@
  * when a source could not be read to its end, its summary on stdout), 2 bad usage.
  *
  * Where they live: serve in serve.c; the commands that only read the store (list, last,
- * export, stats) in cli.c, with the helpers they all share; those that change the store or
- * look after it (import, delete, hide, unhide, key, token, backup, compact, check) in
- * cli_data.c.
+ * export, stats, timeline, at) in cli.c, with the helpers they all share; those that change the
+ * store or look after it (import, delete, hide, unhide, key, token, backup, compact, check,
+ * settings, timeline rebuild) in cli_data.c.
  *
  * Thread rules: called once, from main(), before any thread starts (serve starts its own).
  */
@@ -28,6 +28,11 @@ int cli_backup(int argc, char **argv);
 int cli_compact(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_stats(int argc, char **argv);
+int cli_timeline(int argc, char **argv);
+int cli_at(int argc, char **argv);
+/* `timeline rebuild` (cli_timeline hands it over) and `settings`: they change the store. */
+int cli_timeline_rebuild(int argc, char **argv);
+int cli_settings(int argc, char **argv);
 /* cli_events.c: the derived events, and the webhooks that deliver them. */
 int cli_events(int argc, char **argv);
 int cli_webhook(int argc, char **argv);

@@ -1,7 +1,7 @@
 /* The subcommands that change or look after the store: import, delete, hide/unhide, key,
- * token, backup, compact and check (the rule: a command that opens the store for writing, or checks
- * it, lives here; one that only reads what is stored lives in cli.c). Argument handling and
- * wiring only; the work is in import.c and store.c. */
+ * token, backup, compact, check, settings and timeline rebuild (the rule: a command that opens
+ * the store for writing, or checks it, lives here; one that only reads what is stored lives in
+ * cli.c). Argument handling and wiring only; the work is in import.c and store.c. */
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 #include "token.h"
 #include "wl.h"
 #include "wtime.h"
+#include "zone.h"
 
 /* ---------------------------------------------------------------- import */
 
@@ -589,4 +590,167 @@ int cli_token(int argc, char **argv)
     if (rc && rc != -ENOENT && rc != -EEXIST)
         fprintf(stderr, "wherelog token: %s\n", wl_strerror(rc));
     return rc ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- timeline rebuild */
+
+int cli_timeline_rebuild(int argc, char **argv)
+{
+    struct cli_params p = {0};
+    const struct cli_option opts[] = {
+        {"user", "USER", "only this user's devices (default: everybody's)", &p.user, NULL},
+        {"device", "DEVICE", "only this device (with --user)", &p.device, NULL}};
+    const struct cli_command cmd = {
+        "timeline rebuild",
+        "timeline rebuild [--user USER] [--device DEVICE]",
+        "Recomputes timelines and day figures from the stored points (one transaction per\n"
+        "device; the server may go on storing meanwhile).",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE};
+    struct request_params rq;
+    struct wl_config cfg;
+    struct store *s;
+    struct timespec t0, t1;
+    uint64_t points = 0;
+    size_t nargs;
+    int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    if (cli_request("timeline rebuild", &p, &rules, &rq))
+        return 2;
+    bool user = rq.given & REQUEST_USER, device = rq.given & REQUEST_DEVICE;
+    if (device && !user) {
+        fprintf(stderr, "wherelog timeline rebuild: --device goes with --user\n");
+        return 2;
+    }
+    if (cli_open_store("timeline rebuild", &cfg, true, &s))
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = store_timeline_rebuild(s, user ? rq.user : NULL, device ? rq.device : NULL, &points);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    store_close(s);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "wherelog timeline rebuild: no device %s/%s in the store\n", rq.user,
+                rq.device);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "wherelog timeline rebuild: %s\n", wl_strerror(rc));
+        return 1;
+    }
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("rebuilt the timeline%s%s%s%s: %llu points read in %.3f s\n", user ? " of " : "s",
+           user ? rq.user : "", device ? "/" : "", device ? rq.device : "",
+           (unsigned long long)points, seconds);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- settings */
+
+int cli_settings(int argc, char **argv)
+{
+    struct cli_params p = {0};
+    const char *zone = NULL, *radius = NULL, *stay = NULL;
+    const struct cli_option opts[] = {
+        {"user", "USER", "whose settings (required)", &p.user, NULL},
+        {"zone", "ZONE", "the time zone of their days (Europe/Paris; \"\": the default)", &zone,
+         NULL},
+        {"stay-radius", "METRES", "fixes within this of a place's centre are a stay (5..5000)",
+         &radius, NULL},
+        {"stay-time", "DURATION", "the least time at one place that makes a stay (300, 5m)", &stay,
+         NULL}};
+    const struct cli_command cmd = {
+        "settings",
+        "settings --user USER [--zone ZONE] [--stay-radius METRES] [--stay-time DURATION]",
+        "Shows a user's timeline settings, or sets their own (then their timelines are\n"
+        "recomputed). Users without their own have the defaults of --timezone, --stay-radius\n"
+        "and --stay-time in the server's configuration.",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
+    static const struct request_rules rules = {.takes = REQUEST_USER, .requires = REQUEST_USER};
+    struct request_params rq;
+    struct store_user_settings set;
+    struct wl_config cfg;
+    struct store *s;
+    const char *why;
+    size_t nargs;
+    int rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    if (cli_request("settings", &p, &rules, &rq))
+        return 2;
+    bool change = zone || radius || stay;
+    if (cli_open_store("settings", &cfg, change, &s))
+        return 1;
+    if ((rc = store_user_settings(s, rq.user, &set))) {
+        fprintf(stderr, "wherelog settings: %s\n", wl_strerror(rc));
+        store_close(s);
+        return 1;
+    }
+    if (change) {
+        int usage = 0;
+        struct zone *z;
+        char *end;
+        long v;
+        if (zone && (strlen(zone) >= sizeof(set.zone) || (zone[0] && zone_open(zone, &z) != 0))) {
+            fprintf(stderr, "wherelog settings: --zone: '%s' is not a time zone of this system\n",
+                    zone);
+            usage = 1;
+        } else if (zone) {
+            if (zone[0])
+                zone_unref(z);
+            snprintf(set.zone, sizeof(set.zone), "%s", zone);
+        }
+        if (!usage && radius) {
+            errno = 0;
+            v = strtol(radius, &end, 10);
+            if (errno || end == radius || *end) {
+                fprintf(stderr,
+                        "wherelog settings: --stay-radius: '%s' is not a whole number of "
+                        "metres\n",
+                        radius);
+                usage = 1;
+            }
+            set.tl.stay_radius_m = (double)v;
+        }
+        if (!usage && stay) {
+            if (cfg_parse_duration(stay, &v) != 0) {
+                fprintf(stderr,
+                        "wherelog settings: --stay-time: '%s' is not a duration (300, 5m, "
+                        "1h)\n",
+                        stay);
+                usage = 1;
+            }
+            set.tl.stay_min_s = v;
+        }
+        if (!usage && tl_settings_check(&set.tl, &why) != 0) {
+            fprintf(stderr, "wherelog settings: %s\n", why);
+            usage = 1;
+        }
+        if (usage) {
+            store_close(s);
+            return 2;
+        }
+        if ((rc = store_set_user_settings(s, rq.user, &set))) {
+            fprintf(stderr, "wherelog settings: %s\n", wl_strerror(rc));
+            store_close(s);
+            return 1;
+        }
+    }
+    store_close(s);
+    printf("user         %s\nzone         %s\nstay-radius  %.0f m\nstay-time    %lld s\n", rq.user,
+           set.zone[0] ? set.zone : "(the server's)", set.tl.stay_radius_m,
+           (long long)set.tl.stay_min_s);
+    return 0;
 }

@@ -13,6 +13,9 @@
 
 /* Exit status after cfg_load(): 0 when --help was printed, 2 for bad usage. */
 int cli_usage_status(int rc);
+/* The timeline's defaults from the settings (timezone, stay-radius, stay-time), for
+ * store_options.timeline wherever the store is opened. */
+void cli_timeline_defaults(const struct wl_config *cfg, struct store_user_settings *out);
 /* Opens the store (for writing or not), with a message a person can act on. */
 int cli_open_store(const char *cmd, const struct wl_config *cfg, bool write, struct store **s);
 /* A positional user or device name (lowercased into out), or time (a range end, end=true,

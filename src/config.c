@@ -14,8 +14,10 @@
 #include "cli_command.h"
 #include "log.h"
 #include "store.h"
+#include "timeline.h"
+#include "wl.h"
 
-enum setting_type { T_STR, T_INT, T_BOOL, T_LIST, T_LEVEL };
+enum setting_type { T_STR, T_INT, T_BOOL, T_LIST, T_LEVEL, T_DURATION };
 
 struct setting {
     const char *name;
@@ -136,7 +138,19 @@ static const struct setting settings[] = {
      "ask a geocoder again about a place named longer ago than this"},
     {"geohash-precision", T_INT, NUM(geohash_precision), 1, 12, "7", CFG_SERVE, "1..12",
      "geohash length of the places named (7: about 150 m, as the OwnTracks Recorder)"},
+    /* The timeline's defaults: every command that opens the store may run the detector. */
+    {"timezone", T_STR, STR(timezone), 0, 0, "", CFG_ALL, "ZONE",
+     "time zone of users' days, an IANA name such as Europe/Paris (empty: the server's); "
+     "`wherelog settings` sets a user's own"},
+    {"stay-radius", T_INT, NUM(stay_radius), 5, 5000, "100", CFG_ALL, "METRES",
+     "timeline: fixes within this of a place's centre are a stay there"},
+    {"stay-time", T_DURATION, NUM(stay_time), 30, 86400, DEFAULT_TEXT(TL_STAY_MIN_DEFAULT), CFG_ALL,
+     "DURATION", "timeline: the least time at one place that makes a stay (300, 5m)"},
+    {"timeline-ingest", T_BOOL, NUM(timeline_ingest), 0, 1, "true", CFG_SERVE, NULL,
+     "keep each device's timeline as its points arrive (false: only note what changed, and "
+     "build timelines when they are read: for a bulk load)"},
 };
+_Static_assert((long)TL_STAY_RADIUS_DEFAULT == 100, "stay-radius's default is timeline.h's");
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 _Static_assert(NSETTINGS <= sizeof(((struct wl_config *)0)->source) / sizeof(enum cfg_source),
@@ -212,6 +226,16 @@ static int set_value(struct wl_config *cfg, size_t idx, const char *value, enum 
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end || v < s->min || v > s->max) {
             snprintf(err, errsize, "'%s' is not a number within %ld..%ld", value, s->min, s->max);
+            return -EINVAL;
+        }
+        *(long *)(base + s->off) = v;
+        break;
+    }
+    case T_DURATION: {
+        long v;
+        if (cfg_parse_duration(value, &v) != 0 || v < s->min || v > s->max) {
+            snprintf(err, errsize, "'%s' is not a duration within %ld..%ld seconds (300, 5m, 1h)",
+                     value, s->min, s->max);
             return -EINVAL;
         }
         *(long *)(base + s->off) = v;
@@ -484,8 +508,8 @@ void cfg_print_help(const struct cli_command *cmd, const char *default_storage)
            "precedence: built-in default < config file < environment < flag):\n");
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
-        if (!(s->scope & cmd->scope))
-            continue;
+        if (!(s->scope & cmd->scope) || find_cmd_option(cmd, s->name, strlen(s->name)))
+            continue; /* a command's own option of the same name wins (cfg_load) */
         env_name(s, env, sizeof(env));
         snprintf(lhs, sizeof(lhs), "--%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
         const char *def = s->def ? s->def : default_storage;
@@ -509,7 +533,10 @@ void cfg_print_effective(const struct wl_config *cfg, unsigned scope)
         switch (s->type) {
         case T_STR:
         case T_LEVEL: snprintf(value, sizeof(value), "%s", base + s->off); break;
-        case T_INT: snprintf(value, sizeof(value), "%ld", *(const long *)(base + s->off)); break;
+        case T_INT:
+        case T_DURATION:
+            snprintf(value, sizeof(value), "%ld", *(const long *)(base + s->off));
+            break;
         case T_BOOL:
             snprintf(value, sizeof(value), "%s", *(const bool *)(base + s->off) ? "true" : "false");
             break;
@@ -522,6 +549,46 @@ void cfg_print_effective(const struct wl_config *cfg, unsigned scope)
         }
         printf("%-20s = %-40s # %s\n", s->name, value, source_names[cfg->source[i]]);
     }
+}
+
+int cfg_parse_duration(const char *text, long *seconds)
+{
+    static const struct {
+        const char *unit;
+        long seconds;
+    } units[] = {{"d", 86400}, {"h", 3600}, {"min", 60}, {"m", 60}, {"s", 1}};
+    const char *p = text;
+    long total = 0;
+    size_t next_unit = 0;
+
+    if (!text || !*text)
+        return -EINVAL;
+    while (*p) {
+        long n = 0;
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            n = n * 10 + (*p - '0');
+            if (n > 366L * 86400)
+                return -EINVAL;
+        }
+        if (!*p && next_unit == 0) { /* plain seconds */
+            total = n;
+            break;
+        }
+        size_t u = next_unit;
+        while (u < WL_ARRAY_LEN(units) && strncmp(p, units[u].unit, strlen(units[u].unit)) != 0)
+            u++;
+        if (u == WL_ARRAY_LEN(units))
+            return -EINVAL;
+        p += strlen(units[u].unit);
+        total += n * units[u].seconds;
+        next_unit = u + 1 + (u == 2); /* after "min", not "m" again */
+        if (total > 366L * 86400)
+            return -EINVAL;
+    }
+    *seconds = total;
+    return 0;
 }
 
 int cfg_read_secret_file(const char *path, char *buf, size_t size)
@@ -549,7 +616,8 @@ void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
         switch (st->type) {
         case T_STR:
         case T_LEVEL: same = strcmp(pa, pb) == 0; break;
-        case T_INT: same = *(const long *)pa == *(const long *)pb; break;
+        case T_INT:
+        case T_DURATION: same = *(const long *)pa == *(const long *)pb; break;
         case T_BOOL: same = *(const bool *)pa == *(const bool *)pb; break;
         case T_LIST: {
             const struct cfg_list *la = (const void *)pa, *lb = (const void *)pb;

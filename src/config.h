@@ -99,6 +99,11 @@ struct wl_config {
     long geocoder_timeout;
     long geocoder_max_age;
     long geohash_precision;
+    /* The timeline's defaults for users without their own (store_options.timeline). */
+    char timezone[64];
+    long stay_radius; /* metres */
+    long stay_time;   /* seconds */
+    bool timeline_ingest; /* false: store_set_timeline_deferred */
 
     enum cfg_source source[64]; /* per setting, indexed like the settings table */
 };
@@ -139,6 +144,11 @@ void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
  * cfg->docroot: other static files there are still served), -ENAMETOOLONG if buf is too small.
  */
 int cfg_find_docroot(const struct wl_config *cfg, char *buf, size_t size, bool *from_checkout);
+
+/* A duration: whole seconds ("300"), or numbers with units d, h, m (or min) and s, in that
+ * order ("5m", "1h30m", "90s", "1d"). Returns 0, or -EINVAL (not a duration, or more than a
+ * year). */
+int cfg_parse_duration(const char *text, long *seconds);
 
 /* Reads the first line of a small file (a password), without its line end ("" for an empty
  * file). Returns 0, -E2BIG if the line does not fit in size bytes, or the -errno of opening

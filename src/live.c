@@ -18,19 +18,20 @@
 #include "event.h"
 #include "log.h"
 #include "query.h"
+#include "tlread.h"
 #include "wl.h"
 
 /* Sleeping clients are woken in batches of this many (the wake list lives on the stack). */
 #define WL_LIVE_WAKE_BATCH 64
 
-enum event_kind { EVENT_LOCATION, EVENT_CARD, EVENT_EVENT };
-static const char *const event_names[] = {"location", "card", "event"};
+enum event_kind { EVENT_LOCATION, EVENT_CARD, EVENT_TIMELINE, EVENT_EVENT };
+static const char *const event_names[] = {"location", "card", "timeline", "event"};
 
 struct event {
     char *json;
     size_t len;
     enum event_kind kind;              /* the SSE event's name */
-    char user[OWNTRACKS_NAME_MAX + 1]; /* whose location, card or event it is */
+    char user[OWNTRACKS_NAME_MAX + 1]; /* whose location, card, timeline or event it is */
 };
 
 /* Who a client is, for access control. */
@@ -87,6 +88,7 @@ struct live {
     pthread_t thread;
     bool running;
     struct live_ws *ws; /* the thread's own */
+    struct zone *zone;  /* timeline events' local times; set before writers start */
 };
 
 static void set_viewer(struct viewer *v, const char *name)
@@ -163,6 +165,31 @@ static bool append(struct live *lv, enum event_kind kind, const char *user, cons
     lv->seq++;
     pthread_mutex_unlock(&lv->lock);
     return true;
+}
+
+void live_set_timeline_zone(struct live *lv, struct zone *z)
+{
+    zone_unref(lv->zone);
+    lv->zone = z ? zone_ref(z) : NULL;
+}
+
+void live_timeline(void *arg, const char *user, const char *device, enum tl_event ev,
+                   const struct tl_segment *seg)
+{
+    struct live *lv = arg;
+    struct sink buf;
+
+    if (atomic_load(&lv->clients) == 0)
+        return; /* nobody listens: build nothing */
+    if (sink_init_mem(&buf, 512))
+        return;
+    tlread_event_json(&buf, user, device, ev, seg, lv->zone);
+    bool added = !buf.err && append(lv, EVENT_TIMELINE, user, &buf);
+    sink_free(&buf);
+    if (!added)
+        return;
+    wake_sse(lv, 0);
+    wake_thread(lv);
 }
 
 void live_event(struct live *lv, const struct store_event *ev)
@@ -675,6 +702,7 @@ void live_free(struct live *lv)
     live_shutdown(lv);
     for (size_t i = 0; i < LIVE_RING; i++)
         free(lv->ring[i].json);
+    zone_unref(lv->zone);
     if (lv->efd >= 0)
         close(lv->efd);
     if (lv->epfd >= 0)

@@ -14,6 +14,9 @@
  * opened when their upgrade is answered (live_ws_open), handed over after it (live_ws_adopt) and
  * served by this module's own thread with wslay doing the framing.
  *
+ * The store's timeline hook (live_timeline) does the same for each stay, trip or gap that opens
+ * or closes: SSE "event: timeline", WebSocket {"_type":"timeline",...} (tlread_event_json).
+ *
  * Access control: a client opened for a viewer only gets the events of users that
  * `visible` (given to live_new) lets the viewer see; one opened without a viewer gets all.
  *
@@ -29,6 +32,7 @@
 #include "query.h"
 #include "store.h"
 #include "writer.h"
+#include "zone.h"
 
 /* Enough to ride out a burst of a few seconds for a client on a slow link; each event is a
  * few hundred bytes. */
@@ -55,6 +59,14 @@ void live_free(struct live *lv);
 void live_committed(void *arg, const struct store_record *recs, const enum store_result *results,
                     size_t n);
 
+/* store_timeline_hook: an event for a segment that opened or closed (arg is the struct live).
+ * Its local times are in the zone set with live_set_timeline_zone (UTC if none): the hook may
+ * not read a user's own zone from the store, so a client that needs those reads
+ * /api/0/timeline; start and end (epoch seconds) are exact whatever the zone. */
+void live_timeline(void *arg, const char *user, const char *device, enum tl_event ev,
+                   const struct tl_segment *seg);
+/* Sets that zone (a reference is taken; NULL: UTC). Call before writers start. */
+void live_set_timeline_zone(struct live *lv, struct zone *z);
 /* A derived event (store.h, "events") to every client that may see its user: SSE
  * "event: event", WebSocket {"_type":"event",...} (event.h). For store_set_event_hook. */
 void live_event(struct live *lv, const struct store_event *ev);

@@ -193,6 +193,9 @@ int request_parse(struct request_params *rq, const struct request_rules *rules, 
     if ((rc = given(rq, rules, REQUEST_DOWNLOAD, "download", get, ctx, &v, err)) != 0)
         return rc;
     rq->download = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+    if ((rc = given(rq, rules, REQUEST_TIMELINE, "timeline", get, ctx, &v, err)) != 0)
+        return rc;
+    rq->timeline = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 
     if (rq->from > rq->to)
         return refuse(err, REQUEST_EMPTY_RANGE, "from", "from is after to");

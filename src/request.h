@@ -14,6 +14,7 @@
  *   fields         "a,b,c": at most FMT_MAX_FIELDS names
  *   format         json, geojson, gpx, csv, linestring or xml (those the door allows)
  *   download       "1" or "true": as an attachment (any other text: not, never refused)
+ *   timeline       "1" or "true": a GPX export carries the timeline (tlread.h), read as download
  * An empty text is the same as an absent one (web forms send empty fields). Every text must
  * be UTF-8.
  *
@@ -39,6 +40,7 @@ enum request_param {
     REQUEST_FIELDS = 1u << 6,
     REQUEST_FORMAT = 1u << 7,
     REQUEST_DOWNLOAD = 1u << 8,
+    REQUEST_TIMELINE = 1u << 9,
 };
 #define REQUEST_RANGE (REQUEST_FROM | REQUEST_TO)
 
@@ -66,6 +68,7 @@ struct request_params {
     uint32_t max_points;                 /* 0: not thinned */
     enum fmt_kind format;                /* FMT_JSON when not given */
     bool download;
+    bool timeline;
     const char *fields[FMT_MAX_FIELDS]; /* point into fields_text */
     size_t nfields;                     /* 0: the format's default */
     char fields_text[REQUEST_FIELDS_TEXT];

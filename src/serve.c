@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "cli.h"
 #include "cli_command.h"
+#include "cli_internal.h"
 #include "config.h"
 #include "event.h"
 #include "ha.h"
@@ -39,6 +40,7 @@
 #include "webhook.h"
 #include "wl.h"
 #include "writer.h"
+#include "zone.h"
 
 struct mqtt_thread {
     struct mqtt *mqtt;
@@ -127,15 +129,30 @@ static int check_settings(const struct wl_config *cfg)
         printf("problem: --http-acl-file needs HTTP sign-in (--http-auth-file)\n");
         problems++;
     }
+    struct store_user_settings timeline;
+    struct zone *zone;
+    const char *why;
+    cli_timeline_defaults(cfg, &timeline);
+    if (zone_open(cfg->timezone, &zone) != 0) {
+        printf("problem: --timezone '%s' is not a zone of this system's tz database\n",
+               cfg->timezone);
+        problems++;
+    } else {
+        zone_unref(zone);
+    }
+    if (tl_settings_check(&timeline.tl, &why) != 0) {
+        printf("problem: --stay-radius, --stay-time: %s\n", why);
+        problems++;
+    }
     if (!!cfg->http_tls_cert[0] != !!cfg->http_tls_key[0]) {
         printf("problem: --http-tls-cert and --http-tls-key go together\n");
         problems++;
     }
     for (int i = 0; i < cfg->geocoder.n; i++) {
         struct geocoder_spec spec;
-        char why[300];
-        if (geocoder_parse_spec(cfg->geocoder.v[i], &spec, why, sizeof(why)) != 0) {
-            printf("problem: geocoder '%s': %s\n", cfg->geocoder.v[i], why);
+        char reason[300];
+        if (geocoder_parse_spec(cfg->geocoder.v[i], &spec, reason, sizeof(reason)) != 0) {
+            printf("problem: geocoder '%s': %s\n", cfg->geocoder.v[i], reason);
             problems++;
         } else if (spec.key_file[0] && access(spec.key_file, R_OK) != 0) {
             printf("problem: cannot read %s: %s\n", spec.key_file, strerror(errno));
@@ -443,7 +460,7 @@ static void stop_server(struct server *sv)
     prune_stop(sv->prune);
     live_shutdown(sv->live); /* ends live streams, which the HTTP server waits for */
     http_stop(sv->http);
-    webhook_stop(sv->webhook); /* after every door that commits: their events wake it */
+    webhook_stop(sv->webhook);  /* after every door that commits: their events wake it */
     placename_free(sv->places); /* after every door that stores or reads: they use it */
     gazetteer_free(sv->gazetteer);
     if (sv->curl_ready)
@@ -609,7 +626,9 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "wherelog serve: cannot load the users (see the log)\n");
         goto out;
     }
-    struct store_options so = {.battery_low = (int)cfg->battery_low};
+    struct store_user_settings timeline;
+    cli_timeline_defaults(cfg, &timeline);
+    struct store_options so = {.timeline = &timeline, .battery_low = (int)cfg->battery_low};
     if ((rc = store_open(cfg->storage, &so, &sv.store))) {
         fprintf(stderr, "wherelog serve: cannot open the store in %s: %s\n", cfg->storage,
                 wl_strerror(rc));
@@ -624,6 +643,13 @@ int cli_serve(int argc, char **argv)
     if (start_places(&sv, cfg))
         goto out;
     writer_set_committed_hook(sv.writer, committed, &sv);
+    struct zone *zone;
+    if (zone_open(cfg->timezone, &zone) == 0) { /* checked above */
+        live_set_timeline_zone(sv.live, zone);
+        zone_unref(zone);
+    }
+    store_set_timeline_hook(sv.store, live_timeline, sv.live);
+    store_set_timeline_deferred(sv.store, !cfg->timeline_ingest);
     if (start_events(&sv, cfg))
         goto out;
     /* MQTT first: the HTTP threads read what it set up (health, metrics). */

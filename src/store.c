@@ -1205,8 +1205,9 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
                          struct stl_events *ev, struct sev_list *events)
 {
     size_t nslots = 0;
-    /* Events are derived from live data, not from a bulk import of history (store.h). */
     bool deferred = atomic_load(&s->tl_deferred);
+    /* Events are derived from live data (store_set_event_hook), not from an import. */
+    bool derive = s->ev_hook != NULL;
     MDB_cursor *cur = NULL;
     int rc = mdb_cursor_open(txn, s->points, &cur);
 
@@ -1219,16 +1220,15 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             rc = put_point(s, txn, cur, sc, dev, r, &results[i]);
             if (rc == 0 && results[i] == STORE_STORED) {
                 count_point(dev, r);
-                if (!deferred)
+                if (derive)
                     rc = sev_location(s, txn, &dev->ev, dev->rec.id, r, events);
             }
         } else {
             rc = put_event(s, txn, dev, r, &results[i]);
-            if (rc == 0 && results[i] == STORE_STORED && r->kind == OWNTRACKS_TRANSITION &&
-                !deferred)
+            if (rc == 0 && results[i] == STORE_STORED && r->kind == OWNTRACKS_TRANSITION && derive)
                 rc = sev_transition(s, txn, &dev->ev, dev->rec.id, r, events);
         }
-        if (rc == 0 && !deferred)
+        if (rc == 0 && derive)
             rc = sev_seen(s, txn, &dev->ev, dev->rec.id);
         if (rc == 0 && (uint32_t)r->received > dev->rec.seen) {
             dev->rec.seen = (uint32_t)r->received;
@@ -1243,7 +1243,7 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             rc = deferred ? stl_mark(s, txn, slots[i].rec.id, slots[i].oldest_stored)
                           : stl_update(s, txn, slots[i].rec.id, slots[i].user, slots[i].device,
                                        slots[i].oldest_stored, false, ev);
-        if (rc == 0 && !deferred)
+        if (rc == 0 && derive)
             rc = sev_timeline(s, txn, &slots[i].ev, slots[i].rec.id, ev->v + before, ev->n - before,
                               events);
         if (rc == 0)

@@ -393,7 +393,8 @@ int store_timeline_rebuild(struct store *s, const char *user, const char *device
  *
  * seq (meta "next_event") numbers events in commit order across the store: it is the event's
  * id, what a webhook receiver de-duplicates by. Derived in a write with store_write_batch()
- * (not in a deferred bulk import, nor when a timeline is rebuilt):
+ * by a store that has an event hook (`serve`: live data, never an import), the stays and
+ * trips only where the timeline is kept at ingest (not deferred), never when it is rebuilt:
  *   - stay_started / stay_ended / trip_started / trip_ended: a stay or trip of the timeline
  *     opened or closed because of fixes newer than the device's previous newest one;
  *   - battery_low: the newest fix's batt fell below the level (store_options.battery_low), once
@@ -444,6 +445,7 @@ struct store_event {
  * thread; ev is borrowed for the call. It must not block or call the store. Set before
  * writers start. */
 typedef void (*store_event_hook)(void *arg, const struct store_event *ev);
+/* Setting a hook turns derivation on (see above); NULL turns it off. */
 void store_set_event_hook(struct store *s, store_event_hook fn, void *arg);
 
 /* Calls cb for each event of device d (its names fill user and device) with from <= tst <= to

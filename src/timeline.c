@@ -4,23 +4,30 @@
  * The method is the stay-point family (Li et al. 2008; Kang et al. 2004: a place is where
  * consecutive fixes stay within a radius for a minimum time; trackintel's
  * generate_staypoints is the same idea in batch form), made incremental and bounded, with
- * what real phones need on top:
+ * what real phones need on top. Written for this project; the ideas are the papers'.
  *
  *  - A *place* is either a candidate stay (while in a trip) or the confirmed stay. Its centre
- *    is the accuracy-weighted (1/acc^2) mean of its fixes in a local plane around its first
- *    fix, so it works across the antimeridian. A candidate becomes a stay once its fixes span
- *    stay_min_s.
+ *    is the mean of its fixes in a local plane around its first fix (so it works across the
+ *    antimeridian), weighted by accuracy and by the time each fix stands for (place_centre).
+ *    A candidate also holds its fixes near its first one (Li et al.'s anchor: the mean of a
+ *    walk follows the walker). It becomes a stay once its fixes span stay_min_s.
+ *  - Inside or outside is judged with the radius plus twice the accuracy of the fix and of
+ *    the centre; a fix too vague to tell (accuracy worse than the radius) never leaves.
  *  - A good fix outside the place is not believed at once: it waits in `pending`. If a later
- *    fix comes back inside, the pending ones were outliers (a fix km away and back, indoor
- *    jitter) and join the place as mere points. DEPART_FIXES good fixes outside in a row are
- *    a departure. This is Kang et al.'s "pending" list, bounded.
+ *    fix comes back inside soon, the pending ones were outliers (a fix km away and back,
+ *    indoor jitter) and join the place as mere points; a fix thrown far whose successor is
+ *    back near the place is a spike (is_spike). DEPART_FIXES good fixes outside in a row are
+ *    a departure (Kang et al.'s "pending" list, bounded).
  *  - Silence inside a stay is part of it (up to stay_silence_max_s): in the app's
- *    "significant changes" mode a stay may be one fix and hours of nothing. For the same
+ *    "significant changes" mode a stay may be one fix and hours of nothing, and a fix outside
+ *    followed by a stay's length of silence and a return is a visit there. For the same
  *    reason the end of a place is not its last fix but an estimate: the device left at
  *    (first fix outside) - (its distance from the centre) / (the speed the next fixes show),
- *    bounded by the last fix near the centre and the first fix after it. So a single fix at a
- *    place followed, hours later, by fixes of a departure is a stay of those hours. The
- *    arrival is estimated the same way from the last fix of the trip before it.
+ *    not before the last fix near the centre. So a single fix at a place followed, hours
+ *    later, by the fixes of a departure is a stay of those hours (if clearly longer than a
+ *    slow stretch of a trip: SILENT_STAY_FACTOR). The arrival is estimated the same way
+ *    from the last fix of the trip before it. tl_pending_at judges the silence after the
+ *    last fix as of the time the timeline is read.
  *  - Each boundary lies between two consecutive fed fixes (or on one), and each fix is
  *    counted in exactly one segment: the points of all segments add up to the fixes taken.
  *  - A fix that is not usable (no position), less accurate than max_acc, or that implies an
@@ -29,10 +36,12 @@
  *    point.
  *  - Trip distance adds a leg only once the device moved farther than the fixes' accuracy
  *    (STEP_MIN_M or the summed accuracies): at a standstill or walking slowly, jitter would
- *    otherwise add metres that were never travelled.
+ *    otherwise add metres that were never travelled. The top speed is one three legs in a
+ *    row agree on; the mode comes from the distance-weighted speeds (trip_mode).
  *
  * Work per fix is O(1): a few distances, and on a departure a replay of at most
- * TL_PENDING_MAX pending fixes. Nothing is allocated.
+ * TL_PENDING_MAX pending fixes. Nothing is allocated. The measured quality (stay F1, arrival
+ * and departure errors, trip distance) is printed by tests/bench/bench_timeline.py.
  */
 #include "timeline.h"
 
@@ -423,6 +432,7 @@ static void place_add(struct tl_detector *d, const struct tl_settings *s, const 
         d->swy += d->l_w * dwell * d->l_y;
     }
     d->l_w = 1 / (acc * acc);
+    d->c_inv_acc2 += 1 / (acc_of(f->acc) * acc_of(f->acc));
     d->l_x = x;
     d->l_y = y;
     d->c_n++;
@@ -448,10 +458,24 @@ static void place_add(struct tl_detector *d, const struct tl_settings *s, const 
     if (dist <= 0.3 * s->stay_radius_m + fmin(acc, s->stay_radius_m)) {
         d->c_near_last = f->tst;
         d->c_points_after_near = 0;
+        d->c_near_lat = d->c_an_lat = f->lat;
+        d->c_near_lon = d->c_an_lon = f->lon;
+        d->c_an_acc = acc_of(f->acc);
+        d->c_an_path = 0;
     } else {
         if (d->c_points_after_near == 0)
             d->c_after_near = f->tst;
         d->c_points_after_near++;
+        /* The way out so far, should these fixes turn out to be the start of a trip: legs
+         * as a trip counts them (trip_leg). */
+        double acc_f = acc_of(f->acc);
+        double leg = geo_distance_m(d->c_an_lat, d->c_an_lon, f->lat, f->lon);
+        if (leg >= fmax(STEP_MIN_M, d->c_an_acc + acc_f)) {
+            d->c_an_path += leg;
+            d->c_an_lat = f->lat;
+            d->c_an_lon = f->lon;
+            d->c_an_acc = acc_f;
+        }
     }
 }
 
@@ -477,10 +501,15 @@ static void place_start(struct tl_detector *d, const struct tl_settings *s, cons
                         int64_t before)
 {
     d->have_place = true;
+    d->c_near_lat = d->c_an_lat = f->lat;
+    d->c_near_lon = d->c_an_lon = f->lon;
+    d->c_an_acc = acc_of(f->acc);
+    d->c_an_path = 0;
     d->o_lat = f->lat;
     d->o_lon = f->lon;
     d->o_cos = fmax(cos(f->lat * M_PI / 180), 1e-6);
-    d->sx = d->sy = d->sxx = d->syy = d->sw = d->swx = d->swy = 0;
+    d->o_acc = acc_of(f->acc);
+    d->sx = d->sy = d->sxx = d->syy = d->sw = d->swx = d->swy = d->c_inv_acc2 = 0;
     d->c_n = d->c_points = d->c_points_after_near = d->c_acc_said = 0;
     memset(d->c_acc_n, 0, sizeof(d->c_acc_n));
     d->c_first = f->tst;
@@ -555,8 +584,8 @@ static int64_t place_arrival(const struct tl_detector *d)
     int64_t lo = d->c_before < d->seg_start ? d->seg_start : d->c_before;
     if (lo > d->c_first)
         lo = d->c_first;
-    if (!d->c_have_pv)
-        return d->c_first;
+    if (!d->c_have_pv) /* nothing usable before it: nothing says it was elsewhere */
+        return d->seg_start < d->c_first ? d->seg_start : d->c_first;
     double dd = geo_distance_m(d->c_pv_lat, d->c_pv_lon, d->c_lat, d->c_lon);
     double t = (double)d->c_pv_tst + (isfinite(dd) ? dd : 0) / d->c_v;
     return clamp_time(t, lo, d->c_first);
@@ -721,6 +750,15 @@ static void depart(struct tl_detector *d, const struct tl_settings *s, const str
         d->seg_start = departure;
         d->seg_points = after;
         trip_from(d, lat, lon, departure);
+        if (after > 0) {
+            /* The fixes on the way out, inside the radius, are the trip's: its way starts
+             * through them. */
+            double to_near = geo_distance_m(lat, lon, d->c_near_lat, d->c_near_lon);
+            d->t_dist = (isfinite(to_near) ? to_near : 0) + d->c_an_path;
+            d->a_lat = d->c_an_lat;
+            d->a_lon = d->c_an_lon;
+            d->a_acc = d->c_an_acc;
+        }
         replay(d, s, p, n, o);
         if (o->closed_as == TL_CLOSED && d->phase == PHASE_TRIP && d->seg_start == departure)
             emit_trip(d, s, o, TL_OPENED, departure, d->last_tst,
@@ -772,14 +810,25 @@ static void feed_good(struct tl_detector *d, const struct tl_settings *s, const 
         place_start(d, s, f, before);
     } else {
         double dist = geo_distance_m(d->c_lat, d->c_lon, f->lat, f->lon);
-        /* Outside only beyond twice the fix's accuracy (acc is about the 68 % radius: twice
-         * it holds 99 % of a normal error), so that indoor scatter does not leave. */
-        double reach = s->stay_radius_m + fmin(2 * acc_of(f->acc), 2 * s->stay_radius_m);
+        /* Outside only beyond twice the accuracy of the fix and of the centre together (acc
+         * is about the 68 % radius: twice it holds 99 % of a normal error), so that indoor
+         * scatter does not leave, nor a precise fix leave a candidate made of a vague one. */
+        double acc_f = acc_of(f->acc), acc_c = 1 / sqrt(d->c_inv_acc2);
+        double reach =
+            s->stay_radius_m + fmin(2 * sqrt(acc_f * acc_f + acc_c * acc_c), 2 * s->stay_radius_m);
         /* A candidate also holds its fixes within reach of its first (Li et al.'s anchor):
          * the mean of a walk follows the walker, the first fix does not. */
         bool inside = dist <= reach;
         if (inside && d->phase == PHASE_TRIP)
-            inside = geo_distance_m(d->o_lat, d->o_lon, f->lat, f->lon) <= reach;
+            inside = geo_distance_m(d->o_lat, d->o_lon, f->lat, f->lon) <=
+                     s->stay_radius_m +
+                         fmin(2 * sqrt(acc_f * acc_f + d->o_acc * d->o_acc), 2 * s->stay_radius_m);
+        if (!inside && acc_f >= s->stay_radius_m) {
+            /* A fix too vague to tell whether it is within the radius tells no departure
+             * either: a point of the place, no more. */
+            count_other(d, f->tst);
+            return;
+        }
         if (!inside) {
             struct tl_pending_fix *p = &d->pending[d->npending++];
             memset(p, 0, sizeof(*p));
@@ -878,24 +927,40 @@ bool tl_feed(struct tl_detector *d, const struct tl_settings *settings, const st
     return true;
 }
 
-void tl_pending(const struct tl_detector *d, const struct tl_settings *settings, tl_emit_fn emit,
-                void *arg)
+void tl_pending_at(const struct tl_detector *d, const struct tl_settings *settings, int64_t now,
+                   tl_emit_fn emit, void *arg)
 {
     if (d->phase == PHASE_NONE || d->phase > PHASE_STAY || d->npending > TL_PENDING_MAX)
         return;
     struct tl_settings s = usable_settings(settings);
     struct out o = {emit, arg, TL_OPENED};
     struct tl_detector c = *d;
-    /* Fewer than DEPART_FIXES outside fixes are undecided: a departure or an outlier. Until
-     * the next fix tells, they are points of the place (a single point kilometres away does
-     * not end a stay, even for a while). */
+    bool later = now > c.last_tst;
+    /* A fix outside the place and a silence since it long enough for a stay: the device went
+     * there (the rule of feed_good for a fix back inside, with `now` as that fix). */
+    if (later && c.npending > 0 &&
+        secs(c.pending[c.npending - 1].fix.tst, now) >= (double)s.stay_min_s)
+        depart(&c, &s, &o);
+    /* Fewer than DEPART_FIXES outside fixes, lately: a departure or an outlier. Until the
+     * next fix tells, they are points of the place (a single point kilometres away does not
+     * end a stay, even for a while). */
     for (uint32_t i = 0; i < c.npending; i++) {
         place_others(&c, 1, c.pending[i].fix.tst, c.pending[i].fix.tst);
         place_others(&c, c.pending[i].others, c.pending[i].others_first, c.pending[i].others_last);
     }
     c.npending = 0;
+    /* The silence since the last fix began at the place: it is part of a stay there up to
+     * stay_silence_max_s, and makes the candidate one if long enough (see depart). */
+    bool quiet = later && secs(c.c_last_any, now) <= (double)s.stay_silence_max_s;
+    if (quiet && c.phase == PHASE_TRIP && c.have_place) {
+        double least = secs(c.c_first, c.c_last) >= (double)s.stay_min_s
+                           ? (double)s.stay_min_s
+                           : SILENT_STAY_FACTOR * (double)s.stay_min_s;
+        if (secs(c.c_first, now) >= least)
+            confirm_stay(&c, &s, &o, false);
+    }
     if (c.phase == PHASE_STAY) {
-        emit_stay(&c, &s, &o, TL_OPENED, c.seg_start, c.last_tst, c.c_points);
+        emit_stay(&c, &s, &o, TL_OPENED, c.seg_start, quiet ? now : c.last_tst, c.c_points);
         return;
     }
     double end_lat = c.have_prev_good ? c.prev_good_lat : NAN;
@@ -903,6 +968,12 @@ void tl_pending(const struct tl_detector *d, const struct tl_settings *settings,
     emit_trip(&c, &s, &o, TL_OPENED, c.seg_start, c.last_tst,
               c.seg_points + (c.have_place ? c.c_points : 0), end_lat, end_lon, c.t_dist,
               c.t_moving);
+}
+
+void tl_pending(const struct tl_detector *d, const struct tl_settings *settings, tl_emit_fn emit,
+                void *arg)
+{
+    tl_pending_at(d, settings, d->last_tst, emit, arg);
 }
 
 bool tl_detector_valid(const void *bytes, size_t len)

@@ -15,9 +15,11 @@
  * to replay from when a late point arrives): feeding the same fixes from the same state always
  * gives the same segments. A detector belongs to one thread at a time.
  *
- * Input is not trusted: a fix with no usable position (lat or lon not finite), an accuracy that
- * is unknown (NaN), zero, negative or huge, a tst that does not advance: each is handled as said
- * below and never breaks a bound or the tiling.
+ * Input is not trusted: a fix with no usable position (lat or lon not finite, or beyond 90 and
+ * 180 degrees), an accuracy that is unknown (NaN), zero, negative (all three taken as unknown)
+ * or huge, a tst that does not advance, settings that tl_settings_check refuses (each such
+ * member is taken as its default): each is handled as said below and never breaks a bound or
+ * the tiling. Every fix taken counts in exactly one segment's points.
  */
 #ifndef WL_TIMELINE_H
 #define WL_TIMELINE_H
@@ -29,12 +31,14 @@
 
 /* How stays are found; per user (store.h keeps a user's own, config.h the defaults). */
 struct tl_settings {
-    double stay_radius_m;       /* fixes within this of the stay's centre belong to it */
-    int64_t stay_min_s;         /* the least time at one place that makes a stay */
-    double max_acc_m;           /* a fix less accurate than this neither places a stay nor measures
-                                   a trip (it still counts as a point) */
-    int64_t gap_s;              /* a silence longer than this, between places farther apart than the
-                                   radius, is a gap */
+    double stay_radius_m; /* fixes within this of the stay's centre belong to it */
+    int64_t stay_min_s;   /* the least time at one place that makes a stay */
+    double max_acc_m;     /* a fix less accurate than this neither places a stay nor measures
+                             a trip (it still counts as a point) */
+    int64_t gap_s; /* a silence longer than this, between places farther apart than the radius,
+                      is a gap, unless the device can have made that way in the last half hour
+                      of it (at the speed its next fixes show): then it stayed, and left
+                      shortly before (significant-changes mode) */
     int64_t stay_silence_max_s; /* a silence that begins and ends at one place is part of the
                                    stay up to this long; longer, it is a gap */
 };
@@ -98,23 +102,30 @@ struct tl_segment {
 struct tl_detector {
     uint32_t version; /* TL_DETECTOR_VERSION: a stored state of another version is not resumed */
     int64_t last_tst; /* the newest fix fed (0: none yet) */
-    /* the rest is timeline.c's: what each member means is said there */
+    /* The rest is timeline.c's. The open segment (a trip, or a stay: phase) starts at
+     * seg_start; seg_points are its fixes not held by the place or pending. ok_*: the last fix
+     * the speed check believed; prev_good_*: the trip's last good fix. */
     uint8_t phase;
     bool have_place, have_accepted, rejected_last, have_anchor, a_estimated, have_prev_good;
     int64_t seg_start;
     uint32_t seg_points;
     int64_t prev_good_tst, ok_tst;
     double prev_good_lat, prev_good_lon, ok_lat, ok_lon, ok_acc;
-    /* the trip */
+    /* the trip: start, distance, top speed, moving time, the last legs' speeds, the anchor
+     * (a_*) its next leg starts from, metres per speed bin */
     double t_lat, t_lon, t_dist, t_top, t_moving, t_speeds[3], a_lat, a_lon, a_acc;
     int64_t a_tst;
     uint32_t t_nspeed, t_speed_m[24];
-    /* the place: a candidate stay while in a trip, or the stay */
-    double o_lat, o_lon, o_cos, sx, sy, sxx, syy, sw, swx, swy, l_w, l_x, l_y, c_lat, c_lon;
+    /* the place, a candidate stay while in a trip or the stay: its first fix (o_*), sums for
+     * its centre (weighted: sw*, l_* the newest fix's part) and radius (s*), its fixes' times,
+     * the fixes since the last one near the centre (after_near, an_*: the way out), what the
+     * trip was when it began (c_trip_*, c_pv_*: for the arrival) */
+    double o_lat, o_lon, o_cos, o_acc, sx, sy, sxx, syy, sw, swx, swy, l_w, l_x, l_y, c_inv_acc2,
+        c_lat, c_lon;
     int64_t c_first, c_last, c_last_any, c_before, c_near_last, c_after_near;
     uint32_t c_n, c_points, c_points_after_near, c_acc_said, c_acc_n[32];
     double c_pv_lat, c_pv_lon, c_v, c_trip_dist, c_trip_a_lat, c_trip_a_lon, c_trip_moving;
-    double c_trip_top;
+    double c_trip_top, c_near_lat, c_near_lon, c_an_lat, c_an_lon, c_an_acc, c_an_path;
     uint32_t c_trip_speed_m[24];
     int64_t c_pv_tst;
     bool c_have_pv;
@@ -160,6 +171,17 @@ bool tl_feed(struct tl_detector *d, const struct tl_settings *s, const struct ge
  */
 void tl_pending(const struct tl_detector *d, const struct tl_settings *s, tl_emit_fn emit,
                 void *arg);
+
+/*
+ * tl_pending as the timeline stands at `now` (epoch seconds; the time it is read, at or after
+ * the last fix), for sparse data, where the last fix may be hours old: the silence since the
+ * last fix began where that fix was, so, as tl_feed would judge a next fix there at `now`, it
+ * is part of the stay there up to stay_silence_max_s (the open stay then ends at `now`), and
+ * a candidate stay or a fix outside the stay becomes a stay of its own if the silence is long
+ * enough. `now` at or before d->last_tst is tl_pending. d is not changed.
+ */
+void tl_pending_at(const struct tl_detector *d, const struct tl_settings *s, int64_t now,
+                   tl_emit_fn emit, void *arg);
 
 /* True if d was made by this build's detector (version and size match): only then may a
  * stored state be resumed. */

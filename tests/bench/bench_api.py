@@ -66,6 +66,20 @@ def main():
             t = b.median([r[0] for r in runs])
             vs = "  %.0fx faster than the Recorder" % (ref[fmt] / t) if fmt in ref else ""
             print("  year as %-8s %6.1f ms  %5.1f MB%s" % (fmt, t * 1000, runs[0][1] / 1e6, vs))
+        # The timeline's read side (issue 13: a day's timeline and a year of day figures in
+        # under 5 ms each from a warm store; curl's time includes the connection).
+        day = "/api/0/timeline?user=user1&device=phone1&from=2024-06-12&to=2024-06-12"
+        for what, path in (
+                ("a day's timeline", day),
+                ("the day as GeoJSON", day + "&format=geojson"),
+                ("a year of day figures", "/api/0/days?user=user1&device=phone1&from=2024-01-01"
+                 "&to=2024-12-31"),
+                ("the year by month", "/api/0/days?user=user1&device=phone1&group=month"),
+                ("where at T", "/api/0/at?user=user1&device=phone1&t=2024-06-12T12:00Z")):
+            curl_time(port, path)  # warm
+            runs = [curl_time(port, path) for _ in range(5)]
+            print("  %-22s %6.2f ms  %7d bytes" % (what, b.median([r[0] for r in runs]) * 1000,
+                                                   runs[0][1]))
         runs = [curl_time(port, "/api/0/last") for _ in range(3)]
         print("  /api/0/last       %6.2f ms  (8 devices)" % (b.median([r[0] for r in runs]) * 1000))
 

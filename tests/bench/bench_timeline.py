@@ -8,8 +8,8 @@ mode) and "sparse" (all significant changes). For each it prints:
     cannot cover two true ones, nor a short true stay match a long detected one) and their
     centres lie within the stay radius of each other; each stay matches at most one, the
     pairs with the most overlap first.
-    The stay still open at the end of the day's data (tl_pending) lasts until the end of the
-    day: that is when the day is read. Each day is fed to a fresh detector, so the true stay
+    The day is read at its end (tl_pending_at: the silence after the last fix is judged as of
+    then). Each day is fed to a fresh detector, so the true stay
     that the day's start clips begins, for the score, at the day's first fix.
   - arrival and departure error of matched stays (median, 90th percentile), for true
     arrivals and departures only (not the day's bounds, which clip the first and last stay).
@@ -58,6 +58,7 @@ def run_detector(days, extra_args=()):
             f.write("day %s\n" % name)
             for line in day.text_lines():
                 f.write(line + "\n")
+            f.write("at %d\n" % day.day_end)
         f.seek(0)
         out = subprocess.run([TL_RUN, *extra_args], stdin=f, stdout=subprocess.PIPE,
                              check=True, text=True).stdout
@@ -128,10 +129,6 @@ def score(days, segments):
     for name, day in days:
         lab = day.labels()
         segs = segments.get(name, [])
-        if segs and segs[-1]["kind"] == "stay" and segs[-1]["event"] == "open":
-            # The stay still open when the data ends lasts, as far as anyone knows, until
-            # now: the end of the day, when the phone's day is read.
-            segs[-1] = dict(segs[-1], end=lab["day_end"])
         det_stays = [s for s in segs if s["kind"] == "stay"]
         det_trips = [s for s in segs if s["kind"] == "trip"]
         true_stays = observable(lab["stays"], day)

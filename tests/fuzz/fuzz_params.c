@@ -1,13 +1,15 @@
 /*
  * Fuzz target: the parsers of short texts from outside: times (wtime_parse: API `from`/`to`,
  * CLI --from/--to), user and device names (owntracks_normalize_name), retention rules, and the
- * OwnTracks Recorder .rec line splitter, and the request parser that the API and the CLI
- * share (request.h). Input: any bytes; for the request, split at '&' into name=value pairs.
+ * OwnTracks Recorder .rec line splitter, the request parser that the API and the CLI
+ * share (request.h), and the timeline's own (tlread.h: moments, local days, groups, formats;
+ * config.h's durations). Input: any bytes; for the request, split at '&' into name=value pairs.
  *
  * Oracles: a parsed time in the storable range formats back (ISO) to text that parses to the
  * same instant; a normalised name normalises to itself; a parsed request keeps its bounds
  * (from <= to, max_points in range, fields within the list) and a refused one says why, in a
- * sentence that fits and has no control characters.
+ * sentence that fits and has no control characters; a moment for /api/0/at is within the
+ * storable range, a local day's start is before its end, a duration is within a year.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -15,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "import.h"
 #include "owntracks.h"
 #include "prune.h"
 #include "query.h"
 #include "request.h"
+#include "tlread.h"
 #include "wtime.h"
+#include "zone.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -82,6 +87,45 @@ static void check_request(const char *input)
     }
 }
 
+/* A refusal names its parameter and says why in one printable line. */
+static void check_refusal(const struct request_error *err)
+{
+    if (!err->param || !err->why[0] || strlen(err->why) >= sizeof(err->why))
+        abort();
+    for (const char *p = err->why; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            abort();
+}
+
+static void check_timeline(const char *text)
+{
+    static struct zone *paris; /* opened once: the tz database is read from disk */
+    struct request_error err;
+    enum tlread_group group;
+    enum tlread_format format;
+    int64_t t, from, to;
+    long seconds;
+
+    if (!paris && zone_open("Europe/Paris", &paris) != 0)
+        abort();
+    if (tlread_at_time(text, "t", paris, &t, &err) == 0) {
+        if (t < WTIME_MIN || t > WTIME_MAX)
+            abort();
+    } else {
+        check_refusal(&err);
+    }
+    from = to = 0;
+    if (tlread_local_bound(text, "from", false, paris, &from, &err) == 0 &&
+        tlread_local_bound(text, "to", true, paris, &to, &err) == 0 && from && to && from > to)
+        abort();
+    if (tlread_parse_group(text, &group, &err) != 0)
+        check_refusal(&err);
+    if (tlread_parse_format(text, true, &format, &err) != 0)
+        check_refusal(&err);
+    if (cfg_parse_duration(text, &seconds) == 0 && (seconds < 0 || seconds > 366L * 86400))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char text[256], iso[64], name[OWNTRACKS_NAME_MAX + 1], again[OWNTRACKS_NAME_MAX + 1];
@@ -111,6 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)prune_parse_rule(text, &rule);
 
     check_request(text);
+    check_timeline(text);
 
     struct import_rec_line rl;
     if (import_parse_rec_line((const char *)data, size, &rl) == 0) {

@@ -3,7 +3,7 @@
 
     tests/fuzz/run.py FUZZER NAME SECONDS WORKDIR
 
-NAME is owntracks, params, http, import or geo. WORKDIR keeps the corpus (grown by every run;
+NAME is owntracks, params, http, import, geo or timeline. WORKDIR keeps the corpus (grown by every run;
 the seeds are written once) and any crash artifacts. Exits non-zero when the fuzzer found
 something; prints libFuzzer's final statistics either way.
 """
@@ -124,6 +124,28 @@ def seeds(name):
         yield b"\x00nominatim:https://nominatim.example.org/,rate=0.5"
         yield b"\x02opencage,key-file=/etc/key,rate=2"
         yield b"\x00u09tvw0"
+    elif name == "timeline":
+        # 41 bytes of settings (fuzz_timeline.c), then 12 bytes a fix: flags, tst step (3),
+        # north and east offsets in half metres (2 + 2), accuracy index, 3 spare bytes.
+        def fixes(rows):
+            return b"".join(bytes([flags]) + step.to_bytes(3, "little")
+                            + (north & 0xffff).to_bytes(2, "little")
+                            + (east & 0xffff).to_bytes(2, "little") + bytes([acc, 0, 0, 0])
+                            for flags, step, north, east, acc in rows)
+        settings = bytes(40) + bytes([0])
+        stay = [(0, 30, (i * 7) % 40 - 20, (i * 13) % 40 - 20, i % 4) for i in range(200)]
+        walk = [(0, 10, 300 + 28 * i, 0, 1) for i in range(200)]
+        drive = [(0x10, 5, 100 + i, 3, 0) for i in range(100)]
+        sparse = [(0, 599, 0, 0, 2), (0x20, 14400, 4, 4, 3), (0x20, 7200, 1000, 0, 0),
+                  (0, 360, 2000, 0, 0), (0, 360, 3000, 0, 0), (0x20, 30000, 3000, 10, 2)]
+        outlier = [(0x10, 15, 40, 10, 1)] + [(0, 30, 0, 0, 1)] * 50
+        odd = [(0x03, 10, 0, 0, 9), (0x40, 5, 0, 0, 7), (0x80, 0xffffff, 0, 0, 8),
+               (0x0c, 20, 5, 5, 10), (0x0c, 20, 30, -30, 11)]
+        yield settings + fixes(stay + walk + stay + drive + stay)
+        yield settings + fixes(sparse * 3)
+        yield settings + fixes(stay + outlier + stay)
+        yield bytes([0xff] * 40) + bytes([0x1f]) + fixes(stay + odd * 20 + walk)
+        yield bytes(range(40)) + bytes([0x80]) + fixes(drive + sparse + odd + stay)
 
 
 def main():

@@ -3,6 +3,7 @@
 detector's tests and benchmark (src/timeline.h). Deterministic from a seed; python3 stdlib.
 
     dayfaker.py --seed 1 --days 20 --set mixed --out DIR [--format owntracks|text]
+    dayfaker.py --seed 1 --only 3,5,8 --set move --out DIR    (those days of the seed)
 
 A day is one person's local day (00:00 to 24:00 in a zone taken from the longitude) in a
 town somewhere in the world (a few near the antimeridian, the poles' edges, the equator): a
@@ -529,6 +530,7 @@ def main():
     ap.add_argument("--seed", default="1")
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--first", type=int, default=0, help="index of the first day")
+    ap.add_argument("--only", help="these day indices (comma-separated) instead")
     ap.add_argument("--set", choices=["mixed", "move", "sparse"], default="mixed")
     ap.add_argument("--format", choices=["owntracks", "text"], default="owntracks")
     ap.add_argument("--out", required=True, help="a directory, or - (text only: stdout)")
@@ -537,7 +539,9 @@ def main():
         ap.error("--out - needs --format text")
     if a.out != "-":
         os.makedirs(a.out, exist_ok=True)
-    for i in range(a.first, a.first + a.days):
+    indices = ([int(x) for x in a.only.split(",")] if a.only
+               else range(a.first, a.first + a.days))
+    for i in indices:
         day = make_day(a.seed, i, a.set)
         name = "%04d" % i
         if a.out == "-":

@@ -8,6 +8,7 @@
  * Input, one line each:
  *   TST LAT LON ACC     a fix (ACC "nan" when unknown)
  *   day NAME            a new device: the detector starts afresh
+ *   at TST              the day is read at TST (tl_pending_at; default: at its last fix)
  * Output: for each day, "day NAME", then one line per segment, closed ones first and then
  * those tl_pending reports at the end (the TL_OPENED reports while feeding are left out):
  *   KIND START END LAT LON RADIUS ACC END_LAT END_LON DISTANCE MOVING TOP MODE POINTS EVENT
@@ -146,6 +147,7 @@ int main(int argc, char **argv)
     struct tl_detector d;
     bool have_day = false, feeding = true, at_end = false;
     char line[256], name[128];
+    long long now = 0;
     tl_init(&d);
     while (fgets(line, sizeof(line), stdin)) {
         struct geo_fix x;
@@ -157,10 +159,13 @@ int main(int argc, char **argv)
                 continue;
             }
             if (have_day)
-                tl_pending(&d, &s, print_segment, &at_end);
+                tl_pending_at(&d, &s, now, print_segment, &at_end);
+            now = 0;
             tl_init(&d);
             printf("day %s\n", name);
             have_day = true;
+        } else if (sscanf(line, "at %lld", &now) == 1) {
+            continue;
         } else if (sscanf(line, "%lld %lf %lf %lf", &tst, &x.lat, &x.lon, &x.acc) == 4) {
             x.tst = tst;
             if (repeat) {
@@ -184,6 +189,6 @@ int main(int argc, char **argv)
         free(f.day_start);
         return rc;
     }
-    tl_pending(&d, &s, print_segment, &at_end);
+    tl_pending_at(&d, &s, now, print_segment, &at_end);
     return 0;
 }

@@ -128,3 +128,32 @@ Test(config, reads_secret_files)
     cr_expect_str_eq(buf, "hunter2");
     cr_expect_eq(cfg_read_secret_file("/nonexistent/pw", buf, sizeof(buf)), -ENOENT);
 }
+
+Test(config, reads_durations_and_the_timeline_defaults)
+{
+    long s;
+    cr_expect_eq(cfg_parse_duration("300", &s), 0);
+    cr_expect_eq(s, 300);
+    cr_expect_eq(cfg_parse_duration("5m", &s), 0);
+    cr_expect_eq(s, 300);
+    cr_expect_eq(cfg_parse_duration("1h30min", &s), 0);
+    cr_expect_eq(s, 5400);
+    cr_expect_eq(cfg_parse_duration("1d2h3m4s", &s), 0);
+    cr_expect_eq(s, 86400 + 7200 + 180 + 4);
+    const char *bad[] = {"", "5x", "m5", "5m1h", "1h30", "-5", "5 m", "99999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(cfg_parse_duration(bad[i], &s), -EINVAL, "'%s' is not a duration", bad[i]);
+
+    struct wl_config cfg;
+    char *argv0[] = {"serve"};
+    cr_assert_eq(load(&cfg, 1, argv0), 0);
+    cr_expect_str_eq(cfg.timezone, "");
+    cr_expect_eq(cfg.stay_radius, 100);
+    cr_expect_eq(cfg.stay_time, 300);
+    char *argv[] = {"serve", "--stay-time", "10m", "--timezone", "Europe/Paris"};
+    cr_assert_eq(load(&cfg, 5, argv), 0);
+    cr_expect_eq(cfg.stay_time, 600);
+    cr_expect_str_eq(cfg.timezone, "Europe/Paris");
+    char *too_short[] = {"serve", "--stay-time", "10s"};
+    cr_expect_eq(load(&cfg, 3, too_short), -EINVAL, "a stay of 10 s is refused");
+}

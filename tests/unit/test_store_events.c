@@ -215,13 +215,22 @@ Test(store_events, stays_and_trips_of_the_timeline)
     cr_assert_eq(c.n, nhooked, "stored %zu, hooked %zu", c.n, nhooked);
 }
 
-Test(store_events, bulk_imports_make_no_events)
+Test(store_events, only_a_store_with_a_hook_derives_events)
 {
-    store_set_timeline_deferred(st, true);
+    store_set_event_hook(st, NULL, NULL); /* an import, `wherelog import` */
     fix("phone", T0, 48.85, 2.35, 50);
     fix("phone", T0 + 60, 48.85, 2.35, 5);
+    store_set_event_hook(st, on_event, NULL);
+    struct read_ctx c;
+    read_events("phone", 0, &c);
+    cr_assert_eq(c.n, 0, "history imported is not news");
+
+    /* With the timeline deferred (timeline-ingest off), the battery still speaks. */
+    store_set_timeline_deferred(st, true);
+    fix("phone", T0 + 120, 48.85, 2.35, 50);
+    fix("phone", T0 + 180, 48.85, 2.35, 5);
     store_set_timeline_deferred(st, false);
-    cr_assert_eq(nhooked, 0, "history imported is not news");
+    cr_assert_eq(count_kind(STORE_EV_BATTERY_LOW), 1);
 }
 
 Test(store_events, silence_once_until_the_device_speaks)
