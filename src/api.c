@@ -594,6 +594,51 @@ void api_get_q(struct api *api, const struct api_request *req, struct api_respon
 }
 
 /* DELETE /api/0/locations: removes points (or, without from and to, whole devices). */
+static int events_fill(void *state, struct sink *out, size_t want)
+{
+    return query_events_fill(state, out, want);
+}
+
+static void events_release(void *state)
+{
+    query_events_close(state);
+}
+
+void api_get_events(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {.takes =
+                                                   REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE,
+                                               .requires = REQUEST_USER,
+                                               .default_from = WTIME_MIN};
+    struct request_params rq;
+    struct query_events *q;
+    unsigned kinds = 0;
+
+    if (!parse(req, resp, &rules, &rq))
+        return;
+    const char *kind = req->param(req->ctx, "kind");
+    if (kind && *kind && store_event_kinds_parse(kind, &kinds) != 0) {
+        api_error(resp, 400,
+                  "kind: a comma-separated list of stay_started, stay_ended, "
+                  "trip_started, trip_ended, battery_low, transition, silent");
+        return;
+    }
+    if (!may_see(api, req, rq.user)) {
+        api_error(resp, 403, "not allowed to read %s's events", rq.user);
+        return;
+    }
+    int rc = query_events_open(api->store, rq.user, rq.given & REQUEST_DEVICE ? rq.device : NULL,
+                               rq.from, rq.to, kinds, false, &q);
+    if (rc) {
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+        return;
+    }
+    ok_json(resp);
+    resp->fill = events_fill;
+    resp->release = events_release;
+    resp->state = q;
+}
+
 void api_delete_locations(struct api *api, const struct api_request *req, struct api_response *resp)
 {
     static const struct request_rules rules = {.takes =

@@ -137,6 +137,9 @@ void api_delete_place(struct api *api, const struct api_request *req, struct api
 void api_get_place_suggestions(struct api *api, const struct api_request *req,
                                struct api_response *resp);
 void api_get_visits(struct api *api, const struct api_request *req, struct api_response *resp);
+/* The derived events of a user's devices (store.h), streamed like a track: ?user (required),
+ * device, from, to, kind=KIND[,KIND...]; the same access control as the locations. */
+void api_get_events(struct api *api, const struct api_request *req, struct api_response *resp);
 
 /* Replaces resp's body with a JSON error, the message cut to 511 bytes (also used by the
  * HTTP server for its own errors). */

@@ -35,6 +35,9 @@ int cli_timeline_rebuild(int argc, char **argv);
 int cli_settings(int argc, char **argv);
 /* place: a user's places (cli_place.c). */
 int cli_place(int argc, char **argv);
+/* cli_events.c: the derived events, and the webhooks that deliver them. */
+int cli_events(int argc, char **argv);
+int cli_webhook(int argc, char **argv);
 
 /* Shared by the commands: applies the logging settings (an unknown level leaves "info"). */
 struct wl_config;

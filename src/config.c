@@ -13,6 +13,7 @@
 
 #include "cli_command.h"
 #include "log.h"
+#include "store.h"
 #include "timeline.h"
 #include "wl.h"
 
@@ -108,6 +109,24 @@ static const struct setting settings[] = {
      "retention for one user, overriding --retain-days (repeatable)"},
     {"retain-interval", T_INT, NUM(retain_interval), 1, 86400, "3600", CFG_SERVE, "SECONDS",
      "how often old points are looked for"},
+    /* Events (store.h, "events") and where they go. */
+    {"battery-low", T_INT, NUM(battery_low), 1, 99, DEFAULT_TEXT(STORE_BATTERY_LOW_DEFAULT),
+     CFG_SERVE, "PERCENT", "a battery_low event when a device's battery falls below this"},
+    {"silence-after", T_INT, NUM(silence_after), 0, 366 * 86400, "21600", CFG_SERVE, "SECONDS",
+     "a silent event when a device sends nothing for this long (0: never)"},
+    {"webhook-max-age", T_INT, NUM(webhook_max_age), 0, 366 * 86400, "604800", CFG_SERVE, "SECONDS",
+     "drop undelivered webhook events older than this (0: keep them)"},
+    {"webhook-max-count", T_INT, NUM(webhook_max_count), 0, 100000000, "100000", CFG_SERVE, "N",
+     "keep at most this many undelivered webhook events (0: no limit)"},
+    {"webhook-backoff-max", T_INT, NUM(webhook_backoff_max), 1, 86400, "300", CFG_SERVE, "SECONDS",
+     "longest wait between two attempts to deliver to a failing webhook"},
+    {"event-topic", T_STR, STR(event_topic), 0, 0, "wherelog/event/USER/DEVICE", CFG_SERVE, "TOPIC",
+     "republish events on the broker under this topic (USER, DEVICE replaced; "
+     "empty: not)"},
+    {"ha-discovery", T_BOOL, NUM(ha_discovery), 0, 1, "false", CFG_SERVE, NULL,
+     "announce each device to Home Assistant as a device tracker (MQTT discovery)"},
+    {"ha-prefix", T_STR, STR(ha_prefix), 0, 0, "homeassistant", CFG_SERVE, "PREFIX",
+     "Home Assistant's discovery prefix"},
     {"geocoder", T_LIST, NUM(geocoder), 0, 0, "", CFG_SERVE, "KIND[:URL][,key-file=FILE][,rate=R]",
      "reverse geocoder to ask for addresses, in order (repeatable): nominatim, photon or "
      "opencage; none: names come from the offline cities only and nothing leaves the machine"},

@@ -86,6 +86,14 @@ struct wl_config {
     long retain_days;
     struct cfg_list retain_user;
     long retain_interval;
+    long battery_low;
+    long silence_after;
+    long webhook_max_age;
+    long webhook_max_count;
+    long webhook_backoff_max;
+    char event_topic[CFG_STR];
+    bool ha_discovery;
+    char ha_prefix[CFG_STR];
     struct cfg_list geocoder;
     char geocoder_contact[CFG_STR];
     long geocoder_timeout;

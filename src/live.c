@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
+#include "event.h"
 #include "log.h"
 #include "query.h"
 #include "tlread.h"
@@ -23,14 +24,14 @@
 /* Sleeping clients are woken in batches of this many (the wake list lives on the stack). */
 #define WL_LIVE_WAKE_BATCH 64
 
-enum event_kind { EVENT_LOCATION, EVENT_CARD, EVENT_TIMELINE };
-static const char *const event_names[] = {"location", "card", "timeline"};
+enum event_kind { EVENT_LOCATION, EVENT_CARD, EVENT_TIMELINE, EVENT_EVENT };
+static const char *const event_names[] = {"location", "card", "timeline", "event"};
 
 struct event {
     char *json;
     size_t len;
     enum event_kind kind;              /* the SSE event's name */
-    char user[OWNTRACKS_NAME_MAX + 1]; /* whose location, card or timeline it is */
+    char user[OWNTRACKS_NAME_MAX + 1]; /* whose location, card, timeline or event it is */
 };
 
 /* Who a client is, for access control. */
@@ -184,6 +185,23 @@ void live_timeline(void *arg, const char *user, const char *device, enum tl_even
         return;
     tlread_event_json(&buf, user, device, ev, seg, lv->zone);
     bool added = !buf.err && append(lv, EVENT_TIMELINE, user, &buf);
+    sink_free(&buf);
+    if (!added)
+        return;
+    wake_sse(lv, 0);
+    wake_thread(lv);
+}
+
+void live_event(struct live *lv, const struct store_event *ev)
+{
+    struct sink buf;
+
+    if (atomic_load(&lv->clients) == 0)
+        return; /* nobody listens: build nothing */
+    if (sink_init_mem(&buf, 512))
+        return;
+    event_json(&buf, ev);
+    bool added = !buf.err && append(lv, EVENT_EVENT, ev->user, &buf);
     sink_free(&buf);
     if (!added)
         return;

@@ -67,6 +67,9 @@ void live_timeline(void *arg, const char *user, const char *device, enum tl_even
                    const struct tl_segment *seg);
 /* Sets that zone (a reference is taken; NULL: UTC). Call before writers start. */
 void live_set_timeline_zone(struct live *lv, struct zone *z);
+/* A derived event (store.h, "events") to every client that may see its user: SSE
+ * "event: event", WebSocket {"_type":"event",...} (event.h). For store_set_event_hook. */
+void live_event(struct live *lv, const struct store_event *ev);
 
 /* Tells every client that stored data changed beyond new points (a deletion): SSE clients
  * get an event "reset", WebSocket clients {"_type":"reset"}; both reload /api/0/last. */

@@ -28,6 +28,8 @@ static const struct {
     {"key", cli_key, "manage OwnTracks encryption secrets"},
     {"token", cli_token, "API tokens for scripts: create, list, revoke"},
     {"place", cli_place, "a user's places: add, rename, move, merge, delete, list, visits"},
+    {"events", cli_events, "events derived from the data: stays, trips, battery, regions"},
+    {"webhook", cli_webhook, "where a user's events are delivered"},
 };
 
 static void usage(FILE *f)

@@ -9,6 +9,7 @@
 #include "mqtt.h"
 #include "prom.h"
 #include "store.h"
+#include "webhook.h"
 #include "writer.h"
 
 /* One label, formatted into buf. */
@@ -79,6 +80,25 @@ static void mqtt_section(struct mqtt *m, struct sink *s)
                 mqtt_get_state(m) == MQTT_CONNECTED);
     prom_metric(s, "wherelog_mqtt_reconnects_total", "counter",
                 "Connections to the broker after the first.", (double)mqtt_reconnects(m));
+    prom_metric(s, "wherelog_mqtt_publish_dropped_total", "counter",
+                "Events and Home Assistant messages not published (queue full, refused).",
+                (double)mqtt_publish_dropped(m));
+}
+
+static void webhook_section(struct webhook *w, struct sink *s)
+{
+    struct webhook_stats st;
+    webhook_get_stats(w, &st);
+    prom_metric(s, "wherelog_webhook_delivered_total", "counter",
+                "Events delivered to a webhook (answered 2xx).", (double)st.delivered);
+    prom_metric(s, "wherelog_webhook_failures_total", "counter",
+                "Attempts to deliver an event that failed (retried with back-off).",
+                (double)st.failed);
+    prom_metric(s, "wherelog_webhook_dropped_total", "counter",
+                "Undelivered events dropped by webhook-max-age or webhook-max-count.",
+                (double)st.dropped);
+    prom_metric(s, "wherelog_webhook_outbox", "gauge",
+                "Events waiting in the outbox (at the last trim).", (double)st.pending);
 }
 
 static void places_section(struct placename *p, struct sink *s)
@@ -161,6 +181,8 @@ void metrics_render(const struct metrics_sources *src, struct sink *out)
         writer_section(src->writer, out);
     if (src->mqtt)
         mqtt_section(src->mqtt, out);
+    if (src->webhook)
+        webhook_section(src->webhook, out);
     if (src->live) {
         prom_header(out, "wherelog_live_clients", "gauge",
                     "Open live streams (Server-Sent Events and WebSocket).");

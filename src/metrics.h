@@ -21,6 +21,7 @@ struct ingest;
 struct writer;
 struct mqtt;
 struct live;
+struct webhook;
 struct placename;
 
 /* Everything that has numbers to show; NULL members are left out (mqtt when it is off). */
@@ -30,6 +31,7 @@ struct metrics_sources {
     struct writer *writer;
     struct mqtt *mqtt;
     struct live *live;
+    struct webhook *webhook;
     struct placename *places;
 };
 

@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <mosquitto.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "wl.h"
@@ -33,6 +36,21 @@ struct mqtt {
     bool store_failing;  /* the last commit failed (disk full...): reconnect with back-off */
     int backoff;         /* seconds before the next attempt after a failure */
     time_t next_attempt; /* CLOCK_MONOTONIC seconds: a wall clock stepped back would delay it */
+    /* Messages to publish (mqtt_publish): any thread appends under out_lock and writes out_fd;
+     * the client's thread takes them all and hands them to libmosquitto while connected. */
+    pthread_mutex_t out_lock;
+    struct outgoing *out_head, *out_tail;
+    size_t out_n;
+    int out_fd;
+    atomic_ulong out_dropped;
+};
+
+struct outgoing {
+    struct outgoing *next;
+    bool retain;
+    size_t len;
+    char *payload; /* after the topic, in the same allocation */
+    char topic[];
 };
 
 void mqtt_library_init(void)
@@ -88,6 +106,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
     wl_log(WL_LOG_INFO, "mqtt", "connected to %s:%d as %s (session %s)", m->opt.host, m->opt.port,
            m->opt.client_id, (flags & 1) ? "resumed" : "new");
     /* Re-subscribing with a resumed session is harmless and covers a changed topic list. */
+    if (m->opt.connected)
+        m->opt.connected(m->opt.connected_arg);
     rc = mosquitto_subscribe_multiple(mosq, NULL, m->opt.ntopics, (char *const *)m->opt.topics,
                                       m->opt.qos, 0, NULL);
     if (rc != MOSQ_ERR_SUCCESS)
@@ -149,6 +169,10 @@ int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt 
     m->opt.topics = m->topics;
     m->ingest = ingest;
     m->backoff = 1;
+    pthread_mutex_init(&m->out_lock, NULL);
+    m->out_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->out_fd < 0)
+        goto fail;
     if (ingest_batch_init(&m->batch))
         goto fail;
     /* clean_session = false: the broker keeps our subscription and queues messages for us
@@ -192,6 +216,13 @@ void mqtt_free(struct mqtt *m)
     if (m->mosq)
         mosquitto_destroy(m->mosq);
     ingest_batch_free(&m->batch);
+    for (struct outgoing *o = m->out_head, *next; o; o = next) {
+        next = o->next;
+        free(o);
+    }
+    if (m->out_fd > 0)
+        close(m->out_fd);
+    pthread_mutex_destroy(&m->out_lock);
     free(m);
 }
 
@@ -294,6 +325,72 @@ static void disconnect_cleanly(struct mqtt *m)
     wl_log(WL_LOG_INFO, "mqtt", "disconnected from %s:%d", m->opt.host, m->opt.port);
 }
 
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, bool retain)
+{
+    size_t tlen = strlen(topic);
+    struct outgoing *o = malloc(sizeof(*o) + tlen + 1 + len), *gone = NULL;
+    uint64_t one = 1;
+    if (!o)
+        return -ENOMEM;
+    o->next = NULL;
+    o->retain = retain;
+    o->len = len;
+    memcpy(o->topic, topic, tlen + 1);
+    o->payload = o->topic + tlen + 1;
+    memcpy(o->payload, payload, len);
+    pthread_mutex_lock(&m->out_lock);
+    if (m->out_n == MQTT_OUT_MAX) { /* the oldest goes: what is newest matters most */
+        gone = m->out_head;
+        m->out_head = gone->next;
+        if (!m->out_head)
+            m->out_tail = NULL;
+        m->out_n--;
+    }
+    if (m->out_tail)
+        m->out_tail->next = o;
+    else
+        m->out_head = o;
+    m->out_tail = o;
+    m->out_n++;
+    pthread_mutex_unlock(&m->out_lock);
+    if (gone) {
+        free(gone);
+        atomic_fetch_add(&m->out_dropped, 1);
+    }
+    if (write(m->out_fd, &one, sizeof(one)) != sizeof(one))
+        return 0; /* the counter is full: the thread is awake anyway */
+    return 0;
+}
+
+unsigned long mqtt_publish_dropped(struct mqtt *m)
+{
+    return atomic_load(&m->out_dropped);
+}
+
+/* Hands what waits to libmosquitto (its own queue keeps QoS 1 messages until acknowledged). */
+static void publish_waiting(struct mqtt *m)
+{
+    uint64_t count;
+    if (read(m->out_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        return;
+    if (atomic_load(&m->state) != MQTT_CONNECTED || m->dropping)
+        return; /* kept until connected */
+    pthread_mutex_lock(&m->out_lock);
+    struct outgoing *list = m->out_head;
+    m->out_head = m->out_tail = NULL;
+    m->out_n = 0;
+    pthread_mutex_unlock(&m->out_lock);
+    for (struct outgoing *o = list, *next; o; o = next) {
+        next = o->next;
+        int rc = mosquitto_publish(m->mosq, NULL, o->topic, (int)o->len, o->payload, 1, o->retain);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            atomic_fetch_add(&m->out_dropped, 1);
+            wl_log(WL_LOG_WARN, "mqtt", "cannot publish to %s: %s", o->topic, mosq_error(rc));
+        }
+        free(o);
+    }
+}
+
 int mqtt_run(struct mqtt *m, int stop_fd)
 {
     for (;;) {
@@ -308,10 +405,13 @@ int mqtt_run(struct mqtt *m, int stop_fd)
         if (sock < 0 && m->next_attempt > now)
             timeout = (int)(m->next_attempt - now) * 1000;
 
-        struct pollfd pfd[2] = {{.fd = stop_fd, .events = POLLIN}, {.fd = sock}};
+        /* Waiting publishes go out now, when connected (also those queued by on_connect). */
+        publish_waiting(m);
+        struct pollfd pfd[3] = {
+            {.fd = stop_fd, .events = POLLIN}, {.fd = m->out_fd, .events = POLLIN}, {.fd = sock}};
         if (sock >= 0)
-            pfd[1].events = POLLIN | (mosquitto_want_write(m->mosq) && !m->dropping ? POLLOUT : 0);
-        if (poll(pfd, sock >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR) {
+            pfd[2].events = POLLIN | (mosquitto_want_write(m->mosq) && !m->dropping ? POLLOUT : 0);
+        if (poll(pfd, sock >= 0 ? 3 : 2, timeout) < 0 && errno != EINTR) {
             wl_log(WL_LOG_ERROR, "mqtt", "poll: %s", strerror(errno));
             break;
         }
@@ -322,8 +422,8 @@ int mqtt_run(struct mqtt *m, int stop_fd)
 
         bool tls_connecting =
             (m->opt.cafile || m->opt.certfile) && atomic_load(&m->state) == MQTT_CONNECTING;
-        if ((pfd[1].revents & (POLLIN | POLLERR | POLLHUP)) ||
-            (tls_connecting && (pfd[1].revents & POLLOUT))) {
+        if ((pfd[2].revents & (POLLIN | POLLERR | POLLHUP)) ||
+            (tls_connecting && (pfd[2].revents & POLLOUT))) {
             if (read_burst(m, sock) != 0)
                 continue;
         }

@@ -46,6 +46,10 @@ struct mqtt_options {
     int ntopics;
     int qos; /* 1 or 2 */
     int keepalive;
+    /* Called on the client's thread each time a connection is accepted, before anything
+     * else (it may call mqtt_publish: Home Assistant's discovery). May be NULL. */
+    void (*connected)(void *arg);
+    void *connected_arg;
 };
 
 enum mqtt_state { MQTT_DISCONNECTED, MQTT_CONNECTING, MQTT_CONNECTED };
@@ -72,6 +76,16 @@ int mqtt_run(struct mqtt *m, int stop_fd);
 
 enum mqtt_state mqtt_get_state(struct mqtt *m);
 unsigned long mqtt_reconnects(struct mqtt *m);
+
+/* Publishes on the broker through this client, QoS 1, from any thread: the message is queued
+ * and sent by mqtt_run's thread while connected (kept while not, up to MQTT_OUT_MAX; beyond,
+ * the oldest is dropped and counted). After that libmosquitto keeps it until the broker
+ * acknowledges it, across reconnects of this process (not across a restart: republished
+ * events are best effort; webhooks are the durable way). Returns 0 or -ENOMEM. */
+#define MQTT_OUT_MAX 4096 /* a few minutes of every device's events while the broker is away */
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, bool retain);
+/* Messages mqtt_publish dropped (queue full, or libmosquitto refused them). */
+unsigned long mqtt_publish_dropped(struct mqtt *m);
 
 void mqtt_library_init(void);
 void mqtt_library_cleanup(void);

@@ -173,4 +173,21 @@ uint64_t query_track_skipped(const struct query_track *qt);
 /* Frees the track (NULL is harmless). */
 void query_track_close(struct query_track *qt);
 
+/* ------------------------------------------------------------------ events */
+
+/*
+ * The derived events (store.h, "events") of a user's device, or of all the user's devices one
+ * after the other (device NULL), with from <= tst <= to and a kind in `kinds` (0: all), as a
+ * JSON array of event.h's objects, or (lines) one object per line. Read in pieces, like a
+ * track: query_events_fill() writes until out holds `want` bytes, and a piece is read in a
+ * read transaction of its own, so a slow reader pins nothing.
+ */
+struct query_events;
+/* Returns 0 or a store error (an unknown user or device: an empty answer). */
+int query_events_open(struct store *s, const char *user, const char *device, int64_t from,
+                      int64_t to, unsigned kinds, bool lines, struct query_events **out);
+/* Returns 1 when there is more, 0 when all was written, or a store error. */
+int query_events_fill(struct query_events *q, struct sink *out, size_t want);
+void query_events_close(struct query_events *q);
+
 #endif

@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -20,6 +22,8 @@
 #include "cli_command.h"
 #include "cli_internal.h"
 #include "config.h"
+#include "event.h"
+#include "ha.h"
 #include "gazetteer.h"
 #include "geocoder.h"
 #include "http.h"
@@ -33,6 +37,7 @@
 #include "prune.h"
 #include "store.h"
 #include "version.h"
+#include "webhook.h"
 #include "wl.h"
 #include "writer.h"
 #include "zone.h"
@@ -167,6 +172,9 @@ struct server {
     struct api *api;
     struct http *http;
     struct prune *prune;
+    struct webhook *webhook;
+    struct ha *ha;           /* Home Assistant's discovery, when on */
+    const char *event_topic; /* the configuration's; NULL: events are not republished */
     struct gazetteer *gazetteer;
     struct placename *places;
     bool curl_ready;
@@ -203,6 +211,7 @@ static void render_metrics(void *arg, struct sink *out)
                                   .writer = sv->writer,
                                   .mqtt = sv->mq.running ? sv->mq.mqtt : NULL,
                                   .live = sv->live,
+                                  .webhook = sv->webhook,
                                   .places = sv->places};
     metrics_render(&src, out);
 }
@@ -300,18 +309,61 @@ static int start_mqtt(struct server *sv, const struct wl_config *cfg)
         .ntopics = cfg->topics.n,
         .qos = (int)cfg->qos,
         .keepalive = (int)cfg->mqtt_keepalive,
+        .connected = sv->ha ? ha_connected : NULL,
+        .connected_arg = sv->ha,
     };
     mqtt_library_init();
     sv->mosq_ready = true;
     int rc = mqtt_new(&mo, sv->ingest, &sv->mq.mqtt);
     if (rc)
         return rc;
+    if (sv->ha)
+        ha_set_mqtt(sv->ha, sv->mq.mqtt);
     sv->mq.stop_fd = eventfd(0, EFD_CLOEXEC);
     if (sv->mq.stop_fd < 0 || pthread_create(&sv->mq.thread, NULL, run_mqtt, &sv->mq) != 0) {
         fprintf(stderr, "wherelog serve: cannot start: %s\n", strerror(errno));
         return -errno;
     }
     sv->mq.running = true;
+    return 0;
+}
+
+/* The store's event hook: each committed event to the live streams, the broker and the
+ * webhooks' delivery thread (which reads it from the outbox, where it was committed). Runs on
+ * committing threads; everything it calls queues and returns. */
+static void on_event(void *arg, const struct store_event *ev)
+{
+    struct server *sv = arg;
+    live_event(sv->live, ev);
+    if (sv->event_topic && sv->mq.mqtt) {
+        char topic[CFG_STR + 2 * OWNTRACKS_NAME_MAX];
+        struct sink body;
+        if (event_topic(topic, sizeof(topic), sv->event_topic, ev->user, ev->device) == 0 &&
+            sink_init_mem(&body, 512) == 0) {
+            event_json(&body, ev);
+            if (!body.err)
+                mqtt_publish(sv->mq.mqtt, topic, body.buf, body.len, false);
+            sink_free(&body);
+        }
+    }
+    if (sv->webhook)
+        webhook_wake(sv->webhook);
+}
+
+static int start_events(struct server *sv, const struct wl_config *cfg)
+{
+    struct webhook_options wo = {.max_age = cfg->webhook_max_age,
+                                 .max_count = (uint64_t)cfg->webhook_max_count,
+                                 .backoff_max = (unsigned)cfg->webhook_backoff_max};
+    sv->event_topic = cfg->mqtt && cfg->event_topic[0] ? cfg->event_topic : NULL;
+    if (cfg->ha_discovery && cfg->mqtt && ha_new(sv->store, cfg->ha_prefix, &sv->ha) != 0)
+        return -ENOMEM;
+    int rc = webhook_start(sv->store, &wo, &sv->webhook);
+    if (rc) {
+        fprintf(stderr, "wherelog serve: cannot start the webhooks' thread: %s\n", wl_strerror(rc));
+        return rc;
+    }
+    store_set_event_hook(sv->store, on_event, sv);
     return 0;
 }
 
@@ -338,6 +390,16 @@ static void timeline_changed(void *arg, const char *user, const char *device, en
     live_timeline(sv->live, user, device, ev, seg);
     if (sv->places && ev == TL_OPENED && seg->kind == TL_STAY)
         placename_note(sv->places, seg->lat, seg->lon);
+}
+
+/* The writer's hook: live events and Home Assistant's states (neither waits). */
+static void committed(void *arg, const struct store_record *recs, const enum store_result *results,
+                      size_t n)
+{
+    struct server *sv = arg;
+    live_committed(sv->live, recs, results, n);
+    if (sv->ha)
+        ha_committed(sv->ha, recs, results, n);
 }
 
 /* Names for places: the offline cities always, the geocoders the operator configured. */
@@ -401,6 +463,7 @@ static void stop_server(struct server *sv)
     prune_stop(sv->prune);
     live_shutdown(sv->live); /* ends live streams, which the HTTP server waits for */
     http_stop(sv->http);
+    webhook_stop(sv->webhook);  /* after every door that commits: their events wake it */
     placename_free(sv->places); /* after every door that stores or reads: they use it */
     gazetteer_free(sv->gazetteer);
     if (sv->curl_ready)
@@ -409,6 +472,7 @@ static void stop_server(struct server *sv)
     mqtt_free(sv->mq.mqtt);
     if (sv->mosq_ready)
         mqtt_library_cleanup();
+    ha_free(sv->ha);
     api_free(sv->api);
     live_free(sv->live);
     ingest_free(sv->ingest);
@@ -567,7 +631,7 @@ int cli_serve(int argc, char **argv)
     }
     struct store_user_settings timeline;
     cli_timeline_defaults(cfg, &timeline);
-    struct store_options so = {.timeline = &timeline};
+    struct store_options so = {.timeline = &timeline, .battery_low = (int)cfg->battery_low};
     if ((rc = store_open(cfg->storage, &so, &sv.store))) {
         fprintf(stderr, "wherelog serve: cannot open the store in %s: %s\n", cfg->storage,
                 wl_strerror(rc));
@@ -581,7 +645,7 @@ int cli_serve(int argc, char **argv)
         goto out;
     if (start_places(&sv, cfg))
         goto out;
-    writer_set_committed_hook(sv.writer, live_committed, sv.live);
+    writer_set_committed_hook(sv.writer, committed, &sv);
     struct zone *zone;
     if (zone_open(cfg->timezone, &zone) == 0) { /* checked above */
         live_set_timeline_zone(sv.live, zone);
@@ -589,6 +653,8 @@ int cli_serve(int argc, char **argv)
     }
     store_set_timeline_hook(sv.store, timeline_changed, &sv);
     store_set_timeline_deferred(sv.store, !cfg->timeline_ingest);
+    if (start_events(&sv, cfg))
+        goto out;
     /* MQTT first: the HTTP threads read what it set up (health, metrics). */
     if ((cfg->mqtt && start_mqtt(&sv, cfg)) || (cfg->http_port && start_http(&sv, cfg)) ||
         start_prune(&sv, cfg))
@@ -610,8 +676,19 @@ int cli_serve(int argc, char **argv)
     /* Under systemd (Type=notify): ready means the store is open, HTTP listens and the MQTT
      * thread runs. Outside systemd this does nothing. */
     sd_notifyf(0, "READY=1\nSTATUS=storing into %s", cfg->storage);
+    time_t next_silence_check = 0;
     for (;;) {
         struct signalfd_siginfo si;
+        /* A device going silent is the one event that nothing arriving can make: look for
+         * them now and then, between signals. */
+        if (cfg->silence_after > 0 && time(NULL) >= next_silence_check) {
+            store_events_check_silence(sv.store, time(NULL), cfg->silence_after, NULL);
+            long every = cfg->silence_after / 10;
+            next_silence_check = time(NULL) + (every < 1 ? 1 : every > 60 ? 60 : every);
+        }
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        if (poll(&pfd, 1, cfg->silence_after > 0 ? 1000 : -1) == 0)
+            continue;
         ssize_t n = read(sfd, &si, sizeof(si));
         if (n < 0 && errno == EINTR)
             continue;

@@ -180,6 +180,8 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
     }
     if (rc == 0)
         rc = spl_open_dbs(s, txn);
+    if (rc == 0)
+        rc = sev_open_dbs(s, txn);
     return rc;
 }
 
@@ -683,6 +685,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
         s->tl_defaults.zone[0] = '\0';
         tl_settings_default(&s->tl_defaults.tl);
     }
+    s->battery_low = opt && opt->battery_low ? opt->battery_low : STORE_BATTERY_LOW_DEFAULT;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&s->resize_lock, &attr);
@@ -814,6 +817,7 @@ struct dev_slot {
     struct devrec rec;
     bool dirty;
     uint32_t oldest_stored; /* the oldest point this batch stored (UINT32_MAX: none) */
+    struct sev_dev ev;      /* event derivation's state of the device */
 };
 
 static int find_device(struct store *s, MDB_txn *txn, struct dev_slot *slots, size_t *nslots,
@@ -1200,9 +1204,12 @@ static int put_event(struct store *s, MDB_txn *txn, struct dev_slot *dev,
 
 static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs, size_t n,
                          enum store_result *results, struct dev_slot *slots, struct scratch *sc,
-                         struct stl_events *ev)
+                         struct stl_events *ev, struct sev_list *events)
 {
     size_t nslots = 0;
+    bool deferred = atomic_load(&s->tl_deferred);
+    /* Events are derived from live data (store_set_event_hook), not from an import. */
+    bool derive = s->ev_hook != NULL;
     MDB_cursor *cur = NULL;
     int rc = mdb_cursor_open(txn, s->points, &cur);
 
@@ -1213,23 +1220,37 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             break;
         if (r->kind == OWNTRACKS_LOCATION) {
             rc = put_point(s, txn, cur, sc, dev, r, &results[i]);
-            if (rc == 0 && results[i] == STORE_STORED)
+            if (rc == 0 && results[i] == STORE_STORED) {
                 count_point(dev, r);
+                if (derive)
+                    rc = sev_location(s, txn, &dev->ev, dev->rec.id, r, events);
+            }
         } else {
             rc = put_event(s, txn, dev, r, &results[i]);
+            if (rc == 0 && results[i] == STORE_STORED && r->kind == OWNTRACKS_TRANSITION && derive)
+                rc = sev_transition(s, txn, &dev->ev, dev->rec.id, r, events);
         }
+        if (rc == 0 && derive)
+            rc = sev_seen(s, txn, &dev->ev, dev->rec.id);
         if (rc == 0 && (uint32_t)r->received > dev->rec.seen) {
             dev->rec.seen = (uint32_t)r->received;
             dev->dirty = true;
         }
     }
-    /* The timeline of each device that got points, in the same transaction (store.h). */
-    bool deferred = atomic_load(&s->tl_deferred);
-    for (size_t i = 0; i < nslots && rc == 0; i++)
+    /* The timeline of each device that got points, in the same transaction (store.h), and
+     * the events of the stays and trips that opened or closed. */
+    for (size_t i = 0; i < nslots && rc == 0; i++) {
+        size_t before = ev->n;
         if (slots[i].oldest_stored != UINT32_MAX)
             rc = deferred ? stl_mark(s, txn, slots[i].rec.id, slots[i].oldest_stored)
                           : stl_update(s, txn, slots[i].rec.id, slots[i].user, slots[i].device,
                                        slots[i].oldest_stored, false, ev);
+        if (rc == 0 && derive)
+            rc = sev_timeline(s, txn, &slots[i].ev, slots[i].rec.id, ev->v + before, ev->n - before,
+                              events);
+        if (rc == 0)
+            rc = sev_finish(s, txn, &slots[i].ev, slots[i].rec.id);
+    }
     for (size_t i = 0; i < nslots && rc == 0; i++) {
         uint8_t key[DEVICE_KEY_MAX], val[DEVREC_FIXED + STORE_TOPIC_MAX];
         if (!slots[i].dirty)
@@ -1287,14 +1308,16 @@ struct batch_job {
     enum store_result *results;
     struct dev_slot *slots;
     struct scratch sc;
-    struct stl_events ev; /* what opened or closed: for the hook, after the commit */
+    struct stl_events ev;   /* what opened or closed: for the hook, after the commit */
+    struct sev_list events; /* events derived: for their hook, after the commit */
 };
 
 static int batch_fn(struct store *s, MDB_txn *txn, void *arg)
 {
     struct batch_job *j = arg;
     j->ev.n = 0; /* a retry after growing the map starts again */
-    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc, &j->ev);
+    j->events.n = 0;
+    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc, &j->ev, &j->events);
 }
 
 int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
@@ -1309,9 +1332,12 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
     if (!j.slots)
         return -ENOMEM;
     rc = store_with_write_txn(s, batch_fn, &j, "write batch");
-    if (rc == 0)
+    if (rc == 0) {
         stl_deliver(s, &j.ev);
+        sev_deliver(s, &j.events);
+    }
     free(j.ev.v);
+    free(j.events.v);
     free(j.sc.copy);
     free(j.sc.pts);
     free(j.slots);
@@ -1976,6 +2002,14 @@ static int delete_device_some(struct store *s, MDB_txn *txn, void *arg)
             (rc = store_delete_prefixed(txn, s->tl_state, r.id, false, 1, &ignored, &state_done)))
             return rc;
         events_done = events_done && segs_done && days_done && ckpt_done && state_done;
+    }
+    if (!j->dry_run) { /* and the events derived from them */
+        uint64_t ignored = 0;
+        bool derived_done;
+        if ((rc = sev_delete_device(s, txn, r.id, false, 4 * STORE_EDIT_CHUNKS, &ignored,
+                                    &derived_done)))
+            return rc;
+        events_done = events_done && derived_done;
     }
     j->out.events += events;
     if (j->dry_run || (points_done && events_done)) {

@@ -105,6 +105,8 @@ struct store_options {
     /* The timeline's defaults for users without their own settings (store_user_settings);
      * NULL: tl_settings_default() and the server's zone. Borrowed during store_open. */
     const struct store_user_settings *timeline;
+    /* Event derivation (see "events" below); 0: STORE_BATTERY_LOW_DEFAULT. */
+    int battery_low;
 };
 
 /*
@@ -337,18 +339,18 @@ int store_timeline_read(struct store *s, uint32_t id, int64_t from, int64_t to, 
 /* One local day of one device. */
 #define STORE_DAY_STAYS 16 /* the day's longest stays, in time order; a day has a few */
 struct store_day {
-    uint32_t date;          /* yyyymmdd in the user's zone */
-    int64_t start, end;     /* the day's bounds in epoch seconds: [start, end) */
-    uint32_t points;        /* fixes stored that day */
-    int64_t first, last;    /* the first and the last of them (0 if none) */
-    double distance_m;      /* travelled in trips (accuracy-filtered), that day's share */
-    int64_t moving_s;       /* time moving in trips, that day's share */
-    uint32_t stays, trips;  /* segments that overlap the day */
-    int64_t stay_s;         /* time in stays that day */
-    uint32_t nstays;        /* entries in stay[] */
+    uint32_t date;         /* yyyymmdd in the user's zone */
+    int64_t start, end;    /* the day's bounds in epoch seconds: [start, end) */
+    uint32_t points;       /* fixes stored that day */
+    int64_t first, last;   /* the first and the last of them (0 if none) */
+    double distance_m;     /* travelled in trips (accuracy-filtered), that day's share */
+    int64_t moving_s;      /* time moving in trips, that day's share */
+    uint32_t stays, trips; /* segments that overlap the day */
+    int64_t stay_s;        /* time in stays that day */
+    uint32_t nstays;       /* entries in stay[] */
     struct {
-        int64_t start;      /* the stay's start (it may begin the day before) */
-        uint32_t seconds;   /* its time within this day */
+        int64_t start;    /* the stay's start (it may begin the day before) */
+        uint32_t seconds; /* its time within this day */
         float lat, lon;
     } stay[STORE_DAY_STAYS];
 };
@@ -378,8 +380,131 @@ void store_set_timeline_hook(struct store *s, store_timeline_hook fn, void *arg)
 /* Recomputes the timelines of a user's devices (all users if NULL; one device if device is
  * not NULL) from their points, in one transaction per device. *points gets how many points
  * were read (may be NULL). Returns 0, -ENOENT (no such device), or a store error. */
-int store_timeline_rebuild(struct store *s, const char *user, const char *device,
-                           uint64_t *points);
+int store_timeline_rebuild(struct store *s, const char *user, const char *device, uint64_t *points);
+
+/* ------------------------------------------------------------------ events */
+
+/*
+ * Events are derived at ingest and kept as history, in the transaction that stores the
+ * points (or messages) that cause them (store_events.c):
+ *
+ *   evlog    u32 device id | u32 tst | u32 seq -> u8 kind | the fields (JSON members, no braces)
+ *   evstate  u32 device id -> what derivation remembers of a device: battery low, silent
+ *   webhooks u32 webhook id -> "user" NUL "url" NUL u32le kinds | secret
+ *   outbox   u32 webhook id | u32 device id | u32 seq -> u32le event tst | u32le enqueued at
+ *
+ * seq (meta "next_event") numbers events in commit order across the store: it is the event's
+ * id, what a webhook receiver de-duplicates by. Derived in a write with store_write_batch()
+ * by a store that has an event hook (`serve`: live data, never an import), the stays and
+ * trips only where the timeline is kept at ingest (not deferred), never when it is rebuilt:
+ *   - stay_started / stay_ended / trip_started / trip_ended: a stay or trip of the timeline
+ *     opened or closed because of fixes newer than the device's previous newest one;
+ *   - battery_low: the newest fix's batt fell below the level (store_options.battery_low), once
+ *     per crossing: it is armed again when a fix reports STORE_BATTERY_REARM points above it;
+ *   - transition: the phone's own transition message (enter/leave a region), stored;
+ *   - silent: store_events_check_silence() found no message from a device for longer than
+ *     a time; once per silence (any message from the device ends it).
+ * For each event and each webhook of the device's user that wants its kind, an outbox record
+ * is written in the same transaction: a committed event is delivered at least once, whatever
+ * crashes after the commit (webhook.h delivers them).
+ */
+enum store_event_kind {
+    STORE_EV_STAY_STARTED = 1,
+    STORE_EV_STAY_ENDED,
+    STORE_EV_TRIP_STARTED,
+    STORE_EV_TRIP_ENDED,
+    STORE_EV_BATTERY_LOW,
+    STORE_EV_TRANSITION,
+    STORE_EV_SILENT,
+    STORE_EV_KIND_END /* one past the last */
+};
+#define STORE_BATTERY_LOW_DEFAULT 20
+#define STORE_BATTERY_REARM                                                                        \
+    5 /* percent above the level: a battery that reads 19, 20,                                     \
+         19 while charging slowly is one crossing, not three */
+/* Fields of one event as JSON text: the largest is a transition with a region name (desc) of
+ * a few dozen bytes; a longer desc is left out rather than cut. */
+#define STORE_EVENT_FIELDS_MAX 768
+
+/* "stay_started", ...; NULL for a value outside the enum. */
+const char *store_event_kind_name(enum store_event_kind kind);
+/* The kind for a name, or 0. */
+enum store_event_kind store_event_kind_from_name(const char *name, size_t len);
+/* A set of kinds: bit (1 << kind); 0 means all of them wherever a set filters. */
+#define STORE_EVENT_KIND_BIT(k) (1u << (k))
+/* Parses "kind,kind,..." into a set. Returns 0, or -EINVAL naming nothing (an unknown kind). */
+int store_event_kinds_parse(const char *list, unsigned *set);
+
+struct store_event {
+    uint32_t seq; /* the event's id */
+    enum store_event_kind kind;
+    int64_t tst; /* when it happened (the fix's, the message's, or the check's time) */
+    char user[OWNTRACKS_NAME_MAX + 1], device[OWNTRACKS_NAME_MAX + 1];
+    char fields[STORE_EVENT_FIELDS_MAX]; /* JSON members without braces ("" none) */
+};
+
+/* Called after a commit for each event committed in it, in seq order, from the committing
+ * thread; ev is borrowed for the call. It must not block or call the store. Set before
+ * writers start. */
+typedef void (*store_event_hook)(void *arg, const struct store_event *ev);
+/* Setting a hook turns derivation on (see above); NULL turns it off. */
+void store_set_event_hook(struct store *s, store_event_hook fn, void *arg);
+
+/* Calls cb for each event of device d (its names fill user and device) with from <= tst <= to
+ * whose kind is in `kinds` (0: all), in time order; cb runs inside the read transaction (must
+ * not call the store) and returns 0 to go on. Returns 0, cb's value, or a store error. */
+int store_events_read(struct store *s, const struct store_device *d, int64_t from, int64_t to,
+                      unsigned kinds, int (*cb)(void *arg, const struct store_event *ev),
+                      void *arg);
+
+/* Writes a "silent" event for each device whose last message is older than now - after and
+ * that has none for this silence yet, in one transaction (then the hook). *found (may be NULL)
+ * gets how many. Returns 0 or a store error. */
+int store_events_check_silence(struct store *s, int64_t now, int64_t after, unsigned *found);
+
+#define STORE_URL_MAX      1024 /* a webhook URL; longer ones are refused */
+#define STORE_SECRET_MAX   128  /* a webhook's HMAC key (bytes) */
+#define STORE_WEBHOOKS_MAX 256  /* per store: each event checks every one of them */
+struct store_webhook {
+    uint32_t id;
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char url[STORE_URL_MAX + 1];
+    unsigned kinds; /* a set of kinds; 0: all */
+    uint8_t secret[STORE_SECRET_MAX];
+    size_t secret_len; /* 0: the body is not signed */
+};
+/* Adds a webhook; *id gets its id. Returns 0, -EINVAL (a URL that is not http:// or https://,
+ * too long, or a longer secret), -ENOSPC (STORE_WEBHOOKS_MAX reached) or a store error. */
+int store_webhook_add(struct store *s, const struct store_webhook *w, uint32_t *id);
+/* Calls cb for each webhook of user (all if NULL) in id order; cb as for store_list_users.
+ * Returns 0, cb's value or a store error. */
+int store_webhook_list(struct store *s, const char *user,
+                       int (*cb)(void *arg, const struct store_webhook *w), void *arg);
+/* Removes webhook id of user (user NULL: anyone's) and whatever its outbox still holds.
+ * Returns 0, -ENOENT, or a store error. */
+int store_webhook_delete(struct store *s, const char *user, uint32_t id);
+/* Looks one up by id. Returns 0, -ENOENT or a store error. */
+int store_webhook_get(struct store *s, uint32_t id, struct store_webhook *out);
+
+/* One outbox record: an event waiting for a webhook. */
+struct store_delivery {
+    uint32_t webhook, device;
+    int64_t enqueued; /* when it was committed */
+    struct store_event ev;
+};
+/* The oldest waiting records of each (webhook, device), up to per_group of each and max in
+ * all, in key order (so each group's in the order of its events): what may be delivered next,
+ * one after the other, without overtaking an older event of the same device. Returns how many
+ * (into out), or a store error. */
+long store_outbox_heads(struct store *s, struct store_delivery *out, size_t max, size_t per_group);
+/* Removes delivered records, all in one transaction (one fsync for a pass of deliveries).
+ * Returns 0 (also for records gone already) or a store error. */
+int store_outbox_done(struct store *s, const struct store_delivery *const *d, size_t n);
+/* Drops records enqueued before now - max_age (max_age 0: no age limit), then the oldest
+ * beyond max_count (0: no count limit), in small transactions. *dropped gets how many;
+ * *left how many remain. Returns 0 or a store error. */
+int store_outbox_trim(struct store *s, int64_t now, int64_t max_age, uint64_t max_count,
+                      uint64_t *dropped, uint64_t *left);
 
 /* ------------------------------------------------------------------ places */
 

@@ -56,6 +56,13 @@ struct store {
     /* The places (store_places.c); have_places false in a read-only store made before them. */
     MDB_dbi places;
     bool have_places;
+    /* Events (store_events.c): their databases (0 in a read-only store made before them), the
+     * battery level that makes one, and the hook for those committed. */
+    MDB_dbi evlog, evstate, webhooks, outbox;
+    bool have_events;
+    int battery_low;
+    store_event_hook ev_hook;
+    void *ev_hook_arg;
 };
 
 static inline void put_be32(uint8_t *p, uint32_t v)
@@ -171,5 +178,45 @@ void stl_deliver(struct store *s, struct stl_events *ev);
 /* store_places.c, called by store.c: opens (creating unless read-only) the places database;
  * 0, or an LMDB error. */
 int spl_open_dbs(struct store *s, MDB_txn *txn);
+/* store_events.c, called by store.c. */
+/* Opens (creating unless read-only) the events' databases; 0, or an LMDB error. */
+int sev_open_dbs(struct store *s, MDB_txn *txn);
+
+/* What derivation knows of one device during a write, loaded at its first use. */
+struct sev_dev {
+    bool loaded, dirty;
+    uint8_t flags;     /* SEV_BATTERY_LOW, SEV_SILENT */
+    uint32_t last_fix; /* the newest fix derivation looked at */
+};
+#define SEV_BATTERY_LOW 0x01
+#define SEV_SILENT      0x02
+
+/* Events made in a write, kept for the hook until the commit. */
+struct sev_list {
+    struct store_event *v;
+    size_t n, cap;
+};
+
+/*
+ * Derivation inside a write transaction, for device id (user, device): a message of it
+ * arrived (ends a silence); a location was stored (battery); a transition was stored; the
+ * timeline reported v[0..n) for it. sev_finish writes what changed of the device's state.
+ * Each event goes to evlog, the outbox (for each webhook that wants it) and out.
+ * All return 0 or an LMDB error (ENOMEM).
+ */
+int sev_seen(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id);
+int sev_location(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id,
+                 const struct store_record *r, struct sev_list *out);
+int sev_transition(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id,
+                   const struct store_record *r, struct sev_list *out);
+int sev_timeline(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id,
+                 const struct stl_event *v, size_t n, struct sev_list *out);
+int sev_finish(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id);
+/* Calls the hook for each event and empties the list (after a commit). */
+void sev_deliver(struct store *s, struct sev_list *l);
+/* Removes (or counts) up to max events, states and outbox records of device id; *done when
+ * none is left. Returns 0 or an LMDB error. */
+int sev_delete_device(struct store *s, MDB_txn *txn, uint32_t id, bool dry_run, size_t max,
+                      uint64_t *count, bool *done);
 
 #endif

@@ -144,6 +144,14 @@ class Auth(unittest.TestCase):
         # dad sees only himself: nobody granted him more
         r = self.get("/api/0/locations?user=mum&device=phone&format=gpx", "dad")
         self.assertEqual(r.status, 403)
+        # Events: the same rule as the locations.
+        r = self.get("/api/0/events?user=stranger", "mum")
+        self.assertEqual(r.status, 403)
+        contract.check("/api/0/events", "GET", r)
+        r = self.get("/api/0/events?user=dad", "mum")
+        self.assertEqual(r.status, 200)
+        contract.check("/api/0/events", "GET", r)
+        self.assertEqual(self.get("/api/0/events?user=mum", "dad").status, 403)
 
     def test_monitor_shows_the_last_message_only_to_who_may_see_it(self):
         h.publish(self.stack.broker.port, [h.location("stranger", "phone", 1700001000)])

@@ -1,0 +1,360 @@
+/* Events derived at ingest (store.h, "events"; store_events.c): battery hysteresis, the
+ * phone's transitions, the timeline's stays and trips, silences, and the webhooks' outbox;
+ * and the pieces the outlets share (event.h, webhook_sign). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "helpers.h"
+#include "pack.h"
+#include "store.h"
+#include "webhook.h"
+#include "wl.h"
+#include "wtime.h"
+
+static char dir[256];
+static struct store *st;
+
+/* What the hook saw. */
+#define HOOKED_MAX 256
+static struct store_event hooked[HOOKED_MAX];
+static size_t nhooked;
+
+static void on_event(void *arg, const struct store_event *ev)
+{
+    (void)arg;
+    cr_assert(nhooked < HOOKED_MAX);
+    hooked[nhooked++] = *ev;
+}
+
+static void setup(void)
+{
+    static struct store_user_settings utc;
+    tmpdir_make(dir, sizeof(dir));
+    snprintf(utc.zone, sizeof(utc.zone), "UTC");
+    tl_settings_default(&utc.tl);
+    struct store_options opt = {.timeline = &utc, .battery_low = 20};
+    cr_assert_eq(store_open(dir, &opt, &st), 0);
+    nhooked = 0;
+    store_set_event_hook(st, on_event, NULL);
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    tmpdir_remove(dir);
+}
+
+TestSuite(store_events, .init = setup, .fini = teardown);
+
+#define T0 1714694400 /* 2024-05-03 */
+
+/* Writes one message (JSON text) of a kind for user/device, alone in a batch. */
+static enum store_result write_doc(const char *user, const char *device, const char *type,
+                                   int64_t tst, const char *json)
+{
+    struct json_object *o = json_tokener_parse(json);
+    cr_assert(o, "test JSON parses: %s", json);
+    struct pack_encode_ctx ctx = {.type = type, .tst = tst, .tst_member = true};
+    struct sink buf;
+    cr_assert_eq(sink_init_mem(&buf, 128), 0);
+    cr_assert_eq(pack_encode(&buf, o, &ctx), 0);
+    json_object_put(o);
+    struct store_record r = {.kind = owntracks_kind_from_name(type),
+                             .user = user,
+                             .device = device,
+                             .tst = tst,
+                             .data = buf.buf,
+                             .len = buf.len,
+                             .received = tst};
+    enum store_result res;
+    cr_assert_eq(store_write_batch(st, &r, 1, &res), 0);
+    sink_free(&buf);
+    return res;
+}
+
+static void fix(const char *device, int64_t tst, double lat, double lon, int batt)
+{
+    char doc[256];
+    if (batt >= 0)
+        snprintf(doc, sizeof(doc),
+                 "{\"_type\":\"location\",\"lat\":%.6f,\"lon\":%.6f,\"acc\":10,\"batt\":%d,"
+                 "\"tst\":%lld}",
+                 lat, lon, batt, (long long)tst);
+    else
+        snprintf(doc, sizeof(doc),
+                 "{\"_type\":\"location\",\"lat\":%.6f,\"lon\":%.6f,\"acc\":10,\"tst\":%lld}", lat,
+                 lon, (long long)tst);
+    write_doc("jane", device, "location", tst, doc);
+}
+
+static size_t count_kind(enum store_event_kind kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nhooked; i++)
+        n += hooked[i].kind == kind;
+    return n;
+}
+
+struct read_ctx {
+    struct store_event v[HOOKED_MAX];
+    size_t n;
+};
+
+static int collect(void *arg, const struct store_event *ev)
+{
+    struct read_ctx *c = arg;
+    cr_assert(c->n < HOOKED_MAX);
+    c->v[c->n++] = *ev;
+    return 0;
+}
+
+static void read_events(const char *device, unsigned kinds, struct read_ctx *c)
+{
+    struct store_device d;
+    c->n = 0;
+    cr_assert_eq(store_get_device(st, "jane", device, &d), 0);
+    cr_assert_eq(store_events_read(st, &d, 0, WTIME_MAX, kinds, collect, c), 0);
+}
+
+Test(store_events, battery_low_once_per_crossing)
+{
+    /* Falls below 20 at 19; 18 and the rise to 22 and 24 are the same crossing (re-armed only
+     * at 25); 19 again after 25 is a second one; 10 and 30 are not. */
+    const int batt[] = {50, 19, 18, 22, 24, 25, 19, 10, 30};
+    for (size_t i = 0; i < WL_ARRAY_LEN(batt); i++)
+        fix("phone", T0 + (int64_t)i * 60, 48.85, 2.35, batt[i]);
+    cr_assert_eq(count_kind(STORE_EV_BATTERY_LOW), 2, "two crossings, two events (got %zu)",
+                 count_kind(STORE_EV_BATTERY_LOW));
+    /* A late fix with a low battery says nothing about the battery now. */
+    fix("phone", T0 + 30, 48.85, 2.35, 3);
+    cr_assert_eq(count_kind(STORE_EV_BATTERY_LOW), 2, "a late fix makes no battery event");
+    /* A fix without batt changes nothing either. */
+    fix("phone", T0 + 3600, 48.85, 2.35, -1);
+    fix("phone", T0 + 3660, 48.85, 2.35, 15);
+    cr_assert_eq(count_kind(STORE_EV_BATTERY_LOW), 3, "the fall after 30 is a crossing");
+
+    struct read_ctx c;
+    read_events("phone", STORE_EVENT_KIND_BIT(STORE_EV_BATTERY_LOW), &c);
+    cr_assert_eq(c.n, 3, "the events are stored: %zu", c.n);
+    cr_assert_eq(c.v[0].tst, T0 + 60);
+    cr_assert_eq(c.v[1].tst, T0 + 6 * 60);
+    cr_assert(strstr(c.v[0].fields, "\"batt\":19"), "fields: %s", c.v[0].fields);
+    cr_assert(c.v[0].seq < c.v[1].seq && c.v[1].seq < c.v[2].seq, "ids grow in commit order");
+}
+
+Test(store_events, a_transition_is_an_event_once)
+{
+    const char *doc = "{\"_type\":\"transition\",\"event\":\"enter\",\"desc\":\"Home\","
+                      "\"t\":\"c\",\"lat\":48.85,\"lon\":2.35,\"acc\":10,\"tst\":1714694400,"
+                      "\"wtst\":1714600000}";
+    cr_assert_eq(write_doc("jane", "phone", "transition", T0, doc), STORE_STORED);
+    cr_assert_eq(write_doc("jane", "phone", "transition", T0, doc), STORE_DUPLICATE);
+    cr_assert_eq(count_kind(STORE_EV_TRANSITION), 1, "a redelivered transition is no new event");
+    const struct store_event *e = &hooked[0];
+    cr_assert(strstr(e->fields, "\"event\":\"enter\"") && strstr(e->fields, "\"desc\":\"Home\""),
+              "fields: %s", e->fields);
+
+    /* As JSON, as every outlet shows it. */
+    struct sink out;
+    cr_assert_eq(sink_init_mem(&out, 256), 0);
+    event_json(&out, e);
+    sink_putc(&out, 0);
+    struct json_object *o = json_tokener_parse(out.buf);
+    cr_assert(o, "event_json is JSON: %s", out.buf);
+    struct json_object *v;
+    cr_assert(json_object_object_get_ex(o, "_type", &v) &&
+              strcmp(json_object_get_string(v), "event") == 0);
+    cr_assert(json_object_object_get_ex(o, "kind", &v) &&
+              strcmp(json_object_get_string(v), "transition") == 0);
+    cr_assert(json_object_object_get_ex(o, "id", &v) && json_object_get_int64(v) == e->seq);
+    cr_assert(json_object_object_get_ex(o, "desc", &v) &&
+              strcmp(json_object_get_string(v), "Home") == 0);
+    json_object_put(o);
+    sink_free(&out);
+}
+
+Test(store_events, stays_and_trips_of_the_timeline)
+{
+    /* 30 min at A, 20 min walking 2 km north, 30 min at B: a stay, a trip, a stay. */
+    const double m = 1.0 / 111195.0;
+    int64_t t = T0;
+    for (; t < T0 + 1800; t += 60)
+        fix("phone", t, 48.85, 2.35, -1);
+    for (int i = 1; i <= 40; i++, t += 30)
+        fix("phone", t, 48.85 + i * 50 * m, 2.35, -1);
+    for (int64_t end = t + 1800; t < end; t += 60)
+        fix("phone", t, 48.85 + 2000 * m, 2.35, -1);
+
+    cr_assert_geq(count_kind(STORE_EV_STAY_STARTED), 2, "both stays started");
+    cr_assert_geq(count_kind(STORE_EV_STAY_ENDED), 1, "the first stay ended");
+    cr_assert_geq(count_kind(STORE_EV_TRIP_ENDED), 1, "the walk ended");
+    /* In time order: the first stay ends before the trip ends, which is before B's stay. */
+    size_t stay_end = SIZE_MAX, trip_end = SIZE_MAX, second_stay = SIZE_MAX;
+    for (size_t i = 0; i < nhooked; i++) {
+        if (hooked[i].kind == STORE_EV_STAY_ENDED && stay_end == SIZE_MAX)
+            stay_end = i;
+        if (hooked[i].kind == STORE_EV_TRIP_ENDED && trip_end == SIZE_MAX)
+            trip_end = i;
+        if (hooked[i].kind == STORE_EV_STAY_STARTED && i > stay_end)
+            second_stay = i;
+    }
+    cr_assert(stay_end < trip_end && trip_end <= second_stay, "order: %zu %zu %zu", stay_end,
+              trip_end, second_stay);
+    cr_assert(strstr(hooked[trip_end].fields, "\"distance_m\":"), "a trip says how far: %s",
+              hooked[trip_end].fields);
+
+    /* The hook saw exactly what is stored. */
+    struct read_ctx c;
+    read_events("phone", 0, &c);
+    cr_assert_eq(c.n, nhooked, "stored %zu, hooked %zu", c.n, nhooked);
+}
+
+Test(store_events, only_a_store_with_a_hook_derives_events)
+{
+    store_set_event_hook(st, NULL, NULL); /* an import, `wherelog import` */
+    fix("phone", T0, 48.85, 2.35, 50);
+    fix("phone", T0 + 60, 48.85, 2.35, 5);
+    store_set_event_hook(st, on_event, NULL);
+    struct read_ctx c;
+    read_events("phone", 0, &c);
+    cr_assert_eq(c.n, 0, "history imported is not news");
+
+    /* With the timeline deferred (timeline-ingest off), the battery still speaks. */
+    store_set_timeline_deferred(st, true);
+    fix("phone", T0 + 120, 48.85, 2.35, 50);
+    fix("phone", T0 + 180, 48.85, 2.35, 5);
+    store_set_timeline_deferred(st, false);
+    cr_assert_eq(count_kind(STORE_EV_BATTERY_LOW), 1);
+}
+
+Test(store_events, silence_once_until_the_device_speaks)
+{
+    unsigned found;
+    fix("phone", T0, 48.85, 2.35, -1);
+    fix("tablet", T0, 48.85, 2.35, -1);
+    cr_assert_eq(store_events_check_silence(st, T0 + 100, 3600, &found), 0);
+    cr_assert_eq(found, 0, "not silent yet");
+    cr_assert_eq(store_events_check_silence(st, T0 + 7200, 3600, &found), 0);
+    cr_assert_eq(found, 2, "both devices are silent");
+    cr_assert_eq(store_events_check_silence(st, T0 + 9000, 3600, &found), 0);
+    cr_assert_eq(found, 0, "once per silence");
+    fix("phone", T0 + 9100, 48.85, 2.35, -1);
+    cr_assert_eq(store_events_check_silence(st, T0 + 9100 + 7200, 3600, &found), 0);
+    cr_assert_eq(found, 1, "the phone spoke, then fell silent again: one more");
+    cr_assert_eq(count_kind(STORE_EV_SILENT), 3);
+}
+
+static uint32_t add_webhook(const char *user, const char *url, unsigned kinds)
+{
+    struct store_webhook w = {.kinds = kinds};
+    uint32_t id;
+    snprintf(w.user, sizeof(w.user), "%s", user);
+    snprintf(w.url, sizeof(w.url), "%s", url);
+    memcpy(w.secret, "k", 1);
+    w.secret_len = 1;
+    cr_assert_eq(store_webhook_add(st, &w, &id), 0);
+    return id;
+}
+
+Test(store_events, the_outbox_holds_each_event_per_webhook_in_order)
+{
+    uint32_t battery =
+        add_webhook("jane", "http://127.0.0.1:1/a", STORE_EVENT_KIND_BIT(STORE_EV_BATTERY_LOW));
+    uint32_t all = add_webhook("jane", "http://127.0.0.1:1/b", 0);
+    add_webhook("bob", "http://127.0.0.1:1/c", 0);
+    struct store_webhook bad = {.user = "jane", .url = "ftp://x"};
+    cr_assert_eq(store_webhook_add(st, &bad, NULL), -EINVAL, "only http(s) URLs");
+
+    /* Two crossings on each of two devices. */
+    const int batt[] = {50, 10, 50, 10};
+    for (size_t i = 0; i < WL_ARRAY_LEN(batt); i++) {
+        fix("phone", T0 + (int64_t)i * 60, 48.85, 2.35, batt[i]);
+        fix("watch", T0 + (int64_t)i * 60, 48.85, 2.35, batt[i]);
+    }
+    cr_assert_eq(count_kind(STORE_EV_BATTERY_LOW), 4);
+
+    struct store_delivery heads[16];
+    long n = store_outbox_heads(st, heads, 16, 1);
+    cr_assert_eq(n, 4, "a head per (webhook, device): %ld", n);
+    for (long i = 0; i < n; i++) {
+        cr_assert(heads[i].webhook == battery || heads[i].webhook == all, "not bob's");
+        cr_assert_eq(heads[i].ev.kind, STORE_EV_BATTERY_LOW);
+        cr_assert_str_eq(heads[i].ev.user, "jane");
+        cr_assert(strcmp(heads[i].ev.device, "phone") == 0 ||
+                  strcmp(heads[i].ev.device, "watch") == 0);
+    }
+    /* The head of (battery, phone) is its first event; delivering it shows the second. */
+    uint32_t first = heads[0].ev.seq;
+    int64_t first_tst = heads[0].ev.tst;
+    const struct store_delivery *done[] = {&heads[0]};
+    cr_assert_eq(store_outbox_done(st, done, 1), 0);
+    long m = store_outbox_heads(st, heads, 16, 1);
+    cr_assert_eq(m, 4);
+    cr_assert_gt(heads[0].ev.seq, first, "the next event of that device comes next");
+    cr_assert_gt(heads[0].ev.tst, first_tst);
+
+    /* Several of a group, in order. */
+    m = store_outbox_heads(st, heads, 16, 8);
+    cr_assert_eq(m, 7, "all the records: %ld", m);
+    for (long i = 1; i < m; i++)
+        if (heads[i].webhook == heads[i - 1].webhook && heads[i].device == heads[i - 1].device)
+            cr_assert_gt(heads[i].ev.seq, heads[i - 1].ev.seq, "a group's in event order");
+    cr_assert_eq(store_outbox_heads(st, heads, 3, 8), 3, "at most max");
+
+    /* Deleting a webhook takes its records with it. */
+    cr_assert_eq(store_webhook_delete(st, "bob", all), -ENOENT, "not bob's webhook");
+    cr_assert_eq(store_webhook_delete(st, "jane", all), 0);
+    m = store_outbox_heads(st, heads, 16, 1);
+    cr_assert_eq(m, 2, "only the battery webhook's records are left: %ld", m);
+
+    /* The bounds: by count, then by age. */
+    uint64_t dropped, left;
+    cr_assert_eq(store_outbox_trim(st, T0, 0, 2, &dropped, &left), 0);
+    cr_assert_eq(dropped, 1, "3 records, at most 2: %llu", (unsigned long long)dropped);
+    cr_assert_eq(left, 2);
+    cr_assert_eq(store_outbox_trim(st, time(NULL) + 3600, 60, 0, &dropped, &left), 0);
+    cr_assert_eq(dropped, 2, "older than a minute, an hour from now");
+    cr_assert_eq(left, 0);
+    cr_assert_eq(store_outbox_heads(st, heads, 16, 1), 0);
+}
+
+Test(store_events, kinds_parse_and_names)
+{
+    unsigned set;
+    cr_assert_eq(store_event_kinds_parse("stay_started,battery_low", &set), 0);
+    cr_assert_eq(set, STORE_EVENT_KIND_BIT(STORE_EV_STAY_STARTED) |
+                          STORE_EVENT_KIND_BIT(STORE_EV_BATTERY_LOW));
+    cr_assert_eq(store_event_kinds_parse("stay", &set), -EINVAL);
+    cr_assert_eq(store_event_kinds_parse("battery_low,", &set), 0);
+    for (int k = 1; k < STORE_EV_KIND_END; k++) {
+        const char *name = store_event_kind_name((enum store_event_kind)k);
+        cr_assert(name);
+        cr_assert_eq(store_event_kind_from_name(name, strlen(name)), k);
+    }
+    cr_assert_null(store_event_kind_name(STORE_EV_KIND_END));
+}
+
+Test(store_events, topics)
+{
+    char buf[64];
+    cr_assert_eq(event_topic(buf, sizeof(buf), "wherelog/event/USER/DEVICE", "jane", "phone"), 0);
+    cr_assert_str_eq(buf, "wherelog/event/jane/phone");
+    cr_assert_eq(event_topic(buf, sizeof(buf), "x/DEVICE/USER", "USER", "DEVICE"), 0);
+    cr_assert_str_eq(buf, "x/DEVICE/USER", "names are not replaced again");
+    cr_assert_eq(event_topic(buf, 8, "wherelog/event/USER", "jane", "phone"), -ENAMETOOLONG);
+}
+
+Test(webhook, signature_is_hmac_sha256_of_timestamp_dot_body)
+{
+    /* Computed with Python's hmac module: an implementation other than libsodium's. */
+    char sig[72];
+    webhook_sign((const uint8_t *)"Jefe", 4, 1700000000, "{\"a\":1}", 7, sig);
+    cr_assert_str_eq(sig,
+                     "sha256=fa5f6481efc59da48b19c9dc10196c9953e5651f8304b3a318b6b87d70272e0a");
+}
