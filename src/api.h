@@ -117,6 +117,29 @@ void api_get_stats(struct api *api, const struct api_request *req, struct api_re
 void api_get_q(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
 
+/*
+ * Share links (share.h). GET /api/0/shares lists the caller's shares (user= another user's, for
+ * one who may delete that user's data; every share on an open server without it); POST makes
+ * one (device, user: the device's owner, default the caller, whom the caller must be allowed to
+ * see; live=1 or from/to; expires; label) and answers 201 with its secret and path, shown once;
+ * DELETE ?id= revokes one of the caller's. A share belongs to the user who made it.
+ */
+void api_get_shares(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_post_shares(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_delete_shares(struct api *api, const struct api_request *req, struct api_response *resp);
+/*
+ * What a share link's page reads, the secret being the credential (route.h, ROUTE_SHARE):
+ * GET /api/0/shared/SECRET (what is shared: label, device, live, range, expiry),
+ * /api/0/shared/SECRET/track ({"lines": [[[lat, lon, tst], ...], ...]}: the shared window's
+ * fixes cut at the owner's private circles) and /api/0/shared/SECRET/last (the newest fix in
+ * the window, {"tst", "lat", "lon"}; {"tst", "private": true} inside a private circle; {} when
+ * none). A secret that matches no share is 404; an expired or revoked share is 410.
+ */
+void api_get_shared(struct api *api, const struct api_request *req, struct api_response *resp);
+/* The status a share secret's page gets: 200, 404 (no such share), 410 (expired or revoked;
+ * *why says which) or 503 (the store cannot be read). */
+unsigned api_share_status(struct api *api, const char *secret, const char **why);
+
 /* Replaces resp's body with a JSON error, the message cut to 511 bytes (also used by the
  * HTTP server for its own errors). */
 void api_error(struct api_response *resp, unsigned status, const char *fmt, ...)

@@ -247,6 +247,9 @@ static const char *req_param(void *ctx, const char *name)
 static void common_headers(struct request *r, struct MHD_Response *mr, bool api)
 {
     MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    /* A share link's secret is in its URL: the page must not pass it on as a Referer. */
+    if (r->route && r->route->caller == ROUTE_SHARE)
+        MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
     if (!api)
         return;
     MHD_add_response_header(mr, "Cache-Control", "no-store");
@@ -755,6 +758,15 @@ static enum MHD_Result preflight(struct request *r)
     return queue(r, MHD_HTTP_NO_CONTENT, mr);
 }
 
+/* A share secret that matches no share counts as a failed sign-in of its client (auth.h's
+ * throttle), so that share links cannot be guessed faster than passwords. */
+static void note_share_failure(struct request *r)
+{
+    char client[INET6_ADDRSTRLEN];
+    if (r->h->opt.auth)
+        auth_client_failed(r->h->opt.auth, client_address(r->c, client, sizeof(client)));
+}
+
 static enum MHD_Result serve_api(struct request *r, const char *url, enum api_method method)
 {
     char client[INET6_ADDRSTRLEN];
@@ -772,9 +784,46 @@ static enum MHD_Result serve_api(struct request *r, const char *url, enum api_me
     if (sink_init_mem(&resp.body, 4096))
         return MHD_NO;
     r->route->handler[method](r->h->api, &req, &resp);
+    if (r->route->caller == ROUTE_SHARE && resp.status == 404)
+        note_share_failure(r); /* a share secret that matches nothing: a guess, maybe */
     enum MHD_Result ret = respond_api(r, &resp);
     sink_free(&resp.body);
     return ret;
+}
+
+/* A short HTML page for a share link that does not open (410 or 404): the reason, nothing
+ * else. */
+static enum MHD_Result share_refusal_page(struct request *r, unsigned status, const char *why)
+{
+    char page[512];
+    int n = snprintf(page, sizeof(page),
+                     "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                     "content=\"width=device-width\"><title>wherelog: link unavailable</title>"
+                     "</head>\n<body><p id=\"share-refused\">%s.</p></body></html>\n",
+                     why);
+    if (n < 0 || (size_t)n >= sizeof(page))
+        return MHD_NO;
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer((size_t)n, page, MHD_RESPMEM_MUST_COPY);
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    common_headers(r, mr, false);
+    return queue(r, status, mr);
+}
+
+/* /s/SECRET: the share page (share.html from docroot, which reads /api/0/shared/SECRET...) for
+ * a share that is valid now, else a page saying why not. */
+static enum MHD_Result serve_share_page(struct request *r, const char *url)
+{
+    const char *why = "";
+    unsigned status = api_share_status(r->h->api, url + strlen(r->route->path), &why);
+    if (status == 200)
+        return serve_file(r, r->h->docroot, "share.html");
+    if (status == 404)
+        note_share_failure(r);
+    return share_refusal_page(r, status, why);
 }
 
 static enum MHD_Result dispatch(struct request *r, const char *url, enum api_method method)
@@ -799,6 +848,7 @@ static enum MHD_Result dispatch(struct request *r, const char *url, enum api_met
     case ROUTE_METRICS:
     case ROUTE_HEALTH: return serve_ops(r, route->door);
     case ROUTE_LEAFLET: return serve_file(r, r->h->leaflet_dir, url + strlen(route->path));
+    case ROUTE_SHARE_PAGE: return serve_share_page(r, url);
     case ROUTE_FILES:
     case ROUTE_NO_API: break;
     }
@@ -827,6 +877,20 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return r;
 }
 
+/* The path as the log shows it: a share link's secret (the segment after the share route's
+ * prefix) never goes to the log. */
+static void log_path(struct request *r, const char *url)
+{
+    if (r->route->caller != ROUTE_SHARE) {
+        wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
+        return;
+    }
+    const char *secret = url + strlen(r->route->path), *rest = strchr(secret, '/');
+    char redacted[PATH_LOG_MAX];
+    snprintf(redacted, sizeof(redacted), "%sSECRET%s", r->route->path, rest ? rest : "");
+    wl_log_quote(r->path, sizeof(r->path), redacted, strlen(redacted));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -845,14 +909,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->h = h;
         r->c = c;
         snprintf(r->method, sizeof(r->method), "%s", method);
-        wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
         r->route = route_find(url);
+        log_path(r, url);
         if (r->nul_in_uri)
             return respond_error(r, 400, NULL, "NUL (%%00) in the request");
         if (r->bad_escape[0] && r->route->reads_query && strcmp(method, "OPTIONS") != 0)
             return respond_error(r, 400, NULL, "%s", r->bad_escape);
+        /* Share links carry their secret in the path and nothing else: never a user. A client
+         * that guessed wrong too often is refused like one that failed to sign in. */
+        if (r->route->caller == ROUTE_SHARE && h->opt.auth) {
+            char client[INET6_ADDRSTRLEN];
+            if (auth_client_throttled(h->opt.auth, client_address(c, client, sizeof(client))))
+                return respond_error(r, 429, NULL, "too many failed attempts; try again later");
+        }
         /* Preflights carry no credentials; health checks say nothing private. */
-        if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route->caller != ROUTE_ANYONE) {
+        if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route->caller == ROUTE_SIGNED_IN) {
             char client[INET6_ADDRSTRLEN];
             switch (auth_check(h->opt.auth, req_header(r, "Authorization"),
                                client_address(c, client, sizeof(client)), &r->who)) {

@@ -27,6 +27,8 @@ static const struct {
     {"check", cli_check, "verify the store"},
     {"key", cli_key, "manage OwnTracks encryption secrets"},
     {"token", cli_token, "API tokens for scripts: create, list, revoke"},
+    {"share", cli_share, "share links: create, list, revoke"},
+    {"private", cli_private, "private places that share links never show"},
 };
 
 static void usage(FILE *f)
