@@ -987,6 +987,30 @@ unsigned api_share_status(struct api *api, const char *secret, const char **why)
     return shared_lookup(api, secret, strlen(secret), time(NULL), &sh, why);
 }
 
+unsigned api_share_stream(struct api *api, const char *secret, struct live_share *out,
+                          const char **why)
+{
+    struct store_share sh;
+    unsigned status = shared_lookup(api, secret, strlen(secret), time(NULL), &sh, why);
+    if (status != 200)
+        return status;
+    if (!sh.live) {
+        *why = "a range share does not change: it has no stream";
+        return 404;
+    }
+    memset(out, 0, sizeof(*out));
+    snprintf(out->user, sizeof(out->user), "%s", sh.owner);
+    snprintf(out->device, sizeof(out->device), "%s", sh.device);
+    out->expires = sh.expires;
+    return 200;
+}
+
+bool api_share_valid(struct api *api, const char *secret)
+{
+    const char *why;
+    return api_share_status(api, secret, &why) == 200;
+}
+
 /* A fix's position; false when it has none that decodes. */
 static bool item_position(const struct store_item *it, double *lat, double *lon)
 {

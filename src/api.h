@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "ingest.h"
+#include "live.h"
 #include "query.h"
 #include "sink.h"
 #include "store.h"
@@ -136,6 +137,13 @@ void api_delete_shares(struct api *api, const struct api_request *req, struct ap
  * none). A secret that matches no share is 404; an expired or revoked share is 410.
  */
 void api_get_shared(struct api *api, const struct api_request *req, struct api_response *resp);
+/* GET /api/0/shared/SECRET/stream (http.c serves it with live.h): the status it gets, as
+ * api_share_status, and 404 for a share that is not live; for 200, the share's device and
+ * expiry in *out (its check is the caller's: api_share_valid). */
+unsigned api_share_stream(struct api *api, const char *secret, struct live_share *out,
+                          const char **why);
+/* Is the share of this secret valid now? (reads the store) */
+bool api_share_valid(struct api *api, const char *secret);
 /* The status a share secret's page gets: 200, 404 (no such share), 410 (expired or revoked;
  * *why says which) or 503 (the store cannot be read). */
 unsigned api_share_status(struct api *api, const char *secret, const char **why);

@@ -66,6 +66,9 @@ struct http {
     char all_methods[ROUTE_ALLOW_MAX]; /* what the routes answer together, for preflights */
 };
 
+/* Room for a share link's secret (share.h: 47 characters); a longer one is no secret. */
+#define SHARE_SECRET_TEXT_MAX 64
+
 /* What one request accumulates while libmicrohttpd reads it. */
 struct request {
     struct http *h;
@@ -536,10 +539,29 @@ static enum MHD_Result serve_file(struct request *r, const char *root, const cha
 
 /* ---------------------------------------------------------------- Server-Sent Events */
 
+/* A share secret that matches no share counts as a failed sign-in of its client (auth.h's
+ * throttle), so that share links cannot be guessed faster than passwords. */
+static void note_share_failure(struct request *r)
+{
+    char client[INET6_ADDRSTRLEN];
+    if (r->h->opt.auth)
+        auth_client_failed(r->h->opt.auth, client_address(r->c, client, sizeof(client)));
+}
+
 struct sse_conn {
     struct MHD_Connection *c;
     struct live_sse *client;
+    /* A share link's stream: the api to check it with, and its secret (kept in memory only,
+     * for the checks; never logged). */
+    struct api *api;
+    char secret[SHARE_SECRET_TEXT_MAX];
 };
+
+static bool share_still_valid(void *arg)
+{
+    struct sse_conn *s = arg;
+    return api_share_valid(s->api, s->secret);
+}
 
 static void sse_suspend(void *arg)
 {
@@ -566,14 +588,32 @@ static void sse_free(void *cls)
     free(s);
 }
 
-static enum MHD_Result serve_sse(struct request *r)
+/* Opens a stream: a share link's when share is set (its secret), else the viewer's. */
+static enum MHD_Result serve_sse(struct request *r, const char *share)
 {
     struct sse_conn *s = calloc(1, sizeof(*s));
     if (!s)
         return MHD_NO;
     s->c = r->c;
-    s->client = live_sse_open(r->h->live, r->signed_in ? r->who.user : NULL,
-                              req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
+    if (share) {
+        const char *why = "";
+        struct live_share ls;
+        unsigned status = api_share_stream(r->h->api, share, &ls, &why);
+        if (status != 200 || strlen(share) >= sizeof(s->secret)) {
+            free(s);
+            if (status == 404)
+                note_share_failure(r);
+            return respond_error(r, status == 200 ? 404 : status, NULL, "%s", why);
+        }
+        snprintf(s->secret, sizeof(s->secret), "%s", share);
+        s->api = r->h->api;
+        ls.still_valid = share_still_valid;
+        ls.arg = s;
+        s->client = live_sse_open_share(r->h->live, &ls, sse_suspend, sse_resume, s);
+    } else {
+        s->client = live_sse_open(r->h->live, r->signed_in ? r->who.user : NULL,
+                                  req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
+    }
     if (!s->client) {
         free(s);
         return MHD_NO;
@@ -758,15 +798,6 @@ static enum MHD_Result preflight(struct request *r)
     return queue(r, MHD_HTTP_NO_CONTENT, mr);
 }
 
-/* A share secret that matches no share counts as a failed sign-in of its client (auth.h's
- * throttle), so that share links cannot be guessed faster than passwords. */
-static void note_share_failure(struct request *r)
-{
-    char client[INET6_ADDRSTRLEN];
-    if (r->h->opt.auth)
-        auth_client_failed(r->h->opt.auth, client_address(r->c, client, sizeof(client)));
-}
-
 static enum MHD_Result serve_api(struct request *r, const char *url, enum api_method method)
 {
     char client[INET6_ADDRSTRLEN];
@@ -842,8 +873,18 @@ static enum MHD_Result dispatch(struct request *r, const char *url, enum api_met
                                    : route_refusal(route, url, why, sizeof(why)));
     }
     switch (route->door) {
-    case ROUTE_API: return serve_api(r, url, method);
-    case ROUTE_EVENTS: return serve_sse(r);
+    case ROUTE_API:
+        if (route->caller == ROUTE_SHARE) { /* /api/0/shared/SECRET/stream: live.h's */
+            const char *secret = url + strlen(route->path), *slash = strchr(secret, '/');
+            char text[SHARE_SECRET_TEXT_MAX];
+            if (slash && strcmp(slash, "/stream") == 0 && (size_t)(slash - secret) < sizeof(text)) {
+                memcpy(text, secret, (size_t)(slash - secret));
+                text[slash - secret] = '\0';
+                return serve_sse(r, text);
+            }
+        }
+        return serve_api(r, url, method);
+    case ROUTE_EVENTS: return serve_sse(r, NULL);
     case ROUTE_WEBSOCKET: return serve_websocket(r);
     case ROUTE_METRICS:
     case ROUTE_HEALTH: return serve_ops(r, route->door);

@@ -1,14 +1,15 @@
 // A share link's page (/s/SECRET): one device's track over the shared range, or its live
 // position, read-only, from /api/0/shared/SECRET and nothing else: no device list, no user,
-// no other route (the secret opens nothing else). A live share asks again every
-// REFRESH_MS; when the link expires or is revoked, the server answers 410 and the page stops
-// and says so.
+// no other route (the secret opens nothing else). A live share listens to
+// /api/0/shared/SECRET/stream, whose events say only "there is a new fix" (update) or "this
+// link no longer works" (gone), and reads the track and last position again on each; when the
+// link expires or is revoked the stream ends, the API answers 410, and the page stops and
+// says so.
 //
 // Test hook (tests/browser/share.test.mjs): #share-state carries data-state ("ok", "private",
 // "gone", "error") and #map data-lines and data-points (what was drawn); the live marker's
 // element carries data-lat and data-lon.
 
-const REFRESH_MS = 15 * 1000;
 const secret = decodeURIComponent(window.location.pathname.split('/')[2] || '');
 const base = `/api/0/shared/${encodeURIComponent(secret)}`;
 const stateEl = document.getElementById('share-state');
@@ -17,7 +18,7 @@ const mapEl = document.getElementById('map');
 let map = null;
 let lines = null;
 let marker = null;
-let timer = null;
+let stream = null;
 
 function say(state, text) {
   stateEl.dataset.state = state;
@@ -65,8 +66,8 @@ function drawLast(info, last) {
 }
 
 function stop(message) {
-  if (timer) clearInterval(timer);
-  timer = null;
+  if (stream) stream.close();
+  stream = null;
   if (marker) { marker.remove(); marker = null; }
   say('gone', message);
 }
@@ -104,7 +105,15 @@ async function start() {
   if (tiles.url) L.tileLayer(tiles.url, { attribution: tiles.attribution || '', maxZoom: tiles.maxZoom }).addTo(map);
   window.wherelogShare = { map };
   await refresh(info, true);
-  if (info.live && stateEl.dataset.state !== 'gone') timer = setInterval(() => refresh(info, false), REFRESH_MS);
+  if (info.live && stateEl.dataset.state !== 'gone') {
+    stream = new EventSource(`${base}/stream`);
+    stream.addEventListener('update', () => refresh(info, false));
+    // The link was revoked or expired: the API now says which (410).
+    stream.addEventListener('gone', () => { stream.close(); refresh(info, false); });
+    stream.onerror = () => {
+      if (stream && stream.readyState === EventSource.CLOSED) refresh(info, false);
+    };
+  }
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

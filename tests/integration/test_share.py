@@ -5,6 +5,7 @@ owner's private places cut a shared track and hide a live position inside them; 
 throttled like sign-in."""
 import json
 import os
+import socket
 import re
 import subprocess
 import unittest
@@ -37,6 +38,47 @@ def listed(storage, *extra):
 
 def iso(t):
     return h.time.strftime("%Y-%m-%dT%H:%M:%SZ", h.time.gmtime(t))
+
+
+class Stream:
+    """An open SSE stream; frames() yields (event, data) until the server ends it. The socket's
+    timeout only guards against a hang: every wait is for a frame the test caused."""
+
+    def __init__(self, port, path):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+                           % path).encode())
+        self.f = self.sock.makefile("rb")
+        status = self.f.readline().decode()
+        self.status = int(status.split()[1])
+        while self.f.readline() not in (b"\r\n", b""):
+            pass
+
+    def frame(self):
+        """The next frame as (event, data), or None at the end of the stream. Chunked
+        encoding's size lines are skipped (they are hex digits alone on a line)."""
+        event = data = None
+        while True:
+            line = self.f.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\r\n")
+            if re.fullmatch(r"[0-9a-fA-F]+", line):
+                if line == "0":
+                    return None  # the last chunk: the server ended the stream
+                continue
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+            elif line == "" and (event or data):
+                return event, data
+            elif line.startswith("retry: "):
+                event = "retry"
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
 
 
 def walk_points(user, device, fixes):
@@ -247,6 +289,35 @@ class Shares(unittest.TestCase):
         finally:
             h.cli(self.storage, "private", "remove", "--user", "dad", "--name", "office")
 
+    def test_a_live_stream_says_update_and_ends_when_revoked(self):
+        secret = create(self.storage, "--user", "kid", "--device", "phone", "--live",
+                        "--expires", "1h")
+        before = h.live_streams(self.port, auth=("kid", "kid-pw"))
+        st = Stream(self.port, "/api/0/shared/%s/stream" % secret)
+        try:
+            self.assertEqual(st.status, 200)
+            self.assertEqual(st.frame()[0], "retry")
+            h.wait_for(lambda: h.live_streams(self.port, auth=("kid", "kid-pw")) > before,
+                       what="the stream is registered")
+            t = int(h.now())
+            h.publish(self.stack.broker.port, walk_points("bob", "phone", [(t, 5.0, 5.0)]) +
+                      walk_points("kid", "phone", [(t, 40.1, 3.0)]))
+            self.assertEqual(st.frame(), ("update", "{}"), "a new fix of that device, no data")
+            ident = [x["ID"] for x in listed(self.storage, "--user", "kid")
+                     if x["REVOKED"] == "no"][0]
+            h.cli(self.storage, "share", "revoke", "--user", "kid", "--id", ident)
+            h.publish(self.stack.broker.port, walk_points("kid", "phone", [(t + 1, 40.2, 3.0)]))
+            self.assertEqual(st.frame(), ("gone", "{}"), "revoked: no more updates")
+            self.assertIsNone(st.frame(), "and the stream ends")
+        finally:
+            st.close()
+        st = Stream(self.port, "/api/0/shared/%s/stream" % secret)
+        self.assertEqual(st.status, 410, "a revoked share opens no stream")
+        st.close()
+        st = Stream(self.port, "/api/0/shared/%s/stream" % self.range_secret)
+        self.assertEqual(st.status, 404, "a range share has no stream")
+        st.close()
+
     def test_guessing_is_throttled_like_sign_in(self):
         guess = "wls_" + "A" * 43
         for i in range(10):
@@ -258,6 +329,51 @@ class Shares(unittest.TestCase):
         self.assertEqual(self.get("/s/" + self.range_secret, source="127.0.0.42").status, 429)
         self.assertEqual(self.shared(self.range_secret, source="127.0.0.43").status, 200,
                          "other clients go on")
+
+
+class Expiry(unittest.TestCase):
+    def test_an_open_stream_ends_at_expiry(self):
+        """The server's clock is moved past the share's expiry (libfaketime reading a file):
+        the open stream then says "gone" and ends, and the API answers 410."""
+        lib = h.faketime_lib()
+        if not lib:
+            self.skipTest("moving wherelog's clock needs libfaketime (package faketime)")
+        stack = h.Stack(start_server=False)
+        st = None
+        try:
+            clock = stack.dir.file("clock")
+            with open(clock, "w") as f:
+                f.write("%+d" % h.CLOCK_OFFSET)
+            env = {k: v for k, v in os.environ.items() if k != "FAKETIME"}
+            h.preload_faketime(env, lib)
+            env.update(FAKETIME_TIMESTAMP_FILE=clock, FAKETIME_NO_CACHE="1",
+                       FAKETIME_DONT_FAKE_MONOTONIC="1")
+            stack.server.env = env
+            stack.server.start()
+            stack.server.wait_http()
+            port = stack.server.http_port
+            t = int(h.now())
+            h.publish(stack.broker.port, walk_points("a", "d", [(t - 30, 1.0, 2.0)]))
+            h.sync(stack.broker.port, stack.storage)
+            secret = create(stack.storage, "--user", "a", "--device", "d", "--live",
+                            "--expires", "1h")
+            st = Stream(port, "/api/0/shared/%s/stream" % secret)
+            self.assertEqual(st.frame()[0], "retry")
+            h.wait_for(lambda: h.live_streams(port) > 0, what="the stream is registered")
+            with open(clock, "w") as f:
+                f.write("%+d" % (h.CLOCK_OFFSET + 2 * 3600))
+            # The live thread wakes streams past their expiry on its tick; a new fix of any
+            # device wakes them at once. Either way the next frame is "gone".
+            h.publish(stack.broker.port, walk_points("b", "x", [(t, 1.0, 2.0)]))
+            self.assertEqual(st.frame(), ("gone", "{}"))
+            self.assertIsNone(st.frame())
+            r = h.request(port, "/api/0/shared/%s/last" % secret)
+            self.assertEqual(r.status, 410)
+            self.assertEqual(r.json()["error"], "this share link has expired")
+        finally:
+            if st:
+                st.close()
+            stack.stop()
 
 
 class CommandLine(unittest.TestCase):
