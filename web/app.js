@@ -13,6 +13,7 @@ import {
   relativeTime, absoluteTime, isoTime, formatDuration, nowSeconds,
 } from './util.js';
 import { createHistory } from './history.js';
+import { createSharing } from './sharing.js';
 
 const L = window.L;
 
@@ -466,7 +467,8 @@ async function start() {
   fillWelcome(config);
   map = createMap(config);
   historyView = createHistory({ map, status, padding: () => panel.padding() });
-  window.wherelogMap = { map, history: historyView };
+  const sharing = createSharing({ history: historyView, status });
+  window.wherelogMap = { map, history: historyView, sharing };
   const takeOver = () => { autoFit = false; };
   map.on('dragstart popupopen', takeOver);
   map.on('zoomend', scheduleDeclutter);
