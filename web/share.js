@@ -102,6 +102,7 @@ async function start() {
   document.getElementById('share-title').textContent = info.label || info.device;
   const tiles = info.tiles || {};
   map = L.map('map', { maxZoom: tiles.maxZoom, worldCopyJump: true }).setView([30, 0], 2);
+  map.zoomControl.setPosition('topright'); // the panel is on the left
   if (tiles.url) L.tileLayer(tiles.url, { attribution: tiles.attribution || '', maxZoom: tiles.maxZoom }).addTo(map);
   window.wherelogShare = { map };
   await refresh(info, true);
