@@ -1026,8 +1026,8 @@ static bool item_position(const struct store_item *it, double *lat, double *lon)
 #define SHARE_TRACK_MAX 50000
 
 static int shared_track(struct api *api, const struct store_share *sh,
-                        const struct store_private *circles, size_t ncircles, int64_t now,
-                        bool last_only, struct sink *out)
+                        const struct store_private *circles, size_t ncircles, bool last_only,
+                        struct sink *out)
 {
     struct store_device dev;
     struct store_iter *it = NULL;
@@ -1037,8 +1037,8 @@ static int shared_track(struct api *api, const struct store_share *sh,
     size_t shown = 0;
     int rc;
 
-    if (!share_window(sh, now, &from, &to) ||
-        store_get_device(api->store, sh->owner, sh->device, &dev) != 0) {
+    share_window(sh, &from, &to);
+    if (store_get_device(api->store, sh->owner, sh->device, &dev) != 0) {
         sink_puts(out, last_only ? "{}\n" : "{\"lines\":[]}\n");
         return 0;
     }
@@ -1115,7 +1115,7 @@ void api_get_shared(struct api *api, const struct api_request *req, struct api_r
     resp->status = 200;
     if (!*what) {
         int64_t from, to;
-        bool any = share_window(&sh, now, &from, &to);
+        share_window(&sh, &from, &to);
         sink_puts(&resp->body, "{\"label\":");
         sink_json_string(&resp->body, sh.label, strlen(sh.label));
         sink_puts(&resp->body, ",\"device\":");
@@ -1123,7 +1123,7 @@ void api_get_shared(struct api *api, const struct api_request *req, struct api_r
         sink_printf(&resp->body,
                     ",\"live\":%s,\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"expires\":%" PRId64
                     ",\"now\":%" PRId64,
-                    sh.live ? "true" : "false", any ? from : 0, any ? to : 0, sh.expires, now);
+                    sh.live ? "true" : "false", from, to, sh.expires, now);
         /* The page draws its map with the server's tiles (it may not read /api/0/config). */
         pthread_mutex_lock(&api->tiles_lock);
         sink_puts(&resp->body, ",\"tiles\":{\"url\":");
@@ -1139,7 +1139,7 @@ void api_get_shared(struct api *api, const struct api_request *req, struct api_r
     size_t ncircles = 0;
     int rc = share_private_circles(api->store, sh.owner, &circles, &ncircles);
     if (rc == 0)
-        rc = shared_track(api, &sh, circles, ncircles, now, strcmp(what, "last") == 0, &resp->body);
+        rc = shared_track(api, &sh, circles, ncircles, strcmp(what, "last") == 0, &resp->body);
     free(circles);
     if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));

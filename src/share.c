@@ -207,11 +207,8 @@ int share_create(struct store *s, const struct share_request *rq, int64_t now,
     return rc;
 }
 
-bool share_window(const struct store_share *sh, int64_t now, int64_t *from, int64_t *to)
+void share_window(const struct store_share *sh, int64_t *from, int64_t *to)
 {
     *from = sh->live ? sh->created - SHARE_LIVE_BACK_S : sh->from;
     *to = sh->live ? sh->expires : sh->to;
-    if (*to > now)
-        *to = now;
-    return *from <= *to;
 }

@@ -58,10 +58,10 @@ struct share_request {
 int share_create(struct store *s, const struct share_request *rq, int64_t now,
                  char secret[SHARE_SECRET_SIZE], struct store_share *out, const char **why);
 
-/* The times a share shows: [*from, *to] (a live share: from SHARE_LIVE_BACK_S before its
- * creation), with `to` not after
- * now. Returns false when the window is empty. (pure) */
-bool share_window(const struct store_share *sh, int64_t now, int64_t *from, int64_t *to);
+/* The times a share shows, [*from, *to]: its range, or for a live share from SHARE_LIVE_BACK_S
+ * before it was made until it expires. Not cut at now: a range that reaches into the future
+ * (today) fills as fixes arrive, and a phone's clock may run ahead. (pure) */
+void share_window(const struct store_share *sh, int64_t *from, int64_t *to);
 
 enum share_verdict {
     SHARE_VALID,
