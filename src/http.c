@@ -91,6 +91,7 @@ struct request {
     char **form; /* key, value, key, value... pointing into form_buf */
     size_t nform;
     char *form_buf;
+    bool streamed; /* a live stream on a route that is not all streams (a share's) */
     /* a WebSocket whose 101 is queued, until the upgrade hands its connection over */
     struct live_ws *ws;
 };
@@ -606,6 +607,7 @@ static enum MHD_Result serve_sse(struct request *r, const char *share)
             return respond_error(r, status == 200 ? 404 : status, NULL, "%s", why);
         }
         snprintf(s->secret, sizeof(s->secret), "%s", share);
+        r->streamed = true; /* kept out of the share route's latency histogram */
         s->api = r->h->api;
         ls.still_valid = share_still_valid;
         ls.arg = s;
@@ -704,7 +706,7 @@ static enum MHD_Result serve_websocket(struct request *r)
 
 /* ---------------------------------------------------------------- monitoring */
 
-static void count_request(struct http *h, const struct route *route, unsigned status,
+static void count_request(struct http *h, const struct route *route, bool streamed, unsigned status,
                           double seconds)
 {
     size_t si = 0, slot = route_metrics_slot(route);
@@ -712,7 +714,7 @@ static void count_request(struct http *h, const struct route *route, unsigned st
         si++;
     pthread_mutex_lock(&h->metrics.lock);
     h->metrics.requests[slot][si]++;
-    if (!route->streamed)
+    if (!route->streamed && !streamed)
         hist_observe(&h->metrics.latency[slot], seconds);
     pthread_mutex_unlock(&h->metrics.lock);
 }
@@ -1026,7 +1028,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
                 (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
     if (r->h && r->status)
-        count_request(r->h, r->route, r->status, ms / 1e3);
+        count_request(r->h, r->route, r->streamed, r->status, ms / 1e3);
     if (wl_log_enabled(WL_LOG_DEBUG)) {
         char client[INET6_ADDRSTRLEN], token[WL_LOG_QUOTE_SIZE] = "";
         if (r->who.token[0]) /* by its name: the secret is never logged */
