@@ -145,6 +145,11 @@ class Shares(unittest.TestCase):
         self.assertEqual([p[2] for p in fixes], [t for t, _, _ in WALK],
                          "every fix of the range, none before or after it, no other device")
         self.assertEqual(fixes[3][:2], [WALK[3][1], WALK[3][2]])
+        # Parameters change nothing: the share says which device and range, not the caller.
+        for query in ("?user=bob&device=phone", "?device=tablet", "?from=0&to=4000000000",
+                      "?user=alice&device=phone&from=1600000000"):
+            self.assertEqual(self.shared(s, "/track" + query).json(), track, query)
+            self.assertEqual(self.shared(s, "/last" + query).json()["tst"], WALK[-1][0], query)
         self.assertEqual(self.shared(s, "/last").json()["tst"], WALK[-1][0],
                          "the newest fix within the range, not the newest of the device")
         for other in ("/other", "/track/x", "/../list", "/last/"):
