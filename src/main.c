@@ -29,6 +29,7 @@ static const struct {
     {"token", cli_token, "API tokens for scripts: create, list, revoke"},
     {"share", cli_share, "share links: create, list, revoke"},
     {"private", cli_private, "private places that share links never show"},
+    {"place", cli_place, "a user's places: add, rename, move, merge, delete, list, visits"},
 };
 
 static void usage(FILE *f)

@@ -49,12 +49,15 @@ struct store {
     /* The timeline (store_timeline.c): its databases (0 in a read-only store made before
      * them: every timeline is then computed as it is read), the defaults of users without
      * their own settings, and the hook for segments that opened or closed in a commit. */
-    MDB_dbi tl_segs, tl_state, tl_days, users;
+    MDB_dbi tl_segs, tl_ckpt, tl_state, tl_days, users;
     bool have_timeline;
     struct store_user_settings tl_defaults;
     store_timeline_hook tl_hook;
     void *tl_hook_arg;
     atomic_bool tl_deferred; /* store_set_timeline_deferred */
+    /* The places (store_places.c); have_places false in a read-only store made before them. */
+    MDB_dbi places;
+    bool have_places;
 };
 
 static inline void put_be32(uint8_t *p, uint32_t v)
@@ -170,5 +173,9 @@ int stl_refresh(struct store *s, const char *user, const char *device);
 int stl_catch_up(struct store *s);
 /* Calls the hook for each event and empties ev (after a commit). */
 void stl_deliver(struct store *s, struct stl_events *ev);
+
+/* store_places.c, called by store.c: opens (creating unless read-only) the places database;
+ * 0, or an LMDB error. */
+int spl_open_dbs(struct store *s, MDB_txn *txn);
 
 #endif
