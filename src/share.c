@@ -135,7 +135,22 @@ static int collect(void *arg, const struct store_private *p)
 int share_private_circles(struct store *s, const char *user, struct store_private **out, size_t *n)
 {
     struct collect c = {0};
+    struct store_place *places = NULL;
+    size_t nplaces = 0;
     int rc = store_private_list(s, user, collect, &c);
+    /* The user's places marked private (wherelog place add --private, the map's places). */
+    if (rc == 0)
+        rc = store_places(s, user, &places, &nplaces);
+    for (size_t i = 0; rc == 0 && i < nplaces; i++) {
+        if (!(places[i].flags & STORE_PLACE_PRIVATE))
+            continue;
+        struct store_private p = {
+            .lat = places[i].lat, .lon = places[i].lon, .radius_m = places[i].radius_m};
+        snprintf(p.user, sizeof(p.user), "%s", places[i].user);
+        snprintf(p.name, sizeof(p.name), "%.*s", (int)sizeof(p.name) - 1, places[i].name);
+        rc = collect(&c, &p);
+    }
+    free(places);
     if (rc) {
         free(c.v);
         c.v = NULL;

@@ -97,8 +97,9 @@ struct share_cut {
 enum share_cut_step share_cut_next(struct share_cut *c, const struct store_private *circles,
                                    size_t n, double lat, double lon);
 
-/* The private circles of `user`, in an array the caller frees (NULL with *n 0 when none).
- * Returns 0, -ENOMEM or a store error. */
+/* The private circles of `user`: those of `wherelog private` and the user's places marked
+ * private (store.h, STORE_PLACE_PRIVATE), in an array the caller frees (NULL with *n 0 when
+ * none). Returns 0, -ENOMEM or a store error. */
 int share_private_circles(struct store *s, const char *user, struct store_private **out, size_t *n);
 
 /* Writes an epoch time as ISO 8601 UTC, or "-" for 0 (for listings). */

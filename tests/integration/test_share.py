@@ -323,6 +323,29 @@ class Shares(unittest.TestCase):
         self.assertEqual(st.status, 404, "a range share has no stream")
         st.close()
 
+    def test_a_place_marked_private_cuts_the_track_too(self):
+        """The places' own private flag (wherelog place add --private) counts like a
+        private circle; a place that is not private does not."""
+        lat, lon, radius = HOME
+        def add(name, *extra):
+            r = h.cli(self.storage, "place", "add", "--user", "alice", "--name", name, "--lat",
+                      str(lat), "--lon", str(lon), "--radius", str(radius), *extra)
+            return re.match(r"added place (\d+) ", r.stdout).group(1)
+        public = add("the park")
+        try:
+            track = self.shared(self.range_secret, "/track").json()
+            self.assertEqual(len(track["lines"]), 1, "a place that is not private hides nothing")
+            private = add("home", "--private")
+            try:
+                track = self.shared(self.range_secret, "/track").json()
+                self.assertEqual(len(track["lines"]), 2, "the line breaks at the private place")
+                shown = {p[2] for line in track["lines"] for p in line}
+                self.assertFalse(shown & {t for t, la, _ in WALK if abs(la - lat) < 0.0027})
+            finally:
+                h.cli(self.storage, "place", "delete", str(private))
+        finally:
+            h.cli(self.storage, "place", "delete", str(public))
+
     def test_guessing_is_throttled_like_sign_in(self):
         guess = "wls_" + "A" * 43
         for i in range(10):

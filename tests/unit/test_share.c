@@ -119,7 +119,7 @@ Test(share, bad_shares_are_refused)
     bad = sh;
     memset(bad.label, 'x', sizeof(bad.label) - 1);
     bad.label[sizeof(bad.label) - 1] = '\0';
-    bad.id[0] = 'f';
+    bad.id[0] = sh.id[0] == 'f' ? 'e' : 'f'; /* another id */
     bad.label[STORE_SHARE_LABEL_MAX - 1] = 'y';
     cr_assert_eq(store_share_put(st, &bad), 0, "a label of exactly the maximum");
     cr_assert_eq(store_share_revoke(st, "alice", "nosuchid"), -ENOENT);
@@ -253,6 +253,34 @@ Test(share, private_circles_are_per_user_and_checked)
     cr_assert_eq(share_private_circles(st, "alice", &c, &n), 0);
     cr_assert_eq(n, 0);
     cr_assert_null(c);
+}
+
+Test(share, places_marked_private_are_private_circles_too)
+{
+    struct store_place park = {.user = "alice",
+                               .name = "park",
+                               .lat = 10,
+                               .lon = 20,
+                               .radius_m = 50},
+                       home = park;
+    snprintf(home.name, sizeof(home.name), "home");
+    home.lat = 11;
+    home.flags = STORE_PLACE_PRIVATE;
+    cr_assert_eq(store_place_add(st, &park), 0);
+    cr_assert_eq(store_place_add(st, &home), 0);
+    struct store_private own = {
+        .user = "alice", .name = "office", .lat = 12, .lon = 20, .radius_m = 100};
+    cr_assert_eq(store_private_put(st, &own), 0);
+    struct store_private *c;
+    size_t n;
+    cr_assert_eq(share_private_circles(st, "alice", &c, &n), 0);
+    cr_assert_eq(n, 2, "the private circle and the private place, not the park");
+    cr_assert(share_is_private(c, n, 11, 20), "home");
+    cr_assert(share_is_private(c, n, 12, 20), "the office");
+    cr_assert(!share_is_private(c, n, 10, 20), "the park is not private");
+    free(c);
+    cr_assert_eq(share_private_circles(st, "bob", &c, &n), 0);
+    cr_assert_eq(n, 0, "alice's places are hers");
 }
 
 Test(share, the_cut_drops_fixes_inside_and_breaks_the_line)
