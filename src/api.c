@@ -1,8 +1,10 @@
 #include "api.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,9 +16,11 @@
 #include "fmt.h"
 #include "log.h"
 #include "owntracks.h"
+#include "pack.h"
 #include "placename.h"
 #include "places.h"
 #include "request.h"
+#include "share.h"
 #include "tlread.h"
 #include "wl.h"
 #include "wtime.h"
@@ -1153,4 +1157,341 @@ void api_get_visits(struct api *api, const struct api_request *req, struct api_r
     int rc = places_visits_json(api->store, rq.user, id, rq.from, rq.to, &resp->body);
     if (rc)
         places_failed(resp, rc, "cannot read the visits");
+}
+
+/* ---------------------------------------------------------------- share links */
+
+/* Share links' JSON times are epoch seconds (0: never), as everywhere in the API. */
+static void share_json(struct sink *out, const struct store_share *sh)
+{
+    sink_puts(out, "{\"id\":");
+    sink_json_string(out, sh->id, strlen(sh->id));
+    sink_puts(out, ",\"user\":");
+    sink_json_string(out, sh->user, strlen(sh->user));
+    sink_puts(out, ",\"owner\":");
+    sink_json_string(out, sh->owner, strlen(sh->owner));
+    sink_puts(out, ",\"device\":");
+    sink_json_string(out, sh->device, strlen(sh->device));
+    sink_puts(out, ",\"label\":");
+    sink_json_string(out, sh->label, strlen(sh->label));
+    sink_printf(out,
+                ",\"live\":%s,\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"created\":%" PRId64
+                ",\"expires\":%" PRId64 ",\"last_opened\":%" PRId64 ",\"revoked\":%s}",
+                sh->live ? "true" : "false", sh->from, sh->to, sh->created, sh->expires,
+                sh->last_opened, sh->revoked ? "true" : "false");
+}
+
+struct share_list {
+    struct sink *out;
+    size_t n;
+};
+
+static int list_share(void *arg, const struct store_share *sh)
+{
+    struct share_list *l = arg;
+    sink_puts(l->out, l->n++ ? "," : "");
+    share_json(l->out, sh);
+    return 0;
+}
+
+/* Whose shares a request means: user= if given (another's only for one who may delete their
+ * data), else the caller; NULL (all) on an open server. False with the refusal in resp. */
+static bool share_user(struct api *api, const struct api_request *req, struct api_response *resp,
+                       struct request_params *rq, const char **user)
+{
+    static const struct request_rules rules = {.takes = REQUEST_USER};
+    if (!parse(req, resp, &rules, rq))
+        return false;
+    *user = rq->given & REQUEST_USER ? rq->user : req->user;
+    if (req->user && *user && strcmp(*user, req->user) != 0 &&
+        !(api->opt.may_delete && api->opt.may_delete(api->opt.visible_arg, req->user, *user))) {
+        api_error(resp, 403, "not allowed to manage %s's share links", *user);
+        return false;
+    }
+    return true;
+}
+
+void api_get_shares(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct request_params rq;
+    const char *user;
+    if (!share_user(api, req, resp, &rq, &user))
+        return;
+    struct share_list l = {.out = &resp->body};
+    ok_json(resp);
+    sink_puts(&resp->body, "{\"results\":[");
+    int rc = store_share_list(api->store, user, list_share, &l);
+    sink_puts(&resp->body, "]}\n");
+    if (rc)
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+}
+
+static bool is_true(const char *v)
+{
+    return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+}
+
+void api_post_shares(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE, .requires = REQUEST_DEVICE};
+    struct request_params rq;
+    char secret[SHARE_SECRET_SIZE];
+    struct store_share sh;
+    const char *why = "";
+
+    if (!parse(req, resp, &rules, &rq))
+        return;
+    const char *owner = rq.given & REQUEST_USER ? rq.user : req->user;
+    if (!owner) {
+        api_error(resp, 400, "missing parameter user (whose device)");
+        return;
+    }
+    if (!may_see(api, req, owner)) {
+        api_error(resp, 403, "not allowed to share %s's devices", owner);
+        return;
+    }
+    bool live = is_true(req->param(req->ctx, "live"));
+    bool range = (rq.given & REQUEST_RANGE) == REQUEST_RANGE;
+    if (live ? (rq.given & REQUEST_RANGE) != 0 : !range) {
+        api_error(resp, 400, "give either live=1 or both from and to");
+        return;
+    }
+    const char *expires = req->param(req->ctx, "expires");
+    if (!expires || !*expires) {
+        api_error(resp, 400, "missing parameter expires (24h, 7d, a time...)");
+        return;
+    }
+    struct share_request sr = {.creator = req->user ? req->user : owner,
+                               .owner = owner,
+                               .device = rq.device,
+                               .live = live,
+                               .from = rq.from,
+                               .to = rq.to,
+                               .expires = expires,
+                               .label = req->param(req->ctx, "label")};
+    int rc = share_create(api->store, &sr, time(NULL), secret, &sh, &why);
+    if (rc == -EINVAL || rc == -ENOENT) {
+        api_error(resp, rc == -ENOENT ? 404 : 400, "cannot share: %s", why);
+        return;
+    }
+    if (rc) {
+        api_error(resp, 500, "cannot store the share: %s", wl_strerror(rc));
+        return;
+    }
+    wl_log(WL_LOG_INFO, "share", "share made user=%s id=%s device=%s/%s client=%s", sh.user, sh.id,
+           sh.owner, sh.device, req->client ? req->client : "?");
+    ok_json(resp);
+    resp->status = 201;
+    sink_printf(&resp->body, "{\"secret\":\"%s\",\"path\":\"/s/%s\",\"share\":", secret, secret);
+    share_json(&resp->body, &sh);
+    sink_puts(&resp->body, "}\n");
+    sodium_memzero(secret, sizeof(secret));
+}
+
+void api_delete_shares(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct request_params rq;
+    const char *user;
+    if (!share_user(api, req, resp, &rq, &user))
+        return;
+    const char *id = req->param(req->ctx, "id");
+    if (!user || !id || !*id) {
+        api_error(resp, 400, "give id (and user on an open server)");
+        return;
+    }
+    int rc = store_share_revoke(api->store, user, id);
+    if (rc == -ENOENT || rc == -EINVAL) {
+        api_error(resp, 404, "%s has no share link %s", user, id);
+        return;
+    }
+    if (rc) {
+        api_error(resp, 500, "cannot revoke the share: %s", wl_strerror(rc));
+        return;
+    }
+    wl_log(WL_LOG_INFO, "share", "share revoked user=%s id=%s", user, id);
+    ok_json(resp);
+    sink_puts(&resp->body, "{\"revoked\":");
+    sink_json_string(&resp->body, id, strlen(id));
+    sink_puts(&resp->body, "}\n");
+}
+
+/* Looks a secret up: SHARE_VALID with *sh set, or the refusal in resp (status returned). */
+static unsigned shared_lookup(struct api *api, const char *secret, size_t len, int64_t now,
+                              struct store_share *sh, const char **why)
+{
+    int v = share_verify(api->store, secret, len, now, sh);
+    switch (v) {
+    case SHARE_VALID: return 200;
+    case SHARE_EXPIRED: *why = "this share link has expired"; return 410;
+    case SHARE_REVOKED: *why = "this share link was revoked"; return 410;
+    case SHARE_MALFORMED:
+    case SHARE_UNKNOWN: *why = "no such share link"; return 404;
+    }
+    *why = "cannot read the store now";
+    return 503;
+}
+
+unsigned api_share_status(struct api *api, const char *secret, const char **why)
+{
+    struct store_share sh;
+    return shared_lookup(api, secret, strlen(secret), time(NULL), &sh, why);
+}
+
+unsigned api_share_stream(struct api *api, const char *secret, struct live_share *out,
+                          const char **why)
+{
+    struct store_share sh;
+    unsigned status = shared_lookup(api, secret, strlen(secret), time(NULL), &sh, why);
+    if (status != 200)
+        return status;
+    if (!sh.live) {
+        *why = "a range share does not change: it has no stream";
+        return 404;
+    }
+    memset(out, 0, sizeof(*out));
+    snprintf(out->user, sizeof(out->user), "%s", sh.owner);
+    snprintf(out->device, sizeof(out->device), "%s", sh.device);
+    out->expires = sh.expires;
+    return 200;
+}
+
+bool api_share_valid(struct api *api, const char *secret)
+{
+    const char *why;
+    return api_share_status(api, secret, &why) == 200;
+}
+
+/* A fix's position; false when it has none that decodes. */
+static bool item_position(const struct store_item *it, double *lat, double *lon)
+{
+    struct pack_value v;
+    return pack_find(it->data, it->len, it->tst, "location", "lat", &v) == 1 &&
+           pack_to_double(&v, lat) &&
+           pack_find(it->data, it->len, it->tst, "location", "lon", &v) == 1 &&
+           pack_to_double(&v, lon);
+}
+
+/* At most this many fixes in a shared track: a month of fixes every minute, which a browser
+ * draws without trouble; a longer range shows its first SHARE_TRACK_MAX and says so. */
+#define SHARE_TRACK_MAX 50000
+
+static int shared_track(struct api *api, const struct store_share *sh,
+                        const struct store_private *circles, size_t ncircles, bool last_only,
+                        struct sink *out)
+{
+    struct store_device dev;
+    struct store_iter *it = NULL;
+    struct store_item item;
+    struct share_cut cut = {false};
+    int64_t from, to;
+    size_t shown = 0;
+    int rc;
+
+    share_window(sh, &from, &to);
+    if (store_get_device(api->store, sh->owner, sh->device, &dev) != 0) {
+        sink_puts(out, last_only ? "{}\n" : "{\"lines\":[]}\n");
+        return 0;
+    }
+    rc = store_iter_points(api->store, dev.id, from, to, last_only ? STORE_ITER_REVERSE : 0, &it);
+    if (rc)
+        return rc;
+    if (last_only) {
+        double lat, lon;
+        while ((rc = store_iter_next(it, &item)) == 1 && !item_position(&item, &lat, &lon))
+            ;
+        if (rc == 1 && share_is_private(circles, ncircles, lat, lon))
+            sink_printf(out, "{\"tst\":%" PRId64 ",\"private\":true}\n", item.tst);
+        else if (rc == 1)
+            sink_printf(out, "{\"tst\":%" PRId64 ",\"lat\":%.6f,\"lon\":%.6f}\n", item.tst, lat,
+                        lon);
+        else if (rc == 0)
+            sink_puts(out, "{}\n");
+        store_iter_close(it);
+        return rc < 0 ? rc : 0;
+    }
+    sink_puts(out, "{\"lines\":[");
+    bool any_line = false, open_line = false;
+    while (shown < SHARE_TRACK_MAX && (rc = store_iter_next(it, &item)) == 1) {
+        double lat, lon;
+        if (!item_position(&item, &lat, &lon))
+            continue;
+        switch (share_cut_next(&cut, circles, ncircles, lat, lon)) {
+        case SHARE_CUT_DROP:
+            if (open_line)
+                sink_putc(out, ']');
+            open_line = false;
+            continue;
+        case SHARE_CUT_NEW_LINE:
+            sink_puts(out, any_line ? ",[" : "[");
+            any_line = open_line = true;
+            break;
+        case SHARE_CUT_CONTINUE: sink_putc(out, ','); break;
+        }
+        sink_printf(out, "[%.6f,%.6f,%" PRId64 "]", lat, lon, item.tst);
+        shown++;
+    }
+    store_iter_close(it);
+    if (open_line)
+        sink_putc(out, ']');
+    sink_printf(out, "],\"truncated\":%s}\n", shown >= SHARE_TRACK_MAX ? "true" : "false");
+    return rc < 0 ? rc : 0;
+}
+
+void api_get_shared(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const char prefix[] = "/api/0/shared/";
+    const char *secret = req->path + strlen(prefix), *slash = strchr(secret, '/');
+    size_t len = slash ? (size_t)(slash - secret) : strlen(secret);
+    const char *what = slash ? slash + 1 : "";
+    int64_t now = time(NULL);
+    struct store_share sh;
+    const char *why = "";
+
+    if (strncmp(req->path, prefix, strlen(prefix)) != 0) {
+        api_error(resp, 404, "no such endpoint");
+        return;
+    }
+    unsigned status = shared_lookup(api, secret, len, now, &sh, &why);
+    if (status != 200) {
+        api_error(resp, status, "%s", why);
+        return;
+    }
+    if (*what && strcmp(what, "track") != 0 && strcmp(what, "last") != 0) {
+        api_error(resp, 404, "no such endpoint: a share has track and last");
+        return;
+    }
+    share_note_open(api->store, &sh, now);
+    ok_json(resp);
+    resp->status = 200;
+    if (!*what) {
+        int64_t from, to;
+        share_window(&sh, &from, &to);
+        sink_puts(&resp->body, "{\"label\":");
+        sink_json_string(&resp->body, sh.label, strlen(sh.label));
+        sink_puts(&resp->body, ",\"device\":");
+        sink_json_string(&resp->body, sh.device, strlen(sh.device));
+        sink_printf(&resp->body,
+                    ",\"live\":%s,\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"expires\":%" PRId64
+                    ",\"now\":%" PRId64,
+                    sh.live ? "true" : "false", from, to, sh.expires, now);
+        /* The page draws its map with the server's tiles (it may not read /api/0/config). */
+        pthread_mutex_lock(&api->tiles_lock);
+        sink_puts(&resp->body, ",\"tiles\":{\"url\":");
+        sink_json_string(&resp->body, api->tile_url, strlen(api->tile_url));
+        sink_puts(&resp->body, ",\"attribution\":");
+        sink_json_string(&resp->body, api->tile_attribution, strlen(api->tile_attribution));
+        sink_printf(&resp->body, ",\"maxZoom\":%d}}\n",
+                    api->opt.tile_max_zoom ? api->opt.tile_max_zoom : CFG_TILE_MAX_ZOOM_DEFAULT);
+        pthread_mutex_unlock(&api->tiles_lock);
+        return;
+    }
+    struct store_private *circles = NULL;
+    size_t ncircles = 0;
+    int rc = share_private_circles(api->store, sh.owner, &circles, &ncircles);
+    if (rc == 0)
+        rc = shared_track(api, &sh, circles, ncircles, strcmp(what, "last") == 0, &resp->body);
+    free(circles);
+    if (rc)
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
 }

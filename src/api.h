@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "ingest.h"
+#include "live.h"
 #include "query.h"
 #include "sink.h"
 #include "store.h"
@@ -140,6 +141,36 @@ void api_get_visits(struct api *api, const struct api_request *req, struct api_r
 /* The derived events of a user's devices (store.h), streamed like a track: ?user (required),
  * device, from, to, kind=KIND[,KIND...]; the same access control as the locations. */
 void api_get_events(struct api *api, const struct api_request *req, struct api_response *resp);
+
+/*
+ * Share links (share.h). GET /api/0/shares lists the caller's shares (user= another user's, for
+ * one who may delete that user's data; every share on an open server without it); POST makes
+ * one (device, user: the device's owner, default the caller, whom the caller must be allowed to
+ * see; live=1 or from/to; expires; label) and answers 201 with its secret and path, shown once;
+ * DELETE ?id= revokes one of the caller's. A share belongs to the user who made it.
+ */
+void api_get_shares(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_post_shares(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_delete_shares(struct api *api, const struct api_request *req, struct api_response *resp);
+/*
+ * What a share link's page reads, the secret being the credential (route.h, ROUTE_SHARE):
+ * GET /api/0/shared/SECRET (what is shared: label, device, live, range, expiry),
+ * /api/0/shared/SECRET/track ({"lines": [[[lat, lon, tst], ...], ...]}: the shared window's
+ * fixes cut at the owner's private circles) and /api/0/shared/SECRET/last (the newest fix in
+ * the window, {"tst", "lat", "lon"}; {"tst", "private": true} inside a private circle; {} when
+ * none). A secret that matches no share is 404; an expired or revoked share is 410.
+ */
+void api_get_shared(struct api *api, const struct api_request *req, struct api_response *resp);
+/* GET /api/0/shared/SECRET/stream (http.c serves it with live.h): the status it gets, as
+ * api_share_status, and 404 for a share that is not live; for 200, the share's device and
+ * expiry in *out (its check is the caller's: api_share_valid). */
+unsigned api_share_stream(struct api *api, const char *secret, struct live_share *out,
+                          const char **why);
+/* Is the share of this secret valid now? (reads the store) */
+bool api_share_valid(struct api *api, const char *secret);
+/* The status a share secret's page gets: 200, 404 (no such share), 410 (expired or revoked;
+ * *why says which) or 503 (the store cannot be read). */
+unsigned api_share_status(struct api *api, const char *secret, const char **why);
 
 /* Replaces resp's body with a JSON error, the message cut to 511 bytes (also used by the
  * HTTP server for its own errors). */

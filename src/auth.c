@@ -402,6 +402,16 @@ static void count_failure(struct auth *a, const char *client, time_t now)
     pthread_mutex_unlock(&a->cache_lock);
 }
 
+bool auth_client_throttled(struct auth *a, const char *client)
+{
+    return throttled(a, client, time(NULL));
+}
+
+void auth_client_failed(struct auth *a, const char *client)
+{
+    count_failure(a, client, time(NULL));
+}
+
 /* Splits a Basic credential into login and password (pointers into buf). */
 static bool decode_basic(const char *header, char *buf, size_t size, char **login, char **password)
 {

@@ -87,6 +87,11 @@ struct auth_who {
 enum auth_result auth_check(struct auth *a, const char *authorization, const char *client,
                             struct auth_who *who);
 
+/* The failed-attempt limiter, for other secrets that arrive over HTTP (share links, share.h):
+ * is `client` refused now (too many failures), and count one failure of it. Any thread. */
+bool auth_client_throttled(struct auth *a, const char *client);
+void auth_client_failed(struct auth *a, const char *client);
+
 /* query_visible_fn: may viewer see user's data? (arg is the struct auth) A NULL viewer is
  * anonymous: everything when open, nothing otherwise. */
 bool auth_visible(void *arg, const char *viewer, const char *user);

@@ -20,6 +20,9 @@ int cli_last(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_key(int argc, char **argv);
 int cli_token(int argc, char **argv);
+/* cli_share.c: share links and the private places they never show. */
+int cli_share(int argc, char **argv);
+int cli_private(int argc, char **argv);
 int cli_import(int argc, char **argv);
 int cli_delete(int argc, char **argv);
 int cli_hide(int argc, char **argv);

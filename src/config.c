@@ -70,6 +70,8 @@ static const struct setting settings[] = {
      "address the HTTP server listens on"},
     {"http-port", T_INT, NUM(http_port), 0, 65535, "8083", CFG_SERVE, "PORT",
      "HTTP port (0: no HTTP server)"},
+    {"public-url", T_STR, STR(public_url), 0, 0, "", CFG_ALL, "URL",
+     "the server's address as others reach it, for share links (empty: http-host and port)"},
     {"docroot", T_STR, STR(docroot), 0, 0, WHERELOG_WEBDIR, CFG_SERVE, "DIR",
      "the web map's files"},
     {"leaflet-dir", T_STR, STR(leaflet_dir), 0, 0, "/usr/share/javascript/leaflet", CFG_SERVE,

@@ -65,6 +65,7 @@ struct wl_config {
     bool mqtt;
     long log_rejections;
 
+    char public_url[CFG_STR]; /* where people reach the server (share links); "": http-host */
     char http_host[CFG_STR];
     long http_port;
     char docroot[PATH_MAX];

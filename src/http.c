@@ -66,6 +66,9 @@ struct http {
     char all_methods[ROUTE_ALLOW_MAX]; /* what the routes answer together, for preflights */
 };
 
+/* Room for a share link's secret (share.h: 47 characters); a longer one is no secret. */
+#define SHARE_SECRET_TEXT_MAX 64
+
 /* What one request accumulates while libmicrohttpd reads it. */
 struct request {
     struct http *h;
@@ -88,6 +91,7 @@ struct request {
     char **form; /* key, value, key, value... pointing into form_buf */
     size_t nform;
     char *form_buf;
+    bool streamed; /* a live stream on a route that is not all streams (a share's) */
     /* a WebSocket whose 101 is queued, until the upgrade hands its connection over */
     struct live_ws *ws;
 };
@@ -248,6 +252,9 @@ static const char *req_param(void *ctx, const char *name)
 static void common_headers(struct request *r, struct MHD_Response *mr, bool api)
 {
     MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    /* A share link's secret is in its URL: the page must not pass it on as a Referer. */
+    if (r->route && r->route->caller == ROUTE_SHARE)
+        MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
     if (!api)
         return;
     MHD_add_response_header(mr, "Cache-Control", "no-store");
@@ -534,10 +541,29 @@ static enum MHD_Result serve_file(struct request *r, const char *root, const cha
 
 /* ---------------------------------------------------------------- Server-Sent Events */
 
+/* A share secret that matches no share counts as a failed sign-in of its client (auth.h's
+ * throttle), so that share links cannot be guessed faster than passwords. */
+static void note_share_failure(struct request *r)
+{
+    char client[INET6_ADDRSTRLEN];
+    if (r->h->opt.auth)
+        auth_client_failed(r->h->opt.auth, client_address(r->c, client, sizeof(client)));
+}
+
 struct sse_conn {
     struct MHD_Connection *c;
     struct live_sse *client;
+    /* A share link's stream: the api to check it with, and its secret (kept in memory only,
+     * for the checks; never logged). */
+    struct api *api;
+    char secret[SHARE_SECRET_TEXT_MAX];
 };
+
+static bool share_still_valid(void *arg)
+{
+    struct sse_conn *s = arg;
+    return api_share_valid(s->api, s->secret);
+}
 
 static void sse_suspend(void *arg)
 {
@@ -564,14 +590,33 @@ static void sse_free(void *cls)
     free(s);
 }
 
-static enum MHD_Result serve_sse(struct request *r)
+/* Opens a stream: a share link's when share is set (its secret), else the viewer's. */
+static enum MHD_Result serve_sse(struct request *r, const char *share)
 {
     struct sse_conn *s = calloc(1, sizeof(*s));
     if (!s)
         return MHD_NO;
     s->c = r->c;
-    s->client = live_sse_open(r->h->live, r->signed_in ? r->who.user : NULL,
-                              req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
+    if (share) {
+        const char *why = "";
+        struct live_share ls;
+        unsigned status = api_share_stream(r->h->api, share, &ls, &why);
+        if (status != 200 || strlen(share) >= sizeof(s->secret)) {
+            free(s);
+            if (status == 404)
+                note_share_failure(r);
+            return respond_error(r, status == 200 ? 404 : status, NULL, "%s", why);
+        }
+        snprintf(s->secret, sizeof(s->secret), "%s", share);
+        r->streamed = true; /* kept out of the share route's latency histogram */
+        s->api = r->h->api;
+        ls.still_valid = share_still_valid;
+        ls.arg = s;
+        s->client = live_sse_open_share(r->h->live, &ls, sse_suspend, sse_resume, s);
+    } else {
+        s->client = live_sse_open(r->h->live, r->signed_in ? r->who.user : NULL,
+                                  req_header(r, "Last-Event-ID"), sse_suspend, sse_resume, s);
+    }
     if (!s->client) {
         free(s);
         return MHD_NO;
@@ -662,7 +707,7 @@ static enum MHD_Result serve_websocket(struct request *r)
 
 /* ---------------------------------------------------------------- monitoring */
 
-static void count_request(struct http *h, const struct route *route, unsigned status,
+static void count_request(struct http *h, const struct route *route, bool streamed, unsigned status,
                           double seconds)
 {
     size_t si = 0, slot = route_metrics_slot(route);
@@ -670,7 +715,7 @@ static void count_request(struct http *h, const struct route *route, unsigned st
         si++;
     pthread_mutex_lock(&h->metrics.lock);
     h->metrics.requests[slot][si]++;
-    if (!route->streamed)
+    if (!route->streamed && !streamed)
         hist_observe(&h->metrics.latency[slot], seconds);
     pthread_mutex_unlock(&h->metrics.lock);
 }
@@ -773,9 +818,46 @@ static enum MHD_Result serve_api(struct request *r, const char *url, enum api_me
     if (sink_init_mem(&resp.body, 4096))
         return MHD_NO;
     r->route->handler[method](r->h->api, &req, &resp);
+    if (r->route->caller == ROUTE_SHARE && resp.status == 404)
+        note_share_failure(r); /* a share secret that matches nothing: a guess, maybe */
     enum MHD_Result ret = respond_api(r, &resp);
     sink_free(&resp.body);
     return ret;
+}
+
+/* A short HTML page for a share link that does not open (410 or 404): the reason, nothing
+ * else. */
+static enum MHD_Result share_refusal_page(struct request *r, unsigned status, const char *why)
+{
+    char page[512];
+    int n = snprintf(page, sizeof(page),
+                     "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                     "content=\"width=device-width\"><title>wherelog: link unavailable</title>"
+                     "</head>\n<body><p id=\"share-refused\">%s.</p></body></html>\n",
+                     why);
+    if (n < 0 || (size_t)n >= sizeof(page))
+        return MHD_NO;
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer((size_t)n, page, MHD_RESPMEM_MUST_COPY);
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    common_headers(r, mr, false);
+    return queue(r, status, mr);
+}
+
+/* /s/SECRET: the share page (share.html from docroot, which reads /api/0/shared/SECRET...) for
+ * a share that is valid now, else a page saying why not. */
+static enum MHD_Result serve_share_page(struct request *r, const char *url)
+{
+    const char *why = "";
+    unsigned status = api_share_status(r->h->api, url + strlen(r->route->path), &why);
+    if (status == 200)
+        return serve_file(r, r->h->docroot, "share.html");
+    if (status == 404)
+        note_share_failure(r);
+    return share_refusal_page(r, status, why);
 }
 
 static enum MHD_Result dispatch(struct request *r, const char *url, enum api_method method)
@@ -794,12 +876,23 @@ static enum MHD_Result dispatch(struct request *r, const char *url, enum api_met
                                    : route_refusal(route, url, why, sizeof(why)));
     }
     switch (route->door) {
-    case ROUTE_API: return serve_api(r, url, method);
-    case ROUTE_EVENTS: return serve_sse(r);
+    case ROUTE_API:
+        if (route->caller == ROUTE_SHARE) { /* /api/0/shared/SECRET/stream: live.h's */
+            const char *secret = url + strlen(route->path), *slash = strchr(secret, '/');
+            char text[SHARE_SECRET_TEXT_MAX];
+            if (slash && strcmp(slash, "/stream") == 0 && (size_t)(slash - secret) < sizeof(text)) {
+                memcpy(text, secret, (size_t)(slash - secret));
+                text[slash - secret] = '\0';
+                return serve_sse(r, text);
+            }
+        }
+        return serve_api(r, url, method);
+    case ROUTE_EVENTS: return serve_sse(r, NULL);
     case ROUTE_WEBSOCKET: return serve_websocket(r);
     case ROUTE_METRICS:
     case ROUTE_HEALTH: return serve_ops(r, route->door);
     case ROUTE_LEAFLET: return serve_file(r, r->h->leaflet_dir, url + strlen(route->path));
+    case ROUTE_SHARE_PAGE: return serve_share_page(r, url);
     case ROUTE_FILES:
     case ROUTE_NO_API: break;
     }
@@ -828,6 +921,20 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return r;
 }
 
+/* The path as the log shows it: a share link's secret (the segment after the share route's
+ * prefix) never goes to the log. */
+static void log_path(struct request *r, const char *url)
+{
+    if (r->route->caller != ROUTE_SHARE) {
+        wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
+        return;
+    }
+    const char *secret = url + strlen(r->route->path), *rest = strchr(secret, '/');
+    char redacted[PATH_LOG_MAX];
+    snprintf(redacted, sizeof(redacted), "%sSECRET%s", r->route->path, rest ? rest : "");
+    wl_log_quote(r->path, sizeof(r->path), redacted, strlen(redacted));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -846,14 +953,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->h = h;
         r->c = c;
         snprintf(r->method, sizeof(r->method), "%s", method);
-        wl_log_quote(r->path, sizeof(r->path), url, strlen(url));
         r->route = route_find(url);
+        log_path(r, url);
         if (r->nul_in_uri)
             return respond_error(r, 400, NULL, "NUL (%%00) in the request");
         if (r->bad_escape[0] && r->route->reads_query && strcmp(method, "OPTIONS") != 0)
             return respond_error(r, 400, NULL, "%s", r->bad_escape);
+        /* Share links carry their secret in the path and nothing else: never a user. A client
+         * that guessed wrong too often is refused like one that failed to sign in. */
+        if (r->route->caller == ROUTE_SHARE && h->opt.auth) {
+            char client[INET6_ADDRSTRLEN];
+            if (auth_client_throttled(h->opt.auth, client_address(c, client, sizeof(client))))
+                return respond_error(r, 429, NULL, "too many failed attempts; try again later");
+        }
         /* Preflights carry no credentials; health checks say nothing private. */
-        if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route->caller != ROUTE_ANYONE) {
+        if (h->opt.auth && strcmp(method, "OPTIONS") != 0 && r->route->caller == ROUTE_SIGNED_IN) {
             char client[INET6_ADDRSTRLEN];
             switch (auth_check(h->opt.auth, req_header(r, "Authorization"),
                                client_address(c, client, sizeof(client)), &r->who)) {
@@ -915,7 +1029,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     double ms = (double)(end.tv_sec - r->start.tv_sec) * 1e3 +
                 (double)(end.tv_nsec - r->start.tv_nsec) / 1e6;
     if (r->h && r->status)
-        count_request(r->h, r->route, r->status, ms / 1e3);
+        count_request(r->h, r->route, r->streamed, r->status, ms / 1e3);
     if (wl_log_enabled(WL_LOG_DEBUG)) {
         char client[INET6_ADDRSTRLEN], token[WL_LOG_QUOTE_SIZE] = "";
         if (r->who.token[0]) /* by its name: the secret is never logged */

@@ -32,6 +32,7 @@ struct event {
     size_t len;
     enum event_kind kind;              /* the SSE event's name */
     char user[OWNTRACKS_NAME_MAX + 1]; /* whose location, card, timeline or event it is */
+    char device[OWNTRACKS_NAME_MAX + 1];
 };
 
 /* Who a client is, for access control. */
@@ -50,6 +51,12 @@ struct live_sse {
     uint64_t resets; /* resets this client was told about */
     bool waiting;    /* suspended: resume() when there is something to send */
     time_t last_sent;
+    /* A share link's stream (live_sse_open_share): its device, its check, and whether it
+     * failed (the "gone" frame is then the last). */
+    bool share;
+    struct live_share share_of;
+    bool share_gone;
+    bool share_valid_now; /* the check's answer at the start of this read */
     void (*suspend)(void *);
     void (*resume)(void *);
     void *arg;
@@ -130,7 +137,8 @@ static void wake_sse(struct live *lv, time_t idle)
         more = false;
         pthread_mutex_lock(&lv->lock);
         for (struct live_sse *c = lv->sse; c; c = c->next_client) {
-            if (!c->waiting || now - c->last_sent < idle)
+            bool expired = c->share && now >= c->share_of.expires;
+            if (!c->waiting || (now - c->last_sent < idle && !expired))
                 continue;
             if (k == WL_LIVE_WAKE_BATCH) {
                 more = true;
@@ -149,7 +157,8 @@ static void wake_sse(struct live *lv, time_t idle)
 /* ---------------------------------------------------------------- events */
 
 /* Adds an event made in buf to the ring; false when out of memory (the event is lost). */
-static bool append(struct live *lv, enum event_kind kind, const char *user, const struct sink *buf)
+static bool append(struct live *lv, enum event_kind kind, const char *user, const char *device,
+                   const struct sink *buf)
 {
     char *json = malloc(buf->len);
     if (!json)
@@ -162,6 +171,7 @@ static bool append(struct live *lv, enum event_kind kind, const char *user, cons
     e->len = buf->len;
     e->kind = kind;
     snprintf(e->user, sizeof(e->user), "%s", user);
+    snprintf(e->device, sizeof(e->device), "%s", device);
     lv->seq++;
     pthread_mutex_unlock(&lv->lock);
     return true;
@@ -184,7 +194,7 @@ void live_timeline(void *arg, const char *user, const char *device, enum tl_even
     if (sink_init_mem(&buf, 512))
         return;
     tlread_event_json(&buf, user, device, ev, seg, lv->zone);
-    bool added = !buf.err && append(lv, EVENT_TIMELINE, user, &buf);
+    bool added = !buf.err && append(lv, EVENT_TIMELINE, user, device, &buf);
     sink_free(&buf);
     if (!added)
         return;
@@ -201,7 +211,7 @@ void live_event(struct live *lv, const struct store_event *ev)
     if (sink_init_mem(&buf, 512))
         return;
     event_json(&buf, ev);
-    bool added = !buf.err && append(lv, EVENT_EVENT, ev->user, &buf);
+    bool added = !buf.err && append(lv, EVENT_EVENT, ev->user, ev->device, &buf);
     sink_free(&buf);
     if (!added)
         return;
@@ -232,7 +242,8 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
                 : query_event_json(r->user, r->device, r->topic, r->tst, r->data, r->len, &buf);
         if (rc || buf.err)
             continue;
-        added += append(lv, r->kind == OWNTRACKS_CARD ? EVENT_CARD : EVENT_LOCATION, r->user, &buf);
+        added += append(lv, r->kind == OWNTRACKS_CARD ? EVENT_CARD : EVENT_LOCATION, r->user,
+                        r->device, &buf);
     }
     sink_free(&buf);
     if (!added)
@@ -290,6 +301,20 @@ struct live_sse *live_sse_open(struct live *lv, const char *viewer, const char *
     return c;
 }
 
+struct live_sse *live_sse_open_share(struct live *lv, const struct live_share *share,
+                                     void (*suspend)(void *arg), void (*resume)(void *arg),
+                                     void *arg)
+{
+    struct live_sse *c = live_sse_open(lv, share->user, NULL, suspend, resume, arg);
+    if (!c)
+        return NULL;
+    pthread_mutex_lock(&lv->lock);
+    c->share = true;
+    c->share_of = *share;
+    pthread_mutex_unlock(&lv->lock);
+    return c;
+}
+
 void live_sse_close(struct live_sse *c)
 {
     struct live *lv = c->lv;
@@ -314,6 +339,46 @@ static uint64_t skip_hidden(const struct live *lv, const struct viewer *v, uint6
     return *next;
 }
 
+/* Is e news for a share stream: a location of its device? */
+static bool share_news(const struct live_sse *c, const struct event *e)
+{
+    return e->kind == EVENT_LOCATION && strcmp(e->user, c->share_of.user) == 0 &&
+           strcmp(e->device, c->share_of.device) == 0;
+}
+
+/* A share stream's next frame (next_frame's part for them): "update" for each new location of
+ * its device, which says only that there is one (the page reads the share's API, which applies
+ * its window and private places); "gone" once the share no longer holds. Lock held. */
+static bool next_share_frame(struct live_sse *c, bool valid, const char **frame)
+{
+    struct live *lv = c->lv;
+    if (!c->started) {
+        *frame = "retry: 3000\n\n";
+        c->started = true;
+        return true;
+    }
+    if (!valid) {
+        *frame = "event: gone\ndata: {}\n\n";
+        c->share_gone = true;
+        return true;
+    }
+    bool news = false;
+    if (lv->seq - c->next > LIVE_RING)
+        c->next = lv->seq - LIVE_RING; /* behind: one update says it all */
+    for (; c->next < lv->seq; c->next++)
+        news |= share_news(c, &lv->ring[c->next % LIVE_RING]);
+    if (news || c->resets != lv->resets) {
+        c->resets = lv->resets;
+        *frame = "event: update\ndata: {}\n\n";
+        return true;
+    }
+    if (time(NULL) - c->last_sent >= LIVE_KEEPALIVE_S) {
+        *frame = ": keepalive\n\n";
+        return true;
+    }
+    return false;
+}
+
 /* Makes the next frame pending. Called with the lock held; false if there is none. */
 static bool next_frame(struct live_sse *c)
 {
@@ -321,7 +386,12 @@ static bool next_frame(struct live_sse *c)
     char head[64];
     int hl;
 
-    if (!c->started) {
+    if (c->share) {
+        const char *frame;
+        if (c->share_gone || !next_share_frame(c, c->share_valid_now, &frame))
+            return false;
+        hl = snprintf(head, sizeof(head), "%s", frame);
+    } else if (!c->started) {
         hl = snprintf(head, sizeof(head), "retry: 3000\n\n");
         c->started = true;
     } else if (c->resets != lv->resets) {
@@ -362,9 +432,13 @@ ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max)
 {
     struct live *lv = c->lv;
     size_t n = 0;
+    /* A share's check reads the store: before taking the hub's lock, on every read (each is a
+     * wake-up: a new event, a keepalive, or the share's expiry). */
+    bool valid = !c->share || c->share_gone || c->share_of.still_valid(c->share_of.arg);
 
     pthread_mutex_lock(&lv->lock);
-    if (lv->stopping) {
+    c->share_valid_now = valid;
+    if (lv->stopping || (c->share_gone && !c->pending)) {
         pthread_mutex_unlock(&lv->lock);
         return -1;
     }

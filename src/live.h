@@ -89,8 +89,29 @@ unsigned live_clients(struct live *lv);
 struct live_sse *live_sse_open(struct live *lv, const char *viewer, const char *last_event_id,
                                void (*suspend)(void *arg), void (*resume)(void *arg), void *arg);
 /*
+ * A share link's stream (share.h): for the live position of one device, without its data.
+ * It sends an event "update" (data {}) when a location of user/device is stored (and on a
+ * reset), so that the page reads the share's API again, and a keepalive comment when idle.
+ * Before sending anything it asks still_valid(arg) (outside the hub's lock; it may read the
+ * store): once that says no (the share was revoked or has expired), the stream sends an event
+ * "gone" and ends. The check runs at each new event of any device, at each keepalive, and
+ * within the live thread's tick (5 s) after `expires`, so a revoked share's stream ends with
+ * the next stored point or keepalive, and an expired one's at its expiry.
+ */
+struct live_share {
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char device[OWNTRACKS_NAME_MAX + 1];
+    int64_t expires; /* epoch seconds */
+    bool (*still_valid)(void *arg);
+    void *arg;
+};
+struct live_sse *live_sse_open_share(struct live *lv, const struct live_share *share,
+                                     void (*suspend)(void *arg), void (*resume)(void *arg),
+                                     void *arg);
+
+/*
  * Copies the next bytes of the stream into buf. Returns how many; 0 after calling suspend
- * (nothing to send yet); -1 when the stream is over (shutdown).
+ * (nothing to send yet); -1 when the stream is over (shutdown, or a share that is gone).
  */
 ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max);
 void live_sse_close(struct live_sse *c);

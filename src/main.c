@@ -27,6 +27,8 @@ static const struct {
     {"check", cli_check, "verify the store"},
     {"key", cli_key, "manage OwnTracks encryption secrets"},
     {"token", cli_token, "API tokens for scripts: create, list, revoke"},
+    {"share", cli_share, "share links: create, list, revoke"},
+    {"private", cli_private, "private places that share links never show"},
     {"place", cli_place, "a user's places: add, rename, move, merge, delete, list, visits"},
     {"events", cli_events, "events derived from the data: stays, trips, battery, regions"},
     {"webhook", cli_webhook, "where a user's events are delivered"},

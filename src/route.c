@@ -83,6 +83,15 @@ static const struct route routes[] = {
      .handler = READ_HANDLER(api_get_q),
      .label = "/api/0/q",
      .reads_query = true},
+    {.path = "/api/0/shares",
+     .methods = GET | HEAD | POST | DELETE,
+     .handler = {[API_GET] = api_get_shares,
+                 [API_HEAD] = api_get_shares,
+                 [API_POST] = api_post_shares,
+                 [API_DELETE] = api_delete_shares},
+     .label = "/api/0/shares",
+     .reads_query = true,
+     .changes = POST | DELETE},
     {.path = "/api/0/places",
      .methods = GET | HEAD | POST,
      .handler =
@@ -122,6 +131,13 @@ static const struct route routes[] = {
      .door = ROUTE_HEALTH,
      .label = "/healthz",
      .caller = ROUTE_ANYONE},
+    /* What a share link's page reads: /api/0/shared/SECRET[/track|/last] (api.h). */
+    {.path = "/api/0/shared/",
+     .prefix = true,
+     .methods = GET | HEAD,
+     .handler = {[API_GET] = api_get_shared, [API_HEAD] = api_get_shared},
+     .label = "/api/0/shared",
+     .caller = ROUTE_SHARE},
     /* one place by id: /api/0/places/{id} in api/openapi.yaml */
     {.path = "/api/0/places/",
      .prefix = true,
@@ -145,6 +161,12 @@ static const struct route routes[] = {
      .methods = GET | HEAD,
      .door = ROUTE_FILES,
      .label = "vendor"},
+    {.path = "/s/",
+     .prefix = true,
+     .methods = GET | HEAD,
+     .door = ROUTE_SHARE_PAGE,
+     .label = "/s",
+     .caller = ROUTE_SHARE},
     {.path = "/", .prefix = true, .methods = GET | HEAD, .door = ROUTE_FILES, .label = "static"},
 };
 _Static_assert(WL_ARRAY_LEN(routes) <= ROUTE_MAX, "ROUTE_MAX is too small for the table");

@@ -28,13 +28,17 @@ enum route_door {
     ROUTE_HEALTH,    /* health check (http_options.health) */
     ROUTE_LEAFLET,   /* static files from leaflet_dir, the path after the prefix */
     ROUTE_FILES,     /* static files from docroot */
-    ROUTE_NO_API     /* under /api/ but no endpoint: 404 */
+    ROUTE_NO_API,    /* under /api/ but no endpoint: 404 */
+    ROUTE_SHARE_PAGE /* a share link's page (/s/SECRET): share.html from docroot, or 410/404 */
 };
 
 /* Who may call a route when sign-in is on (a CORS preflight never needs credentials). */
 enum route_caller {
     ROUTE_SIGNED_IN, /* the API and everything else */
-    ROUTE_ANYONE     /* health checks: they say nothing private */
+    ROUTE_ANYONE,    /* health checks: they say nothing private */
+    /* Share links (share.h): the secret in the path is the only credential; no Authorization
+     * header is read, and failed secrets count toward the client's sign-in throttle. */
+    ROUTE_SHARE
 };
 
 /* An API route's handler: fills resp (an initialised memory sink) for the request. */

@@ -172,6 +172,8 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
     int rc = stl_open_dbs(s, txn);
     if (rc == 0)
         rc = open_token_table(s, txn);
+    if (rc == 0)
+        rc = store_share_open_dbs(s, txn);
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "geo", s->read_only ? 0 : MDB_CREATE, &s->geo);
         s->have_geo = rc == 0;

@@ -29,6 +29,8 @@
  *   keys     "user" NUL "device" -> encryption secret (1..32 bytes, protocol §8)
  *   tokens   "user" NUL "name" -> API token record (see "API tokens" below); a store made
  *            before tokens gains this table when next opened for writing
+ *   shares   "user" NUL "id" -> share link record (see "Share links" below; store_share.c)
+ *   private  "user" NUL "name" -> a private circle (see "Private circles" below)
  *
  * The last position of a device is the newest visible point in `points`, so a late or
  * replayed point can never move it backwards.
@@ -677,6 +679,76 @@ int store_token_delete(struct store *s, const char *user, const char *name);
  * Returns 0, -ENOENT when there is no such token, -EROFS, or a store error. */
 int store_token_touch(struct store *s, const char *user, const char *name,
                       const uint8_t hash[STORE_TOKEN_HASH_BYTES], int64_t when);
+
+/* ------------------------------------------------------------------ share links */
+
+/*
+ * A link that shows one device's live position or a fixed range of its track to anyone who
+ * has it (share.h makes and checks the secret; only its hash is stored). Record: u8 format (1)
+ * | u8 flags (1: live, 2: revoked) | hash | i64le from | i64le to | i64le created | i64le
+ * expires | i64le last_opened | u8 owner length | owner | u8 device length | device | label.
+ * A share belongs to the user who made it (the key); the device is owner's (the same user, or
+ * one the maker may see). A revoked share is kept
+ * (so that its link answers "revoked", and `share list` shows it) until its expiry has passed
+ * for STORE_SHARE_KEEP_S, when store_share_put drops it.
+ */
+#define STORE_SHARE_ID_LEN    12  /* lowercase hex: 48 random bits, unique per user */
+#define STORE_SHARE_LABEL_MAX 100 /* a few words; longer labels are refused */
+#define STORE_SHARE_KEEP_S    (30 * 86400)
+struct store_share {
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char id[STORE_SHARE_ID_LEN + 1];
+    char owner[OWNTRACKS_NAME_MAX + 1]; /* the device's user */
+    char device[OWNTRACKS_NAME_MAX + 1];
+    char label[STORE_SHARE_LABEL_MAX + 1];
+    uint8_t hash[STORE_TOKEN_HASH_BYTES];
+    bool live;           /* the live position; else the track from `from` to `to` */
+    bool revoked;        /* refused from then on */
+    int64_t from, to;    /* epoch seconds, inclusive; 0 for a live share */
+    int64_t created;     /* epoch seconds */
+    int64_t expires;     /* epoch seconds from which it is refused; always set */
+    int64_t last_opened; /* epoch seconds, as last recorded (share.h); 0: never */
+};
+
+/* Adds a share (and drops the user's shares that expired STORE_SHARE_KEEP_S ago). Durable
+ * when it returns. Returns 0, -EEXIST when the user has a share with that id, -EINVAL for
+ * empty or too long names, -EROFS, or a store error. */
+int store_share_put(struct store *s, const struct store_share *sh);
+/* Calls cb for each share of `user` (every user's if NULL), by user then id, in one read
+ * transaction; sh is borrowed for the call. cb returns 0 to go on; any other value stops the
+ * walk and is returned. Returns 0 or a store error. Reads the store, never a copy. */
+int store_share_list(struct store *s, const char *user,
+                     int (*cb)(void *arg, const struct store_share *sh), void *arg);
+/* Marks a share revoked. Durable when it returns. Returns 0, -ENOENT when the user has no
+ * share of that id, -EROFS, or a store error. Revoking twice is not an error. */
+int store_share_revoke(struct store *s, const char *user, const char *id);
+/* Sets a share's last_opened to `when` if it still exists with this hash and `when` is later.
+ * Returns 0, -ENOENT, -EROFS, or a store error. */
+int store_share_touch(struct store *s, const char *user, const char *id,
+                      const uint8_t hash[STORE_TOKEN_HASH_BYTES], int64_t when);
+
+/* ------------------------------------------------------------------ private circles */
+
+/*
+ * A user's private places, for share links (share.h: a shared track or live view never shows a
+ * point inside one). Record: f64le lat | f64le lon | f64le radius in metres. Kept apart from
+ * any other notion of places so that it can be folded into them.
+ */
+#define STORE_PRIVATE_RADIUS_MAX 50000.0 /* 50 km: a town; larger is a mistake */
+struct store_private {
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char name[OWNTRACKS_NAME_MAX + 1];
+    double lat, lon, radius_m;
+};
+
+/* Adds or replaces a private circle. Durable when it returns. Returns 0, -EINVAL (empty or too
+ * long names), -EROFS, or a store error. */
+int store_private_put(struct store *s, const struct store_private *p);
+/* Calls cb for each private circle of `user` (every user's if NULL), as store_share_list. */
+int store_private_list(struct store *s, const char *user,
+                       int (*cb)(void *arg, const struct store_private *p), void *arg);
+/* Removes one. Returns 0, -ENOENT, -EROFS, or a store error. */
+int store_private_delete(struct store *s, const char *user, const char *name);
 
 /* A stable id, made once per store: the default MQTT client id is built from it. */
 const char *store_client_id(struct store *s);

@@ -25,6 +25,8 @@ struct store {
     MDB_dbi meta, devices, devids, points, events, keys;
     MDB_dbi tokens;
     bool have_tokens; /* false: read-only, on a store made before tokens (none to read) */
+    MDB_dbi shares, private_circles; /* store_share.c */
+    bool have_shares; /* false: read-only, on a store made before share links */
     MDB_dbi geo;      /* the reverse-geocoding cache; made when first opened for writing */
     bool have_geo;    /* false: a read-only store from before it (lookups find nothing) */
     /*
@@ -140,6 +142,10 @@ int store_delete_prefixed(MDB_txn *txn, MDB_dbi dbi, uint32_t id, bool dry_run, 
 /* A device record by name inside a transaction: 0, MDB_NOTFOUND, MDB_CORRUPTED or LMDB's. */
 int store_get_devrec(struct store *s, MDB_txn *txn, const char *user, const char *device,
                      struct devrec *r);
+
+/* store_share.c, called by store.c's open_dbs: opens (creating unless read-only) the shares
+ * and private tables; 0 or an LMDB error. */
+int store_share_open_dbs(struct store *s, MDB_txn *txn);
 
 /* store_timeline.c, called by store.c. */
 /* Opens (creating unless read-only) the timeline's databases; 0, or an LMDB error. */

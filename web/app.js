@@ -15,6 +15,7 @@ import {
   relativeTime, absoluteTime, isoTime, formatDuration, nowSeconds,
 } from './util.js';
 import { createHistory } from './history.js';
+import { createSharing } from './sharing.js';
 import { createPlaces } from './places.js';
 import { createDayView } from './dayview.js';
 
@@ -496,6 +497,7 @@ async function start() {
   fillWelcome(config);
   map = createMap(config);
   historyView = createHistory({ map, status, padding: () => panel.padding() });
+  const sharing = createSharing({ history: historyView, status });
   const takeOver = () => { autoFit = false; };
   // One track at a time: a day clears the History track, and a History track the day.
   const places = createPlaces({ map, status, user: config.user });
@@ -507,7 +509,7 @@ async function start() {
     },
   });
   $('#history-form').addEventListener('submit', () => dayView.clear());
-  window.wherelogMap = { map, history: historyView, day: dayView };
+  window.wherelogMap = { map, history: historyView, day: dayView, sharing };
   map.on('dragstart popupopen', takeOver);
   map.on('zoomend', scheduleDeclutter);
   map.getContainer().addEventListener('wheel', takeOver, { passive: true });

@@ -216,6 +216,13 @@ export function createHistory({ map, status, padding }) {
     clear,
     setDevices,
     onLive,
+    /** What is in view, for the Share dialog: the device and range of the track shown, else
+     * those chosen in the form (range null when the custom dates are not valid). */
+    get inView() {
+      if (track) return { key: track.key, from: track.from, to: track.to };
+      const range = rangeFor(rangeSelect.value, fromInput.value, toInput.value);
+      return { key: deviceSelect.value, from: range ? range[0] : null, to: range ? range[1] : null };
+    },
     /** For the tests: the points drawn and the range's count. */
     get track() {
       return track && { key: track.key, drawn: track.points.length, inRange: track.inRange,

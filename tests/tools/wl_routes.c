@@ -12,7 +12,7 @@ int main(void)
     static const char *const doors[] = {
         [ROUTE_API] = "api",         [ROUTE_EVENTS] = "events", [ROUTE_WEBSOCKET] = "websocket",
         [ROUTE_METRICS] = "metrics", [ROUTE_HEALTH] = "health", [ROUTE_LEAFLET] = "leaflet",
-        [ROUTE_FILES] = "files",     [ROUTE_NO_API] = "no-api"};
+        [ROUTE_FILES] = "files",     [ROUTE_NO_API] = "no-api", [ROUTE_SHARE_PAGE] = "share-page"};
     static const char *const methods[] = {
         [API_GET] = "GET",     [API_HEAD] = "HEAD",     [API_POST] = "POST",
         [API_PUT] = "PUT",     [API_DELETE] = "DELETE", [API_OPTIONS] = "OPTIONS",
@@ -23,10 +23,11 @@ int main(void)
     for (size_t i = 0; i < n; i++) {
         const struct route *r = &routes[i];
         printf("{\"path\":\"%s\",\"prefix\":%s,\"door\":\"%s\",\"label\":\"%s\","
-               "\"streamed\":%s,\"reads_query\":%s,\"anyone\":%s,\"methods\":[",
+               "\"streamed\":%s,\"reads_query\":%s,\"anyone\":%s,\"share\":%s,\"methods\":[",
                r->path, r->prefix ? "true" : "false", doors[r->door], r->label,
                r->streamed ? "true" : "false", r->reads_query ? "true" : "false",
-               r->caller == ROUTE_ANYONE ? "true" : "false");
+               r->caller == ROUTE_ANYONE ? "true" : "false",
+               r->caller == ROUTE_SHARE ? "true" : "false");
         const char *comma = "";
         for (int m = 0; m <= API_OTHER; m++) {
             if (!(r->methods & ROUTE_METHOD(m)))

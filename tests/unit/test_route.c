@@ -108,3 +108,26 @@ Test(route, says_which_methods_change_data)
               "any PATCH changes, whatever the row says");
     cr_assert_not(route_changes_data(route_find("/api/0/visits"), API_GET));
 }
+
+Test(route, share_routes_read_only_and_take_no_credentials)
+{
+    cr_assert_eq(route_find("/s/wls_x")->door, ROUTE_SHARE_PAGE);
+    cr_assert_eq(route_find("/api/0/shared/wls_x/track")->door, ROUTE_API);
+    cr_assert_eq(route_find("/api/0/shares")->caller, ROUTE_SIGNED_IN,
+                 "managing them needs a user");
+    cr_assert(route_changes_data(route_find("/api/0/shares"), API_POST));
+    cr_assert(route_changes_data(route_find("/api/0/shares"), API_DELETE));
+    cr_assert(!route_changes_data(route_find("/api/0/shares"), API_GET));
+    size_t n, shares = 0;
+    const struct route *t = route_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].caller != ROUTE_SHARE)
+            continue;
+        shares++;
+        cr_assert(t[i].prefix, "%s: the secret follows the prefix", t[i].path);
+        cr_assert_eq(t[i].methods & ~(ROUTE_METHOD(API_GET) | ROUTE_METHOD(API_HEAD)), 0,
+                     "%s: a share only reads", t[i].path);
+        cr_assert_eq(t[i].changes, 0, "%s", t[i].path);
+    }
+    cr_assert_eq(shares, 2, "the page and its API, nothing else");
+}
