@@ -16,7 +16,7 @@ bool heat_cell(double lat, double lon, int zoom, uint32_t *x, uint32_t *y)
     if (!isfinite(lat) || !isfinite(lon) || fabs(lat) > 90 || fabs(lon) > 180 || zoom < 0 ||
         zoom > HEAT_ZOOM_MAX)
         return false;
-    double side = ldexp(1.0, zoom + HEAT_CELL_SHIFT);
+    double side = ldexp(1.0, zoom + HEAT_SIDE_SHIFT);
     if (lat > MERCATOR_LAT_MAX)
         lat = MERCATOR_LAT_MAX;
     if (lat < -MERCATOR_LAT_MAX)
@@ -33,7 +33,7 @@ bool heat_cell(double lat, double lon, int zoom, uint32_t *x, uint32_t *y)
 
 void heat_cell_corner(uint32_t x, uint32_t y, int zoom, double *lat, double *lon)
 {
-    double side = ldexp(1.0, zoom + HEAT_CELL_SHIFT);
+    double side = ldexp(1.0, zoom + HEAT_SIDE_SHIFT);
     *lon = x / side * 360 - 180;
     *lat = atan(sinh(M_PI * (1 - 2 * y / side))) * 180 / M_PI;
 }
@@ -111,10 +111,17 @@ void heat_grid_free(struct heat_grid *g)
     g->cap = g->n = 0;
 }
 
+/* MurmurHash3's finaliser: neighbouring cells (x and y differing in low bits only) spread over
+ * the whole table, whatever its size. */
 static size_t cell_hash(uint32_t x, uint32_t y, size_t cap)
 {
-    uint64_t h = ((uint64_t)x << 32 | y) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 17) & (cap - 1);
+    uint64_t h = (uint64_t)x << 32 | y;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (size_t)h & (cap - 1);
 }
 
 static struct heat_cell_count *find_slot(struct heat_cell_count *slot, size_t cap, uint32_t x,
@@ -235,7 +242,7 @@ void heat_json(struct sink *out, const struct heat_grid *g)
         if (g->slot[i].count > max)
             max = g->slot[i].count;
     sink_printf(out, "{\"zoom\":%d,\"cell_px\":%d,\"side\":%llu,\"points\":%llu,\"max\":%lu,",
-                g->zoom, HEAT_CELL_PX, 1ull << (g->zoom + HEAT_CELL_SHIFT),
+                g->zoom, HEAT_CELL_PX, 1ull << (g->zoom + HEAT_SIDE_SHIFT),
                 (unsigned long long)g->points, (unsigned long)max);
     sink_puts(out, "\"cells\":[");
     for (size_t i = 0; i < g->n; i++) {

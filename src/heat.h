@@ -5,7 +5,7 @@
  *
  * Cells: at zoom Z the Web Mercator world (EPSG:3857, as Leaflet and the tile servers draw it)
  * is 256 * 2^Z pixels wide; a cell is HEAT_CELL_PX by HEAT_CELL_PX of those pixels, so the world
- * is 2^(Z + HEAT_CELL_SHIFT) cells on a side, cell (0, 0) at the north-west corner (lon -180,
+ * is 2^(Z + HEAT_SIDE_SHIFT) cells on a side, cell (0, 0) at the north-west corner (lon -180,
  * lat +85.0511), x growing east and y south. A point belongs to the cell its projected pixel
  * falls in; latitudes beyond Web Mercator's +-85.0511 are clamped to the edge rows.
  *
@@ -32,7 +32,8 @@
 
 #define HEAT_CELL_SHIFT 3 /* a cell is 2^3 = 8 pixels: about a finger's width of heat on screen */
 #define HEAT_CELL_PX    (1 << HEAT_CELL_SHIFT)
-#define HEAT_ZOOM_MAX   20 /* 2^(20+3) cells a side still fits a uint32; tile servers stop at 19 */
+#define HEAT_SIDE_SHIFT (8 - HEAT_CELL_SHIFT) /* a 256-pixel tile is 2^5 cells a side */
+#define HEAT_ZOOM_MAX   20 /* 2^(20+5) cells a side still fits a uint32; tile servers stop at 19 */
 /* Distinct cells a grid may hold: a screen of 2000 x 1200 pixels shows 37,500 cells, and a
  * year at a street-level zoom over a whole country rarely touches more than a few hundred
  * thousand; at 16 bytes a cell in memory and some 20 on the wire this bounds both (4 MB). */
@@ -94,7 +95,7 @@ struct heat_request {
 int heat_read(struct store *s, const struct heat_request *rq, struct heat_grid *g);
 
 /* Writes a sorted grid as the JSON of /api/0/heat (api/openapi.yaml, Heat):
- * {"zoom":Z,"cell_px":8,"side":2^(Z+3),"points":N,"max":M,"cells":[[x,y,count],...]}\n */
+ * {"zoom":Z,"cell_px":8,"side":2^(Z+5),"points":N,"max":M,"cells":[[x,y,count],...]}\n */
 void heat_json(struct sink *out, const struct heat_grid *g);
 
 #endif

@@ -39,7 +39,7 @@ def query(**params):
 
 def cell(lat, lon, zoom):
     """Web Mercator cell of 8 px at zoom: the definition in api/openapi.yaml, computed here."""
-    side = 2 ** (zoom + 3)
+    side = 2 ** (zoom + 5)
     lat = max(min(lat, 85.0511287798066), -85.0511287798066)
     x = (lon + 180) / 360 * side
     s = math.sin(math.radians(lat))
@@ -201,7 +201,7 @@ class Summary(unittest.TestCase):
         for zoom in (2, 9, 14):
             g = self.get("/api/0/heat", user="jane", zoom=str(zoom))
             self.assertEqual(g["points"], len(pts))
-            self.assertEqual(g["side"], 2 ** (zoom + 3))
+            self.assertEqual(g["side"], 2 ** (zoom + 5))
             want = {}
             for m in pts:
                 c = cell(m["lat"], m["lon"], zoom)
