@@ -572,7 +572,6 @@ void api_get_heat(struct api *api, const struct api_request *req, struct api_res
     } else if (rc) {
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
     } else {
-        heat_grid_sort(&g);
         ok_json(resp);
         heat_json(&resp->body, &g);
     }

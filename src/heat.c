@@ -168,12 +168,43 @@ int heat_grid_add_cell(struct heat_grid *g, uint32_t x, uint32_t y, uint32_t n)
     return 0;
 }
 
+/* A point this close to a cell's edge is projected rather than trusted to the box test, so
+ * that rounding in the inverse projection never moves it across. */
+#define RUN_MARGIN_DEG 1e-9
+
+static int flush_run(struct heat_grid *g)
+{
+    if (!g->have_run)
+        return 0;
+    g->have_run = false;
+    return heat_grid_add_cell(g, g->run_x, g->run_y, g->run_count);
+}
+
 int heat_grid_add(struct heat_grid *g, double lat, double lon, uint32_t n)
 {
     uint32_t x, y;
+    int rc;
+    if (g->have_run && lat > g->run_south && lat < g->run_north && lon > g->run_west &&
+        lon < g->run_east && g->run_count <= UINT32_MAX - n) {
+        g->run_count += n;
+        return 0;
+    }
     if (!heat_cell(lat, lon, g->zoom, &x, &y))
         return -EINVAL;
-    return heat_grid_add_cell(g, x, y, n);
+    if ((rc = flush_run(g)))
+        return rc;
+    double north, west, south, east;
+    heat_cell_corner(x, y, g->zoom, &north, &west);
+    heat_cell_corner(x + 1, y + 1, g->zoom, &south, &east);
+    g->have_run = true;
+    g->run_x = x;
+    g->run_y = y;
+    g->run_count = n;
+    g->run_south = south + RUN_MARGIN_DEG;
+    g->run_north = north - RUN_MARGIN_DEG;
+    g->run_west = west + RUN_MARGIN_DEG;
+    g->run_east = east - RUN_MARGIN_DEG;
+    return 0;
 }
 
 static int by_row(const void *a, const void *b)
@@ -184,14 +215,18 @@ static int by_row(const void *a, const void *b)
     return p->x < q->x ? -1 : p->x > q->x;
 }
 
-void heat_grid_sort(struct heat_grid *g)
+int heat_grid_sort(struct heat_grid *g)
 {
+    int rc = flush_run(g);
+    if (rc)
+        return rc;
     size_t n = 0;
     for (size_t i = 0; i < g->cap; i++)
         if (g->slot[i].count)
             g->slot[n++] = g->slot[i];
     if (n)
         qsort(g->slot, n, sizeof(*g->slot), by_row);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -232,23 +267,34 @@ int heat_read(struct store *s, const struct heat_request *rq, struct heat_grid *
     for (size_t i = 0; i < n && !rc; i++)
         rc = count_device(s, dev[i].id, rq, g);
     free(dev);
-    return rc;
+    return rc ? rc : heat_grid_sort(g);
 }
 
 void heat_json(struct sink *out, const struct heat_grid *g)
 {
-    uint32_t max = 0;
-    for (size_t i = 0; i < g->n; i++)
-        if (g->slot[i].count > max)
-            max = g->slot[i].count;
-    sink_printf(out, "{\"zoom\":%d,\"cell_px\":%d,\"side\":%llu,\"points\":%llu,\"max\":%lu,",
-                g->zoom, HEAT_CELL_PX, 1ull << (g->zoom + HEAT_SIDE_SHIFT),
-                (unsigned long long)g->points, (unsigned long)max);
-    sink_puts(out, "\"cells\":[");
+    uint32_t max = 0, x0 = UINT32_MAX, y0 = UINT32_MAX;
     for (size_t i = 0; i < g->n; i++) {
         const struct heat_cell_count *c = &g->slot[i];
-        sink_printf(out, "%s[%lu,%lu,%lu]", i ? "," : "", (unsigned long)c->x, (unsigned long)c->y,
-                    (unsigned long)c->count);
+        max = c->count > max ? c->count : max;
+        x0 = c->x < x0 ? c->x : x0;
+        y0 = c->y < y0 ? c->y : y0;
+    }
+    if (!g->n)
+        x0 = y0 = 0;
+    sink_printf(out, "{\"zoom\":%d,\"cell_px\":%d,\"side\":%llu,\"x0\":%lu,\"y0\":%lu,", g->zoom,
+                HEAT_CELL_PX, 1ull << (g->zoom + HEAT_SIDE_SHIFT), (unsigned long)x0,
+                (unsigned long)y0);
+    sink_printf(out, "\"points\":%llu,\"max\":%lu,\"cells\":[", (unsigned long long)g->points,
+                (unsigned long)max);
+    for (size_t i = 0; i < g->n; i++) {
+        const struct heat_cell_count *c = &g->slot[i];
+        if (i)
+            sink_putc(out, ',');
+        sink_put_u64(out, c->x - x0);
+        sink_putc(out, ',');
+        sink_put_u64(out, c->y - y0);
+        sink_putc(out, ',');
+        sink_put_u64(out, c->count);
     }
     sink_puts(out, "]}\n");
 }

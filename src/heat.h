@@ -66,20 +66,26 @@ struct heat_grid {
     int zoom;
     struct heat_cell_count *slot; /* open addressing; count 0 is an empty slot */
     size_t cap, n;
-    uint64_t points; /* points counted into cells */
+    uint64_t points; /* points counted into cells (after heat_grid_sort: all of them) */
+    /* The run of points in one cell not yet added: consecutive points of a track mostly fall
+     * in the cell of the one before, and a box test is far cheaper than projecting. */
+    bool have_run;
+    uint32_t run_x, run_y, run_count;
+    double run_south, run_north, run_west, run_east;
 };
 
 /* A new empty grid at zoom (0..HEAT_ZOOM_MAX; the caller checks). Free with heat_grid_free. */
 void heat_grid_init(struct heat_grid *g, int zoom);
 void heat_grid_free(struct heat_grid *g);
-/* Adds n points at (lat, lon). 0, -EINVAL (a position heat_cell refuses: not counted),
+/* Adds n points at (lat, lon) (counted in g->n and g->points from the next call that leaves
+ * their cell, or heat_grid_sort). 0, -EINVAL (a position heat_cell refuses: not counted),
  * -E2BIG (a new cell past HEAT_CELLS_MAX) or -ENOMEM. */
 int heat_grid_add(struct heat_grid *g, double lat, double lon, uint32_t n);
 /* Adds n points to cell (x, y) itself: 0, -E2BIG or -ENOMEM. */
 int heat_grid_add_cell(struct heat_grid *g, uint32_t x, uint32_t y, uint32_t n);
-/* Sorts the cells into row order (y, then x) at the front of g->slot: g->slot[0..g->n) are
- * then the cells; nothing may be added after. */
-void heat_grid_sort(struct heat_grid *g);
+/* Adds the last run, then sorts the cells into row order (y, then x) at the front of g->slot:
+ * g->slot[0..g->n) are then the cells; nothing may be added after. 0, -E2BIG or -ENOMEM. */
+int heat_grid_sort(struct heat_grid *g);
 
 /* What to count: the visible points of the user's devices (one device if device is not NULL)
  * with from <= tst <= to, inside bbox if it is not NULL. */
@@ -90,12 +96,16 @@ struct heat_request {
     const struct heat_bbox *bbox;
 };
 
-/* Reads the points and counts them into g (initialised by the caller at rq->zoom). Returns 0,
+/* Reads the points, counts them into g (initialised by the caller at rq->zoom) and sorts it
+ * (heat_grid_sort). Returns 0,
  * -ENOENT (no such device, or a user without devices), -E2BIG, -ENOMEM or a store error. */
 int heat_read(struct store *s, const struct heat_request *rq, struct heat_grid *g);
 
 /* Writes a sorted grid as the JSON of /api/0/heat (api/openapi.yaml, Heat):
- * {"zoom":Z,"cell_px":8,"side":2^(Z+5),"points":N,"max":M,"cells":[[x,y,count],...]}\n */
+ * {"zoom":Z,"cell_px":8,"side":2^(Z+5),"x0":X,"y0":Y,"points":N,"max":M,
+ *  "cells":[dx,dy,count, dx,dy,count, ...]}\n
+ * flat, each cell as its offset from (x0, y0), the least x and y of the cells: at a street-level
+ * zoom that saves half the bytes of [x,y,count] triples. */
 void heat_json(struct sink *out, const struct heat_grid *g);
 
 #endif

@@ -97,6 +97,21 @@ static int count_area(struct summary *s, bool city, const struct gazetteer_city 
     return 0;
 }
 
+/* The first place within the radius of (lat, lon), or NULL. Most places are rejected by
+ * latitude alone, which spares the trigonometry of a distance: a year has a few hundred places
+ * and a few thousand stays. */
+static struct summary_place *find_place(struct summary *s, double lat, double lon)
+{
+    double dlat = s->place_radius_m / (GEO_EARTH_RADIUS_M * M_PI / 180) * 1.01;
+    for (size_t i = 0; i < s->nplaces; i++) {
+        struct summary_place *p = &s->places[i];
+        if (fabs(p->lat - lat) <= dlat &&
+            geo_distance_m(p->lat, p->lon, lat, lon) <= s->place_radius_m)
+            return p;
+    }
+    return NULL;
+}
+
 int summary_add_stay(struct summary *s, uint32_t date, double lat, double lon, int64_t seconds,
                      const struct gazetteer_city *city)
 {
@@ -106,10 +121,7 @@ int summary_add_stay(struct summary *s, uint32_t date, double lat, double lon, i
     if (city && ((rc = count_area(s, true, city, day)) || (rc = count_area(s, false, city, day))))
         return rc;
 
-    struct summary_place *p = NULL;
-    for (size_t i = 0; i < s->nplaces && !p; i++)
-        if (geo_distance_m(s->places[i].lat, s->places[i].lon, lat, lon) <= s->place_radius_m)
-            p = &s->places[i];
+    struct summary_place *p = find_place(s, lat, lon);
     if (!p) {
         p = append((void **)&s->places, &s->nplaces, SUMMARY_PLACES_MAX, sizeof(*p), &rc);
         if (!p) {
@@ -121,6 +133,7 @@ int summary_add_stay(struct summary *s, uint32_t date, double lat, double lon, i
         p->lon = lon;
         if (city) {
             p->city = city->name;
+            p->where = *city;
             snprintf(p->cc, sizeof(p->cc), "%s", city->cc ? city->cc : "");
         }
     }
@@ -153,10 +166,16 @@ int summary_add_day(struct summary *s, const struct store_day *d, const struct g
         m->days++;
     }
     for (uint32_t i = 0; i < d->nstays && i < STORE_DAY_STAYS; i++) {
+        double lat = d->stay[i].lat, lon = d->stay[i].lon;
         struct gazetteer_city c;
-        bool named = gz && gazetteer_nearest(gz, d->stay[i].lat, d->stay[i].lon, &c);
-        if ((rc = summary_add_stay(s, d->date, d->stay[i].lat, d->stay[i].lon, d->stay[i].seconds,
-                                   named ? &c : NULL)))
+        const struct gazetteer_city *city = NULL;
+        /* a stay at a known place is in that place's city: one lookup a place, not a stay */
+        const struct summary_place *p = find_place(s, lat, lon);
+        if (p)
+            city = p->city ? &p->where : NULL;
+        else if (gz && gazetteer_nearest(gz, lat, lon, &c))
+            city = &c;
+        if ((rc = summary_add_stay(s, d->date, lat, lon, d->stay[i].seconds, city)))
             return rc;
     }
     return 0;

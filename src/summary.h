@@ -17,7 +17,8 @@
  *     gazetteer there are no countries or cities (the lists are empty).
  *   - places: the stays grouped into clusters: a stay joins the first place whose centre is
  *     within the user's stay radius (store_user_settings, tl.stay_radius_m) of its centre,
- *     else starts one; a place is named by the nearest city to its first stay. The
+ *     else starts one; a place is named by the nearest city to its first stay, and a stay
+ *     that joins a place is counted in that city (one gazetteer lookup a place). The
  *     SUMMARY_TOP_PLACES with the most time are kept.
  *   - stays, trips, the longest trip and the months' stay counts: the timeline's segments
  *     (store_timeline_read) that begin in the year, each counted in the month it begins.
@@ -65,12 +66,13 @@ struct summary_area {
 };
 
 struct summary_place {
-    double lat, lon;       /* time-weighted mean of its stays' centres */
-    double weight;         /* seconds behind lat, lon */
-    const char *city;      /* nearest city of its first stay (NULL: none near) */
-    char cc[3];            /* its country ("" if none) */
-    uint32_t visits, days; /* stays, and days with one */
-    int64_t seconds;       /* time in its stays, within the year's days */
+    double lat, lon;             /* time-weighted mean of its stays' centres */
+    double weight;               /* seconds behind lat, lon */
+    const char *city;            /* nearest city of its first stay (NULL: none near) */
+    struct gazetteer_city where; /* that city (when city is not NULL) */
+    char cc[3];                  /* its country ("" if none) */
+    uint32_t visits, days;       /* stays, and days with one */
+    int64_t seconds;             /* time in its stays, within the year's days */
     uint64_t seen[SUMMARY_DAY_WORDS];
 };
 

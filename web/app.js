@@ -5,7 +5,7 @@
 //
 // Test hook (tests/browser/map.test.mjs): each device marker's element carries
 // data-device="user/device", data-lat, data-lon, data-tst and data-stale; #track-summary
-// carries data-in-range and data-drawn; window.wherelogMap is { map, history } (the Leaflet
+// carries data-in-range and data-drawn; window.wherelogMap is { map, history, summary } (the Leaflet
 // map and the history controller of history.js), read by the tests and by nothing else.
 
 import {
@@ -13,6 +13,7 @@ import {
   relativeTime, absoluteTime, isoTime, formatDuration, nowSeconds,
 } from './util.js';
 import { createHistory } from './history.js';
+import { createSummary } from './summary.js';
 
 const L = window.L;
 
@@ -466,7 +467,8 @@ async function start() {
   fillWelcome(config);
   map = createMap(config);
   historyView = createHistory({ map, status, padding: () => panel.padding() });
-  window.wherelogMap = { map, history: historyView };
+  const summaryView = createSummary({ map, status });
+  window.wherelogMap = { map, history: historyView, summary: summaryView };
   const takeOver = () => { autoFit = false; };
   map.on('dragstart popupopen', takeOver);
   map.on('zoomend', scheduleDeclutter);

@@ -12,9 +12,11 @@ many bytes it sends.
 
 Times are curl's total for one request over loopback (the server's work plus HTTP), the median
 of BENCH_RUNS. Environment: WHERELOG_BIN, WL_FILL (default build-release), BENCH_THIN (40),
-BENCH_RUNS (7). Prints figures; never fails on them.
+BENCH_RUNS (7), BENCH_KEEP (a directory: the stores are made there and kept). Prints figures;
+never fails on them.
 """
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -74,7 +76,8 @@ def write_recorder_store(root, user, device):
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="wherelog-bench-summary-")
+    keep = os.environ.get("BENCH_KEEP")
+    work = keep or tempfile.mkdtemp(prefix="wherelog-bench-summary-")
     storage = os.path.join(work, "store")
     t0 = time.monotonic()
     points = write_recorder_store(os.path.join(work, "recorder"), "ann", "phone")
@@ -99,16 +102,24 @@ def main():
             t, size = timed(port, "/api/0/heat?user=heat&zoom=%d&from=2024-01-01&to=2024-12-31"
                             % zoom)
             cells = len(json.loads(h.request(
-                port, "/api/0/heat?user=heat&zoom=%d" % zoom).body)["cells"])
+                port, "/api/0/heat?user=heat&zoom=%d" % zoom).body)["cells"]) // 3
             print("  heat, 500,000 points, zoom %2d  %6.1f ms  %7.1f KB  %6d cells  "
                   "(target < 50 ms, < 200 KB)" % (zoom, t * 1000, size / 1e3, cells))
-        t, size = timed(port, "/api/0/heat?user=heat&zoom=15&bbox=2.2,48.8,2.4,48.9")
-        print("  heat, zoom 15, a city's bbox    %6.1f ms  %7.1f KB" % (t * 1000, size / 1e3))
+        # what the map asks for: the view's bounds (a 1600 x 1000 pixel window on the data)
+        for zoom in (12, 15, 17):
+            half_w = 800 / (256 * 2 ** zoom) * 360
+            half_h = half_w * math.cos(math.radians(48.85)) * 1000 / 1600
+            box = "%.6f,%.6f,%.6f,%.6f" % (2.29 - half_w, 48.85 - half_h, 2.29 + half_w,
+                                           48.85 + half_h)
+            t, size = timed(port, "/api/0/heat?user=heat&zoom=%d&bbox=%s" % (zoom, box))
+            print("  heat, zoom %2d, a 1600x1000 view  %6.1f ms  %7.1f KB" % (zoom, t * 1000,
+                                                                             size / 1e3))
         t, size = timed(port, "/api/0/heat?user=ann&zoom=10")
         print("  heat of the generated year, zoom 10  %6.1f ms  %7.1f KB" % (t * 1000, size / 1e3))
     finally:
         stack.stop()
-        subprocess.run(["rm", "-rf", work])
+        if not keep:
+            subprocess.run(["rm", "-rf", work])
 
 
 if __name__ == "__main__":

@@ -129,10 +129,8 @@ Test(heat, the_grid_counts_each_point_once_in_its_cell)
         want_total += 1 + i % 3;
     }
     cr_expect_eq(heat_grid_add(&g, NAN, 0, 1), -EINVAL, "no cell, not counted");
+    cr_assert_eq(heat_grid_sort(&g), 0);
     cr_expect_eq(g.points, want_total);
-    size_t cells = g.n;
-    heat_grid_sort(&g);
-    cr_assert_eq(g.n, cells);
     uint64_t sum = 0;
     for (size_t i = 0; i < g.n; i++) {
         sum += g.slot[i].count;
