@@ -127,6 +127,9 @@ static const struct setting settings[] = {
      "timeline: fixes within this of a place's centre are a stay there"},
     {"stay-time", T_DURATION, NUM(stay_time), 30, 86400, DEFAULT_TEXT(TL_STAY_MIN_DEFAULT), CFG_ALL,
      "DURATION", "timeline: the least time at one place that makes a stay (300, 5m)"},
+    {"timeline-ingest", T_BOOL, NUM(timeline_ingest), 0, 1, "true", CFG_SERVE, NULL,
+     "keep each device's timeline as its points arrive (false: only note what changed, and "
+     "build timelines when they are read: for a bulk load)"},
 };
 _Static_assert((long)TL_STAY_RADIUS_DEFAULT == 100, "stay-radius's default is timeline.h's");
 

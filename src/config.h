@@ -95,6 +95,7 @@ struct wl_config {
     char timezone[64];
     long stay_radius; /* metres */
     long stay_time;   /* seconds */
+    bool timeline_ingest; /* false: store_set_timeline_deferred */
 
     enum cfg_source source[64]; /* per setting, indexed like the settings table */
 };

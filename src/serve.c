@@ -594,6 +594,7 @@ int cli_serve(int argc, char **argv)
         zone_unref(zone);
     }
     store_set_timeline_hook(sv.store, live_timeline, sv.live);
+    store_set_timeline_deferred(sv.store, !cfg->timeline_ingest);
     /* MQTT first: the HTTP threads read what it set up (health, metrics). */
     if ((cfg->mqtt && start_mqtt(&sv, cfg)) || (cfg->http_port && start_http(&sv, cfg)) ||
         start_prune(&sv, cfg))

@@ -1964,14 +1964,16 @@ static int delete_device_some(struct store *s, MDB_txn *txn, void *arg)
     if (s->have_timeline && !j->dry_run) {
         /* The timeline goes with the points: segments, days and state. */
         uint64_t ignored = 0;
-        bool segs_done, days_done, state_done;
+        bool segs_done, days_done, ckpt_done, state_done;
         if ((rc = store_delete_prefixed(txn, s->tl_segs, r.id, false, 4 * STORE_EDIT_CHUNKS,
                                         &ignored, &segs_done)) ||
             (rc = store_delete_prefixed(txn, s->tl_days, r.id, false, 4 * STORE_EDIT_CHUNKS,
                                         &ignored, &days_done)) ||
+            (rc = store_delete_prefixed(txn, s->tl_ckpt, r.id, false, 4 * STORE_EDIT_CHUNKS,
+                                        &ignored, &ckpt_done)) ||
             (rc = store_delete_prefixed(txn, s->tl_state, r.id, false, 1, &ignored, &state_done)))
             return rc;
-        events_done = events_done && segs_done && days_done && state_done;
+        events_done = events_done && segs_done && days_done && ckpt_done && state_done;
     }
     j->out.events += events;
     if (j->dry_run || (points_done && events_done)) {

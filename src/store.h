@@ -287,8 +287,10 @@ struct owntracks_keyring store_keyring(struct store *s);
 /*
  * The timeline (timeline.h) is kept beside the points, in these databases:
  *
- *   tl_segs  u32 device id | u32 start -> a closed segment, the fix time after which the
- *            detector closed it, and the detector's state just then (a checkpoint to replay from)
+ *   tl_segs  u32 device id | u32 start -> a closed segment, and the time of the fix that
+ *            closed it
+ *   tl_ckpt  u32 device id | u32 tst -> the detector's state after that fix (a checkpoint to
+ *            replay from), every few thousand fixes or half a day
  *   tl_state u32 device id -> the detector's state after the device's newest point, the
  *            settings it ran with, and a "dirty" time: points at or after it changed since
  *   tl_days  u32 device id | u32 local date (yyyymmdd) -> that day's figures (store_day)

@@ -47,7 +47,7 @@ struct store {
     /* The timeline (store_timeline.c): its databases (0 in a read-only store made before
      * them: every timeline is then computed as it is read), the defaults of users without
      * their own settings, and the hook for segments that opened or closed in a commit. */
-    MDB_dbi tl_segs, tl_state, tl_days, users;
+    MDB_dbi tl_segs, tl_ckpt, tl_state, tl_days, users;
     bool have_timeline;
     struct store_user_settings tl_defaults;
     store_timeline_hook tl_hook;

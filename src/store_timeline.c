@@ -3,23 +3,24 @@
  * (timeline.h) run over a device's points inside the store's transactions, its segments,
  * checkpoints and day figures, and reading them back.
  *
- *   tl_segs  u32be id | u32be start -> segment record (below); stays carry a checkpoint: the
- *            detector's state just after the fix that closed them
+ *   tl_segs  u32be id | u32be start -> segment record (below), with the time of the fix that
+ *            closed it
+ *   tl_ckpt  u32be id | u32be tst -> the detector's state just after the fix at tst: a
+ *            checkpoint to replay from
  *   tl_state u32be id -> u8 version | u8 0 | u32le dirty (0: none; else points at or after
  *            it changed) | u64le settings hash | u32le the newest checkpoint's fix time
- *            | detector state
+ *            | u32le fixes fed since | detector state
  *
- * Detector states are stored packed (state_pack). A stay gets a checkpoint only when the
- * newest one is TL_CKPT_SPACING old, so a phone that stops every few minutes does not store a
- * state for each stop: a late point replays from at most half a day before it.
+ * Detector states are stored packed (state_pack). A checkpoint is written every
+ * TL_CKPT_POINTS fixes, so a late point replays at most that many before it (and what follows
+ * it), for about one byte of checkpoint per fix.
  *   tl_days  u32be id | u32be date -> day record (below)
  *   users    "user" -> u8 version | u8 zone length | zone | f64 radius | u32 min stay
  *            | f64 max acc | u32 gap | u32 longest silence
  *
- * A late point is handled by replaying from the newest checkpoint whose fix is older than it:
- * the detector is deterministic, so that gives exactly the timeline a rebuild would. Stays
- * only carry one because a stay is where a timeline settles: between two of them lie a few
- * trips and gaps, so the replay is short, and the checkpoints cost a few hundred bytes a stay.
+ * A late point is handled by replaying from the newest checkpoint whose fix is older than it,
+ * after removing what was closed after that fix: the detector is deterministic from any state,
+ * so that gives exactly the timeline a rebuild would.
  */
 #include <errno.h>
 #include <math.h>
@@ -34,15 +35,15 @@
 #include "wl.h"
 #include "zone.h"
 
-#define TL_KEY          8 /* u32 id | u32 start (segments) or date (days) */
-#define SEG_VERSION     1
-#define SEG_FIXED       (4 + 4 * 3 + 8 * 7 + 4 + 8 + 2)
-#define SEG_HAS_CKPT    0x01
-#define STATE_VERSION   1
-#define STATE_FIXED     (2 + 4 + 8 + 4)
-#define TL_CKPT_SPACING (12 * 3600)
-#define DAY_VERSION     1
-#define USERS_VERSION   1
+#define TL_KEY         8 /* u32 id | u32 start (segments) or date (days) */
+#define SEG_VERSION    1
+#define SEG_FIXED      (4 + 4 * 3 + 8 * 7 + 4 + 8 + 2)
+#define SEG_HAS_CKPT   0x01
+#define STATE_VERSION  1
+#define STATE_FIXED    (2 + 4 + 8 + 4 + 4)
+#define TL_CKPT_POINTS 1024
+#define DAY_VERSION    1
+#define USERS_VERSION  1
 
 /* ---------------------------------------------------------------- encoding */
 
@@ -140,22 +141,18 @@ static uint32_t clamp_u32(int64_t t)
     return t < 0 ? 0 : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
 }
 
-/* A stored segment: the segment, the fix time after which it was closed, and maybe a
- * checkpoint. */
+/* A stored segment, and the time of the fix that closed it. */
 struct seg_rec {
     struct tl_segment seg;
     uint32_t closed_at;
-    bool has_ckpt;
-    struct tl_detector ckpt;
 };
 
-static size_t seg_encode(const struct tl_segment *g, uint32_t closed_at,
-                         const struct tl_detector *ckpt, uint8_t *p)
+static size_t seg_encode(const struct tl_segment *g, uint32_t closed_at, uint8_t *p)
 {
     p[0] = SEG_VERSION;
     p[1] = g->kind;
     p[2] = g->mode;
-    p[3] = ckpt ? SEG_HAS_CKPT : 0;
+    p[3] = 0; /* flags: none yet */
     put_le32(p + 4, clamp_u32(g->end));
     put_le32(p + 8, closed_at);
     put_le32(p + 12, g->points);
@@ -165,10 +162,8 @@ static size_t seg_encode(const struct tl_segment *g, uint32_t closed_at,
         put_f64(p + 16 + 8 * i, d[i]);
     put_le32(p + 72, clamp_u32(g->moving_s));
     put_f64(p + 76, g->top_speed_ms);
-    size_t n = ckpt ? state_pack(ckpt, p + SEG_FIXED) : 0;
-    p[84] = (uint8_t)n;
-    p[85] = (uint8_t)(n >> 8);
-    return SEG_FIXED + n;
+    p[84] = p[85] = 0; /* bytes of extensions that follow: none yet */
+    return SEG_FIXED;
 }
 
 static int seg_decode(const MDB_val *k, const MDB_val *v, struct seg_rec *r)
@@ -191,19 +186,17 @@ static int seg_decode(const MDB_val *k, const MDB_val *v, struct seg_rec *r)
         *d[i] = get_f64(p + 16 + 8 * i);
     g->moving_s = get_le32(p + 72);
     g->top_speed_ms = get_f64(p + 76);
-    /* A checkpoint of another build's detector is not resumed (the replay then starts
-     * further back, from one it can use, or from the beginning). */
-    r->has_ckpt = (p[3] & SEG_HAS_CKPT) && state_unpack(p + SEG_FIXED, n, &r->ckpt);
     return 0;
 }
 
 /* The state of a device's timeline. */
 struct tl_state_rec {
-    bool found;         /* a record exists */
-    bool resumable;     /* its detector is this build's */
-    uint32_t dirty;     /* 0: none */
-    uint64_t hash;      /* of the settings it was computed with */
-    uint32_t last_ckpt; /* fix time of the newest checkpoint */
+    bool found;          /* a record exists */
+    bool resumable;      /* its detector is this build's */
+    uint32_t dirty;      /* 0: none */
+    uint64_t hash;       /* of the settings it was computed with */
+    uint32_t last_ckpt;  /* fix time of the newest checkpoint */
+    uint32_t since_ckpt; /* fixes fed since */
     struct tl_detector det;
 };
 
@@ -225,12 +218,13 @@ static int state_get(struct store *s, MDB_txn *txn, uint32_t id, struct tl_state
     st->dirty = get_le32(p + 2);
     st->hash = get_le64(p + 6);
     st->last_ckpt = get_le32(p + 14);
+    st->since_ckpt = get_le32(p + 18);
     st->resumable = state_unpack(p + STATE_FIXED, v.mv_size - STATE_FIXED, &st->det);
     return 0;
 }
 
 static int state_put(struct store *s, MDB_txn *txn, uint32_t id, uint32_t dirty, uint64_t hash,
-                     uint32_t last_ckpt, const struct tl_detector *det)
+                     uint32_t last_ckpt, uint32_t since_ckpt, const struct tl_detector *det)
 {
     uint8_t key[4], val[STATE_FIXED + STATE_PACKED_MAX];
     put_be32(key, id);
@@ -239,6 +233,7 @@ static int state_put(struct store *s, MDB_txn *txn, uint32_t id, uint32_t dirty,
     put_le32(val + 2, dirty);
     put_le64(val + 6, hash);
     put_le32(val + 14, last_ckpt);
+    put_le32(val + 18, since_ckpt);
     MDB_val k = {4, key}, v = {STATE_FIXED + state_pack(det, val + STATE_FIXED), val};
     return mdb_put(txn, s->tl_state, &k, &v, 0);
 }
@@ -378,6 +373,7 @@ int stl_open_dbs(struct store *s, MDB_txn *txn)
         const char *name;
         MDB_dbi *dbi;
     } dbs[] = {{"tl_segs", &s->tl_segs},
+               {"tl_ckpt", &s->tl_ckpt},
                {"tl_state", &s->tl_state},
                {"tl_days", &s->tl_days},
                {"users", &s->users}};
@@ -589,7 +585,9 @@ struct tl_run {
     struct stl_events *ev;
     const char *user, *device;
     struct tl_detector det;
-    uint32_t last_ckpt; /* fix time of the newest checkpoint written or kept */
+    uint32_t last_ckpt;  /* fix time of the newest checkpoint written or kept */
+    uint32_t since_ckpt; /* fixes fed since */
+    uint32_t feeding;    /* the fix being fed: what closes now closed at it */
     int rc;
 };
 
@@ -617,65 +615,69 @@ static void on_segment(void *arg, enum tl_event ev, const struct tl_segment *g)
         return; /* an empty segment covers no time: the tiling does not need it */
     uint8_t key[TL_KEY], val[SEG_FIXED];
     tl_key(key, r->id, clamp_u32(g->start));
-    /* A stay's checkpoint is the state after the fix that closed it: the detector is still
-     * inside tl_feed here, so feed() adds it when the call returns. */
-    MDB_val k = {TL_KEY, key}, v = {seg_encode(g, clamp_u32(r->det.last_tst), NULL, val), val};
+    MDB_val k = {TL_KEY, key}, v = {seg_encode(g, r->feeding, val), val};
     r->rc = mdb_put(r->txn, r->s->tl_segs, &k, &v, 0);
 }
 
-/* After a fix closed a stay: give the stored stay its checkpoint (the state now). */
-static int stay_checkpoint(struct tl_run *r, uint32_t start, uint32_t closed_at)
+static int put_checkpoint(struct tl_run *r, uint32_t tst)
 {
-    uint8_t key[TL_KEY], val[SEG_FIXED + STATE_PACKED_MAX];
-    tl_key(key, r->id, start);
-    MDB_val k = {TL_KEY, key}, v;
-    struct seg_rec rec;
-    int rc = mdb_get(r->txn, r->s->tl_segs, &k, &v);
-    if (rc || (rc = seg_decode(&k, &v, &rec)))
-        return rc;
-    v = (MDB_val){seg_encode(&rec.seg, closed_at, &r->det, val), val};
-    return mdb_put(r->txn, r->s->tl_segs, &k, &v, 0);
-}
-
-/* Collects the stays a fix closes, to checkpoint them once tl_feed returns. */
-struct closed_stays {
-    struct tl_run *run;
-    uint32_t start[4];
-    int n;
-};
-
-static void on_segment_noting_stays(void *arg, enum tl_event ev, const struct tl_segment *g)
-{
-    struct closed_stays *c = arg;
-    on_segment(c->run, ev, g);
-    if (ev == TL_CLOSED && g->kind == TL_STAY && g->end > g->start) {
-        if (c->n < (int)WL_ARRAY_LEN(c->start))
-            c->start[c->n++] = clamp_u32(g->start);
-        else
-            c->start[WL_ARRAY_LEN(c->start) - 1] = clamp_u32(g->start);
-    }
+    uint8_t key[TL_KEY], val[STATE_PACKED_MAX];
+    tl_key(key, r->id, tst);
+    MDB_val k = {TL_KEY, key}, v = {state_pack(&r->det, val), val};
+    return mdb_put(r->txn, r->s->tl_ckpt, &k, &v, 0);
 }
 
 static int feed(struct tl_run *r, const struct geo_fix *f)
 {
-    struct closed_stays c = {.run = r};
     r->reporting = f->tst > (int64_t)r->report_after;
-    tl_feed(&r->det, r->set, f, on_segment_noting_stays, &c);
-    /* Only the newest stay this fix closed needs the state: it is the one replays start from. */
-    if (c.n && r->rc == 0 && f->tst >= (int64_t)r->last_ckpt + TL_CKPT_SPACING) {
-        r->rc = stay_checkpoint(r, c.start[c.n - 1], clamp_u32(f->tst));
-        r->last_ckpt = clamp_u32(f->tst);
+    r->feeding = clamp_u32(f->tst);
+    if (!tl_feed(&r->det, r->set, f, on_segment, r) || r->rc)
+        return r->rc;
+    if (++r->since_ckpt >= TL_CKPT_POINTS) {
+        r->rc = put_checkpoint(r, r->feeding);
+        r->last_ckpt = r->feeding;
+        r->since_ckpt = 0;
     }
     return r->rc;
 }
 
 /*
- * Where to replay from for a change at `dirty`: the newest stay whose checkpoint's fix is older
- * than dirty. Fills *ckpt and returns its key start and end through *start, *end (0, 0 and a
- * fresh detector when there is none: replay from the beginning). Returns 0 or an LMDB error.
+ * Where to replay from for a change at `dirty`: the newest checkpoint of a fix older than
+ * dirty. Fills *ckpt (a fresh detector, and *tst 0, when there is none: replay from the
+ * beginning). Returns 0 or an LMDB error.
  */
 static int find_checkpoint(struct store *s, MDB_txn *txn, uint32_t id, uint32_t dirty,
-                           struct tl_detector *ckpt, uint32_t *start, int64_t *end)
+                           struct tl_detector *ckpt, uint32_t *tst)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t key[TL_KEY];
+    int rc = mdb_cursor_open(txn, s->tl_ckpt, &cur);
+
+    tl_init(ckpt);
+    *tst = 0;
+    if (rc)
+        return rc;
+    tl_key(key, id, dirty);
+    k = (MDB_val){TL_KEY, key};
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    /* one of another build's detector is passed over for an older one */
+    for (; rc == 0 && key_of(&k, id); rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+        if (state_unpack(v.mv_data, v.mv_size, ckpt)) {
+            *tst = get_be32((uint8_t *)k.mv_data + 4);
+            break;
+        }
+        tl_init(ckpt);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The start of the first of device id's segments closed after the fix at tst (UINT32_MAX when
+ * none was): what a replay from a checkpoint at tst closes again. */
+static int first_closed_after(struct store *s, MDB_txn *txn, uint32_t id, uint32_t tst,
+                              uint32_t *start)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -683,24 +685,18 @@ static int find_checkpoint(struct store *s, MDB_txn *txn, uint32_t id, uint32_t 
     struct seg_rec rec;
     int rc = mdb_cursor_open(txn, s->tl_segs, &cur);
 
-    tl_init(ckpt);
-    *start = 0;
-    *end = 0;
+    *start = UINT32_MAX;
     if (rc)
         return rc;
-    tl_key(key, id, dirty);
+    /* from the device's last segment back: segments close in time order */
+    tl_key(key, id, UINT32_MAX);
     k = (MDB_val){TL_KEY, key};
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
     for (; rc == 0 && key_of(&k, id); rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-        if ((rc = seg_decode(&k, &v, &rec)))
+        if ((rc = seg_decode(&k, &v, &rec)) || rec.closed_at <= tst)
             break;
-        if (rec.has_ckpt && rec.closed_at < dirty && rec.ckpt.last_tst < dirty) {
-            *ckpt = rec.ckpt;
-            *start = clamp_u32(rec.seg.start);
-            *end = rec.seg.end;
-            break;
-        }
+        *start = clamp_u32(rec.seg.start);
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
@@ -889,6 +885,7 @@ int stl_update(struct store *s, MDB_txn *txn, uint32_t id, const char *user, con
         resume_after = 0;
         count_from = 0;
         if ((rc = delete_from(txn, s->tl_segs, id, 0, true)) ||
+            (rc = delete_from(txn, s->tl_ckpt, id, 0, true)) ||
             (rc = delete_from(txn, s->tl_days, id, 0, true)))
             goto out;
     } else if (dirty > st.det.last_tst) {
@@ -897,28 +894,40 @@ int stl_update(struct store *s, MDB_txn *txn, uint32_t id, const char *user, con
         int64_t open_start = INT64_MAX;
         r.det = st.det;
         r.last_ckpt = st.last_ckpt;
+        r.since_ckpt = st.since_ckpt;
         resume_after = clamp_u32(st.det.last_tst);
         count_from = resume_after + 1;
         tl_pending(&st.det, &us.tl, first_start, &open_start);
         days_from_t = open_start < dirty ? clamp_u32(open_start) : dirty;
         seed_dirty_day = true;
     } else {
-        /* Older points changed: replay from the newest checkpoint before them. */
-        uint32_t ck_start;
-        int64_t ck_end;
-        if ((rc = find_checkpoint(s, txn, id, dirty, &r.det, &ck_start, &ck_end)))
+        /* Older points changed: replay from the newest checkpoint before them, once what was
+         * closed after it, and the later checkpoints, are gone. */
+        uint32_t ck_tst, reclosed;
+        if ((rc = find_checkpoint(s, txn, id, dirty, &r.det, &ck_tst)))
             goto out;
-        bool found = r.det.last_tst != 0;
-        r.last_ckpt = clamp_u32(r.det.last_tst);
-        resume_after = clamp_u32(r.det.last_tst);
-        int64_t day_start, day_end;
-        zone_day_bounds(zone, zone_date(zone, dirty), &day_start, &day_end);
-        count_from = found ? clamp_u32(day_start) : 0;
-        days_from_t = found ? (ck_end < dirty ? clamp_u32(ck_end) : dirty) : 0;
-        if ((rc = delete_from(txn, s->tl_segs, id, ck_start, !found)))
-            goto out;
-        if (!found && (rc = delete_from(txn, s->tl_days, id, 0, true)))
-            goto out;
+        bool found = ck_tst != 0;
+        r.last_ckpt = ck_tst;
+        resume_after = ck_tst;
+        if (found) {
+            /* the days that change begin where the checkpoint's open segments do */
+            int64_t open_start = INT64_MAX, day_start, day_end;
+            tl_pending(&r.det, &us.tl, first_start, &open_start);
+            zone_day_bounds(zone, zone_date(zone, dirty), &day_start, &day_end);
+            count_from = clamp_u32(day_start);
+            days_from_t = open_start < dirty ? clamp_u32(open_start) : dirty;
+            if ((rc = first_closed_after(s, txn, id, ck_tst, &reclosed)) ||
+                (reclosed != UINT32_MAX &&
+                 (rc = delete_from(txn, s->tl_segs, id, reclosed, true))) ||
+                (rc = delete_from(txn, s->tl_ckpt, id, ck_tst, false)))
+                goto out;
+        } else {
+            count_from = 0;
+            if ((rc = delete_from(txn, s->tl_segs, id, 0, true)) ||
+                (rc = delete_from(txn, s->tl_ckpt, id, 0, true)) ||
+                (rc = delete_from(txn, s->tl_days, id, 0, true)))
+                goto out;
+        }
     }
     bool have_first = count_from != 0 || days_from_t != 0;
     if (have_first) {
@@ -967,7 +976,7 @@ int stl_update(struct store *s, MDB_txn *txn, uint32_t id, const char *user, con
     }
     if (rc)
         goto out;
-    if ((rc = state_put(s, txn, id, 0, hash, r.last_ckpt, &r.det)))
+    if ((rc = state_put(s, txn, id, 0, hash, r.last_ckpt, r.since_ckpt, &r.det)))
         goto out;
     if (have_first && (rc = segments_into_days(&r, &ds)) == 0) {
         for (size_t i = 0; i < ds.n && rc == 0; i++) {
@@ -999,7 +1008,7 @@ int stl_mark(struct store *s, MDB_txn *txn, uint32_t id, uint32_t t)
         t = 1; /* 0 means clean */
     if (st.dirty && st.dirty <= t)
         return 0;
-    return state_put(s, txn, id, t, st.hash, st.last_ckpt, &st.det);
+    return state_put(s, txn, id, t, st.hash, st.last_ckpt, st.since_ckpt, &st.det);
 }
 
 void stl_deliver(struct store *s, struct stl_events *ev)

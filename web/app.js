@@ -5,14 +5,17 @@
 //
 // Test hook (tests/browser/map.test.mjs): each device marker's element carries
 // data-device="user/device", data-lat, data-lon, data-tst and data-stale; #track-summary
-// carries data-in-range and data-drawn; window.wherelogMap is { map, history, summary } (the Leaflet
-// map and the history controller of history.js), read by the tests and by nothing else.
+// carries data-in-range and data-drawn; #day-view carries data-state, data-date, data-zone,
+// data-segments, data-selected and data-drawn; window.wherelogMap is { map, history, day,
+// summary } (the Leaflet map and the controllers of history.js, dayview.js and summary.js), read
+// by the tests and by nothing else.
 
 import {
   $, el, fitBounds, ApiError, apiUrl, getJSON, deviceKey, labelOf, initialsOf, faceUrl, hueOf, detailRows,
   relativeTime, absoluteTime, isoTime, formatDuration, nowSeconds,
 } from './util.js';
 import { createHistory } from './history.js';
+import { createDayView } from './dayview.js';
 import { createSummary } from './summary.js';
 
 const L = window.L;
@@ -94,6 +97,7 @@ const panel = {
 const devices = new Map();
 let map;
 let historyView; // history.js's controller
+let dayView; // dayview.js's controller
 // The view follows the devices (fits them all as they load and as new ones appear) until the
 // person takes over: drags, zooms, opens a popup or shows a track. "Show all" fits once more.
 let autoFit = true;
@@ -160,9 +164,18 @@ function popupFor(dev) {
       type: 'button', class: 'link',
       onclick: () => {
         panel.setOpen(true); // where the counts and downloads show
+        dayView.clear();
         historyView.show(deviceKey(dev), 'today');
       },
-    }, 'Show today’s track'));
+    }, 'Show today’s track'),
+    el('br'),
+    el('button', {
+      type: 'button', class: 'link',
+      onclick: () => {
+        panel.setOpen(true); // where the day's list shows
+        dayView.show(deviceKey(dev), dayView.today(deviceKey(dev)));
+      },
+    }, 'Open today’s timeline'));
 }
 
 function addDevice(dev) {
@@ -208,7 +221,9 @@ function renderList() {
   const sorted = [...devices.values()].sort((a, b) =>
     labelOf(a.dev).localeCompare(labelOf(b.dev)) || deviceKey(a.dev).localeCompare(deviceKey(b.dev)));
   $('#devices').replaceChildren(...sorted.map((e) => e.item));
-  historyView.setDevices(sorted.map((e) => ({ key: deviceKey(e.dev), label: labelOf(e.dev) })));
+  const choices = sorted.map((e) => ({ key: deviceKey(e.dev), label: labelOf(e.dev) }));
+  historyView.setDevices(choices);
+  dayView.setDevices(choices);
   if (loaded) setEmpty(devices.size === 0);
 }
 
@@ -344,6 +359,7 @@ async function refreshLast() {
 function onReset() {
   refreshLast();
   historyView.reload();
+  dayView.reload();
 }
 
 /** A device first seen on the stream: its card (name, face) comes only with /api/0/last. */
@@ -400,6 +416,18 @@ function onLocation(event) {
     if (autoFit) fitDevices();
   }
   historyView.onLive(dev);
+  dayView.onLive(dev);
+}
+
+/** A stay or trip opened or closed: the day view and calendar showing that device follow. */
+function onTimeline(event) {
+  let change;
+  try {
+    change = JSON.parse(event.data);
+  } catch {
+    return; // not ours to show; the next event or reload repairs the view
+  }
+  dayView.onTimeline(change);
 }
 
 /**
@@ -421,6 +449,7 @@ function connectStream() {
     });
     es.addEventListener('location', onLocation);
     es.addEventListener('card', onCard);
+    es.addEventListener('timeline', onTimeline);
     es.addEventListener('reset', onReset);
     es.addEventListener('error', () => {
       interrupted = true;
@@ -467,9 +496,18 @@ async function start() {
   fillWelcome(config);
   map = createMap(config);
   historyView = createHistory({ map, status, padding: () => panel.padding() });
-  const summaryView = createSummary({ map, status });
-  window.wherelogMap = { map, history: historyView, summary: summaryView };
   const takeOver = () => { autoFit = false; };
+  // One track at a time: a day clears the History track, and a History track the day.
+  dayView = createDayView({
+    map, status, phone, padding: () => panel.padding(),
+    beforeShow: () => {
+      takeOver();
+      historyView.clear();
+    },
+  });
+  $('#history-form').addEventListener('submit', () => dayView.clear());
+  const summaryView = createSummary({ map, status });
+  window.wherelogMap = { map, history: historyView, day: dayView, summary: summaryView };
   map.on('dragstart popupopen', takeOver);
   map.on('zoomend', scheduleDeclutter);
   map.getContainer().addEventListener('wheel', takeOver, { passive: true });
