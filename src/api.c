@@ -16,6 +16,7 @@
 #include "log.h"
 #include "owntracks.h"
 #include "placename.h"
+#include "places.h"
 #include "request.h"
 #include "summary.h"
 #include "tlread.h"
@@ -906,4 +907,309 @@ void api_post_pub(struct api *api, const struct api_request *req, struct api_res
         sink_putc(&resp->body, '\n');
     }
     ingest_batch_free(&batch);
+}
+
+/* ---------------------------------------------------------------- places */
+
+/* May the caller change `user`'s places? Their own, or anyone's for an admin (the rule for
+ * deleting points). Nobody is signed in only on an open server (sign-in off: a request without
+ * credentials never gets this far otherwise), where whoever may see may name places: the map
+ * of a household server is for everyone in it. */
+static bool may_change(struct api *api, const struct api_request *req, const char *user)
+{
+    if (!req->user)
+        return may_see(api, req, user);
+    return strcmp(req->user, user) == 0 ||
+           (api->opt.may_delete && api->opt.may_delete(api->opt.visible_arg, req->user, user));
+}
+
+/* A number parameter: absent (false, *out untouched), or a finite number (true); anything
+ * else is refused with 400 (then *bad is set). */
+static bool number_param(const struct api_request *req, struct api_response *resp, const char *name,
+                         double *out, bool *bad)
+{
+    const char *text = req->param(req->ctx, name);
+    char *end;
+    if (!text || !*text)
+        return false;
+    errno = 0;
+    double d = strtod(text, &end);
+    if (*end || end == text || errno || !isfinite(d)) {
+        api_error(resp, 400, "bad parameter %s: not a number", name);
+        *bad = true;
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+/* A place id: 1..UINT32_MAX in decimal; 0 when the text is not one. */
+static uint32_t place_id(const char *text)
+{
+    char *end;
+    if (!text || *text < '1' || *text > '9')
+        return 0;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    return *end || errno || v > UINT32_MAX ? 0 : (uint32_t)v;
+}
+
+/* The user a places route is about (required), readable by the caller; false with the
+ * answer in resp otherwise. */
+static bool places_user(struct api *api, const struct api_request *req, struct api_response *resp,
+                        struct request_params *rq)
+{
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_RANGE,
+                                               .requires = REQUEST_USER};
+    if (!parse(req, resp, &rules, rq))
+        return false;
+    if (!may_see(api, req, rq->user)) {
+        api_error(resp, 403, "not allowed to read %s's places", rq->user);
+        return false;
+    }
+    return true;
+}
+
+/* The answer for a failed places read or write. */
+static void places_failed(struct api_response *resp, int rc, const char *what)
+{
+    if (rc == -ENOENT)
+        api_error(resp, 404, "no such place");
+    else if (rc == -EDQUOT)
+        api_error(resp, 409, "%s: too many places (at most %d a user)", what, STORE_PLACES_MAX);
+    else if (rc == -EROFS)
+        api_error(resp, 503, "%s: the store is read-only", what);
+    else
+        api_error(resp, 500, "%s: %s", what, wl_strerror(rc));
+}
+
+void api_get_places(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct request_params rq;
+    if (!places_user(api, req, resp, &rq))
+        return;
+    ok_json(resp);
+    int rc = places_list_json(api->store, rq.user, &resp->body);
+    if (rc)
+        places_failed(resp, rc, "cannot read the places");
+}
+
+/* The name, centre, radius and private flag given to a place being made or changed; false
+ * with the refusal in resp when one is bad. */
+static bool place_fields(const struct api_request *req, struct api_response *resp,
+                         struct store_place *p)
+{
+    bool bad = false;
+    const char *name = req->param(req->ctx, "name"), *priv = req->param(req->ctx, "private");
+    if (name) {
+        size_t len = strlen(name);
+        if (len > STORE_PLACE_NAME_MAX) {
+            api_error(resp, 400, "bad parameter name: longer than %d bytes", STORE_PLACE_NAME_MAX);
+            return false;
+        }
+        memcpy(p->name, name, len + 1);
+    }
+    number_param(req, resp, "lat", &p->lat, &bad);
+    if (!bad)
+        number_param(req, resp, "lon", &p->lon, &bad);
+    if (!bad)
+        number_param(req, resp, "radius", &p->radius_m, &bad);
+    if (bad)
+        return false;
+    if (priv && *priv)
+        p->flags =
+            (uint8_t)((p->flags & ~STORE_PLACE_PRIVATE) |
+                      (strcmp(priv, "1") == 0 || strcmp(priv, "true") == 0 ? STORE_PLACE_PRIVATE
+                                                                           : 0));
+    const char *why;
+    if (store_place_check(p, &why)) {
+        api_error(resp, 400, "bad place: %s", why);
+        return false;
+    }
+    return true;
+}
+
+/* POST /api/0/places: a new place from name, lat, lon and radius, or from the stay that
+ * starts at from_stay (on device, if given). */
+void api_post_places(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct request_params rq;
+    struct store_user_settings set;
+    struct store_place p = {.lat = NAN, .lon = NAN};
+    const char *from_stay = req->param(req->ctx, "from_stay");
+    const char *device = req->param(req->ctx, "device");
+    int rc;
+
+    if (!places_user(api, req, resp, &rq))
+        return;
+    if (!may_change(api, req, rq.user)) {
+        api_error(resp, 403, "%s may not change %s's places", req->user ? req->user : "nobody",
+                  rq.user);
+        return;
+    }
+    if ((rc = store_user_settings(api->store, rq.user, &set))) {
+        places_failed(resp, rc, "cannot read the user's settings");
+        return;
+    }
+    p.radius_m = set.tl.stay_radius_m;
+    if (from_stay && *from_stay) {
+        struct request_error err;
+        char why[REQUEST_WHY_MAX + 64], dev[OWNTRACKS_NAME_MAX + 1];
+        int64_t start;
+        struct places_stay st;
+        if (request_time(from_stay, "from_stay", false, &start, &err) ||
+            (device && *device && request_name(device, "device", dev, &err))) {
+            api_error(resp, 400, "%s", request_describe(&err, REQUEST_DOOR_API, why, sizeof(why)));
+            return;
+        }
+        rc = places_find_stay(api->store, rq.user, device && *device ? dev : NULL, start, &st);
+        if (rc == -ENOENT) {
+            api_error(resp, 404, "no stay of %s starts at %s", rq.user, from_stay);
+            return;
+        }
+        if (rc) {
+            places_failed(resp, rc, "cannot read the timeline");
+            return;
+        }
+        p.lat = st.lat;
+        p.lon = st.lon;
+        if (st.radius_m > p.radius_m)
+            p.radius_m = st.radius_m;
+    }
+    snprintf(p.user, sizeof(p.user), "%s", rq.user);
+    p.created = time(NULL);
+    if (!place_fields(req, resp, &p))
+        return;
+    if ((rc = store_place_add(api->store, &p))) {
+        places_failed(resp, rc, "cannot add the place");
+        return;
+    }
+    wl_log(WL_LOG_INFO, "api", "%s added place %u of %s", req->user ? req->user : "-", p.id,
+           p.user);
+    resp->status = 201;
+    resp->content_type = json_type;
+    places_place_json(&p, &resp->body);
+    sink_putc(&resp->body, '\n');
+}
+
+/* The place a /api/0/places/ID request is about, which the caller may change; false with the
+ * answer in resp otherwise. */
+static bool place_of_path(struct api *api, const struct api_request *req, struct api_response *resp,
+                          struct store_place *p)
+{
+    static const char prefix[] = "/api/0/places/";
+    uint32_t id = strncmp(req->path, prefix, sizeof(prefix) - 1) == 0
+                      ? place_id(req->path + sizeof(prefix) - 1)
+                      : 0;
+    if (id == 0) {
+        api_error(resp, 404, "no such place: the path must end with a place id");
+        return false;
+    }
+    int rc = store_place_get(api->store, id, p);
+    if (rc == -ENOENT || (rc == 0 && !may_see(api, req, p->user))) {
+        api_error(resp, 404, "no such place: %u", id);
+        return false;
+    }
+    if (rc) {
+        places_failed(resp, rc, "cannot read the place");
+        return false;
+    }
+    if (!may_change(api, req, p->user)) {
+        api_error(resp, 403, "%s may not change %s's places", req->user ? req->user : "nobody",
+                  p->user);
+        return false;
+    }
+    return true;
+}
+
+/* PATCH /api/0/places/ID: rename, move, resize, mark private; or, with merge=OTHER, take the
+ * place OTHER in (store_place_merge). */
+void api_patch_place(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct store_place p, other;
+    const char *merge = req->param(req->ctx, "merge");
+    int rc;
+
+    if (!place_of_path(api, req, resp, &p))
+        return;
+    if (merge && *merge) {
+        uint32_t from = place_id(merge);
+        if (from == 0 || store_place_get(api->store, from, &other) != 0 ||
+            strcmp(other.user, p.user) != 0) {
+            api_error(resp, 404, "no place %s of %s to merge", merge, p.user);
+            return;
+        }
+        if (from == p.id) {
+            api_error(resp, 400, "bad parameter merge: a place cannot take itself in");
+            return;
+        }
+        rc = store_place_merge(api->store, from, p.id, &p);
+        if (rc == -ERANGE) {
+            api_error(resp, 400,
+                      "cannot merge: the places are too far apart for one place "
+                      "(at most 5000 m across)");
+            return;
+        }
+    } else {
+        if (!place_fields(req, resp, &p))
+            return;
+        rc = store_place_update(api->store, &p);
+    }
+    if (rc) {
+        places_failed(resp, rc, "cannot change the place");
+        return;
+    }
+    ok_json(resp);
+    places_place_json(&p, &resp->body);
+    sink_putc(&resp->body, '\n');
+}
+
+void api_delete_place(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct store_place p;
+    if (!place_of_path(api, req, resp, &p))
+        return;
+    int rc = store_place_delete(api->store, p.id);
+    if (rc) {
+        places_failed(resp, rc, "cannot delete the place");
+        return;
+    }
+    wl_log(WL_LOG_INFO, "api", "%s deleted place %u of %s", req->user ? req->user : "-", p.id,
+           p.user);
+    ok_json(resp);
+    sink_printf(&resp->body, "{\"deleted\":%u}\n", p.id);
+}
+
+void api_get_place_suggestions(struct api *api, const struct api_request *req,
+                               struct api_response *resp)
+{
+    struct request_params rq;
+    if (!places_user(api, req, resp, &rq))
+        return;
+    ok_json(resp);
+    int rc = places_suggestions_json(api->store, rq.user, &resp->body);
+    if (rc)
+        places_failed(resp, rc, "cannot read the timeline");
+}
+
+/* GET /api/0/visits: the visits to one place of the user, in [from, to]. */
+void api_get_visits(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    struct request_params rq;
+    const char *place = req->param(req->ctx, "place");
+    if (!places_user(api, req, resp, &rq))
+        return;
+    uint32_t id = place_id(place);
+    if (!place || !*place) {
+        api_error(resp, 400, "missing parameter place");
+        return;
+    }
+    if (id == 0) {
+        api_error(resp, 400, "bad parameter place: not a place id");
+        return;
+    }
+    ok_json(resp);
+    int rc = places_visits_json(api->store, rq.user, id, rq.from, rq.to, &resp->body);
+    if (rc)
+        places_failed(resp, rc, "cannot read the visits");
 }

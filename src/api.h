@@ -22,7 +22,16 @@
 #include "sink.h"
 #include "store.h"
 
-enum api_method { API_GET, API_HEAD, API_POST, API_PUT, API_DELETE, API_OPTIONS, API_OTHER };
+enum api_method {
+    API_GET,
+    API_HEAD,
+    API_POST,
+    API_PUT,
+    API_DELETE,
+    API_PATCH,
+    API_OPTIONS,
+    API_OTHER
+};
 
 struct api_request {
     enum api_method method;
@@ -124,6 +133,18 @@ void api_get_q(struct api *api, const struct api_request *req, struct api_respon
 void api_get_summary(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_get_heat(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
+/* A user's places (places.h): GET and POST /api/0/places, PATCH and DELETE /api/0/places/ID
+ * (the id from req->path), GET /api/0/places/suggestions and /api/0/visits. Reading needs to
+ * see the user (as for locations); changing needs to be the user, or an admin (as deleting
+ * points does), or on an open server (sign-in off) anyone. A place of a user the caller may
+ * not see is 404, as if absent. */
+void api_get_places(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_post_places(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_patch_place(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_delete_place(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_place_suggestions(struct api *api, const struct api_request *req,
+                               struct api_response *resp);
+void api_get_visits(struct api *api, const struct api_request *req, struct api_response *resp);
 
 /* Replaces resp's body with a JSON error, the message cut to 511 bytes (also used by the
  * HTTP server for its own errors). */

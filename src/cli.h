@@ -34,6 +34,8 @@ int cli_summary(int argc, char **argv);
 /* `timeline rebuild` (cli_timeline hands it over) and `settings`: they change the store. */
 int cli_timeline_rebuild(int argc, char **argv);
 int cli_settings(int argc, char **argv);
+/* place: a user's places (cli_place.c). */
+int cli_place(int argc, char **argv);
 
 /* Shared by the commands: applies the logging settings (an unknown level leaves "info"). */
 struct wl_config;

@@ -97,8 +97,9 @@ static enum api_method method_of(const char *m)
     static const struct {
         const char *name;
         enum api_method method;
-    } names[] = {{"GET", API_GET}, {"HEAD", API_HEAD},     {"POST", API_POST},
-                 {"PUT", API_PUT}, {"DELETE", API_DELETE}, {"OPTIONS", API_OPTIONS}};
+    } names[] = {{"GET", API_GET},    {"HEAD", API_HEAD},     {"POST", API_POST},
+                 {"PUT", API_PUT},    {"DELETE", API_DELETE}, {"OPTIONS", API_OPTIONS},
+                 {"PATCH", API_PATCH}};
     for (size_t i = 0; i < WL_ARRAY_LEN(names); i++)
         if (strcmp(m, names[i].name) == 0)
             return names[i].method;

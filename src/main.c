@@ -28,6 +28,7 @@ static const struct {
     {"check", cli_check, "verify the store"},
     {"key", cli_key, "manage OwnTracks encryption secrets"},
     {"token", cli_token, "API tokens for scripts: create, list, revoke"},
+    {"place", cli_place, "a user's places: add, rename, move, merge, delete, list, visits"},
 };
 
 static void usage(FILE *f)

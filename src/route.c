@@ -9,6 +9,7 @@
 #define HEAD   ROUTE_METHOD(API_HEAD)
 #define POST   ROUTE_METHOD(API_POST)
 #define DELETE ROUTE_METHOD(API_DELETE)
+#define PATCH  ROUTE_METHOD(API_PATCH)
 /* The Recorder's read routes take their parameters from a form-encoded POST body too. */
 #define READ (GET | HEAD | POST)
 #define READ_HANDLER(fn)                                                                           \
@@ -16,7 +17,8 @@
         [API_GET] = (fn), [API_HEAD] = (fn), [API_POST] = (fn)                                     \
     }
 /* Everything: an unknown /api/ path is 404 whatever the method. */
-#define ANY_METHOD (GET | HEAD | POST | ROUTE_METHOD(API_PUT) | DELETE | ROUTE_METHOD(API_OTHER))
+#define ANY_METHOD                                                                                 \
+    (GET | HEAD | POST | ROUTE_METHOD(API_PUT) | DELETE | PATCH | ROUTE_METHOD(API_OTHER))
 
 /* Exact paths first; then prefixes, the longest first, ending with "/". */
 static const struct route routes[] = {
@@ -86,6 +88,23 @@ static const struct route routes[] = {
      .handler = READ_HANDLER(api_get_q),
      .label = "/api/0/q",
      .reads_query = true},
+    {.path = "/api/0/places",
+     .methods = GET | HEAD | POST,
+     .handler =
+         {[API_GET] = api_get_places, [API_HEAD] = api_get_places, [API_POST] = api_post_places},
+     .label = "/api/0/places",
+     .reads_query = true,
+     .changes = POST},
+    {.path = "/api/0/places/suggestions",
+     .methods = GET | HEAD,
+     .handler = {[API_GET] = api_get_place_suggestions, [API_HEAD] = api_get_place_suggestions},
+     .label = "/api/0/places/suggestions",
+     .reads_query = true},
+    {.path = "/api/0/visits",
+     .methods = GET | HEAD,
+     .handler = {[API_GET] = api_get_visits, [API_HEAD] = api_get_visits},
+     .label = "/api/0/visits",
+     .reads_query = true},
     {.path = "/pub",
      .methods = POST,
      .handler = {[API_POST] = api_post_pub},
@@ -108,6 +127,14 @@ static const struct route routes[] = {
      .door = ROUTE_HEALTH,
      .label = "/healthz",
      .caller = ROUTE_ANYONE},
+    /* one place by id: /api/0/places/{id} in api/openapi.yaml */
+    {.path = "/api/0/places/",
+     .prefix = true,
+     .methods = PATCH | DELETE,
+     .handler = {[API_PATCH] = api_patch_place, [API_DELETE] = api_delete_place},
+     .label = "/api/0/places/{id}",
+     .reads_query = true,
+     .changes = PATCH | DELETE},
     {.path = "/api/",
      .prefix = true,
      .methods = ANY_METHOD,
@@ -128,8 +155,8 @@ static const struct route routes[] = {
 _Static_assert(WL_ARRAY_LEN(routes) <= ROUTE_MAX, "ROUTE_MAX is too small for the table");
 
 static const char *const method_names[] = {
-    [API_GET] = "GET", [API_HEAD] = "HEAD",     [API_POST] = "POST",
-    [API_PUT] = "PUT", [API_DELETE] = "DELETE", [API_OPTIONS] = "OPTIONS"};
+    [API_GET] = "GET",       [API_HEAD] = "HEAD",       [API_POST] = "POST",  [API_PUT] = "PUT",
+    [API_DELETE] = "DELETE", [API_OPTIONS] = "OPTIONS", [API_PATCH] = "PATCH"};
 
 const struct route *route_find(const char *path)
 {
@@ -163,7 +190,7 @@ size_t route_metrics_slot(const struct route *r)
 
 bool route_changes_data(const struct route *r, enum api_method m)
 {
-    return m == API_DELETE || m == API_PUT || (r->changes & ROUTE_METHOD(m));
+    return m == API_DELETE || m == API_PUT || m == API_PATCH || (r->changes & ROUTE_METHOD(m));
 }
 
 /* The methods of the set that are named (API_OTHER is not), in the enum's order. */

@@ -43,7 +43,8 @@ typedef void (*route_handler)(struct api *api, const struct api_request *req,
 
 struct route {
     const char *path; /* the exact path, or with `prefix` every path that starts with it */
-    bool prefix;      /* prefix rows are not API endpoints and not in api/openapi.yaml */
+    bool prefix;      /* prefix rows are not API endpoints and not in api/openapi.yaml, except
+                         ROUTE_API ones: "/api/0/places/" serves the spec's /api/0/places/{id} */
     unsigned methods; /* ROUTE_METHOD() bits; OPTIONS (a CORS preflight) is always answered */
     enum route_door door;
     route_handler handler[API_OTHER]; /* ROUTE_API: by method, set for each one in methods */
@@ -57,7 +58,7 @@ struct route {
 };
 
 /* Rows in the table (a bound for arrays indexed by route_index()). */
-#define ROUTE_MAX 24
+#define ROUTE_MAX 48
 
 /* The route that answers `path`: the row with that exact path, else the first prefix row
  * that matches; a path matching none (not starting with '/') gets the last row, the "/"
@@ -70,7 +71,7 @@ size_t route_index(const struct route *r);
 /* The first row with r's metrics label: rows that share a label share their counters. */
 size_t route_metrics_slot(const struct route *r);
 
-/* Does calling r with method m change data? Any DELETE or PUT does, whatever the row says
+/* Does calling r with method m change data? Any DELETE, PUT or PATCH does, whatever the row says
  * (so a new row that forgets `changes` stays safe); otherwise the row's `changes`. */
 bool route_changes_data(const struct route *r, enum api_method m);
 

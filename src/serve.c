@@ -329,21 +329,16 @@ static int start_prune(struct server *sv, const struct wl_config *cfg)
     return prune_start(sv->store, &po, &sv->prune);
 }
 
-/* The writer's hook: live events, and the geocoders' queue (neither waits). */
-static void committed(void *arg, const struct store_record *recs, const enum store_result *results,
-                      size_t n)
+/* The store's timeline hook: live events, and the geocoders' queue (neither waits). The
+ * geocoders name places, not points: a stay's centre is asked for once it is certain, so a
+ * year of a phone's points costs about one request per place it stayed at. */
+static void timeline_changed(void *arg, const char *user, const char *device, enum tl_event ev,
+                             const struct tl_segment *seg)
 {
     struct server *sv = arg;
-    live_committed(sv->live, recs, results, n);
-    for (size_t i = 0; sv->places && i < n; i++) {
-        struct pack_value lat, lon;
-        double la, lo;
-        if (results[i] == STORE_STORED && recs[i].kind == OWNTRACKS_LOCATION &&
-            pack_find(recs[i].data, recs[i].len, recs[i].tst, "location", "lat", &lat) == 1 &&
-            pack_find(recs[i].data, recs[i].len, recs[i].tst, "location", "lon", &lon) == 1 &&
-            pack_to_double(&lat, &la) && pack_to_double(&lon, &lo))
-            placename_note(sv->places, la, lo);
-    }
+    live_timeline(sv->live, user, device, ev, seg);
+    if (sv->places && ev == TL_OPENED && seg->kind == TL_STAY)
+        placename_note(sv->places, seg->lat, seg->lon);
 }
 
 /* Names for places: the offline cities always, the geocoders the operator configured. */
@@ -587,13 +582,13 @@ int cli_serve(int argc, char **argv)
         goto out;
     if (start_places(&sv, cfg))
         goto out;
-    writer_set_committed_hook(sv.writer, committed, &sv);
+    writer_set_committed_hook(sv.writer, live_committed, sv.live);
     struct zone *zone;
     if (zone_open(cfg->timezone, &zone) == 0) { /* checked above */
         live_set_timeline_zone(sv.live, zone);
         zone_unref(zone);
     }
-    store_set_timeline_hook(sv.store, live_timeline, sv.live);
+    store_set_timeline_hook(sv.store, timeline_changed, &sv);
     store_set_timeline_deferred(sv.store, !cfg->timeline_ingest);
     /* MQTT first: the HTTP threads read what it set up (health, metrics). */
     if ((cfg->mqtt && start_mqtt(&sv, cfg)) || (cfg->http_port && start_http(&sv, cfg)) ||

@@ -178,6 +178,8 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         if (rc == MDB_NOTFOUND)
             rc = 0;
     }
+    if (rc == 0)
+        rc = spl_open_dbs(s, txn);
     return rc;
 }
 

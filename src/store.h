@@ -381,6 +381,60 @@ void store_set_timeline_hook(struct store *s, store_timeline_hook fn, void *arg)
 int store_timeline_rebuild(struct store *s, const char *user, const char *device,
                            uint64_t *points);
 
+/* ------------------------------------------------------------------ places */
+
+/*
+ * A user's places (store_places.c): named areas (centre, radius) that the timeline's stays
+ * are attached to when they are read (places.h). One named database:
+ *
+ *   places   u32be id -> u8 version | u8 flags | f64le lat | f64le lon | f64le radius
+ *            | i64le created | u8 user length | user | name (the rest)
+ *            id 0 -> u32le the next id to give
+ *
+ * Ids are given once and never reused (a deleted place's id stays unused), so a link to a place
+ * never silently points to another. A store has few places (people name tens, not thousands):
+ * listing a user's places scans them all. A read-only store made before places has none.
+ */
+#define STORE_PLACE_NAME_MAX   128    /* bytes of UTF-8: "Grandma's house, Lyon" with room */
+#define STORE_PLACE_RADIUS_MIN 5.0    /* metres: GPS cannot place a stay closer than this */
+#define STORE_PLACE_RADIUS_MAX 5000.0 /* metres: a campus or an airport; a city is not a place */
+#define STORE_PLACES_MAX       10000  /* per user: far beyond what anyone names by hand */
+#define STORE_PLACE_PRIVATE    0x01   /* not shared with others (sharing, later) */
+
+struct store_place {
+    uint32_t id; /* given by store_place_add */
+    char user[OWNTRACKS_NAME_MAX + 1];
+    char name[STORE_PLACE_NAME_MAX + 1];
+    double lat, lon, radius_m;
+    uint8_t flags;   /* STORE_PLACE_* */
+    int64_t created; /* epoch seconds */
+};
+
+/* Is p a place that may be stored (user a name, name 1..STORE_PLACE_NAME_MAX bytes of UTF-8
+ * without control characters, lat/lon in range, radius in RADIUS_MIN..RADIUS_MAX)? 0, or
+ * -EINVAL with *why set to a static sentence. Any thread. */
+int store_place_check(const struct store_place *p, const char **why);
+/* Adds p (checked as above: -EINVAL) and sets p->id. -EDQUOT when the user already has
+ * STORE_PLACES_MAX places, -EROFS for a read-only store; or a store error. Durable on return. */
+int store_place_add(struct store *s, struct store_place *p);
+/* The place with this id: 0, -ENOENT, or a store error. */
+int store_place_get(struct store *s, uint32_t id, struct store_place *out);
+/* Replaces the name, centre, radius and flags of place p->id (its user and created stay, and
+ * p->user is not read). Returns 0, -EINVAL (see store_place_check), -ENOENT, or a store error.
+ * These writes return -EROFS for a read-only store. */
+int store_place_update(struct store *s, const struct store_place *p);
+/* Removes a place: 0, -ENOENT, or a store error. */
+int store_place_delete(struct store *s, uint32_t id);
+/* Merges place `from` into place `into` (both of one user; else -EINVAL) in one transaction:
+ * `into` keeps its id and name and grows to the smallest circle that holds both (at most
+ * STORE_PLACE_RADIUS_MAX: -ERANGE when they are too far apart), and `from` is removed. *out
+ * (may be NULL) gets the merged place. Returns 0, -ENOENT (either unknown), -EINVAL, -ERANGE,
+ * or a store error. */
+int store_place_merge(struct store *s, uint32_t from, uint32_t into, struct store_place *out);
+/* The places of `user` (all users if NULL), by id, copied into an array (malloc'd, caller
+ * frees *out; NULL when none). Returns 0 or a store error. */
+int store_places(struct store *s, const char *user, struct store_place **out, size_t *n);
+
 /* ------------------------------------------------------------------ facts */
 
 struct store_stats {

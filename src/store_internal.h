@@ -53,6 +53,9 @@ struct store {
     store_timeline_hook tl_hook;
     void *tl_hook_arg;
     atomic_bool tl_deferred; /* store_set_timeline_deferred */
+    /* The places (store_places.c); have_places false in a read-only store made before them. */
+    MDB_dbi places;
+    bool have_places;
 };
 
 static inline void put_be32(uint8_t *p, uint32_t v)
@@ -164,5 +167,9 @@ int stl_refresh(struct store *s, const char *user, const char *device);
 int stl_catch_up(struct store *s);
 /* Calls the hook for each event and empties ev (after a commit). */
 void stl_deliver(struct store *s, struct stl_events *ev);
+
+/* store_places.c, called by store.c: opens (creating unless read-only) the places database;
+ * 0, or an LMDB error. */
+int spl_open_dbs(struct store *s, MDB_txn *txn);
 
 #endif

@@ -94,6 +94,12 @@ static void put_place(struct sink *out, const char *name, double lat, double lon
 void tlread_segment_json(struct sink *out, const struct tl_segment *seg, bool open,
                          const struct zone *z)
 {
+    tlread_segment_json_at(out, seg, open, z, NULL);
+}
+
+void tlread_segment_json_at(struct sink *out, const struct tl_segment *seg, bool open,
+                            const struct zone *z, const struct places_name *place)
+{
     char a[TLREAD_ISO_SIZE], b[TLREAD_ISO_SIZE];
     int64_t duration = seg->end - seg->start;
 
@@ -129,6 +135,10 @@ void tlread_segment_json(struct sink *out, const struct tl_segment *seg, bool op
         put_place(out, "from", seg->lat, seg->lon);
         put_place(out, "to", seg->end_lat, seg->end_lon);
         break;
+    }
+    if (place) {
+        sink_putc(out, ',');
+        places_name_json(place, out);
     }
     sink_putc(out, '}');
 }
@@ -189,6 +199,12 @@ static void local_hm(const struct zone *z, int64_t t, char buf[8])
 void tlread_segment_text(struct sink *out, const struct tl_segment *seg, bool open,
                          const struct zone *z)
 {
+    tlread_segment_text_at(out, seg, open, z, NULL);
+}
+
+void tlread_segment_text_at(struct sink *out, const struct tl_segment *seg, bool open,
+                            const struct zone *z, const char *place)
+{
     char a[8], b[8], later[32] = "", dur[32];
     int64_t duration = seg->end - seg->start, days = days_between(z, seg->start, seg->end);
 
@@ -201,8 +217,12 @@ void tlread_segment_text(struct sink *out, const struct tl_segment *seg, bool op
     switch (seg->kind) {
     case TL_STAY:
         sink_printf(out, "%-5s  %s", "stay", dur);
+        if (place)
+            sink_printf(out, "  %s", place); /* UTF-8 checked when it was stored */
         if (isfinite(seg->lat) && isfinite(seg->lon))
-            sink_printf(out, "  %.4f, %.4f", seg->lat, seg->lon);
+            sink_printf(out, "%s%.4f, %.4f", place ? " (" : "  ", seg->lat, seg->lon);
+        if (place && isfinite(seg->lat) && isfinite(seg->lon))
+            sink_putc(out, ')');
         break;
     case TL_TRIP:
         if (isfinite(seg->distance_m) && seg->distance_m >= 1000)
@@ -422,7 +442,17 @@ struct tlread {
     uint32_t text_date; /* text: the date of the last heading */
     struct period agg;
     bool have_agg;
+    struct places_names names; /* timeline: the user's places, to name the stays */
 };
+
+/* The place that holds a stay, or NULL. */
+static const struct places_name *stay_place(const struct tlread *t, const struct tl_segment *seg,
+                                            struct places_name *buf)
+{
+    if (seg->kind != TL_STAY || !isfinite(seg->lat) || !isfinite(seg->lon))
+        return NULL;
+    return places_names_find(&t->names, seg->lat, seg->lon, buf) ? buf : NULL;
+}
 
 static int take_segment(void *arg, enum tl_event ev, const struct tl_segment *seg)
 {
@@ -622,13 +652,14 @@ static int write_segment(struct tlread *t, struct sink *out, const struct window
 {
     const struct tl_segment *seg = &w->seg;
     char dur[32], iso[WTIME_ISO_SIZE];
+    struct places_name place;
     size_t n;
     int rc = 0;
 
     switch (t->rq.format) {
     case TLREAD_JSON:
         sink_puts(out, t->written ? ",\n" : "\n");
-        tlread_segment_json(out, seg, w->open, t->z);
+        tlread_segment_json_at(out, seg, w->open, t->z, stay_place(t, seg, &place));
         break;
     case TLREAD_TEXT: {
         uint32_t date = zone_date(t->z, seg->start);
@@ -636,7 +667,8 @@ static int write_segment(struct tlread *t, struct sink *out, const struct window
             sink_printf(out, "\n%04u-%02u-%02u\n", date / 10000, date / 100 % 100, date % 100);
             t->text_date = date;
         }
-        tlread_segment_text(out, seg, w->open, t->z);
+        const struct places_name *pl = stay_place(t, seg, &place);
+        tlread_segment_text_at(out, seg, w->open, t->z, pl ? pl->name : NULL);
         break;
     }
     case TLREAD_GEOJSON:
@@ -673,7 +705,7 @@ static int write_segment(struct tlread *t, struct sink *out, const struct window
             sink_puts(out, "null"); /* a gap: properties only */
         }
         sink_puts(out, ",\"properties\":");
-        tlread_segment_json(out, seg, w->open, t->z);
+        tlread_segment_json_at(out, seg, w->open, t->z, stay_place(t, seg, &place));
         sink_putc(out, '}');
         break;
     case TLREAD_GPX:
@@ -872,6 +904,10 @@ static int open_stream(struct store *s, const struct tlread_request *rq, struct 
         free(t);
         return rc;
     }
+    if (!days && (rc = places_names_open(s, t->user, &t->names))) {
+        free(t);
+        return rc;
+    }
     t->s = s;
     t->rq = *rq;
     t->rq.user = t->user;
@@ -908,6 +944,16 @@ int tlread_fill(struct tlread *t, struct sink *out, size_t want)
         if (t->phase == PHASE_TAIL) {
             if (t->have_agg)
                 write_period(t, out);
+            if (!t->days && t->rq.format == TLREAD_JSON) {
+                /* the phone's enter and leave events, beside the stays */
+                sink_puts(out, t->written ? "\n],\"transitions\":" : "],\"transitions\":");
+                if ((rc =
+                         places_transitions_json(t->s, t->dev.id, t->rq.from, t->rq.to, t->z, out)))
+                    return rc;
+                sink_puts(out, "}\n");
+                t->phase = PHASE_DONE;
+                break;
+            }
             tail(t, out);
             t->phase = PHASE_DONE;
             break;
@@ -944,6 +990,7 @@ void tlread_close(struct tlread *t)
     if (!t)
         return;
     zone_unref(t->z);
+    places_names_free(&t->names);
     free(t);
 }
 

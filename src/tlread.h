@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "places.h"
 #include "request.h"
 #include "sink.h"
 #include "store.h"
@@ -50,12 +51,20 @@ void tlread_iso(int64_t t, int32_t offset, char buf[TLREAD_ISO_SIZE]);
  * TimelineSegment); times local to z. Numbers that are not finite are written as null. */
 void tlread_segment_json(struct sink *out, const struct tl_segment *seg, bool open,
                          const struct zone *z);
+/* The same, with `"place":{"id","name","source"}` for a stay that one of the user's places (or
+ * a region of their phone) holds (places.h); place NULL: none. */
+void tlread_segment_json_at(struct sink *out, const struct tl_segment *seg, bool open,
+                            const struct zone *z, const struct places_name *place);
 /* One segment as a line for people, local to z, ending with '\n':
  *   "08:02-08:41  walk   2.3 km  39 min"
  *   "08:41-17:10  stay   8 h 29 min  48.8584, 2.2945"
  * (the dash is an en dash; "(+1)" after an end on a later day; "open" for an open one). */
 void tlread_segment_text(struct sink *out, const struct tl_segment *seg, bool open,
                          const struct zone *z);
+/* The same, a stay named by its place (NULL: none): "08:41-17:10  stay   8 h 29 min  Work
+ * (48.8584, 2.2945)". */
+void tlread_segment_text_at(struct sink *out, const struct tl_segment *seg, bool open,
+                            const struct zone *z, const char *place);
 /* A live event: {"_type":"timeline","user","device","event":"opened"|"closed","segment":{..}}. */
 void tlread_event_json(struct sink *out, const char *user, const char *device, enum tl_event ev,
                        const struct tl_segment *seg, const struct zone *z);
@@ -111,6 +120,11 @@ struct tlread_request {
 };
 
 /*
+ * A JSON timeline names each stay's place (tlread_segment_json_at; the user's places read once,
+ * when it opens) and ends with the device's OwnTracks transitions in the range
+ * ("transitions", places_transitions_json), so the phone's own enter and leave events show
+ * beside the stays; GeoJSON features name the place in their properties.
+ *
  * Starts streaming the timeline (or, with tlread_days_open, the day figures of the local days
  * from the day of rq->from to the day of rq->to) of a device into out: the document's head is
  * written at once. The zone is taken (a reference), the device looked up once. Returns 0,

@@ -15,6 +15,7 @@ import {
   relativeTime, absoluteTime, isoTime, formatDuration, nowSeconds,
 } from './util.js';
 import { createHistory } from './history.js';
+import { createPlaces } from './places.js';
 import { createDayView } from './dayview.js';
 import { createSummary } from './summary.js';
 
@@ -158,7 +159,7 @@ function popupFor(dev) {
       el('dt', {}, 'Time'),
       el('dd', {},
         el('span', { class: 'relative' }, relativeTime(dev.tst)), el('br'),
-        el('time', { datetime: isoTime(dev.tst) }, absoluteTime(dev.tst))),
+        el('time', { datetime: isoTime(dev.tst) }, absoluteTime(dev.tst, dev.tzname))),
       detailRows(dev).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
     el('button', {
       type: 'button', class: 'link',
@@ -498,8 +499,9 @@ async function start() {
   historyView = createHistory({ map, status, padding: () => panel.padding() });
   const takeOver = () => { autoFit = false; };
   // One track at a time: a day clears the History track, and a History track the day.
+  const places = createPlaces({ map, status, user: config.user });
   dayView = createDayView({
-    map, status, phone, padding: () => panel.padding(),
+    map, status, phone, padding: () => panel.padding(), nameStay: places.nameStay,
     beforeShow: () => {
       takeOver();
       historyView.clear();

@@ -86,7 +86,9 @@ function usableSegments(body) {
  * padding beside the panel; phone: the media query of phone screens; beforeShow(): called
  * before a day is shown at the person's request (the page clears the History track).
  */
-export function createDayView({ map, status, padding, phone, beforeShow }) {
+// nameStay(user, device, segment), if given, names a stay that no place holds (places.js): the
+// list offers it beside such stays, and the day is reloaded after it.
+export function createDayView({ map, status, padding, phone, beforeShow, nameStay }) {
   const form = $('#day-form');
   const deviceSelect = $('#day-device');
   const dateInput = $('#day-date');
@@ -384,7 +386,7 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
     let details;
     if (seg.type === 'stay') {
       mark = STAY_COLOUR;
-      what = 'Stay';
+      what = seg.place && seg.place.name ? seg.place.name : 'Stay'; // a place's name is text
       const at = position(seg);
       details = [
         at ? `${seg.lat.toFixed(5)}, ${seg.lon.toFixed(5)}` : null,
@@ -422,7 +424,30 @@ export function createDayView({ map, status, padding, phone, beforeShow }) {
           el('time', { datetime: isoTime(seg.end) }, end)),
         el('span', { class: 'seg-duration' }, formatSpan(duration))),
       el('div', { class: 'seg-what' }, el('strong', {}, what),
-        details.filter(Boolean).map((d) => ` · ${d}`), seg.open ? ' · not over yet' : '')));
+        details.filter(Boolean).map((d) => ` · ${d}`), seg.open ? ' · not over yet' : '',
+        // naming a stay picks it too (the click goes on to the item)
+        seg.type === 'stay' && !seg.place && nameStay ? [' ', el('button', {
+          type: 'button', class: 'link name-stay',
+          onclick: (e) => e.currentTarget.replaceWith(nameForm(seg)),
+        }, 'Name it')] : null)));
+  }
+
+  /** A name for a stay, typed in its item: the place is made, then the day reloaded. */
+  function nameForm(seg) {
+    const input = el('input', { type: 'text', class: 'name-input', maxlength: 128, required: true,
+      'aria-label': 'Name of this place', placeholder: 'Name' });
+    const form = el('form', {
+      class: 'name-stay-form',
+      onclick: (e) => e.stopPropagation(), // typing is not picking
+      onkeydown: (e) => e.stopPropagation(), // nor are the list's shortcuts
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const name = input.value.trim();
+        if (name && await nameStay(day.user, day.device, seg, name)) reload();
+      },
+    }, input, el('button', { type: 'submit', class: 'quiet' }, 'Save'));
+    setTimeout(() => input.focus());
+    return form;
   }
 
   function renderList() {

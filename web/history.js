@@ -61,7 +61,7 @@ export function createHistory({ map, status, padding }) {
       el('dl', {},
         el('dt', {}, 'Time'),
         el('dd', {},
-          el('time', { datetime: isoTime(p.tst) }, absoluteTime(p.tst)), el('br'),
+          el('time', { datetime: isoTime(p.tst) }, absoluteTime(p.tst, p.tzname)), el('br'),
           el('span', { class: 'relative' }, relativeTime(p.tst))),
         el('dt', {}, 'Position'),
         el('dd', {}, `${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}`),

@@ -148,12 +148,29 @@ export function relativeTime(tst, now = nowSeconds()) {
   return `${formatDuration(s)} ago`;
 }
 
-const absoluteFormat = new Intl.DateTimeFormat(undefined, {
+const absoluteOptions = {
   year: 'numeric', month: 'short', day: 'numeric',
   hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short',
-});
-/** The moment in the browser's locale and time zone, with the zone's name. */
-export const absoluteTime = (tst) => absoluteFormat.format(new Date(tst * 1000));
+};
+const absoluteFormat = new Intl.DateTimeFormat(undefined, absoluteOptions);
+const zoneFormats = new Map(); // IANA zone name -> its formatter (null: a zone this browser lacks)
+function zoneFormat(zone) {
+  if (!zoneFormats.has(zone)) {
+    let f = null;
+    try {
+      f = new Intl.DateTimeFormat(undefined, { ...absoluteOptions, timeZone: zone });
+    } catch { /* an unknown zone: the browser's own */ }
+    zoneFormats.set(zone, f);
+  }
+  return zoneFormats.get(zone);
+}
+/**
+ * The moment in the browser's locale, with the zone's name: in `zone` (an IANA name, the
+ * `tzname` the server gives a point: local time where it was recorded) when there is one the
+ * browser knows, else in the browser's own zone.
+ */
+export const absoluteTime = (tst, zone) =>
+  ((typeof zone === 'string' && zone && zoneFormat(zone)) || absoluteFormat).format(new Date(tst * 1000));
 
 /** The moment as ISO 8601 in UTC, for a <time datetime=...>. */
 export const isoTime = (tst) => new Date(tst * 1000).toISOString();

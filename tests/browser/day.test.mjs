@@ -425,6 +425,32 @@ await run.check('a day of 50,000 points is drawn and the page stays responsive',
   await run.shot(page, '08-big');
 });
 
+await run.check('a stay named from the day list becomes a place, and the list names it (places.js)', async () => {
+  await openDay(page, KEY, kd.day);
+  const id = await page.evaluate(() => document.querySelector('#day-list .name-stay')?.closest('li')?.id);
+  if (!id) fail('no stay offers to be named');
+  const start = Number(await page.getAttribute(`#${id}`, 'data-start'));
+  const button = page.locator(`#${id} .name-stay`);
+  const name = 'Home <i>sweet</i>';
+  await button.click();
+  await page.fill(`#${id} .name-input`, name);
+  await page.press(`#${id} .name-input`, 'Enter');
+  await waitIn(page, 'the stay to be named after the day reloads', ([sel, n]) => {
+    const strong = document.querySelector(`${sel} .seg-what strong`);
+    return strong && strong.textContent === n;
+  }, [`#${id}`, name]);
+  if (await page.$('#day-list i')) fail('a place name was parsed as HTML');
+  const places = await page.evaluate(async (u) => (await fetch(`/api/0/places?user=${u}`)).json(), USER);
+  const made = places.places.find((p) => p.name === name);
+  if (!made) fail(`no such place in the API: ${JSON.stringify(places)}`);
+  const visits = await page.evaluate(async ([u, pid]) =>
+    (await fetch(`/api/0/visits?user=${u}&place=${pid}`)).json(), [USER, made.id]);
+  if (!visits.visits.some((v) => v.start === start)) fail(`the stay is not a visit of the place: ${JSON.stringify(visits)}`);
+  await run.shot(page, '09-named-stay');
+  const status = await page.evaluate(async (pid) => (await fetch(`/api/0/places/${pid}`, { method: 'DELETE' })).status, made.id);
+  assertEqual(status, 200, 'deleting the place');
+});
+
 await run.check('no console errors', async () => {
   if (page.errors.length) fail(page.errors.join('\n'));
 });

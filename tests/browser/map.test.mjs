@@ -517,10 +517,16 @@ await check('2 markers: one per device, labelled by card name, tid or device; po
 
   await clickMarker(page, 'alice/phone');
   const text = await popupText(page);
-  for (const want of ['Alice Martin', 'alice / phone', '3 min ago', hhmm(ALICE.tst), '18 km/h', '35 m',
+  // The time is local to where the point was recorded (its tzname, Paris, from the offline
+  // place names), not to this browser's zone.
+  const paris = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).format(new Date(ALICE.tst * 1000));
+  for (const want of ['Alice Martin', 'alice / phone', '3 min ago', paris, '18 km/h', '35 m',
     '80 %', 'Wi-Fi']) {
     if (!text.includes(want)) fail(`alice's popup lacks "${want}": ${text}`);
   }
+  if (!/CES?T|GMT\+[12]/.test(text)) fail(`alice's popup does not name the Paris zone: ${text}`);
   const when = await page.$eval('.leaflet-popup-content time', (t) => t.textContent);
   if (!when.includes(String(new Date(ALICE.tst * 1000).getUTCFullYear()))) fail(`absolute time without a year: ${when}`);
   await shot(page, '03-popup');
@@ -741,6 +747,50 @@ await check('phone viewport (390x844): the panel collapses and the map stays usa
   await shot(phone, '10-phone-track');
   if (phoneErrors.length) fail(`console errors:\n${describe(phoneErrors)}`);
   await phone.close();
+});
+
+await check('places: a place added where the map is clicked is listed and drawn (web/places.js)', async () => {
+  await waitIn(page, 'the places panel with the users', () =>
+    [...document.querySelectorAll('#p-user option')].some((o) => o.value === 'alice'));
+  await page.selectOption('#p-user', 'alice');
+  await waitIn(page, "alice's places to load", () => document.querySelector('#places li') !== null);
+  await page.fill('#p-name', 'Café <b>Rouge</b>');
+  await page.fill('#p-radius', '150');
+  await page.click('#p-pick');
+  const at = { x: 900, y: 420 };
+  const expected = await page.evaluate((pt) => {
+    const ll = window.wherelogMap.map.containerPointToLatLng([pt.x, pt.y]);
+    return { lat: ll.lat, lng: ll.lng };
+  }, at);
+  await page.click('#map', { position: at });
+  await waitIn(page, 'the new place in the list', () =>
+    [...document.querySelectorAll('#places li[data-place-id]')].some((li) => li.textContent.includes('Café <b>Rouge</b>')));
+  await page.hover('#map', { position: at }); // the circle's tooltip
+  await waitIn(page, "the place's tooltip", () => document.querySelector('.leaflet-tooltip') !== null);
+  if (await page.$('#places b, .leaflet-tooltip b')) fail('a place name was parsed as HTML');
+  const r = await page.evaluate(async () => (await fetch('/api/0/places?user=alice')).json());
+  const got = r.places.find((p) => p.name === 'Café <b>Rouge</b>');
+  if (!got) fail(`the API does not have the place: ${JSON.stringify(r)}`);
+  if (Math.abs(got.lat - expected.lat) > 1e-5 || Math.abs(got.lon - expected.lng) > 1e-5) {
+    fail(`the place is not where the map was clicked: ${JSON.stringify(got)} vs ${JSON.stringify(expected)}`);
+  }
+  assertEqual(got.radius_m, 150, 'the radius typed');
+  const circles = await page.$$eval('.leaflet-interactive', (paths) => paths.length);
+  if (circles < 1) fail('no circle drawn for the place');
+  await shot(page, '11-place-added');
+  // rename in the list (typed in place of the button), then delete (a second click confirms)
+  const item = `#places li[data-place-id="${got.id}"]`;
+  await page.click(`${item} button:has-text("Rename")`);
+  await page.fill(`${item} .rename-input`, 'Bistro');
+  await page.press(`${item} .rename-input`, 'Enter');
+  await waitIn(page, 'the renamed place', (sel) =>
+    document.querySelector(sel)?.textContent.includes('Bistro'), item);
+  await page.click(`${item} button:has-text("Delete")`);
+  if (!(await page.$(item))) fail('one click deleted the place without asking');
+  await page.click(`${item} button:has-text("sure")`);
+  await waitIn(page, 'the place to leave the list', (sel) => !document.querySelector(sel), item);
+  const left = await page.evaluate(async () => (await fetch('/api/0/places?user=alice')).json());
+  if (left.places.some((p) => p.id === got.id)) fail('the place is still in the API after deleting');
 });
 
 await check('8 no console errors (no tiles configured)', async () => {

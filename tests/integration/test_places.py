@@ -17,6 +17,9 @@ from geocoders import NOMINATIM_PARIS, Geocoders, metrics
 VERSION_UA = re.compile(r"^wherelog/[0-9][^ ]* \(\+ops@example\.org\)$")
 
 
+# Between visits to different places: time enough to travel there (and a gap).
+NEXT = 4 * 3600
+
 class Places(unittest.TestCase):
     def setUp(self):
         self.geo = Geocoders()
@@ -40,6 +43,14 @@ class Places(unittest.TestCase):
                                "X-Limit-D": device})
         self.assertEqual(r.status, 200, r.text)
 
+    def visit(self, lat, lon, tst, **extra):
+        """A stay: four fixes over 600 s at one place (a stay is 300 s by default). The
+        geocoders are asked about stays, not points; returns the last fix's tst. Visits to
+        places far apart must leave the time to get there (NEXT hours later)."""
+        for i in range(4):
+            self.post(lat + i * 1e-6, lon, tst + 200 * i, **extra)
+        return tst + 600
+
     def wait_metric(self, name, at_least):
         return h.wait_for(lambda: metrics(self.port).get(name, 0) >= at_least, 60 * h.WAIT_SCALE,
                           "%s to reach %d" % (name, at_least))
@@ -58,7 +69,8 @@ class Places(unittest.TestCase):
         self.start()
         self.post(48.856632, 2.352251, 1733065200)
         self.post(51.5074, -0.1278, 1733065300)
-        r = h.request(self.port, "/api/0/locations?user=jane&device=phone&from=2024-12-01")
+        r = h.request(self.port, "/api/0/locations?user=jane&device=phone&from=2024-12-01"
+                      "&to=2025-01-01")
         data = contract.check("/api/0/locations", "GET", r)["data"]
         self.assertEqual([(p["ghash"], p["cc"], p["locality"], p["tzname"]) for p in data],
                          [("u09tvw0", "FR", "Paris", "Europe/Paris"),
@@ -80,17 +92,16 @@ class Places(unittest.TestCase):
 
     def test_nominatim_is_asked_once_per_cell_at_its_rate_with_our_user_agent(self):
         self.start("--geocoder", "nominatim:" + self.geo.url("nominatim"))
-        # Three cells, the first visited four times (points a few metres apart).
+        # Three places, the first stayed at twice (fixes a few metres apart), each a stay of
+        # three fixes: nine points, three requests.
         cells = [(48.85826, 2.29450), (48.86, 2.35), (48.87, 2.30)]
-        tst = 1733065200
-        for i in range(4):
-            self.post(48.85826 + i * 1e-5, 2.29450, tst + i)
-        for lat, lon in cells[1:]:
-            tst += 60
-            self.post(lat, lon, tst)
+        tst = self.visit(*cells[0], 1733065200)
+        tst = self.visit(*cells[1], tst + NEXT)
+        tst = self.visit(*cells[0], tst + NEXT)
+        self.visit(*cells[2], tst + NEXT)
         self.wait_metric("wherelog_geocoder_answers_total", 3)
         seen = self.geo.requests("nominatim")
-        self.assertEqual(len(seen), 3, "one request per cell, not per point")
+        self.assertEqual(len(seen), 3, "one request per place, not per point or visit")
         for t, kind, query, agent in seen:
             self.assertRegex(agent, VERSION_UA)
             self.assertEqual(query["format"], "jsonv2")
@@ -112,7 +123,7 @@ class Places(unittest.TestCase):
     def test_a_429_is_waited_out_as_retry_after_says(self):
         self.geo.script["photon"] = [(429, {"Retry-After": "2"}, {"message": "slow down"}, 0)]
         self.start("--geocoder", "photon:%s,rate=20" % self.geo.url("photon"))
-        self.post(52.5170, 13.3888, 1733065200)
+        self.visit(52.5170, 13.3888, 1733065200)
         self.wait_metric("wherelog_geocoder_answers_total", 1)
         seen = self.geo.requests("photon")
         self.assertEqual(len(seen), 2, "asked again once")
@@ -132,15 +143,15 @@ class Places(unittest.TestCase):
                    "--geocoder", "photon:%s,rate=20" % self.geo.url("photon"),
                    "--geocoder", "opencage:%s,key-file=%s,rate=20" % (self.geo.url("opencage"),
                                                                       key))
-        self.post(52.3877, 9.7334, 1733065200)
+        tst = self.visit(52.3877, 9.7334, 1733065200)
         self.wait_metric("wherelog_geocoder_answers_total", 1)
         self.assertEqual([s[1] for s in self.geo.requests()], ["nominatim", "photon", "opencage"])
         oc = self.geo.requests("opencage")[0][2]
         self.assertEqual(oc["key"], "k3y+with/odd=chars", "the key from its file, escaped")
-        self.assertEqual(oc["q"], "52.3877000,9.7334000")
+        self.assertEqual(oc["q"][:8], "52.38770", "the stay's centre")
         self.assertEqual(self.last()["addr"], "Philipsbornstraße 3, 30167 Hanover, Germany")
         # Nominatim backs off after its 500: the next cell goes to photon at once.
-        self.post(52.52, 13.40, 1733065300)
+        self.visit(52.52, 13.40, tst + NEXT)
         self.wait_metric("wherelog_geocoder_answers_total", 2)
         self.assertEqual([s[1] for s in self.geo.requests()][3:], ["photon"])
         m = metrics(self.port)
@@ -151,22 +162,26 @@ class Places(unittest.TestCase):
         self.geo.script["nominatim"] = [(200, {}, NOMINATIM_PARIS, 4)] * 3
         self.start("--geocoder", "nominatim:%s,rate=50" % self.geo.url("nominatim"),
                    "--geocoder-timeout", "1")
+        tst = 1733065200
         for i in range(20):  # each in its own cell: the queue fills while the first hang
-            self.post(10 + i * 0.5, 10, 1733065200 + i)
+            tst = self.visit(10 + i * 0.5, 10, tst + NEXT)
         self.wait_metric("wherelog_geocoder_failures_total", 1)
         self.wait_metric("wherelog_geocoder_answers_total", 1)
         self.assertIn("timeout was reached", self.stack.server.new_log().lower())
-        r = h.request(self.port, "/api/0/locations?user=jane&device=phone&from=2024-12-01")
-        self.assertEqual(r.json()["count"], 20, "every point was stored")
+        r = h.request(self.port, "/api/0/locations?user=jane&device=phone&from=2024-12-01"
+                      "&to=2025-01-01")
+        self.assertEqual(r.json()["count"], 80, "every point was stored")
 
     def test_nothing_there_is_remembered_and_not_asked_again(self):
         self.geo.script["nominatim"] = [(200, {}, {"error": "Unable to geocode"}, 0)]
         self.start("--geocoder", "nominatim:%s,rate=20" % self.geo.url("nominatim"))
-        self.post(40.0, -40.0, 1733065200)
+        tst = self.visit(40.0, -40.0, 1733065200)
+        self.post(41.0, -40.0, tst + NEXT)  # leave: the next stay there is a new one
+        self.post(41.0, -40.0, tst + NEXT + 60)
         self.wait_metric("wherelog_geocoder_answers_total", 1)
         self.stack.server.stop()
         self.stack.server.start()
-        self.post(40.0, -40.0, 1733065300)  # same cell, after a restart: the cache knows it
+        self.visit(40.0, -40.0, tst + 2 * NEXT)  # same place, after a restart: the cache knows it
         self.wait_metric("wherelog_geocoder_cache_hits_total", 1)
         self.assertEqual(len(self.geo.requests()), 1)
         self.assertEqual(self.q(40, -40), {"tst": self.q(40, -40)["tst"]})
@@ -200,14 +215,16 @@ class Places(unittest.TestCase):
         self.assertEqual(self.q(48.856632, 2.352251),
                          {"cc": "FR", "addr": "Place de l'Hotel de Ville, 75004 Paris",
                           "tst": 1432152000, "locality": "Paris", "tzname": "Europe/Paris"})
-        self.post(48.856632, 2.352251, 1733065200)
+        tst = self.visit(48.856632, 2.352251, 1733065200)
         self.wait_metric("wherelog_geocoder_cache_hits_total", 1)
         self.assertEqual(self.geo.requests(), [], "a cached place is not asked for")
+        self.post(48.9, 2.352251, tst + NEXT)  # leave: the next stay there is a new one
+        self.post(48.9, 2.352251, tst + NEXT + 60)
         self.stack.server.stop()
         # With a year as the age limit, 2015's name is asked for again.
         self.stack.server.extra_args[-1] = "365"
         self.stack.server.start()
-        self.post(48.856632, 2.352251, 1733065300)
+        self.visit(48.856632, 2.352251, tst + 2 * NEXT)
         self.wait_metric("wherelog_geocoder_answers_total", 1)
         self.assertEqual(len(self.geo.requests()), 1)
         self.assertEqual(self.q(48.856632, 2.352251)["addr"], NOMINATIM_PARIS["display_name"])

@@ -14,8 +14,9 @@ int main(void)
         [ROUTE_METRICS] = "metrics", [ROUTE_HEALTH] = "health", [ROUTE_LEAFLET] = "leaflet",
         [ROUTE_FILES] = "files",     [ROUTE_NO_API] = "no-api"};
     static const char *const methods[] = {
-        [API_GET] = "GET",       [API_HEAD] = "HEAD",       [API_POST] = "POST",  [API_PUT] = "PUT",
-        [API_DELETE] = "DELETE", [API_OPTIONS] = "OPTIONS", [API_OTHER] = "other"};
+        [API_GET] = "GET",     [API_HEAD] = "HEAD",     [API_POST] = "POST",
+        [API_PUT] = "PUT",     [API_DELETE] = "DELETE", [API_OPTIONS] = "OPTIONS",
+        [API_PATCH] = "PATCH", [API_OTHER] = "other"};
     size_t n;
     const struct route *routes = route_table(&n);
 

@@ -62,8 +62,14 @@ Test(route, allow_lists_the_methods_and_options)
                      "GET, HEAD, POST, DELETE, OPTIONS");
     cr_assert_str_eq(route_allow(route_find("/api/0/stream"), buf, sizeof(buf)), "GET, OPTIONS");
     cr_assert_str_eq(route_allow(route_find("/x.html"), buf, sizeof(buf)), "GET, HEAD, OPTIONS");
-    cr_assert_str_eq(route_allow(NULL, buf, sizeof(buf)), "GET, HEAD, POST, DELETE, OPTIONS",
+    cr_assert_str_eq(route_allow(NULL, buf, sizeof(buf)), "GET, HEAD, POST, DELETE, PATCH, OPTIONS",
                      "a preflight names what some route takes, not PUT");
+    cr_assert_str_eq(route_allow(route_find("/api/0/places/12"), buf, sizeof(buf)),
+                     "DELETE, PATCH, OPTIONS", "one place by id");
+    cr_assert_str_eq(route_allow(route_find("/api/0/places"), buf, sizeof(buf)),
+                     "GET, HEAD, POST, OPTIONS");
+    cr_assert_str_eq(route_allow(route_find("/api/0/places/suggestions"), buf, sizeof(buf)),
+                     "GET, HEAD, OPTIONS", "the exact path wins over the prefix");
     char small[8];
     route_allow(route_find("/api/0/locations"), small, sizeof(small));
     cr_assert_lt(strlen(small), sizeof(small), "a short buffer is not overrun");
@@ -94,4 +100,11 @@ Test(route, says_which_methods_change_data)
     /* A row that forgot to say so still counts any DELETE or PUT. */
     cr_assert(route_changes_data(route_find("/api/0/last"), API_DELETE));
     cr_assert(route_changes_data(route_find("/api/0/nothing"), API_PUT));
+    const struct route *places = route_find("/api/0/places"), *one = route_find("/api/0/places/7");
+    cr_assert(route_changes_data(places, API_POST), "adding a place is a change");
+    cr_assert_not(route_changes_data(places, API_GET));
+    cr_assert(route_changes_data(one, API_PATCH) && route_changes_data(one, API_DELETE));
+    cr_assert(route_changes_data(route_find("/api/0/nothing"), API_PATCH),
+              "any PATCH changes, whatever the row says");
+    cr_assert_not(route_changes_data(route_find("/api/0/visits"), API_GET));
 }
