@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "fmt.h"
+#include "heat.h"
 #include "log.h"
 #include "owntracks.h"
 #include "pack.h"
@@ -21,6 +22,7 @@
 #include "places.h"
 #include "request.h"
 #include "share.h"
+#include "summary.h"
 #include "tlread.h"
 #include "wl.h"
 #include "wtime.h"
@@ -477,6 +479,108 @@ void api_get_at(struct api *api, const struct api_request *req, struct api_respo
         api_error(resp, 404, "no device %s/%s", rq.user, rq.device);
     else if (rc)
         api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+}
+
+/* "user/device" or "user" for messages; device may be "". */
+static const char *whose(const struct request_params *rq, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s%s", rq->user, rq->device[0] ? "/" : "", rq->device);
+    return buf;
+}
+
+void api_get_summary(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE,
+                                               .requires = REQUEST_USER};
+    struct request_params rq;
+    struct store_user_settings set;
+    struct summary sm;
+    char who[2 * OWNTRACKS_NAME_MAX + 2];
+    struct zone *z;
+    int year, rc;
+
+    const char *text = req->param(req->ctx, "year");
+    if (!text || !text[0]) {
+        api_error(resp, 400, "missing parameter year");
+        return;
+    }
+    if (summary_parse_year(text, &year)) {
+        api_error(resp, 400, "year must be a year from %d to %d", SUMMARY_YEAR_MIN,
+                  SUMMARY_YEAR_MAX);
+        return;
+    }
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    if ((rc = store_user_settings(api->store, rq.user, &set))) {
+        zone_unref(z);
+        api_error(resp, 500, "cannot read %s's settings: %s", rq.user, wl_strerror(rc));
+        return;
+    }
+    const char *device = rq.device[0] ? rq.device : NULL;
+    summary_init(&sm, year, set.tl.stay_radius_m);
+    rc = summary_read(api->store, rq.user, device, z, api->opt.gazetteer, &sm);
+    if (rc == -ENOENT) {
+        api_error(resp, 404, "no device of %s", whose(&rq, who, sizeof(who)));
+    } else if (rc) {
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+    } else {
+        ok_json(resp);
+        summary_json(&resp->body, &sm, rq.user, device, z, api->opt.gazetteer);
+    }
+    summary_free(&sm);
+    zone_unref(z);
+}
+
+void api_get_heat(struct api *api, const struct api_request *req, struct api_response *resp)
+{
+    static const struct request_rules rules = {
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE, .requires = REQUEST_USER};
+    struct request_params rq;
+    struct heat_bbox box;
+    struct heat_grid g;
+    char who[2 * OWNTRACKS_NAME_MAX + 2];
+    const char *why;
+    struct zone *z;
+    int zoom, rc;
+
+    const char *zoom_text = req->param(req->ctx, "zoom");
+    const char *bbox_text = req->param(req->ctx, "bbox");
+    if (!zoom_text || !zoom_text[0]) {
+        api_error(resp, 400, "missing parameter zoom");
+        return;
+    }
+    if (heat_parse_zoom(zoom_text, &zoom)) {
+        api_error(resp, 400, "zoom must be a whole number from 0 to %d", HEAT_ZOOM_MAX);
+        return;
+    }
+    bool have_box = bbox_text && bbox_text[0];
+    if (have_box && heat_parse_bbox(bbox_text, &box, &why)) {
+        api_error(resp, 400, "%s", why);
+        return;
+    }
+    if (!timeline_request(api, req, resp, &rules, &rq, &z))
+        return;
+    zone_unref(z); /* the range's dates were read in it; the grid needs no zone */
+    struct heat_request hq = {.user = rq.user,
+                              .device = rq.device[0] ? rq.device : NULL,
+                              .from = rq.from,
+                              .to = rq.to,
+                              .zoom = zoom,
+                              .bbox = have_box ? &box : NULL};
+    heat_grid_init(&g, zoom);
+    rc = heat_read(api->store, &hq, &g);
+    if (rc == -ENOENT) {
+        api_error(resp, 404, "no device of %s", whose(&rq, who, sizeof(who)));
+    } else if (rc == -E2BIG) {
+        api_error(resp, 413, "more than %d cells at zoom %d: ask a lower zoom or a smaller bbox",
+                  HEAT_CELLS_MAX, zoom);
+    } else if (rc) {
+        api_error(resp, 500, "cannot read the store: %s", wl_strerror(rc));
+    } else {
+        ok_json(resp);
+        heat_json(&resp->body, &g);
+    }
+    heat_grid_free(&g);
 }
 
 void api_get_locations(struct api *api, const struct api_request *req, struct api_response *resp)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gazetteer.h"
 #include "ingest.h"
 #include "live.h"
 #include "query.h"
@@ -82,6 +83,8 @@ struct api_options {
     /* Names for places (ghash, cc, addr, locality, tzname in last, locations and q); NULL:
      * none. Thread-safe (placename.h). */
     struct placename *places;
+    /* The offline cities, for the year summary's countries and cities; NULL: none. */
+    const struct gazetteer *gazetteer;
     /* Called after data was deleted (the live hub tells clients to reload). */
     void (*changed)(void *arg);
     void *changed_arg;
@@ -125,6 +128,11 @@ void api_get_stats(struct api *api, const struct api_request *req, struct api_re
  * object: cc, addr, tst, locality, tzname), from the cache and the offline cities; never asks a
  * geocoder. {} when nothing is known. */
 void api_get_q(struct api *api, const struct api_request *req, struct api_response *resp);
+/* GET /api/0/summary?user&year[&device]: the year at a glance (summary.h), whole; a user or
+ * device without data is 404. GET /api/0/heat?user&zoom[&device&from&to&bbox]: the density
+ * grid of heat.h, whole. Both under the ACL of /api/0/locations. */
+void api_get_summary(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_get_heat(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_post_pub(struct api *api, const struct api_request *req, struct api_response *resp);
 /* A user's places (places.h): GET and POST /api/0/places, PATCH and DELETE /api/0/places/ID
  * (the id from req->path), GET /api/0/places/suggestions and /api/0/visits. Reading needs to

@@ -16,11 +16,13 @@
 #include "cli_internal.h"
 #include "config.h"
 #include "fmt.h"
+#include "gazetteer.h"
 #include "log.h"
 #include "owntracks.h"
 #include "query.h"
 #include "sink.h"
 #include "store.h"
+#include "summary.h"
 #include "tlread.h"
 #include "wl.h"
 #include "zone.h"
@@ -600,6 +602,99 @@ int cli_timeline(int argc, char **argv)
 out:
     tlread_close(t);
     sink_free(&out);
+    zone_unref(z);
+    store_close(s);
+    return status;
+}
+
+/* ---------------------------------------------------------------- summary */
+
+int cli_summary(int argc, char **argv)
+{
+    struct cli_params p = {0};
+    const char *year_text = NULL, *format = NULL;
+    const struct cli_option opts[] = {
+        {"user", "USER", "whose year (required)", &p.user, NULL},
+        {"device", "DEVICE", "one device (default: all the user's)", &p.device, NULL},
+        {"year", "YEAR", "the local year, e.g. 2025 (required)", &year_text, NULL},
+        {"format", "FORMAT", "text or json (default: text)", &format, NULL}};
+    const struct cli_command cmd = {
+        "summary",
+        "summary --user USER --year YEAR [--device DEVICE] [--format text|json]",
+        "The year at a glance, in the user's zone: distance, days with data, countries and\n"
+        "cities (the nearest city of each stay, from libgeonames' offline data), the most\n"
+        "visited places, the longest trip and each month's figures; json as GET /api/0/summary.",
+        CFG_ALL,
+        opts,
+        WL_ARRAY_LEN(opts),
+        0,
+        0};
+    static const struct request_rules rules = {.takes = REQUEST_USER | REQUEST_DEVICE,
+                                               .requires = REQUEST_USER};
+    struct request_params rq;
+    struct wl_config cfg;
+    struct store_user_settings set;
+    struct store *s = NULL;
+    struct zone *z = NULL;
+    struct gazetteer *gz = NULL;
+    struct summary sm;
+    struct sink out = {0};
+    size_t nargs;
+    int year, status = 1, rc = cfg_load(&cfg, &cmd, argc, argv, NULL, &nargs);
+
+    summary_init(&sm, SUMMARY_YEAR_MIN, TL_STAY_RADIUS_DEFAULT);
+    if (rc)
+        return cli_usage_status(rc);
+    cli_setup_logging(&cfg);
+    bool json = format && strcmp(format, "json") == 0;
+    if (format && !json && strcmp(format, "text") != 0) {
+        fprintf(stderr, "wherelog summary: --format: text or json, not '%s'\n", format);
+        return 2;
+    }
+    if (!year_text || summary_parse_year(year_text, &year)) {
+        fprintf(stderr, "wherelog summary: --year: a year from %d to %d\n", SUMMARY_YEAR_MIN,
+                SUMMARY_YEAR_MAX);
+        return 2;
+    }
+    if (cli_request("summary", &p, &rules, &rq))
+        return 2;
+    if (cli_open_store("summary", &cfg, false, &s))
+        return 1;
+    if ((rc = tlread_user_zone(s, rq.user, &z)) || (rc = store_user_settings(s, rq.user, &set))) {
+        fprintf(stderr, "wherelog summary: cannot read %s's settings: %s\n", rq.user,
+                wl_strerror(rc));
+        goto out;
+    }
+    if ((rc = gazetteer_open(&gz)))
+        fprintf(stderr, "wherelog summary: no offline place names (libgeonames' cities): %s\n",
+                wl_strerror(rc));
+    const char *device = rq.device[0] ? rq.device : NULL;
+    summary_init(&sm, year, set.tl.stay_radius_m);
+    rc = summary_read(s, rq.user, device, z, gz, &sm);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "wherelog summary: no device of %s%s%s in the store\n", rq.user,
+                device ? "/" : "", device ? device : "");
+        goto out;
+    }
+    if (rc) {
+        fprintf(stderr, "wherelog summary: %s\n", wl_strerror(rc));
+        goto out;
+    }
+    if (sink_init_fd(&out, STDOUT_FILENO, OUT_BUFFER))
+        goto out;
+    if (json)
+        summary_json(&out, &sm, rq.user, device, z, gz);
+    else
+        summary_text(&out, &sm, rq.user, device, z, gz);
+    if ((rc = sink_flush(&out))) {
+        fprintf(stderr, "wherelog summary: %s\n", wl_strerror(rc));
+        goto out;
+    }
+    status = 0;
+out:
+    sink_free(&out);
+    summary_free(&sm);
+    gazetteer_free(gz);
     zone_unref(z);
     store_close(s);
     return status;

@@ -33,6 +33,7 @@ int cli_check(int argc, char **argv);
 int cli_stats(int argc, char **argv);
 int cli_timeline(int argc, char **argv);
 int cli_at(int argc, char **argv);
+int cli_summary(int argc, char **argv);
 /* `timeline rebuild` (cli_timeline hands it over) and `settings`: they change the store. */
 int cli_timeline_rebuild(int argc, char **argv);
 int cli_settings(int argc, char **argv);

@@ -20,6 +20,7 @@ static const struct {
     {"unhide", cli_unhide, "show a hidden point again"},
     {"stats", cli_stats, "points, distances and days per device; store size"},
     {"timeline", cli_timeline, "stays, trips and gaps of a day or a range; rebuild them"},
+    {"summary", cli_summary, "a user's year at a glance: distance, countries, cities, places"},
     {"at", cli_at, "where a device was at a given moment"},
     {"settings", cli_settings, "a user's time zone and stay settings: show or set"},
     {"backup", cli_backup, "a consistent copy of the store, while it runs"},

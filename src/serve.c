@@ -263,7 +263,8 @@ static int start_http(struct server *sv, const struct wl_config *cfg)
                              .may_delete = sv->auth ? auth_may_delete : NULL,
                              .changed = live_changed,
                              .changed_arg = sv->live,
-                             .places = sv->places};
+                             .places = sv->places,
+                             .gazetteer = sv->gazetteer};
     struct http_options ho = {
         .host = cfg->http_host,
         .port = (unsigned)cfg->http_port,

@@ -6,9 +6,9 @@
 // Test hook (tests/browser/map.test.mjs): each device marker's element carries
 // data-device="user/device", data-lat, data-lon, data-tst and data-stale; #track-summary
 // carries data-in-range and data-drawn; #day-view carries data-state, data-date, data-zone,
-// data-segments, data-selected and data-drawn; window.wherelogMap is { map, history, day } (the
-// Leaflet map and the controllers of history.js and dayview.js), read by the tests and by
-// nothing else.
+// data-segments, data-selected and data-drawn; window.wherelogMap is { map, history, day,
+// summary } (the Leaflet map and the controllers of history.js, dayview.js and summary.js), read
+// by the tests and by nothing else.
 
 import {
   $, el, fitBounds, ApiError, apiUrl, getJSON, deviceKey, labelOf, initialsOf, faceUrl, hueOf, detailRows,
@@ -18,6 +18,7 @@ import { createHistory } from './history.js';
 import { createSharing } from './sharing.js';
 import { createPlaces } from './places.js';
 import { createDayView } from './dayview.js';
+import { createSummary } from './summary.js';
 
 const L = window.L;
 
@@ -509,7 +510,8 @@ async function start() {
     },
   });
   $('#history-form').addEventListener('submit', () => dayView.clear());
-  window.wherelogMap = { map, history: historyView, day: dayView, sharing };
+  const summaryView = createSummary({ map, status });
+  window.wherelogMap = { map, history: historyView, day: dayView, sharing, summary: summaryView };
   map.on('dragstart popupopen', takeOver);
   map.on('zoomend', scheduleDeclutter);
   map.getContainer().addEventListener('wheel', takeOver, { passive: true });

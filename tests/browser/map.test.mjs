@@ -11,7 +11,8 @@
 //
 // The page's test hook (see web/app.js): marker elements carry data-device, data-lat,
 // data-lon, data-tst and data-stale; #track-summary carries data-in-range and data-drawn;
-// window.wherelogMap is { map, history }.
+// window.wherelogMap is { map, history, summary }; #year carries data-loaded and the heat
+// layer's canvas data-cells and data-points (web/summary.js).
 //
 // The checks assert what a person would see (markers, labels, popups, counts) and never how
 // long anything takes: timing belongs to tests/bench/bench_map.mjs.
@@ -686,6 +687,35 @@ await check('5 a year of 50,000 points is drawn thinned and the page stays respo
   await clickTrackPoint(page, await page.evaluate(clearestPoint));
   await waitIn(page, 'a point of the year to open its popup', () =>
     /Point [\d,]+ of [\d,]+/.test(document.querySelector('.leaflet-popup-content')?.textContent || ''));
+});
+
+await check('11 the Year view shows the year of 50,000 points and the heat layer draws them', async () => {
+  await waitIn(page, 'the year user to be listed', () =>
+    [...document.querySelectorAll('#y-user option')].some((o) => o.value === 'year'));
+  await page.selectOption('#y-user', 'year');
+  await page.fill('#y-year', '2025');
+  await page.click('#year-form button[type=submit]');
+  await waitIn(page, 'the year to be shown', () => document.querySelector('#year')?.dataset.loaded === 'year/2025');
+  const api = await (await fetch(`${base}/api/0/summary?user=year&year=2025`)).json();
+  assertEqual(await page.textContent('#year-result [data-figure=days]'), String(api.days), 'days with data shown');
+  if (api.days < 300) fail(`only ${api.days} days with data in the generated year`);
+  assertEqual(await page.$$eval('.month-chart rect', (r) => r.length), 12, 'month bars');
+  const titled = await page.$$eval('.month-chart rect title', (t) => t.map((x) => x.textContent));
+  if (!titled[0].startsWith('2025-01:')) fail(`the first bar is not January: ${titled[0]}`);
+  await shot(page, '11-year');
+  // The heat layer, from the layer control, over the whole world: every point of the year.
+  await page.evaluate(() => { window.wherelogMap.map.setView([20, 0], 2, { animate: false }); });
+  await page.hover('.leaflet-control-layers');
+  await page.click('.leaflet-control-layers-overlays label:has-text("Heat") input');
+  await waitIn(page, 'the heat layer to draw', () => document.querySelector('.heat-layer')?.dataset.points);
+  const drawn = await page.$eval('.heat-layer', (c) => ({ points: Number(c.dataset.points), cells: Number(c.dataset.cells) }));
+  // the server's year (its zone) may differ from the browser's by a few hours of points
+  if (!(api.points > YEAR_POINTS - 100 && api.points <= YEAR_POINTS)) fail(`${api.points} points in the summary`);
+  assertEqual(drawn.points, api.points, 'points in the heat cells: the summary\'s');
+  if (!(drawn.cells > 0 && drawn.cells < 5000)) fail(`${drawn.cells} heat cells at zoom 2: not a few`);
+  await shot(page, '12-heat');
+  await page.click('.leaflet-control-layers-overlays label:has-text("Heat") input');
+  await waitIn(page, 'the heat layer to go', () => !document.querySelector('.heat-layer'));
 });
 
 await check('phone viewport (390x844): the panel collapses and the map stays usable', async () => {

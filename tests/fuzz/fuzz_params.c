@@ -3,13 +3,16 @@
  * CLI --from/--to), user and device names (owntracks_normalize_name), retention rules, and the
  * OwnTracks Recorder .rec line splitter, the request parser that the API and the CLI
  * share (request.h), and the timeline's own (tlread.h: moments, local days, groups, formats;
- * config.h's durations). Input: any bytes; for the request, split at '&' into name=value pairs.
+ * config.h's durations), and the heat grid's and the summary's (heat.h: bbox, zoom; summary.h:
+ * year). Input: any bytes; for the request, split at '&' into name=value pairs.
  *
  * Oracles: a parsed time in the storable range formats back (ISO) to text that parses to the
  * same instant; a normalised name normalises to itself; a parsed request keeps its bounds
  * (from <= to, max_points in range, fields within the list) and a refused one says why, in a
  * sentence that fits and has no control characters; a moment for /api/0/at is within the
- * storable range, a local day's start is before its end, a duration is within a year.
+ * storable range, a local day's start is before its end, a duration is within a year; a bbox
+ * is within the world with south <= north (a refused one says why), a zoom within 0..20 has a
+ * cell for every position, a year is within 1970..2099.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -18,11 +21,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "heat.h"
 #include "import.h"
 #include "owntracks.h"
 #include "prune.h"
 #include "query.h"
 #include "request.h"
+#include "summary.h"
 #include "tlread.h"
 #include "wtime.h"
 #include "zone.h"
@@ -156,6 +161,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_request(text);
     check_timeline(text);
+
+    struct heat_bbox box;
+    const char *box_why = NULL;
+    if (heat_parse_bbox(text, &box, &box_why) == 0) {
+        if (!(box.west >= -180 && box.east <= 180 && box.west <= 180 && box.east >= -180 &&
+              box.south >= -90 && box.north <= 90 && box.south <= box.north))
+            abort();
+    } else if (!box_why || !box_why[0]) {
+        abort();
+    }
+    int zoom, year;
+    uint32_t x, y;
+    if (heat_parse_zoom(text, &zoom) == 0 &&
+        (zoom < 0 || zoom > HEAT_ZOOM_MAX || !heat_cell(-90, 180, zoom, &x, &y) ||
+         x != (1u << (zoom + HEAT_SIDE_SHIFT)) - 1))
+        abort();
+    if (summary_parse_year(text, &year) == 0 &&
+        (year < SUMMARY_YEAR_MIN || year > SUMMARY_YEAR_MAX))
+        abort();
 
     struct import_rec_line rl;
     if (import_parse_rec_line((const char *)data, size, &rl) == 0) {
