@@ -97,6 +97,25 @@ async function settled(page, fn) {
   await waitIn(page, 'the map to end its move', () => window.__moved && !window.wherelogMap.map._animatingZoom);
 }
 
+/**
+ * Waits until the map stands still: no zoom or pan animation, and the same view over three
+ * polls in a row (a fit that an earlier pick started may still be under way on a slow
+ * machine, and a click then lands elsewhere or a zoom is taken from the wrong level).
+ */
+async function quiet(page) {
+  await page.evaluate(() => { window.__still = { key: '', n: 0 }; });
+  await waitIn(page, 'the map to stand still', () => {
+    const m = window.wherelogMap.map;
+    const s = window.__still;
+    const c = m.getCenter();
+    const key = `${m.getZoom()} ${c.lat} ${c.lng}`;
+    const moving = m._animatingZoom || (m._panAnim && m._panAnim._inProgress);
+    s.n = !moving && key === s.key ? s.n + 1 : 0;
+    s.key = key;
+    return s.n >= 3;
+  });
+}
+
 // ------------------------------------------------------------------ data
 
 await run.publish(kd.points.map((p) => loc(USER, DEVICE, p)));
@@ -271,6 +290,7 @@ await run.check('picking an item highlights it on the map, and clicking the map 
   await settled(page, () => page.click('#day-form button[type=submit]'));
   await dayShown(page, kd.day);
   for (const i of [cycle, shop]) {
+    await quiet(page);
     const xy = await page.evaluate((k) => {
       const { map, day } = window.wherelogMap;
       const p = map.latLngToContainerPoint(day.anchor(k));
@@ -416,6 +436,7 @@ await run.check('a day of 50,000 points is drawn and the page stays responsive',
   // One canvas, not an element per point (the device markers are a few elements each).
   if (drawn.elements > 50) fail(`${drawn.elements} elements on the map for the day`);
   // The page answers: a zoom, then a pick in the list.
+  await quiet(page);
   const zoom = await page.evaluate(() => window.wherelogMap.map.getZoom());
   await settled(page, () => page.click('.leaflet-control-zoom-in'));
   assertEqual(await page.evaluate(() => window.wherelogMap.map.getZoom()), zoom + 1, 'zoom after a click on +');
