@@ -2444,28 +2444,14 @@ static int open_token_table(struct store *s, MDB_txn *txn)
     return rc == MDB_NOTFOUND && s->read_only ? 0 : rc;
 }
 
-static void put_le64(uint8_t *p, int64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
-}
-
-static int64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return (int64_t)v;
-}
-
 static void token_encode(const struct store_token *t, uint8_t v[TOKEN_RECORD])
 {
     v[0] = TOKEN_FORMAT;
     v[1] = t->read_only ? TOKEN_READ_ONLY : 0;
     memcpy(v + 2, t->hash, STORE_TOKEN_HASH_BYTES);
-    put_le64(v + 2 + STORE_TOKEN_HASH_BYTES, t->created);
-    put_le64(v + 10 + STORE_TOKEN_HASH_BYTES, t->expires);
-    put_le64(v + 18 + STORE_TOKEN_HASH_BYTES, t->last_used);
+    put_le64(v + 2 + STORE_TOKEN_HASH_BYTES, (uint64_t)t->created);
+    put_le64(v + 10 + STORE_TOKEN_HASH_BYTES, (uint64_t)t->expires);
+    put_le64(v + 18 + STORE_TOKEN_HASH_BYTES, (uint64_t)t->last_used);
 }
 
 /* Decodes a key ("user" NUL "name") and its record; WL_ECORRUPT if either is malformed. */
@@ -2483,9 +2469,9 @@ static int token_decode(const MDB_val *k, const MDB_val *v, struct store_token *
     t->name[k->mv_size - ul - 1] = '\0';
     t->read_only = p[1] & TOKEN_READ_ONLY;
     memcpy(t->hash, p + 2, STORE_TOKEN_HASH_BYTES);
-    t->created = get_le64(p + 2 + STORE_TOKEN_HASH_BYTES);
-    t->expires = get_le64(p + 10 + STORE_TOKEN_HASH_BYTES);
-    t->last_used = get_le64(p + 18 + STORE_TOKEN_HASH_BYTES);
+    t->created = (int64_t)get_le64(p + 2 + STORE_TOKEN_HASH_BYTES);
+    t->expires = (int64_t)get_le64(p + 10 + STORE_TOKEN_HASH_BYTES);
+    t->last_used = (int64_t)get_le64(p + 18 + STORE_TOKEN_HASH_BYTES);
     return 0;
 }
 

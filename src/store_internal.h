@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "store.h"
 
@@ -26,9 +27,9 @@ struct store {
     MDB_dbi tokens;
     bool have_tokens; /* false: read-only, on a store made before tokens (none to read) */
     MDB_dbi shares, private_circles; /* store_share.c */
-    bool have_shares; /* false: read-only, on a store made before share links */
-    MDB_dbi geo;      /* the reverse-geocoding cache; made when first opened for writing */
-    bool have_geo;    /* false: a read-only store from before it (lookups find nothing) */
+    bool have_shares;                /* false: read-only, on a store made before share links */
+    MDB_dbi geo;   /* the reverse-geocoding cache; made when first opened for writing */
+    bool have_geo; /* false: a read-only store from before it (lookups find nothing) */
     /*
      * Read and write transactions hold this shared; growing the map takes it exclusively,
      * because LMDB requires that no transaction of this process is open while the map
@@ -91,6 +92,33 @@ static inline void put_le32(uint8_t *p, uint32_t v)
 static inline uint32_t get_le32(const uint8_t *p)
 {
     return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+    put_le32(p, (uint32_t)v);
+    put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+    return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* A double as its IEEE 754 bits, little-endian. */
+static inline void put_f64(uint8_t *p, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    put_le64(p, v);
+}
+
+static inline double get_f64(const uint8_t *p)
+{
+    uint64_t v = get_le64(p);
+    double d;
+    memcpy(&d, &v, 8);
+    return d;
 }
 
 struct devrec {

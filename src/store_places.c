@@ -17,32 +17,6 @@
 #define PLACE_VAL_MAX (PLACE_FIXED + OWNTRACKS_NAME_MAX + STORE_PLACE_NAME_MAX)
 #define NEXT_ID_KEY   0 /* the counter's key: ids start at 1 */
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    put_le32(p, (uint32_t)v);
-    put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static void put_f64(uint8_t *p, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, 8);
-    put_le64(p, v);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t v = get_le64(p);
-    double d;
-    memcpy(&d, &v, 8);
-    return d;
-}
-
 int spl_open_dbs(struct store *s, MDB_txn *txn)
 {
     int rc = mdb_dbi_open(txn, "places", s->read_only ? 0 : MDB_CREATE, &s->places);

@@ -29,35 +29,6 @@ int store_share_open_dbs(struct store *s, MDB_txn *txn)
     return rc == MDB_NOTFOUND && s->read_only ? 0 : rc;
 }
 
-static void put_u64le(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64le(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_f64le(uint8_t *p, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, sizeof(v));
-    put_u64le(p, v);
-}
-
-static double get_f64le(const uint8_t *p)
-{
-    uint64_t v = get_u64le(p);
-    double d;
-    memcpy(&d, &v, sizeof(d));
-    return d;
-}
-
 /* "user" NUL "name"; 0 when either is empty or too long. */
 static size_t make_key(uint8_t key[KEY_MAX], const char *user, const char *name)
 {
@@ -95,7 +66,7 @@ static size_t share_encode(const struct store_share *sh, uint8_t v[SHARE_RECORD_
     p += STORE_TOKEN_HASH_BYTES;
     const int64_t times[] = {sh->from, sh->to, sh->created, sh->expires, sh->last_opened};
     for (size_t i = 0; i < WL_ARRAY_LEN(times); i++, p += 8)
-        put_u64le(p, (uint64_t)times[i]);
+        put_le64(p, (uint64_t)times[i]);
     *p++ = (uint8_t)ol;
     memcpy(p, sh->owner, ol);
     p += ol;
@@ -131,7 +102,7 @@ static int share_decode(const MDB_val *k, const MDB_val *v, struct store_share *
     const uint8_t *t = p + 2 + STORE_TOKEN_HASH_BYTES;
     int64_t *times[] = {&sh->from, &sh->to, &sh->created, &sh->expires, &sh->last_opened};
     for (size_t i = 0; i < WL_ARRAY_LEN(times); i++, t += 8)
-        *times[i] = (int64_t)get_u64le(t);
+        *times[i] = (int64_t)get_le64(t);
     memcpy(sh->label, q, (size_t)(end - q));
     return 0;
 }
@@ -307,9 +278,9 @@ static int private_fn(struct store *s, MDB_txn *txn, void *arg)
     MDB_val v = {sizeof(rec), rec};
     if (j->remove)
         return mdb_del(txn, s->private_circles, &j->key, NULL);
-    put_f64le(rec, j->circle->lat);
-    put_f64le(rec + 8, j->circle->lon);
-    put_f64le(rec + 16, j->circle->radius_m);
+    put_f64(rec, j->circle->lat);
+    put_f64(rec + 8, j->circle->lon);
+    put_f64(rec + 16, j->circle->radius_m);
     return mdb_put(txn, s->private_circles, &j->key, &v, 0);
 }
 
@@ -351,9 +322,9 @@ static int each_private(const MDB_val *k, const MDB_val *v, void *arg)
     struct store_private p;
     if (!split_key(k, p.user, p.name, OWNTRACKS_NAME_MAX) || v->mv_size != PRIVATE_RECORD)
         return WL_ECORRUPT;
-    p.lat = get_f64le(v->mv_data);
-    p.lon = get_f64le((const uint8_t *)v->mv_data + 8);
-    p.radius_m = get_f64le((const uint8_t *)v->mv_data + 16);
+    p.lat = get_f64(v->mv_data);
+    p.lon = get_f64((const uint8_t *)v->mv_data + 8);
+    p.radius_m = get_f64((const uint8_t *)v->mv_data + 16);
     return w->cb(w->arg, &p);
 }
 

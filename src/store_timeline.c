@@ -47,32 +47,6 @@
 
 /* ---------------------------------------------------------------- encoding */
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    put_le32(p, (uint32_t)v);
-    put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static void put_f64(uint8_t *p, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, 8);
-    put_le64(p, v);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t v = get_le64(p);
-    double d;
-    memcpy(&d, &v, 8);
-    return d;
-}
-
 /*
  * A detector's state as stored: runs of literal bytes and of zeros, each length a varint
  * (literal, zeros, literal, zeros...). Most of a state is zeros (empty buffers, unset
