@@ -134,10 +134,19 @@ static int ask(struct placename *p, const struct job *j)
     return last;
 }
 
+/* Is a cache entry fetched at `fetched` young enough to keep? One dated in the future (by
+ * more than a day of clock skew) cannot be aged: a clock set back, or a cache made elsewhere
+ * (an imported Recorder's); it is asked for again rather than kept forever. */
+static bool still_fresh(int64_t fetched, int64_t now, int64_t max_age)
+{
+    return fetched <= now + 86400 && now - fetched < max_age;
+}
+
 static void work(struct placename *p, const struct job *j)
 {
     struct store_geo e;
-    if (store_geo_get(p->store, j->ghash, &e) == 0 && time(NULL) - e.fetched < p->opt.max_age) {
+    if (store_geo_get(p->store, j->ghash, &e) == 0 &&
+        still_fresh(e.fetched, time(NULL), p->opt.max_age)) {
         atomic_fetch_add(&p->cache_hits, 1);
         return;
     }

@@ -189,7 +189,8 @@ class Places(unittest.TestCase):
 
     def recorder_store_with_a_cache(self):
         """The fixture Recorder store with a ghash/ cache made by mdb_load: one place (the
-        Recorder's own JSON, cached in 2015), a value that is no JSON, and a named database
+        Recorder's own JSON, cached on 2000-06-01: older than a year and younger than 36,500 days
+        at every date the suite runs at, 2001 to 2099), a value that is no JSON, and a named database
         (keys), whose record the cache's main database lists too."""
         store = self.dir.file("recorder")
         shutil.copytree(os.environ.get("WHERELOG_RECORDER_STORE",
@@ -197,7 +198,7 @@ class Places(unittest.TestCase):
         ghash = os.path.join(store, "ghash")
         os.makedirs(ghash)
         place = {"cc": "FR", "addr": "Place de l'Hotel de Ville, 75004 Paris",
-                 "tst": 1432152000, "locality": "Paris", "tzname": "Europe/Paris"}
+                 "tst": 959817600, "locality": "Paris", "tzname": "Europe/Paris"}
         for args, text in ((["-T"], "u09tvw0\n%s\nu0bcdef\nnot json\n" % json.dumps(place)),
                            (["-T", "-s", "keys"], "jane-phone\nsecret\n")):
             subprocess.run(["mdb_load"] + args + [ghash], input=text.encode(), check=True)
@@ -214,14 +215,14 @@ class Places(unittest.TestCase):
         self.port = self.stack.server.http_port
         self.assertEqual(self.q(48.856632, 2.352251),
                          {"cc": "FR", "addr": "Place de l'Hotel de Ville, 75004 Paris",
-                          "tst": 1432152000, "locality": "Paris", "tzname": "Europe/Paris"})
+                          "tst": 959817600, "locality": "Paris", "tzname": "Europe/Paris"})
         tst = self.visit(48.856632, 2.352251, 1733065200)
         self.wait_metric("wherelog_geocoder_cache_hits_total", 1)
         self.assertEqual(self.geo.requests(), [], "a cached place is not asked for")
         self.post(48.9, 2.352251, tst + NEXT)  # leave: the next stay there is a new one
         self.post(48.9, 2.352251, tst + NEXT + 60)
         self.stack.server.stop()
-        # With a year as the age limit, 2015's name is asked for again.
+        # With a year as the age limit, the 2000 name is asked for again.
         self.stack.server.extra_args[-1] = "365"
         self.stack.server.start()
         self.visit(48.856632, 2.352251, tst + 2 * NEXT)
