@@ -335,7 +335,7 @@ Test(store_events, kinds_parse_and_names)
     for (int k = 1; k < STORE_EV_KIND_END; k++) {
         const char *name = store_event_kind_name((enum store_event_kind)k);
         cr_assert(name);
-        cr_assert_eq(store_event_kind_from_name(name, strlen(name)), k);
+        cr_assert_eq((int)store_event_kind_from_name(name, strlen(name)), k);
     }
     cr_assert_null(store_event_kind_name(STORE_EV_KIND_END));
 }
