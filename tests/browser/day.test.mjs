@@ -40,7 +40,14 @@ const bounds = (date) => {
   return [start, start + 86400];
 };
 /** Today in the user's zone, as the test's own Intl says. */
-const todayThere = () => new Intl.DateTimeFormat('en-CA', { timeZone: USER_ZONE }).format(new Date());
+// Today's date in the user's zone as YYYY-MM-DD, from the parts of a format rather than a
+// locale's layout: Debian's Node formats 'en-CA' dates like 'en-US' ones.
+const todayThere = () => {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone: USER_ZONE, year: 'numeric', month: '2-digit',
+    day: '2-digit' }).formatToParts(new Date());
+  const part = (type) => parts.find((p) => p.type === type).value;
+  return `${part('year')}-${part('month')}-${part('day')}`;
+};
 
 const run = new Run('day', 200 * 1000);
 await run.startBroker();
