@@ -202,9 +202,9 @@ static bool deliver_heads(struct webhook *w, time_t *next_wake)
         if (delay > w->opt.backoff_max)
             delay = w->opt.backoff_max;
         if (b)
-            b->next_try = now + delay;
-        if (now + delay < *next_wake)
-            *next_wake = now + delay;
+            b->next_try = now + (time_t)delay;
+        if (now + (time_t)delay < *next_wake)
+            *next_wake = now + (time_t)delay;
         if (status >= 0)
             wl_log(attempts <= 3 ? WL_LOG_WARN : WL_LOG_DEBUG, "webhook",
                    "webhook %u (user %s): event %u answered %ld; retrying in %u s", hook->id,
