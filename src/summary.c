@@ -97,23 +97,27 @@ static int count_area(struct summary *s, bool city, const struct gazetteer_city 
     return 0;
 }
 
-/* The first place within the radius of (lat, lon), or NULL. Most places are rejected by
- * latitude alone, which spares the trigonometry of a distance: a year has a few hundred places
- * and a few thousand stays. */
-static struct summary_place *find_place(struct summary *s, double lat, double lon)
+/* The place a stay at (lat, lon) counts for, or NULL if it has none yet: the entry of the
+ * named place that holds it, or else the first cluster within the radius. Most clusters are
+ * rejected by latitude alone, which spares the trigonometry of a distance: a year has a few
+ * hundred places and a few thousand stays. */
+static struct summary_place *find_place(struct summary *s, double lat, double lon,
+                                        const struct places_name *named)
 {
     double dlat = s->place_radius_m / (GEO_EARTH_RADIUS_M * M_PI / 180) * 1.01;
     for (size_t i = 0; i < s->nplaces; i++) {
         struct summary_place *p = &s->places[i];
-        if (fabs(p->lat - lat) <= dlat &&
-            geo_distance_m(p->lat, p->lon, lat, lon) <= s->place_radius_m)
+        if (named
+                ? p->named && p->id == named->id && (named->id || strcmp(p->name, named->name) == 0)
+                : !p->named && fabs(p->lat - lat) <= dlat &&
+                      geo_distance_m(p->lat, p->lon, lat, lon) <= s->place_radius_m)
             return p;
     }
     return NULL;
 }
 
 int summary_add_stay(struct summary *s, uint32_t date, double lat, double lon, int64_t seconds,
-                     const struct gazetteer_city *city)
+                     const struct gazetteer_city *city, const struct places_name *place)
 {
     int day = day_of_year(s, date), rc;
     if (day < 0 || !isfinite(lat) || !isfinite(lon))
@@ -121,13 +125,19 @@ int summary_add_stay(struct summary *s, uint32_t date, double lat, double lon, i
     if (city && ((rc = count_area(s, true, city, day)) || (rc = count_area(s, false, city, day))))
         return rc;
 
-    struct summary_place *p = find_place(s, lat, lon);
+    struct summary_place *p = find_place(s, lat, lon, place);
     if (!p) {
         p = append((void **)&s->places, &s->nplaces, SUMMARY_PLACES_MAX, sizeof(*p), &rc);
         if (!p) {
             if (!rc)
                 s->places_dropped++;
             return rc;
+        }
+        if (place) {
+            p->named = true;
+            p->id = place->id;
+            p->region = place->id == 0;
+            snprintf(p->name, sizeof(p->name), "%s", place->name);
         }
         p->lat = lat;
         p->lon = lon;
@@ -169,13 +179,16 @@ int summary_add_day(struct summary *s, const struct store_day *d, const struct g
         double lat = d->stay[i].lat, lon = d->stay[i].lon;
         struct gazetteer_city c;
         const struct gazetteer_city *city = NULL;
+        struct places_name named;
+        bool is_named = s->names && places_names_find(s->names, lat, lon, &named);
         /* a stay at a known place is in that place's city: one lookup a place, not a stay */
-        const struct summary_place *p = find_place(s, lat, lon);
+        const struct summary_place *p = find_place(s, lat, lon, is_named ? &named : NULL);
         if (p)
             city = p->city ? &p->where : NULL;
         else if (gz && gazetteer_nearest(gz, lat, lon, &c))
             city = &c;
-        if ((rc = summary_add_stay(s, d->date, lat, lon, d->stay[i].seconds, city)))
+        if ((rc = summary_add_stay(s, d->date, lat, lon, d->stay[i].seconds, city,
+                                   is_named ? &named : NULL)))
             return rc;
     }
     return 0;
@@ -288,8 +301,11 @@ int summary_read(struct store *st, const char *user, const char *device, struct 
     if ((rc = store_devices(st, user, device, &dev, &n)))
         return rc;
     s->have_device = device != NULL;
+    struct places_names names = {0};
     if (n == 0)
         rc = -ENOENT;
+    else if ((rc = places_names_open(st, user, &names)) == 0)
+        s->names = &names;
     struct reading r = {.s = s, .gz = gz, .z = z};
     for (size_t i = 0; i < n && !rc; i++) {
         rc = store_days_read(st, dev[i].id, s->first_date, last_date, take_day, &r);
@@ -297,6 +313,8 @@ int summary_read(struct store *st, const char *user, const char *device, struct 
             rc = store_timeline_read(st, dev[i].id, from, to, INT64_MIN, take_segment, &r);
     }
     free(dev);
+    s->names = NULL;
+    places_names_free(&names);
     if (!rc)
         summary_finish(s);
     return rc;
@@ -366,7 +384,12 @@ void summary_json(struct sink *out, const struct summary *s, const char *user, c
     sink_puts(out, "],\"places\":[");
     for (size_t i = 0; i < s->nplaces; i++) {
         const struct summary_place *p = &s->places[i];
-        sink_printf(out, "%s{\"lat\":%.5f,\"lon\":%.5f", i ? "," : "", p->lat, p->lon);
+        sink_printf(out, "%s{\"lat\":%.5f,\"lon\":%.5f,", i ? "," : "", p->lat, p->lon);
+        if (p->named)
+            places_name_json(
+                &(struct places_name){p->id, p->name, p->region ? "owntracks" : "user"}, out);
+        else
+            sink_puts(out, "\"place\":null");
         put_str(out, "city", p->city);
         put_str(out, "cc", p->cc);
         sink_printf(out, ",\"visits\":%u,\"days\":%u,\"seconds\":%lld}", p->visits, p->days,
@@ -430,9 +453,13 @@ void summary_text(struct sink *out, const struct summary *s, const char *user, c
         sink_puts(out, "  most visited places:\n");
     for (size_t i = 0; i < s->nplaces; i++) {
         const struct summary_place *p = &s->places[i];
-        sink_printf(out, "    %.4f, %.4f  %s%s%s  %u visits on %u days, %s\n", p->lat, p->lon,
-                    p->city ? p->city : "(no city near)", p->cc[0] ? " " : "", p->cc, p->visits,
-                    p->days, tlread_duration_text(p->seconds, b, sizeof(b)));
+        if (p->named)
+            sink_printf(out, "    %s, ", p->name);
+        else
+            sink_printf(out, "    %.4f, %.4f  ", p->lat, p->lon);
+        sink_printf(out, "%s%s%s  %u visits on %u days, %s\n", p->city ? p->city : "(no city near)",
+                    p->cc[0] ? " " : "", p->cc, p->visits, p->days,
+                    tlread_duration_text(p->seconds, b, sizeof(b)));
     }
     if (s->have_longest) {
         const struct tl_segment *t = &s->longest;

@@ -15,10 +15,12 @@
  *     stay that day is there. Only stays count, not the points of trips: passing through on a
  *     motorway is not a visit, and a stop of the user's minimum stay or more is one. Without a
  *     gazetteer there are no countries or cities (the lists are empty).
- *   - places: the stays grouped into clusters: a stay joins the first place whose centre is
- *     within the user's stay radius (store_user_settings, tl.stay_radius_m) of its centre,
- *     else starts one; a place is named by the nearest city to its first stay, and a stay
- *     that joins a place is counted in that city (one gazetteer lookup a place). The
+ *   - places: a stay held by one of the user's own places, or else by a region a phone
+ *     published, counts for that place (places.h, places_names_find: the user's place always
+ *     wins); the other stays are grouped into clusters: a stay joins the first unnamed place
+ *     whose centre is within the user's stay radius (store_user_settings, tl.stay_radius_m) of
+ *     its centre, else starts one. Each place is in the nearest city to its first stay, and a
+ *     stay that joins a place is counted in that city (one gazetteer lookup a place). The
  *     SUMMARY_TOP_PLACES with the most time are kept.
  *   - stays, trips, the longest trip and the months' stay counts: the timeline's segments
  *     (store_timeline_read) that begin in the year, each counted in the month it begins.
@@ -37,6 +39,7 @@
 #include <stdint.h>
 
 #include "gazetteer.h"
+#include "places.h"
 #include "sink.h"
 #include "store.h"
 #include "timeline.h"
@@ -66,6 +69,12 @@ struct summary_area {
 };
 
 struct summary_place {
+    /* A place of the user's (id > 0) or a phone's region (id 0), named; or a cluster of
+     * stays that neither holds (named false). */
+    bool named;
+    uint32_t id;
+    bool region;
+    char name[STORE_PLACE_NAME_MAX + 1];
     double lat, lon;             /* time-weighted mean of its stays' centres */
     double weight;               /* seconds behind lat, lon */
     const char *city;            /* nearest city of its first stay (NULL: none near) */
@@ -99,6 +108,8 @@ struct summary {
     bool have_longest;
     struct tl_segment longest; /* the longest trip by distance */
     bool have_device;          /* for one device only */
+    /* The user's places and the phones' regions that name stays (NULL: none; borrowed). */
+    const struct places_names *names;
 };
 
 /* An empty summary of year (the caller checks the range) whose places group stays within
@@ -107,12 +118,13 @@ void summary_init(struct summary *s, int year, double place_radius_m);
 void summary_free(struct summary *s);
 
 /* Adds one day's figures (a date of s's year; others are ignored) and places its stays with
- * gz (NULL: no countries or cities; places unnamed). 0 or -ENOMEM. */
+ * gz (NULL: no countries or cities) and s->names (NULL: places unnamed). 0 or -ENOMEM. */
 int summary_add_day(struct summary *s, const struct store_day *d, const struct gazetteer *gz);
-/* Adds one stay of a day: its centre, its seconds within that day, and its city (NULL: none
- * near). Used by summary_add_day; 0 or -ENOMEM. */
+/* Adds one stay of a day: its centre, its seconds within that day, its city (NULL: none
+ * near), and the place that holds it (NULL: none; it joins a cluster). Used by
+ * summary_add_day; 0 or -ENOMEM. */
 int summary_add_stay(struct summary *s, uint32_t date, double lat, double lon, int64_t seconds,
-                     const struct gazetteer_city *city);
+                     const struct gazetteer_city *city, const struct places_name *place);
 /* Adds one closed segment that began at local date `date` (ignored if not in the year). */
 void summary_add_segment(struct summary *s, uint32_t date, const struct tl_segment *seg);
 /* Sorts the lists (countries and cities by days, then name; places by time) and keeps the top
@@ -120,7 +132,7 @@ void summary_add_segment(struct summary *s, uint32_t date, const struct tl_segme
 void summary_finish(struct summary *s);
 
 /* Reads the year of the user's devices (device NULL: all) in zone z from the store into s
- * (initialised by the caller), and finishes it. */
+ * (initialised by the caller), with the user's places and regions, and finishes it. */
 int summary_read(struct store *st, const char *user, const char *device, struct zone *z,
                  const struct gazetteer *gz, struct summary *s);
 

@@ -49,7 +49,8 @@ function monthChart(months) {
 function renderSummary(node, s) {
   const cities = s.cities.slice(0, CITIES_SHOWN);
   const trip = s.longest_trip;
-  const place = (p) => `${p.city || `${p.lat.toFixed(4)}, ${p.lon.toFixed(4)}`}${p.cc ? ` (${p.cc})` : ''}`;
+  const where = (p) => `${p.city || `${p.lat.toFixed(4)}, ${p.lon.toFixed(4)}`}${p.cc ? ` (${p.cc})` : ''}`;
+  const place = (p) => (p.place ? [p.place.name, p.city].filter(Boolean).join(', ') + (p.cc ? ` (${p.cc})` : '') : where(p));
   node.replaceChildren(
     el('dl', { class: 'year-figures' },
       el('dt', {}, 'Distance'), el('dd', { dataset: { figure: 'distance' } }, km(s.distance)),

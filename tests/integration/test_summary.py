@@ -148,6 +148,29 @@ class Summary(unittest.TestCase):
             for p in s["places"]:
                 self.assertIn(p["cc"], want, p)
 
+    def test_the_users_own_place_names_its_stays(self):
+        before = self.get("/api/0/summary", user="jane", year="2024")
+        top = before["places"][0]
+        self.assertIsNone(top["place"], "no place of the user's yet")
+        r = h.request(self.port, "/api/0/places?" + query(
+            user="jane", name="Home", lat="%.6f" % top["lat"], lon="%.6f" % top["lon"],
+            radius="150"), method="POST")
+        contract.check("/api/0/places", "POST", r)
+        self.assertEqual(r.status, 201, r.body)
+        pid = r.json()["id"]
+        try:
+            s = self.get("/api/0/summary", user="jane", year="2024")
+            named = [p for p in s["places"] if p["place"]]
+            self.assertEqual(len(named), 1, s["places"])
+            self.assertEqual(named[0]["place"], {"id": pid, "name": "Home", "source": "user"})
+            # a 150 m circle holds at least the stays the 100 m clustering put together
+            self.assertGreaterEqual(named[0]["visits"], top["visits"])
+            self.assertGreaterEqual(named[0]["seconds"], top["seconds"])
+            self.assertLessEqual(sum(p["visits"] for p in s["places"]), s["stays"])
+        finally:
+            r = h.request(self.port, "/api/0/places/%d?user=jane" % pid, method="DELETE")
+            self.assertIn(r.status, (200, 204), r.body)
+
     def test_the_longest_trip_is_the_longest_of_the_timeline(self):
         s = self.get("/api/0/summary", user="jane", year="2024")
         longest = 0

@@ -48,12 +48,12 @@ Test(summary, a_city_and_its_country_count_days_not_stays)
     struct summary s;
     summary_init(&s, 2025, 100);
     /* two stays in Paris on one day, one the next; Lyon one day; Berlin one day */
-    cr_assert_eq(summary_add_stay(&s, 20250601, 48.85, 2.35, 3600, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250601, 48.86, 2.30, 1800, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250602, 48.85, 2.35, 7200, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250603, 45.76, 4.84, 600, &lyon), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250604, 52.52, 13.40, 600, &berlin), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250605, 0, -30, 600, NULL), 0); /* at sea */
+    cr_assert_eq(summary_add_stay(&s, 20250601, 48.85, 2.35, 3600, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250601, 48.86, 2.30, 1800, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250602, 48.85, 2.35, 7200, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250603, 45.76, 4.84, 600, &lyon, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250604, 52.52, 13.40, 600, &berlin, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250605, 0, -30, 600, NULL, NULL), 0); /* at sea */
     summary_finish(&s);
     cr_assert_eq(s.ncountries, 2);
     cr_expect_str_eq(s.countries[0].cc, "FR", "the most days first");
@@ -73,12 +73,12 @@ Test(summary, stays_within_the_radius_are_one_place)
     struct summary s;
     summary_init(&s, 2025, 100);
     /* home: three stays within ~30 m; work 4 km away, twice; a one-off 150 m from home */
-    cr_assert_eq(summary_add_stay(&s, 20250110, 48.85000, 2.35000, 36000, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250111, 48.85020, 2.35010, 36000, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250111, 48.84990, 2.35020, 3600, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250110, 48.87000, 2.30000, 28000, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250112, 48.87010, 2.30000, 28000, &paris), 0);
-    cr_assert_eq(summary_add_stay(&s, 20250112, 48.85135, 2.35000, 900, &paris), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250110, 48.85000, 2.35000, 36000, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250111, 48.85020, 2.35010, 36000, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250111, 48.84990, 2.35020, 3600, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250110, 48.87000, 2.30000, 28000, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250112, 48.87010, 2.30000, 28000, &paris, NULL), 0);
+    cr_assert_eq(summary_add_stay(&s, 20250112, 48.85135, 2.35000, 900, &paris, NULL), 0);
     summary_finish(&s);
     cr_assert_eq(s.nplaces, 3, "home, work and the one-off: %zu", s.nplaces);
     cr_expect_eq(s.places[0].visits, 3);
@@ -98,7 +98,7 @@ Test(summary, only_the_top_places_are_kept)
     struct summary s;
     summary_init(&s, 2025, 50);
     for (int i = 0; i < 25; i++)
-        cr_assert_eq(summary_add_stay(&s, 20250201, 40 + i * 0.01, 3, 60 * (i + 1), NULL), 0);
+        cr_assert_eq(summary_add_stay(&s, 20250201, 40 + i * 0.01, 3, 60 * (i + 1), NULL, NULL), 0);
     summary_finish(&s);
     cr_assert_eq(s.nplaces, SUMMARY_TOP_PLACES);
     cr_expect_eq(s.places[0].seconds, 25 * 60, "the most time first");
@@ -155,5 +155,51 @@ Test(summary, a_leap_day_and_new_years_eve_are_days_of_their_year)
     cr_expect_eq(s.days, 2);
     cr_expect_eq(s.month[1].days, 1);
     cr_expect_eq(s.month[11].days, 1);
+    summary_free(&s);
+}
+
+Test(summary, stays_at_the_users_places_count_for_them_by_name)
+{
+    struct summary s;
+    summary_init(&s, 2025, 100);
+    /* "Home" is a user's place of 150 m: a stay 120 m from its centre is still home, where
+     * clustering alone (100 m) would have made two places. A phone's region "Gym"; a stay
+     * that neither holds joins a cluster. */
+    struct store_place home = {.id = 7, .lat = 48.85, .lon = 2.35, .radius_m = 150};
+    snprintf(home.name, sizeof(home.name), "Home");
+    struct places_region gym = {.lat = 48.87, .lon = 2.30, .radius_m = 80};
+    snprintf(gym.desc, sizeof(gym.desc), "Gym");
+    struct places_names names = {.places = &home, .nplaces = 1, .regions = &gym, .nregions = 1};
+    s.names = &names;
+    struct store_day d = day(20250301, 10, 0);
+    d.nstays = 4;
+    d.stay[0].seconds = 30000, d.stay[0].lat = 48.85f, d.stay[0].lon = 2.35f;
+    d.stay[1].seconds = 20000, d.stay[1].lat = 48.8510f, d.stay[1].lon = 2.35f; /* 111 m */
+    d.stay[2].seconds = 3000, d.stay[2].lat = 48.87f, d.stay[2].lon = 2.3001f;
+    d.stay[3].seconds = 1000, d.stay[3].lat = 45.76f, d.stay[3].lon = 4.84f;
+    cr_assert_eq(summary_add_day(&s, &d, NULL), 0);
+    summary_finish(&s);
+    cr_assert_eq(s.nplaces, 3, "home, the gym and a cluster: %zu", s.nplaces);
+    cr_expect(s.places[0].named && s.places[0].id == 7 && !s.places[0].region);
+    cr_expect_str_eq(s.places[0].name, "Home");
+    cr_expect_eq(s.places[0].visits, 2);
+    cr_expect_eq(s.places[0].seconds, 50000);
+    cr_expect(s.places[1].named && s.places[1].id == 0 && s.places[1].region);
+    cr_expect_str_eq(s.places[1].name, "Gym");
+    cr_expect(!s.places[2].named);
+
+    struct sink out;
+    struct zone *utc;
+    cr_assert_eq(zone_open("UTC", &utc), 0);
+    cr_assert_eq(sink_init_mem(&out, 1024), 0);
+    summary_json(&out, &s, "ann", NULL, utc, NULL);
+    zone_unref(utc);
+    cr_assert_eq(out.err, 0);
+    sink_putc(&out, 0);
+    cr_expect(strstr(out.buf, "\"place\":{\"id\":7,\"name\":\"Home\",\"source\":\"user\"}"), "%s",
+              out.buf);
+    cr_expect(strstr(out.buf, "\"place\":{\"id\":null,\"name\":\"Gym\",\"source\":\"owntracks\"}"));
+    cr_expect(strstr(out.buf, "\"place\":null"));
+    sink_free(&out);
     summary_free(&s);
 }
