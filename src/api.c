@@ -683,8 +683,11 @@ void api_get_q(struct api *api, const struct api_request *req, struct api_respon
         api_error(resp, 400, "lat and lon must be numbers within -90..90 and -180..180");
         return;
     }
+    /* The cache holds the cells where some user has been: only a viewer who may see every user
+     * may learn what it holds; others get the offline data, which tells nothing of anyone. */
+    enum placename_cache how = may_see(api, req, NULL) ? PLACENAME_CACHE : PLACENAME_NO_CACHE;
     ok_json(resp);
-    if (!api->opt.places || placename_lookup(api->opt.places, lat, lon, false, &a) != 0) {
+    if (!api->opt.places || placename_lookup(api->opt.places, lat, lon, how, &a) != 0) {
         sink_puts(&resp->body, "{}\n");
         return;
     }

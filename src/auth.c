@@ -580,7 +580,7 @@ static int grant_of(struct auth *a, const char *viewer, const char *user)
     int level = 0;
     if (!viewer)
         return a->htpasswd_path ? 0 : 1; /* anonymous: open servers show everything */
-    if (strcmp(viewer, user) == 0)
+    if (user && strcmp(viewer, user) == 0)
         return 2; /* one's own data */
     pthread_rwlock_rdlock(&a->lock);
     const struct grant *g = find_grant(a->state, viewer);
@@ -588,7 +588,7 @@ static int grant_of(struct auth *a, const char *viewer, const char *user)
         level = 2;
     else if (g && g->all)
         level = 1;
-    for (size_t i = 0; g && level == 0 && i < g->nusers; i++)
+    for (size_t i = 0; user && g && level == 0 && i < g->nusers; i++)
         level = strcmp(g->users[i], user) == 0;
     pthread_rwlock_unlock(&a->lock);
     return level;

@@ -93,7 +93,8 @@ bool auth_client_throttled(struct auth *a, const char *client);
 void auth_client_failed(struct auth *a, const char *client);
 
 /* query_visible_fn: may viewer see user's data? (arg is the struct auth) A NULL viewer is
- * anonymous: everything when open, nothing otherwise. */
+ * anonymous: everything when open, nothing otherwise. A NULL user asks about every user
+ * (true for "*", "@admin", and the anonymous viewer of an open server). */
 bool auth_visible(void *arg, const char *viewer, const char *user);
 /* query_visible_fn: may viewer delete user's data? Their own, or anyone's for an admin. */
 bool auth_may_delete(void *arg, const char *viewer, const char *user);

@@ -347,14 +347,18 @@ static void lookup(struct placename *p, double lat, double lon, const char *ghas
     }
 }
 
-int placename_lookup(struct placename *p, double lat, double lon, bool nested,
+int placename_lookup(struct placename *p, double lat, double lon, enum placename_cache how,
                      struct placename_answer *out)
 {
     char ghash[GEOHASH_SIZE];
     *out = (struct placename_answer){0};
     if (geohash_encode(lat, lon, p->opt.precision, ghash) != 0)
         return -EINVAL;
-    lookup(p, lat, lon, ghash, nested ? CACHE_PEEK : CACHE_GET, out);
+    lookup(p, lat, lon, ghash,
+           how == PLACENAME_CACHE    ? CACHE_GET
+           : how == PLACENAME_NESTED ? CACHE_PEEK
+                                     : CACHE_SKIP,
+           out);
     return 0;
 }
 

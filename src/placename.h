@@ -95,13 +95,20 @@ struct placename_answer {
     char provider[STORE_GEO_PROVIDER_MAX];
 };
 
+/* How placename_lookup may read the cache. */
+enum placename_cache {
+    PLACENAME_CACHE,    /* read it */
+    PLACENAME_NESTED,   /* the calling thread holds a store read open (an iterator), so the
+                         * cache is only peeked at (store_geo_peek) */
+    PLACENAME_NO_CACHE, /* the gazetteer alone: for a caller who may not learn what the cache
+                         * holds (it tells where some user has been) */
+};
+
 /*
- * Looks (lat, lon) up in the cache, then in the gazetteer; never asks a geocoder. nested: the
- * calling thread holds a store read open (an iterator), so the cache is only peeked at
- * (store_geo_peek). Returns 0, or -EINVAL (a position that is not finite or out of range:
- * nothing set).
+ * Looks (lat, lon) up in the cache (as `how` says), then in the gazetteer; never asks a
+ * geocoder. Returns 0, or -EINVAL (a position that is not finite or out of range: nothing set).
  */
-int placename_lookup(struct placename *p, double lat, double lon, bool nested,
+int placename_lookup(struct placename *p, double lat, double lon, enum placename_cache how,
                      struct placename_answer *out);
 
 /* A stream's memo (above). Returns NULL when out of memory. */

@@ -29,7 +29,8 @@
 #include "sink.h"
 #include "store.h"
 
-/* Decides whether `viewer` may see `user`'s data (the access-control seam; NULL: yes). */
+/* Decides whether `viewer` may see `user`'s data (the access-control seam; NULL: yes); a NULL
+ * user asks whether viewer may see every user's. */
 typedef bool (*query_visible_fn)(void *arg, const char *viewer, const char *user);
 
 struct query_last_filter {

@@ -120,6 +120,39 @@ class Places(unittest.TestCase):
         self.assertEqual((m["wherelog_geocoder_requests_total"],
                           m["wherelog_geocoder_failures_total"]), (3, 0))
 
+    def test_q_gives_the_cache_only_to_a_viewer_who_sees_everyone(self):
+        """The cache tells where some user has been: jane, who sees only herself, learns the
+        offline names alone; root (ACL "*") gets the geocoder's address."""
+        users = {"jane": "jane-pw", "root": "root-pw", "john": "john-pw"}
+        htpasswd, acl = self.dir.file("users"), self.dir.file("acl")
+        for i, (user, password) in enumerate(users.items()):
+            subprocess.run(["htpasswd", "-bB", "-C", "5"] + ([] if i else ["-c"]) +
+                           [htpasswd, user, password], check=True, capture_output=True)
+        with open(acl, "w") as f:
+            f.write("root: *\n")
+        self.start("--geocoder", "nominatim:" + self.geo.url("nominatim"),
+                   "--http-auth-file", htpasswd, "--http-acl-file", acl)
+        for i in range(4):  # john stays at the Eiffel tower: the geocoder names the cell
+            r = h.request(self.port, "/pub", method="POST", auth=("john", "john-pw"),
+                          body=json.dumps({"_type": "location", "lat": 48.85826 + i * 1e-6,
+                                           "lon": 2.29450, "tst": 1733065200 + 200 * i}),
+                          headers={"Content-Type": "application/json", "X-Limit-D": "phone"})
+            self.assertEqual(r.status, 200, r.text)
+
+        def q(who):
+            r = h.request(self.port, "/api/0/q?lat=48.85826&lon=2.2945", auth=(who, users[who]))
+            contract.check("/api/0/q", "GET", r)
+            return r.json()
+        h.wait_for(lambda: "addr" in q("root"), 60 * h.WAIT_SCALE, "the geocoder to name the cell")
+        self.assertEqual(q("root")["addr"],
+                         "Tour Eiffel, 5, Avenue Anatole France, Paris, France")
+        self.assertIn("tst", q("root"))
+        jane = q("jane")
+        self.assertEqual(sorted(jane), ["cc", "locality", "tzname"],
+                         "the offline names, nothing of john's cell: %s" % jane)
+        self.assertEqual((jane["cc"], jane["tzname"]), ("FR", "Europe/Paris"))
+        self.assertEqual(h.request(self.port, "/api/0/q?lat=48.85826&lon=2.2945").status, 401)
+
     def test_a_429_is_waited_out_as_retry_after_says(self):
         self.geo.script["photon"] = [(429, {"Retry-After": "2"}, {"message": "slow down"}, 0)]
         self.start("--geocoder", "photon:%s,rate=20" % self.geo.url("photon"))

@@ -67,7 +67,7 @@ Test(placename, the_cache_keeps_what_a_geocoder_said)
 Test(placename, the_cache_comes_first_and_the_cities_fill_in)
 {
     struct placename_answer a;
-    cr_assert_eq(placename_lookup(p, 48.856632, 2.352251, false, &a), 0);
+    cr_assert_eq(placename_lookup(p, 48.856632, 2.352251, PLACENAME_CACHE, &a), 0);
     cr_expect_str_eq(a.ghash, "u09tvw0");
     cr_expect_str_eq(a.cc, "FR");
     cr_expect_str_eq(a.locality, "Paris");
@@ -75,12 +75,12 @@ Test(placename, the_cache_comes_first_and_the_cities_fill_in)
     cr_expect_str_empty(a.addr, "an address needs a geocoder");
     cr_expect(!a.cached);
     cache("u09tvw0", "", "4 Place de l'Hôtel de Ville", "Paris 4e");
-    cr_assert_eq(placename_lookup(p, 48.856632, 2.352251, false, &a), 0);
+    cr_assert_eq(placename_lookup(p, 48.856632, 2.352251, PLACENAME_CACHE, &a), 0);
     cr_expect(a.cached);
     cr_expect_str_eq(a.addr, "4 Place de l'Hôtel de Ville");
     cr_expect_str_eq(a.locality, "Paris 4e", "the geocoder's locality wins");
     cr_expect_str_eq(a.cc, "FR", "what it left out comes from the cities");
-    cr_expect_eq(placename_lookup(p, NAN, 2, false, &a), -EINVAL);
+    cr_expect_eq(placename_lookup(p, NAN, 2, PLACENAME_CACHE, &a), -EINVAL);
 }
 
 /* Writes a point's members through a memo, as the JSON writer does. */
