@@ -391,7 +391,8 @@ void api_get_timeline(struct api *api, const struct api_request *req, struct api
                                 .from = rq.from,
                                 .to = rq.to,
                                 .format = timeline_format(rq.format),
-                                .max_points = rq.max_points};
+                                .max_points = rq.max_points,
+                                .now = time(NULL)};
     timeline_stream(api, resp, &tq, z, false);
 }
 
@@ -420,7 +421,8 @@ static void locations_timeline(struct api *api, const struct api_request *req,
                                 .from = rq.from,
                                 .to = rq.to,
                                 .format = TLREAD_GPX,
-                                .max_points = rq.max_points};
+                                .max_points = rq.max_points,
+                                .now = time(NULL)};
     timeline_stream(api, resp, &tq, z, false);
     if (resp->status == 200) {
         struct query_plan plan = {.found = false};

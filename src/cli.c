@@ -252,7 +252,8 @@ static int export_timeline(struct store *s, const struct cli_params *p, struct r
                                 .device = rq->device,
                                 .from = rq->from,
                                 .to = rq->to,
-                                .format = TLREAD_GPX};
+                                .format = TLREAD_GPX,
+                                .now = time(NULL)};
     rc = tlread_timeline_open(s, &tq, z, out, &t);
     zone_unref(z);
     if (rc == -ENOENT) {
@@ -584,7 +585,8 @@ int cli_timeline(int argc, char **argv)
                                 .from = rq.from,
                                 .to = rq.to,
                                 .format = fmt,
-                                .max_points = max_points};
+                                .max_points = max_points,
+                                .now = time(NULL)};
     rc = tlread_timeline_open(s, &tq, z, &out, &t);
     if (rc == -ENOENT) {
         fprintf(stderr, "wherelog timeline: no device %s/%s in the store\n", rq.user, rq.device);

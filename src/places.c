@@ -109,7 +109,8 @@ int places_stays(struct store *s, const char *user, int64_t from, int64_t to,
         return rc;
     for (size_t i = 0; i < ndev && rc == 0; i++) {
         st.device = devs[i].device;
-        rc = store_timeline_read(s, devs[i].id, from, to, INT64_MIN, take_stay, &st);
+        /* visits as the fixes left them: an open one ends at its last fix */
+        rc = store_timeline_read(s, devs[i].id, from, to, INT64_MIN, 0, take_stay, &st);
     }
     free(devs);
     if (rc) {

@@ -333,10 +333,14 @@ typedef int (*store_timeline_fn)(void *arg, enum tl_event ev, const struct tl_se
 /*
  * Reads the timeline of device `id`: the segments that overlap [from, to] and start after
  * `after` (INT64_MIN for all; a reader that stopped resumes with the start of the last segment
- * it took). Returns 0, cb's value, or a store error.
+ * it took). The open segments are as they stand at `now` (tl_pending_at: a phone that sends
+ * nothing while it lies still is still at its place, up to the user's stay_silence_max_s); now
+ * at or before the last fix (0, say) leaves them as the last fix did (tl_pending). A reader
+ * that reads in several calls passes the same now to each. Returns 0, cb's value, or a store
+ * error.
  */
 int store_timeline_read(struct store *s, uint32_t id, int64_t from, int64_t to, int64_t after,
-                        store_timeline_fn cb, void *arg);
+                        int64_t now, store_timeline_fn cb, void *arg);
 
 /* One local day of one device. */
 #define STORE_DAY_STAYS 16 /* the day's longest stays, in time order; a day has a few */

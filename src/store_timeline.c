@@ -1178,7 +1178,7 @@ static void read_pending(void *arg, enum tl_event ev, const struct tl_segment *g
 }
 
 int store_timeline_read(struct store *s, uint32_t id, int64_t from, int64_t to, int64_t after,
-                        store_timeline_fn cb, void *arg)
+                        int64_t now, store_timeline_fn cb, void *arg)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -1209,7 +1209,7 @@ int store_timeline_read(struct store *s, uint32_t id, int64_t from, int64_t to, 
     rc = 0;
     if (rd.rc == 0 && (rc = device_names(s, txn, id, user, device)) == 0 &&
         (rc = users_get(s, txn, user, &us)) == 0 && (rc = state_get(s, txn, id, &st)) == 0)
-        tl_pending(&st.det, &us.tl, read_pending, &rd);
+        tl_pending_at(&st.det, &us.tl, now, read_pending, &rd);
     if (rc == MDB_NOTFOUND)
         rc = 0;
 out:

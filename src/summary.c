@@ -310,7 +310,8 @@ int summary_read(struct store *st, const char *user, const char *device, struct 
     for (size_t i = 0; i < n && !rc; i++) {
         rc = store_days_read(st, dev[i].id, s->first_date, last_date, take_day, &r);
         if (!rc)
-            rc = store_timeline_read(st, dev[i].id, from, to, INT64_MIN, take_segment, &r);
+            rc = store_timeline_read(st, dev[i].id, from, to, INT64_MIN, 0 /* counts only */,
+                                     take_segment, &r);
     }
     free(dev);
     s->names = NULL;

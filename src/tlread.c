@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fmt_internal.h"
 #include "log.h"
@@ -489,7 +490,8 @@ static int read_window(struct tlread *t)
         if (t->n)
             t->next_date = zone_days_date(zone_date_days(t->day[t->n - 1].date) + 1);
     } else {
-        rc = store_timeline_read(t->s, t->dev.id, t->rq.from, t->rq.to, t->after, take_segment, t);
+        rc = store_timeline_read(t->s, t->dev.id, t->rq.from, t->rq.to, t->after, t->rq.now,
+                                 take_segment, t);
         if (rc < 0)
             return rc;
         if (t->n)
@@ -1058,7 +1060,10 @@ int tlread_at_json(struct store *s, const char *user, const char *device, int64_
     int have_after = nearest_fix(s, dev.id, at, false, &after);
     if (have_after < 0)
         return have_after;
-    rc = store_timeline_read(s, dev.id, at, at, INT64_MIN, take_at, &c);
+    /* after the last fix, the timeline as it stood at `at` (never later than now: no guessing
+     * where a still phone will be) */
+    int64_t now = time(NULL);
+    rc = store_timeline_read(s, dev.id, at, at, INT64_MIN, at < now ? at : now, take_at, &c);
     if (rc < 0)
         return rc;
 
@@ -1069,6 +1074,8 @@ int tlread_at_json(struct store *s, const char *user, const char *device, int64_
             (cover < 0 || c.seg[i].start >= c.seg[cover].start))
             cover = (int)i;
     bool exact = have_before && before.tst == at;
+    /* after the last fix, the open stay that still covers `at` (a still phone sends little) */
+    bool still = !have_after && cover >= 0 && c.seg[cover].kind == TL_STAY && c.open[cover];
     const char *status;
     bool position = false;
     double lat = NAN, lon = NAN;
@@ -1076,7 +1083,7 @@ int tlread_at_json(struct store *s, const char *user, const char *device, int64_
         status = "no_data";
     else if (!have_before)
         status = "before_data";
-    else if (!have_after && !exact)
+    else if (!have_after && !exact && !still)
         status = "after_data";
     else if (cover >= 0 && c.seg[cover].kind == TL_GAP && !exact)
         status = "gap"; /* no line drawn across a silence */
@@ -1114,7 +1121,7 @@ int tlread_at_json(struct store *s, const char *user, const char *device, int64_
         put_fix(out, "after", &after, z);
     if (have_before && have_after)
         sink_printf(out, ",\"span\":%lld", (long long)(after.tst - before.tst));
-    if (cover >= 0 && have_before && (have_after || exact)) {
+    if (cover >= 0 && have_before && (have_after || exact || still)) {
         if (c.seg[cover].kind == TL_STAY) {
             sink_puts(out, ",\"stay\":");
             tlread_segment_json(out, &c.seg[cover], c.open[cover], z);

@@ -117,6 +117,7 @@ struct tlread_request {
     enum tlread_format format; /* timeline: any; days: JSON only */
     uint32_t max_points;       /* GeoJSON and GPX: thin each trip's points to this many (0: all) */
     enum tlread_group group;   /* days */
+    int64_t now; /* timeline: the time of reading, for the open segments (store_timeline_read) */
 };
 
 /*
@@ -144,7 +145,8 @@ void tlread_close(struct tlread *t);
 /*
  * Where a device was at instant `at` (WTIME_MIN..WTIME_MAX; the caller checks), as the JSON of
  * /api/0/at (api/openapi.yaml, At): the fixes before and after it, the position between them
- * (none across a gap or outside the data), and the segment that covers it. Returns 0, -ENOENT
+ * (none across a gap or outside the data), and the segment that covers it (after the last
+ * fix, as the timeline stood at `at`, or now if that is earlier). Returns 0, -ENOENT
  * (no such device: nothing written), -ENOMEM or a store error.
  */
 int tlread_at_json(struct store *s, const char *user, const char *device, int64_t at,

@@ -375,6 +375,27 @@ class Changes(unittest.TestCase):
         hidden = [s for s in self.segments() if s["type"] == "stay"][-1]
         self.assertLess(hidden["end"], last_stay["end"], (last_stay, hidden))
 
+    def test_a_phone_silent_at_home_is_still_at_home_now(self):
+        """OwnTracks sends little while a phone lies still: an hour of fixes at home ending two
+        hours ago is a stay that lasts until now (the timeline read now), not one that ended
+        with its last fix."""
+        now = int(time.time())
+        first, last = now - 3 * 3600, now - 2 * 3600
+        self.publish("jane", "phone", stay(first, last, HOME, 600))
+        read_at = int(time.time())
+        segs = self.segments(**{"from": str(now - 6 * 3600), "to": str(read_at + 60)})
+        self.assertEqual([g["type"] for g in segs], ["stay"], segs)
+        self.assertTrue(segs[0]["open"])
+        self.assertEqual(segs[0]["start"], first)
+        self.assertGreaterEqual(segs[0]["end"], read_at, "the stay lasts until it is read")
+        # where was jane an hour ago, after her last fix: at home, in that stay
+        r = h.request(self.port, "/api/0/at?" + query(user="jane", device="phone",
+                                                       t=str(now - 3600)))
+        body = contract.check("/api/0/at", "GET", r)
+        self.assertEqual(body["status"], "stay", body)
+        self.assertEqual(body["stay"]["start"], first)
+        self.assertLess(h_dist(body["lat"], body["lon"], *HOME), 100)
+
     def test_the_users_time_zone_moves_the_day_boundary(self):
         late = DAY + 23 * 3600  # 23:00Z on 3 May is 01:00 on 4 May in Paris
         self.publish("tz", "phone", stay(late, late + 50 * 60, HOME, 300))

@@ -197,7 +197,7 @@ int main(int argc, char **argv)
         int64_t a, b;
         zone_day_bounds(z, zone_days_date(day), &a, &b);
         double t0 = now();
-        if (store_timeline_read(s, dev.id, a, b - 1, INT64_MIN, count_segment, &segments))
+        if (store_timeline_read(s, dev.id, a, b - 1, INT64_MIN, 0, count_segment, &segments))
             return 1;
         day_us[ndays++] = (now() - t0) * 1e6;
     }

@@ -145,7 +145,7 @@ static int collect(void *arg, enum tl_event ev, const struct tl_segment *g)
 static void read_all(struct store *s, const char *device, struct segs *out)
 {
     out->n = 0;
-    cr_assert_eq(store_timeline_read(s, id_of(s, device), 0, WTIME_MAX, INT64_MIN, collect, out),
+    cr_assert_eq(store_timeline_read(s, id_of(s, device), 0, WTIME_MAX, INT64_MIN, 0, collect, out),
                  0);
 }
 
@@ -401,7 +401,7 @@ Test(store_timeline, a_stale_mark_left_by_a_crash_is_made_good_before_anything_i
     struct store_options ro = {.read_only = true, .timeline = &utc};
     cr_assert_eq(store_open(dir, &ro, &st), 0);
     struct segs out = {0};
-    cr_expect_eq(store_timeline_read(st, id, 0, WTIME_MAX, INT64_MIN, collect, &out), -EAGAIN,
+    cr_expect_eq(store_timeline_read(st, id, 0, WTIME_MAX, INT64_MIN, 0, collect, &out), -EAGAIN,
                  "a read-only store cannot bring it up to date, and says so");
     store_close(st);
     struct store_options rw = {.timeline = &utc};
