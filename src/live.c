@@ -183,17 +183,22 @@ void live_set_timeline_zone(struct live *lv, struct zone *z)
     lv->zone = z ? zone_ref(z) : NULL;
 }
 
-void live_timeline(void *arg, const char *user, const char *device, enum tl_event ev,
-                   const struct tl_segment *seg)
+void live_timeline(void *arg, const char *user, const char *device, const char *zone,
+                   enum tl_event ev, const struct tl_segment *seg)
 {
     struct live *lv = arg;
+    struct zone *own = NULL;
     struct sink buf;
 
     if (atomic_load(&lv->clients) == 0)
         return; /* nobody listens: build nothing */
     if (sink_init_mem(&buf, 512))
         return;
-    tlread_event_json(&buf, user, device, ev, seg, lv->zone);
+    /* opened per event: segments open and close a few times an hour per device */
+    if (zone && zone[0] && zone_open(zone, &own) != 0)
+        own = NULL;
+    tlread_event_json(&buf, user, device, ev, seg, own ? own : lv->zone);
+    zone_unref(own);
     bool added = !buf.err && append(lv, EVENT_TIMELINE, user, device, &buf);
     sink_free(&buf);
     if (!added)

@@ -60,11 +60,10 @@ void live_committed(void *arg, const struct store_record *recs, const enum store
                     size_t n);
 
 /* store_timeline_hook: an event for a segment that opened or closed (arg is the struct live).
- * Its local times are in the zone set with live_set_timeline_zone (UTC if none): the hook may
- * not read a user's own zone from the store, so a client that needs those reads
- * /api/0/timeline; start and end (epoch seconds) are exact whatever the zone. */
-void live_timeline(void *arg, const char *user, const char *device, enum tl_event ev,
-                   const struct tl_segment *seg);
+ * Its local times are in the user's zone (by name; where that cannot be opened, the zone set
+ * with live_set_timeline_zone, UTC if none), as /api/0/timeline gives them. */
+void live_timeline(void *arg, const char *user, const char *device, const char *zone,
+                   enum tl_event ev, const struct tl_segment *seg);
 /* Sets that zone (a reference is taken; NULL: UTC). Call before writers start. */
 void live_set_timeline_zone(struct live *lv, struct zone *z);
 /* A derived event (store.h, "events") to every client that may see its user: SSE

@@ -384,11 +384,11 @@ static int start_prune(struct server *sv, const struct wl_config *cfg)
 /* The store's timeline hook: live events, and the geocoders' queue (neither waits). The
  * geocoders name places, not points: a stay's centre is asked for once it is certain, so a
  * year of a phone's points costs about one request per place it stayed at. */
-static void timeline_changed(void *arg, const char *user, const char *device, enum tl_event ev,
-                             const struct tl_segment *seg)
+static void timeline_changed(void *arg, const char *user, const char *device, const char *zone,
+                             enum tl_event ev, const struct tl_segment *seg)
 {
     struct server *sv = arg;
-    live_timeline(sv->live, user, device, ev, seg);
+    live_timeline(sv->live, user, device, zone, ev, seg);
     if (sv->places && ev == TL_OPENED && seg->kind == TL_STAY)
         placename_note(sv->places, seg->lat, seg->lon);
 }

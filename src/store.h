@@ -377,10 +377,11 @@ void store_set_timeline_deferred(struct store *s, bool deferred);
 int store_timeline_catch_up(struct store *s);
 
 /* Called after a commit for each segment that opened or closed in it (live updates), from
- * the committing thread, with names borrowed for the call; it must not block or call the
- * store. Set before writers start. */
+ * the committing thread, with names borrowed for the call (zone: the user's time zone, an IANA
+ * name, for local times); it must not block or call the store. Set before writers start. */
 typedef void (*store_timeline_hook)(void *arg, const char *user, const char *device,
-                                    enum tl_event ev, const struct tl_segment *seg);
+                                    const char *zone, enum tl_event ev,
+                                    const struct tl_segment *seg);
 void store_set_timeline_hook(struct store *s, store_timeline_hook fn, void *arg);
 
 /* Recomputes the timelines of a user's devices (all users if NULL; one device if device is

@@ -185,6 +185,7 @@ int stl_mark(struct store *s, MDB_txn *txn, uint32_t id, uint32_t t);
 /* Segments that opened or closed in a write, kept for the hook until the commit. */
 struct stl_event {
     char user[OWNTRACKS_NAME_MAX + 1], device[OWNTRACKS_NAME_MAX + 1];
+    char zone[STORE_ZONE_MAX]; /* the user's, by name */
     enum tl_event ev;
     struct tl_segment seg;
 };

@@ -558,6 +558,7 @@ struct tl_run {
     bool reporting;        /* a replay of older fixes repeats what was said */
     struct stl_events *ev;
     const char *user, *device;
+    const char *zone; /* the user's zone's name, for the hook */
     struct tl_detector det;
     uint32_t last_ckpt;  /* fix time of the newest checkpoint written or kept */
     uint32_t since_ckpt; /* fixes fed since */
@@ -577,6 +578,7 @@ static void push_event(struct tl_run *r, enum tl_event ev, const struct tl_segme
     struct stl_event *x = &v[e->n++];
     snprintf(x->user, sizeof(x->user), "%s", r->user);
     snprintf(x->device, sizeof(x->device), "%s", r->device);
+    snprintf(x->zone, sizeof(x->zone), "%s", r->zone ? r->zone : "");
     x->ev = ev;
     x->seg = *g;
 }
@@ -850,7 +852,8 @@ int stl_update(struct store *s, MDB_txn *txn, uint32_t id, const char *user, con
                        .ev = full ? NULL : ev,
                        .report_after = clamp_u32(st.det.last_tst),
                        .user = user,
-                       .device = device};
+                       .device = device,
+                       .zone = zone_name(zone)};
     uint32_t resume_after, count_from, days_from_t = 0;
     bool seed_dirty_day = false;
     ds.zone = zone;
@@ -988,7 +991,8 @@ int stl_mark(struct store *s, MDB_txn *txn, uint32_t id, uint32_t t)
 void stl_deliver(struct store *s, struct stl_events *ev)
 {
     for (size_t i = 0; i < ev->n && s->tl_hook; i++)
-        s->tl_hook(s->tl_hook_arg, ev->v[i].user, ev->v[i].device, ev->v[i].ev, &ev->v[i].seg);
+        s->tl_hook(s->tl_hook_arg, ev->v[i].user, ev->v[i].device, ev->v[i].zone, ev->v[i].ev,
+                   &ev->v[i].seg);
     ev->n = 0;
 }
 

@@ -423,6 +423,7 @@ class Changes(unittest.TestCase):
         self.assertIn("600 s", shown)
 
     def test_live_events_arrive_over_sse_and_websocket(self):
+        h.cli(self.storage, "settings", "--user", "jane", "--zone", "Asia/Tokyo")
         sse = SseReader(self.port)
         self.assertEqual(sse.resp.status, 200)
         ws = websocket.create_connection("ws://127.0.0.1:%d/ws/last" % self.port, timeout=30)
@@ -446,6 +447,7 @@ class Changes(unittest.TestCase):
         self.assertEqual((ev["_type"], ev["user"], ev["device"]), ("timeline", "jane", "phone"))
         self.assertEqual(ev["event"], "closed")
         self.assertIn(ev["segment"]["type"], ("stay", "trip", "gap"))
+        self.assertTrue(ev["segment"]["isostart"].endswith("+09:00"), "jane's local time: %s" % ev)
         by_ws = []
         deadline = time.monotonic() + 60 * h.WAIT_SCALE
         while time.monotonic() < deadline and not any(e["event"] == "closed" for e in by_ws):

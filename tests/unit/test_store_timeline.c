@@ -435,15 +435,16 @@ Test(store_timeline, a_device_with_one_point_has_one_open_segment)
 
 struct heard {
     int opened, closed;
-    char device[32];
+    char device[32], zone[64];
 };
 
-static void hook(void *arg, const char *user, const char *device, enum tl_event ev,
-                 const struct tl_segment *seg)
+static void hook(void *arg, const char *user, const char *device, const char *zone,
+                 enum tl_event ev, const struct tl_segment *seg)
 {
     struct heard *h = arg;
     cr_expect_str_eq(user, "jane");
     snprintf(h->device, sizeof(h->device), "%s", device);
+    snprintf(h->zone, sizeof(h->zone), "%s", zone);
     cr_expect(seg->start <= seg->end);
     if (ev == TL_OPENED)
         h->opened++;
@@ -458,6 +459,7 @@ Test(store_timeline, tells_the_hook_what_opened_and_closed_after_the_commit)
     size_t n = make_day(fixes, 0, DAY0, 2);
     write_fixes(st, "phone", fixes, n, 16);
     cr_expect_str_eq(h.device, "phone");
+    cr_expect_str_eq(h.zone, "UTC", "the user's zone by name (the store's default here)");
     cr_expect(h.closed >= 4, "stays and trips closed: %d", h.closed);
     cr_expect(h.opened >= 3, "stays and trips opened: %d", h.opened);
 }
