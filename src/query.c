@@ -418,30 +418,32 @@ int query_friends_json(struct store *s, const char *user, const char *device,
 int query_months_json(struct store *s, const char *user, const char *device, struct sink *out)
 {
     struct store_device d;
-    struct store_iter *it;
     struct store_item item;
-    int64_t last_month = -1;
+    int64_t from = 0;
     size_t n = 0;
     int rc = store_get_device(s, user, device, &d);
 
     sink_putc(out, '[');
-    if (rc == 0)
-        rc = store_iter_points(s, d.id, 0, WTIME_MAX, STORE_ITER_WITH_HIDDEN, &it);
-    if (rc == 0) {
-        while ((rc = store_iter_next(it, &item)) == 1) {
-            int64_t y;
-            unsigned m, day;
-            wtime_to_civil(item.tst / 86400, &y, &m, &day);
-            int64_t month = y * 12 + m - 1;
-            if (month == last_month)
-                continue;
-            char buf[16];
-            int len = snprintf(buf, sizeof(buf), "%04lld-%02u", (long long)y, m);
-            sink_puts(out, n++ ? "," : "");
-            sink_json_string(out, buf, (size_t)len);
-            last_month = month;
-        }
+    /* One point a month: after each, the next read starts at the first second of the next
+     * month, so a year of half a million points costs a dozen reads, not a scan of them all. */
+    while (rc == 0 && from <= WTIME_MAX) {
+        struct store_iter *it;
+        if ((rc = store_iter_points(s, d.id, from, WTIME_MAX, 0, &it)))
+            break;
+        rc = store_iter_next(it, &item);
+        int64_t tst = item.tst;
         store_iter_close(it);
+        if (rc != 1)
+            break;
+        rc = 0;
+        int64_t y;
+        unsigned m, day;
+        wtime_to_civil(tst / 86400, &y, &m, &day);
+        char buf[16];
+        int len = snprintf(buf, sizeof(buf), "%04lld-%02u", (long long)y, m);
+        sink_puts(out, n++ ? "," : "");
+        sink_json_string(out, buf, (size_t)len);
+        from = 86400 * (m == 12 ? wtime_from_civil(y + 1, 1, 1) : wtime_from_civil(y, m + 1, 1));
     }
     sink_putc(out, ']');
     return rc == -ENOENT ? 0 : rc;

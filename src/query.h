@@ -80,8 +80,9 @@ int query_card_event_json(const char *user, const char *device, int64_t tst, con
 int query_friends_json(struct store *s, const char *user, const char *device,
                        query_visible_fn visible, void *visible_arg, struct sink *out);
 
-/* The months (YYYY-MM) in which a device has points, hidden ones included, oldest first, as
- * a JSON array; "[]" for an unknown device. Returns 0 or a store error. */
+/* The months (YYYY-MM, UTC) in which a device has visible points, oldest first, as a JSON
+ * array; "[]" for an unknown device. One read per month (not one snapshot). Returns 0 or a
+ * store error. */
 int query_months_json(struct store *s, const char *user, const char *device, struct sink *out);
 
 /* Points with a worse accuracy (acc, metres) than this do not count towards distances: a

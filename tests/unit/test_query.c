@@ -300,3 +300,24 @@ Test(query, a_plan_looks_the_device_up_once_and_knows_an_unknown_one)
     json_object_put(o);
     query_plan_free(&plan);
 }
+
+Test(query, months_list_the_months_with_visible_points)
+{
+    /* 2024-01-05, 2024-01-31 23:59:59, 2024-02-10 (hidden: its month has nothing to show),
+     * 2024-03-01 00:00:00, 2024-12-31, 2025-01-01 */
+    const int64_t tsts[] = {1704412800, 1706745599, 1707523200, 1709251200, 1735603200,
+                            1735689600};
+    write_at(tsts, sizeof(tsts) / sizeof(tsts[0]));
+    cr_assert_eq(store_set_hidden(st, "jane", "phone", 1707523200, true), 0);
+    struct sink out;
+    cr_assert_eq(sink_init_mem(&out, 256), 0);
+    cr_assert_eq(query_months_json(st, "jane", "phone", &out), 0);
+    sink_putc(&out, 0);
+    cr_expect_str_eq(out.buf, "[\"2024-01\",\"2024-03\",\"2024-12\",\"2025-01\"]");
+    sink_free(&out);
+    cr_assert_eq(sink_init_mem(&out, 256), 0);
+    cr_assert_eq(query_months_json(st, "jane", "nobody", &out), 0);
+    sink_putc(&out, 0);
+    cr_expect_str_eq(out.buf, "[]");
+    sink_free(&out);
+}
