@@ -196,7 +196,8 @@ static const char *cli_param(void *ctx, const char *name)
                  {"from", offsetof(struct cli_params, from)},
                  {"to", offsetof(struct cli_params, to)},
                  {"format", offsetof(struct cli_params, format)},
-                 {"fields", offsetof(struct cli_params, fields)}};
+                 {"fields", offsetof(struct cli_params, fields)},
+                 {"limit", offsetof(struct cli_params, limit)}};
     for (size_t i = 0; i < WL_ARRAY_LEN(names); i++)
         if (strcmp(name, names[i].name) == 0)
             return *(const char *const *)((const char *)p + names[i].offset);
@@ -284,6 +285,8 @@ int cli_export(int argc, char **argv)
         {"format", "FORMAT", "json, geojson, gpx or csv (default: json)", &p.format, NULL},
         {"fields", "LIST", "json and csv: only these members, in this order (tst,lat,lon)",
          &p.fields, NULL},
+        {"limit", "N", "only the newest N points of the range (still written oldest first)",
+         &p.limit, NULL},
         {"output", "FILE", "write to FILE instead of standard output (- is standard output)",
          &output, NULL},
         {"timeline", NULL, "gpx: the stays as waypoints and a track per trip, not the points", NULL,
@@ -291,7 +294,8 @@ int cli_export(int argc, char **argv)
     const struct cli_command cmd = {
         "export",
         "export --user USER --device DEVICE [--from TIME] [--to TIME] "
-        "[--format json|geojson|gpx|csv] [--fields LIST] [--output FILE] [--timeline]",
+        "[--format json|geojson|gpx|csv] [--fields LIST] [--limit N] [--output FILE] "
+        "[--timeline]",
         "Writes a device's track in time order. TIME is YYYY-MM-DD, "
         "YYYY-MM-DDTHH:MM[:SS] with optional Z or\n+HH:MM (UTC when no zone is given), or "
         "epoch seconds.",
@@ -306,7 +310,8 @@ int cli_export(int argc, char **argv)
     struct query_track *t = NULL;
     struct query_plan plan = {0};
     static const struct request_rules rules = {
-        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_FORMAT | REQUEST_FIELDS,
+        .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE | REQUEST_FORMAT | REQUEST_FIELDS |
+                 REQUEST_LIMIT,
         .requires = REQUEST_USER | REQUEST_DEVICE,
         .formats = REQUEST_FORMAT_BIT(FMT_JSON) | REQUEST_FORMAT_BIT(FMT_GEOJSON) |
                    REQUEST_FORMAT_BIT(FMT_GPX) | REQUEST_FORMAT_BIT(FMT_CSV)};
@@ -320,6 +325,10 @@ int cli_export(int argc, char **argv)
     cli_setup_logging(&cfg);
     if (cli_request("export", &p, &rules, &rq))
         return 2;
+    if (timeline && rq.limit) {
+        fprintf(stderr, "wherelog export: --limit counts points; it does not go with --timeline\n");
+        return 2;
+    }
     if (timeline && rq.format != FMT_GPX) {
         fprintf(stderr, "wherelog export: --timeline goes with --format gpx (for json and "
                         "geojson: wherelog timeline)\n");
@@ -344,7 +353,7 @@ int cli_export(int argc, char **argv)
             status = 2;
         goto out;
     }
-    struct query_range range = {.from = rq.from, .to = rq.to};
+    struct query_range range = {.from = rq.from, .to = rq.to, .limit = rq.limit};
     struct fmt_options fo = {.fields = rq.nfields ? rq.fields : NULL, .nfields = rq.nfields};
     rc = query_plan_export(s, rq.user, rq.device, &range, &plan);
     if (rc == 0 && !plan.found) {

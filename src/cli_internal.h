@@ -30,7 +30,7 @@ int cli_time_arg(const char *cmd, const char *what, const char *text, bool end, 
  * uses too, so that both refuse the same input in the same words.
  */
 struct cli_params {
-    const char *user, *device, *from, *to, *format, *fields;
+    const char *user, *device, *from, *to, *format, *fields, *limit;
 };
 /* Parses them by the rules; returns 0, or -EINVAL after a one-line reason on stderr
  * ("wherelog CMD: --from: ..."). */

@@ -91,6 +91,24 @@ class Cli(unittest.TestCase):
                        "--to", "2024-12-01T03:00:00+01:00")
         self.assertEqual([p["tst"] for p in got], [1733014800, 1733018400])
 
+    def test_export_limit_takes_the_newest_oldest_first(self):
+        got = h.export(self.storage, "jane", "phone", "json", "--from", "2024-12-01",
+                       "--to", "2024-12-01", "--limit", "3")
+        self.assertEqual([p["isotst"] for p in got], ["2024-12-01T21:00:00Z",
+                                                      "2024-12-01T22:00:00Z",
+                                                      "2024-12-01T23:00:00Z"])
+        csv = h.export(self.storage, "jane", "phone", "csv", "--limit", "5")
+        self.assertEqual(len(csv.strip().splitlines()), 6, "a header and the newest five")
+        for bad in ("0x3", "-1", "many"):
+            r = run("export", "--user", "jane", "--device", "phone", "--limit", bad,
+                    "--storage", self.storage)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("--limit", r.stderr)
+        r = run("export", "--user", "jane", "--device", "phone", "--format", "gpx", "--timeline",
+                "--limit", "3", "--storage", self.storage)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--limit", r.stderr)
+
     def test_export_formats(self):
         gpx_path = self.dir.file("t.gpx")
         h.cli(self.storage, "export", "--user", "jane", "--device", "phone", "--format", "gpx",
