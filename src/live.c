@@ -47,10 +47,10 @@ struct live_sse {
     uint64_t next; /* sequence number of the next event to send */
     char *pending; /* an SSE frame only partly sent */
     size_t pending_len, pending_off;
-    bool started;    /* the retry hint went out */
-    uint64_t resets; /* resets this client was told about */
-    bool waiting;    /* suspended: resume() when there is something to send */
-    time_t last_sent;
+    bool started;     /* the retry hint went out */
+    uint64_t resets;  /* resets this client was told about */
+    bool waiting;     /* suspended: resume() when there is something to send */
+    time_t last_sent; /* mono_s() */
     /* A share link's stream (live_sse_open_share): its device, its check, and whether it
      * failed (the "gone" frame is then the last). */
     bool share;
@@ -72,7 +72,7 @@ struct live_ws {
     uint64_t resets;
     char *extra; /* bytes the HTTP server read past the upgrade request */
     size_t extra_len, extra_off;
-    time_t last_ping;
+    time_t last_ping; /* mono_s() */
     void (*done)(void *);
     void *done_arg;
     struct live_ws *next_client;
@@ -121,6 +121,16 @@ static void wake_thread(struct live *lv)
         wl_log(WL_LOG_ERROR, "live", "cannot wake the live thread: %s", strerror(errno));
 }
 
+/* Seconds on a clock that a change of the wall clock does not move: keepalives and pings keep
+ * their pace when the time is set (a clock set back an hour would otherwise silence them for
+ * an hour, and clients would give up). */
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
 /*
  * Wakes the sleeping SSE clients that have sent nothing for `idle` seconds (0: all of them).
  * They are marked under the lock and resumed outside it: a client stays suspended, and so
@@ -130,7 +140,7 @@ static void wake_sse(struct live *lv, time_t idle)
 {
     void *wake[WL_LIVE_WAKE_BATCH];
     void (*resume)(void *) = NULL;
-    time_t now = time(NULL);
+    time_t now = time(NULL), mono = mono_s(); /* expiry is wall time; idleness is not */
 
     for (bool more = true; more;) {
         size_t k = 0;
@@ -138,7 +148,7 @@ static void wake_sse(struct live *lv, time_t idle)
         pthread_mutex_lock(&lv->lock);
         for (struct live_sse *c = lv->sse; c; c = c->next_client) {
             bool expired = c->share && now >= c->share_of.expires;
-            if (!c->waiting || (now - c->last_sent < idle && !expired))
+            if (!c->waiting || (mono - c->last_sent < idle && !expired))
                 continue;
             if (k == WL_LIVE_WAKE_BATCH) {
                 more = true;
@@ -285,7 +295,7 @@ struct live_sse *live_sse_open(struct live *lv, const char *viewer, const char *
     c->suspend = suspend;
     c->resume = resume;
     c->arg = arg;
-    c->last_sent = time(NULL);
+    c->last_sent = mono_s();
     pthread_mutex_lock(&lv->lock);
     c->next = lv->seq;
     c->resets = lv->resets;
@@ -377,7 +387,7 @@ static bool next_share_frame(struct live_sse *c, bool valid, const char **frame)
         *frame = "event: update\ndata: {}\n\n";
         return true;
     }
-    if (time(NULL) - c->last_sent >= LIVE_KEEPALIVE_S) {
+    if (mono_s() - c->last_sent >= LIVE_KEEPALIVE_S) {
         *frame = ": keepalive\n\n";
         return true;
     }
@@ -419,7 +429,7 @@ static bool next_frame(struct live_sse *c)
         c->pending_off = 0;
         c->next++;
         return true;
-    } else if (time(NULL) - c->last_sent >= LIVE_KEEPALIVE_S) {
+    } else if (mono_s() - c->last_sent >= LIVE_KEEPALIVE_S) {
         hl = snprintf(head, sizeof(head), ": keepalive\n\n");
     } else {
         return false;
@@ -460,7 +470,7 @@ ssize_t live_sse_read(struct live_sse *c, char *buf, size_t max)
         }
     }
     if (n) {
-        c->last_sent = time(NULL);
+        c->last_sent = mono_s();
     } else {
         c->waiting = true;
         c->suspend(c->arg); /* under the lock, so a resume can only come after it */
@@ -596,7 +606,7 @@ int live_ws_adopt(struct live_ws *w, int fd, const char *extra, size_t extra_len
     w->fd = fd;
     w->done = done;
     w->done_arg = done_arg;
-    w->last_ping = time(NULL);
+    w->last_ping = mono_s();
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     pthread_mutex_lock(&lv->lock);
     w->next_client = lv->adopt;
@@ -632,7 +642,7 @@ static bool ws_service(struct live *lv, struct live_ws *w, uint32_t ev)
         if (wslay_event_recv(w->ctx) != 0)
             return false;
     ws_catch_up(lv, w);
-    time_t now = time(NULL);
+    time_t now = mono_s();
     if (now - w->last_ping >= LIVE_KEEPALIVE_S) {
         struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
         wslay_event_queue_msg(w->ctx, &ping);
@@ -656,7 +666,7 @@ static void *ws_thread(void *arg)
 {
     struct live *lv = arg;
     struct epoll_event events[64];
-    time_t last_tick = time(NULL);
+    time_t last_tick = mono_s();
 
     for (;;) {
         int n = epoll_wait(lv->epfd, events, 64, 5000);
@@ -699,7 +709,7 @@ static void *ws_thread(void *arg)
         }
         if (stopping)
             break;
-        time_t now = time(NULL);
+        time_t now = mono_s();
         bool tick = now - last_tick >= 5;
         if (woken || tick) { /* new events, new clients, or time for keepalives */
             for (struct live_ws **p = &lv->ws; *p;) {

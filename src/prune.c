@@ -94,7 +94,8 @@ static void *prune_thread(void *arg)
             wl_log(WL_LOG_ERROR, "prune", "retention pass failed: %s", wl_strerror(rc));
         pthread_mutex_lock(&p->lock);
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC,
+                      &until); /* the wake's clock: a set wall clock moves it not */
         until.tv_sec += p->opt.interval;
         while (!p->stop && pthread_cond_timedwait(&p->wake, &p->lock, &until) != ETIMEDOUT)
             ;
@@ -113,7 +114,11 @@ int prune_start(struct store *s, const struct prune_options *opt, struct prune *
     if (p->opt.interval == 0)
         p->opt.interval = 3600;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wake, &attr);
+    pthread_condattr_destroy(&attr);
     if (pthread_create(&p->thread, NULL, prune_thread, p) != 0) {
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->wake);
