@@ -379,10 +379,10 @@ class Changes(unittest.TestCase):
         """OwnTracks sends little while a phone lies still: an hour of fixes at home ending two
         hours ago is a stay that lasts until now (the timeline read now), not one that ended
         with its last fix."""
-        now = int(time.time())
+        now = int(h.now())
         first, last = now - 3 * 3600, now - 2 * 3600
         self.publish("jane", "phone", stay(first, last, HOME, 600))
-        read_at = int(time.time())
+        read_at = int(h.now())
         segs = self.segments(**{"from": str(now - 6 * 3600), "to": str(read_at + 60)})
         self.assertEqual([g["type"] for g in segs], ["stay"], segs)
         self.assertTrue(segs[0]["open"])
