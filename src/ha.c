@@ -266,31 +266,42 @@ void ha_committed(void *arg, const struct store_record *recs, const enum store_r
 
     if (!ha->mqtt || sink_init_mem(&body, 256))
         return;
+    /* First the configs of new devices and each device's newest fix: only that one's state
+     * is published. The place is the store's as of this commit, which an older fix of the
+     * same commit may have been outside of. */
+    for (size_t i = 0; i < n; i++) {
+        const struct store_record *r = &recs[i];
+        if (r->kind != OWNTRACKS_LOCATION || results[i] != STORE_STORED)
+            continue;
+        pthread_mutex_lock(&ha->lock);
+        struct ha_device *d = device_of(ha, name_hash(r->user, r->device));
+        bool configured = d && d->configured;
+        if (d) {
+            d->configured = true;
+            if ((uint32_t)r->tst > d->newest)
+                d->newest = (uint32_t)r->tst;
+        }
+        pthread_mutex_unlock(&ha->lock);
+        if (!configured)
+            publish_config(ha, r->user, r->device);
+    }
     for (size_t i = 0; i < n; i++) {
         const struct store_record *r = &recs[i];
         if (r->kind != OWNTRACKS_LOCATION || results[i] != STORE_STORED)
             continue;
         uint32_t h = name_hash(r->user, r->device);
-        bool newer, configured, place_known = false;
+        bool newest, place_known = false;
         pthread_mutex_lock(&ha->lock);
         struct ha_device *d = device_of(ha, h);
-        configured = d && d->configured;
-        newer = !d || (uint32_t)r->tst >= d->newest;
-        if (d) {
-            d->configured = true;
-            if (newer)
-                d->newest = (uint32_t)r->tst;
-            if ((place_known = d->place_known))
-                memcpy(place, d->place, sizeof(place));
-        }
+        newest = !d || (uint32_t)r->tst == d->newest;
+        if (d && (place_known = d->place_known))
+            memcpy(place, d->place, sizeof(place));
         pthread_mutex_unlock(&ha->lock);
-        if (!configured)
-            publish_config(ha, r->user, r->device);
-        if (!newer)
-            continue; /* a late fix: the device is elsewhere now */
+        if (!newest)
+            continue; /* a late fix, or one the commit has a newer one of: elsewhere now */
         if (!place_known) {
-            /* After a start or a place event: once, from the store (evstate), so that a
-             * restart does not forget that the device is at a place it entered before. */
+            /* After a start or a place event: once, from the store (the events' state), so
+             * that a restart does not forget a place the device entered before it. */
             read_place(ha, r->user, r->device, place);
             pthread_mutex_lock(&ha->lock);
             if ((d = device_of(ha, h))) {

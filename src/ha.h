@@ -20,7 +20,8 @@
  * none is "not_home".
  *
  * Configs are published for every stored device when the client connects, and for a new
- * device at its first location; state and attributes at each newer location. The place is
+ * device at its first location; state and attributes at each device's newest location of a
+ * commit, if it is newer than those published before. The place is
  * read from the store (the events' state, so a restart keeps it) at a device's first location
  * after a start and at the first after each of its place events.
  *
