@@ -733,7 +733,8 @@ void api_get_events(struct api *api, const struct api_request *req, struct api_r
     if (kind && *kind && store_event_kinds_parse(kind, &kinds) != 0) {
         api_error(resp, 400,
                   "kind: a comma-separated list of stay_started, stay_ended, "
-                  "trip_started, trip_ended, battery_low, transition, silent");
+                  "trip_started, trip_ended, battery_low, transition, silent, "
+                  "place_entered, place_left");
         return;
     }
     if (!may_see(api, req, rq.user)) {

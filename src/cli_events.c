@@ -27,7 +27,7 @@ int cli_events(int argc, char **argv)
         {"to", "TIME", "up to this time", &p.to, NULL},
         {"kind", "KIND[,KIND]",
          "only these kinds (stay_started, stay_ended, trip_started, "
-         "trip_ended, battery_low, transition, silent)",
+         "trip_ended, battery_low, transition, silent, place_entered, place_left)",
          &kind, NULL}};
     static const struct request_rules rules = {
         .takes = REQUEST_USER | REQUEST_DEVICE | REQUEST_RANGE, .requires = REQUEST_USER};
@@ -35,7 +35,8 @@ int cli_events(int argc, char **argv)
         "events",
         "events --user USER [--device DEVICE] [--from TIME] [--to TIME] [--kind KINDS]",
         "Prints the events derived from a user's data (stays, trips, battery, regions,\n"
-        "silences), one JSON object per line, each device's in time order.",
+        "silences, places entered and left), one JSON object per line, each device's in time\n"
+        "order.",
         CFG_ALL,
         opts,
         WL_ARRAY_LEN(opts),

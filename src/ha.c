@@ -9,18 +9,26 @@
 #include "ha.h"
 #include "log.h"
 #include "pack.h"
+#include "wl.h"
+
+/* What is known of one device, under the lock. */
+struct ha_device {
+    uint32_t hash;    /* of user/device */
+    uint32_t newest;  /* the newest fix whose state was published (a late fix must not set an
+                         old state) */
+    bool configured;  /* its config was published since the last connect */
+    bool place_known; /* place holds what the store says (false at first, and once a place
+                         event came: read again at the next fix) */
+    char place[STORE_PLACE_NAME_MAX + 1]; /* the wherelog place it is in; "": none */
+};
 
 struct ha {
     struct store *store;
     struct mqtt *mqtt;
     char prefix[HA_PREFIX_MAX];
     pthread_mutex_t lock;
-    /* Devices configured since the last connect, under lock: the hash of user/device, and the
-     * newest fix whose state was published (a late fix must not set an old state). */
-    struct {
-        uint32_t hash, newest;
-    } configured[HA_CONFIGURED];
-    size_t nconfigured;
+    struct ha_device devices[HA_CONFIGURED];
+    size_t ndevices;
 };
 
 static uint32_t name_hash(const char *user, const char *device)
@@ -80,12 +88,16 @@ void ha_config_json(struct sink *out, const char *user, const char *device)
     sink_puts(out, ",\"manufacturer\":\"wherelog\",\"model\":\"OwnTracks device\"}}");
 }
 
-void ha_state(char *buf, size_t size, const void *data, size_t len, int64_t tst)
+void ha_state(char *buf, size_t size, const char *place, const void *data, size_t len, int64_t tst)
 {
     struct pack_value v, e;
     struct pack_reader r;
     const char *key;
     size_t keylen;
+    if (place && place[0]) {
+        snprintf(buf, size, "%s", ha_is_home(place, strlen(place)) ? "home" : place);
+        return;
+    }
     snprintf(buf, size, "not_home");
     if (pack_find(data, len, tst, "location", "inregions", &v) != 1 || v.type != PACK_ARRAY)
         return;
@@ -94,7 +106,7 @@ void ha_state(char *buf, size_t size, const void *data, size_t len, int64_t tst)
     while (pack_next(&r, &key, &keylen, &e) == 1) {
         if (e.type != PACK_STRING || e.len == 0)
             continue;
-        if (e.len == 4 && strncasecmp(e.str, "home", 4) == 0) {
+        if (ha_is_home(e.str, e.len)) {
             snprintf(buf, size, "home");
             return;
         }
@@ -104,6 +116,11 @@ void ha_state(char *buf, size_t size, const void *data, size_t len, int64_t tst)
             first = false;
         }
     }
+}
+
+bool ha_is_home(const char *name, size_t len)
+{
+    return len == 4 && strncasecmp(name, "home", 4) == 0;
 }
 
 static void attribute(struct sink *out, const void *data, size_t len, int64_t tst,
@@ -118,7 +135,8 @@ static void attribute(struct sink *out, const void *data, size_t len, int64_t ts
     *any = true;
 }
 
-void ha_attributes_json(struct sink *out, const void *data, size_t len, int64_t tst)
+void ha_attributes_json(struct sink *out, const char *place, const void *data, size_t len,
+                        int64_t tst)
 {
     bool any = false;
     sink_putc(out, '{');
@@ -127,6 +145,11 @@ void ha_attributes_json(struct sink *out, const void *data, size_t len, int64_t 
     attribute(out, data, len, tst, "acc", "gps_accuracy", &any);
     attribute(out, data, len, tst, "batt", "battery_level", &any);
     attribute(out, data, len, tst, "vel", "velocity", &any);
+    if (place && place[0]) {
+        sink_puts(out, any ? ",\"place\":" : "\"place\":");
+        sink_json_string_any(out, place, strlen(place));
+        any = true;
+    }
     sink_printf(out, "%s\"tst\":%lld}", any ? "," : "", (long long)tst);
 }
 
@@ -155,31 +178,18 @@ void ha_free(struct ha *ha)
     free(ha);
 }
 
-/* Was the device configured since the last connect? Marks it if not. With a fix's tst,
- * *newer says whether it is the device's newest so far (and records it). */
-static bool mark_configured(struct ha *ha, uint32_t h, uint32_t tst, bool *newer)
+/* The device's entry (added if there is room), or NULL when it is not remembered. Under the
+ * lock. */
+static struct ha_device *device_of(struct ha *ha, uint32_t h)
 {
-    bool known = false;
-    size_t i = 0;
-    pthread_mutex_lock(&ha->lock);
-    for (; i < ha->nconfigured && !known; i++)
-        known = ha->configured[i].hash == h;
-    if (known) {
-        i--;
-    } else if (ha->nconfigured < HA_CONFIGURED) {
-        i = ha->nconfigured++;
-        ha->configured[i].hash = h;
-        ha->configured[i].newest = 0;
-    } else {
-        i = SIZE_MAX; /* not remembered: published every time */
-    }
-    if (newer) {
-        *newer = i == SIZE_MAX || tst >= ha->configured[i].newest;
-        if (i != SIZE_MAX && *newer)
-            ha->configured[i].newest = tst;
-    }
-    pthread_mutex_unlock(&ha->lock);
-    return known;
+    for (size_t i = 0; i < ha->ndevices; i++)
+        if (ha->devices[i].hash == h)
+            return &ha->devices[i];
+    if (ha->ndevices == HA_CONFIGURED)
+        return NULL; /* not remembered: configured and read from the store every time */
+    struct ha_device *d = &ha->devices[ha->ndevices++];
+    *d = (struct ha_device){.hash = h};
+    return d;
 }
 
 static void publish_config(struct ha *ha, const char *user, const char *device)
@@ -202,17 +212,48 @@ void ha_connected(void *arg)
     struct store_device *devs = NULL;
     size_t n = 0;
     pthread_mutex_lock(&ha->lock);
-    ha->nconfigured = 0; /* a new broker may have lost them: publish all again */
+    for (size_t i = 0; i < ha->ndevices; i++)
+        ha->devices[i].configured = false; /* a new broker may have lost them: publish again */
     pthread_mutex_unlock(&ha->lock);
     if (store_devices(ha->store, NULL, NULL, &devs, &n) != 0) {
         wl_log(WL_LOG_WARN, "ha", "cannot list the devices for Home Assistant's discovery");
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        mark_configured(ha, name_hash(devs[i].user, devs[i].device), 0, NULL);
+        pthread_mutex_lock(&ha->lock);
+        struct ha_device *d = device_of(ha, name_hash(devs[i].user, devs[i].device));
+        if (d)
+            d->configured = true;
+        pthread_mutex_unlock(&ha->lock);
         publish_config(ha, devs[i].user, devs[i].device);
     }
     free(devs);
+}
+
+void ha_event(void *arg, const struct store_event *ev)
+{
+    struct ha *ha = arg;
+    if (ev->kind != STORE_EV_PLACE_ENTERED && ev->kind != STORE_EV_PLACE_LEFT)
+        return;
+    pthread_mutex_lock(&ha->lock);
+    struct ha_device *d = device_of(ha, name_hash(ev->user, ev->device));
+    if (d)
+        d->place_known = false; /* the next fix reads it (this hook must not read the store) */
+    pthread_mutex_unlock(&ha->lock);
+}
+
+/* The place the store says the device is in ("" none) into place. */
+static void read_place(struct ha *ha, const char *user, const char *device, char *place)
+{
+    struct store_device d;
+    uint32_t id;
+    int rc = store_get_device(ha->store, user, device, &d);
+    place[0] = 0;
+    if (rc == 0)
+        rc = store_event_place(ha->store, &d, &id, place);
+    if (rc)
+        wl_log(WL_LOG_WARN, "ha", "cannot read the place of %s/%s: %s", user, device,
+               wl_strerror(rc));
 }
 
 void ha_committed(void *arg, const struct store_record *recs, const enum store_result *results,
@@ -220,26 +261,62 @@ void ha_committed(void *arg, const struct store_record *recs, const enum store_r
 {
     struct ha *ha = arg;
     struct sink body;
-    char topic[3 * OWNTRACKS_NAME_MAX + 32], state[OWNTRACKS_NAME_MAX * 2];
+    char topic[3 * OWNTRACKS_NAME_MAX + 32], state[STORE_PLACE_NAME_MAX + 1];
+    char place[STORE_PLACE_NAME_MAX + 1];
 
     if (!ha->mqtt || sink_init_mem(&body, 256))
         return;
+    /* First the configs of new devices and each device's newest fix: only that one's state
+     * is published. The place is the store's as of this commit, which an older fix of the
+     * same commit may have been outside of. */
     for (size_t i = 0; i < n; i++) {
         const struct store_record *r = &recs[i];
         if (r->kind != OWNTRACKS_LOCATION || results[i] != STORE_STORED)
             continue;
-        bool newer;
-        if (!mark_configured(ha, name_hash(r->user, r->device), (uint32_t)r->tst, &newer))
+        pthread_mutex_lock(&ha->lock);
+        struct ha_device *d = device_of(ha, name_hash(r->user, r->device));
+        bool configured = d && d->configured;
+        if (d) {
+            d->configured = true;
+            if ((uint32_t)r->tst > d->newest)
+                d->newest = (uint32_t)r->tst;
+        }
+        pthread_mutex_unlock(&ha->lock);
+        if (!configured)
             publish_config(ha, r->user, r->device);
-        if (!newer)
-            continue; /* a late fix: the device is elsewhere now */
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct store_record *r = &recs[i];
+        if (r->kind != OWNTRACKS_LOCATION || results[i] != STORE_STORED)
+            continue;
+        uint32_t h = name_hash(r->user, r->device);
+        bool newest, place_known = false;
+        pthread_mutex_lock(&ha->lock);
+        struct ha_device *d = device_of(ha, h);
+        newest = !d || (uint32_t)r->tst == d->newest;
+        if (d && (place_known = d->place_known))
+            memcpy(place, d->place, sizeof(place));
+        pthread_mutex_unlock(&ha->lock);
+        if (!newest)
+            continue; /* a late fix, or one the commit has a newer one of: elsewhere now */
+        if (!place_known) {
+            /* After a start or a place event: once, from the store (the events' state), so
+             * that a restart does not forget a place the device entered before it. */
+            read_place(ha, r->user, r->device, place);
+            pthread_mutex_lock(&ha->lock);
+            if ((d = device_of(ha, h))) {
+                memcpy(d->place, place, sizeof(d->place));
+                d->place_known = true;
+            }
+            pthread_mutex_unlock(&ha->lock);
+        }
         /* Retained: Home Assistant started later still learns where the device is. */
         body.len = 0;
-        ha_attributes_json(&body, r->data, r->len, r->tst);
+        ha_attributes_json(&body, place, r->data, r->len, r->tst);
         topic_of(topic, sizeof(topic), r->user, r->device, "attributes");
         if (!body.err)
             mqtt_publish(ha->mqtt, topic, body.buf, body.len, true);
-        ha_state(state, sizeof(state), r->data, r->len, r->tst);
+        ha_state(state, sizeof(state), place, r->data, r->len, r->tst);
         topic_of(topic, sizeof(topic), r->user, r->device, "state");
         mqtt_publish(ha->mqtt, topic, state, strlen(state), true);
     }

@@ -336,6 +336,8 @@ static void on_event(void *arg, const struct store_event *ev)
 {
     struct server *sv = arg;
     live_event(sv->live, ev);
+    if (sv->ha)
+        ha_event(sv->ha, ev);
     if (sv->event_topic && sv->mq.mqtt) {
         char topic[CFG_STR + 2 * OWNTRACKS_NAME_MAX];
         struct sink body;

@@ -786,6 +786,7 @@ fail:
         mdb_txn_abort(txn);
     if (s->env)
         mdb_env_close(s->env);
+    sev_close(s);
     pthread_rwlock_destroy(&s->resize_lock);
     free(s);
     return rc;
@@ -797,6 +798,7 @@ void store_close(struct store *s)
         return;
     if (s->env)
         mdb_env_close(s->env);
+    sev_close(s);
     pthread_rwlock_destroy(&s->resize_lock);
     free(s);
 }

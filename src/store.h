@@ -396,7 +396,9 @@ int store_timeline_rebuild(struct store *s, const char *user, const char *device
  * points (or messages) that cause them (store_events.c):
  *
  *   evlog    u32 device id | u32 tst | u32 seq -> u8 kind | the fields (JSON members, no braces)
- *   evstate  u32 device id -> what derivation remembers of a device: battery low, silent
+ *   evstate  u32 device id -> what derivation remembers of a device: u8 flags (battery low,
+ *            silent) | u32le newest fix | u32le place id (0: none) | its name when entered
+ *            (the rest); a 5-byte value (before places) is in no place
  *   webhooks u32 webhook id -> "user" NUL "url" NUL u32le kinds | secret
  *   outbox   u32 webhook id | u32 device id | u32 seq -> u32le event tst | u32le enqueued at
  *
@@ -410,7 +412,18 @@ int store_timeline_rebuild(struct store *s, const char *user, const char *device
  *     per crossing: it is armed again when a fix reports STORE_BATTERY_REARM points above it;
  *   - transition: the phone's own transition message (enter/leave a region), stored;
  *   - silent: store_events_check_silence() found no message from a device for longer than
- *     a time; once per silence (any message from the device ends it).
+ *     a time; once per silence (any message from the device ends it);
+ *   - place_entered / place_left: a fix newer than the device's newest, of usable accuracy
+ *     (no worse than the user's timeline max_acc_m, 200 m by default; unknown counts as
+ *     usable), entered or left one of the user's places (store.h "places"). It enters the
+ *     place whose circle holds it (of several, the one whose centre is nearest relative to its
+ *     radius); it leaves only when a fix lies beyond radius + max(STORE_PLACE_HYSTERESIS_M,
+ *     the fix's acc), so a fix jittering on the border does not flap, and while it is in one
+ *     place it enters no other. Leaving one place for another at one fix is place_left then
+ *     place_entered. A place moved while the device is in it is judged by its new circle at
+ *     the next fix; a place deleted meanwhile is left at the next usable fix (its place_left
+ *     has "deleted":true and the name it had when entered). A fix with an unusable accuracy
+ *     changes nothing. Fields: "place":ID,"name":"...", the fix's lat, lon and acc.
  * For each event and each webhook of the device's user that wants its kind, an outbox record
  * is written in the same transaction: a committed event is delivered at least once, whatever
  * crashes after the commit (webhook.h delivers them).
@@ -423,8 +436,13 @@ enum store_event_kind {
     STORE_EV_BATTERY_LOW,
     STORE_EV_TRANSITION,
     STORE_EV_SILENT,
+    STORE_EV_PLACE_ENTERED,
+    STORE_EV_PLACE_LEFT,
     STORE_EV_KIND_END /* one past the last */
 };
+/* Metres beyond a place's radius (or the fix's accuracy, if larger) that a fix must lie to
+ * leave it: a phone standing still reports fixes scattered over tens of metres. */
+#define STORE_PLACE_HYSTERESIS_M  50.0
 #define STORE_BATTERY_LOW_DEFAULT 20
 #define STORE_BATTERY_REARM                                                                        \
     5 /* percent above the level: a battery that reads 19, 20,                                     \
@@ -463,6 +481,11 @@ void store_set_event_hook(struct store *s, store_event_hook fn, void *arg);
 int store_events_read(struct store *s, const struct store_device *d, int64_t from, int64_t to,
                       unsigned kinds, int (*cb)(void *arg, const struct store_event *ev),
                       void *arg);
+
+/* The place device d is in as derivation left it (entered and not left): *id (0: none) and
+ * name (STORE_PLACE_NAME_MAX + 1 bytes: its name now, or when entered if it was deleted
+ * since; "" for none). Returns 0 or a store error. */
+int store_event_place(struct store *s, const struct store_device *d, uint32_t *id, char *name);
 
 /* Writes a "silent" event for each device whose last message is older than now - after and
  * that has none for this silence yet, in one transaction (then the hook). *found (may be NULL)

@@ -4,12 +4,14 @@
  * layout and the rules are in store.h ("events").
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "array.h"
+#include "geo.h"
 #include "log.h"
 #include "pack.h"
 #include "sink.h"
@@ -19,7 +21,12 @@
 #define EV_KEY     12 /* u32 device id | u32 tst | u32 seq */
 #define OUTBOX_KEY 12 /* u32 webhook id | u32 device id | u32 seq */
 #define OUTBOX_VAL 8  /* u32le event tst | u32le enqueued at */
-#define STATE_VAL  5  /* u8 flags | u32le last fix */
+#define STATE_OLD  5  /* u8 flags | u32le last fix: a value from before places */
+#define STATE_HEAD 9  /* and u32le place id, then its name (the rest) */
+#define STATE_MAX  (STATE_HEAD + STORE_PLACE_NAME_MAX)
+/* Users whose places derivation keeps: a household's or a small club's devices; beyond it,
+ * a user's places are read again when their slot was taken (what every fix did before). */
+#define PLACES_CACHED 16
 /* Records trimmed per transaction: ingest waits at most this long behind a trim. */
 #define TRIM_BATCH 512
 
@@ -31,6 +38,8 @@ static const char *const kind_names[STORE_EV_KIND_END] = {
     [STORE_EV_BATTERY_LOW] = "battery_low",
     [STORE_EV_TRANSITION] = "transition",
     [STORE_EV_SILENT] = "silent",
+    [STORE_EV_PLACE_ENTERED] = "place_entered",
+    [STORE_EV_PLACE_LEFT] = "place_left",
 };
 
 const char *store_event_kind_name(enum store_event_kind kind)
@@ -216,22 +225,31 @@ static int load_state(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t
         return 0;
     if (rc)
         return rc;
-    if (v.mv_size != STATE_VAL)
+    const uint8_t *p = v.mv_data;
+    if (v.mv_size != STATE_OLD && (v.mv_size < STATE_HEAD || v.mv_size > STATE_MAX))
         return MDB_CORRUPTED;
-    d->flags = ((const uint8_t *)v.mv_data)[0];
-    d->last_fix = get_le32((const uint8_t *)v.mv_data + 1);
+    d->flags = p[0];
+    d->last_fix = get_le32(p + 1);
+    if (v.mv_size >= STATE_HEAD) {
+        d->place = get_le32(p + 5);
+        memcpy(d->place_name, p + STATE_HEAD, v.mv_size - STATE_HEAD);
+        d->place_name[v.mv_size - STATE_HEAD] = 0;
+    }
     return 0;
 }
 
 int sev_finish(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id)
 {
-    uint8_t key[4], val[STATE_VAL];
+    uint8_t key[4], val[STATE_MAX];
     if (!d->dirty)
         return 0;
+    size_t nlen = d->place ? strlen(d->place_name) : 0;
     put_be32(key, id);
     val[0] = d->flags;
     put_le32(val + 1, d->last_fix);
-    MDB_val k = {4, key}, v = {STATE_VAL, val};
+    put_le32(val + 5, d->place);
+    memcpy(val + STATE_HEAD, d->place_name, nlen);
+    MDB_val k = {4, key}, v = {STATE_HEAD + nlen, val};
     d->dirty = false;
     return mdb_put(txn, s->evstate, &k, &v, 0);
 }
@@ -266,6 +284,157 @@ static void copy_member(struct sink *out, const struct store_record *r, const ch
     pack_write_value_json(out, &v, r->tst);
 }
 
+/* ---------------------------------------------------------------- places */
+
+/* One of a user's places, as a fix is tested against it. */
+struct sev_place {
+    uint32_t id;
+    double lat, lon, radius_m;
+};
+
+/* A user's places, kept between writes while meta "places_version" says they are unchanged. */
+struct sev_places {
+    char user[OWNTRACKS_NAME_MAX + 1]; /* "": a free slot */
+    uint32_t version;
+    struct sev_place *v;
+    size_t n, cap;
+};
+
+static int collect_place(void *arg, const struct store_place *p)
+{
+    struct sev_places *c = arg;
+    struct sev_place *v = array_reserve(c->v, &c->cap, c->n + 1, sizeof(*v), 16);
+    if (!v)
+        return ENOMEM;
+    c->v = v;
+    c->v[c->n++] = (struct sev_place){p->id, p->lat, p->lon, p->radius_m};
+    return 0;
+}
+
+/* The places of `user` as of `version`: from the cache, else read into a slot of it. */
+static int user_places(struct store *s, MDB_txn *txn, const char *user, uint32_t version,
+                       const struct sev_places **out)
+{
+    struct sev_places *slot = NULL;
+    if (!s->ev_places && !(s->ev_places = calloc(PLACES_CACHED, sizeof(*s->ev_places))))
+        return ENOMEM;
+    for (unsigned i = 0; i < PLACES_CACHED && !slot; i++)
+        if (strcmp(s->ev_places[i].user, user) == 0)
+            slot = &s->ev_places[i];
+    if (slot && slot->version == version) {
+        *out = slot;
+        return 0;
+    }
+    if (!slot) {
+        slot = &s->ev_places[s->ev_places_next];
+        s->ev_places_next = (s->ev_places_next + 1) % PLACES_CACHED;
+    }
+    slot->user[0] = 0; /* until it is read whole */
+    slot->n = 0;
+    int rc = s->have_places ? spl_each(s, txn, user, collect_place, slot) : 0;
+    if (rc)
+        return rc;
+    snprintf(slot->user, sizeof(slot->user), "%s", user);
+    slot->version = version;
+    *out = slot;
+    return 0;
+}
+
+void sev_close(struct store *s)
+{
+    for (unsigned i = 0; s->ev_places && i < PLACES_CACHED; i++)
+        free(s->ev_places[i].v);
+    free(s->ev_places);
+    s->ev_places = NULL;
+}
+
+/* Writes a place event: "place":ID,"name":"..."[,"deleted":true], the fix's lat, lon, acc. */
+static int put_place_event(struct store *s, MDB_txn *txn, uint32_t id, const struct store_record *r,
+                           enum store_event_kind kind, uint32_t place, const char *name,
+                           bool deleted, struct sev_list *out)
+{
+    struct sink f;
+    if (sink_init_mem(&f, 256))
+        return ENOMEM;
+    sink_printf(&f, "\"place\":%u,\"name\":", place);
+    sink_json_string(&f, name, strlen(name));
+    if (deleted)
+        sink_puts(&f, ",\"deleted\":true");
+    copy_member(&f, r, "location", "lat");
+    copy_member(&f, r, "location", "lon");
+    copy_member(&f, r, "location", "acc");
+    int rc = f.err ? ENOMEM : put_event(s, txn, id, r->user, r->device, kind, r->tst, &f, out);
+    sink_free(&f);
+    return rc;
+}
+
+/* Which of the user's places a newer fix enters or leaves (store.h, "events"). */
+static int derive_place(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id,
+                        const struct store_record *r, struct sev_list *out)
+{
+    struct pack_value v;
+    double lat, lon, acc = NAN;
+    const struct sev_places *pl;
+    int rc;
+
+    if (pack_find(r->data, r->len, r->tst, "location", "lat", &v) != 1 ||
+        !pack_to_double(&v, &lat) ||
+        pack_find(r->data, r->len, r->tst, "location", "lon", &v) != 1 || !pack_to_double(&v, &lon))
+        return 0;
+    if (pack_find(r->data, r->len, r->tst, "location", "acc", &v) == 1 && !pack_to_double(&v, &acc))
+        acc = NAN;
+    if (!d->places_checked) {
+        if ((rc = spl_version(s, txn, &d->places_version)) ||
+            (rc = stl_max_acc(s, txn, r->user, &d->max_acc_m)))
+            return rc;
+        d->places_checked = true;
+    }
+    if (acc > d->max_acc_m) /* NaN, unknown, is not worse */
+        return 0;
+    if ((rc = user_places(s, txn, r->user, d->places_version, &pl)))
+        return rc;
+
+    if (d->place) {
+        const struct sev_place *in = NULL;
+        for (size_t i = 0; i < pl->n && !in; i++)
+            if (pl->v[i].id == d->place)
+                in = &pl->v[i];
+        double margin = acc > STORE_PLACE_HYSTERESIS_M ? acc : STORE_PLACE_HYSTERESIS_M;
+        if (in && !(geo_distance_m(lat, lon, in->lat, in->lon) > in->radius_m + margin))
+            return 0; /* still there */
+        struct store_place now;
+        const char *name = d->place_name;
+        if (in && (rc = spl_get(s, txn, in->id, &now)) == 0)
+            name = now.name;
+        else if (in && rc != MDB_NOTFOUND)
+            return rc;
+        if ((rc = put_place_event(s, txn, id, r, STORE_EV_PLACE_LEFT, d->place, name, !in, out)))
+            return rc;
+        d->place = 0;
+        d->place_name[0] = 0;
+    }
+
+    /* The place whose centre is nearest relative to its radius: of a small place inside a
+     * large one, the small one, wherever in it the fix lies. */
+    const struct sev_place *best = NULL;
+    double best_ratio = INFINITY;
+    for (size_t i = 0; i < pl->n; i++) {
+        double ratio = geo_distance_m(lat, lon, pl->v[i].lat, pl->v[i].lon) / pl->v[i].radius_m;
+        if (ratio <= 1 && ratio < best_ratio) {
+            best = &pl->v[i];
+            best_ratio = ratio;
+        }
+    }
+    if (!best)
+        return 0;
+    struct store_place p;
+    if ((rc = spl_get(s, txn, best->id, &p)))
+        return rc;
+    d->place = p.id;
+    snprintf(d->place_name, sizeof(d->place_name), "%s", p.name);
+    return put_place_event(s, txn, id, r, STORE_EV_PLACE_ENTERED, p.id, p.name, false, out);
+}
+
 int sev_location(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id,
                  const struct store_record *r, struct sev_list *out)
 {
@@ -278,9 +447,11 @@ int sev_location(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id,
     if ((rc = load_state(s, txn, d, id)))
         return rc;
     if ((uint32_t)r->tst <= d->last_fix)
-        return 0; /* a late fix says nothing about the battery now */
+        return 0; /* a late fix says nothing about the battery or the place now */
     d->last_fix = (uint32_t)r->tst;
     d->dirty = true;
+    if ((rc = derive_place(s, txn, d, id, r, out)))
+        return rc;
     if (pack_find(r->data, r->len, r->tst, "location", "batt", &v) != 1 || !pack_to_int(&v, &batt))
         return 0;
     if (batt >= s->battery_low + STORE_BATTERY_REARM) {
@@ -448,6 +619,35 @@ int store_events_read(struct store *s, const struct store_device *d, int64_t fro
     if (rc == MDB_CORRUPTED)
         return WL_ECORRUPT;
     return rc > 0 ? store_lmdb_error("read events", rc) : rc;
+}
+
+int store_event_place(struct store *s, const struct store_device *d, uint32_t *id, char *name)
+{
+    MDB_txn *txn;
+    struct sev_dev st = {0};
+    struct store_place p;
+    int rc;
+
+    *id = 0;
+    name[0] = 0;
+    if (!s->have_events)
+        return 0;
+    if ((rc = store_txn_begin(s, MDB_RDONLY, &txn)))
+        return rc;
+    rc = load_state(s, txn, &st, d->id);
+    if (rc == 0 && st.place) {
+        *id = st.place;
+        snprintf(name, STORE_PLACE_NAME_MAX + 1, "%s", st.place_name);
+        rc = s->have_places ? spl_get(s, txn, st.place, &p) : MDB_NOTFOUND;
+        if (rc == 0)
+            snprintf(name, STORE_PLACE_NAME_MAX + 1, "%s", p.name);
+        else if (rc == MDB_NOTFOUND)
+            rc = 0; /* deleted since: the name it had */
+    }
+    store_txn_abort(s, txn);
+    if (rc == MDB_CORRUPTED)
+        return WL_ECORRUPT;
+    return rc ? store_lmdb_error("read a device's place", rc) : 0;
 }
 
 /* ---------------------------------------------------------------- silence */

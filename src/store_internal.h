@@ -66,6 +66,11 @@ struct store {
     int battery_low;
     store_event_hook ev_hook;
     void *ev_hook_arg;
+    /* The places of the users whose fixes were derived lately (store_events.c), so that a
+     * fix is not tested against a scan of the places table. Touched only inside
+     * store_write_batch's write transaction (LMDB runs one at a time), freed by store_close. */
+    struct sev_places *ev_places;
+    unsigned ev_places_next; /* the slot to reuse next */
 };
 
 static inline void put_be32(uint8_t *p, uint32_t v)
@@ -213,6 +218,20 @@ void stl_deliver(struct store *s, struct stl_events *ev);
 /* store_places.c, called by store.c: opens (creating unless read-only) the places database;
  * 0, or an LMDB error. */
 int spl_open_dbs(struct store *s, MDB_txn *txn);
+/* Every write of a place counts in meta "places_version", in its transaction: a reader that
+ * keeps places across transactions (event derivation) sees that they changed, whichever
+ * process changed them. *version gets the count (0: never written). 0 or an LMDB error. */
+int spl_version(struct store *s, MDB_txn *txn, uint32_t *version);
+/* Calls fn for each place of `user` inside txn, by id; fn returns 0 to go on (else that is
+ * returned). Returns 0, MDB_CORRUPTED or an LMDB error. */
+int spl_each(struct store *s, MDB_txn *txn, const char *user,
+             int (*fn)(void *arg, const struct store_place *p), void *arg);
+/* The place with this id inside txn: 0, MDB_NOTFOUND, MDB_CORRUPTED or an LMDB error. */
+int spl_get(struct store *s, MDB_txn *txn, uint32_t id, struct store_place *out);
+
+/* store_timeline.c: the accuracy beyond which a fix of `user` places no stay (their
+ * timeline setting, else the store's default). 0, MDB_CORRUPTED or an LMDB error. */
+int stl_max_acc(struct store *s, MDB_txn *txn, const char *user, double *out);
 /* store_events.c, called by store.c. */
 /* Opens (creating unless read-only) the events' databases; 0, or an LMDB error. */
 int sev_open_dbs(struct store *s, MDB_txn *txn);
@@ -220,8 +239,16 @@ int sev_open_dbs(struct store *s, MDB_txn *txn);
 /* What derivation knows of one device during a write, loaded at its first use. */
 struct sev_dev {
     bool loaded, dirty;
-    uint8_t flags;     /* SEV_BATTERY_LOW, SEV_SILENT */
-    uint32_t last_fix; /* the newest fix derivation looked at */
+    uint8_t flags;                             /* SEV_BATTERY_LOW, SEV_SILENT */
+    uint32_t last_fix;                         /* the newest fix derivation looked at */
+    uint32_t place;                            /* the user's place the device is in (0: none) */
+    char place_name[STORE_PLACE_NAME_MAX + 1]; /* its name when entered (for a place_left
+                                                  after it was deleted) */
+    /* Looked up at the device's first fix in this write: the places' version, and the
+     * accuracy beyond which a fix neither enters nor leaves a place. */
+    bool places_checked;
+    uint32_t places_version;
+    double max_acc_m;
 };
 #define SEV_BATTERY_LOW 0x01
 #define SEV_SILENT      0x02
@@ -249,6 +276,8 @@ int sev_timeline(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id,
 int sev_finish(struct store *s, MDB_txn *txn, struct sev_dev *d, uint32_t id);
 /* Calls the hook for each event and empties the list (after a commit). */
 void sev_deliver(struct store *s, struct sev_list *l);
+/* Frees what derivation keeps between writes (store_close). */
+void sev_close(struct store *s);
 /* Removes (or counts) up to max events, states and outbox records of device id; *done when
  * none is left. Returns 0 or an LMDB error. */
 int sev_delete_device(struct store *s, MDB_txn *txn, uint32_t id, bool dry_run, size_t max,

@@ -98,12 +98,42 @@ static int place_decode(const MDB_val *k, const MDB_val *v, struct store_place *
     return 0;
 }
 
+static const char version_key[] = "places_version";
+
+int spl_version(struct store *s, MDB_txn *txn, uint32_t *version)
+{
+    MDB_val k = {sizeof(version_key) - 1, (void *)version_key}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    *version = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0 && v.mv_size != 4)
+        return MDB_CORRUPTED;
+    if (rc == 0)
+        *version = get_le32(v.mv_data);
+    return rc;
+}
+
+/* Counts a write of the places, in its transaction (spl_version). */
+static int changed(struct store *s, MDB_txn *txn)
+{
+    uint32_t version;
+    uint8_t b[4];
+    int rc = spl_version(s, txn, &version);
+    if (rc)
+        return rc;
+    put_le32(b, version + 1);
+    MDB_val k = {sizeof(version_key) - 1, (void *)version_key}, v = {4, b};
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
 static int place_put(struct store *s, MDB_txn *txn, const struct store_place *p)
 {
     uint8_t key[4], val[PLACE_VAL_MAX];
     put_be32(key, p->id);
     MDB_val k = {4, key}, v = {place_encode(p, val), val};
-    return mdb_put(txn, s->places, &k, &v, 0);
+    int rc = mdb_put(txn, s->places, &k, &v, 0);
+    return rc ? rc : changed(s, txn);
 }
 
 /* 0, MDB_NOTFOUND or an LMDB error. */
@@ -249,7 +279,7 @@ static int delete_fn(struct store *s, MDB_txn *txn, void *arg)
         j->outcome = -ENOENT;
         return STORE_ABORT;
     }
-    return rc;
+    return rc ? rc : changed(s, txn);
 }
 
 int store_place_delete(struct store *s, uint32_t id)
@@ -382,4 +412,31 @@ out:
     }
     *out = arr;
     return 0;
+}
+
+int spl_get(struct store *s, MDB_txn *txn, uint32_t id, struct store_place *out)
+{
+    return place_get(s, txn, id, out);
+}
+
+int spl_each(struct store *s, MDB_txn *txn, const char *user,
+             int (*fn)(void *arg, const struct store_place *p), void *arg)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    struct store_place p;
+    int rc = mdb_cursor_open(txn, s->places, &cur);
+    if (rc)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size == 4 && get_be32(k.mv_data) == NEXT_ID_KEY)
+            continue;
+        if ((rc = place_decode(&k, &v, &p)))
+            break;
+        if (strcmp(p.user, user) == 0 && (rc = fn(arg, &p)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }

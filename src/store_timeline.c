@@ -321,6 +321,14 @@ static int users_get(struct store *s, MDB_txn *txn, const char *user,
     return 0;
 }
 
+int stl_max_acc(struct store *s, MDB_txn *txn, const char *user, double *out)
+{
+    struct store_user_settings u;
+    int rc = users_get(s, txn, user, &u);
+    *out = u.tl.max_acc_m;
+    return rc;
+}
+
 static int users_put(struct store *s, MDB_txn *txn, const char *user,
                      const struct store_user_settings *u)
 {

@@ -434,5 +434,130 @@ class Mqtt(unittest.TestCase):
         h.wait_for(announced, 60, "the configs to be published again")
 
 
+NORTH = 1 / 111195.08  # degrees of latitude in a metre
+
+
+def at(user, device, tst, metres, **fields):
+    """A location `metres` north of (48.85, 2.29), acc 10 unless given."""
+    fields.setdefault("acc", 10)
+    return h.location(user, device, tst, lat=round(48.85 + metres * NORTH, 7), lon=2.29, **fields)
+
+
+def add_place(storage, user, name, metres, radius):
+    out = h.cli(storage, "place", "add", "--user", user, "--name", name, "--lat",
+                "%.7f" % (48.85 + metres * NORTH), "--lon", "2.29", "--radius", str(radius)).stdout
+    return int(re.search(r"place (\d+) ", out).group(1))
+
+
+class PlaceEvents(unittest.TestCase):
+    """place_entered and place_left against a real server and mosquitto: in the events API
+    (checked against openapi.yaml), the CLI, the live stream, a webhook, and Home Assistant's
+    state, also across a restart."""
+
+    def setUp(self):
+        self.receiver = Receiver()
+        self.stack = h.Stack(server_args=["--silence-after", "0", "--ha-discovery",
+                                          "--webhook-backoff-max", "1"])
+        self.broker = self.stack.broker.port
+        self.port = self.stack.server.http_port
+
+    def tearDown(self):
+        self.receiver.close()
+        self.stack.stop()
+
+    def ha_states(self, sub):
+        """The distinct states published on jane's phone's state topic, in order."""
+        states = []
+        for _, _, payload in sub.messages("wherelog/ha/jane/phone/state"):
+            if not states or states[-1] != payload:
+                states.append(payload)
+        return states
+
+    def test_places_entered_and_left_everywhere(self):
+        from test_live import SseReader
+        storage = self.stack.storage
+        h.cli(storage, "webhook", "add", "--user", "jane", "--url",
+              "http://127.0.0.1:%d/hook" % self.receiver.port, "--events",
+              "place_entered,place_left")
+        # Added by the command line while the server runs: another process writes them.
+        home = add_place(storage, "jane", "Home", 0, 100)
+        cafe = add_place(storage, "jane", "Café \"Nord\"", 2000, 80)
+        ha = Subscriber(self.broker, ["wherelog/ha/jane/phone/state",
+                                      "wherelog/ha/jane/phone/attributes", "wherelog/probe"])
+        self.addCleanup(ha.close)
+        probe_until_subscribed(self.broker, ha, "wherelog/probe")
+        sse = SseReader(self.port)
+        h.wait_for(lambda: h.live_streams(self.port) == 1, 20, "the live stream")
+
+        t0 = 1714694400
+        # In steps, each committed before the next: Home Assistant gets the state of each
+        # device's newest fix of a commit, and the test wants to see each step's.
+        for step in ([at("jane", "phone", t0, 500, inregions=["Gym"])],  # no place: the region
+                     [at("jane", "phone", t0 + 60, 10),                 # enters Home
+                      at("jane", "phone", t0 + 120, 120),               # jitter in 100 + 50 m
+                      at("jane", "phone", t0 + 180, 90),
+                      at("jane", "phone", t0 + 200, 1500, acc=900),     # too uncertain to leave
+                      at("jane", "phone", t0 + 240, 140),
+                      at("jane", "phone", t0 + 90, 5000)],              # late: changes nothing
+                     [at("jane", "phone", t0 + 300, 2010)]):            # leaves Home for the café
+            h.publish(self.broker, step)
+            h.sync(self.broker, storage)
+
+        kinds = "place_entered,place_left"
+        events = stored_events(storage, "jane", "--kind", kinds)
+        self.assertEqual([(e["kind"], e["place"], e["name"], e["tst"]) for e in events],
+                         [("place_entered", home, "Home", t0 + 60),
+                          ("place_left", home, "Home", t0 + 300),
+                          ("place_entered", cafe, "Café \"Nord\"", t0 + 300)],
+                         "one entry and one exit of Home, no flapping, then the café")
+        self.assertEqual(events[0]["acc"], 10)
+        r = h.request(self.port, "/api/0/events?user=jane&kind=" + kinds)
+        self.assertEqual(contract.check("/api/0/events", "GET", r), events,
+                         "the API shows what the CLI shows")
+
+        seen = []
+        while len(seen) < 3:
+            _, name, data = sse.event()
+            if name == "event" and json.loads(data)["kind"] in kinds.split(","):
+                seen.append(json.loads(data))
+        sse.close()
+        self.assertEqual(seen, events, "the live stream shows them as they come")
+
+        def delivered():
+            return sorted(json.loads(b)["id"] for _, b, st in self.receiver.received()
+                          if st == 200) == [e["id"] for e in events]
+        h.wait_for(delivered, 60, "the webhook to receive the place events")
+
+        # Home Assistant: the phone's region out of every place, "home" in Home, then the
+        # café's name; the place as an attribute.
+        h.wait_for(lambda: self.ha_states(ha) == ["Gym", "home", "Café \"Nord\""], 60,
+                   "Home Assistant's state to follow the places: %s" % self.ha_states(ha))
+        attrs = [json.loads(p) for _, _, p in ha.messages("wherelog/ha/jane/phone/attributes")]
+        self.assertNotIn("place", attrs[0])
+        self.assertIn("Home", [a.get("place") for a in attrs])
+        self.assertEqual(attrs[-1]["place"], "Café \"Nord\"")
+
+        # After a restart the device is still in the café (the events' state): a fix there
+        # whose phone reports no region is the café, not not_home; leaving it falls back on
+        # the phone's region.
+        self.stack.server.stop()
+        self.stack.server.start()
+        before = len(ha.messages("wherelog/ha/jane/phone/state"))
+        h.publish(self.broker, [at("jane", "phone", t0 + 360, 2000, inregions=[])])
+        h.sync(self.broker, storage)
+        h.wait_for(lambda: len(ha.messages("wherelog/ha/jane/phone/state")) > before, 60,
+                   "a state after the restart")
+        self.assertEqual(ha.messages("wherelog/ha/jane/phone/state")[-1][2], "Café \"Nord\"",
+                         "the place survives the restart")
+        self.assertEqual(len(stored_events(storage, "jane", "--kind", kinds)), 3,
+                         "still there: no new event")
+        h.publish(self.broker, [at("jane", "phone", t0 + 420, 10000, inregions=["Gym"])])
+        h.sync(self.broker, storage)
+        h.wait_for(lambda: ha.messages("wherelog/ha/jane/phone/state")[-1][2] == "Gym", 60,
+                   "the state to fall back on the phone's region")
+        left = stored_events(storage, "jane", "--kind", "place_left")
+        self.assertEqual((left[-1]["place"], left[-1]["tst"]), (cafe, t0 + 420))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -17,14 +17,19 @@ static void packed(struct sink *buf, const char *json, int64_t tst)
     json_object_put(o);
 }
 
-static void state_of(const char *json, const char *want)
+static void state_in(const char *place, const char *json, const char *want)
 {
     struct sink buf;
-    char state[64];
+    char state[STORE_PLACE_NAME_MAX + 1];
     packed(&buf, json, 1714694400);
-    ha_state(state, sizeof(state), buf.buf, buf.len, 1714694400);
-    cr_assert_str_eq(state, want, "%s", json);
+    ha_state(state, sizeof(state), place, buf.buf, buf.len, 1714694400);
+    cr_assert_str_eq(state, want, "%s in %s", json, place ? place : "no place");
     sink_free(&buf);
+}
+
+static void state_of(const char *json, const char *want)
+{
+    state_in(NULL, json, want);
 }
 
 Test(ha, state_follows_the_regions_the_phone_reports)
@@ -34,6 +39,16 @@ Test(ha, state_follows_the_regions_the_phone_reports)
     state_of("{\"lat\":1,\"lon\":2,\"tst\":1714694400,\"inregions\":[\"Work\",\"HOME\"]}", "home");
     state_of("{\"lat\":1,\"lon\":2,\"tst\":1714694400,\"inregions\":[\"Work\",\"Town\"]}", "Work");
     state_of("{\"lat\":1,\"lon\":2,\"tst\":1714694400,\"inregions\":\"Home\"}", "not_home");
+}
+
+Test(ha, state_follows_the_wherelog_place_first)
+{
+    const char *work = "{\"lat\":1,\"lon\":2,\"tst\":1714694400,\"inregions\":[\"Work\"]}";
+    state_in("HoMe", work, "home");
+    state_in("Grandma's house", work, "Grandma's house");
+    state_in("", work, "Work");
+    state_in(NULL, "{\"lat\":1,\"lon\":2,\"tst\":1714694400}", "not_home");
+    cr_assert(ha_is_home("Home", 4) && !ha_is_home("Homer", 5) && !ha_is_home("Hom", 3));
 }
 
 Test(ha, object_ids_are_safe_and_distinct)
@@ -66,13 +81,24 @@ Test(ha, config_and_attributes_are_json)
     packed(&buf, "{\"lat\":48.85,\"lon\":2.29,\"acc\":12,\"batt\":9,\"tst\":1714694400}",
            1714694400);
     out.len = 0;
-    ha_attributes_json(&out, buf.buf, buf.len, 1714694400);
+    ha_attributes_json(&out, NULL, buf.buf, buf.len, 1714694400);
     sink_putc(&out, 0);
     o = json_tokener_parse(out.buf);
     cr_assert(o, "attributes are JSON: %s", out.buf);
     cr_assert(json_object_object_get_ex(o, "latitude", &v) && json_object_get_double(v) == 48.85);
     cr_assert(json_object_object_get_ex(o, "gps_accuracy", &v) && json_object_get_int(v) == 12);
     cr_assert(json_object_object_get_ex(o, "battery_level", &v) && json_object_get_int(v) == 9);
+    cr_assert(!json_object_object_get_ex(o, "place", &v), "no place: no attribute");
+    json_object_put(o);
+
+    out.len = 0;
+    ha_attributes_json(&out, "Caf\xc3\xa9 \"Nord\"", buf.buf, buf.len, 1714694400);
+    sink_putc(&out, 0);
+    o = json_tokener_parse(out.buf);
+    cr_assert(o, "attributes with a place are JSON: %s", out.buf);
+    cr_assert(json_object_object_get_ex(o, "place", &v) &&
+                  strcmp(json_object_get_string(v), "Caf\xc3\xa9 \"Nord\"") == 0,
+              "the place's name: %s", out.buf);
     json_object_put(o);
     sink_free(&buf);
     sink_free(&out);

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,315 @@ Test(store_events, the_outbox_holds_each_event_per_webhook_in_order)
     cr_assert_eq(dropped, 2, "older than a minute, an hour from now");
     cr_assert_eq(left, 0);
     cr_assert_eq(store_outbox_heads(st, heads, 16, 1), 0);
+}
+
+/* ---------------------------------------------------------------- places */
+
+#define PLAT  48.85
+#define PLON  2.35
+#define NORTH (1.0 / 111195.08) /* degrees of latitude in a metre (geo.h's sphere) */
+
+static uint32_t add_place(const char *name, double lat, double lon, double radius)
+{
+    struct store_place p = {.lat = lat, .lon = lon, .radius_m = radius, .created = T0};
+    snprintf(p.user, sizeof(p.user), "jane");
+    snprintf(p.name, sizeof(p.name), "%s", name);
+    cr_assert_eq(store_place_add(st, &p), 0, "place %s added", name);
+    return p.id;
+}
+
+/* A fix of jane's phone `metres` north of (PLAT, PLON) with this accuracy (< 0: none). */
+static void fix_at(int64_t tst, double metres, double acc)
+{
+    char doc[256];
+    double lat = PLAT + metres * NORTH;
+    if (acc >= 0)
+        snprintf(doc, sizeof(doc),
+                 "{\"_type\":\"location\",\"lat\":%.7f,\"lon\":%.6f,\"acc\":%.0f,\"tst\":%lld}",
+                 lat, PLON, acc, (long long)tst);
+    else
+        snprintf(doc, sizeof(doc),
+                 "{\"_type\":\"location\",\"lat\":%.7f,\"lon\":%.6f,\"tst\":%lld}", lat, PLON,
+                 (long long)tst);
+    write_doc("jane", "phone", "location", tst, doc);
+}
+
+/* The place events the hook saw, as "+ID" (entered) and "-ID" (left), in order. */
+static const char *place_moves(char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < nhooked && n < size; i++) {
+        const struct store_event *e = &hooked[i];
+        if (e->kind != STORE_EV_PLACE_ENTERED && e->kind != STORE_EV_PLACE_LEFT)
+            continue;
+        const char *id = strstr(e->fields, "\"place\":");
+        cr_assert(id, "a place event names its place: %s", e->fields);
+        int w = snprintf(buf + n, size - n, "%s%c%ld", n ? " " : "",
+                         e->kind == STORE_EV_PLACE_ENTERED ? '+' : '-', strtol(id + 8, NULL, 10));
+        cr_assert(w > 0 && (size_t)w < size - n);
+        n += (size_t)w;
+    }
+    return buf;
+}
+
+#define cr_assert_moves(want, why)                                                                 \
+    do {                                                                                           \
+        char moves_[256];                                                                          \
+        cr_assert_str_eq(place_moves(moves_, sizeof(moves_)), want, "%s", why);                    \
+    } while (0)
+
+/* The fields of the last place event as a JSON object (caller puts it). */
+static struct json_object *last_place_fields(void)
+{
+    for (size_t i = nhooked; i-- > 0;) {
+        if (hooked[i].kind != STORE_EV_PLACE_ENTERED && hooked[i].kind != STORE_EV_PLACE_LEFT)
+            continue;
+        char doc[STORE_EVENT_FIELDS_MAX + 2];
+        snprintf(doc, sizeof(doc), "{%s}", hooked[i].fields);
+        struct json_object *o = json_tokener_parse(doc);
+        cr_assert(o, "fields are JSON members: %s", hooked[i].fields);
+        return o;
+    }
+    cr_assert_fail("no place event");
+    return NULL;
+}
+
+static const char *member_string(struct json_object *o, const char *name)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, name, &v) ? json_object_get_string(v) : NULL;
+}
+
+Test(store_events, a_place_is_entered_and_left)
+{
+    uint32_t home = add_place("Home", PLAT, PLON, 100);
+    fix_at(T0, 300, 10);
+    cr_assert_moves("", "300 m away is not in a 100 m place");
+    fix_at(T0 + 60, 20, 10);
+    char want[64];
+    snprintf(want, sizeof(want), "+%u", home);
+    cr_assert_moves(want, "20 m from the centre enters");
+    struct json_object *o = last_place_fields(), *v;
+    cr_assert_str_eq(member_string(o, "name"), "Home");
+    cr_assert(json_object_object_get_ex(o, "lat", &v) && json_object_object_get_ex(o, "lon", &v));
+    cr_assert(json_object_object_get_ex(o, "acc", &v) && json_object_get_int(v) == 10);
+    json_object_put(o);
+
+    fix_at(T0 + 120, 130, 10);
+    cr_assert_moves(want, "130 m is within radius + 50 m: still there");
+    fix_at(T0 + 180, 160, 10);
+    snprintf(want, sizeof(want), "+%u -%u", home, home);
+    cr_assert_moves(want, "160 m is beyond radius + 50 m: left");
+
+    struct read_ctx c;
+    read_events("phone",
+                STORE_EVENT_KIND_BIT(STORE_EV_PLACE_ENTERED) |
+                    STORE_EVENT_KIND_BIT(STORE_EV_PLACE_LEFT),
+                &c);
+    cr_assert_eq(c.n, 2, "both are stored: %zu", c.n);
+    cr_assert_eq(c.v[0].kind, STORE_EV_PLACE_ENTERED);
+    cr_assert_eq(c.v[1].kind, STORE_EV_PLACE_LEFT);
+    cr_assert(strstr(c.v[1].fields, "\"name\":\"Home\""), "%s", c.v[1].fields);
+    cr_assert_eq(c.v[1].tst, T0 + 180, "at the fix's time");
+}
+
+Test(store_events, a_fix_jittering_on_the_border_does_not_flap)
+{
+    uint32_t home = add_place("Home", PLAT, PLON, 100);
+    fix_at(T0, 110, 10);
+    cr_assert_moves("", "just outside: not entered");
+    /* Across the border and back, twenty times: in at 95 m, out to 110 and 140 m. */
+    const double jitter[] = {95, 110, 140, 98, 120, 105, 90, 145};
+    for (int i = 0; i < 20; i++)
+        fix_at(T0 + 60 + i * 60, jitter[i % WL_ARRAY_LEN(jitter)], 10);
+    char want[64];
+    snprintf(want, sizeof(want), "+%u", home);
+    cr_assert_moves(want, "one entry, no flapping");
+    /* A fix as uncertain as it is far: beyond radius + 50 m but within radius + acc. */
+    fix_at(T0 + 3600, 170, 80);
+    cr_assert_moves(want, "170 m with acc 80 may still be inside");
+    fix_at(T0 + 3660, 170, 10);
+    snprintf(want, sizeof(want), "+%u -%u", home, home);
+    cr_assert_moves(want, "170 m with acc 10 is outside");
+}
+
+Test(store_events, a_fix_of_bad_accuracy_neither_enters_nor_leaves)
+{
+    uint32_t home = add_place("Home", PLAT, PLON, 100);
+    fix_at(T0, 0, 500);
+    cr_assert_moves("", "acc 500 m (worse than the timeline's 200 m) enters nothing");
+    fix_at(T0 + 60, 0, -1);
+    char want[64];
+    snprintf(want, sizeof(want), "+%u", home);
+    cr_assert_moves(want, "an unknown accuracy counts");
+    fix_at(T0 + 120, 2000, 300);
+    cr_assert_moves(want, "acc 300 m 2 km away leaves nothing");
+    fix_at(T0 + 180, 2000, 200);
+    snprintf(want, sizeof(want), "+%u -%u", home, home);
+    cr_assert_moves(want, "acc 200 m is good enough");
+}
+
+Test(store_events, of_overlapping_places_the_nearest_relative_to_its_radius)
+{
+    uint32_t town = add_place("Town", PLAT, PLON, 1000);
+    uint32_t cafe = add_place("Café \"Le Nord\"", PLAT + 300 * NORTH, PLON, 50);
+    fix_at(T0, 290, 10); /* 29 % of Town's radius, 20 % of the café's */
+    char want[64];
+    snprintf(want, sizeof(want), "+%u", cafe);
+    cr_assert_moves(want, "the café, though Town holds the fix too");
+    struct json_object *o = last_place_fields();
+    cr_assert_str_eq(member_string(o, "name"), "Café \"Le Nord\"", "the name, escaped");
+    json_object_put(o);
+    fix_at(T0 + 60, 100, 10);
+    snprintf(want, sizeof(want), "+%u -%u +%u", cafe, cafe, town);
+    cr_assert_moves(want, "out of the café and in Town at one fix: left, then entered");
+    size_t at_fix = 0;
+    for (size_t i = 0; i < nhooked; i++)
+        at_fix +=
+            (hooked[i].kind == STORE_EV_PLACE_ENTERED || hooked[i].kind == STORE_EV_PLACE_LEFT) &&
+            hooked[i].tst == T0 + 60;
+    cr_assert_eq(at_fix, 2, "both at that fix");
+    fix_at(T0 + 120, 300, 10);
+    cr_assert_moves(want, "in Town, the café is not entered");
+}
+
+Test(store_events, a_place_added_changed_or_deleted_counts_from_the_next_fix)
+{
+    fix_at(T0, 0, 10);
+    uint32_t home = add_place("Home", PLAT, PLON, 100);
+    cr_assert_moves("", "adding a place makes no event by itself");
+    fix_at(T0 + 60, 0, 10);
+    char want[128];
+    snprintf(want, sizeof(want), "+%u", home);
+    cr_assert_moves(want, "a place added between two fixes is entered at the second");
+
+    /* Renamed and moved 120 m north: the fix at the old centre is within the new radius +
+     * 50 m, so the device is still there; its leaving names the place as it is now. */
+    struct store_place p;
+    cr_assert_eq(store_place_get(st, home, &p), 0);
+    snprintf(p.name, sizeof(p.name), "House");
+    p.lat = PLAT + 120 * NORTH;
+    cr_assert_eq(store_place_update(st, &p), 0);
+    fix_at(T0 + 120, 0, 10);
+    cr_assert_moves(want, "still within the moved place's band");
+    p.lat = PLAT + 1000 * NORTH;
+    cr_assert_eq(store_place_update(st, &p), 0);
+    fix_at(T0 + 180, 0, 10);
+    snprintf(want, sizeof(want), "+%u -%u", home, home);
+    cr_assert_moves(want, "a place moved away is left at the next fix");
+    struct json_object *o = last_place_fields();
+    cr_assert_str_eq(member_string(o, "name"), "House");
+    json_object_put(o);
+
+    /* Deleted while the device is in it: the next usable fix leaves it, with the name it had
+     * when entered; there, another place is entered. */
+    uint32_t work = add_place("Work", PLAT, PLON, 100);
+    fix_at(T0 + 240, 0, 10);
+    cr_assert_eq(store_place_delete(st, work), 0);
+    uint32_t yard = add_place("Yard", PLAT, PLON, 200);
+    fix_at(T0 + 300, 0, 500);
+    snprintf(want, sizeof(want), "+%u -%u +%u", home, home, work);
+    cr_assert_moves(want, "a fix of bad accuracy decides nothing, even for a deleted place");
+    fix_at(T0 + 360, 0, 10);
+    snprintf(want, sizeof(want), "+%u -%u +%u -%u +%u", home, home, work, work, yard);
+    cr_assert_moves(want, "the deleted place is left, the one there entered");
+    const struct store_event *left = NULL;
+    for (size_t i = 0; i < nhooked; i++)
+        if (hooked[i].kind == STORE_EV_PLACE_LEFT)
+            left = &hooked[i];
+    cr_assert(left);
+    cr_assert(strstr(left->fields, "\"name\":\"Work\"") && strstr(left->fields, "\"deleted\":true"),
+              "the deleted place's name and that it is gone: %s", left->fields);
+}
+
+Test(store_events, late_fixes_say_nothing_of_the_place)
+{
+    uint32_t home = add_place("Home", PLAT, PLON, 100);
+    add_place("Work", PLAT + 3000 * NORTH, PLON, 100);
+    fix_at(T0 + 600, 0, 10);
+    fix_at(T0 + 300, 3000, 10);
+    fix_at(T0 + 300 + 1, 2000, 10);
+    char want[64];
+    snprintf(want, sizeof(want), "+%u", home);
+    cr_assert_moves(want, "fixes older than the newest leave and enter nothing");
+}
+
+Test(store_events, the_place_survives_reopening_the_store)
+{
+    uint32_t home = add_place("Home", PLAT, PLON, 100);
+    fix_at(T0, 0, 10);
+    store_close(st);
+    struct store_options opt = {.battery_low = 20};
+    cr_assert_eq(store_open(dir, &opt, &st), 0);
+    store_set_event_hook(st, on_event, NULL);
+    nhooked = 0;
+
+    struct store_device d;
+    uint32_t id;
+    char name[STORE_PLACE_NAME_MAX + 1];
+    cr_assert_eq(store_get_device(st, "jane", "phone", &d), 0);
+    cr_assert_eq(store_event_place(st, &d, &id, name), 0);
+    cr_assert_eq(id, home);
+    cr_assert_str_eq(name, "Home");
+
+    fix_at(T0 + 60, 10, 10);
+    cr_assert_moves("", "still at home after reopening: no new entry");
+    fix_at(T0 + 120, 500, 10);
+    char want[64];
+    snprintf(want, sizeof(want), "-%u", home);
+    cr_assert_moves(want, "left, as remembered");
+    cr_assert_eq(store_event_place(st, &d, &id, name), 0);
+    cr_assert_eq(id, 0);
+    cr_assert_str_eq(name, "");
+}
+
+Test(store_events, a_state_from_before_places_is_in_no_place)
+{
+    uint32_t home = add_place("Home", PLAT, PLON, 100);
+    fix_at(T0, 5000, 10);
+    struct store_device d;
+    cr_assert_eq(store_get_device(st, "jane", "phone", &d), 0);
+    store_close(st);
+
+    /* The state as a build before places wrote it: flags and the newest fix. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi evstate;
+    uint8_t key[4] = {(uint8_t)(d.id >> 24), (uint8_t)(d.id >> 16), (uint8_t)(d.id >> 8),
+                      (uint8_t)d.id};
+    uint8_t val[5] = {0, (uint8_t)T0, (uint8_t)(T0 >> 8), (uint8_t)(T0 >> 16), (uint8_t)(T0 >> 24)};
+    MDB_val k = {4, key}, v = {5, val};
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 64);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0600), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "evstate", 0, &evstate), 0);
+    cr_assert_eq(mdb_put(txn, evstate, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    struct store_options opt = {.battery_low = 20};
+    cr_assert_eq(store_open(dir, &opt, &st), 0);
+    store_set_event_hook(st, on_event, NULL);
+    nhooked = 0;
+    fix_at(T0 + 60, 0, 10);
+    char want[64];
+    snprintf(want, sizeof(want), "+%u", home);
+    cr_assert_moves(want, "an old state reads as no place: the fix enters");
+}
+
+Test(store_events, a_long_place_name_fits_the_fields)
+{
+    char name[STORE_PLACE_NAME_MAX + 1];
+    for (size_t i = 0; i < STORE_PLACE_NAME_MAX; i++)
+        name[i] = i % 2 ? '"' : '\\'; /* each escaped: twice as long */
+    name[STORE_PLACE_NAME_MAX] = 0;
+    add_place(name, PLAT, PLON, 100);
+    fix_at(T0, 0, 10);
+    struct json_object *o = last_place_fields();
+    cr_assert_str_eq(member_string(o, "name"), name, "the name whole");
+    json_object_put(o);
 }
 
 Test(store_events, kinds_parse_and_names)
