@@ -139,6 +139,7 @@ export class Run {
     }, deadlineMs).unref();
   }
 
+  /** Starts cmd in the background, its output appended to logName in the work directory. */
   start(cmd, args, logName, env = process.env) {
     const log = fs.openSync(path.join(this.work, logName), 'a');
     const child = spawn(cmd, args, { stdio: ['ignore', log, log], env });
@@ -169,6 +170,7 @@ export class Run {
     });
   }
 
+  /** mosquitto on a free loopback port, once it listens; sets this.brokerPort. */
   async startBroker() {
     const port = await freePort();
     const conf = path.join(this.work, 'mosquitto.conf');
@@ -212,7 +214,7 @@ export class Run {
     if (out.published !== messages.length) fail(`wl-pub published ${out.published} of ${messages.length}`);
   }
 
-  /** Chromium with a fresh profile of its own, in time zone timezoneId. */
+  /** Chromium with a fresh profile of its own, in time zone timezoneId (none: the machine's). */
   async launch(timezoneId) {
     // A persistent context is the way to give Chromium a fresh --user-data-dir of our own.
     this.context = await chromium.launchPersistentContext(path.join(this.work, 'chromium-profile'), {
