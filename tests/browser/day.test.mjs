@@ -13,7 +13,7 @@
 // The checks assert what a person would see and never how long anything takes; the draw time
 // of 50,000 points is printed, not judged.
 
-import { Run, loc, waitIn, fail, assertEqual, until, WHERELOG, WL_FILL } from './harness.mjs';
+import { Run, loc, waitIn, fail, assertEqual, until, describe, WHERELOG, WL_FILL } from './harness.mjs';
 import { knownDays } from './dayfixture.mjs';
 
 const USER_ZONE = 'Europe/Paris'; // the user's own setting
@@ -52,7 +52,7 @@ const todayThere = () => {
 const run = new Run('day', 200 * 1000);
 await run.startBroker();
 await run.run(WHERELOG, ['settings', '--storage', run.store, '--user', USER, '--zone', USER_ZONE]);
-await run.startServer({ WHERELOG_TIMEZONE: SERVER_ZONE });
+await run.startServer({ env: { WHERELOG_TIMEZONE: SERVER_ZONE } });
 const { base } = run;
 
 async function api(path) {
@@ -387,7 +387,7 @@ await run.check('a stay or trip that opens or closes updates the day shown, live
 });
 
 await run.check('a phone screen (390x844) shows the day list usable', async () => {
-  const phone = await run.newPage({ width: 390, height: 844 });
+  const phone = await run.newPage({ viewport: { width: 390, height: 844 } });
   await phone.goto(`${base}/`);
   await waitIn(phone, 'the device to be listed', (k) =>
     [...document.querySelectorAll('#day-device option')].some((o) => o.value === k), KEY);
@@ -413,7 +413,7 @@ await run.check('a phone screen (390x844) shows the day list usable', async () =
   // The map above the sheet shows what was picked.
   if (!(await phone.evaluate(() => window.wherelogMap.day.inView(2)))) fail('the map does not show the item picked');
   await run.shot(phone, '07-phone');
-  if (phone.errors.length) fail(`console errors:\n${phone.errors.join('\n')}`);
+  if (phone.errors.length) fail(`console errors:\n${describe(phone.errors)}`);
   await phone.close();
 });
 
@@ -480,7 +480,7 @@ await run.check('a stay named from the day list becomes a place, and the list na
 });
 
 await run.check('no console errors', async () => {
-  if (page.errors.length) fail(page.errors.join('\n'));
+  if (page.errors.length) fail(describe(page.errors));
 });
 
 await run.finish();

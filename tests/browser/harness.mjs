@@ -1,7 +1,19 @@
-// What a browser test of the web map needs around the page: a real mosquitto and a real
-// `wherelog serve` on free loopback ports with a temporary store, Debian's headless Chromium
-// driven by playwright-core, named checks that go on after a failure (with a screenshot), and
-// everything stopped at exit, failure or not. (map.test.mjs predates it and has its own copy.)
+// What a browser test of the web pages needs around its checks, so that a test file holds only
+// its own checks and fixtures:
+//
+// - the environment: WHERELOG, WL_PUB, WL_FILL and REPO exported, Chromium and playwright-core
+//   found, or the run ends at once saying what is missing;
+// - class Run, one run: a temporary work directory with the store (kept when anything failed,
+//   with every process's log), a real mosquitto and a real `wherelog serve` on free loopback
+//   ports (stopped and started again on the same port if a test likes), child processes
+//   stopped at exit whatever happens, a deadline for the whole run, publishing over MQTT
+//   (wl-pub), Debian's headless Chromium driven by playwright-core with a fresh profile,
+//   pages that carry a strict Content-Security-Policy and collect their console errors, named
+//   checks that go on after a failure (with a screenshot of every page), screenshots, and a
+//   tally that sets the exit status;
+// - the waits (until: in node; waitIn: in a page), each saying on time-out what it awaited,
+//   fail and assertEqual for checks, describe for a list of console errors, and loc for an
+//   OwnTracks location message.
 //
 // Environment (tests/browser/meson.build sets it): WHERELOG_BIN, WL_PUB, WL_FILL (required);
 // WHERELOG_WEB (default: the repository's web/), WHERELOG_SCREENSHOTS (default:
@@ -14,7 +26,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository's root. */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let chromium;
 try {
@@ -36,7 +49,7 @@ function need(name) {
 export const WHERELOG = need('WHERELOG_BIN');
 export const WL_PUB = need('WL_PUB');
 export const WL_FILL = need('WL_FILL');
-const WEB = process.env.WHERELOG_WEB || path.join(repo, 'web');
+const WEB = process.env.WHERELOG_WEB || path.join(REPO, 'web');
 const SHOTS = path.resolve(process.env.WHERELOG_SCREENSHOTS || 'screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MOSQUITTO = process.env.MOSQUITTO || 'mosquitto';
@@ -126,6 +139,7 @@ export class Run {
     }, deadlineMs).unref();
   }
 
+  /** Starts cmd in the background, its output appended to logName in the work directory. */
   start(cmd, args, logName, env = process.env) {
     const log = fs.openSync(path.join(this.work, logName), 'a');
     const child = spawn(cmd, args, { stdio: ['ignore', log, log], env });
@@ -134,6 +148,15 @@ export class Run {
     child.on('exit', () => this.children.delete(child));
     child.on('error', (e) => console.error(`cannot run ${cmd}: ${e.message}`));
     return child;
+  }
+
+  /** Stops a child started by start (SIGTERM); resolves once it has exited. */
+  stop(child) {
+    return new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    });
   }
 
   /** Runs cmd to its end; resolves with its stdout. */
@@ -147,6 +170,7 @@ export class Run {
     });
   }
 
+  /** mosquitto on a free loopback port, once it listens; sets this.brokerPort. */
   async startBroker() {
     const port = await freePort();
     const conf = path.join(this.work, 'mosquitto.conf');
@@ -159,9 +183,11 @@ export class Run {
 
   /**
    * wherelog on the store, answering HTTP and subscribed to the broker (it logs "subscribed
-   * to"); env adds to the process's environment (TZ: the server's zone). Sets this.base.
+   * to"); env adds to the process's environment (WHERELOG_TIMEZONE: the server's zone),
+   * tileUrl is its --tile-url (none: no tile layer). A server started again after stop takes
+   * the same HTTP port, so that open pages can reconnect. Sets this.server and this.base.
    */
-  async startServer(env = {}) {
+  async startServer({ env = {}, tileUrl = '' } = {}) {
     const logFile = path.join(this.work, 'wherelog.log');
     const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
     const subscriptions = () => log().split('subscribed to').length;
@@ -169,7 +195,7 @@ export class Run {
     const httpPort = this.httpPort || (this.httpPort = await freePort());
     const proc = this.start(WHERELOG, ['serve', '--storage', this.store, '--mqtt-host', '127.0.0.1',
       '--mqtt-port', String(this.brokerPort), '--http-port', String(httpPort), '--docroot', WEB,
-      '--tile-url', '', '--log-level', 'info'], 'wherelog.log', { ...process.env, ...env });
+      '--tile-url', tileUrl, '--log-level', 'info'], 'wherelog.log', { ...process.env, ...env });
     this.base = `http://127.0.0.1:${httpPort}`;
     await until('wherelog to answer /api/0/version', async () =>
       proc.exitCode !== null || (await fetch(`${this.base}/api/0/version`)).ok)
@@ -188,7 +214,7 @@ export class Run {
     if (out.published !== messages.length) fail(`wl-pub published ${out.published} of ${messages.length}`);
   }
 
-  /** Chromium with a fresh profile of its own, in time zone timezoneId. */
+  /** Chromium with a fresh profile of its own, in time zone timezoneId (none: the machine's). */
   async launch(timezoneId) {
     // A persistent context is the way to give Chromium a fresh --user-data-dir of our own.
     this.context = await chromium.launchPersistentContext(path.join(this.work, 'chromium-profile'), {
@@ -207,24 +233,26 @@ export class Run {
 
   /**
    * A page whose documents come with the Content-Security-Policy the server may send one day,
-   * so that anything inline (script, handler, style attribute) shows up as a console error.
-   * page.errors collects console errors and uncaught exceptions.
+   * so that anything inline (script, handler, style attribute) shows up as a console error;
+   * tileOrigin is let in for images (the tile server's). page.errors collects console errors,
+   * uncaught exceptions and dialogs (dismissed) as { text, url }: describe(page.errors) says
+   * them.
    */
-  async newPage(viewport = { width: 1280, height: 800 }) {
+  async newPage({ viewport = { width: 1280, height: 800 }, tileOrigin = '' } = {}) {
     const p = await this.context.newPage();
     await p.setViewportSize(viewport);
+    const csp = `default-src 'self'; img-src 'self' data:${tileOrigin ? ` ${tileOrigin}` : ''}`;
     await p.route((url) => url.pathname === '/' || url.pathname.endsWith('.html'), async (route) => {
       const response = await route.fetch();
-      await route.fulfill({ response,
-        headers: { ...response.headers(), 'content-security-policy': "default-src 'self'; img-src 'self' data:" } });
+      await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': csp } });
     });
     p.errors = [];
     p.on('console', (m) => {
-      if (m.type() === 'error') p.errors.push(`${m.text().slice(0, 300)} (${m.location()?.url || ''})`);
+      if (m.type() === 'error') p.errors.push({ text: m.text(), url: m.location()?.url || '' });
     });
-    p.on('pageerror', (e) => p.errors.push(`uncaught: ${e.message}`));
+    p.on('pageerror', (e) => p.errors.push({ text: `uncaught: ${e.message}`, url: '' }));
     p.on('dialog', (d) => {
-      p.errors.push(`a dialog opened: ${d.message()}`);
+      p.errors.push({ text: `a dialog opened: ${d.message()}`, url: '' });
       d.dismiss().catch(() => {});
     });
     return p;
@@ -247,21 +275,21 @@ export class Run {
     }
   }
 
-  /** A screenshot once the map is still (no zoom animation under way). */
+  /**
+   * A screenshot, name prefixed with the run's, once the map is still: no zoom animation
+   * (Leaflet's flag), popups faded in. A page that never gets still is taken as it is.
+   */
   async shot(page, name) {
-    await page.waitForFunction(() => !window.wherelogMap?.map._animatingZoom, null,
-      { timeout: WAIT_MS, polling: 50 }).catch(() => {});
+    await page.waitForFunction(() => !window.wherelogMap?.map._animatingZoom
+      && [...document.querySelectorAll('.leaflet-popup')].every((p) => getComputedStyle(p).opacity === '1'),
+    null, { timeout: WAIT_MS, polling: 50 }).catch(() => {});
     await page.screenshot({ path: path.join(SHOTS, `${this.name}-${name}.png`) });
   }
 
   /** Closes the browser, stops the processes, prints the tally and sets the exit status. */
   async finish() {
     await this.context?.close();
-    await Promise.all([...this.children].map((child) => new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', resolve);
-      child.kill('SIGTERM');
-    })));
+    await Promise.all([...this.children].map((child) => this.stop(child)));
     const passed = this.results.filter(Boolean).length;
     const failed = this.results.length - passed;
     if (failed) console.log(`# screenshots in ${SHOTS}; logs kept in ${this.work}`);
@@ -279,6 +307,17 @@ export async function waitIn(page, what, fn, arg) {
   }
 }
 
+/** Console errors (page.errors), shortened and counted: "text (url) ×N" per distinct error. */
+export function describe(errors) {
+  const counts = new Map();
+  for (const e of errors) {
+    const line = `${e.text.length > 200 ? `${e.text.slice(0, 200)}…` : e.text}${e.url ? ` (${e.url})` : ''}`;
+    counts.set(line, (counts.get(line) || 0) + 1);
+  }
+  return [...counts].map(([line, n]) => (n > 1 ? `${line} ×${n}` : line)).join('\n');
+}
+
+/** An OwnTracks location message of user's device, for Run.publish. */
 export const loc = (user, device, fields) => ({
   topic: `owntracks/${user}/${device}`, payload: { _type: 'location', ...fields },
 });

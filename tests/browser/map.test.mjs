@@ -1,13 +1,11 @@
 // Browser tests of wherelog's web map (web/), in Debian's headless Chromium driven by
 // playwright-core: a real mosquitto and a real `wherelog serve` on free loopback ports and a
-// temporary store, all stopped at exit, failure or not.
+// temporary store, all stopped at exit, failure or not (harness.mjs).
 //
-// Environment (tests/browser/meson.build sets it): WHERELOG_BIN, WL_PUB, WL_FILL (required);
-// WHERELOG_WEB (default: the repository's web/), PYTHON and GPX_CHECK (default: Debian's
-// python3 and tests/tools/gpx_check.py, which reads GPX back), WHERELOG_GPX_XSD (the GPX 1.1
-// schema, when there is one: GPX is then validated against it too), WHERELOG_SCREENSHOTS
-// (default: ./screenshots), CHROMIUM (default: /usr/bin/chromium), MOSQUITTO (default:
-// mosquitto).
+// Environment (tests/browser/meson.build sets it): what harness.mjs says, and PYTHON and
+// GPX_CHECK (default: Debian's python3 and tests/tools/gpx_check.py, which reads GPX back),
+// WHERELOG_GPX_XSD (the GPX 1.1 schema, when there is one: GPX is then validated against it
+// too).
 //
 // The page's test hook (see web/app.js): marker elements carry data-device, data-lat,
 // data-lon, data-tst and data-stale; #track-summary carries data-in-range and data-drawn;
@@ -17,181 +15,18 @@
 // The checks assert what a person would see (markers, labels, popups, counts) and never how
 // long anything takes: timing belongs to tests/bench/bench_map.mjs.
 
-import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { Run, loc, waitIn, until, fail, assertEqual, describe, REPO, WAIT_MS, WL_FILL } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..');
-
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.error('playwright-core is missing: run npm ci --prefix tests/browser');
-  process.exit(1);
-}
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`${name} is not set (meson test sets it; see tests/browser/meson.build)`);
-    process.exit(1);
-  }
-  return v;
-}
-const WHERELOG = need('WHERELOG_BIN');
-const WL_PUB = need('WL_PUB');
-const WL_FILL = need('WL_FILL');
-const WEB = process.env.WHERELOG_WEB || path.join(repo, 'web');
 // The GPX schema is not in the repository: with ../shared beside it, meson passes it on.
 const GPX_XSD = process.env.WHERELOG_GPX_XSD || '';
 const PYTHON = process.env.PYTHON || '/usr/bin/python3';
-const GPX_CHECK = process.env.GPX_CHECK || path.join(repo, 'tests', 'tools', 'gpx_check.py');
-const SHOTS = path.resolve(process.env.WHERELOG_SCREENSHOTS || 'screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const MOSQUITTO = process.env.MOSQUITTO || 'mosquitto';
-if (!fs.existsSync(CHROMIUM)) {
-  console.error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
-  process.exit(1);
-}
-const DEADLINE_MS = 110 * 1000; // the whole run; meson's timeout is a last resort
-const WAIT_MS = 15 * 1000; // any one wait for the page
-
-// ------------------------------------------------------------------ processes
-
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wherelog-browser-'));
-const store = path.join(work, 'store');
-const children = new Set();
-let context = null;
-let failedAny = false;
-
-function cleanup() {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (!failedAny) fs.rmSync(work, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-// Whatever fails outside a check (the broker or wherelog not starting) ends the run.
-process.on('uncaughtException', (e) => {
-  failedAny = true;
-  console.error(`FAIL  ${e.message}\n# logs kept in ${work}`);
-  process.exit(1);
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    console.error(`stopped by ${sig}`);
-    process.exit(1);
-  });
-}
-const watchdog = setTimeout(() => {
-  console.error(`FAIL the run took more than ${DEADLINE_MS / 1000} s; logs in ${work}`);
-  failedAny = true;
-  process.exit(1);
-}, DEADLINE_MS);
-watchdog.unref();
-
-function start(cmd, args, logName) {
-  const log = fs.openSync(path.join(work, logName), 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  child.on('error', (e) => console.error(`cannot run ${cmd}: ${e.message}`));
-  return child;
-}
-
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
-}
-
-function run(cmd, args, input) {
-  return new Promise((resolve, reject) => {
-    const p = execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${stderr || err.message}`));
-      else resolve(stdout);
-    });
-    if (input != null) p.stdin.end(input);
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, timeout = WAIT_MS) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
-  });
-}
-
-async function startBroker() {
-  const port = await freePort();
-  const conf = path.join(work, 'mosquitto.conf');
-  fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  start(MOSQUITTO, ['-c', conf], 'mosquitto.log');
-  await until('mosquitto to listen', () => canConnect(port));
-  return port;
-}
-
-/** wherelog on the store, answering HTTP and subscribed to the broker (it logs "subscribed to"). */
-async function startServer(httpPort, tileUrl) {
-  const log = () => fs.readFileSync(path.join(work, 'wherelog.log'), 'utf8');
-  const subscriptions = () => (fs.existsSync(path.join(work, 'wherelog.log')) ? log().split('subscribed to').length : 1);
-  const before = subscriptions();
-  const proc = start(WHERELOG, ['serve', '--storage', store, '--mqtt-host', '127.0.0.1',
-    '--mqtt-port', String(brokerPort), '--http-port', String(httpPort), '--docroot', WEB,
-    '--tile-url', tileUrl, '--log-level', 'info'], 'wherelog.log');
-  await until('wherelog to answer /api/0/version', async () =>
-    proc.exitCode !== null || (await fetch(`http://127.0.0.1:${httpPort}/api/0/version`)).ok)
-    .catch((e) => fail(`${e.message}:\n${log().slice(-2000)}`));
-  if (proc.exitCode !== null) fail(`wherelog exited (${proc.exitCode}):\n${log().slice(-2000)}`);
-  await until('wherelog to subscribe', () => subscriptions() > before);
-  return proc;
-}
+const GPX_CHECK = process.env.GPX_CHECK || path.join(REPO, 'tests', 'tools', 'gpx_check.py');
 
 // ------------------------------------------------------------------ data
 
-/** Publishes OwnTracks messages ({topic, payload object}) through the broker, in order. */
-async function publish(messages) {
-  const lines = messages.map((m) => JSON.stringify({ topic: m.topic, payload: JSON.stringify(m.payload) }));
-  const out = JSON.parse(await run(WL_PUB, ['--port', String(brokerPort), '--qos', '1'], lines.join('\n') + '\n'));
-  if (out.published !== messages.length) throw new Error(`wl-pub published ${out.published} of ${messages.length}`);
-}
-
-const loc = (user, device, fields) => ({
-  topic: `owntracks/${user}/${device}`, payload: { _type: 'location', ...fields },
-});
 const card = (user, device, fields) => ({
   topic: `owntracks/${user}/${device}/info`, payload: { _type: 'card', ...fields },
 });
@@ -263,86 +98,7 @@ const YEAR_POINTS = 50000;
 const YEAR_START = local(2025, 1, 1, 0, 0, 30);
 const YEAR_STEP = 630;
 
-// ------------------------------------------------------------------ checks
-
-const results = [];
-function fail(msg) {
-  throw new Error(msg);
-}
-function assertEqual(actual, expected, what) {
-  if (actual !== expected) fail(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-}
-/** Runs one named check; a failure is reported (with a screenshot of the page) and the run goes on. */
-async function check(name, fn) {
-  try {
-    await fn();
-    results.push(true);
-    console.log(`ok    ${name}`);
-  } catch (e) {
-    results.push(false);
-    failedAny = true;
-    console.log(`FAIL  ${name}\n      ${String(e.message).split('\n').join('\n      ')}`);
-    for (const [i, p] of context.pages().entries()) {
-      await p.screenshot({ path: path.join(SHOTS, `FAILED-${results.length}-${i}.png`) }).catch(() => {});
-    }
-  }
-}
-
-/** Waits in the page; on time-out the message says what was awaited. */
-async function waitIn(page, what, fn, arg) {
-  try {
-    await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
-  } catch (e) {
-    fail(`timed out waiting for ${what}${e.message.includes('Timeout') ? '' : `: ${e.message}`}`);
-  }
-}
-
-/** A screenshot once the map is still: no zoom animation (Leaflet's flag), popups faded in. */
-async function shot(page, name) {
-  await page.waitForFunction(() => !window.wherelogMap?.map._animatingZoom
-    && [...document.querySelectorAll('.leaflet-popup')].every((p) => getComputedStyle(p).opacity === '1'),
-  null, { timeout: WAIT_MS, polling: 50 }).catch(() => {});
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-}
-
-/** Console errors, shortened and counted: "text (url) ×N" per distinct error. */
-function describe(errors) {
-  const counts = new Map();
-  for (const e of errors) {
-    const line = `${e.text.length > 200 ? `${e.text.slice(0, 200)}…` : e.text}${e.url ? ` (${e.url})` : ''}`;
-    counts.set(line, (counts.get(line) || 0) + 1);
-  }
-  return [...counts].map(([line, n]) => (n > 1 ? `${line} ×${n}` : line)).join('\n');
-}
-
-/** Console errors and page errors of a page, with the URL they concern. */
-function watchConsole(page) {
-  const errors = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push({ text: m.text(), url: m.location()?.url || '' });
-  });
-  page.on('pageerror', (e) => errors.push({ text: `uncaught: ${e.message}`, url: '' }));
-  page.on('dialog', (d) => {
-    errors.push({ text: `a dialog opened: ${d.message()}`, url: '' });
-    d.dismiss().catch(() => {});
-  });
-  return errors;
-}
-
-/**
- * A page whose documents come with the Content-Security-Policy the server may send one day, so
- * that anything inline (script, handler, style) would show up as a console error.
- */
-async function newPage(tileOrigin, viewport = { width: 1280, height: 800 }) {
-  const p = await context.newPage();
-  await p.setViewportSize(viewport);
-  const csp = `default-src 'self'; img-src 'self' data:${tileOrigin ? ` ${tileOrigin}` : ''}`;
-  await p.route((url) => url.pathname === '/' || url.pathname.endsWith('.html'), async (route) => {
-    const response = await route.fetch();
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': csp } });
-  });
-  return p;
-}
+// ------------------------------------------------------------------ page helpers
 
 const markerInfo = (page) => page.$$eval('.pin[data-device]', (pins) => pins.map((p) => ({
   device: p.dataset.device, lat: Number(p.dataset.lat), lon: Number(p.dataset.lon),
@@ -442,45 +198,30 @@ async function clickTrackPoint(page, point) {
 
 // ------------------------------------------------------------------ the run
 
-fs.mkdirSync(SHOTS, { recursive: true });
-const brokerPort = await startBroker();
-const httpPort = await freePort();
-let server = await startServer(httpPort, '');
-const base = `http://127.0.0.1:${httpPort}`;
+const run = new Run('map', 110 * 1000);
+await run.startBroker();
+await run.startServer();
+const { base } = run;
+await run.launch(TIMEZONE);
+console.log(`# wherelog ${base}, broker ${run.brokerPort}, browser time zone ${TIMEZONE}, work ${run.work}`);
+const page = await run.newPage();
 
-// A persistent context is the way to give Chromium a fresh --user-data-dir of our own.
-context = await chromium.launchPersistentContext(path.join(work, 'chromium-profile'), {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  timezoneId: TIMEZONE,
-  locale: 'en-GB',
-  viewport: { width: 1280, height: 800 },
-});
-
-console.log(`# wherelog ${base}, broker ${brokerPort}, browser time zone ${TIMEZONE}, work ${work}`);
-for (const blank of context.pages()) await blank.close(); // the one a persistent context opens
-const page = await newPage('');
-context.setDefaultTimeout(WAIT_MS);
-const consoleErrors = watchConsole(page);
-
-await check('1 empty store shows the first-run panel with the MQTT broker and the HTTP URL', async () => {
+await run.check('1 empty store shows the first-run panel with the MQTT broker and the HTTP URL', async () => {
   await page.goto(base + '/');
   await page.waitForSelector('#welcome', { state: 'visible', timeout: WAIT_MS });
   const text = await page.textContent('#welcome');
   assertEqual(await page.textContent('#w-mqtt-host'), '127.0.0.1', 'MQTT host');
-  assertEqual(await page.textContent('#w-mqtt-port'), String(brokerPort), 'MQTT port');
+  assertEqual(await page.textContent('#w-mqtt-port'), String(run.brokerPort), 'MQTT port');
   assertEqual(await page.textContent('#w-http-url'), `${base}/pub`, 'HTTP-mode URL');
   if (!(await page.isVisible('#w-mqtt-lan'))) fail('the note about the LAN address is not shown for 127.0.0.1');
   if (!/LAN address/.test(text)) fail(`the LAN note says: ${text}`);
   if (await page.isVisible('#panel-body')) fail('the device and history panel shows on an empty store');
-  await shot(page, '01-empty');
+  await run.shot(page, '01-empty');
 });
 
-await check('2 markers: one per device, labelled by card name, tid or device; popup details', async () => {
+await run.check('2 markers: one per device, labelled by card name, tid or device; popup details', async () => {
   await page.evaluate(() => { window.__sameDocument = true; });
-  await publish([
+  await run.publish([
     card('alice', 'phone', { name: 'Alice Martin', face: pngBase64() }),
     card('dave', 'car', { name: 'Dave', face: 'PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4=' }), // an SVG: refused
     card('mallory', 'evil', { name: XSS_NAME }),
@@ -513,7 +254,7 @@ await check('2 markers: one per device, labelled by card name, tid or device; po
     'names hidden as crowded on a wide screen, where none overlap');
   const daveOpacity = await page.$eval('.pin[data-device="dave/car"]', (p) => getComputedStyle(p).opacity);
   if (!(Number(daveOpacity) < 1)) fail(`a stale marker is not dimmed (opacity ${daveOpacity})`);
-  await shot(page, '02-markers');
+  await run.shot(page, '02-markers');
 
   await clickMarker(page, 'alice/phone');
   const text = await popupText(page);
@@ -529,7 +270,7 @@ await check('2 markers: one per device, labelled by card name, tid or device; po
   if (!/CES?T|GMT\+[12]/.test(text)) fail(`alice's popup does not name the Paris zone: ${text}`);
   const when = await page.$eval('.leaflet-popup-content time', (t) => t.textContent);
   if (!when.includes(String(new Date(ALICE.tst * 1000).getUTCFullYear()))) fail(`absolute time without a year: ${when}`);
-  await shot(page, '03-popup');
+  await run.shot(page, '03-popup');
 
   // The stale one says so; the keyboard opens a popup too (Enter on a focused marker).
   await showAll(page);
@@ -544,13 +285,13 @@ await check('2 markers: one per device, labelled by card name, tid or device; po
   if (!carolText.includes('Offline') || !carolText.includes('33 %')) fail(`carol's popup: ${carolText}`);
 });
 
-await check('3 a point published over MQTT moves its marker without a reload; a late one does not', async () => {
+await run.check('3 a point published over MQTT moves its marker without a reload; a late one does not', async () => {
   const before = await page.$eval('.pin[data-device="bob/tablet"]', (p) => p.getBoundingClientRect().toJSON());
   const moved = { ...BOB, lat: 48.8750, lon: 2.3150, tst: NOW - 10 };
   // The new point, then a late one (older: it must not move the marker back), then one of
   // another device, which tells when the late one has been seen (the stream keeps the order).
   const sentinel = { ...MALLORY, tst: MALLORY.tst + 1 };
-  await publish([loc('bob', 'tablet', moved), loc('bob', 'tablet', { ...BOB, lat: 10, lon: 10, tst: NOW - 3600 }),
+  await run.publish([loc('bob', 'tablet', moved), loc('bob', 'tablet', { ...BOB, lat: 10, lon: 10, tst: NOW - 3600 }),
     loc('mallory', 'evil', sentinel)]);
   await waitIn(page, "mallory's marker to take the point after bob's", (tst) =>
     Number(document.querySelector('.pin[data-device="mallory/evil"]').dataset.tst) === tst, sentinel.tst);
@@ -571,8 +312,8 @@ await check('3 a point published over MQTT moves its marker without a reload; a 
   assertEqual(latLng?.lat, moved.lat, "the Leaflet marker's latitude");
 });
 
-await check('3 a card published over MQTT renames a device and gives it a face, without a reload', async () => {
-  await publish([card('carol', 'watch', { name: 'Carol Jones', face: pngBase64() })]);
+await run.check('3 a card published over MQTT renames a device and gives it a face, without a reload', async () => {
+  await run.publish([card('carol', 'watch', { name: 'Carol Jones', face: pngBase64() })]);
   await waitIn(page, "carol's new name on her marker and in the list", () =>
     document.querySelector('.pin[data-device="carol/watch"] .label')?.textContent === 'Carol Jones'
       && [...document.querySelectorAll('.device-name')].some((n) => n.textContent === 'Carol Jones'));
@@ -581,7 +322,7 @@ await check('3 a card published over MQTT renames a device and gives it a face, 
   if (!(await page.evaluate(() => window.__sameDocument))) fail('the page reloaded');
 });
 
-await check('9 names and tids holding HTML are shown as text', async () => {
+await run.check('9 names and tids holding HTML are shown as text', async () => {
   const labels = await page.$$eval('.pin .label, .device-name', (ls) => ls.map((l) => l.textContent));
   if (!labels.includes(XSS_NAME)) fail(`the card name is not shown literally: ${labels.join(' | ')}`);
   if (!labels.includes(XSS_TID + XSS_NAME)) fail(`the tid is not shown literally: ${labels.join(' | ')}`);
@@ -599,8 +340,8 @@ await check('9 names and tids holding HTML are shown as text', async () => {
 });
 
 let dayTrackHrefs;
-await check('4 a device and a range draw its track with every point in it', async () => {
-  await publish([...outside.map((tst) => loc('alice', 'phone', { lat: 48.7, lon: 2.2, tst })),
+await run.check('4 a device and a range draw its track with every point in it', async () => {
+  await run.publish([...outside.map((tst) => loc('alice', 'phone', { lat: 48.7, lon: 2.2, tst })),
     ...dayPoints.map((p) => loc('alice', 'phone', p))]);
   await until('the day of alice to be stored', async () => {
     const r = await fetch(`${base}/api/0/locations?user=alice&device=phone&from=${outside[0]}&to=${outside[1]}&fields=tst`);
@@ -623,29 +364,29 @@ await check('4 a device and a range draw its track with every point in it', asyn
   for (const want of [hhmm(dayPoints[5].tst), '5 km/h', '35 m', '85 %', 'Mobile data']) {
     if (!text.includes(want)) fail(`the point's popup lacks "${want}": ${text}`);
   }
-  await shot(page, '04-track');
+  await run.shot(page, '04-track');
 
   // A preset range: today holds bob's three points (the late one included).
   const today = await showTrack(page, 'bob/tablet', 'today');
   assertEqual(today.drawn, 3, "bob's points today");
   // A new point of the shown device extends its track, live.
-  await publish([loc('bob', 'tablet', { ...BOB, lat: 48.8760, lon: 2.3200, tst: NOW - 5 })]);
+  await run.publish([loc('bob', 'tablet', { ...BOB, lat: 48.8760, lon: 2.3200, tst: NOW - 5 })]);
   await waitIn(page, "bob's track to grow by the new point", () =>
     document.querySelector('#track-summary').dataset.drawn === '4'
     && document.querySelector('#track-summary').dataset.inRange === '4'
     && window.wherelogMap.history.track.dots === 4);
 });
 
-await check('6 the GPX download validates and GeoJSON holds every point of the range', async () => {
+await run.check('6 the GPX download validates and GeoJSON holds every point of the range', async () => {
   if (!dayTrackHrefs) fail('no track was shown (check 4 failed)');
   const gpx = await fetch(base + dayTrackHrefs.gpx);
   assertEqual(gpx.status, 200, 'GPX status');
   if (!/attachment/.test(gpx.headers.get('content-disposition') || '')) fail('the GPX is not sent as a download');
   const gpxText = await gpx.text();
-  const file = path.join(work, 'track.gpx');
+  const file = path.join(run.work, 'track.gpx');
   fs.writeFileSync(file, gpxText);
   // read back with gpxpy and gpsbabel (and validated against the schema when there is one)
-  const readBack = JSON.parse(await run(PYTHON, [GPX_CHECK, file, ...(GPX_XSD ? ['--xsd', GPX_XSD] : [])]));
+  const readBack = JSON.parse(await run.run(PYTHON, [GPX_CHECK, file, ...(GPX_XSD ? ['--xsd', GPX_XSD] : [])]));
   assertEqual(readBack.segments.flat().length, dayPoints.length, 'GPX track points read back');
   assertEqual((gpxText.match(/<trkpt /g) || []).length, dayPoints.length, 'GPX track points');
   if (/max_points/.test(dayTrackHrefs.gpx + dayTrackHrefs.geojson)) fail('a download is thinned');
@@ -658,8 +399,8 @@ await check('6 the GPX download validates and GeoJSON holds every point of the r
   assertEqual(doc.features.length, dayPoints.length, 'GeoJSON features');
 });
 
-await check('5 a year of 50,000 points is drawn thinned and the page stays responsive', async () => {
-  await run(WL_FILL, [store, 'year', 'phone', String(YEAR_POINTS), String(YEAR_START), String(YEAR_STEP)]);
+await run.check('5 a year of 50,000 points is drawn thinned and the page stays responsive', async () => {
+  await run.run(WL_FILL, [run.store, 'year', 'phone', String(YEAR_POINTS), String(YEAR_START), String(YEAR_STEP)]);
   const asked = [];
   page.on('request', (r) => {
     const u = new URL(r.url());
@@ -679,7 +420,7 @@ await check('5 a year of 50,000 points is drawn thinned and the page stays respo
   if (!t.text.includes('50,000') || !t.text.includes(`${t.drawn.toLocaleString('en')} drawn`)) {
     fail(`the summary does not say how many of how many are drawn: ${t.text}`);
   }
-  await shot(page, '05-year');
+  await run.shot(page, '05-year');
   // The page answers at once: zoom in with the button, then open a point's popup.
   const zoom = await page.evaluate(() => window.wherelogMap.map.getZoom());
   await clickAndSettle(page, '.leaflet-control-zoom-in');
@@ -689,7 +430,7 @@ await check('5 a year of 50,000 points is drawn thinned and the page stays respo
     /Point [\d,]+ of [\d,]+/.test(document.querySelector('.leaflet-popup-content')?.textContent || ''));
 });
 
-await check('11 the Year view shows the year of 50,000 points and the heat layer draws them', async () => {
+await run.check('11 the Year view shows the year of 50,000 points and the heat layer draws them', async () => {
   await waitIn(page, 'the year user to be listed', () =>
     [...document.querySelectorAll('#y-user option')].some((o) => o.value === 'year'));
   await page.selectOption('#y-user', 'year');
@@ -702,7 +443,7 @@ await check('11 the Year view shows the year of 50,000 points and the heat layer
   assertEqual(await page.$$eval('.month-chart rect', (r) => r.length), 12, 'month bars');
   const titled = await page.$$eval('.month-chart rect title', (t) => t.map((x) => x.textContent));
   if (!titled[0].startsWith('2025-01:')) fail(`the first bar is not January: ${titled[0]}`);
-  await shot(page, '11-year');
+  await run.shot(page, '11-year');
   // The heat layer, from the layer control, over the whole world: every point of the year.
   await page.evaluate(() => { window.wherelogMap.map.setView([20, 0], 2, { animate: false }); });
   await page.hover('.leaflet-control-layers');
@@ -713,14 +454,13 @@ await check('11 the Year view shows the year of 50,000 points and the heat layer
   if (!(api.points > YEAR_POINTS - 100 && api.points <= YEAR_POINTS)) fail(`${api.points} points in the summary`);
   assertEqual(drawn.points, api.points, 'points in the heat cells: the summary\'s');
   if (!(drawn.cells > 0 && drawn.cells < 5000)) fail(`${drawn.cells} heat cells at zoom 2: not a few`);
-  await shot(page, '12-heat');
+  await run.shot(page, '12-heat');
   await page.click('.leaflet-control-layers-overlays label:has-text("Heat") input');
   await waitIn(page, 'the heat layer to go', () => !document.querySelector('.heat-layer'));
 });
 
-await check('phone viewport (390x844): the panel collapses and the map stays usable', async () => {
-  const phone = await newPage('', { width: 390, height: 844 });
-  const phoneErrors = watchConsole(phone);
+await run.check('phone viewport (390x844): the panel collapses and the map stays usable', async () => {
+  const phone = await run.newPage({ viewport: { width: 390, height: 844 } });
   await phone.goto(base + '/');
   await waitIn(phone, 'the markers', () => document.querySelectorAll('.pin[data-device]').length === 7);
   assertEqual(await phone.getAttribute('#panel-toggle', 'aria-expanded'), 'false', 'panel toggle on a phone');
@@ -730,26 +470,26 @@ await check('phone viewport (390x844): the panel collapses and the map stays usa
     return r.left >= 0 && r.right <= innerWidth && r.top >= 0 && r.bottom <= innerHeight;
   }).length);
   if (visible === 0) fail('no marker is on the screen');
-  await shot(phone, '07-phone');
+  await run.shot(phone, '07-phone');
   await phone.click('#panel-toggle');
   await phone.waitForSelector('#panel-body', { state: 'visible', timeout: WAIT_MS });
   const panel = await phone.$eval('#panel', (p) => p.getBoundingClientRect().toJSON());
   if (panel.right > 390 || panel.left < 0) fail(`the panel does not fit the screen: ${JSON.stringify(panel)}`);
-  await shot(phone, '08-phone-panel');
+  await run.shot(phone, '08-phone-panel');
   await phone.click('.device:has-text("Alice Martin")');
   await phone.waitForSelector('.leaflet-popup-content', { timeout: WAIT_MS });
   if (await phone.isVisible('#panel-body')) fail('the panel stays open over the chosen device');
-  await shot(phone, '09-phone-popup');
+  await run.shot(phone, '09-phone-popup');
   await phone.click('#panel-toggle');
   const t = await showTrack(phone, 'alice/phone', 'custom', DAY_VALUE, DAY_VALUE);
   assertEqual(t.drawn, dayPoints.length, 'points drawn on a phone');
   if (!(await phone.isVisible('#downloads'))) fail('the track summary and downloads are not shown on a phone');
-  await shot(phone, '10-phone-track');
-  if (phoneErrors.length) fail(`console errors:\n${describe(phoneErrors)}`);
+  await run.shot(phone, '10-phone-track');
+  if (phone.errors.length) fail(`console errors:\n${describe(phone.errors)}`);
   await phone.close();
 });
 
-await check('places: a place added where the map is clicked is listed and drawn (web/places.js)', async () => {
+await run.check('places: a place added where the map is clicked is listed and drawn (web/places.js)', async () => {
   await waitIn(page, 'the places panel with the users', () =>
     [...document.querySelectorAll('#p-user option')].some((o) => o.value === 'alice'));
   await page.selectOption('#p-user', 'alice');
@@ -777,7 +517,7 @@ await check('places: a place added where the map is clicked is listed and drawn 
   assertEqual(got.radius_m, 150, 'the radius typed');
   const circles = await page.$$eval('.leaflet-interactive', (paths) => paths.length);
   if (circles < 1) fail('no circle drawn for the place');
-  await shot(page, '11-place-added');
+  await run.shot(page, '11-place-added');
   // rename in the list (typed in place of the button), then delete (a second click confirms)
   const item = `#places li[data-place-id="${got.id}"]`;
   await page.click(`${item} button:has-text("Rename")`);
@@ -793,32 +533,31 @@ await check('places: a place added where the map is clicked is listed and drawn 
   if (left.places.some((p) => p.id === got.id)) fail('the place is still in the API after deleting');
 });
 
-await check('8 no console errors (no tiles configured)', async () => {
-  if (consoleErrors.length) fail(describe(consoleErrors));
+await run.check('8 no console errors (no tiles configured)', async () => {
+  if (page.errors.length) fail(describe(page.errors));
 });
 
 // A restart with tiles that cannot load: the open page reconnects, a new page works.
 const TILES = 'http://127.0.0.1:1';
-await check('the open page notices the server is gone, and wherelog starts again (failing tiles)', async () => {
-  await stop(server);
+await run.check('the open page notices the server is gone, and wherelog starts again (failing tiles)', async () => {
+  await run.stop(run.server);
   await waitIn(page, 'the live indicator to say it reconnects', () =>
     document.querySelector('#live').dataset.state === 'down');
-  server = await startServer(httpPort, `${TILES}/{z}/{x}/{y}.png`);
+  await run.startServer({ tileUrl: `${TILES}/{z}/{x}/{y}.png` });
 });
 
-await check('the open page reconnects after the restart and moves markers again', async () => {
+await run.check('the open page reconnects after the restart and moves markers again', async () => {
   await waitIn(page, 'the live indicator to be live again', () =>
     document.querySelector('#live').dataset.state === 'live');
   const moved = { ...CAROL, lat: 48.8300, tst: Math.floor(Date.now() / 1000) };
-  await publish([loc('carol', 'watch', moved)]);
+  await run.publish([loc('carol', 'watch', moved)]);
   await waitIn(page, "carol's marker to move", (lat) =>
     Number(document.querySelector('.pin[data-device="carol/watch"]').dataset.lat) === lat, moved.lat);
   await waitIn(page, 'the status line to clear', () => document.querySelector('#status').hidden);
 });
 
-await check('7 with tiles that cannot load, markers, tracks and panels work', async () => {
-  const p = await newPage(TILES);
-  const errors = watchConsole(p);
+await run.check('7 with tiles that cannot load, markers, tracks and panels work', async () => {
+  const p = await run.newPage({ tileOrigin: TILES });
   await p.goto(base + '/');
   await waitIn(p, 'the markers', () => document.querySelectorAll('.pin[data-device]').length === 7);
   await waitIn(p, 'the status line to say tiles cannot load', () =>
@@ -831,18 +570,12 @@ await check('7 with tiles that cannot load, markers, tracks and panels work', as
   await p.click('#panel-toggle');
   if (await p.isVisible('#panel-body')) fail('the panel does not collapse');
   await p.click('#panel-toggle');
-  await shot(p, '06-no-tiles');
-  const tileErrors = errors.filter((e) => e.url.startsWith(TILES) || e.text.includes(TILES));
-  const others = errors.filter((e) => !tileErrors.includes(e));
+  await run.shot(p, '06-no-tiles');
+  const tileErrors = p.errors.filter((e) => e.url.startsWith(TILES) || e.text.includes(TILES));
+  const others = p.errors.filter((e) => !tileErrors.includes(e));
   if (tileErrors.length === 0) fail('no tile failed to load: was the tile layer added?');
   if (others.length) fail(`console errors besides tiles:\n${describe(others)}`);
   await p.close();
 });
 
-await context.close();
-await Promise.all([...children].map(stop));
-const passed = results.filter(Boolean).length;
-const failed = results.length - passed;
-if (failed) console.log(`# screenshots in ${SHOTS}; logs kept in ${work}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed ? 1 : 0;
+await run.finish();
