@@ -16,6 +16,7 @@
 #include "store.h"
 #include "timeline.h"
 #include "wl.h"
+#include "wtime.h"
 
 enum setting_type { T_STR, T_INT, T_BOOL, T_LIST, T_LEVEL, T_DURATION };
 
@@ -555,42 +556,11 @@ void cfg_print_effective(const struct wl_config *cfg, unsigned scope)
 
 int cfg_parse_duration(const char *text, long *seconds)
 {
-    static const struct {
-        const char *unit;
-        long seconds;
-    } units[] = {{"d", 86400}, {"h", 3600}, {"min", 60}, {"m", 60}, {"s", 1}};
-    const char *p = text;
-    long total = 0;
-    size_t next_unit = 0;
-
-    if (!text || !*text)
-        return -EINVAL;
-    while (*p) {
-        long n = 0;
-        if (*p < '0' || *p > '9')
-            return -EINVAL;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            n = n * 10 + (*p - '0');
-            if (n > 366L * 86400)
-                return -EINVAL;
-        }
-        if (!*p && next_unit == 0) { /* plain seconds */
-            total = n;
-            break;
-        }
-        size_t u = next_unit;
-        while (u < WL_ARRAY_LEN(units) && strncmp(p, units[u].unit, strlen(units[u].unit)) != 0)
-            u++;
-        if (u == WL_ARRAY_LEN(units))
-            return -EINVAL;
-        p += strlen(units[u].unit);
-        total += n * units[u].seconds;
-        next_unit = u + 1 + (u == 2); /* after "min", not "m" again */
-        if (total > 366L * 86400)
-            return -EINVAL;
-    }
-    *seconds = total;
-    return 0;
+    int64_t n;
+    int rc = wtime_parse_duration(text, 366L * 86400, &n);
+    if (rc == 0)
+        *seconds = (long)n;
+    return rc;
 }
 
 int cfg_read_secret_file(const char *path, char *buf, size_t size)

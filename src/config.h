@@ -102,8 +102,8 @@ struct wl_config {
     long geohash_precision;
     /* The timeline's defaults for users without their own (store_options.timeline). */
     char timezone[64];
-    long stay_radius; /* metres */
-    long stay_time;   /* seconds */
+    long stay_radius;     /* metres */
+    long stay_time;       /* seconds */
     bool timeline_ingest; /* false: store_set_timeline_deferred */
 
     enum cfg_source source[64]; /* per setting, indexed like the settings table */
@@ -146,9 +146,7 @@ void cfg_each_difference(const struct wl_config *a, const struct wl_config *b,
  */
 int cfg_find_docroot(const struct wl_config *cfg, char *buf, size_t size, bool *from_checkout);
 
-/* A duration: whole seconds ("300"), or numbers with units d, h, m (or min) and s, in that
- * order ("5m", "1h30m", "90s", "1d"). Returns 0, or -EINVAL (not a duration, or more than a
- * year). */
+/* A duration of a setting (wtime_parse_duration): at most a leap year. Returns 0, or -EINVAL. */
 int cfg_parse_duration(const char *text, long *seconds);
 
 /* Reads the first line of a small file (a password), without its line end ("" for an empty

@@ -107,25 +107,17 @@ void token_note_use(struct store *s, const struct store_token *t, int64_t now, c
 
 int token_parse_expiry(const char *text, int64_t now, int64_t *expires, const char **why)
 {
-    static const struct {
-        char unit;
-        int64_t seconds;
-    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
     struct wtime t;
-    size_t digits = strspn(text, "0123456789");
+    int64_t n;
 
-    if (digits > 0 && digits <= 9 && text[digits] && !text[digits + 1]) {
-        for (size_t i = 0; i < WL_ARRAY_LEN(units); i++) {
-            if (text[digits] != units[i].unit)
-                continue;
-            int64_t n = strtoll(text, NULL, 10) * units[i].seconds;
-            if (n <= 0) {
-                *why = "a duration must be longer than 0";
-                return -EINVAL;
-            }
-            *expires = now + n;
-            return 0;
+    /* digits alone are a time (epoch seconds), not a duration in seconds */
+    if (text[strspn(text, "0123456789")] && wtime_parse_duration(text, TOKEN_EXPIRY_MAX, &n) == 0) {
+        if (n <= 0) {
+            *why = "a duration must be longer than 0";
+            return -EINVAL;
         }
+        *expires = now + n;
+        return 0;
     }
     if (wtime_parse(text, &t) != 0) {
         *why = "not a duration (90m, 24h, 30d, 2w) or a time (2027-01-01, 2027-01-01T12:00Z)";

@@ -60,11 +60,12 @@ int token_verify(struct store *s, const char *secret, size_t len, int64_t now,
 void token_note_use(struct store *s, const struct store_token *t, int64_t now, const char *client);
 
 /*
- * When a token made at `now` expires, from what a person typed: a duration ("90m", "24h",
- * "30d", "2w": a whole number and s, m, h, d or w) or a time as wtime_parse() reads it
- * ("2027-01-01"), which must lie after now. Returns 0 with *expires set, or -EINVAL with *why
- * (static text) set.
+ * When a token made at `now` expires, from what a person typed: a duration with units
+ * ("90m", "24h", "30d", "2w", "1d12h": wtime_parse_duration, at most TOKEN_EXPIRY_MAX) or a
+ * time as wtime_parse() reads it ("2027-01-01"; digits alone are epoch seconds), which must lie
+ * after now. Returns 0 with *expires set, or -EINVAL with *why (static text) set.
  */
+#define TOKEN_EXPIRY_MAX (100LL * 366 * 86400) /* a century: "never" is no expiry at all */
 int token_parse_expiry(const char *text, int64_t now, int64_t *expires, const char **why);
 
 #endif

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "wl.h"
+
 /* Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm, public domain maths). */
 int64_t wtime_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -216,4 +218,44 @@ void wtime_iso_cached(struct wtime_day_cache *c, int64_t t, char buf[WTIME_ISO_S
 void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[WTIME_DISP_SIZE])
 {
     format(c, t, buf, ' ', false);
+}
+
+int wtime_parse_duration(const char *text, int64_t max, int64_t *seconds)
+{
+    static const struct {
+        const char *unit;
+        int64_t seconds;
+    } units[] = {{"w", 7 * 86400}, {"d", 86400}, {"h", 3600}, {"min", 60}, {"m", 60}, {"s", 1}};
+    const char *p = text;
+    int64_t total = 0;
+    size_t next_unit = 0;
+
+    if (!text || !*text || max < 0)
+        return -EINVAL;
+    while (*p) {
+        int64_t n = 0;
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            n = n * 10 + (*p - '0');
+            if (n > max)
+                return -EINVAL;
+        }
+        if (!*p && next_unit == 0) { /* plain seconds */
+            total = n;
+            break;
+        }
+        size_t u = next_unit;
+        while (u < WL_ARRAY_LEN(units) && strncmp(p, units[u].unit, strlen(units[u].unit)) != 0)
+            u++;
+        if (u == WL_ARRAY_LEN(units))
+            return -EINVAL;
+        p += strlen(units[u].unit);
+        if (n > (max - total) / units[u].seconds)
+            return -EINVAL;
+        total += n * units[u].seconds;
+        next_unit = u + 1 + (u == 3); /* after "min", not "m" again */
+    }
+    *seconds = total;
+    return 0;
 }

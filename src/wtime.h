@@ -59,6 +59,12 @@ void wtime_disp_cached(struct wtime_day_cache *c, int64_t t, char buf[WTIME_DISP
 /* Writes "YYYY-MM-DD HH:MM:SS" (WTIME_DISP_LEN chars + NUL), the Recorder's disptst. */
 void wtime_disp(int64_t t, char buf[WTIME_DISP_SIZE]);
 
+/* A duration as people type it: whole seconds ("300"), or whole numbers with units w, d, h, m
+ * (or min) and s, largest first, each at most once ("5m", "1h30min", "2w", "1d2h3m4s").
+ * Returns 0 with *seconds set, or -EINVAL (not a duration, or longer than max seconds). The
+ * settings and the expiries of tokens and share links read durations with it. */
+int wtime_parse_duration(const char *text, int64_t max, int64_t *seconds);
+
 /* Civil date helpers (proleptic Gregorian, UTC). */
 int64_t wtime_from_civil(int64_t year, unsigned month, unsigned day);
 void wtime_to_civil(int64_t days, int64_t *year, unsigned *month, unsigned *day);

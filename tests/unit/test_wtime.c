@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "wtime.h"
@@ -102,4 +103,26 @@ Test(wtime, cached_formatting_matches_across_days)
     wtime_iso_cached(&c, 86400 * 3, b);
     wtime_iso_cached(&c, 5, b);
     cr_expect_str_eq(b, "1970-01-01T00:00:05Z");
+}
+
+Test(wtime, durations_take_units_largest_first)
+{
+    int64_t s = -1;
+    const struct {
+        const char *text;
+        int64_t seconds;
+    } good[] = {{"300", 300},      {"5m", 300},         {"5min", 300},
+                {"1h30min", 5400}, {"2w", 14 * 86400},  {"1w2d", 9 * 86400},
+                {"0s", 0},         {"1d2h3m4s", 93784}, {"366d", 366 * 86400}};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        cr_expect_eq(wtime_parse_duration(good[i].text, 366 * 86400, &s), 0, "%s", good[i].text);
+        cr_expect_eq(s, good[i].seconds, "%s: %lld", good[i].text, (long long)s);
+    }
+    const char *bad[] = {"",    "5x",   "m5",     "5m1h", "1h30", "-5",
+                         "5 m", "1d1d", "1m5min", "367d", "53w",  "99999999999999999999999h"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(wtime_parse_duration(bad[i], 366 * 86400, &s), -EINVAL, "'%s' is refused",
+                     bad[i]);
+    cr_expect_eq(wtime_parse_duration(NULL, 60, &s), -EINVAL);
+    cr_expect_eq(wtime_parse_duration("61", 60, &s), -EINVAL, "the bound holds for seconds too");
 }
