@@ -27,6 +27,19 @@ struct backoff {
     time_t next_try; /* CLOCK_MONOTONIC seconds */
 };
 
+/* One (webhook, device) being delivered: its events heads[at..end), posted one after the
+ * other on its own easy handle, beside the other groups' (a receiver that hangs delays only
+ * its own events). */
+struct transfer {
+    CURL *easy; /* kept across passes: its connection is reused */
+    bool active;
+    size_t at, end;
+    struct backoff *b;
+    struct store_webhook hook; /* a copy: the secret is wiped when the pass ends */
+    struct sink body;
+    struct curl_slist *headers;
+};
+
 struct webhook {
     struct store *store;
     struct webhook_options opt;
@@ -36,7 +49,8 @@ struct webhook {
     bool stop, woken;    /* under lock */
     atomic_uint_fast64_t delivered, failed, dropped, pending;
     /* The thread's own. */
-    CURL *curl;
+    CURLM *multi;
+    struct transfer transfers[WEBHOOK_PARALLEL];
     struct backoff slots[BACKOFF_SLOTS];
     size_t nslots;
     struct store_delivery heads[WEBHOOK_HEADS];
@@ -88,130 +102,190 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
     return size * nmemb; /* the answer's body means nothing to us */
 }
 
-/* Posts one event. Returns the HTTP status, or -1 when there was none (logged). */
-static long post(struct webhook *w, const struct store_webhook *hook, const struct store_event *ev)
+static void transfer_release(struct transfer *t)
 {
-    struct sink body;
-    struct curl_slist *headers = NULL, *more;
-    char line[128], sig[72];
-    long status = -1;
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    sink_free(&t->body);
+}
+
+/* Starts posting heads[t->at] on t's handle. false when it cannot (out of memory: the event
+ * stays in the outbox for the next pass). */
+static bool transfer_start(struct webhook *w, struct transfer *t)
+{
+    const struct store_event *ev = &w->heads[t->at].ev;
+    const struct store_webhook *hook = &t->hook;
+    char id[64], ts[64], sigline[96], sig[72];
     int64_t now = time(NULL);
 
-    if (sink_init_mem(&body, 1024))
-        return -1;
-    event_json(&body, ev);
-    bool ok = !body.err;
-    const char *lines[4] = {"Content-Type: application/json", line, NULL, NULL};
-    char tsline[64], sigline[96];
-    snprintf(line, sizeof(line), "X-Wherelog-Event-Id: %u", ev->seq);
-    snprintf(tsline, sizeof(tsline), "X-Wherelog-Timestamp: %" PRId64, now);
-    lines[2] = tsline;
+    if (sink_init_mem(&t->body, 1024))
+        return false;
+    event_json(&t->body, ev);
+    snprintf(id, sizeof(id), "X-Wherelog-Event-Id: %u", ev->seq);
+    snprintf(ts, sizeof(ts), "X-Wherelog-Timestamp: %" PRId64, now);
+    const char *lines[4] = {"Content-Type: application/json", id, ts, NULL};
     if (hook->secret_len) {
-        webhook_sign(hook->secret, hook->secret_len, now, body.buf, body.len, sig);
+        webhook_sign(hook->secret, hook->secret_len, now, t->body.buf, t->body.len, sig);
         snprintf(sigline, sizeof(sigline), "X-Wherelog-Signature: %s", sig);
         lines[3] = sigline;
     }
+    bool ok = !t->body.err && (t->easy || (t->easy = curl_easy_init()));
     for (size_t i = 0; i < WL_ARRAY_LEN(lines) && ok; i++) {
-        if (!lines[i])
-            continue;
-        if (!(more = curl_slist_append(headers, lines[i])))
+        struct curl_slist *more = lines[i] ? curl_slist_append(t->headers, lines[i]) : t->headers;
+        if (!more)
             ok = false;
         else
-            headers = more;
+            t->headers = more;
     }
     if (ok) {
-        CURL *c = w->curl;
+        CURL *c = t->easy;
         curl_easy_reset(c);
         curl_easy_setopt(c, CURLOPT_URL, hook->url);
         curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.buf);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body.len);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, t->body.buf);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)t->body.len);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)WEBHOOK_TIMEOUT_S);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "wherelog");
-        CURLcode rc = curl_easy_perform(c);
-        if (rc == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        else
-            wl_log(WL_LOG_WARN, "webhook", "webhook %u (user %s): event %u: %s", hook->id,
-                   hook->user, ev->seq, curl_easy_strerror(rc));
+        curl_easy_setopt(c, CURLOPT_PRIVATE, t);
+        ok = curl_multi_add_handle(w->multi, c) == CURLM_OK;
     }
-    curl_slist_free_all(headers);
-    sink_free(&body);
-    return status;
+    if (!ok)
+        transfer_release(t);
+    t->active = ok;
+    return ok;
 }
 
-/* Tries the waiting events of each (webhook, device) whose back-off allows, in order, each
- * group until one fails; removes the delivered ones in one transaction. Returns whether any
+/* A group failed at heads[t->at]: its back-off grows, and nothing more of it is tried this
+ * pass (its next event must not overtake this one). */
+static void transfer_failed(struct webhook *w, struct transfer *t, long status, time_t *next_wake)
+{
+    const struct store_delivery *d = &w->heads[t->at];
+    time_t now = monotonic_s();
+    atomic_fetch_add(&w->failed, 1);
+    if (!t->b)
+        t->b = find_slot(w, d->webhook, d->device, true);
+    unsigned attempts = t->b ? ++t->b->attempts : 1;
+    unsigned delay = attempts >= 20 ? w->opt.backoff_max : 1u << (attempts - 1);
+    if (delay > w->opt.backoff_max)
+        delay = w->opt.backoff_max;
+    if (t->b)
+        t->b->next_try = now + (time_t)delay;
+    if (now + (time_t)delay < *next_wake)
+        *next_wake = now + (time_t)delay;
+    if (status >= 0)
+        wl_log(attempts <= 3 ? WL_LOG_WARN : WL_LOG_DEBUG, "webhook",
+               "webhook %u (user %s): event %u answered %ld; retrying in %u s", t->hook.id,
+               t->hook.user, d->ev.seq, status, delay);
+}
+
+/* The next group of heads[*next..n) that may be tried now, set up in t (not started); false
+ * when none is left. Groups in back-off lower *next_wake to when they may be tried. */
+static bool take_group(struct webhook *w, long n, size_t *next, struct transfer *t,
+                       time_t *next_wake)
+{
+    while (*next < (size_t)n) {
+        const struct store_delivery *d = &w->heads[*next];
+        size_t end = *next + 1;
+        while (end < (size_t)n && w->heads[end].webhook == d->webhook &&
+               w->heads[end].device == d->device)
+            end++;
+        size_t at = *next;
+        *next = end;
+        struct backoff *b = find_slot(w, d->webhook, d->device, false);
+        if (b && b->next_try > monotonic_s()) {
+            if (b->next_try < *next_wake)
+                *next_wake = b->next_try;
+            continue;
+        }
+        if (store_webhook_get(w->store, d->webhook, &t->hook) != 0)
+            continue; /* deleted meanwhile: its records went with it */
+        t->at = at;
+        t->end = end;
+        t->b = b;
+        return true;
+    }
+    return false;
+}
+
+static bool stopping(struct webhook *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool stop = w->stop;
+    pthread_mutex_unlock(&w->lock);
+    return stop;
+}
+
+/* Posts the waiting events: WEBHOOK_PARALLEL (webhook, device) groups at a time, each group's
+ * in order until one fails; removes the delivered ones in one transaction. Returns whether any
  * was delivered (then look again at once: more may be waiting). */
 static bool deliver_heads(struct webhook *w, time_t *next_wake)
 {
     long n = store_outbox_heads(w->store, w->heads, WEBHOOK_HEADS, WEBHOOK_PER_GROUP);
-    struct store_webhook *hook = malloc(sizeof(*hook));
-    size_t ndone = 0;
-    bool have_hook = false, skipping = false;
-    uint32_t skip_wh = 0, skip_dev = 0;
+    size_t ndone = 0, next = 0, active = 0;
 
-    if (n < 0 || !hook) {
-        free(hook);
+    if (n < 0)
         return false; /* the store logged why; the next pass tries again */
-    }
-    for (long i = 0; i < n; i++) {
-        const struct store_delivery *d = &w->heads[i];
-        if (skipping && d->webhook == skip_wh && d->device == skip_dev)
-            continue; /* an earlier event of this device is not delivered yet */
-        skipping = false;
-        time_t now = monotonic_s();
-        struct backoff *b = find_slot(w, d->webhook, d->device, false);
-        if (b && b->next_try > now) {
-            if (b->next_try < *next_wake)
-                *next_wake = b->next_try;
-            skipping = true;
-            skip_wh = d->webhook;
-            skip_dev = d->device;
-            continue;
+    for (;;) {
+        for (size_t i = 0; i < WEBHOOK_PARALLEL; i++) {
+            struct transfer *t = &w->transfers[i];
+            while (!t->active && take_group(w, n, &next, t, next_wake))
+                if (transfer_start(w, t))
+                    active++;
         }
-        if (!have_hook || hook->id != d->webhook) {
-            have_hook = store_webhook_get(w->store, d->webhook, hook) == 0;
-            if (!have_hook)
-                continue; /* deleted meanwhile: its records went with it */
-        }
-        long status = post(w, hook, &d->ev);
-        if (status >= 200 && status < 300) {
-            w->done[ndone++] = d;
-            atomic_fetch_add(&w->delivered, 1);
-            if (b) {
-                if (b->attempts >= 3)
-                    wl_log(WL_LOG_INFO, "webhook", "webhook %u (user %s) delivers again", hook->id,
-                           hook->user);
-                forget_slot(w, b);
+        if (active == 0 || stopping(w))
+            break;
+        int running;
+        curl_multi_perform(w->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(w->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct transfer *t;
+            long status = -1;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            if (msg->data.result == CURLE_OK)
+                curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+            else
+                wl_log(WL_LOG_WARN, "webhook", "webhook %u (user %s): event %u: %s", t->hook.id,
+                       t->hook.user, w->heads[t->at].ev.seq, curl_easy_strerror(msg->data.result));
+            curl_multi_remove_handle(w->multi, t->easy);
+            transfer_release(t);
+            t->active = false;
+            active--;
+            if (status < 200 || status >= 300) {
+                transfer_failed(w, t, status, next_wake);
+                continue;
             }
-            continue;
+            w->done[ndone++] = &w->heads[t->at];
+            atomic_fetch_add(&w->delivered, 1);
+            if (t->b) {
+                if (t->b->attempts >= 3)
+                    wl_log(WL_LOG_INFO, "webhook", "webhook %u (user %s) delivers again",
+                           t->hook.id, t->hook.user);
+                forget_slot(w, t->b);
+                t->b = NULL;
+            }
+            if (++t->at < t->end && transfer_start(w, t))
+                active++;
         }
-        atomic_fetch_add(&w->failed, 1);
-        skipping = true;
-        skip_wh = d->webhook;
-        skip_dev = d->device;
-        if (!b)
-            b = find_slot(w, d->webhook, d->device, true);
-        unsigned attempts = b ? ++b->attempts : 1;
-        unsigned delay = attempts >= 20 ? w->opt.backoff_max : 1u << (attempts - 1);
-        if (delay > w->opt.backoff_max)
-            delay = w->opt.backoff_max;
-        if (b)
-            b->next_try = now + (time_t)delay;
-        if (now + (time_t)delay < *next_wake)
-            *next_wake = now + (time_t)delay;
-        if (status >= 0)
-            wl_log(attempts <= 3 ? WL_LOG_WARN : WL_LOG_DEBUG, "webhook",
-                   "webhook %u (user %s): event %u answered %ld; retrying in %u s", hook->id,
-                   hook->user, d->ev.seq, status, delay);
+        if (active)
+            curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
     }
-    sodium_memzero(hook, sizeof(*hook));
-    free(hook);
+    /* On stop, what is in flight is dropped: it stays in the outbox, sent again next time. */
+    for (size_t i = 0; i < WEBHOOK_PARALLEL; i++) {
+        struct transfer *t = &w->transfers[i];
+        if (t->active) {
+            curl_multi_remove_handle(w->multi, t->easy);
+            transfer_release(t);
+            t->active = false;
+        }
+        sodium_memzero(&t->hook, sizeof(t->hook));
+    }
     /* Failing to remove them only means sending them again (at least once). */
     return ndone && store_outbox_done(w->store, w->done, ndone) == 0;
 }
@@ -272,7 +346,7 @@ int webhook_start(struct store *store, const struct webhook_options *opt, struct
     w->opt = *opt;
     if (w->opt.backoff_max < 1)
         w->opt.backoff_max = 1;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(w->curl = curl_easy_init())) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(w->multi = curl_multi_init())) {
         free(w);
         return -ENOMEM;
     }
@@ -282,7 +356,7 @@ int webhook_start(struct store *store, const struct webhook_options *opt, struct
     pthread_cond_init(&w->cond, &attr);
     pthread_condattr_destroy(&attr);
     if ((rc = pthread_create(&w->thread, NULL, run, w)) != 0) {
-        curl_easy_cleanup(w->curl);
+        curl_multi_cleanup(w->multi);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
         free(w);
@@ -309,7 +383,10 @@ void webhook_stop(struct webhook *w)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    curl_easy_cleanup(w->curl);
+    for (size_t i = 0; i < WEBHOOK_PARALLEL; i++)
+        if (w->transfers[i].easy)
+            curl_easy_cleanup(w->transfers[i].easy);
+    curl_multi_cleanup(w->multi);
     curl_global_cleanup();
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);

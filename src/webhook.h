@@ -12,8 +12,10 @@
  * WEBHOOK_TIMEOUT_S without an answer) keeps it and retries that webhook's events of that
  * device after a back-off that doubles from 1 s up to backoff_max. Events of one device reach
  * a webhook in the order they were committed: the next is sent only after the previous was
- * answered 2xx. Delivery is at least once: a crash between the answer and the removal sends the
- * event again, with the same id.
+ * answered 2xx. Up to WEBHOOK_PARALLEL (webhook, device) pairs are posted to at once (libcurl's
+ * multi interface, still one thread), so a receiver that hangs delays only its own events.
+ * Delivery is at least once: a crash between the answer and the removal sends the event again,
+ * with the same id.
  *
  * The outbox is bounded (a receiver gone for months must not fill the disk): records older
  * than max_age, or beyond max_count, are dropped, logged and counted.
@@ -32,6 +34,7 @@
 #define WEBHOOK_TIMEOUT_S 10  /* a receiver slower than this is failing */
 #define WEBHOOK_HEADS     256 /* outbox records looked at per pass */
 #define WEBHOOK_PER_GROUP 32  /* of them for one (webhook, device): others are not starved */
+#define WEBHOOK_PARALLEL  8   /* (webhook, device) groups posted to at once */
 
 struct webhook_options {
     int64_t max_age;      /* seconds; 0: no limit */
@@ -52,8 +55,8 @@ struct webhook;
  * starting the thread (libcurl's global init is done here: call before other threads use
  * libcurl). */
 int webhook_start(struct store *store, const struct webhook_options *opt, struct webhook **out);
-/* Stops the thread (an attempt under way finishes or times out first) and frees. NULL is
- * harmless. */
+/* Stops the thread (within a second; attempts under way are dropped, their events stay in the
+ * outbox) and frees. NULL is harmless. */
 void webhook_stop(struct webhook *w);
 /* New records may be waiting: look now. */
 void webhook_wake(struct webhook *w);

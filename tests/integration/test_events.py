@@ -215,6 +215,33 @@ class Webhooks(unittest.TestCase):
         self.assertTrue(any(st == 500 for _, _, st in self.receiver.received()))
         self.assertGreaterEqual(metric(http_port, "wherelog_webhook_delivered_total"), 1)
 
+    def test_a_receiver_that_hangs_delays_only_its_own_events(self):
+        """Receivers are posted to side by side: while the first webhook's receiver holds its
+        request unanswered, a second webhook of jane's gets every event. wherelog gives up on a
+        request after 10 s (WEBHOOK_TIMEOUT_S), far more than a loopback POST takes: no failed
+        attempt by then shows that the second did not wait for the first."""
+        other = Receiver()
+        self.addCleanup(other.close)
+        h.cli(self.stack.storage, "webhook", "add", "--user", "jane", "--url",
+              "http://127.0.0.1:%d/hook" % other.port, "--events", "battery_low")
+        self.receiver.hold()
+        self.publish(battery_walk("jane", "phone", 1714694400, [50, 15, 40, 12, 60, 9]))
+        h.sync(self.stack.broker.port, self.stack.storage)
+        want = [e["id"] for e in stored_events(self.stack.storage, "jane", "--kind",
+                                                 "battery_low")]
+        self.assertEqual(len(want), 3)
+        self.receiver.wait_held()
+
+        def other_has_all():
+            return [json.loads(b)["id"] for _, b, st in other.received() if st == 200] == want
+        h.wait_for(other_has_all, 30, "the second receiver to get every event")
+        http_port = self.stack.server.http_port
+        self.assertEqual(metric(http_port, "wherelog_webhook_failures_total") or 0, 0,
+                         "the held request had not failed yet")
+        self.assertEqual(len(self.receiver.received()), 1, "the held receiver got the first only")
+        self.receiver.release()
+        self.check_all_delivered()
+
     def test_webhook_list_delete_and_kinds(self):
         r = h.cli(self.stack.storage, "webhook", "list", "--user", "jane")
         self.assertIn("battery_low,transition", r.stdout)
