@@ -519,7 +519,8 @@ int cli_timeline(int argc, char **argv)
         "[--format text|json|geojson|gpx]\n       wherelog timeline rebuild [--user USER] "
         "[--device DEVICE]",
         "Prints a device's stays, trips and gaps, times in the user's zone (wherelog settings):\n"
-        "by default as a list, one line each; json and geojson as GET /api/0/timeline gives them,\n"
+        "by default as a list, one line each, with the derived events (wherelog events) on lines\n"
+        "of their own between them; json and geojson as GET /api/0/timeline gives them,\n"
         "gpx with the stays as waypoints and a track per trip. `timeline rebuild` recomputes the\n"
         "timelines from the points.",
         CFG_ALL,

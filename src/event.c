@@ -7,6 +7,12 @@
 
 void event_json(struct sink *out, const struct store_event *ev)
 {
+    event_json_members(out, ev);
+    sink_putc(out, '}');
+}
+
+void event_json_members(struct sink *out, const struct store_event *ev)
+{
     const char *kind = store_event_kind_name(ev->kind);
     sink_printf(out, "{\"_type\":\"event\",\"id\":%u,\"kind\":\"%s\",\"user\":", ev->seq,
                 kind ? kind : "unknown");
@@ -18,7 +24,6 @@ void event_json(struct sink *out, const struct store_event *ev)
         sink_putc(out, ',');
         sink_puts(out, ev->fields);
     }
-    sink_putc(out, '}');
 }
 
 int event_topic(char *buf, size_t size, const char *pattern, const char *user, const char *device)

@@ -14,6 +14,9 @@
 
 /* Writes the object (no line end) into out; errors stay in out->err. */
 void event_json(struct sink *out, const struct store_event *ev);
+/* The same object without its closing brace, for an outlet that adds members of its own (the
+ * timeline adds the local time, tlread.h); the caller writes the '}'. */
+void event_json_members(struct sink *out, const struct store_event *ev);
 
 /* The MQTT topic of an event: `pattern` with USER and DEVICE replaced by the names (each
  * at most once, as topic levels). Returns 0, or -ENAMETOOLONG if it does not fit in size. */

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
+#include "event.h"
 #include "fmt_internal.h"
 #include "log.h"
 #include "pack.h"
@@ -396,9 +399,10 @@ static bool item_fix(const struct store_item *it, struct geo_fix *f)
 
 enum phase {
     PHASE_HEAD,
-    PHASE_ITEMS, /* segments (GPX: the stays) or days */
-    PHASE_TRIPS, /* GPX: the trips, a second pass */
-    PHASE_TAIL,
+    PHASE_ITEMS,  /* segments (GPX: the stays) or days */
+    PHASE_TRIPS,  /* GPX: the trips, a second pass */
+    PHASE_TAIL,   /* JSON: the transitions, then the events; text: the events left */
+    PHASE_EVENTS, /* JSON: the derived events, after the transitions */
     PHASE_DONE
 };
 
@@ -444,6 +448,14 @@ struct tlread {
     struct period agg;
     bool have_agg;
     struct places_names names; /* timeline: the user's places, to name the stays */
+    /* JSON and text timelines: the derived events in the range, read in windows of
+     * TLREAD_EVENT_BATCH like the segments, resuming after (ev_tst, ev_seq), the last taken */
+    struct store_event *ev; /* TLREAD_EVENT_BATCH of them; NULL for other documents */
+    size_t ev_n, ev_next;
+    bool ev_last_window, ev_have_last;
+    int64_t ev_tst;
+    uint32_t ev_seq;
+    size_t ev_written;
 };
 
 /* The place that holds a stay, or NULL. */
@@ -501,6 +513,40 @@ static int read_window(struct tlread *t)
     return 0;
 }
 
+static int take_event(void *arg, const struct store_event *ev)
+{
+    struct tlread *t = arg;
+    if (t->ev_have_last && (ev->tst < t->ev_tst || (ev->tst == t->ev_tst && ev->seq <= t->ev_seq)))
+        return 0; /* taken in an earlier window */
+    t->ev[t->ev_n++] = *ev;
+    t->ev_tst = ev->tst;
+    t->ev_seq = ev->seq;
+    t->ev_have_last = true;
+    return t->ev_n == TLREAD_EVENT_BATCH ? TLREAD_STOP : 0;
+}
+
+/* The next derived event of the range, read in a new window when the last is used up: 1 and
+ * *ev (borrowed until the next window), 0 when there are no more, or a store error. */
+static int peek_event(struct tlread *t, const struct store_event **ev)
+{
+    if (!t->ev)
+        return 0;
+    if (t->ev_next == t->ev_n) {
+        t->ev_n = t->ev_next = 0;
+        if (t->ev_last_window)
+            return 0;
+        int rc = store_events_read(t->s, &t->dev, t->ev_have_last ? t->ev_tst : t->rq.from,
+                                   t->rq.to, 0, take_event, t);
+        if (rc < 0)
+            return rc;
+        t->ev_last_window = rc != TLREAD_STOP;
+        if (t->ev_n == 0)
+            return 0;
+    }
+    *ev = &t->ev[t->ev_next];
+    return 1;
+}
+
 static void put_header(struct tlread *t, struct sink *out)
 {
     const char *zn = zone_name(t->z);
@@ -554,7 +600,7 @@ static void tail(struct tlread *t, struct sink *out)
         sink_puts(out, t->written ? "\n]}\n" : "]}\n");
     else if (t->rq.format == TLREAD_GPX)
         sink_puts(out, "</gpx>\n");
-    else if (!t->written)
+    else if (!t->written && !t->ev_written)
         sink_puts(out, "nothing in this range\n");
 }
 
@@ -650,6 +696,114 @@ static void gpx_name(struct tlread *t, struct sink *out, const char *what,
     sink_printf(out, " %s%s%s</name>", a, en_dash, b);
 }
 
+/* Text: the date's heading before the first line of a local date. */
+static void text_heading(struct tlread *t, struct sink *out, int64_t at)
+{
+    uint32_t date = zone_date(t->z, at);
+    if (date != t->text_date) {
+        sink_printf(out, "\n%04u-%02u-%02u\n", date / 10000, date / 100 % 100, date % 100);
+        t->text_date = date;
+    }
+}
+
+/* An event's member, or NULL. */
+static json_object *member(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+/* What a line for people says of an event after its kind: its key fields, read back from the
+ * members it was stored with (store.h, "events"). */
+static void event_details(struct tlread *t, struct sink *out, const struct store_event *ev)
+{
+    char text[STORE_EVENT_FIELDS_MAX + 2], dur[32], hm[8];
+    snprintf(text, sizeof(text), "{%s}", ev->fields);
+    json_object *o = json_tokener_parse(text), *v;
+    if (!o)
+        return; /* written by the store: unreadable only if damaged, and the kind still shows */
+    switch (ev->kind) {
+    case STORE_EV_PLACE_ENTERED:
+    case STORE_EV_PLACE_LEFT:
+        if ((v = member(o, "name")))
+            sink_printf(out, "  %s", json_object_get_string(v));
+        if ((v = member(o, "deleted")) && json_object_get_boolean(v))
+            sink_puts(out, " (deleted since)");
+        break;
+    case STORE_EV_BATTERY_LOW:
+        if ((v = member(o, "batt")))
+            sink_printf(out, "  %d %%", json_object_get_int(v));
+        if ((v = member(o, "level")))
+            sink_printf(out, " (below %d %%)", json_object_get_int(v));
+        break;
+    case STORE_EV_SILENT:
+        if ((v = member(o, "last_seen"))) {
+            int64_t seen = json_object_get_int64(v);
+            uint32_t date = zone_date(t->z, seen);
+            local_hm(t->z, seen, hm);
+            if (date != zone_date(t->z, ev->tst))
+                sink_printf(out, "  since %04u-%02u-%02u %s", date / 10000, date / 100 % 100,
+                            date % 100, hm);
+            else
+                sink_printf(out, "  since %s", hm);
+        }
+        if ((v = member(o, "silent_s")))
+            sink_printf(out, " (%s)",
+                        tlread_duration_text(json_object_get_int64(v), dur, sizeof(dur)));
+        break;
+    case STORE_EV_TRANSITION:
+        if ((v = member(o, "event")))
+            sink_printf(out, "  %s", json_object_get_string(v));
+        if ((v = member(o, "desc")))
+            sink_printf(out, " %s", json_object_get_string(v));
+        break;
+    case STORE_EV_TRIP_ENDED:
+        if ((v = member(o, "mode")))
+            sink_printf(out, "  %s", json_object_get_string(v));
+        if ((v = member(o, "distance_m"))) {
+            double m = json_object_get_double(v);
+            if (m >= 1000)
+                sink_printf(out, " %.1f km", m / 1000);
+            else
+                sink_printf(out, " %.0f m", m);
+        }
+        /* fall through */
+    case STORE_EV_STAY_ENDED:
+        if ((v = member(o, "duration_s")))
+            sink_printf(out, "  %s",
+                        tlread_duration_text(json_object_get_int64(v), dur, sizeof(dur)));
+        break;
+    default: break;
+    }
+    json_object_put(o);
+}
+
+/* One event as a line for people, aligned under the segments' kinds:
+ *   "08:41        event  place_entered  Home" */
+static void write_event_text(struct tlread *t, struct sink *out, const struct store_event *ev)
+{
+    char hm[8];
+    const char *kind = store_event_kind_name(ev->kind);
+    text_heading(t, out, ev->tst);
+    local_hm(t->z, ev->tst, hm);
+    sink_printf(out, "%s        event  %s", hm, kind ? kind : "unknown");
+    event_details(t, out, ev);
+    sink_putc(out, '\n');
+    t->ev_written++;
+}
+
+/* One event as the timeline's JSON: event.h's object and "tst_iso", its local time (named as
+ * the transitions name theirs). */
+static void write_event_json(struct tlread *t, struct sink *out, const struct store_event *ev)
+{
+    char iso[TLREAD_ISO_SIZE];
+    sink_puts(out, t->ev_written ? ",\n" : "\n");
+    event_json_members(out, ev);
+    tlread_iso(ev->tst, offset_at(t->z, ev->tst), iso);
+    sink_printf(out, ",\"tst_iso\":\"%s\"}", iso);
+    t->ev_written++;
+}
+
 static int write_segment(struct tlread *t, struct sink *out, const struct window_seg *w)
 {
     const struct tl_segment *seg = &w->seg;
@@ -664,11 +818,7 @@ static int write_segment(struct tlread *t, struct sink *out, const struct window
         tlread_segment_json_at(out, seg, w->open, t->z, stay_place(t, seg, &place));
         break;
     case TLREAD_TEXT: {
-        uint32_t date = zone_date(t->z, seg->start);
-        if (date != t->text_date) {
-            sink_printf(out, "\n%04u-%02u-%02u\n", date / 10000, date / 100 % 100, date % 100);
-            t->text_date = date;
-        }
+        text_heading(t, out, seg->start);
         const struct places_name *pl = stay_place(t, seg, &place);
         tlread_segment_text_at(out, seg, w->open, t->z, pl ? pl->name : NULL);
         break;
@@ -906,7 +1056,13 @@ static int open_stream(struct store *s, const struct tlread_request *rq, struct 
         free(t);
         return rc;
     }
+    if (!days && (rq->format == TLREAD_JSON || rq->format == TLREAD_TEXT) &&
+        !(t->ev = calloc(TLREAD_EVENT_BATCH, sizeof(*t->ev)))) {
+        free(t);
+        return -ENOMEM;
+    }
     if (!days && (rc = places_names_open(s, t->user, &t->names))) {
+        free(t->ev);
         free(t);
         return rc;
     }
@@ -941,20 +1097,42 @@ int tlread_days_open(struct store *s, const struct tlread_request *rq, struct zo
 
 int tlread_fill(struct tlread *t, struct sink *out, size_t want)
 {
+    const struct store_event *ev;
     int rc;
     while (out->len < want && t->phase != PHASE_DONE) {
+        if (t->phase == PHASE_EVENTS) {
+            if ((rc = peek_event(t, &ev)) < 0)
+                return rc;
+            if (rc == 0) {
+                sink_puts(out, t->ev_written ? "\n]}\n" : "]}\n");
+                t->phase = PHASE_DONE;
+                break;
+            }
+            write_event_json(t, out, ev);
+            t->ev_next++;
+            continue;
+        }
         if (t->phase == PHASE_TAIL) {
             if (t->have_agg)
                 write_period(t, out);
             if (!t->days && t->rq.format == TLREAD_JSON) {
-                /* the phone's enter and leave events, beside the stays */
+                /* the phone's enter and leave events, beside the stays; then the derived ones */
                 sink_puts(out, t->written ? "\n],\"transitions\":" : "],\"transitions\":");
                 if ((rc =
                          places_transitions_json(t->s, t->dev.id, t->rq.from, t->rq.to, t->z, out)))
                     return rc;
-                sink_puts(out, "}\n");
-                t->phase = PHASE_DONE;
-                break;
+                sink_puts(out, ",\"events\":[");
+                t->phase = PHASE_EVENTS;
+                continue;
+            }
+            if (!t->days && t->rq.format == TLREAD_TEXT) { /* the events after the last segment */
+                if ((rc = peek_event(t, &ev)) < 0)
+                    return rc;
+                if (rc == 1) {
+                    write_event_text(t, out, ev);
+                    t->ev_next++;
+                    continue;
+                }
             }
             tail(t, out);
             t->phase = PHASE_DONE;
@@ -971,6 +1149,16 @@ int tlread_fill(struct tlread *t, struct sink *out, size_t want)
                 t->phase = PHASE_TAIL;
             }
             continue;
+        }
+        if (!t->days && t->rq.format == TLREAD_TEXT) {
+            /* an event before the next segment starts comes first: the list is in time order */
+            if ((rc = peek_event(t, &ev)) < 0)
+                return rc;
+            if (rc == 1 && ev->tst < t->seg[t->next].seg.start) {
+                write_event_text(t, out, ev);
+                t->ev_next++;
+                continue;
+            }
         }
         if (t->days) {
             const struct store_day *d = &t->day[t->next++];
@@ -993,6 +1181,7 @@ void tlread_close(struct tlread *t)
         return;
     zone_unref(t->z);
     places_names_free(&t->names);
+    free(t->ev);
     free(t);
 }
 

@@ -37,6 +37,9 @@
 /* Segments or days read from the store per window: a window's read transaction stays short
  * and the copies cost a few tens of kilobytes at most. */
 #define TLREAD_BATCH 64
+/* Derived events read from the store per window (JSON and text timelines): an event copy holds
+ * up to STORE_EVENT_FIELDS_MAX bytes of fields, so a window costs about 15 kB. */
+#define TLREAD_EVENT_BATCH 16
 
 enum tlread_format { TLREAD_JSON, TLREAD_GEOJSON, TLREAD_GPX, TLREAD_TEXT };
 enum tlread_group { TLREAD_DAY, TLREAD_MONTH, TLREAD_YEAR };
@@ -124,7 +127,14 @@ struct tlread_request {
  * A JSON timeline names each stay's place (tlread_segment_json_at; the user's places read once,
  * when it opens) and ends with the device's OwnTracks transitions in the range
  * ("transitions", places_transitions_json), so the phone's own enter and leave events show
- * beside the stays; GeoJSON features name the place in their properties.
+ * beside the stays, and then with the derived events (store.h, "events") of the device whose
+ * tst lies in [from, to] ("events"), in time order, each event.h's object with "tst_iso", its
+ * time local to the zone; they are read in windows of TLREAD_EVENT_BATCH as the segments are,
+ * so their number costs no memory. The list for people (TLREAD_TEXT) puts each of those
+ * events on a line of its own between the segments, before the first segment that starts
+ * after it ("08:41        event  place_entered  Home"), and names the key fields of its kind
+ * (place, battery level, silence, transition, a trip's mode and distance, a duration). GeoJSON
+ * features name the place in their properties; GeoJSON and GPX carry no events.
  *
  * Starts streaming the timeline (or, with tlread_days_open, the day figures of the local days
  * from the day of rq->from to the day of rq->to) of a device into out: the document's head is

@@ -432,6 +432,17 @@ function onTimeline(event) {
   dayView.onTimeline(change);
 }
 
+/** A derived event (a place entered, a low battery...): the day view showing that day lists it. */
+function onDerivedEvent(event) {
+  let ev;
+  try {
+    ev = JSON.parse(event.data);
+  } catch {
+    return; // not ours to show
+  }
+  dayView.onEvent(ev);
+}
+
 /**
  * The live stream. EventSource reconnects by itself after a dropped connection; when the
  * server answered with an error it gives up (CLOSED), and we open a new one after a pause.
@@ -452,6 +463,7 @@ function connectStream() {
     es.addEventListener('location', onLocation);
     es.addEventListener('card', onCard);
     es.addEventListener('timeline', onTimeline);
+    es.addEventListener('event', onDerivedEvent);
     es.addEventListener('reset', onReset);
     es.addEventListener('error', () => {
       interrupted = true;

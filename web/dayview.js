@@ -5,6 +5,10 @@
 // or a stay on the map picks the item. A date with previous/next (and ←/→, [/], t), and the
 // calendar of the device's days (calendar.js).
 //
+// The day's derived events (places entered and left, a low battery, a silence, the phone's own
+// transitions; /api/0/timeline "events") are listed inside the items of the segments they fall
+// in, at their times; a live "event" of the shown device reloads the day.
+//
 // A day with 50,000 points stays smooth: the points are drawn as a few polylines on one
 // canvas (no element per point), and Leaflet simplifies each line for the zoom it is drawn at.
 
@@ -71,6 +75,32 @@ function firstAtOrAfter(points, t) {
     else hi = mid;
   }
   return lo;
+}
+
+/** The events the list shows: the stays and trips started and ended are the segments. */
+const SHOWN_EVENTS = new Set(['place_entered', 'place_left', 'battery_low', 'silent', 'transition']);
+
+/** The derived events of an API answer that the list shows, in time order. */
+function usableEvents(body) {
+  const list = Array.isArray(body?.events) ? body.events : [];
+  return list.filter((e) => e && SHOWN_EVENTS.has(e.kind) && finite(e.tst))
+    .sort((a, b) => a.tst - b.tst || a.id - b.id);
+}
+
+/** What an event's line says after its time. Names are user text: the caller adds it as text. */
+function eventText(ev, zone, date) {
+  const name = typeof ev.name === 'string' && ev.name ? ev.name : 'a place';
+  switch (ev.kind) {
+    case 'place_entered': return `Entered ${name}`;
+    case 'place_left': return `Left ${name}${ev.deleted ? ' (deleted since)' : ''}`;
+    case 'battery_low': return finite(ev.batt) ? `Battery low (${ev.batt} %)` : 'Battery low';
+    case 'silent': return finite(ev.last_seen)
+      ? `Silent since ${formatTime(zone, ev.last_seen, date)}` : 'Silent';
+    default: { // a transition: what the phone said of one of its regions
+      const region = typeof ev.desc === 'string' && ev.desc ? ev.desc : 'a region';
+      return `${ev.event === 'leave' ? 'Left' : 'Entered'} ${region} (the phone's region)`;
+    }
+  }
 }
 
 /** The segments of an API answer that can be shown, in time order. */
@@ -232,7 +262,7 @@ export function createDayView({ map, status, padding, phone, beforeShow, nameSta
       const inRange = Number.isInteger(track?.in_range) ? track.in_range : points.length;
       remove();
       day = { key, user, device, date, zone, start, end, segments: usableSegments(timeline), points,
-        inRange, selected: -1, drawMs: null };
+        events: usableEvents(timeline), inRange, selected: -1, drawMs: null };
       const drawStart = performance.now();
       draw();
       renderList();
@@ -377,7 +407,27 @@ export function createDayView({ map, status, padding, phone, beforeShow, nameSta
 
   // ---------------------------------------------------------------- the list
 
-  function itemFor(seg, i) {
+  /** An event as a line of the list: its time and what happened, as text. */
+  function eventItem(ev) {
+    const { zone, date } = day;
+    return el('li', { class: `day-event day-event-${ev.kind}`, dataset: { kind: ev.kind, tst: String(ev.tst) } },
+      el('time', { datetime: isoTime(ev.tst) }, formatTime(zone, ev.tst, date)), ' ',
+      eventText(ev, zone, date));
+  }
+
+  /** The day's events by segment: each in the last segment that starts at or before it. */
+  function eventsBySegment() {
+    const { segments, events } = day;
+    const by = segments.map(() => []);
+    let i = 0;
+    for (const ev of events) {
+      while (i + 1 < segments.length && segments[i + 1].start <= ev.tst) i += 1;
+      by[i]?.push(ev);
+    }
+    return by;
+  }
+
+  function itemFor(seg, i, events) {
     const { zone, date } = day;
     const end = formatTime(zone, seg.end, date); // an open segment's: its latest fix
     const duration = finite(seg.duration) ? seg.duration : seg.end - seg.start;
@@ -429,7 +479,8 @@ export function createDayView({ map, status, padding, phone, beforeShow, nameSta
         seg.type === 'stay' && !seg.place && nameStay ? [' ', el('button', {
           type: 'button', class: 'link name-stay',
           onclick: (e) => e.currentTarget.replaceWith(nameForm(seg)),
-        }, 'Name it')] : null)));
+        }, 'Name it')] : null),
+      events.length ? el('ul', { class: 'day-events', 'aria-label': 'Events' }, events.map(eventItem)) : null));
   }
 
   /** A name for a stay, typed in its item: the place is made, then the day reloaded. */
@@ -468,10 +519,12 @@ export function createDayView({ map, status, padding, phone, beforeShow, nameSta
       summary.textContent = parts.join(' · ');
       if (segments.length === 0) summary.textContent += ' (no timeline computed for them)';
     }
-    day.items = segments.map((seg, i) => itemFor(seg, i));
-    list.replaceChildren(...day.items);
+    const events = eventsBySegment();
+    day.items = segments.map((seg, i) => itemFor(seg, i, events[i]));
+    // Without segments (no timeline computed) the events are the list.
+    list.replaceChildren(...(segments.length ? day.items : day.events.map(eventItem)));
     list.setAttribute('aria-label', `Timeline of ${longDate(date)}`);
-    list.hidden = segments.length === 0;
+    list.hidden = segments.length === 0 && day.events.length === 0;
     Object.assign(view.dataset, { date, zone, segments: String(segments.length), selected: '' });
   }
 
@@ -619,6 +672,15 @@ export function createDayView({ map, status, padding, phone, beforeShow, nameSta
     reloadTimer = setTimeout(reload, RELOAD_DELAY_MS);
   }
 
+  /** A derived event ({_type: "event", user, device, kind, tst, ...}) of the shown device in
+   * the shown day: the day is loaded again to list it (after a burst, once). */
+  function onEvent(ev) {
+    if (!matches(ev?.user, ev?.device) || !finite(ev?.tst)) return;
+    if (!SHOWN_EVENTS.has(ev.kind) || ev.tst < day.start || ev.tst >= day.end) return;
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(reload, RELOAD_DELAY_MS);
+  }
+
   /** A live point of the shown device extends the trip under way (the next event redraws). */
   function onLive(dev) {
     if (!matches(dev.username, dev.device) || loading || !finite(dev.tst)) return;
@@ -636,6 +698,7 @@ export function createDayView({ map, status, padding, phone, beforeShow, nameSta
     clear,
     setDevices,
     onTimeline,
+    onEvent,
     onLive,
     select,
     /** Today in the user's zone (the browser's until the API has named it). */

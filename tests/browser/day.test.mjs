@@ -479,6 +479,52 @@ await run.check('a stay named from the day list becomes a place, and the list na
   assertEqual(status, 200, 'deleting the place');
 });
 
+await run.check('the day lists its events at their times, a place name as text, and a live one arrives', async () => {
+  // Another device of the user, on another day: a morning at home, then the café, whose name
+  // holds characters that HTML would take for markup.
+  const key = `${USER}/tablet`;
+  const date = '2024-05-10';
+  const cafe = 'Café "<b>Nord</b>"';
+  const at = (h, mi) => Date.UTC(2024, 4, 10, h, mi) / 1000 - USER_OFFSET_H * 3600;
+  const CAFE = { lat: 48.87, lon: 2.34 };
+  await run.run(WHERELOG, ['place', 'add', '--storage', run.store, '--user', USER, '--name', cafe,
+    '--lat', String(CAFE.lat), '--lon', String(CAFE.lon), '--radius', '80']);
+  const fixes = [];
+  for (let m = 0; m <= 20; m += 4) fixes.push({ lat: 48.85, lon: 2.34, tst: at(8, m), acc: 10, batt: 80, tid: 'TB' });
+  for (let m = 40; m <= 100; m += 4) {
+    fixes.push({ ...CAFE, tst: at(8 + Math.floor(m / 60), m % 60), acc: 10, batt: 80, tid: 'TB' });
+  }
+  await run.publish(fixes.map((p) => loc(USER, 'tablet', p)));
+  await until('the café to be entered', async () => {
+    const [start, end] = bounds(date);
+    const tl = await api(`/api/0/timeline?user=${USER}&device=tablet&from=${start}&to=${end - 1}`);
+    return tl.events.some((e) => e.kind === 'place_entered');
+  });
+  await page.goto(`${base}/`);
+  await waitIn(page, 'the tablet to be listed', (k) =>
+    [...document.querySelectorAll('#day-device option')].some((o) => o.value === k), key);
+  await openDay(page, key, date);
+  const events = () => page.$$eval('#day-list .day-event', (items) => items.map((li) => ({
+    kind: li.dataset.kind, time: li.querySelector('time').textContent, text: li.textContent,
+    item: li.closest('#day-list > li')?.dataset.type ?? null,
+  })));
+  const entered = (await events()).find((e) => e.kind === 'place_entered');
+  if (!entered) fail(`no place entered in the list: ${JSON.stringify(await events())}`);
+  assertEqual(entered.time, '08:40', 'the time the café was entered, in the user\'s zone');
+  assertEqual(entered.text, `08:40 Entered ${cafe}`, 'the event\'s line');
+  assertEqual(entered.item, 'stay', 'the segment the entry is listed in');
+  if (await page.$('#day-list b')) fail('a place name was parsed as HTML');
+  if ((await events()).some((e) => e.kind === 'battery_low')) fail('a low battery before there was one');
+  await run.shot(page, '10-events');
+
+  // A fix in the café with a low battery: the stay goes on (no segment opens or closes), the
+  // live "event" alone makes the day list it.
+  await run.publish([loc(USER, 'tablet', { ...CAFE, tst: at(9, 44), acc: 10, batt: 15, tid: 'TB' })]);
+  await waitIn(page, 'the live low battery to be listed', () =>
+    [...document.querySelectorAll('#day-list .day-event-battery_low')]
+      .some((li) => li.textContent === '09:44 Battery low (15 %)'));
+});
+
 await run.check('no console errors', async () => {
   if (page.errors.length) fail(describe(page.errors));
 });

@@ -458,6 +458,94 @@ class Changes(unittest.TestCase):
         self.assertEqual(by_ws[:len(seen)], seen, "the WebSocket gets the same events")
 
 
+NORTH = 1 / 111195.08  # degrees of latitude in a metre
+CAFE = 'Café "<b>Nord</b>"'  # user text that JSON and HTML must escape
+
+
+class Events(unittest.TestCase):
+    """The derived events (store.h "events") in the timeline: a place entered and left and a
+    battery that runs low on 3 May, another low battery on 4 May; each day's timeline lists its
+    own, in time order, as /api/0/events gives them, and so does the list for people."""
+
+    def setUp(self):
+        self.stack = h.Stack(server_args=["--silence-after", "0"])
+        self.port = self.stack.server.http_port
+        self.storage = self.stack.storage
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def fix(self, tst, metres, batt):
+        return h.location("jane", "phone", tst, lat=round(48.85 + metres * NORTH, 7), lon=2.29,
+                          acc=10, batt=batt)
+
+    def timeline(self, date):
+        r = h.request(self.port, "/api/0/timeline?" + query(user="jane", device="phone",
+                                                            **{"from": date, "to": date}))
+        self.assertEqual(r.status, 200, r.body)
+        return contract.check("/api/0/timeline", "GET", r)
+
+    def test_events_of_the_range_in_the_timeline_and_its_text(self):
+        h.cli(self.storage, "settings", "--user", "jane", "--zone", "Europe/Paris")
+        out = h.cli(self.storage, "place", "add", "--user", "jane", "--name", CAFE, "--lat",
+                    "%.7f" % (48.85 + 2000 * NORTH), "--lon", "2.29", "--radius", "80").stdout
+        self.assertIn("place", out)
+        t0 = DAY + 8 * 3600  # 10:00 in Paris
+        fixes = [self.fix(t0, 0, 80), self.fix(t0 + 60, 2000, 80)]  # enters the café at 10:01
+        # The battery crosses 20 % twenty times in the café (30 % arms it again): more events
+        # than the server reads in one window.
+        for i in range(40):
+            fixes.append(self.fix(t0 + 120 + 60 * i, 2000, 30 if i % 2 else 15))
+        fixes.append(self.fix(t0 + 3600, 5000, 90))  # 11:00: leaves the café, 3 km north
+        tomorrow = DAY + 86400 + 8 * 3600
+        fixes += [self.fix(tomorrow, 5000, 90), self.fix(tomorrow + 60, 5000, 10)]
+        h.publish(self.stack.broker.port, fixes)
+        h.sync(self.stack.broker.port, self.storage)
+
+        start, end = DAY - 2 * 3600, DAY + 22 * 3600  # 3 May in Paris
+        tl = self.timeline("2024-05-03")
+        events = tl["events"]
+        mine = [(e["kind"], e["tst"]) for e in events
+                if e["kind"] in ("place_entered", "place_left", "battery_low")]
+        self.assertEqual(mine, [("place_entered", t0 + 60)] +
+                         [("battery_low", t0 + 120 + 120 * i) for i in range(20)] +
+                         [("place_left", t0 + 3600)], "3 May's own events, in time order")
+        self.assertTrue(all(start <= e["tst"] < end for e in events), events)
+        self.assertEqual([(e["tst"], e["id"]) for e in events],
+                         sorted((e["tst"], e["id"]) for e in events), "in time order")
+        entered = next(e for e in events if e["kind"] == "place_entered")
+        self.assertEqual((entered["name"], entered["tst_iso"]), (CAFE, "2024-05-03T10:01:00+02:00"))
+        self.assertEqual(next(e for e in events if e["kind"] == "battery_low")["batt"], 15)
+        # The same events as the events API gives for the range, with their local time.
+        r = h.request(self.port, "/api/0/events?" + query(user="jane", device="phone",
+                                                          **{"from": start, "to": end - 1}))
+        self.assertEqual([{k: v for k, v in e.items() if k != "tst_iso"} for e in events],
+                         contract.check("/api/0/events", "GET", r))
+        self.assertIn("stay_started", [e["kind"] for e in events])
+
+        later = self.timeline("2024-05-04")["events"]
+        self.assertEqual([(e["kind"], e["tst"]) for e in later if e["kind"] == "battery_low"],
+                         [("battery_low", tomorrow + 60)], "4 May's low battery, not 3 May's")
+        self.assertFalse([e for e in later if e["tst"] < end], later)
+        self.assertEqual(self.timeline("2024-05-01")["events"], [], "a day without any")
+
+        text = h.cli(self.storage, "timeline", "--user", "jane", "--device", "phone", "--date",
+                     "2024-05-03").stdout
+        lines = text.splitlines()
+        self.assertIn("10:01        event  place_entered  " + CAFE, lines, text)
+        self.assertIn("10:02        event  battery_low  15 % (below 20 %)", lines, text)
+        self.assertIn("11:00        event  place_left  " + CAFE, lines, text)
+        self.assertNotIn("battery_low  10 %", text, "4 May's event is not 3 May's")
+        self.assertEqual(len([l for l in lines if " event  " in l]), len(events), text)
+        # Segments and events in one list, in time order: each line begins with its time.
+        times = [l[:5] for l in lines[2:] if l[:2].isdigit() and l[2] == ":"]
+        self.assertEqual(times, sorted(times), text)
+        self.assertTrue(any("stay" in l and CAFE in l and "event" not in l for l in lines), text)
+        self.assertIn("event  battery_low  10 % (below 20 %)",
+                      h.cli(self.storage, "timeline", "--user", "jane", "--device", "phone",
+                            "--date", "2024-05-04").stdout)
+
+
 class GeneratedDays(unittest.TestCase):
     """Days from tests/tools/dayfaker.py, published as a phone would (buffered spans late and
     out of order): the stays the API reports match the true ones, and the day figures count

@@ -14,6 +14,7 @@
 #include "helpers.h"
 #include "pack.h"
 #include "store.h"
+#include "tlread.h"
 #include "webhook.h"
 #include "wl.h"
 #include "wtime.h"
@@ -632,6 +633,76 @@ Test(store_events, a_long_place_name_fits_the_fields)
     struct json_object *o = last_place_fields();
     cr_assert_str_eq(member_string(o, "name"), name, "the name whole");
     json_object_put(o);
+}
+
+/* The timeline of jane/phone from T0 on, as tlread streams it in pieces of `step` bytes more
+ * than it holds; caller frees. */
+static char *timeline_in_pieces(enum tlread_format format, size_t step)
+{
+    struct zone *z;
+    struct tlread *t;
+    struct sink doc;
+    struct tlread_request rq = {.user = "jane",
+                                .device = "phone",
+                                .from = T0,
+                                .to = T0 + 86400,
+                                .format = format,
+                                .now = T0 + 86400};
+    cr_assert_eq(zone_open("UTC", &z), 0);
+    cr_assert_eq(sink_init_mem(&doc, 64), 0);
+    cr_assert_eq(tlread_timeline_open(st, &rq, z, &doc, &t), 0);
+    int rc;
+    while ((rc = tlread_fill(t, &doc, doc.len + step)) == 1)
+        ;
+    cr_assert_eq(rc, 0, "the timeline streams to its end");
+    tlread_close(t);
+    zone_unref(z);
+    sink_putc(&doc, '\0');
+    return doc.buf;
+}
+
+Test(store_events, the_timeline_lists_the_events_of_its_range_in_pieces)
+{
+    /* 29 low batteries in the range (more than a window of TLREAD_EVENT_BATCH), one before it */
+    fix("phone", T0 - 120, 48.85, 2.29, 90);
+    fix("phone", T0 - 60, 48.85, 2.29, 10);
+    for (int i = 0; i < 60; i++)
+        fix("phone", T0 + 60 * i, 48.85, 2.29, i % 2 ? 90 : 10);
+    struct read_ctx *want = calloc(1, sizeof(*want));
+    struct store_device d;
+    cr_assert_eq(store_get_device(st, "jane", "phone", &d), 0);
+    cr_assert_eq(store_events_read(st, &d, T0, T0 + 86400, 0, collect, want), 0);
+    cr_assert_geq(want->n, 29);
+
+    static const size_t steps[] = {1, 100, 1 << 20};
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        char *json = timeline_in_pieces(TLREAD_JSON, steps[k]);
+        struct json_object *o = json_tokener_parse(json), *events, *v;
+        cr_assert(o, "the JSON timeline parses (step %zu): %s", steps[k], json);
+        cr_assert(json_object_object_get_ex(o, "events", &events));
+        cr_assert_eq(json_object_array_length(events), want->n, "every event of the range, once");
+        for (size_t i = 0; i < want->n; i++) {
+            struct json_object *e = json_object_array_get_idx(events, i);
+            cr_assert(json_object_object_get_ex(e, "id", &v));
+            cr_assert_eq((uint32_t)json_object_get_int64(v), want->v[i].seq, "in time order");
+            cr_assert(json_object_object_get_ex(e, "tst_iso", &v));
+            char iso[TLREAD_ISO_SIZE];
+            tlread_iso(want->v[i].tst, 0, iso);
+            cr_assert_str_eq(json_object_get_string(v), iso);
+        }
+        json_object_put(o);
+        free(json);
+
+        char *text = timeline_in_pieces(TLREAD_TEXT, steps[k]);
+        size_t lines = 0;
+        for (const char *p = text;
+             (p = strstr(p, "        event  battery_low  10 % (below 20 %)\n")); p++)
+            lines++;
+        cr_assert_eq(lines, count_kind(STORE_EV_BATTERY_LOW) - 1, "%s", text);
+        cr_assert(strstr(text, "00:02        event  battery_low  10 %"), "%s", text);
+        free(text);
+    }
+    free(want);
 }
 
 Test(store_events, kinds_parse_and_names)
