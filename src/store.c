@@ -184,6 +184,8 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         rc = spl_open_dbs(s, txn);
     if (rc == 0)
         rc = sev_open_dbs(s, txn);
+    if (rc == 0)
+        rc = sht_open_dbs(s, txn);
     return rc;
 }
 
@@ -779,6 +781,10 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
     if (!ro && (rc = stl_catch_up(s)))
         wl_log(WL_LOG_WARN, "timeline", "%s: timelines not brought up to date: %s", dir,
                wl_strerror(rc));
+    /* Heat counts missing (a store from before them, a crash while they were first made): a
+     * reader counts those devices' points until they are made. */
+    if (!ro && (rc = store_heat_catch_up(s, NULL)))
+        wl_log(WL_LOG_WARN, "heat", "%s: heat counts not made: %s", dir, wl_strerror(rc));
     *out = s;
     return 0;
 fail:
@@ -854,6 +860,9 @@ static int find_device(struct store *s, MDB_txn *txn, struct dev_slot *slots, si
             return rc;
         slot->rec.id = id;
         slot->dirty = true;
+        /* a new device's counts are complete: it has no points yet */
+        if (!atomic_load(&s->heat_deferred) && (rc = sht_new_device(s, txn, id)))
+            return rc;
     } else {
         return rc;
     }
@@ -1206,10 +1215,11 @@ static int put_event(struct store *s, MDB_txn *txn, struct dev_slot *dev,
 
 static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs, size_t n,
                          enum store_result *results, struct dev_slot *slots, struct scratch *sc,
-                         struct stl_events *ev, struct sev_list *events)
+                         struct stl_events *ev, struct sev_list *events, struct sht_batch *heat)
 {
     size_t nslots = 0;
     bool deferred = atomic_load(&s->tl_deferred);
+    bool heat_deferred = atomic_load(&s->heat_deferred);
     /* Events are derived from live data (store_set_event_hook), not from an import. */
     bool derive = s->ev_hook != NULL;
     MDB_cursor *cur = NULL;
@@ -1224,7 +1234,9 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             rc = put_point(s, txn, cur, sc, dev, r, &results[i]);
             if (rc == 0 && results[i] == STORE_STORED) {
                 count_point(dev, r);
-                if (derive)
+                if (!heat_deferred)
+                    rc = sht_note(s, heat, dev->rec.id, r);
+                if (rc == 0 && derive)
                     rc = sev_location(s, txn, &dev->ev, dev->rec.id, r, events);
             }
         } else {
@@ -1239,6 +1251,13 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             dev->dirty = true;
         }
     }
+    /* The heat counts of the days that got points, each day record rewritten once; while
+     * deferred, the devices written lose theirs until a catch-up. */
+    if (rc == 0)
+        rc = sht_add(s, txn, heat);
+    for (size_t i = 0; i < nslots && rc == 0 && heat_deferred; i++)
+        if (slots[i].oldest_stored != UINT32_MAX)
+            rc = sht_drop_state(s, txn, slots[i].rec.id);
     /* The timeline of each device that got points, in the same transaction (store.h), and
      * the events of the stays and trips that opened or closed. */
     for (size_t i = 0; i < nslots && rc == 0; i++) {
@@ -1312,6 +1331,7 @@ struct batch_job {
     struct scratch sc;
     struct stl_events ev;   /* what opened or closed: for the hook, after the commit */
     struct sev_list events; /* events derived: for their hook, after the commit */
+    struct sht_batch heat;  /* the cells of the points stored, for the heat counts */
 };
 
 static int batch_fn(struct store *s, MDB_txn *txn, void *arg)
@@ -1319,7 +1339,9 @@ static int batch_fn(struct store *s, MDB_txn *txn, void *arg)
     struct batch_job *j = arg;
     j->ev.n = 0; /* a retry after growing the map starts again */
     j->events.n = 0;
-    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc, &j->ev, &j->events);
+    j->heat.n = 0;
+    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc, &j->ev, &j->events,
+                         &j->heat);
 }
 
 int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
@@ -1340,6 +1362,7 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
     }
     free(j.ev.v);
     free(j.events.v);
+    sht_batch_free(&j.heat);
     free(j.sc.copy);
     free(j.sc.pts);
     free(j.slots);
@@ -1858,7 +1881,7 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
     MDB_cursor *cur;
     MDB_val k, v;
     uint64_t removed = 0;
-    uint32_t from = j->from;
+    uint32_t from = j->from, oldest = UINT32_MAX, newest = 0; /* of the points removed */
     int rc = store_get_devrec(s, txn, j->user, j->device, &r);
 
     if (rc)
@@ -1882,9 +1905,15 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
             break;
         }
         size_t keep = 0;
-        for (long i = 0; i < count; i++)
-            if (j->sc.pts[i].tst < j->from || j->sc.pts[i].tst > j->to)
+        for (long i = 0; i < count; i++) {
+            uint32_t t = j->sc.pts[i].tst;
+            if (t < j->from || t > j->to) {
                 j->sc.pts[keep++] = j->sc.pts[i];
+            } else {
+                oldest = t < oldest ? t : oldest;
+                newest = t > newest ? t : newest;
+            }
+        }
         uint32_t last = j->sc.pts[count - 1].tst;
         if (keep < (size_t)count && !j->dry_run) {
             MDB_val ok = {POINT_KEY, okey};
@@ -1903,7 +1932,9 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
         return rc;
     if (removed && !j->dry_run) {
         r.points = removed > r.points ? 0 : r.points - (uint32_t)removed;
-        if ((rc = stl_mark(s, txn, r.id, j->from)) || (rc = refresh_bounds(s, txn, r.id, &r)) ||
+        if ((rc = stl_mark(s, txn, r.id, j->from)) ||
+            (rc = sht_recount(s, txn, r.id, oldest, newest)) ||
+            (rc = refresh_bounds(s, txn, r.id, &r)) ||
             (rc = put_devrec(s, txn, j->user, j->device, &r)))
             return rc;
     }
@@ -2005,6 +2036,15 @@ static int delete_device_some(struct store *s, MDB_txn *txn, void *arg)
             return rc;
         events_done = events_done && segs_done && days_done && ckpt_done && state_done;
     }
+    if (s->have_heat && !j->dry_run) { /* and the heat counts */
+        uint64_t ignored = 0;
+        bool heat_done, state_done;
+        if ((rc = store_delete_prefixed(txn, s->heat, r.id, false, 4 * STORE_EDIT_CHUNKS, &ignored,
+                                        &heat_done)) ||
+            (rc = store_delete_prefixed(txn, s->heat_state, r.id, false, 1, &ignored, &state_done)))
+            return rc;
+        events_done = events_done && heat_done && state_done;
+    }
     if (!j->dry_run) { /* and the events derived from them */
         uint64_t ignored = 0;
         bool derived_done;
@@ -2074,7 +2114,8 @@ static int hide_fn(struct store *s, MDB_txn *txn, void *arg)
             j->found = true;
             j->sc.pts[i].hidden = j->hidden;
             /* same key, same size; and the timeline from that point on */
-            if ((rc = put_chunk(s, txn, r.id, j->sc.pts, (size_t)count)))
+            if ((rc = put_chunk(s, txn, r.id, j->sc.pts, (size_t)count)) ||
+                (rc = sht_recount(s, txn, r.id, j->tst, j->tst)))
                 return rc;
             return stl_update(s, txn, r.id, j->user, j->device, j->tst, false, NULL);
         }
