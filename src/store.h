@@ -1,5 +1,6 @@
 /*
- * store.h - wherelog's LMDB store (store.c, and store_timeline.c for the timeline): the only
+ * store.h - wherelog's LMDB store (store.c, store_timeline.c for the timeline, store_heat.c for
+ * the heat counts...): the only
  * module that includes lmdb.h.
  *
  * Layout: one LMDB environment in the storage directory (data.mdb, lock.mdb, mode 0600),

@@ -1,6 +1,7 @@
 /*
  * store_internal.h - what the files of the store module share (store.c: points, devices,
- * events, keys; store_timeline.c: the timeline kept beside them). Not a contract for anyone
+ * events, keys; store_timeline.c: the timeline kept beside them; store_heat.c: the heat
+ * counts; and the others named below). Not a contract for anyone
  * else: only store*.c include it, and with it lmdb.h.
  */
 #ifndef WL_STORE_INTERNAL_H
