@@ -1,7 +1,6 @@
 /*
  * store.h - wherelog's LMDB store (store.c, store_timeline.c for the timeline, store_heat.c for
- * the heat counts...): the only
- * module that includes lmdb.h.
+ * the heat counts, and the others named below): the only module that includes lmdb.h.
  *
  * Layout: one LMDB environment in the storage directory (data.mdb, lock.mdb, mode 0600),
  * holding these named databases. Integers in keys are big-endian so that byte order is
