@@ -392,11 +392,14 @@ int store_timeline_rebuild(struct store *s, const char *user, const char *device
  * points for the map's heat layer (heat.h), so that a year is read as a few hundred day records
  * instead of half a million points (store_heat.c):
  *
- *   heat       u32be device id | u32be UTC day (days since 1970-01-01) -> u8 version (1)
- *              | varint cells | (varint code delta | varint count) * cells
+ *   heat       u32be device id | u32be UTC day (days since 1970-01-01) | u64be code of the
+ *              record's first cell -> u8 version (1) | varint cells
+ *              | (varint code delta | varint count) * cells
  *              The day's visible points per cell at STORE_HEAT_ZOOM, in the order of the cells'
  *              codes (mercator_code), each code as its difference from the one before (the
  *              first from 0): nearby cells have nearby codes, so most cells take 3 or 4 bytes.
+ *              A day's cells are split into records of at most one LMDB page, each covering
+ *              the codes from its key's up to the next record's (as points are in chunks).
  *   heat_state u32be device id -> u8 version (1) | u8 STORE_HEAT_ZOOM: the device's counts are
  *              complete. Without it (a store from before the table, a device written while the
  *              counts were deferred, a crash while they were first made) a reader counts the
@@ -405,10 +408,10 @@ int store_timeline_rebuild(struct store *s, const char *user, const char *device
  *
  * Kept at ingest: store_write_batch() adds the points it stores to their days' records in the
  * same transaction (each day record a batch touches is rewritten once), so the counts are
- * committed with their points and a crash never leaves them apart. Deleting and hiding points
+ * committed with their points and a crash never leaves them apart; a batch rewrites only the
+ * records its points fall in, one page each, however busy the day. Deleting and hiding points
  * recompute the days they change from the points, in the transaction that changes them; deleting
- * a device removes its counts with it. One record per day: a device that sends a point a second
- * all day long makes a record of some 250 KB by evening, rewritten with each batch.
+ * a device removes its counts with it.
  */
 /* Zoom 18 is the finest the web map asks for (web/summary.js: finer cells are smaller than a
  * fix's error); its cells are 8 pixels of 0.6 m at the equator, about 5 m (less towards the

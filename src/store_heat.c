@@ -3,8 +3,8 @@
  * (store.h, "heat"): added to at ingest, recomputed from the points where points are deleted or
  * hidden, made from the points for a device that has none, and read for the heat layer.
  *
- *   heat       u32be id | u32be day -> u8 version | varint cells | (varint code delta
- *              | varint count) * cells
+ *   heat       u32be id | u32be day | u64be first code -> u8 version | varint cells
+ *              | (varint code delta | varint count) * cells
  *   heat_state u32be id -> u8 version | u8 STORE_HEAT_ZOOM
  *
  * Days are UTC, not the user's: a count must not change when a user changes zone, and the map's
@@ -23,7 +23,7 @@
 #include "varint.h"
 #include "wl.h"
 
-#define HEAT_KEY      8 /* u32 id | u32 day */
+#define HEAT_KEY      16 /* u32 id | u32 day | u64 code of the record's first cell */
 #define HEAT_VERSION  1
 #define STATE_VERSION 1
 #define DAY_S         86400u
@@ -47,10 +47,12 @@ static int cells_add(struct sht_cells *c, uint64_t code, uint32_t count)
     return 0;
 }
 
-static void heat_key(uint8_t *key, uint32_t id, uint32_t day)
+static void heat_key(uint8_t *key, uint32_t id, uint32_t day, uint64_t code)
 {
     put_be32(key, id);
     put_be32(key + 4, day);
+    put_be32(key + 8, (uint32_t)(code >> 32));
+    put_be32(key + 12, (uint32_t)code);
 }
 
 static bool key_of(const MDB_val *k, uint32_t id)
@@ -61,6 +63,17 @@ static bool key_of(const MDB_val *k, uint32_t id)
 static uint32_t key_day(const MDB_val *k)
 {
     return get_be32((const uint8_t *)k->mv_data + 4);
+}
+
+static bool key_of_day(const MDB_val *k, uint32_t id, uint32_t day)
+{
+    return key_of(k, id) && key_day(k) == day;
+}
+
+static uint64_t key_code(const MDB_val *k)
+{
+    const uint8_t *p = k->mv_data;
+    return (uint64_t)get_be32(p + 8) << 32 | get_be32(p + 12);
 }
 
 /* Appends a day record's cells to c. 0 or MDB_CORRUPTED (ENOMEM). */
@@ -86,7 +99,7 @@ static int record_decode(const MDB_val *v, struct sht_cells *c)
     return p == end ? 0 : MDB_CORRUPTED;
 }
 
-/* Writes cells c[0..n) (in code order, each once) as device id's record of day. */
+/* Writes cells c[0..n) (in code order, each once) as one record of device id's day. */
 static int record_put(struct store *s, MDB_txn *txn, uint32_t id, uint32_t day,
                       const struct sht_cell *c, size_t n)
 {
@@ -94,7 +107,7 @@ static int record_put(struct store *s, MDB_txn *txn, uint32_t id, uint32_t day,
     size_t size = 1 + varint_len(n);
     for (size_t i = 0; i < n; i++)
         size += varint_len(c[i].code - (i ? c[i - 1].code : 0)) + varint_len(c[i].count);
-    heat_key(key, id, day);
+    heat_key(key, id, day, c[0].code);
     MDB_val k = {HEAT_KEY, key}, v = {size, NULL};
     int rc = mdb_put(txn, s->heat, &k, &v, MDB_RESERVE);
     if (rc)
@@ -107,6 +120,60 @@ static int record_put(struct store *s, MDB_txn *txn, uint32_t id, uint32_t day,
         p = varint_put(p, c[i].count);
     }
     return 0;
+}
+
+/* Writes cells c[0..n) as records of at most one page (chunk_max bytes, as the points' chunks):
+ * a day's cells are rewritten a record at a time, however many the day has. */
+static int records_put(struct store *s, MDB_txn *txn, uint32_t id, uint32_t day,
+                       const struct sht_cell *c, size_t n)
+{
+    /* the header's count is at most n: its varint is no longer than n's */
+    const size_t header = 1 + varint_len(n);
+    for (size_t start = 0, end; start < n; start = end) {
+        size_t size = header;
+        for (end = start; end < n; end++) {
+            size_t add = varint_len(c[end].code - (end > start ? c[end - 1].code : 0)) +
+                         varint_len(c[end].count);
+            if (end > start && size + add > s->chunk_max)
+                break;
+            size += add;
+        }
+        int rc = record_put(s, txn, id, day, c + start, end - start);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Positions cur on the record of device id's day whose cells' range holds code (the last one
+ * starting at or before it), or else on the day's first record (code comes before them all).
+ * Records cover codes from their key's up to the next record's. Returns 0 (*found says whether
+ * there is one: none when the day has no record) or an LMDB error.
+ */
+static int find_record(MDB_cursor *cur, uint32_t id, uint32_t day, uint64_t code, MDB_val *k,
+                       MDB_val *v, bool *found)
+{
+    uint8_t key[HEAT_KEY];
+    heat_key(key, id, day, code);
+    *k = (MDB_val){HEAT_KEY, key};
+    *found = true;
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    bool next_is_ours = rc == 0 && key_of_day(k, id, day);
+    if (next_is_ours && key_code(k) == code)
+        return 0;
+    rc = mdb_cursor_get(cur, k, v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == 0 && key_of_day(k, id, day))
+        return 0;
+    *found = next_is_ours;
+    if (!next_is_ours)
+        return 0;
+    *k = (MDB_val){HEAT_KEY, key};
+    return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
 }
 
 /* ---------------------------------------------------------------- points */
@@ -252,10 +319,13 @@ int sht_note(struct store *s, struct sht_batch *b, uint32_t id, const struct sto
  */
 static int add_notes(struct store *s, MDB_txn *txn, struct sht_batch *b, bool check_state)
 {
-    int rc = 0;
+    MDB_cursor *cur;
     bool kept = false;
     uint32_t kept_id = 0;
+    int rc = mdb_cursor_open(txn, s->heat, &cur);
 
+    if (rc)
+        return rc;
     qsort(b->v, b->n, sizeof(*b->v), by_note);
     for (size_t i = 0, j; i < b->n && rc == 0; i = j) {
         uint32_t id = b->v[i].id, day = b->v[i].day;
@@ -268,28 +338,45 @@ static int add_notes(struct store *s, MDB_txn *txn, struct sht_batch *b, bool ch
         }
         if (check_state && !kept)
             continue;
-        /* the day's record so far, then the new cells merged into it */
-        uint8_t key[HEAT_KEY];
-        heat_key(key, id, day);
-        MDB_val k = {HEAT_KEY, key}, v;
-        b->old.n = b->merged.n = 0;
-        if ((rc = mdb_get(txn, s->heat, &k, &v)) == 0)
-            rc = record_decode(&v, &b->old);
-        if (rc && rc != MDB_NOTFOUND)
-            break;
-        rc = 0;
-        size_t o = 0;
-        for (size_t n = i; n < j && rc == 0; n++) {
-            for (; o < b->old.n && b->old.v[o].code < b->v[n].code && rc == 0; o++)
+        /* each record the new cells fall in, read once, merged and written again */
+        for (size_t n = i, end; n < j && rc == 0; n = end) {
+            MDB_val k, v;
+            uint8_t old_key[HEAT_KEY];
+            uint64_t bound = UINT64_MAX; /* where the next record's cells begin */
+            bool found;
+            b->old.n = b->merged.n = 0;
+            if ((rc = find_record(cur, id, day, b->v[n].code, &k, &v, &found)))
+                break;
+            if (found) {
+                memcpy(old_key, k.mv_data, HEAT_KEY);
+                if ((rc = record_decode(&v, &b->old)))
+                    break;
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                if (rc == 0 && key_of_day(&k, id, day))
+                    bound = key_code(&k);
+                else if (rc && rc != MDB_NOTFOUND)
+                    break;
+                rc = 0;
+            }
+            for (end = n; end < j && b->v[end].code < bound; end++)
+                ;
+            size_t o = 0;
+            for (size_t m = n; m < end && rc == 0; m++) {
+                for (; o < b->old.n && b->old.v[o].code < b->v[m].code && rc == 0; o++)
+                    rc = cells_add(&b->merged, b->old.v[o].code, b->old.v[o].count);
+                if (rc == 0)
+                    rc = cells_add(&b->merged, b->v[m].code, 1);
+            }
+            for (; o < b->old.n && rc == 0; o++)
                 rc = cells_add(&b->merged, b->old.v[o].code, b->old.v[o].count);
+            MDB_val ok = {HEAT_KEY, old_key};
+            if (rc == 0 && found)
+                rc = mdb_del(txn, s->heat, &ok, NULL);
             if (rc == 0)
-                rc = cells_add(&b->merged, b->v[n].code, 1);
+                rc = records_put(s, txn, id, day, b->merged.v, b->merged.n);
         }
-        for (; o < b->old.n && rc == 0; o++)
-            rc = cells_add(&b->merged, b->old.v[o].code, b->old.v[o].count);
-        if (rc == 0)
-            rc = record_put(s, txn, id, day, b->merged.v, b->merged.n);
     }
+    mdb_cursor_close(cur);
     b->n = 0;
     return rc;
 }
@@ -361,7 +448,7 @@ static int recount_days(struct store *s, MDB_txn *txn, uint32_t id, uint32_t fro
     int rc = mdb_cursor_open(txn, s->heat, &cur);
     if (rc)
         return rc;
-    heat_key(key, id, from);
+    heat_key(key, id, from, 0);
     k = (MDB_val){HEAT_KEY, key};
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          rc == 0 && key_of(&k, id) && key_day(&k) <= to;
@@ -526,7 +613,7 @@ static int read_days(struct store *s, MDB_txn *txn, uint32_t id, uint32_t from, 
     int rc = mdb_cursor_open(txn, s->heat, &cur);
     if (rc)
         return rc;
-    heat_key(key, id, from);
+    heat_key(key, id, from, 0);
     k = (MDB_val){HEAT_KEY, key};
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          rc == 0 && key_of(&k, id) && key_day(&k) <= to;

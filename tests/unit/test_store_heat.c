@@ -15,6 +15,7 @@
 #include "pack.h"
 #include "store.h"
 #include "store_internal.h"
+#include "varint.h"
 #include "wtime.h"
 
 static char dir[256];
@@ -328,6 +329,51 @@ Test(store_heat, a_store_from_before_the_counts_answers_and_gets_them)
     expect_true(st, "made when opened");
 }
 
+/* The records of device 1's day: how many, their cells and the largest's bytes. */
+static void day_records(uint32_t day, size_t *records, size_t *cells, size_t *largest)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t key[16] = {0};
+    uint64_t last = 0; /* the record before's last cell */
+    *records = *cells = *largest = 0;
+    put_be32(key, 1);
+    put_be32(key + 4, day);
+    cr_assert_eq(store_txn_begin(st, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_cursor_open(txn, st->heat, &cur), 0);
+    k = (MDB_val){16, key};
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size == 16 && get_be32(k.mv_data) == 1 &&
+         get_be32((uint8_t *)k.mv_data + 4) == day;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+        uint64_t n, code = 0;
+        cr_assert_eq(p[0], 1, "version 1");
+        p++;
+        cr_assert(varint_get(&p, end, &n));
+        /* the cells in code order, the first the key's, all after the record before */
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t delta, count;
+            cr_assert(varint_get(&p, end, &delta) && varint_get(&p, end, &count));
+            cr_assert(i == 0 || delta > 0, "cells in order, once each");
+            code += delta;
+            if (i == 0) {
+                uint64_t key_code = (uint64_t)get_be32((uint8_t *)k.mv_data + 8) << 32 |
+                                    get_be32((uint8_t *)k.mv_data + 12);
+                cr_assert_eq(code, key_code, "a record is keyed by its first cell");
+                cr_assert(*records == 0 || code > last, "records do not overlap");
+            }
+        }
+        last = code;
+        (*records)++;
+        *cells += n;
+        *largest = v.mv_size > *largest ? v.mv_size : *largest;
+    }
+    mdb_cursor_close(cur);
+    store_txn_abort(st, txn);
+}
+
 Test(store_heat, a_day_record_holds_the_days_cells_once_each)
 {
     /* 500 points in 5 places on one day: five cells, in code order */
@@ -335,19 +381,11 @@ Test(store_heat, a_day_record_holds_the_days_cells_once_each)
     for (int i = 0; i < 500; i++)
         f[i] = (struct fix){DAY0 + 100 + i, 48.85 + (i % 5) * 0.01, 2.35};
     write_fixes(st, "phone", f, 500, 64);
-    MDB_txn *txn;
-    MDB_val k, v;
-    uint8_t key[8];
-    put_be32(key, 1);
-    put_be32(key + 4, DAY0 / DAY_S);
-    k = (MDB_val){8, key};
-    cr_assert_eq(store_txn_begin(st, MDB_RDONLY, &txn), 0);
-    cr_assert_eq(mdb_get(txn, st->heat, &k, &v), 0, "the day has a record");
-    const uint8_t *p = v.mv_data;
-    cr_expect_eq(p[0], 1, "version 1");
-    cr_expect_eq(p[1], 5, "five cells");
-    cr_expect_lt(v.mv_size, 2 + 5 * (8 + 2), "delta-coded: %zu bytes", v.mv_size);
-    store_txn_abort(st, txn);
+    size_t records, cells, largest;
+    day_records(DAY0 / DAY_S, &records, &cells, &largest);
+    cr_expect_eq(records, 1, "one record");
+    cr_expect_eq(cells, 5, "five cells, not %zu", cells);
+    cr_expect_lt(largest, 2 + 5 * (8 + 2), "delta-coded: %zu bytes", largest);
     struct heat_grid g;
     read_heat(st, NULL, DAY0, DAY0 + DAY_S - 1, 10, NULL, false, &g);
     cr_expect_eq(g.points, 500);
@@ -355,6 +393,36 @@ Test(store_heat, a_day_record_holds_the_days_cells_once_each)
     for (size_t i = 0; i < g.n; i++)
         cr_expect_eq(g.slot[i].count, 100);
     heat_grid_free(&g);
+}
+
+Test(store_heat, a_busy_day_is_kept_in_records_of_a_page)
+{
+    /* A point a second for over two hours, each in a cell of its own (a 5 m grid, 8 m apart),
+     * arriving late and out of order: a day of many records, each at most a page. */
+    enum { N = 5000 };
+    struct fix *f = malloc(N * sizeof(*f));
+    for (int i = 0; i < N; i++)
+        f[i] = (struct fix){DAY0 + 3600 + i, 48.80 + (i / 100) * 8e-5, 2.30 + (i % 100) * 1.2e-4};
+    unsigned seed = 9;
+    for (int i = N - 1; i > 0; i--) {
+        int j = (int)(rnd(&seed) % (unsigned)(i + 1));
+        struct fix t = f[i];
+        f[i] = f[j];
+        f[j] = t;
+    }
+    write_fixes(st, "phone", f, N / 2, 64);
+    write_fixes(st, "phone", f + N / 2, N / 2, 7);
+    size_t records, cells, largest;
+    day_records(DAY0 / DAY_S, &records, &cells, &largest);
+    cr_expect_eq(cells, N, "a cell a point: %zu", cells);
+    cr_expect_gt(records, 3, "split into records: %zu", records);
+    cr_expect_leq(largest, st->chunk_max, "each at most a page: %zu bytes", largest);
+    expect_true(st, "a busy day");
+    uint64_t removed;
+    cr_assert_eq(
+        store_delete_points(st, "jane", "phone", DAY0 + 5000, DAY0 + 6000, false, &removed), 0);
+    expect_true(st, "a busy day, less a part");
+    free(f);
 }
 
 Test(store_heat, unknown_users_and_devices_are_not_found)
