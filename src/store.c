@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -2246,6 +2247,23 @@ static int check_device(struct store *s, MDB_txn *txn, const struct store_device
     return 0;
 }
 
+struct heat_checker {
+    struct checker *c;
+    const struct store_device *d;
+};
+
+static void heat_differs(void *arg, uint32_t day)
+{
+    struct heat_checker *h = arg;
+    time_t t = (time_t)day * 86400;
+    struct tm tm;
+    char date[16] = "?";
+    if (gmtime_r(&t, &tm))
+        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    problem(h->c, "%s/%s: the heat counts of %s (UTC) differ from its points", h->d->user,
+            h->d->device, date);
+}
+
 int store_check(struct store *s, void (*report)(void *arg, const char *problem), void *arg,
                 struct store_check_counts *counts)
 {
@@ -2276,7 +2294,9 @@ int store_check(struct store *s, void (*report)(void *arg, const char *problem),
         if (mdb_get(txn, s->devids, &ik, &iv) != 0 || iv.mv_size != k.mv_size ||
             memcmp(iv.mv_data, k.mv_data, k.mv_size) != 0)
             problem(&c, "%s/%s: device id %u is not mapped back to it", d.user, d.device, d.id);
-        if ((rc = check_device(s, txn, &d, &c, &sc, &counts->points)))
+        struct heat_checker hc = {&c, &d};
+        if ((rc = check_device(s, txn, &d, &c, &sc, &counts->points)) ||
+            (rc = sht_check(s, txn, d.id, heat_differs, &hc)))
             break;
     }
     mdb_cursor_close(cur);

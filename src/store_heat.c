@@ -554,6 +554,111 @@ int store_heat_catch_up(struct store *s, unsigned *devices)
     return rc;
 }
 
+/* ---------------------------------------------------------------- checking */
+
+struct checking {
+    struct store *s;
+    MDB_cursor *cur; /* on the device's heat records, at rec_day's first */
+    uint32_t id;
+    bool have_rec, have_day;
+    uint32_t rec_day, day; /* of the record at cur; of the points noted in b */
+    struct sht_batch *b;
+    void (*bad)(void *arg, uint32_t day);
+    void *arg;
+};
+
+static int next_record(struct checking *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+{
+    int rc = mdb_cursor_get(c->cur, k, v, op);
+    c->have_rec = rc == 0 && key_of(k, c->id);
+    if (c->have_rec)
+        c->rec_day = key_day(k);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Compares the records of day with the points noted in b (none: the day has no points). */
+static int check_day(struct checking *c, uint32_t day)
+{
+    MDB_val k, v;
+    int rc = 0;
+    struct sht_batch *b = c->b;
+    while (rc == 0 && c->have_rec && c->rec_day < day) { /* records of a day without points */
+        uint32_t gone = c->rec_day;
+        c->bad(c->arg, gone);
+        while (rc == 0 && c->have_rec && c->rec_day == gone)
+            rc = next_record(c, &k, &v, MDB_NEXT);
+    }
+    b->old.n = b->merged.n = 0;
+    for (; rc == 0 && c->have_rec && c->rec_day == day; rc = next_record(c, &k, &v, MDB_NEXT)) {
+        if ((rc = mdb_cursor_get(c->cur, &k, &v, MDB_GET_CURRENT)) ||
+            (rc = record_decode(&v, &b->old)))
+            break;
+    }
+    if (rc == MDB_CORRUPTED) {
+        c->bad(c->arg, day);
+        while (c->have_rec && c->rec_day == day && (rc = next_record(c, &k, &v, MDB_NEXT)) == 0)
+            ;
+        b->n = 0;
+        return rc;
+    }
+    qsort(b->v, b->n, sizeof(*b->v), by_note);
+    for (size_t i = 0; i < b->n && rc == 0; i++)
+        rc = cells_add(&b->merged, b->v[i].code, 1);
+    b->n = 0;
+    if (rc)
+        return rc;
+    bool same = b->old.n == b->merged.n;
+    for (size_t i = 0; same && i < b->old.n; i++)
+        same = b->old.v[i].code == b->merged.v[i].code && b->old.v[i].count == b->merged.v[i].count;
+    if (!same)
+        c->bad(c->arg, day);
+    return 0;
+}
+
+static int check_point(void *arg, const struct chunk_pt *pt)
+{
+    struct checking *c = arg;
+    uint64_t code;
+    int rc = 0;
+    if (c->have_day && pt->tst / DAY_S != c->day)
+        rc = check_day(c, c->day);
+    c->have_day = true;
+    c->day = pt->tst / DAY_S;
+    if (rc == 0 && point_code(pt, &code))
+        rc = note(c->b, c->id, pt->tst, code);
+    return rc;
+}
+
+int sht_check(struct store *s, MDB_txn *txn, uint32_t id, void (*bad)(void *arg, uint32_t day),
+              void *arg)
+{
+    struct sht_batch b = {0};
+    struct checking c = {.s = s, .id = id, .b = &b, .bad = bad, .arg = arg};
+    uint8_t key[HEAT_KEY];
+    MDB_val k = {HEAT_KEY, key}, v;
+    bool kept;
+    int rc;
+
+    if (!s->have_heat || (rc = state_kept(s, txn, id, &kept)) || !kept)
+        return s->have_heat ? rc : 0;
+    if ((rc = mdb_cursor_open(txn, s->heat, &c.cur)))
+        return rc;
+    heat_key(key, id, 0, 0);
+    if ((rc = next_record(&c, &k, &v, MDB_SET_RANGE)) == 0)
+        rc = walk_points(s, txn, id, 0, UINT32_MAX, &b.sc, check_point, &c);
+    if (rc == 0 && c.have_day)
+        rc = check_day(&c, c.day);
+    while (rc == 0 && c.have_rec) { /* records after the last day with points */
+        uint32_t gone = c.rec_day;
+        bad(arg, gone);
+        while (rc == 0 && c.have_rec && c.rec_day == gone)
+            rc = next_record(&c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c.cur);
+    sht_batch_free(&b);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- reading */
 
 struct heat_reader {

@@ -295,6 +295,10 @@ void sht_batch_free(struct sht_batch *b);
 /* Points of device id with from <= tst <= to changed in txn (deleted, hidden, shown): recounts
  * their days from the points. 0 or an LMDB error. */
 int sht_recount(struct store *s, MDB_txn *txn, uint32_t id, uint32_t from, uint32_t to);
+/* Compares device id's kept counts (none kept: nothing to compare) with its points inside txn,
+ * calling bad for each UTC day where they differ. 0 or an LMDB error. */
+int sht_check(struct store *s, MDB_txn *txn, uint32_t id, void (*bad)(void *arg, uint32_t day),
+              void *arg);
 /* Device id is new: its counts (none) are complete. 0 or an LMDB error. */
 int sht_new_device(struct store *s, MDB_txn *txn, uint32_t id);
 /* Device id's counts are no longer kept (written while deferred): readers read its points until

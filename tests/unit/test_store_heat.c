@@ -505,3 +505,49 @@ Test(store_heat, reads_see_one_snapshot_while_points_arrive_and_go)
     cr_expect_gt(r.reads, 0);
     expect_true(st, "after the race");
 }
+
+/* ------------------------------------------------------------ checking */
+
+static void collect_problem(void *arg, const char *problem)
+{
+    char *out = arg;
+    if (!out[0])
+        snprintf(out, 512, "%s", problem);
+}
+
+/* Adds one point to the first cell of device 1's first record (the counts then disagree). */
+static int miscount(struct store *s, MDB_txn *txn, void *arg)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t copy[8192];
+    (void)arg;
+    int rc = mdb_cursor_open(txn, s->heat, &cur);
+    if (rc || (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)))
+        return rc;
+    cr_assert_leq(v.mv_size, sizeof(copy));
+    memcpy(copy, v.mv_data, v.mv_size);
+    const uint8_t *p = copy + 1, *end = copy + v.mv_size;
+    uint64_t n, delta;
+    cr_assert(varint_get(&p, end, &n) && varint_get(&p, end, &delta));
+    cr_assert_lt(*p, 127, "a one-byte count to change");
+    copy[p - copy]++;
+    MDB_val nv = {v.mv_size, copy};
+    rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+Test(store_heat, the_check_compares_the_counts_with_the_points)
+{
+    fill(st);
+    char first[512] = "";
+    struct store_check_counts counts;
+    cr_assert_eq(store_check(st, collect_problem, first, &counts), 0);
+    cr_expect_eq(counts.problems, 0, "a clean store: %s", first);
+    cr_assert_eq(store_with_write_txn(st, miscount, NULL, "test"), 0);
+    cr_assert_eq(store_check(st, collect_problem, first, &counts), 0);
+    cr_expect_eq(counts.problems, 1, "one day differs, not %u", counts.problems);
+    cr_expect(strstr(first, "jane/phone: the heat counts of 2024-05-02 (UTC) differ"),
+              "it says which: %s", first);
+}
