@@ -9,10 +9,10 @@
  * The store keeps counts per device, UTC day and cell at STORE_HEAT_ZOOM (store.h, "heat"), and
  * at that zoom or a coarser one (every zoom the web map asks for) the grid is made from them:
  * the whole UTC days of the range from their counts, the hours before the first and after the
- * last from the points. A year of 500,000 points is then some 365 day records instead of the
- * points: tests/bench/bench_summary.py measures it well under issue 14's 50 ms, where reading the
- * points took 40 to 70 ms of CPU (half of it decoding them). A finer zoom reads the points. Memory
- * is bounded by HEAT_CELLS_MAX, not by the points.
+ * last from the points. A year of 500,000 points is then read as its day records, a few bytes a
+ * cell, instead of the points: tests/bench/bench_summary.py measures some 5 ms of CPU at zooms 4
+ * to 12, where reading the points took 40 to 80 ms (half of it decoding them). A finer zoom reads
+ * the points. Memory is bounded by HEAT_CELLS_MAX, not by the points.
  *
  * A bbox, at STORE_HEAT_ZOOM or coarser, is applied to the cells of the counts: a point is counted
  * when the centre of its cell at STORE_HEAT_ZOOM is inside the box (the points of the range's two
