@@ -16,7 +16,6 @@
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -25,6 +24,7 @@
 #include "varint.h"
 #include "store_internal.h"
 #include "wl.h"
+#include "wtime.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -2255,13 +2255,11 @@ struct heat_checker {
 static void heat_differs(void *arg, uint32_t day)
 {
     struct heat_checker *h = arg;
-    time_t t = (time_t)day * 86400;
-    struct tm tm;
-    char date[16] = "?";
-    if (gmtime_r(&t, &tm))
-        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
-    problem(h->c, "%s/%s: the heat counts of %s (UTC) differ from its points", h->d->user,
-            h->d->device, date);
+    int64_t year;
+    unsigned month, mday;
+    wtime_to_civil(day, &year, &month, &mday);
+    problem(h->c, "%s/%s: the heat counts of %04lld-%02u-%02u (UTC) differ from its points",
+            h->d->user, h->d->device, (long long)year, month, mday);
 }
 
 int store_check(struct store *s, void (*report)(void *arg, const char *problem), void *arg,
