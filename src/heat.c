@@ -5,39 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fmt_internal.h"
-#include "pack.h"
-
-/* Web Mercator's edge: the latitude where the square world ends. */
-#define MERCATOR_LAT_MAX 85.0511287798066
-
-bool heat_cell(double lat, double lon, int zoom, uint32_t *x, uint32_t *y)
-{
-    if (!isfinite(lat) || !isfinite(lon) || fabs(lat) > 90 || fabs(lon) > 180 || zoom < 0 ||
-        zoom > HEAT_ZOOM_MAX)
-        return false;
-    double side = ldexp(1.0, zoom + HEAT_SIDE_SHIFT);
-    if (lat > MERCATOR_LAT_MAX)
-        lat = MERCATOR_LAT_MAX;
-    if (lat < -MERCATOR_LAT_MAX)
-        lat = -MERCATOR_LAT_MAX;
-    double phi = lat * M_PI / 180;
-    double fx = (lon + 180) / 360;
-    double fy = (1 - log(tan(phi) + 1 / cos(phi)) / M_PI) / 2;
-    double cx = floor(fx * side), cy = floor(fy * side);
-    /* lon 180 and the clamped south edge land one past the last cell */
-    *x = (uint32_t)(cx >= side ? side - 1 : cx < 0 ? 0 : cx);
-    *y = (uint32_t)(cy >= side ? side - 1 : cy < 0 ? 0 : cy);
-    return true;
-}
-
-void heat_cell_corner(uint32_t x, uint32_t y, int zoom, double *lat, double *lon)
-{
-    double side = ldexp(1.0, zoom + HEAT_SIDE_SHIFT);
-    *lon = x / side * 360 - 180;
-    *lat = atan(sinh(M_PI * (1 - 2 * y / side))) * 180 / M_PI;
-}
-
 bool heat_bbox_contains(const struct heat_bbox *b, double lat, double lon)
 {
     if (lat < b->south || lat > b->north)
@@ -189,13 +156,13 @@ int heat_grid_add(struct heat_grid *g, double lat, double lon, uint32_t n)
         g->run_count += n;
         return 0;
     }
-    if (!heat_cell(lat, lon, g->zoom, &x, &y))
+    if (!mercator_cell(lat, lon, g->zoom, &x, &y))
         return -EINVAL;
     if ((rc = flush_run(g)))
         return rc;
     double north, west, south, east;
-    heat_cell_corner(x, y, g->zoom, &north, &west);
-    heat_cell_corner(x + 1, y + 1, g->zoom, &south, &east);
+    mercator_cell_corner(x, y, g->zoom, &north, &west);
+    mercator_cell_corner(x + 1, y + 1, g->zoom, &south, &east);
     g->have_run = true;
     g->run_x = x;
     g->run_y = y;
@@ -231,42 +198,134 @@ int heat_grid_sort(struct heat_grid *g)
 
 /* ---------------------------------------------------------------- reading */
 
-static int count_device(struct store *s, uint32_t id, const struct heat_request *rq,
-                        struct heat_grid *g)
+/* What heat_read counts into, from the store's cells (STORE_HEAT_ZOOM) or points. */
+struct counter {
+    struct heat_grid *g;
+    const struct heat_bbox *bbox;
+    int shift; /* STORE_HEAT_ZOOM - zoom: a cell's parent at the grid's zoom */
+    /* With a bbox: the cells at STORE_HEAT_ZOOM whose centre is inside it. Columns from x_west
+     * to x_east, or outside (x_east, x_west) when the box crosses the antimeridian; rows from
+     * y_north to y_south (none when y_north > y_south). */
+    uint32_t x_west, x_east, y_north, y_south;
+    bool wraps;
+    /* Consecutive cells of one parent are added at once: the store's cells come in code order,
+     * where the cells of one parent follow each other. */
+    bool have_run;
+    uint32_t run_x, run_y, run_count;
+};
+
+/* The first of 0..side-1 for which pred holds (side if none), pred being false then true. */
+static uint32_t first_true(uint32_t side, bool (*pred)(uint32_t v, double limit), double limit)
 {
-    struct store_iter *it;
-    struct store_item item;
-    int rc = store_iter_points(s, id, rq->from, rq->to, 0, &it);
-    if (rc)
-        return rc;
-    while ((rc = store_iter_next(it, &item)) == 1) {
-        struct fmt_fix fix;
-        double lat, lon;
-        if (fmt_read_fix(item.tst, item.data, item.len, &fix) != 0 ||
-            !pack_to_double(&fix.lat, &lat) || !pack_to_double(&fix.lon, &lon))
-            continue; /* validation at ingest rules this out; a reader does not fail on it */
-        if (rq->bbox && !heat_bbox_contains(rq->bbox, lat, lon))
-            continue;
-        rc = heat_grid_add(g, lat, lon, 1);
-        if (rc && rc != -EINVAL)
-            break;
+    uint32_t lo = 0, hi = side;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (pred(mid, limit))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
-    store_iter_close(it);
-    return rc < 0 ? rc : 0;
+    return lo;
+}
+
+static bool east_of(uint32_t x, double lon)
+{
+    return mercator_column_lon(x, STORE_HEAT_ZOOM) >= lon;
+}
+
+static bool beyond_east(uint32_t x, double lon)
+{
+    return mercator_column_lon(x, STORE_HEAT_ZOOM) > lon;
+}
+
+static bool south_of_north(uint32_t y, double lat)
+{
+    return mercator_row_lat(y, STORE_HEAT_ZOOM) <= lat;
+}
+
+static bool beyond_south(uint32_t y, double lat)
+{
+    return mercator_row_lat(y, STORE_HEAT_ZOOM) < lat;
+}
+
+/* The columns and rows of the cells whose centre heat_bbox_contains: the centre's longitude
+ * grows with x and its latitude falls with y, so each bound is one binary search. */
+static void box_cells(struct counter *c, const struct heat_bbox *b)
+{
+    const uint32_t side = 1u << (STORE_HEAT_ZOOM + MERCATOR_SIDE_SHIFT);
+    uint32_t east_end = first_true(side, beyond_east, b->east); /* first column past east */
+    uint32_t south_end = first_true(side, beyond_south, b->south);
+    c->x_west = first_true(side, east_of, b->west);
+    c->x_east = east_end ? east_end - 1 : 0;
+    c->wraps = b->west > b->east;
+    c->y_north = first_true(side, south_of_north, b->north);
+    c->y_south = south_end ? south_end - 1 : 0;
+    if (!c->wraps && east_end == 0)
+        c->x_west = 1, c->x_east = 0; /* nothing */
+    if (south_end == 0)
+        c->y_north = 1, c->y_south = 0;
+}
+
+static bool in_box(const struct counter *c, uint32_t x, uint32_t y)
+{
+    if (y < c->y_north || y > c->y_south)
+        return false;
+    if (c->wraps)
+        return x >= c->x_west || x <= c->x_east;
+    return x >= c->x_west && x <= c->x_east;
+}
+
+static int flush_cells(struct counter *c)
+{
+    if (!c->have_run)
+        return 0;
+    c->have_run = false;
+    return heat_grid_add_cell(c->g, c->run_x, c->run_y, c->run_count);
+}
+
+static int count_cells(void *arg, const struct store_heat_cell *v, size_t n)
+{
+    struct counter *c = arg;
+    int rc;
+    for (size_t i = 0; i < n; i++) {
+        if (c->bbox && !in_box(c, v[i].x, v[i].y))
+            continue;
+        uint32_t x = v[i].x >> c->shift, y = v[i].y >> c->shift;
+        if (c->have_run && c->run_x == x && c->run_y == y &&
+            c->run_count <= UINT32_MAX - v[i].count) {
+            c->run_count += v[i].count;
+            continue;
+        }
+        if ((rc = flush_cells(c)))
+            return rc;
+        c->have_run = true;
+        c->run_x = x;
+        c->run_y = y;
+        c->run_count = v[i].count;
+    }
+    return 0;
+}
+
+static int count_position(void *arg, double lat, double lon)
+{
+    struct counter *c = arg;
+    if (c->bbox && !heat_bbox_contains(c->bbox, lat, lon))
+        return 0;
+    int rc = heat_grid_add(c->g, lat, lon, 1);
+    return rc == -EINVAL ? 0 : rc; /* no cell: not counted */
 }
 
 int heat_read(struct store *s, const struct heat_request *rq, struct heat_grid *g)
 {
-    struct store_device *dev;
-    size_t n;
-    int rc = store_devices(s, rq->user, rq->device, &dev, &n);
-    if (rc)
-        return rc;
-    if (n == 0)
-        rc = -ENOENT;
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = count_device(s, dev[i].id, rq, g);
-    free(dev);
+    struct counter c = {.g = g, .bbox = rq->bbox, .shift = STORE_HEAT_ZOOM - rq->zoom};
+    bool from_cells = rq->zoom <= STORE_HEAT_ZOOM;
+    struct store_heat_sink out = {
+        .cells = from_cells ? count_cells : NULL, .position = count_position, .arg = &c};
+    if (from_cells && rq->bbox)
+        box_cells(&c, rq->bbox);
+    int rc = store_heat_read(s, rq->user, rq->device, rq->from, rq->to, rq->scan_points, &out);
+    if (rc == 0)
+        rc = flush_cells(&c);
     return rc ? rc : heat_grid_sort(g);
 }
 
@@ -282,7 +341,7 @@ void heat_json(struct sink *out, const struct heat_grid *g)
     if (!g->n)
         x0 = y0 = 0;
     sink_printf(out, "{\"zoom\":%d,\"cell_px\":%d,\"side\":%llu,\"x0\":%lu,\"y0\":%lu,", g->zoom,
-                HEAT_CELL_PX, 1ull << (g->zoom + HEAT_SIDE_SHIFT), (unsigned long)x0,
+                HEAT_CELL_PX, 1ull << (g->zoom + MERCATOR_SIDE_SHIFT), (unsigned long)x0,
                 (unsigned long)y0);
     sink_printf(out, "\"points\":%llu,\"max\":%lu,\"cells\":[", (unsigned long long)g->points,
                 (unsigned long)max);

@@ -3,17 +3,23 @@
  * cell at the zoom the map asks for, so a year of half a million points is drawn from a few
  * thousand cells instead of being sent to the browser.
  *
- * Cells: at zoom Z the Web Mercator world (EPSG:3857, as Leaflet and the tile servers draw it)
- * is 256 * 2^Z pixels wide; a cell is HEAT_CELL_PX by HEAT_CELL_PX of those pixels, so the world
- * is 2^(Z + HEAT_SIDE_SHIFT) cells on a side, cell (0, 0) at the north-west corner (lon -180,
- * lat +85.0511), x growing east and y south. A point belongs to the cell its projected pixel
- * falls in; latitudes beyond Web Mercator's +-85.0511 are clamped to the edge rows.
+ * Cells are mercator.h's: at zoom Z the world is 2^(Z + 5) cells of 8 pixels on a side, cell
+ * (0, 0) at the north-west corner, x growing east and y south.
  *
- * The grid is computed as it is read: every point of the range is read once, and consecutive
- * points in one cell are counted without projecting them again. tests/bench/bench_summary.py
- * measures a year of 500,000 points at 40 to 70 ms of CPU (half of it decoding the points), at
- * issue 14's 50 ms rather than under it; counts per device, day and cell kept at ingest would
- * take the decoding away. Memory is bounded by HEAT_CELLS_MAX, not by the points.
+ * The store keeps counts per device, UTC day and cell at STORE_HEAT_ZOOM (store.h, "heat"), and
+ * at that zoom or a coarser one (every zoom the web map asks for) the grid is made from them:
+ * the whole UTC days of the range from their counts, the hours before the first and after the
+ * last from the points. A year of 500,000 points is then read as its day records, a few bytes a
+ * cell, instead of the points: tests/bench/bench_summary.py measures some 5 ms of CPU at zooms 4
+ * to 12, where reading the points took 40 to 80 ms (half of it decoding them). A finer zoom reads
+ * the points. Memory is bounded by HEAT_CELLS_MAX, not by the points.
+ *
+ * A bbox, at STORE_HEAT_ZOOM or coarser, is applied to the cells of the counts: a point is counted
+ * when the centre of its cell at STORE_HEAT_ZOOM is inside the box (the points of the range's two
+ * ends too, so that where a day begins never changes the answer). A point within half such a
+ * cell of the box's edge (some 2.4 m at the equator, less towards the poles) may be counted
+ * though just outside, or left out though just inside; one beyond Web Mercator's +-85.0511 is
+ * judged by its edge row's centre. At a finer zoom each point's own position is tested.
  *
  * Thread rules: none kept; a struct heat_grid belongs to one thread.
  *
@@ -28,13 +34,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mercator.h"
 #include "sink.h"
 #include "store.h"
 
-#define HEAT_CELL_SHIFT 3 /* a cell is 2^3 = 8 pixels: about a finger's width of heat on screen */
-#define HEAT_CELL_PX    (1 << HEAT_CELL_SHIFT)
-#define HEAT_SIDE_SHIFT (8 - HEAT_CELL_SHIFT) /* a 256-pixel tile is 2^5 cells a side */
-#define HEAT_ZOOM_MAX   20 /* 2^(20+5) cells a side still fits a uint32; tile servers stop at 19 */
+#define HEAT_CELL_PX  MERCATOR_CELL_PX
+#define HEAT_ZOOM_MAX MERCATOR_ZOOM_MAX
 /* Distinct cells a grid may hold: a screen of 2000 x 1200 pixels shows 37,500 cells, and a
  * year at a street-level zoom over a whole country rarely touches more than a few hundred
  * thousand; at 16 bytes a cell in memory and some 20 on the wire this bounds both (4 MB). */
@@ -45,11 +50,6 @@ struct heat_bbox {
     double west, south, east, north;
 };
 
-/* The cell of (lat, lon) at zoom (0..HEAT_ZOOM_MAX): false for a position that is not finite
- * or out of range. */
-bool heat_cell(double lat, double lon, int zoom, uint32_t *x, uint32_t *y);
-/* The north-west corner of cell (x, y) at zoom, in degrees (its south-east one is (x+1, y+1)). */
-void heat_cell_corner(uint32_t x, uint32_t y, int zoom, double *lat, double *lon);
 /* Is (lat, lon) inside the box (edges included)? */
 bool heat_bbox_contains(const struct heat_bbox *b, double lat, double lon);
 /* Parses "west,south,east,north" (degrees: longitudes -180..180, latitudes -90..90, south <=
@@ -79,7 +79,7 @@ struct heat_grid {
 void heat_grid_init(struct heat_grid *g, int zoom);
 void heat_grid_free(struct heat_grid *g);
 /* Adds n points at (lat, lon) (counted in g->n and g->points from the next call that leaves
- * their cell, or heat_grid_sort). 0, -EINVAL (a position heat_cell refuses: not counted),
+ * their cell, or heat_grid_sort). 0, -EINVAL (a position mercator_cell refuses: not counted),
  * -E2BIG (a new cell past HEAT_CELLS_MAX) or -ENOMEM. */
 int heat_grid_add(struct heat_grid *g, double lat, double lon, uint32_t n);
 /* Adds n points to cell (x, y) itself: 0, -E2BIG or -ENOMEM. */
@@ -89,16 +89,19 @@ int heat_grid_add_cell(struct heat_grid *g, uint32_t x, uint32_t y, uint32_t n);
 int heat_grid_sort(struct heat_grid *g);
 
 /* What to count: the visible points of the user's devices (one device if device is not NULL)
- * with from <= tst <= to, inside bbox if it is not NULL. */
+ * with from <= tst <= to, inside bbox if it is not NULL (see above for how exactly). */
 struct heat_request {
     const char *user, *device;
     int64_t from, to;
     int zoom;
     const struct heat_bbox *bbox;
+    /* Count every point, not the kept counts (to compare the two: tests, benchmarks); the
+     * answer is the same. */
+    bool scan_points;
 };
 
-/* Reads the points, counts them into g (initialised by the caller at rq->zoom) and sorts it
- * (heat_grid_sort). Returns 0,
+/* Counts the points into g (initialised by the caller at rq->zoom), in one read transaction of
+ * the store, and sorts it (heat_grid_sort). Returns 0,
  * -ENOENT (no such device, or a user without devices), -E2BIG, -ENOMEM or a store error. */
 int heat_read(struct store *s, const struct heat_request *rq, struct heat_grid *g);
 

@@ -24,6 +24,7 @@
 #include "varint.h"
 #include "store_internal.h"
 #include "wl.h"
+#include "wtime.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -184,6 +185,8 @@ static int open_dbs(struct store *s, MDB_txn *txn, bool create)
         rc = spl_open_dbs(s, txn);
     if (rc == 0)
         rc = sev_open_dbs(s, txn);
+    if (rc == 0)
+        rc = sht_open_dbs(s, txn);
     return rc;
 }
 
@@ -779,6 +782,10 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
     if (!ro && (rc = stl_catch_up(s)))
         wl_log(WL_LOG_WARN, "timeline", "%s: timelines not brought up to date: %s", dir,
                wl_strerror(rc));
+    /* Heat counts missing (a store from before them, a crash while they were first made): a
+     * reader counts those devices' points until they are made. */
+    if (!ro && (rc = store_heat_catch_up(s, NULL)))
+        wl_log(WL_LOG_WARN, "heat", "%s: heat counts not made: %s", dir, wl_strerror(rc));
     *out = s;
     return 0;
 fail:
@@ -856,6 +863,9 @@ static int find_device(struct store *s, MDB_txn *txn, struct dev_slot *slots, si
             return rc;
         slot->rec.id = id;
         slot->dirty = true;
+        /* a new device's counts are complete: it has no points yet */
+        if (!atomic_load(&s->heat_deferred) && (rc = sht_new_device(s, txn, id)))
+            return rc;
     } else {
         return rc;
     }
@@ -1208,10 +1218,11 @@ static int put_event(struct store *s, MDB_txn *txn, struct dev_slot *dev,
 
 static int write_records(struct store *s, MDB_txn *txn, const struct store_record *recs, size_t n,
                          enum store_result *results, struct dev_slot *slots, struct scratch *sc,
-                         struct stl_events *ev, struct sev_list *events)
+                         struct stl_events *ev, struct sev_list *events, struct sht_batch *heat)
 {
     size_t nslots = 0;
     bool deferred = atomic_load(&s->tl_deferred);
+    bool heat_deferred = atomic_load(&s->heat_deferred);
     /* Events are derived from live data (store_set_event_hook), not from an import. */
     bool derive = s->ev_hook != NULL;
     MDB_cursor *cur = NULL;
@@ -1226,7 +1237,9 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             rc = put_point(s, txn, cur, sc, dev, r, &results[i]);
             if (rc == 0 && results[i] == STORE_STORED) {
                 count_point(dev, r);
-                if (derive)
+                if (!heat_deferred)
+                    rc = sht_note(s, heat, dev->rec.id, r);
+                if (rc == 0 && derive)
                     rc = sev_location(s, txn, &dev->ev, dev->rec.id, r, events);
             }
         } else {
@@ -1241,6 +1254,13 @@ static int write_records(struct store *s, MDB_txn *txn, const struct store_recor
             dev->dirty = true;
         }
     }
+    /* The heat counts of the days that got points, each day record rewritten once; while
+     * deferred, the devices written lose theirs until a catch-up. */
+    if (rc == 0)
+        rc = sht_add(s, txn, heat);
+    for (size_t i = 0; i < nslots && rc == 0 && heat_deferred; i++)
+        if (slots[i].oldest_stored != UINT32_MAX)
+            rc = sht_drop_state(s, txn, slots[i].rec.id);
     /* The timeline of each device that got points, in the same transaction (store.h), and
      * the events of the stays and trips that opened or closed. */
     for (size_t i = 0; i < nslots && rc == 0; i++) {
@@ -1314,6 +1334,7 @@ struct batch_job {
     struct scratch sc;
     struct stl_events ev;   /* what opened or closed: for the hook, after the commit */
     struct sev_list events; /* events derived: for their hook, after the commit */
+    struct sht_batch heat;  /* the cells of the points stored, for the heat counts */
 };
 
 static int batch_fn(struct store *s, MDB_txn *txn, void *arg)
@@ -1321,7 +1342,9 @@ static int batch_fn(struct store *s, MDB_txn *txn, void *arg)
     struct batch_job *j = arg;
     j->ev.n = 0; /* a retry after growing the map starts again */
     j->events.n = 0;
-    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc, &j->ev, &j->events);
+    j->heat.n = 0;
+    return write_records(s, txn, j->recs, j->n, j->results, j->slots, &j->sc, &j->ev, &j->events,
+                         &j->heat);
 }
 
 int store_write_batch(struct store *s, const struct store_record *recs, size_t n,
@@ -1342,6 +1365,7 @@ int store_write_batch(struct store *s, const struct store_record *recs, size_t n
     }
     free(j.ev.v);
     free(j.events.v);
+    sht_batch_free(&j.heat);
     free(j.sc.copy);
     free(j.sc.pts);
     free(j.slots);
@@ -1860,7 +1884,7 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
     MDB_cursor *cur;
     MDB_val k, v;
     uint64_t removed = 0;
-    uint32_t from = j->from;
+    uint32_t from = j->from, oldest = UINT32_MAX, newest = 0; /* of the points removed */
     int rc = store_get_devrec(s, txn, j->user, j->device, &r);
 
     if (rc)
@@ -1884,9 +1908,15 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
             break;
         }
         size_t keep = 0;
-        for (long i = 0; i < count; i++)
-            if (j->sc.pts[i].tst < j->from || j->sc.pts[i].tst > j->to)
+        for (long i = 0; i < count; i++) {
+            uint32_t t = j->sc.pts[i].tst;
+            if (t < j->from || t > j->to) {
                 j->sc.pts[keep++] = j->sc.pts[i];
+            } else {
+                oldest = t < oldest ? t : oldest;
+                newest = t > newest ? t : newest;
+            }
+        }
         uint32_t last = j->sc.pts[count - 1].tst;
         if (keep < (size_t)count && !j->dry_run) {
             MDB_val ok = {POINT_KEY, okey};
@@ -1905,7 +1935,9 @@ static int delete_some(struct store *s, MDB_txn *txn, void *arg)
         return rc;
     if (removed && !j->dry_run) {
         r.points = removed > r.points ? 0 : r.points - (uint32_t)removed;
-        if ((rc = stl_mark(s, txn, r.id, j->from)) || (rc = refresh_bounds(s, txn, r.id, &r)) ||
+        if ((rc = stl_mark(s, txn, r.id, j->from)) ||
+            (rc = sht_recount(s, txn, r.id, oldest, newest)) ||
+            (rc = refresh_bounds(s, txn, r.id, &r)) ||
             (rc = put_devrec(s, txn, j->user, j->device, &r)))
             return rc;
     }
@@ -2007,6 +2039,15 @@ static int delete_device_some(struct store *s, MDB_txn *txn, void *arg)
             return rc;
         events_done = events_done && segs_done && days_done && ckpt_done && state_done;
     }
+    if (s->have_heat && !j->dry_run) { /* and the heat counts */
+        uint64_t ignored = 0;
+        bool heat_done, state_done;
+        if ((rc = store_delete_prefixed(txn, s->heat, r.id, false, 4 * STORE_EDIT_CHUNKS, &ignored,
+                                        &heat_done)) ||
+            (rc = store_delete_prefixed(txn, s->heat_state, r.id, false, 1, &ignored, &state_done)))
+            return rc;
+        events_done = events_done && heat_done && state_done;
+    }
     if (!j->dry_run) { /* and the events derived from them */
         uint64_t ignored = 0;
         bool derived_done;
@@ -2076,7 +2117,8 @@ static int hide_fn(struct store *s, MDB_txn *txn, void *arg)
             j->found = true;
             j->sc.pts[i].hidden = j->hidden;
             /* same key, same size; and the timeline from that point on */
-            if ((rc = put_chunk(s, txn, r.id, j->sc.pts, (size_t)count)))
+            if ((rc = put_chunk(s, txn, r.id, j->sc.pts, (size_t)count)) ||
+                (rc = sht_recount(s, txn, r.id, j->tst, j->tst)))
                 return rc;
             return stl_update(s, txn, r.id, j->user, j->device, j->tst, false, NULL);
         }
@@ -2207,6 +2249,21 @@ static int check_device(struct store *s, MDB_txn *txn, const struct store_device
     return 0;
 }
 
+struct heat_checker {
+    struct checker *c;
+    const struct store_device *d;
+};
+
+static void heat_differs(void *arg, uint32_t day)
+{
+    struct heat_checker *h = arg;
+    int64_t year;
+    unsigned month, mday;
+    wtime_to_civil(day, &year, &month, &mday);
+    problem(h->c, "%s/%s: the heat counts of %04lld-%02u-%02u (UTC) differ from its points",
+            h->d->user, h->d->device, (long long)year, month, mday);
+}
+
 int store_check(struct store *s, void (*report)(void *arg, const char *problem), void *arg,
                 struct store_check_counts *counts)
 {
@@ -2237,7 +2294,9 @@ int store_check(struct store *s, void (*report)(void *arg, const char *problem),
         if (mdb_get(txn, s->devids, &ik, &iv) != 0 || iv.mv_size != k.mv_size ||
             memcmp(iv.mv_data, k.mv_data, k.mv_size) != 0)
             problem(&c, "%s/%s: device id %u is not mapped back to it", d.user, d.device, d.id);
-        if ((rc = check_device(s, txn, &d, &c, &sc, &counts->points)))
+        struct heat_checker hc = {&c, &d};
+        if ((rc = check_device(s, txn, &d, &c, &sc, &counts->points)) ||
+            (rc = sht_check(s, txn, d.id, heat_differs, &hc)))
             break;
     }
     mdb_cursor_close(cur);

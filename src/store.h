@@ -1,6 +1,6 @@
 /*
- * store.h - wherelog's LMDB store (store.c, and store_timeline.c for the timeline): the only
- * module that includes lmdb.h.
+ * store.h - wherelog's LMDB store (store.c, store_timeline.c for the timeline, store_heat.c for
+ * the heat counts, and the others named below): the only module that includes lmdb.h.
  *
  * Layout: one LMDB environment in the storage directory (data.mdb, lock.mdb, mode 0600),
  * holding these named databases. Integers in keys are big-endian so that byte order is
@@ -31,6 +31,7 @@
  *            before tokens gains this table when next opened for writing
  *   shares   "user" NUL "id" -> share link record (see "Share links" below; store_share.c)
  *   private  "user" NUL "name" -> a private circle (see "Private circles" below)
+ *   heat, heat_state  points per device, UTC day and map cell (see "heat" below)
  *
  * The last position of a device is the newest visible point in `points`, so a late or
  * replayed point can never move it backwards.
@@ -388,6 +389,75 @@ void store_set_timeline_hook(struct store *s, store_timeline_hook fn, void *arg)
  * not NULL) from their points, in one transaction per device. *points gets how many points
  * were read (may be NULL). Returns 0, -ENOENT (no such device), or a store error. */
 int store_timeline_rebuild(struct store *s, const char *user, const char *device, uint64_t *points);
+
+/* ------------------------------------------------------------------ heat */
+
+/*
+ * Counts of points per device, UTC day and Web Mercator cell (mercator.h), kept beside the
+ * points for the map's heat layer (heat.h), so that a year is read as a few hundred day records
+ * instead of half a million points (store_heat.c):
+ *
+ *   heat       u32be device id | u32be UTC day (days since 1970-01-01) | u64be code of the
+ *              record's first cell -> u8 version (1) | varint cells
+ *              | (varint code delta | varint count) * cells
+ *              The day's visible points per cell at STORE_HEAT_ZOOM, in the order of the cells'
+ *              codes (mercator_code), each code as its difference from the one before (the
+ *              first from 0): nearby cells have nearby codes, so most cells take 3 or 4 bytes.
+ *              A day's cells are split into records of at most one LMDB page, each covering
+ *              the codes from its key's up to the next record's (as points are in chunks).
+ *   heat_state u32be device id -> u8 version (1) | u8 STORE_HEAT_ZOOM: the device's counts are
+ *              complete. Without it (a store from before the table, a device written while the
+ *              counts were deferred, a crash while they were first made) a reader counts the
+ *              device's points instead, until store_open (for writing) or store_heat_catch_up
+ *              makes them.
+ *
+ * Kept at ingest: store_write_batch() adds the points it stores to their days' records in the
+ * same transaction (each day record a batch touches is rewritten once), so the counts are
+ * committed with their points and a crash never leaves them apart; a batch rewrites only the
+ * records its points fall in, one page each, however busy the day. Deleting and hiding points
+ * recompute the days they change from the points, in the transaction that changes them; deleting
+ * a device removes its counts with it.
+ */
+/* Zoom 18 is the finest the web map asks for (web/summary.js: finer cells are smaller than a
+ * fix's error); its cells are 8 pixels of 0.6 m at the equator, about 5 m (less towards the
+ * poles), so a year of a phone that stays put most of the day makes a few cells a day at home
+ * and one a fix on the move. Every zoom up to it is answered from the counts; finer ones
+ * (19, 20: the API only) read the points. */
+#define STORE_HEAT_ZOOM 18
+
+/* A cell at STORE_HEAT_ZOOM and how many points fell in it. */
+struct store_heat_cell {
+    uint32_t x, y, count;
+};
+
+/* How store_heat_read hands out what it counts; both run inside its read transaction and must
+ * not call the store, and return 0 to go on (any other value stops the read and is returned). */
+struct store_heat_sink {
+    /* Cells at STORE_HEAT_ZOOM: from the counts for whole days, and from the points (count 1
+     * each, or runs of one cell) for the rest. NULL: every point goes to `position` instead. */
+    int (*cells)(void *arg, const struct store_heat_cell *c, size_t n);
+    /* Each point's position, when `cells` is NULL. */
+    int (*position)(void *arg, double lat, double lon);
+    void *arg;
+};
+
+/*
+ * Counts the visible points of user's devices (one device if device is not NULL) with
+ * from <= tst <= to, in one read transaction: the UTC days wholly inside the range from the
+ * kept counts (where a device has them and scan_points is false), the points of the rest.
+ * Points without a position that decodes are not counted. Returns 0, -ENOENT (no such device,
+ * or a user without devices), the sink's value, or a store error.
+ */
+int store_heat_read(struct store *s, const char *user, const char *device, int64_t from, int64_t to,
+                    bool scan_points, const struct store_heat_sink *out);
+
+/* While deferred, writes do not add to the counts: each device written loses them (its heat
+ * is read from its points) until store_heat_catch_up() or the next store_open() for writing
+ * makes them again from the points. Any thread; takes effect for the next write. */
+void store_set_heat_deferred(struct store *s, bool deferred);
+/* Makes the counts of every device that has none, each in a transaction of its own. *devices
+ * (may be NULL) gets how many. Returns 0, -EROFS (read-only) or a store error. */
+int store_heat_catch_up(struct store *s, unsigned *devices);
 
 /* ------------------------------------------------------------------ events */
 

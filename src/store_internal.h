@@ -1,6 +1,7 @@
 /*
  * store_internal.h - what the files of the store module share (store.c: points, devices,
- * events, keys; store_timeline.c: the timeline kept beside them). Not a contract for anyone
+ * events, keys; store_timeline.c: the timeline kept beside them; store_heat.c: the heat
+ * counts; and the others named below). Not a contract for anyone
  * else: only store*.c include it, and with it lmdb.h.
  */
 #ifndef WL_STORE_INTERNAL_H
@@ -71,6 +72,10 @@ struct store {
      * store_write_batch's write transaction (LMDB runs one at a time), freed by store_close. */
     struct sev_places *ev_places;
     unsigned ev_places_next; /* the slot to reuse next */
+    /* The heat counts (store_heat.c); have_heat false in a read-only store made before them. */
+    MDB_dbi heat, heat_state;
+    bool have_heat;
+    atomic_bool heat_deferred; /* store_set_heat_deferred */
 };
 
 static inline void put_be32(uint8_t *p, uint32_t v)
@@ -282,5 +287,52 @@ void sev_close(struct store *s);
  * none is left. Returns 0 or an LMDB error. */
 int sev_delete_device(struct store *s, MDB_txn *txn, uint32_t id, bool dry_run, size_t max,
                       uint64_t *count, bool *done);
+
+/* store_heat.c, called by store.c. */
+/* Opens (creating unless read-only) the heat databases; 0, or an LMDB error. */
+int sht_open_dbs(struct store *s, MDB_txn *txn);
+
+/* A cell at STORE_HEAT_ZOOM by its code (mercator_code), and its count. */
+struct sht_cell {
+    uint64_t code;
+    uint32_t count;
+};
+struct sht_cells {
+    struct sht_cell *v;
+    size_t n, cap;
+};
+/* One point stored by a batch: its device, UTC day and cell. */
+struct sht_note {
+    uint32_t id, day;
+    uint64_t code;
+};
+/* The points a write stored, noted for sht_add, and scratch memory reused across the write.
+ * Zeroed to start; sht_batch_free when done. */
+struct sht_batch {
+    struct sht_note *v;
+    size_t n, cap;
+    struct sht_cells old, merged;
+    struct scratch sc;
+};
+
+/* Notes a location of device id that the write stored (one without a position is not
+ * counted). 0 or ENOMEM. */
+int sht_note(struct store *s, struct sht_batch *b, uint32_t id, const struct store_record *r);
+/* Adds what b noted to the counts of the devices that have them (each day record touched is
+ * rewritten once) and empties b. 0 or an LMDB error. */
+int sht_add(struct store *s, MDB_txn *txn, struct sht_batch *b);
+void sht_batch_free(struct sht_batch *b);
+/* Points of device id with from <= tst <= to changed in txn (deleted, hidden, shown): recounts
+ * their days from the points. 0 or an LMDB error. */
+int sht_recount(struct store *s, MDB_txn *txn, uint32_t id, uint32_t from, uint32_t to);
+/* Compares device id's kept counts (none kept: nothing to compare) with its points inside txn,
+ * calling bad for each UTC day where they differ. 0 or an LMDB error. */
+int sht_check(struct store *s, MDB_txn *txn, uint32_t id, void (*bad)(void *arg, uint32_t day),
+              void *arg);
+/* Device id is new: its counts (none) are complete. 0 or an LMDB error. */
+int sht_new_device(struct store *s, MDB_txn *txn, uint32_t id);
+/* Device id's counts are no longer kept (written while deferred): readers read its points until
+ * a catch-up. 0 or an LMDB error. */
+int sht_drop_state(struct store *s, MDB_txn *txn, uint32_t id);
 
 #endif

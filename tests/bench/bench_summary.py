@@ -8,12 +8,17 @@ many bytes it sends.
   computed at the import's end. Target (issue 14): under 20 ms.
 - The heat grid (GET /api/0/heat) of a year of 500,000 points (wl-fill: a random walk, a point
   every 63 s) at a few zooms, whole year, and with a city-sized bbox. Target: under 50 ms and
-  under 200 KB on the wire.
+  under 200 KB on the wire. With BENCH_BEFORE_BIN (a wherelog built from before the counts were
+  kept, e.g. main's build-release/wherelog), the same requests again from that server on the
+  same store: what reading the points cost.
+- wl-heatbench (tests/tools/wl_heatbench.c) on the same year in this process: the grid from the
+  counts and from the points (CPU ms), the CPU a message that keeping the counts adds at ingest
+  (against deferring them, in the same run), and the counts' size for the year.
 
 Times are curl's total for one request over loopback (the server's work plus HTTP), the median
 of BENCH_RUNS. Environment: WHERELOG_BIN, WL_FILL (default build-release), BENCH_THIN (40),
-BENCH_RUNS (10), BENCH_KEEP (a directory: the stores are made there and kept). Prints figures;
-never fails on them.
+BENCH_RUNS (10), BENCH_KEEP (a directory: the stores are made there and kept), BENCH_BEFORE_BIN,
+WL_HEATBENCH (default build-release). Prints figures; never fails on them.
 """
 import json
 import math
@@ -31,6 +36,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("WHERELOG_BIN", os.path.join(ROOT, "build-release", "wherelog"))
 os.environ.setdefault("WL_FILL", os.path.join(ROOT, "build-release", "tests", "wl-fill"))
 os.environ.setdefault("WL_PUB", os.path.join(ROOT, "build-release", "tests", "wl-pub"))
+os.environ.setdefault("WL_HEATBENCH", os.path.join(ROOT, "build-release", "tests",
+                                                   "wl-heatbench"))
 os.environ.setdefault("WHERELOG_FIXTURES", os.path.join(ROOT, "tests", "fixtures", "owntracks"))
 import dayfaker  # noqa: E402
 import harness as h  # noqa: E402
@@ -116,29 +123,72 @@ def main():
                   len(body["countries"]), len(body["cities"]), body["stays"]))
         t, size = timed(port, "/api/0/days?user=ann&device=phone&from=2024-01-01&to=2024-12-31")
         print("  (the year's day figures %6.1f ms, what the summary reads first)" % (t * 1000))
-        for zoom in (3, 8, 12, 15):
-            t, size = timed(port, "/api/0/heat?user=heat&zoom=%d&from=2024-01-01&to=2024-12-31"
-                            % zoom)
-            cells = len(json.loads(h.request(
-                port, "/api/0/heat?user=heat&zoom=%d" % zoom).body)["cells"]) // 3
-            print("  heat, 500,000 points, zoom %2d  %6.1f ms (cpu %5.1f)  %7.1f KB  %6d cells  "
-                  "(target < 50 ms, < 200 KB)" % (zoom, t * 1000, timed.cpu * 1000, size / 1e3,
-                                                  cells))
-        # what the map asks for: the view's bounds (a 1600 x 1000 pixel window on the data)
-        for zoom in (12, 15, 17):
-            half_w = 800 / (256 * 2 ** zoom) * 360
-            half_h = half_w * math.cos(math.radians(48.85)) * 1000 / 1600
-            box = "%.6f,%.6f,%.6f,%.6f" % (2.29 - half_w, 48.85 - half_h, 2.29 + half_w,
-                                           48.85 + half_h)
-            t, size = timed(port, "/api/0/heat?user=heat&zoom=%d&bbox=%s" % (zoom, box))
-            print("  heat, zoom %2d, a 1600x1000 view  %6.1f ms (cpu %5.1f)  %7.1f KB" % (
-                zoom, t * 1000, timed.cpu * 1000, size / 1e3))
+        heat_figures(port, "")
         t, size = timed(port, "/api/0/heat?user=ann&zoom=10")
         print("  heat of the generated year, zoom 10  %6.1f ms  %7.1f KB" % (t * 1000, size / 1e3))
     finally:
         stack.stop()
+    try:
+        before = os.environ.get("BENCH_BEFORE_BIN")
+        if before:
+            h.WHERELOG = before
+            stack = h.Stack(storage=storage)
+            SERVER_PID = stack.server.proc.pid
+            try:
+                heat_figures(stack.server.http_port, "before: ")
+            finally:
+                stack.stop()
+        heatbench(work)
+    finally:
         if not keep:
             subprocess.run(["rm", "-rf", work])
+
+
+def heat_figures(port, label):
+    """The heat grid of the filled year at a few zooms, and of a map's view."""
+    for zoom in (4, 8, 12, 15):
+        t, size = timed(port, "/api/0/heat?user=heat&zoom=%d&from=2024-01-01&to=2024-12-31"
+                        % zoom)
+        cells = len(json.loads(h.request(
+            port, "/api/0/heat?user=heat&zoom=%d" % zoom).body)["cells"]) // 3
+        print("  %sheat, 500,000 points, zoom %2d  %6.1f ms (cpu %5.1f)  %7.1f KB  %6d cells  "
+              "(target < 50 ms, < 200 KB)" % (label, zoom, t * 1000, timed.cpu * 1000,
+                                              size / 1e3, cells))
+    # what the map asks for: the view's bounds (a 1600 x 1000 pixel window on the data)
+    for zoom in (12, 15, 17):
+        half_w = 800 / (256 * 2 ** zoom) * 360
+        half_h = half_w * math.cos(math.radians(48.85)) * 1000 / 1600
+        box = "%.6f,%.6f,%.6f,%.6f" % (2.29 - half_w, 48.85 - half_h, 2.29 + half_w,
+                                       48.85 + half_h)
+        t, size = timed(port, "/api/0/heat?user=heat&zoom=%d&bbox=%s" % (zoom, box))
+        print("  %sheat, zoom %2d, a 1600x1000 view  %6.1f ms (cpu %5.1f)  %7.1f KB" % (
+            label, zoom, t * 1000, timed.cpu * 1000, size / 1e3))
+
+
+def heatbench(work):
+    """wl-heatbench's figures: reading from the counts and from the points in one process, the
+    ingest cost of keeping the counts, and their size."""
+    d = os.path.join(work, "heatbench")
+    os.makedirs(d)
+    out = subprocess.run([os.environ["WL_HEATBENCH"], d], capture_output=True, text=True,
+                         check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    print("wl-heatbench: the same year in one process (CPU ms, median of 9)")
+    for z in r["read"]:
+        if z.get("too_many"):
+            print("  zoom %2d  more than HEAT_CELLS_MAX cells" % z["zoom"])
+            continue
+        print("  zoom %2d  from the counts %6.1f ms, from the points %6.1f ms  %6d cells"
+              "  %7.1f KB%s" % (z["zoom"], z["counts_ms"], z["points_ms"], z["cells"],
+                                z["json_bytes"] / 1e3, "" if z["same"] else "  (DIFFER!)"))
+    print("  ingest, %d messages in batches of %d: %.2f us CPU a message keeping the counts,"
+          " %.2f us deferring them (+%.2f us, %+.0f%%)" % (
+              r["ingest_messages"], r["ingest_batch"], r["ingest_us_kept"],
+              r["ingest_us_deferred"], r["ingest_us_kept"] - r["ingest_us_deferred"],
+              100 * (r["ingest_us_kept"] / r["ingest_us_deferred"] - 1)))
+    print("  size for the year: heat tables %.2f MB, points %.2f MB (%.1f%%)" % (
+        r["heat_bytes"] / 1e6, r["points_bytes"] / 1e6,
+        100 * r["heat_bytes"] / r["points_bytes"]))
 
 
 if __name__ == "__main__":

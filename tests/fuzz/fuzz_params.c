@@ -174,8 +174,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int zoom, year;
     uint32_t x, y;
     if (heat_parse_zoom(text, &zoom) == 0 &&
-        (zoom < 0 || zoom > HEAT_ZOOM_MAX || !heat_cell(-90, 180, zoom, &x, &y) ||
-         x != (1u << (zoom + HEAT_SIDE_SHIFT)) - 1))
+        (zoom < 0 || zoom > HEAT_ZOOM_MAX || !mercator_cell(-90, 180, zoom, &x, &y) ||
+         x != (1u << (zoom + MERCATOR_SIDE_SHIFT)) - 1))
         abort();
     if (summary_parse_year(text, &year) == 0 &&
         (year < SUMMARY_YEAR_MIN || year > SUMMARY_YEAR_MAX))

@@ -11,12 +11,12 @@
 Test(heat, the_world_at_zoom_0_is_one_tile_of_32_cells_a_side)
 {
     uint32_t x, y;
-    cr_assert(heat_cell(0, 0, 0, &x, &y));
+    cr_assert(mercator_cell(0, 0, 0, &x, &y));
     cr_expect_eq(x, 16, "lon 0 is the middle column, not %u", x);
     cr_expect_eq(y, 16, "lat 0 is the middle row, not %u", y);
-    cr_assert(heat_cell(90, -180, 0, &x, &y));
+    cr_assert(mercator_cell(90, -180, 0, &x, &y));
     cr_expect(x == 0 && y == 0, "the north-west corner is (0, 0), not (%u, %u)", x, y);
-    cr_assert(heat_cell(-90, 180, 0, &x, &y));
+    cr_assert(mercator_cell(-90, 180, 0, &x, &y));
     cr_expect(x == 31 && y == 31, "the south-east edge is the last cell, not (%u, %u)", x, y);
 }
 
@@ -36,7 +36,7 @@ Test(heat, a_cell_lies_in_the_slippy_map_tile_of_its_position)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint32_t x, y;
-        cr_assert(heat_cell(cases[i].lat, cases[i].lon, cases[i].zoom, &x, &y));
+        cr_assert(mercator_cell(cases[i].lat, cases[i].lon, cases[i].zoom, &x, &y));
         cr_expect(x >> 5 == cases[i].tx && y >> 5 == cases[i].ty, "case %zu: tile %u/%u, not %u/%u",
                   i, x >> 5, y >> 5, cases[i].tx, cases[i].ty);
     }
@@ -47,13 +47,13 @@ Test(heat, a_cells_corners_bound_it)
     for (int zoom = 0; zoom <= HEAT_ZOOM_MAX; zoom += 4) {
         uint32_t x, y, cx, cy;
         double lat, lon, lat2, lon2;
-        cr_assert(heat_cell(47.3, 8.55, zoom, &x, &y));
-        heat_cell_corner(x, y, zoom, &lat, &lon);
-        heat_cell_corner(x + 1, y + 1, zoom, &lat2, &lon2);
+        cr_assert(mercator_cell(47.3, 8.55, zoom, &x, &y));
+        mercator_cell_corner(x, y, zoom, &lat, &lon);
+        mercator_cell_corner(x + 1, y + 1, zoom, &lat2, &lon2);
         cr_expect(lat >= 47.3 && lat2 <= 47.3 && lon <= 8.55 && lon2 >= 8.55,
                   "zoom %d: cell %u,%u spans %f..%f, %f..%f", zoom, x, y, lat2, lat, lon, lon2);
         /* just inside the north-west corner is the same cell */
-        cr_assert(heat_cell(lat - 1e-9, lon + 1e-9, zoom, &cx, &cy));
+        cr_assert(mercator_cell(lat - 1e-9, lon + 1e-9, zoom, &cx, &cy));
         cr_expect(cx == x && cy == y, "zoom %d: corner cell %u,%u vs %u,%u", zoom, cx, cy, x, y);
     }
 }
@@ -61,21 +61,21 @@ Test(heat, a_cells_corners_bound_it)
 Test(heat, beyond_web_mercator_the_edge_rows_take_the_points)
 {
     uint32_t x, y;
-    cr_assert(heat_cell(89.9, 10, 3, &x, &y));
+    cr_assert(mercator_cell(89.9, 10, 3, &x, &y));
     cr_expect_eq(y, 0);
-    cr_assert(heat_cell(-89.9, 10, 3, &x, &y));
+    cr_assert(mercator_cell(-89.9, 10, 3, &x, &y));
     cr_expect_eq(y, (1u << 8) - 1);
 }
 
 Test(heat, nonsense_has_no_cell)
 {
     uint32_t x, y;
-    cr_expect_not(heat_cell(NAN, 0, 3, &x, &y));
-    cr_expect_not(heat_cell(0, INFINITY, 3, &x, &y));
-    cr_expect_not(heat_cell(91, 0, 3, &x, &y));
-    cr_expect_not(heat_cell(0, -181, 3, &x, &y));
-    cr_expect_not(heat_cell(0, 0, -1, &x, &y));
-    cr_expect_not(heat_cell(0, 0, HEAT_ZOOM_MAX + 1, &x, &y));
+    cr_expect_not(mercator_cell(NAN, 0, 3, &x, &y));
+    cr_expect_not(mercator_cell(0, INFINITY, 3, &x, &y));
+    cr_expect_not(mercator_cell(91, 0, 3, &x, &y));
+    cr_expect_not(mercator_cell(0, -181, 3, &x, &y));
+    cr_expect_not(mercator_cell(0, 0, -1, &x, &y));
+    cr_expect_not(mercator_cell(0, 0, HEAT_ZOOM_MAX + 1, &x, &y));
 }
 
 /* ---------------------------------------------------------------- parameters */
@@ -144,7 +144,7 @@ Test(heat, the_grid_counts_each_point_once_in_its_cell)
     for (int i = 0; i < 5000; i += 97) {
         double r = i * 2e-6, a = i * 0.37;
         uint32_t x, y;
-        heat_cell(47.37 + r * sin(a), 8.54 + r * cos(a), 12, &x, &y);
+        mercator_cell(47.37 + r * sin(a), 8.54 + r * cos(a), 12, &x, &y);
         struct heat_cell_count key = {.x = x, .y = y};
         int found = 0;
         for (size_t k = 0; k < g.n; k++)
