@@ -36,8 +36,10 @@ struct mqtt {
     bool store_failing;  /* the last commit failed (disk full...): reconnect with back-off */
     int backoff;         /* seconds before the next attempt after a failure */
     time_t next_attempt; /* CLOCK_MONOTONIC seconds: a wall clock stepped back would delay it */
-    /* Messages to publish (mqtt_publish): any thread appends under out_lock and writes out_fd;
-     * the client's thread takes them all and hands them to libmosquitto while connected. */
+    /* Messages to publish (mqtt_publish): any thread appends under out_lock, and writes out_fd
+     * if the queue was empty; the client's thread takes the oldest, as many as may be in
+     * flight, and hands them to libmosquitto while connected. It looks again at the top of
+     * every turn of its loop, so what it leaves is taken when acknowledgements come in. */
     pthread_mutex_t out_lock;
     struct outgoing *out_head, *out_tail;
     size_t out_n;
@@ -358,6 +360,7 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
     o->payload = o->topic + tlen + 1;
     memcpy(o->payload, payload, len);
     pthread_mutex_lock(&m->out_lock);
+    bool was_empty = m->out_n == 0;
     if (m->out_n == MQTT_OUT_MAX) { /* the oldest goes: what is newest matters most */
         gone = m->out_head;
         m->out_head = gone->next;
@@ -376,7 +379,9 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
         free(gone);
         atomic_fetch_add(&m->out_dropped, 1);
     }
-    if (write(m->out_fd, &one, sizeof(one)) != sizeof(one))
+    /* A queue that was not empty has been signalled already, or is left for acknowledgements
+     * (publish_waiting): one system call a burst of events, not one an event. */
+    if (was_empty && write(m->out_fd, &one, sizeof(one)) != sizeof(one))
         return 0; /* the counter is full: the thread is awake anyway */
     return 0;
 }
