@@ -27,7 +27,8 @@
 extern char **environ;
 
 /* How long a test waits for something before it fails: a guard against a hang, never a
- * measure (the condition is what is asserted). */
+ * measure (the condition is what is asserted). Under emulation (packaging/dev arm)
+ * WHERELOG_TEST_WAIT_SCALE multiplies it, as for the integration tests. */
 #define WAIT_S 120
 
 /* What each test starts, so that .fini stops it whatever failed. */
@@ -76,7 +77,9 @@ static void pause_ms(int ms)
 
 static time_t deadline(void)
 {
-    return time(NULL) + WAIT_S;
+    const char *scale = getenv("WHERELOG_TEST_WAIT_SCALE");
+    double k = scale ? atof(scale) : 1;
+    return time(NULL) + (time_t)(WAIT_S * (k > 1 ? k : 1));
 }
 
 /* Runs argv with stdout and stderr into the file `out` under the test's directory. */
