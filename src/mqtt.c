@@ -203,8 +203,9 @@ int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt 
     }
     mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_threaded_set(m->mosq, true); /* we drive the socket: acks wait for commit */
-    /* All that is handed over may be on the wire (publish_waiting hands over no more). */
-    mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, MQTT_INFLIGHT_MAX);
+    /* All that is handed over may be on the wire (publish_waiting hands over no more).
+     * Deprecated, but MOSQ_OPT_SEND_MAXIMUM, its successor, is documented for MQTT 5 only. */
+    mosquitto_max_inflight_messages_set(m->mosq, MQTT_INFLIGHT_MAX);
     mosquitto_publish_callback_set(m->mosq, on_publish);
     mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
