@@ -232,20 +232,23 @@ def main():
 
         def med(rs, k):
             return b.median([x[k] if isinstance(k, str) else k(x) for x in rs])
+
+        def ratio(rs, k):
+            base = med(off, k)  # 0: a build whose threads have no names
+            return med(rs, k) / base if base else float("nan")
         for config in CONFIGS:
             rs = runs[(s["name"], config)]
             print("    %-7s rate %s msg/s (%5.1f %%)  CPU until stored %s us/msg (%.3f)  "
                   "to the end %s (%.3f): wl-mqtt %s (%.3f), wl-webhook %s  peak RssAnon "
                   "%.1f MiB" % (
                       config, b.spread([x["rate"] for x in rs]),
-                      100 * med(rs, "rate") / med(off, "rate"),
+                      100 * ratio(rs, "rate"),
                       b.spread([x["cpu_us"] for x in rs], "%.2f"),
-                      med(rs, "cpu_us") / med(off, "cpu_us"),
+                      ratio(rs, "cpu_us"),
                       b.spread([x["cpu_settled_us"] for x in rs], "%.2f"),
-                      med(rs, "cpu_settled_us") / med(off, "cpu_settled_us"),
+                      ratio(rs, "cpu_settled_us"),
                       b.spread([x["threads_us"].get("wl-mqtt", 0) for x in rs], "%.2f"),
-                      med(rs, lambda x: x["threads_us"].get("wl-mqtt", 0)) /
-                      med(off, lambda x: x["threads_us"].get("wl-mqtt", 0)),
+                      ratio(rs, lambda x: x["threads_us"].get("wl-mqtt", 0)),
                       b.spread([x["threads_us"].get("wl-webhook", 0) for x in rs], "%.2f"),
                       b.mib(max(x["peak"] for x in rs))))
     print("  the target: \"with\" at least 90 % of \"without\"'s rate on the days stream")
