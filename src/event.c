@@ -13,13 +13,18 @@ void event_json(struct sink *out, const struct store_event *ev)
 
 void event_json_members(struct sink *out, const struct store_event *ev)
 {
+    /* Without printf: this runs for every event republished, sent to a webhook or shown. */
     const char *kind = store_event_kind_name(ev->kind);
-    sink_printf(out, "{\"_type\":\"event\",\"id\":%u,\"kind\":\"%s\",\"user\":", ev->seq,
-                kind ? kind : "unknown");
+    sink_puts(out, "{\"_type\":\"event\",\"id\":");
+    sink_put_u64(out, ev->seq);
+    sink_puts(out, ",\"kind\":\"");
+    sink_puts(out, kind ? kind : "unknown");
+    sink_puts(out, "\",\"user\":");
     sink_json_string_any(out, ev->user, strlen(ev->user));
     sink_puts(out, ",\"device\":");
     sink_json_string_any(out, ev->device, strlen(ev->device));
-    sink_printf(out, ",\"tst\":%lld", (long long)ev->tst);
+    sink_puts(out, ",\"tst\":");
+    sink_put_i64(out, ev->tst);
     if (ev->fields[0]) {
         sink_putc(out, ',');
         sink_puts(out, ev->fields);

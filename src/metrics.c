@@ -83,6 +83,13 @@ static void mqtt_section(struct mqtt *m, struct sink *s)
     prom_metric(s, "wherelog_mqtt_publish_dropped_total", "counter",
                 "Events and Home Assistant messages not published (queue full, refused).",
                 (double)mqtt_publish_dropped(m));
+    size_t waiting;
+    unsigned inflight;
+    mqtt_publish_pending(m, &waiting, &inflight);
+    prom_metric(s, "wherelog_mqtt_publish_pending", "gauge",
+                "Events and Home Assistant messages to publish that the broker has not "
+                "acknowledged yet (queued, or sent and unacknowledged).",
+                (double)(waiting + inflight));
 }
 
 static void webhook_section(struct webhook *w, struct sink *s)

@@ -36,13 +36,18 @@ struct mqtt {
     bool store_failing;  /* the last commit failed (disk full...): reconnect with back-off */
     int backoff;         /* seconds before the next attempt after a failure */
     time_t next_attempt; /* CLOCK_MONOTONIC seconds: a wall clock stepped back would delay it */
-    /* Messages to publish (mqtt_publish): any thread appends under out_lock and writes out_fd;
-     * the client's thread takes them all and hands them to libmosquitto while connected. */
+    /* Messages to publish (mqtt_publish): any thread appends under out_lock, and writes out_fd
+     * if the queue was empty; the client's thread takes the oldest, as many as may be in
+     * flight, and hands them to libmosquitto while connected. It looks again at the top of
+     * every turn of its loop, so what it leaves is taken when acknowledgements come in. */
     pthread_mutex_t out_lock;
     struct outgoing *out_head, *out_tail;
     size_t out_n;
     int out_fd;
     atomic_ulong out_dropped;
+    /* Handed to libmosquitto and not yet acknowledged (at most MQTT_INFLIGHT_MAX): changed on
+     * the client's thread only (publish_waiting, on_publish), read by any. */
+    atomic_uint inflight;
 };
 
 struct outgoing {
@@ -145,6 +150,19 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
     atomic_store(&m->state, MQTT_DISCONNECTED);
 }
 
+/* The broker acknowledged one of our publishes (PUBACK): libmosquitto has freed it. */
+static void on_publish(struct mosquitto *mosq, void *arg, int mid)
+{
+    struct mqtt *m = arg;
+    (void)mosq;
+    (void)mid;
+    /* Never below zero: a message whose hand-over failed after libmosquitto had queued it
+     * (out of memory sending it) was counted as dropped, and may still be acknowledged. */
+    unsigned n = atomic_load(&m->inflight);
+    if (n > 0)
+        atomic_store(&m->inflight, n - 1);
+}
+
 static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg)
 {
     struct mqtt *m = arg;
@@ -185,6 +203,10 @@ int mqtt_new(const struct mqtt_options *opt, struct ingest *ingest, struct mqtt 
     }
     mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_threaded_set(m->mosq, true); /* we drive the socket: acks wait for commit */
+    /* All that is handed over may be on the wire (publish_waiting hands over no more).
+     * Deprecated, but MOSQ_OPT_SEND_MAXIMUM, its successor, is documented for MQTT 5 only. */
+    mosquitto_max_inflight_messages_set(m->mosq, MQTT_INFLIGHT_MAX);
+    mosquitto_publish_callback_set(m->mosq, on_publish);
     mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_message_callback_set(m->mosq, on_message);
@@ -339,6 +361,7 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
     o->payload = o->topic + tlen + 1;
     memcpy(o->payload, payload, len);
     pthread_mutex_lock(&m->out_lock);
+    bool was_empty = m->out_n == 0;
     if (m->out_n == MQTT_OUT_MAX) { /* the oldest goes: what is newest matters most */
         gone = m->out_head;
         m->out_head = gone->next;
@@ -357,7 +380,9 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
         free(gone);
         atomic_fetch_add(&m->out_dropped, 1);
     }
-    if (write(m->out_fd, &one, sizeof(one)) != sizeof(one))
+    /* A queue that was not empty has been signalled already, or is left for acknowledgements
+     * (publish_waiting): one system call a burst of events, not one an event. */
+    if (was_empty && write(m->out_fd, &one, sizeof(one)) != sizeof(one))
         return 0; /* the counter is full: the thread is awake anyway */
     return 0;
 }
@@ -367,7 +392,18 @@ unsigned long mqtt_publish_dropped(struct mqtt *m)
     return atomic_load(&m->out_dropped);
 }
 
-/* Hands what waits to libmosquitto (its own queue keeps QoS 1 messages until acknowledged). */
+void mqtt_publish_pending(struct mqtt *m, size_t *waiting, unsigned *inflight)
+{
+    pthread_mutex_lock(&m->out_lock);
+    *waiting = m->out_n;
+    pthread_mutex_unlock(&m->out_lock);
+    *inflight = atomic_load(&m->inflight);
+}
+
+/* Hands the oldest waiting messages to libmosquitto, as many as MQTT_INFLIGHT_MAX allows: its
+ * own queue keeps a QoS 1 message until the broker acknowledges it, and has no bound. The
+ * rest wait in ours, where the oldest are dropped when it is full; acknowledgements wake the
+ * loop, which calls this again. */
 static void publish_waiting(struct mqtt *m)
 {
     uint64_t count;
@@ -375,15 +411,32 @@ static void publish_waiting(struct mqtt *m)
         return;
     if (atomic_load(&m->state) != MQTT_CONNECTED || m->dropping)
         return; /* kept until connected */
+    unsigned inflight = atomic_load(&m->inflight);
+    if (inflight >= MQTT_INFLIGHT_MAX)
+        return;
+    size_t room = MQTT_INFLIGHT_MAX - inflight, taken = 0;
     pthread_mutex_lock(&m->out_lock);
-    struct outgoing *list = m->out_head;
-    m->out_head = m->out_tail = NULL;
-    m->out_n = 0;
+    struct outgoing *list = m->out_head, *last = NULL;
+    for (struct outgoing *o = list; o && taken < room; o = o->next, taken++)
+        last = o;
+    if (last) {
+        m->out_head = last->next;
+        if (!m->out_head)
+            m->out_tail = NULL;
+        last->next = NULL;
+        m->out_n -= taken;
+    }
     pthread_mutex_unlock(&m->out_lock);
+    if (!last)
+        return;
     for (struct outgoing *o = list, *next; o; o = next) {
         next = o->next;
         int rc = mosquitto_publish(m->mosq, NULL, o->topic, (int)o->len, o->payload, 1, o->retain);
-        if (rc != MOSQ_ERR_SUCCESS) {
+        /* NO_CONN: the socket went since the state was read; libmosquitto queued the message
+         * and sends it after the reconnect, so it is in flight all the same. */
+        if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) {
+            atomic_store(&m->inflight, atomic_load(&m->inflight) + 1);
+        } else {
             atomic_fetch_add(&m->out_dropped, 1);
             wl_log(WL_LOG_WARN, "mqtt", "cannot publish to %s: %s", o->topic, mosq_error(rc));
         }

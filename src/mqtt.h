@@ -79,13 +79,23 @@ unsigned long mqtt_reconnects(struct mqtt *m);
 
 /* Publishes on the broker through this client, QoS 1, from any thread: the message is queued
  * and sent by mqtt_run's thread while connected (kept while not, up to MQTT_OUT_MAX; beyond,
- * the oldest is dropped and counted). After that libmosquitto keeps it until the broker
- * acknowledges it, across reconnects of this process (not across a restart: republished
- * events are best effort; webhooks are the durable way). Returns 0 or -ENOMEM. */
+ * the oldest is dropped and counted). At most MQTT_INFLIGHT_MAX of them are handed to
+ * libmosquitto at a time, which keeps each until the broker acknowledges it, across reconnects
+ * of this process (not across a restart: republished events are best effort; webhooks are the
+ * durable way); the rest wait in the queue. So a flood of events, a slow or a stalled broker
+ * hold at most MQTT_OUT_MAX + MQTT_INFLIGHT_MAX messages in memory. Returns 0 or -ENOMEM. */
 #define MQTT_OUT_MAX 4096 /* a few minutes of every device's events while the broker is away */
+/* Unacknowledged publishes in flight: enough to keep a link with a round trip of tens of
+ * milliseconds busy at thousands of events a second; libmosquitto's own queue, unbounded and
+ * walked on every acknowledgement, then holds nothing that is not on the wire. */
+#define MQTT_INFLIGHT_MAX 64
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, bool retain);
-/* Messages mqtt_publish dropped (queue full, or libmosquitto refused them). */
+/* Messages mqtt_publish dropped (queue full, or libmosquitto refused them). Any thread. */
 unsigned long mqtt_publish_dropped(struct mqtt *m);
+/* Messages accepted by mqtt_publish and not yet acknowledged by the broker nor dropped:
+ * *waiting in the queue (at most MQTT_OUT_MAX) and *inflight handed to libmosquitto (at most
+ * MQTT_INFLIGHT_MAX). Any thread; a snapshot. */
+void mqtt_publish_pending(struct mqtt *m, size_t *waiting, unsigned *inflight);
 
 void mqtt_library_init(void);
 void mqtt_library_cleanup(void);

@@ -172,6 +172,7 @@ static void work(struct placename *p, const struct job *j)
 static void *run(void *arg)
 {
     struct placename *p = arg;
+    pthread_setname_np(pthread_self(), "wl-geocoder"); /* its CPU time apart in /proc, top -H */
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->stop && p->len == 0)

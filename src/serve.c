@@ -52,6 +52,7 @@ struct mqtt_thread {
 static void *run_mqtt(void *arg)
 {
     struct mqtt_thread *t = arg;
+    pthread_setname_np(pthread_self(), "wl-mqtt"); /* its CPU time apart in /proc, top -H */
     mqtt_run(t->mqtt, t->stop_fd);
     return NULL;
 }

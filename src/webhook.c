@@ -294,6 +294,7 @@ static void *run(void *arg)
 {
     struct webhook *w = arg;
     time_t next_trim = 0;
+    pthread_setname_np(pthread_self(), "wl-webhook"); /* its CPU time apart in /proc, top -H */
 
     for (;;) {
         time_t now = monotonic_s();

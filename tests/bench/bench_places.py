@@ -1,7 +1,11 @@
 """Names for places (issue 14), against a real `wherelog serve` and a local geocoder (the
 tests' server, tests/integration/geocoders.py):
-1. MQTT ingest rate with a geocoder configured that answers after 1 s, against no geocoder,
-   in the same run (alternating, median of each): storing must not wait for it;
+1. MQTT ingest with a geocoder configured that answers after 1 s, against no geocoder, in the
+   same run (alternating, BENCH_ROUNDS rounds, default 3; medians and the spread): storing
+   must not wait for it (the target: a rate within 5 %). Each run is a backlog of wl-pub's
+   BENCH_MESSAGES (default 50000) random-walk messages drained by wherelog alone
+   (benchlib.backlog); also the CPU time a message of the server (its threads but the main
+   one; wl-geocoder's apart) and its peak RssAnon;
 2. the geocoder requests for a generated year of days (home, work, the commute between them,
    weekend outings to a few dozen places, a holiday), against its points and its geohash
    cells: the goal is one request per new place, not per point;
@@ -19,6 +23,7 @@ import geocoders as tp
 
 WL_FILL = os.path.join(os.path.dirname(h.WHERELOG), "tests", "wl-fill")
 N = int(os.environ.get("BENCH_MESSAGES", "50000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 YEAR = 1704067200  # 2024-01-01
 
 
@@ -30,21 +35,10 @@ def committed(storage, report):
         time.sleep(0.005)
 
 
-def ingest_rate(args):
-    """Publishes N generated points to a fresh server; messages per second until committed."""
-    work = h.Workdir()
-    storage = work.file("store")
-    broker = h.Broker(work, "max_inflight_messages 1000\nmax_queued_messages 0\n").start()
-    server = h.Server(work, storage, broker.port, ["--log-level", "info"] + args).start()
-    t0 = time.monotonic()
-    report = h.publish(broker.port, generate=N, extra=["--inflight", "1000"])
-    committed(storage, report)
-    rate = N / (time.monotonic() - t0)
-    m = tp.metrics(server.http_port)
-    server.stop()
-    broker.stop()
-    work.remove()
-    return rate, m
+def ingest_run(args):
+    """wherelog draining N generated points: benchlib.backlog's figures and the metrics."""
+    return b.backlog(args, b.publish_generated(N),
+                     report=lambda server: dict(metrics=tp.metrics(server.http_port)))
 
 
 def geohash(lat, lon, precision=7):
@@ -189,19 +183,32 @@ def main():
     slow = tp.Geocoders()
     slow.USUAL = dict(slow.USUAL, nominatim=(200, {}, tp.NOMINATIM_PARIS, 1.0))
     with_geo = ["--geocoder", "nominatim:%s,rate=1000" % slow.url("nominatim")]
-    rates = {"none": [], "slow": []}
-    last = None
-    for _ in range(2):
-        rates["none"].append(ingest_rate([])[0])
-        r, last = ingest_rate(with_geo)
-        rates["slow"].append(r)
-    none, geo = b.median(rates["none"]), b.median(rates["slow"])
-    print("  MQTT ingest of %d points: no geocoder %.0f msg/s, a geocoder answering in 1 s "
-          "%.0f msg/s: ratio %.3f (runs %s)" % (N, none, geo, geo / none,
-                                               {k: [round(x) for x in v] for k, v in
-                                                rates.items()}))
-    print("    the slow geocoder meanwhile: %d requests, %d queue drops"
-          % (last["wherelog_geocoder_requests_total"], last["wherelog_geocoder_queue_drops_total"]))
+    runs = {"none": [], "slow": []}
+    for r in range(ROUNDS):
+        for name, args in (("none", []), ("slow", with_geo)):
+            res = ingest_run(args)
+            runs[name].append(res)
+            print("  round %d %-4s %6.0f msg/s  CPU %5.2f us/msg (wl-geocoder %4.2f)  peak RssAnon "
+                  "%4.1f MiB%s" % (r + 1, name, res["rate"], res["cpu_us"],
+                                   res["threads_us"].get("wl-geocoder", 0), b.mib(res["peak"]),
+                                   "  %d geocoder requests, %d queue drops" % (
+                                       res["metrics"]["wherelog_geocoder_requests_total"],
+                                       res["metrics"]["wherelog_geocoder_queue_drops_total"])
+                                   if name == "slow" else ""), flush=True)
+    none, geo = runs["none"], runs["slow"]
+
+    def med(rs, k):
+        return b.median([x[k] for x in rs])
+    print("  MQTT ingest of %d points, medians (min-max) of %d rounds:" % (N, ROUNDS))
+    print("    rate: no geocoder %s msg/s, a geocoder answering in 1 s %s msg/s: ratio %.3f "
+          "(target: at least 0.95)" % (b.spread([x["rate"] for x in none]),
+                                      b.spread([x["rate"] for x in geo]),
+                                      med(geo, "rate") / med(none, "rate")))
+    print("    CPU until stored: no geocoder %s us/msg, with %s us/msg: ratio %.3f" % (
+        b.spread([x["cpu_us"] for x in none], "%.2f"), b.spread([x["cpu_us"] for x in geo], "%.2f"),
+        med(geo, "cpu_us") / med(none, "cpu_us")))
+    print("    peak RssAnon: no geocoder %.1f MiB, with %.1f MiB (largest of the runs)" % (
+        b.mib(max(x["peak"] for x in none)), b.mib(max(x["peak"] for x in geo))))
     slow.stop()
     requests_for_a_year()
     export_year()
