@@ -27,13 +27,14 @@ struct backoff {
     time_t next_try; /* CLOCK_MONOTONIC seconds */
 };
 
-/* One (webhook, device) being delivered: its events heads[at..end), posted one after the
- * other on its own easy handle, beside the other groups' (a receiver that hangs delays only
- * its own events). */
+/* One (webhook, device) being delivered: its oldest waiting events, copied from the outbox
+ * (list[at..n)), posted one after the other on its own easy handle, beside the other groups'
+ * (a receiver that hangs delays only its own events). */
 struct transfer {
     CURL *easy; /* kept across passes: its connection is reused */
     bool active;
-    size_t at, end;
+    struct store_delivery list[WEBHOOK_PER_GROUP];
+    size_t at, n;
     struct backoff *b;
     struct store_webhook hook; /* a copy: the secret is wiped when the pass ends */
     struct sink body;
@@ -54,7 +55,9 @@ struct webhook {
     struct backoff slots[BACKOFF_SLOTS];
     size_t nslots;
     struct store_delivery heads[WEBHOOK_HEADS];
-    const struct store_delivery *done[WEBHOOK_HEADS];
+    /* Delivered, not yet removed from the outbox: pointers into the transfers' lists. */
+    const struct store_delivery *done[WEBHOOK_PARALLEL * WEBHOOK_PER_GROUP];
+    size_t ndone;
 };
 
 static time_t monotonic_s(void)
@@ -109,11 +112,11 @@ static void transfer_release(struct transfer *t)
     sink_free(&t->body);
 }
 
-/* Starts posting heads[t->at] on t's handle. false when it cannot (out of memory: the event
- * stays in the outbox for the next pass). */
+/* Starts posting t->list[t->at] on t's handle. false when it cannot (out of memory: the event
+ * stays in the outbox for a later pass). */
 static bool transfer_start(struct webhook *w, struct transfer *t)
 {
-    const struct store_event *ev = &w->heads[t->at].ev;
+    const struct store_event *ev = &t->list[t->at].ev;
     const struct store_webhook *hook = &t->hook;
     char id[64], ts[64], sigline[96], sig[72];
     int64_t now = time(NULL);
@@ -159,11 +162,11 @@ static bool transfer_start(struct webhook *w, struct transfer *t)
     return ok;
 }
 
-/* A group failed at heads[t->at]: its back-off grows, and nothing more of it is tried this
- * pass (its next event must not overtake this one). */
+/* A group failed at t->list[t->at]: its back-off grows, and nothing more of it is tried until
+ * then (its next event must not overtake this one). */
 static void transfer_failed(struct webhook *w, struct transfer *t, long status, time_t *next_wake)
 {
-    const struct store_delivery *d = &w->heads[t->at];
+    const struct store_delivery *d = &t->list[t->at];
     time_t now = monotonic_s();
     atomic_fetch_add(&w->failed, 1);
     if (!t->b)
@@ -182,61 +185,92 @@ static void transfer_failed(struct webhook *w, struct transfer *t, long status, 
                t->hook.user, d->ev.seq, status, delay);
 }
 
-/* The next group of heads[*next..n) that may be tried now, set up in t (not started); false
- * when none is left. Groups in back-off lower *next_wake to when they may be tried. */
-static bool take_group(struct webhook *w, long n, size_t *next, struct transfer *t,
-                       time_t *next_wake)
+/* Is a transfer delivering (webhook, device) now? */
+static bool group_active(const struct webhook *w, uint32_t webhook, uint32_t device)
 {
-    while (*next < (size_t)n) {
-        const struct store_delivery *d = &w->heads[*next];
-        size_t end = *next + 1;
-        while (end < (size_t)n && w->heads[end].webhook == d->webhook &&
-               w->heads[end].device == d->device)
+    for (size_t i = 0; i < WEBHOOK_PARALLEL; i++) {
+        const struct transfer *t = &w->transfers[i];
+        if (t->active && t->list[0].webhook == webhook && t->list[0].device == device)
+            return true;
+    }
+    return false;
+}
+
+/* Removes what was delivered from the outbox, in one transaction. Failing to only means
+ * sending them again (at least once). Returns whether any was removed. */
+static bool flush_done(struct webhook *w)
+{
+    bool removed = w->ndone && store_outbox_done(w->store, w->done, w->ndone) == 0;
+    w->ndone = 0;
+    return removed;
+}
+
+/* Reads the outbox's heads again and gives each group that waits, is not being delivered and
+ * is not backing off, to a free transfer (as many as there are). Returns how many started.
+ * Groups in back-off lower *next_wake to when they may be tried. */
+static size_t refill(struct webhook *w, time_t *next_wake)
+{
+    long n = store_outbox_heads(w->store, w->heads, WEBHOOK_HEADS, WEBHOOK_PER_GROUP);
+    size_t started = 0, slot = 0;
+    for (long at = 0; at < n;) {
+        const struct store_delivery *d = &w->heads[at];
+        long end = at + 1;
+        while (end < n && w->heads[end].webhook == d->webhook && w->heads[end].device == d->device)
             end++;
-        size_t at = *next;
-        *next = end;
+        long first = at;
+        at = end;
+        if (group_active(w, d->webhook, d->device))
+            continue;
         struct backoff *b = find_slot(w, d->webhook, d->device, false);
         if (b && b->next_try > monotonic_s()) {
             if (b->next_try < *next_wake)
                 *next_wake = b->next_try;
             continue;
         }
+        while (slot < WEBHOOK_PARALLEL && w->transfers[slot].active)
+            slot++;
+        if (slot == WEBHOOK_PARALLEL)
+            break; /* the others wait for a free transfer */
+        struct transfer *t = &w->transfers[slot];
         if (store_webhook_get(w->store, d->webhook, &t->hook) != 0)
             continue; /* deleted meanwhile: its records went with it */
-        t->at = at;
-        t->end = end;
+        t->n = (size_t)(end - first);
+        memcpy(t->list, &w->heads[first], t->n * sizeof(t->list[0]));
+        t->at = 0;
         t->b = b;
-        return true;
+        if (transfer_start(w, t))
+            started++;
     }
-    return false;
+    return started;
 }
 
-static bool stopping(struct webhook *w)
+/* Takes (and clears) the flag that new records were committed, or whether to stop. */
+static bool take_woken(struct webhook *w, bool *stop)
 {
     pthread_mutex_lock(&w->lock);
-    bool stop = w->stop;
+    bool woken = w->woken;
+    w->woken = false;
+    *stop = w->stop;
     pthread_mutex_unlock(&w->lock);
-    return stop;
+    return woken;
 }
 
-/* Posts the waiting events: WEBHOOK_PARALLEL (webhook, device) groups at a time, each group's
- * in order until one fails; removes the delivered ones in one transaction. Returns whether any
- * was delivered (then look again at once: more may be waiting). */
-static bool deliver_heads(struct webhook *w, time_t *next_wake)
+/* Posts the waiting events, up to WEBHOOK_PARALLEL (webhook, device) groups at a time, each
+ * group's in order until one fails, taking up groups as transfers come free and as new events
+ * are committed; removes the delivered ones from the outbox in batches. Returns, once nothing
+ * is in flight (or on stop), whether any was delivered. */
+static bool deliver(struct webhook *w, time_t *next_wake)
 {
-    long n = store_outbox_heads(w->store, w->heads, WEBHOOK_HEADS, WEBHOOK_PER_GROUP);
-    size_t ndone = 0, next = 0, active = 0;
+    bool progress = false, stop = false, look = true;
+    size_t active = 0;
 
-    if (n < 0)
-        return false; /* the store logged why; the next pass tries again */
     for (;;) {
-        for (size_t i = 0; i < WEBHOOK_PARALLEL; i++) {
-            struct transfer *t = &w->transfers[i];
-            while (!t->active && take_group(w, n, &next, t, next_wake))
-                if (transfer_start(w, t))
-                    active++;
+        if (look) {
+            progress |= flush_done(w); /* first: the heads must not offer them again */
+            active += refill(w, next_wake);
+            look = false;
         }
-        if (active == 0 || stopping(w))
+        if (active == 0)
             break;
         int running;
         curl_multi_perform(w->multi, &running);
@@ -252,16 +286,17 @@ static bool deliver_heads(struct webhook *w, time_t *next_wake)
                 curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
             else
                 wl_log(WL_LOG_WARN, "webhook", "webhook %u (user %s): event %u: %s", t->hook.id,
-                       t->hook.user, w->heads[t->at].ev.seq, curl_easy_strerror(msg->data.result));
+                       t->hook.user, t->list[t->at].ev.seq, curl_easy_strerror(msg->data.result));
             curl_multi_remove_handle(w->multi, t->easy);
             transfer_release(t);
             t->active = false;
             active--;
             if (status < 200 || status >= 300) {
                 transfer_failed(w, t, status, next_wake);
+                look = true; /* the transfer is free for a group that waits */
                 continue;
             }
-            w->done[ndone++] = &w->heads[t->at];
+            w->done[w->ndone++] = &t->list[t->at];
             atomic_fetch_add(&w->delivered, 1);
             if (t->b) {
                 if (t->b->attempts >= 3)
@@ -270,10 +305,16 @@ static bool deliver_heads(struct webhook *w, time_t *next_wake)
                 forget_slot(w, t->b);
                 t->b = NULL;
             }
-            if (++t->at < t->end && transfer_start(w, t))
+            if (++t->at < t->n && transfer_start(w, t))
                 active++;
+            else
+                look = true; /* its group may have more waiting, and the transfer is free */
         }
-        if (active)
+        if (take_woken(w, &stop))
+            look = true;
+        if (stop)
+            break;
+        if (active && !look)
             curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
     }
     /* On stop, what is in flight is dropped: it stays in the outbox, sent again next time. */
@@ -286,8 +327,7 @@ static bool deliver_heads(struct webhook *w, time_t *next_wake)
         }
         sodium_memzero(&t->hook, sizeof(t->hook));
     }
-    /* Failing to remove them only means sending them again (at least once). */
-    return ndone && store_outbox_done(w->store, w->done, ndone) == 0;
+    return flush_done(w) || progress;
 }
 
 static void *run(void *arg)
@@ -315,7 +355,7 @@ static void *run(void *arg)
             next_trim = now + TRIM_INTERVAL_S;
         }
         time_t next_wake = now + TRIM_INTERVAL_S;
-        bool progress = deliver_heads(w, &next_wake);
+        bool progress = deliver(w, &next_wake);
 
         pthread_mutex_lock(&w->lock);
         if (!progress && !w->woken && !w->stop) {

@@ -225,12 +225,17 @@ class Webhooks(unittest.TestCase):
         h.cli(self.stack.storage, "webhook", "add", "--user", "jane", "--url",
               "http://127.0.0.1:%d/hook" % other.port, "--events", "battery_low")
         self.receiver.hold()
-        self.publish(battery_walk("jane", "phone", 1714694400, [50, 15, 40, 12, 60, 9]))
-        h.sync(self.stack.broker.port, self.stack.storage)
+        # The first crossing, and its request held; then the others, committed while it hangs
+        # (the second webhook must take them up without waiting for the first's attempt).
+        walk = battery_walk("jane", "phone", 1714694400, [50, 15, 40, 12, 60, 9])
+        self.publish(walk[:2])
+        self.receiver.wait_held()
+        for i in range(2, len(walk), 2):
+            self.publish(walk[i:i + 2])
+            h.sync(self.stack.broker.port, self.stack.storage)
         want = [e["id"] for e in stored_events(self.stack.storage, "jane", "--kind",
                                                  "battery_low")]
         self.assertEqual(len(want), 3)
-        self.receiver.wait_held()
 
         def other_has_all():
             return [json.loads(b)["id"] for _, b, st in other.received() if st == 200] == want
