@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pack.h"
+#include "sink.h"
+
 void fixture_path(char *buf, size_t size, const char *name)
 {
     const char *dir = getenv("WHERELOG_FIXTURES");
@@ -105,4 +108,44 @@ int fixture_key_lookup(void *arg, const char *user, const char *device, unsigned
         return 14;
     }
     return 0;
+}
+
+/* One fix as the packed record the writer would store. */
+static struct store_record fix_record(const char *device, const struct test_fix *f,
+                                      struct sink *buf)
+{
+    char doc[256], acc[48] = "";
+    if (f->acc != 0)
+        snprintf(acc, sizeof(acc), ",\"acc\":%.0f", f->acc);
+    snprintf(doc, sizeof(doc), "{\"_type\":\"location\",\"lat\":%.7f,\"lon\":%.7f%s,\"tst\":%lld}",
+             f->lat, f->lon, acc, (long long)f->tst);
+    struct json_object *o = json_tokener_parse(doc);
+    struct pack_encode_ctx ctx = {.type = "location", .tst = f->tst, .tst_member = true};
+    cr_assert_eq(sink_init_mem(buf, 96), 0);
+    cr_assert_eq(pack_encode(buf, o, &ctx), 0);
+    json_object_put(o);
+    return (struct store_record){.kind = OWNTRACKS_LOCATION,
+                                 .user = "jane",
+                                 .device = device,
+                                 .tst = f->tst,
+                                 .data = buf->buf,
+                                 .len = buf->len,
+                                 .received = f->tst};
+}
+
+void test_write_fixes(struct store *s, const char *device, const struct test_fix *f, size_t n,
+                      size_t batch)
+{
+    struct sink bufs[64];
+    struct store_record recs[64];
+    enum store_result res[64];
+    cr_assert(batch >= 1 && batch <= 64);
+    for (size_t i = 0; i < n; i += batch) {
+        size_t k = n - i < batch ? n - i : batch;
+        for (size_t j = 0; j < k; j++)
+            recs[j] = fix_record(device, &f[i + j], &bufs[j]);
+        cr_assert_eq(store_write_batch(s, recs, k, res), 0);
+        for (size_t j = 0; j < k; j++)
+            sink_free(&bufs[j]);
+    }
 }

@@ -3,6 +3,9 @@
 #define WL_TEST_HELPERS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
 
 struct fixture {
     char *topic;
@@ -28,5 +31,15 @@ void tmpdir_remove(const char *dir);
 
 /* The fixture key store: secret "mysecreTpass01" for jjolie/iphone only. */
 int fixture_key_lookup(void *arg, const char *user, const char *device, unsigned char *secret);
+
+/* A location fix for the store's tests; acc 0 leaves acc out of the message. */
+struct test_fix {
+    int64_t tst;
+    double lat, lon, acc;
+};
+/* Stores fixes f[0..n) as jane's `device`, in the order given, in batches of `batch` (1..64)
+ * through store_write_batch, as the writer would. Aborts the test if a batch fails. */
+void test_write_fixes(struct store *s, const char *device, const struct test_fix *f, size_t n,
+                      size_t batch);
 
 #endif

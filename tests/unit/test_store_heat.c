@@ -39,11 +39,6 @@ TestSuite(store_heat, .init = setup, .fini = teardown);
 #define DAY0  1714694400
 #define DAY_S 86400
 
-struct fix {
-    int64_t tst;
-    double lat, lon;
-};
-
 static unsigned rnd(unsigned *seed)
 {
     *seed = *seed * 1103515245u + 12345u;
@@ -52,7 +47,7 @@ static unsigned rnd(unsigned *seed)
 
 /* n fixes of a walk around Paris from `start`, one every 1..200 s, with now and then a jump of
  * a few km and a fix that repeats the one before's position; times in order. */
-static size_t make_walk(struct fix *f, size_t n, int64_t start, unsigned seed)
+static size_t make_walk(struct test_fix *f, size_t n, int64_t start, unsigned seed)
 {
     double lat = 48.85, lon = 2.35;
     int64_t t = start;
@@ -66,46 +61,9 @@ static size_t make_walk(struct fix *f, size_t n, int64_t start, unsigned seed)
             lon += ((int)(rnd(&seed) % 2001) - 1000) * 1e-7;
         }
         t += 1 + rnd(&seed) % 200;
-        f[i] = (struct fix){t, lat, lon};
+        f[i] = (struct test_fix){.tst = t, .lat = lat, .lon = lon};
     }
     return n;
-}
-
-static struct store_record record(const char *device, const struct fix *f, struct sink *buf)
-{
-    char doc[256];
-    snprintf(doc, sizeof(doc), "{\"_type\":\"location\",\"lat\":%.7f,\"lon\":%.7f,\"tst\":%lld}",
-             f->lat, f->lon, (long long)f->tst);
-    struct json_object *o = json_tokener_parse(doc);
-    struct pack_encode_ctx ctx = {.type = "location", .tst = f->tst, .tst_member = true};
-    cr_assert_eq(sink_init_mem(buf, 96), 0);
-    cr_assert_eq(pack_encode(buf, o, &ctx), 0);
-    json_object_put(o);
-    return (struct store_record){.kind = OWNTRACKS_LOCATION,
-                                 .user = "jane",
-                                 .device = device,
-                                 .tst = f->tst,
-                                 .data = buf->buf,
-                                 .len = buf->len,
-                                 .received = f->tst};
-}
-
-/* Writes f[0..n) in batches of `batch`, in the order given. */
-static void write_fixes(struct store *s, const char *device, const struct fix *f, size_t n,
-                        size_t batch)
-{
-    struct sink bufs[64];
-    struct store_record recs[64];
-    enum store_result res[64];
-    cr_assert(batch <= 64);
-    for (size_t i = 0; i < n; i += batch) {
-        size_t k = n - i < batch ? n - i : batch;
-        for (size_t j = 0; j < k; j++)
-            recs[j] = record(device, &f[i + j], &bufs[j]);
-        cr_assert_eq(store_write_batch(s, recs, k, res), 0);
-        for (size_t j = 0; j < k; j++)
-            sink_free(&bufs[j]);
-    }
 }
 
 /* The reference: every visible point read back through the store's iterator and counted in
@@ -218,7 +176,7 @@ static uint64_t expect_true(struct store *s, const char *what)
 }
 
 #define NFIX 3000
-static struct fix fixes[NFIX], tablet[NFIX];
+static struct test_fix fixes[NFIX], tablet[NFIX];
 
 /* Two devices over four days from DAY0 - 6 h: the phone's points shuffled in batches (late and
  * out of order), sent twice (duplicates); the tablet's in order. */
@@ -226,19 +184,19 @@ static void fill(struct store *s)
 {
     make_walk(fixes, NFIX, DAY0 - 6 * 3600, 7);
     make_walk(tablet, NFIX / 2, DAY0 + 3600, 11);
-    struct fix *shuffled = malloc(sizeof(fixes));
+    struct test_fix *shuffled = malloc(sizeof(fixes));
     memcpy(shuffled, fixes, sizeof(fixes));
     unsigned seed = 3;
     for (size_t i = NFIX - 1; i > 0; i--) {
         size_t j = rnd(&seed) % (i + 1);
-        struct fix t = shuffled[i];
+        struct test_fix t = shuffled[i];
         shuffled[i] = shuffled[j];
         shuffled[j] = t;
     }
-    write_fixes(s, "phone", shuffled, NFIX / 2, 64);
-    write_fixes(s, "tablet", tablet, NFIX / 2, 20);
-    write_fixes(s, "phone", shuffled + NFIX / 2, NFIX - NFIX / 2, 1 + NFIX % 63);
-    write_fixes(s, "phone", fixes, NFIX, 50); /* all duplicates now */
+    test_write_fixes(s, "phone", shuffled, NFIX / 2, 64);
+    test_write_fixes(s, "tablet", tablet, NFIX / 2, 20);
+    test_write_fixes(s, "phone", shuffled + NFIX / 2, NFIX - NFIX / 2, 1 + NFIX % 63);
+    test_write_fixes(s, "phone", fixes, NFIX, 50); /* all duplicates now */
     free(shuffled);
 }
 
@@ -269,8 +227,8 @@ Test(store_heat, deleting_and_hiding_points_and_devices_keep_them_true)
     cr_assert_eq(store_delete_device(st, "jane", "tablet", false, &out), 0);
     uint64_t n = expect_true(st, "after deleting a device");
     /* points come back to the deleted days and device */
-    write_fixes(st, "phone", fixes, NFIX, 64);
-    write_fixes(st, "tablet", tablet, 10, 10);
+    test_write_fixes(st, "phone", fixes, NFIX, 64);
+    test_write_fixes(st, "tablet", tablet, 10, 10);
     expect_true(st, "after writing them again");
     cr_expect_gt(n, 0);
 }
@@ -297,9 +255,9 @@ Test(store_heat, a_deferred_import_counts_the_points_until_caught_up)
     cr_assert_eq(store_heat_catch_up(st, &made), 0);
     cr_expect_eq(made, 2, "both devices' counts made, not %u", made);
     store_set_heat_deferred(st, false);
-    write_fixes(st, "tablet", tablet + NFIX / 2 - 100, 100, 7); /* duplicates */
+    test_write_fixes(st, "tablet", tablet + NFIX / 2 - 100, 100, 7); /* duplicates */
     make_walk(tablet, 200, DAY0 + 4 * DAY_S, 5);
-    write_fixes(st, "tablet", tablet, 200, 13);
+    test_write_fixes(st, "tablet", tablet, 200, 13);
     expect_true(st, "caught up, then more");
     cr_assert_eq(store_heat_catch_up(st, &made), 0);
     cr_expect_eq(made, 0, "nothing left to make");
@@ -377,10 +335,10 @@ static void day_records(uint32_t day, size_t *records, size_t *cells, size_t *la
 Test(store_heat, a_day_record_holds_the_days_cells_once_each)
 {
     /* 500 points in 5 places on one day: five cells, in code order */
-    struct fix f[500];
+    struct test_fix f[500];
     for (int i = 0; i < 500; i++)
-        f[i] = (struct fix){DAY0 + 100 + i, 48.85 + (i % 5) * 0.01, 2.35};
-    write_fixes(st, "phone", f, 500, 64);
+        f[i] = (struct test_fix){.tst = DAY0 + 100 + i, .lat = 48.85 + (i % 5) * 0.01, .lon = 2.35};
+    test_write_fixes(st, "phone", f, 500, 64);
     size_t records, cells, largest;
     day_records(DAY0 / DAY_S, &records, &cells, &largest);
     cr_expect_eq(records, 1, "one record");
@@ -400,18 +358,19 @@ Test(store_heat, a_busy_day_is_kept_in_records_of_a_page)
     /* A point a second for over two hours, each in a cell of its own (a 5 m grid, 8 m apart),
      * arriving late and out of order: a day of many records, each at most a page. */
     enum { N = 5000 };
-    struct fix *f = malloc(N * sizeof(*f));
+    struct test_fix *f = malloc(N * sizeof(*f));
     for (int i = 0; i < N; i++)
-        f[i] = (struct fix){DAY0 + 3600 + i, 48.80 + (i / 100) * 8e-5, 2.30 + (i % 100) * 1.2e-4};
+        f[i] = (struct test_fix){DAY0 + 3600 + i, 48.80 + (i / 100) * 8e-5,
+                                 2.30 + (i % 100) * 1.2e-4, 0};
     unsigned seed = 9;
     for (int i = N - 1; i > 0; i--) {
         int j = (int)(rnd(&seed) % (unsigned)(i + 1));
-        struct fix t = f[i];
+        struct test_fix t = f[i];
         f[i] = f[j];
         f[j] = t;
     }
-    write_fixes(st, "phone", f, N / 2, 64);
-    write_fixes(st, "phone", f + N / 2, N / 2, 7);
+    test_write_fixes(st, "phone", f, N / 2, 64);
+    test_write_fixes(st, "phone", f + N / 2, N / 2, 7);
     size_t records, cells, largest;
     day_records(DAY0 / DAY_S, &records, &cells, &largest);
     cr_expect_eq(cells, N, "a cell a point: %zu", cells);
@@ -483,13 +442,13 @@ Test(store_heat, reads_see_one_snapshot_while_points_arrive_and_go)
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, reader, &r);
-    struct fix f[BATCH_POINTS];
+    struct test_fix f[BATCH_POINTS];
     for (int round = 0; round < ROUNDS; round++) {
         /* a batch a spot, spread over four days, 4,000 s apart: whole batches stay apart */
         int64_t t0 = DAY0 + (int64_t)(round * 7 % ROUNDS) * 5000;
         for (int i = 0; i < BATCH_POINTS; i++)
-            f[i] = (struct fix){t0 + i, 48.0 + round * 0.01, 2.0 + round * 0.01};
-        write_fixes(st, round % 2 ? "phone" : "tablet", f, BATCH_POINTS, BATCH_POINTS);
+            f[i] = (struct test_fix){t0 + i, 48.0 + round * 0.01, 2.0 + round * 0.01, 0};
+        test_write_fixes(st, round % 2 ? "phone" : "tablet", f, BATCH_POINTS, BATCH_POINTS);
         if (round % 5 == 4) {
             uint64_t removed;
             int64_t gone = DAY0 + (int64_t)((round - 2) * 7 % ROUNDS) * 5000;

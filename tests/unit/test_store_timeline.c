@@ -36,11 +36,6 @@ static void teardown(void)
 
 TestSuite(store_timeline, .init = setup, .fini = teardown);
 
-struct fix {
-    int64_t tst;
-    double lat, lon, acc;
-};
-
 /* 2024-05-03, UTC. */
 #define DAY0 1714694400
 
@@ -54,71 +49,33 @@ static double noise(unsigned *seed)
 /* A day: home until 08:00, a 30-minute walk 2 km north, work until 17:00, a 20-minute drive
  * back, home until midnight. Fixes every minute at home, every 30 s moving, every 2 minutes
  * at work, with 10 m of noise (acc 15). Appends to f; returns the new count. */
-static size_t make_day(struct fix *f, size_t n, int64_t day, unsigned seed)
+static size_t make_day(struct test_fix *f, size_t n, int64_t day, unsigned seed)
 {
     const double home_lat = 48.8500, home_lon = 2.3500, work_lat = 48.8680, work_lon = 2.3500;
     const double m = 1.0 / 111195.0; /* degrees of latitude per metre */
     for (int64_t t = day; t < day + 8 * 3600; t += 60)
-        f[n++] =
-            (struct fix){t, home_lat + 10 * m * noise(&seed), home_lon + 10 * m * noise(&seed), 15};
+        f[n++] = (struct test_fix){t, home_lat + 10 * m * noise(&seed),
+                                   home_lon + 10 * m * noise(&seed), 15};
     for (int64_t t = day + 8 * 3600; t < day + 8 * 3600 + 1800; t += 30) {
         double k = (double)(t - day - 8 * 3600) / 1800.0;
-        f[n++] = (struct fix){t, home_lat + k * (work_lat - home_lat) + 5 * m * noise(&seed),
-                              home_lon + 5 * m * noise(&seed), 10};
+        f[n++] = (struct test_fix){t, home_lat + k * (work_lat - home_lat) + 5 * m * noise(&seed),
+                                   home_lon + 5 * m * noise(&seed), 10};
     }
     for (int64_t t = day + 8 * 3600 + 1800; t < day + 17 * 3600; t += 120)
-        f[n++] =
-            (struct fix){t, work_lat + 10 * m * noise(&seed), work_lon + 10 * m * noise(&seed), 15};
+        f[n++] = (struct test_fix){t, work_lat + 10 * m * noise(&seed),
+                                   work_lon + 10 * m * noise(&seed), 15};
     for (int64_t t = day + 17 * 3600; t < day + 17 * 3600 + 1200; t += 30) {
         double k = (double)(t - day - 17 * 3600) / 1200.0;
-        f[n++] = (struct fix){t, work_lat + k * (home_lat - work_lat) + 5 * m * noise(&seed),
-                              work_lon + 5 * m * noise(&seed), 10};
+        f[n++] = (struct test_fix){t, work_lat + k * (home_lat - work_lat) + 5 * m * noise(&seed),
+                                   work_lon + 5 * m * noise(&seed), 10};
     }
     for (int64_t t = day + 17 * 3600 + 1200; t < day + 86400; t += 60)
-        f[n++] =
-            (struct fix){t, home_lat + 10 * m * noise(&seed), home_lon + 10 * m * noise(&seed), 15};
+        f[n++] = (struct test_fix){t, home_lat + 10 * m * noise(&seed),
+                                   home_lon + 10 * m * noise(&seed), 15};
     return n;
 }
 
 #define MAX_FIXES 8000
-
-static struct store_record record(const char *device, const struct fix *f, struct sink *buf)
-{
-    char doc[256];
-    snprintf(doc, sizeof(doc),
-             "{\"_type\":\"location\",\"lat\":%.7f,\"lon\":%.7f,\"acc\":%.0f,\"tst\":%lld}", f->lat,
-             f->lon, f->acc, (long long)f->tst);
-    struct json_object *o = json_tokener_parse(doc);
-    struct pack_encode_ctx ctx = {.type = "location", .tst = f->tst, .tst_member = true};
-    cr_assert_eq(sink_init_mem(buf, 96), 0);
-    cr_assert_eq(pack_encode(buf, o, &ctx), 0);
-    json_object_put(o);
-    return (struct store_record){.kind = OWNTRACKS_LOCATION,
-                                 .user = "jane",
-                                 .device = device,
-                                 .tst = f->tst,
-                                 .data = buf->buf,
-                                 .len = buf->len,
-                                 .received = f->tst};
-}
-
-/* Writes f[0..n) in batches of `batch` records, in the order given. */
-static void write_fixes(struct store *s, const char *device, const struct fix *f, size_t n,
-                        size_t batch)
-{
-    static struct sink bufs[64];
-    static struct store_record recs[64];
-    enum store_result res[64];
-    cr_assert(batch <= 64);
-    for (size_t i = 0; i < n; i += batch) {
-        size_t k = n - i < batch ? n - i : batch;
-        for (size_t j = 0; j < k; j++)
-            recs[j] = record(device, &f[i + j], &bufs[j]);
-        cr_assert_eq(store_write_batch(s, recs, k, res), 0);
-        for (size_t j = 0; j < k; j++)
-            sink_free(&bufs[j]);
-    }
-}
 
 static uint32_t id_of(struct store *s, const char *device)
 {
@@ -201,26 +158,26 @@ static void expect_same_days(const struct days *a, const struct days *b, const c
 }
 
 /* The timeline and days of `device` in a fresh store holding only f[0..n), in order. */
-static void reference(const struct fix *f, size_t n, struct segs *segs, struct days *days)
+static void reference(const struct test_fix *f, size_t n, struct segs *segs, struct days *days)
 {
     char d2[256];
     struct store *s2;
     struct store_options opt = {.timeline = &utc};
     tmpdir_make(d2, sizeof(d2));
     cr_assert_eq(store_open(d2, &opt, &s2), 0);
-    write_fixes(s2, "phone", f, n, 64);
+    test_write_fixes(s2, "phone", f, n, 64);
     read_all(s2, "phone", segs);
     read_days(s2, "phone", days);
     store_close(s2);
     tmpdir_remove(d2);
 }
 
-static struct fix fixes[3 * MAX_FIXES];
+static struct test_fix fixes[3 * MAX_FIXES];
 
 Test(store_timeline, finds_the_stays_of_a_day_as_its_points_arrive_one_by_one)
 {
     size_t n = make_day(fixes, 0, DAY0, 1);
-    write_fixes(st, "phone", fixes, n, 1);
+    test_write_fixes(st, "phone", fixes, n, 1);
     struct segs s;
     read_all(st, "phone", &s);
     size_t stays = 0;
@@ -269,7 +226,7 @@ Test(store_timeline, late_points_give_what_a_rebuild_gives)
     n = make_day(fixes, n, DAY0 + 2 * 86400, 9);
     /* Deliver in runs of random length, one run in four held back and flushed later, as a
      * phone that buffered for hours does. */
-    static struct fix order[3 * MAX_FIXES], held[3 * MAX_FIXES];
+    static struct test_fix order[3 * MAX_FIXES], held[3 * MAX_FIXES];
     size_t no = 0, nh = 0;
     unsigned seed = 3;
     for (size_t i = 0; i < n;) {
@@ -291,7 +248,7 @@ Test(store_timeline, late_points_give_what_a_rebuild_gives)
     no += nh;
     cr_assert_eq(no, n);
     for (size_t i = 0; i < no; i += 40)
-        write_fixes(st, "phone", order + i, no - i < 40 ? no - i : 40, 40);
+        test_write_fixes(st, "phone", order + i, no - i < 40 ? no - i : 40, 40);
 
     struct segs got, ref, rebuilt;
     struct days gotd, refd, rebuiltd;
@@ -315,13 +272,13 @@ Test(store_timeline, deleting_and_hiding_points_recompute_what_they_touched)
 {
     size_t n = make_day(fixes, 0, DAY0, 11);
     n = make_day(fixes, n, DAY0 + 86400, 12);
-    write_fixes(st, "phone", fixes, n, 64);
+    test_write_fixes(st, "phone", fixes, n, 64);
 
     /* Delete the first day's afternoon: the stays of that day change, and the days. */
     uint64_t removed;
     int64_t from = DAY0 + 12 * 3600, to = DAY0 + 20 * 3600;
     cr_assert_eq(store_delete_points(st, "jane", "phone", from, to, false, &removed), 0);
-    static struct fix kept[3 * MAX_FIXES];
+    static struct test_fix kept[3 * MAX_FIXES];
     size_t nk = 0;
     for (size_t i = 0; i < n; i++)
         if (fixes[i].tst < from || fixes[i].tst > to)
@@ -353,7 +310,7 @@ Test(store_timeline, deleting_and_hiding_points_recompute_what_they_touched)
 Test(store_timeline, days_are_the_users_local_days)
 {
     size_t n = make_day(fixes, 0, DAY0, 5);
-    write_fixes(st, "phone", fixes, n, 64);
+    test_write_fixes(st, "phone", fixes, n, 64);
     struct days d;
     read_days(st, "phone", &d);
     cr_assert_eq(d.n, 1, "one UTC day");
@@ -387,7 +344,7 @@ static int mark_stale(struct store *s, MDB_txn *txn, void *arg)
 Test(store_timeline, a_stale_mark_left_by_a_crash_is_made_good_before_anything_is_read)
 {
     size_t n = make_day(fixes, 0, DAY0, 21);
-    write_fixes(st, "phone", fixes, n, 64);
+    test_write_fixes(st, "phone", fixes, n, 64);
     struct segs before, after;
     read_all(st, "phone", &before);
     /* What a deletion in small transactions leaves when the process dies before its last. */
@@ -414,8 +371,8 @@ Test(store_timeline, a_stale_mark_left_by_a_crash_is_made_good_before_anything_i
 
 Test(store_timeline, a_device_with_one_point_has_one_open_segment)
 {
-    struct fix one = {DAY0 + 100, 10.0, 20.0, NAN};
-    write_fixes(st, "lonely", &one, 1, 1);
+    struct test_fix one = {DAY0 + 100, 10.0, 20.0, NAN};
+    test_write_fixes(st, "lonely", &one, 1, 1);
     struct segs s;
     read_all(st, "lonely", &s);
     cr_assert_eq(s.n, 1);
@@ -428,7 +385,7 @@ Test(store_timeline, a_device_with_one_point_has_one_open_segment)
 
     struct store_removed r;
     cr_assert_eq(store_delete_device(st, "jane", "lonely", false, &r), 0);
-    write_fixes(st, "lonely", &one, 1, 1); /* a new device of the same name starts afresh */
+    test_write_fixes(st, "lonely", &one, 1, 1); /* a new device of the same name starts afresh */
     read_days(st, "lonely", &d);
     cr_expect_eq(d.n, 1);
 }
@@ -457,7 +414,7 @@ Test(store_timeline, tells_the_hook_what_opened_and_closed_after_the_commit)
     struct heard h = {0};
     store_set_timeline_hook(st, hook, &h);
     size_t n = make_day(fixes, 0, DAY0, 2);
-    write_fixes(st, "phone", fixes, n, 16);
+    test_write_fixes(st, "phone", fixes, n, 16);
     cr_expect_str_eq(h.device, "phone");
     cr_expect_str_eq(h.zone, "UTC", "the user's zone by name (the store's default here)");
     cr_expect(h.closed >= 4, "stays and trips closed: %d", h.closed);
@@ -470,8 +427,8 @@ Test(store_timeline, a_deferred_bulk_load_is_brought_up_to_date_when_read)
     n = make_day(fixes, n, DAY0 + 86400, 32);
     store_set_timeline_deferred(st, true);
     /* newest first, as an import of a phone's backlog behind newer points might come */
-    write_fixes(st, "phone", fixes + n / 2, n - n / 2, 64);
-    write_fixes(st, "phone", fixes, n / 2, 64);
+    test_write_fixes(st, "phone", fixes + n / 2, n - n / 2, 64);
+    test_write_fixes(st, "phone", fixes, n / 2, 64);
     struct segs got, ref;
     struct days gotd, refd;
     read_all(st, "phone", &got);
@@ -480,7 +437,7 @@ Test(store_timeline, a_deferred_bulk_load_is_brought_up_to_date_when_read)
     expect_same_timeline(&got, &ref, "deferred, then read");
     expect_same_days(&gotd, &refd, "deferred, then read");
 
-    write_fixes(st, "tablet", fixes, n, 64);
+    test_write_fixes(st, "tablet", fixes, n, 64);
     cr_assert_eq(store_timeline_catch_up(st), 0);
     store_set_timeline_deferred(st, false);
     read_all(st, "tablet", &got);
